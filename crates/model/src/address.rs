@@ -1,0 +1,99 @@
+//! Plan addresses: `plan.network`, `plan.app["web"]`, `plan.worker[2]`.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// The instance key of a plan made by `for_each` (a string) or `count` (an index).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum InstanceKey {
+    None,
+    Str(String),
+    Int(u64),
+}
+
+/// The address of one plan instance in the manifests and the state.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Address {
+    pub name: String,
+    pub key: InstanceKey,
+}
+
+impl Address {
+    pub fn new(name: impl Into<String>) -> Address {
+        Address { name: name.into(), key: InstanceKey::None }
+    }
+
+    pub fn with_key(name: impl Into<String>, key: InstanceKey) -> Address {
+        Address { name: name.into(), key }
+    }
+
+    /// The address without its instance key: `plan.app`.
+    pub fn resource(&self) -> Address {
+        Address::new(self.name.clone())
+    }
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "plan.{}", self.name)?;
+        match &self.key {
+            InstanceKey::None => Ok(()),
+            InstanceKey::Str(s) => write!(f, "[{s:?}]"),
+            InstanceKey::Int(i) => write!(f, "[{i}]"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid address {input:?}: expected plan.NAME, plan.NAME[\"KEY\"] or plan.NAME[INDEX]")]
+pub struct AddressParseError {
+    pub input: String,
+}
+
+impl FromStr for Address {
+    type Err = AddressParseError;
+
+    fn from_str(s: &str) -> Result<Address, AddressParseError> {
+        let err = || AddressParseError { input: s.to_string() };
+        let rest = s.strip_prefix("plan.").ok_or_else(err)?;
+        let (name, key) = match rest.find('[') {
+            None => (rest, InstanceKey::None),
+            Some(i) => {
+                let inner = rest[i..].strip_prefix('[').and_then(|r| r.strip_suffix(']')).ok_or_else(err)?;
+                let key = if let Some(q) = inner.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
+                    InstanceKey::Str(q.replace("\\\"", "\""))
+                } else {
+                    InstanceKey::Int(inner.parse().map_err(|_| err())?)
+                };
+                (&rest[..i], key)
+            }
+        };
+        let valid = !name.is_empty()
+            && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !valid {
+            return Err(err());
+        }
+        Ok(Address { name: name.to_string(), key })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips() {
+        for s in ["plan.network", "plan.app[\"web\"]", "plan.worker[3]"] {
+            let a: Address = s.parse().unwrap();
+            assert_eq!(a.to_string(), s);
+        }
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        for s in ["network", "plan.", "plan.a[", "plan.a[x]", "plan.1a"] {
+            assert!(s.parse::<Address>().is_err(), "{s}");
+        }
+    }
+}

@@ -1,0 +1,245 @@
+//! Plain data shared by every planform crate: addresses, desired and live plans, statuses, the
+//! `Sensitive` wrapper and the provider interface (`PlanService`) every backend implements.
+//!
+//! **Invariant**: nothing here does I/O; the only async item is the `PlanService` trait.
+
+mod address;
+mod provider;
+mod sensitive;
+mod unknown;
+
+pub use address::{Address, AddressParseError, InstanceKey};
+pub use provider::{
+    ErrorKind, LivePlan, NewPlan, OperationType, Page, PlanFilter, PlanService, PlanStatus,
+    PlanUpdate, ProviderError, ProvisionedProduct, ResourceChange, Sent,
+};
+pub use sensitive::Sensitive;
+pub use unknown::{is_known, references_in, resolve_unknowns, unknown_marker};
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::time::Duration;
+
+/// The two ownership tags every plan planform creates carries.
+pub const TAG_WORKSPACE: &str = "planform:workspace";
+/// See [`TAG_WORKSPACE`].
+pub const TAG_ADDRESS: &str = "planform:address";
+
+/// Which cloud API a provider block speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ProviderKind {
+    Alibaba,
+    Aws,
+    Sandbox,
+}
+
+impl ProviderKind {
+    pub const ALL: [ProviderKind; 3] = [ProviderKind::Alibaba, ProviderKind::Aws, ProviderKind::Sandbox];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::Alibaba => "alibaba",
+            ProviderKind::Aws => "aws",
+            ProviderKind::Sandbox => "sandbox",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ProviderKind> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// A provider configuration as referenced from a plan: `sandbox`, `aws.us`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ProviderRef {
+    pub kind: ProviderKind,
+    pub alias: Option<String>,
+}
+
+impl ProviderRef {
+    pub fn default_for(kind: ProviderKind) -> ProviderRef {
+        ProviderRef { kind, alias: None }
+    }
+
+    pub fn parse(s: &str) -> Option<ProviderRef> {
+        let (kind, alias) = match s.split_once('.') {
+            Some((k, a)) => (k, Some(a.to_string())),
+            None => (s, None),
+        };
+        Some(ProviderRef { kind: ProviderKind::parse(kind)?, alias })
+    }
+}
+
+impl fmt::Display for ProviderRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.alias {
+            Some(a) => write!(f, "{}.{}", self.kind.as_str(), a),
+            None => f.write_str(self.kind.as_str()),
+        }
+    }
+}
+
+/// A provider block after evaluation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProviderConfig {
+    pub reference: ProviderRef,
+    pub region: Option<String>,
+    pub endpoint: Option<String>,
+    pub profile: Option<String>,
+    pub max_retries: Option<u32>,
+    pub requests_per_second: Option<f64>,
+    pub timeout: Option<Duration>,
+}
+
+impl ProviderConfig {
+    pub fn new(reference: ProviderRef) -> ProviderConfig {
+        ProviderConfig {
+            reference,
+            region: None,
+            endpoint: None,
+            profile: None,
+            max_retries: None,
+            requests_per_second: None,
+            timeout: None,
+        }
+    }
+}
+
+/// Where something was written: `main.hcl:14:3`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct SourceLocation {
+    pub file: String,
+    pub line: usize,
+    pub col: usize,
+}
+
+impl fmt::Display for SourceLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.line, self.col)
+    }
+}
+
+/// The inputs of a plan that the cloud stores and planform compares.
+///
+/// Values may hold unknown markers (see [`unknown_marker`]) until the plans they reference exist.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PlanInputs {
+    pub name: String,
+    pub description: Option<String>,
+    pub product_id: String,
+    pub product_version_id: String,
+    pub portfolio_id: Option<String>,
+    pub provisioned_product_name: String,
+    pub stack_region_id: Option<String>,
+    pub parameters: BTreeMap<String, String>,
+    pub tags: BTreeMap<String, String>,
+    pub notification_arns: Vec<String>,
+}
+
+/// How long the executor waits on each phase of a plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    pub preview: Duration,
+    pub approval: Duration,
+    pub execute: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            preview: Duration::from_secs(600),
+            approval: Duration::ZERO,
+            execute: Duration::from_secs(1800),
+        }
+    }
+}
+
+/// One attribute path listed in `lifecycle.ignore_changes`: `tags`, `tags["owner"]`, `parameters`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AttrPath {
+    pub attribute: String,
+    pub key: Option<String>,
+}
+
+impl fmt::Display for AttrPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.key {
+            Some(k) => write!(f, "{}[{:?}]", self.attribute, k),
+            None => f.write_str(&self.attribute),
+        }
+    }
+}
+
+/// A plan as the manifests want it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesiredPlan {
+    pub address: Address,
+    pub provider: ProviderRef,
+    pub inputs: PlanInputs,
+    /// Parameter keys whose values came from a sensitive variable.
+    pub sensitive_parameters: BTreeSet<String>,
+    pub execute: bool,
+    /// Explicit and implied dependencies.
+    pub depends_on: BTreeSet<Address>,
+    pub prevent_destroy: bool,
+    pub ignore_changes: Vec<AttrPath>,
+    pub timeouts: Timeouts,
+    pub location: SourceLocation,
+}
+
+/// A manifest output after evaluation; `value` may hold unknown markers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesiredOutput {
+    pub name: String,
+    pub value: OutputValue,
+    pub sensitive: bool,
+    pub description: Option<String>,
+}
+
+/// A JSON-like value, kept free of serde so the domain is not tied to a format.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OutputValue {
+    Null,
+    Bool(bool),
+    Number(f64),
+    String(String),
+    List(Vec<OutputValue>),
+    Map(BTreeMap<String, OutputValue>),
+}
+
+/// `moved { from = plan.a, to = plan.b }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Moved {
+    pub from: Address,
+    pub to: Address,
+}
+
+/// Where state is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateBackend {
+    Local { path: String },
+}
+
+/// Everything the manifests say, evaluated: the input of the diff.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesiredState {
+    pub workspace: String,
+    pub backend: StateBackend,
+    pub providers: BTreeMap<ProviderRef, ProviderConfig>,
+    pub plans: BTreeMap<Address, DesiredPlan>,
+    pub outputs: BTreeMap<String, DesiredOutput>,
+    pub moved: Vec<Moved>,
+}
+
+impl Default for DesiredState {
+    fn default() -> Self {
+        DesiredState {
+            workspace: "default".into(),
+            backend: StateBackend::Local { path: ".planform/state.json".into() },
+            providers: BTreeMap::new(),
+            plans: BTreeMap::new(),
+            outputs: BTreeMap::new(),
+            moved: Vec::new(),
+        }
+    }
+}
