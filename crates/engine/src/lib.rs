@@ -1,1 +1,21 @@
-//! placeholder
+//! The reconciler: [`refresh`] reads the live plans, [`diff`] turns desired + state + live
+//! into a [`ChangeSet`] (plain data, no I/O), [`order`] sorts it into a dependency graph and
+//! [`apply`] runs it, writing state after every cloud operation.
+//!
+//! **Invariant**: `diff` and `order` are synchronous and pure; every choice (action, operation
+//! type, idempotency token) is made there, and `apply` only carries it out.
+
+mod apply;
+mod diff;
+mod events;
+mod graph;
+mod refresh;
+
+pub use apply::{apply, ApplyOptions, ApplyReport, Outcome, StateSink};
+pub use diff::{absorb, diff, resolve_inputs, Action, AttrDiff, Change, ChangeSet, DiffError, DiffOptions, LiveEntry, LiveSnapshot};
+pub use events::{Event, Observer};
+pub use graph::{dot, order, OrderError};
+pub use refresh::{refresh, RefreshStats, Providers};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,149 @@
+//! Command-line arguments, as close to the flags as possible (clap).
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(name = "planform", version, about = "Service Catalog provisioned product plans as code")]
+pub struct Cli {
+    /// Run as if started in DIR (the manifest directory).
+    #[arg(short = 'C', global = true, value_name = "DIR", default_value = ".")]
+    pub dir: PathBuf,
+    /// Never colour the output.
+    #[arg(long, global = true)]
+    pub no_color: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+    Markdown,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct VarArgs {
+    /// Set a variable: NAME=VALUE (repeatable; later wins).
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub vars: Vec<String>,
+    /// Read variables from a file (repeatable).
+    #[arg(long = "var-file", value_name = "FILE")]
+    pub var_files: Vec<PathBuf>,
+    /// How long to wait for the state lock, e.g. 30s.
+    #[arg(long, value_name = "DURATION", default_value = "0s")]
+    pub lock_timeout: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Parse and check the manifests; no network. Exit 0 valid, 1 invalid.
+    Validate {
+        #[command(flatten)]
+        vars: VarArgs,
+    },
+    /// Rewrite *.hcl and *.pfvars in canonical form. With --check, exit 3 if a file would change.
+    Fmt {
+        #[arg(long)]
+        check: bool,
+        paths: Vec<PathBuf>,
+    },
+    /// Show what apply would do. Exit 0 success, 1 error, 2 changes (with --detailed-exitcode).
+    Plan {
+        #[command(flatten)]
+        vars: VarArgs,
+        #[arg(long)]
+        detailed_exitcode: bool,
+        #[arg(long = "target", value_name = "ADDR")]
+        targets: Vec<String>,
+        /// Only report what changed in the cloud; propose nothing.
+        #[arg(long)]
+        refresh_only: bool,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+    /// Make the cloud match the manifests. Exit 0 converged, 1 error, 3 plans await approval.
+    Apply {
+        #[command(flatten)]
+        vars: VarArgs,
+        #[arg(long)]
+        auto_approve: bool,
+        #[arg(long, default_value_t = 10)]
+        parallelism: usize,
+        #[arg(long = "target", value_name = "ADDR")]
+        targets: Vec<String>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+    /// Terminate or delete everything this workspace manages.
+    Destroy {
+        #[command(flatten)]
+        vars: VarArgs,
+        #[arg(long)]
+        auto_approve: bool,
+        #[arg(long, default_value_t = 10)]
+        parallelism: usize,
+        #[arg(long = "target", value_name = "ADDR")]
+        targets: Vec<String>,
+    },
+    /// Show the manifests' outputs, resolved from the state.
+    Output {
+        name: Option<String>,
+        #[command(flatten)]
+        vars: VarArgs,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+    /// The dependency graph in DOT.
+    Graph {
+        #[command(flatten)]
+        vars: VarArgs,
+    },
+    /// Bring an existing plan under management: import ADDR PLAN_ID.
+    Import {
+        address: String,
+        plan_id: String,
+        #[command(flatten)]
+        vars: VarArgs,
+    },
+    /// Read and edit the state.
+    State {
+        #[command(subcommand)]
+        command: StateCommand,
+    },
+    /// The embedded sandbox.
+    Sandbox {
+        #[command(subcommand)]
+        command: SandboxCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    List,
+    Show { address: String },
+    Rm { addresses: Vec<String> },
+    Mv { from: String, to: String },
+    Unlock {
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SandboxCommand {
+    /// Approve a plan under review.
+    Approve {
+        plan_id: String,
+        #[arg(long, default_value = "")]
+        comment: String,
+    },
+    /// Reject a plan under review.
+    Reject {
+        plan_id: String,
+        #[arg(long, default_value = "")]
+        comment: String,
+    },
+}

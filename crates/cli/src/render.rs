@@ -1,0 +1,268 @@
+//! Renders change sets: text like Terraform's, one JSON event per line, or markdown for a
+//! pull-request comment. The JSON schema is documented in docs/json-output.md.
+
+use std::fmt::Write;
+
+use planform_engine::{Action, Change, ChangeSet};
+use planform_model::{is_known, PlanInputs};
+use serde_json::json;
+
+pub struct Style {
+    pub color: bool,
+}
+
+impl Style {
+    fn paint(&self, code: &str, s: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    }
+
+    pub fn marker(&self, action: &Action) -> String {
+        let m = action.marker();
+        let code = match m {
+            "+" => "32",
+            "-" => "31",
+            "~" => "33",
+            "-/+" => "35",
+            ">" => "36",
+            _ => "1",
+        };
+        self.paint(code, m)
+    }
+
+    pub fn bold(&self, s: &str) -> String {
+        self.paint("1", s)
+    }
+}
+
+/// How a value shows: masked, unknown, or quoted.
+pub fn show_value(v: &str, sensitive: bool) -> String {
+    if sensitive {
+        "(sensitive value)".into()
+    } else if !is_known(v) {
+        "(known after apply)".into()
+    } else {
+        format!("{v:?}")
+    }
+}
+
+fn header(c: &Change) -> String {
+    let what = match &c.action {
+        Action::Create { update_existing: false, .. } => "will be created".to_string(),
+        Action::Create { update_existing: true, .. } => "will be created, updating the existing product".to_string(),
+        Action::UpdateInPlace { .. } => "will be updated in place".to_string(),
+        Action::Replace { .. } => "must be replaced".to_string(),
+        Action::UpdateProduct { .. } => "will update its product with a new plan".to_string(),
+        Action::Retry => "will be retried".to_string(),
+        Action::Execute => "will be executed".to_string(),
+        Action::AwaitApproval => "is awaiting approval".to_string(),
+        Action::Wait => "is busy; apply will wait for it".to_string(),
+        Action::Terminate => "will be terminated".to_string(),
+        Action::Delete { .. } => "will be deleted".to_string(),
+        Action::Forget => "will be forgotten (already deleted outside planform)".to_string(),
+        Action::Blocked { message } => format!("cannot proceed: {message}"),
+    };
+    match &c.reason {
+        Some(r) => format!("# {} {what} ({r})", c.address),
+        None => format!("# {} {what}", c.address),
+    }
+}
+
+fn long(a: &str, b: &str) -> bool {
+    a.len() + b.len() > 120 || a.contains('\n') || b.contains('\n')
+}
+
+fn body_lines(c: &Change, style: &Style) -> Vec<String> {
+    let mut out = Vec::new();
+    let full = |i: &PlanInputs, sign: &str, out: &mut Vec<String>| {
+        let mut rows: Vec<(String, String)> = vec![("name".into(), show_value(&i.name, false))];
+        if let Some(d) = &i.description {
+            rows.push(("description".into(), show_value(d, false)));
+        }
+        rows.push(("product_id".into(), show_value(&i.product_id, false)));
+        rows.push(("product_version_id".into(), show_value(&i.product_version_id, false)));
+        if let Some(p) = &i.portfolio_id {
+            rows.push(("portfolio_id".into(), show_value(p, false)));
+        }
+        rows.push(("provisioned_product_name".into(), show_value(&i.provisioned_product_name, false)));
+        if let Some(s) = &i.stack_region_id {
+            rows.push(("stack_region_id".into(), show_value(s, false)));
+        }
+        let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+        for (k, v) in rows {
+            out.push(format!("    {sign} {k:width$} = {v}"));
+        }
+        for (attr, map) in [("parameters", &i.parameters), ("tags", &i.tags)] {
+            if map.is_empty() {
+                continue;
+            }
+            out.push(format!("    {sign} {attr} = {{"));
+            let w = map.keys().map(|k| k.len()).max().unwrap_or(0);
+            for (k, v) in map {
+                let sensitive = attr == "parameters" && c.sensitive_parameters.contains(k);
+                out.push(format!("        {sign} {k:w$} = {}", show_value(v, sensitive)));
+            }
+            out.push("      }".into());
+        }
+        if c.action.executes() && !matches!(c.action, Action::Terminate) {
+            out.push(format!("    {sign} execute = true"));
+        }
+        if !i.notification_arns.is_empty() {
+            out.push(format!("    {sign} notification_arns = [{}]", i.notification_arns.iter().map(|a| format!("{a:?}")).collect::<Vec<_>>().join(", ")));
+        }
+    };
+    match (&c.action, &c.before, &c.after) {
+        (Action::Create { .. }, _, Some(after)) => full(after, &style.paint("32", "+"), &mut out),
+        (Action::Terminate | Action::Delete { .. }, Some(before), _) => full(before, &style.paint("31", "-"), &mut out),
+        _ => {
+            for d in &c.diffs {
+                let sign = if d.before.is_none() { style.paint("32", "+") } else if d.after.is_none() { style.paint("31", "-") } else { style.paint("33", "~") };
+                let suffix = if d.forces_replacement { style.paint("31", " # forces replacement") } else { String::new() };
+                match (&d.before, &d.after) {
+                    (Some(b), Some(a)) if !d.sensitive && is_known(a) && long(a, b) => {
+                        out.push(format!("    {sign} {} ={suffix}", d.path));
+                        let diff = similar::TextDiff::from_lines(b.as_str(), a.as_str());
+                        for change in diff.iter_all_changes() {
+                            let tag = match change.tag() {
+                                similar::ChangeTag::Delete => style.paint("31", "-"),
+                                similar::ChangeTag::Insert => style.paint("32", "+"),
+                                similar::ChangeTag::Equal => " ".into(),
+                            };
+                            out.push(format!("        {tag} {}", change.value().trim_end_matches('\n')));
+                        }
+                    }
+                    (b, a) => {
+                        let b = b.as_deref().map(|v| show_value(v, d.sensitive)).unwrap_or_else(|| "null".into());
+                        let a = a.as_deref().map(|v| show_value(v, d.sensitive)).unwrap_or_else(|| "null".into());
+                        out.push(format!("    {sign} {} = {b} -> {a}{suffix}", d.path));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+pub fn summary(cs: &ChangeSet) -> String {
+    let (create, update, terminate, execute) = cs.counts();
+    format!("Plan: {create} to create, {update} to update, {terminate} to terminate, {execute} to execute.")
+}
+
+pub fn text(cs: &ChangeSet, style: &Style) -> String {
+    let mut out = String::new();
+    if cs.is_empty() {
+        out.push_str("No changes. The cloud matches the manifests.\n");
+        return out;
+    }
+    for (from, to) in &cs.moved {
+        let _ = writeln!(out, "  # {from} has moved to {to}\n");
+    }
+    if !cs.changes.is_empty() {
+        out.push_str("planform will perform the following actions:\n\n");
+    }
+    for c in &cs.changes {
+        let _ = writeln!(out, "  {}", style.bold(&header(c)));
+        let key = match &c.address.key {
+            planform_model::InstanceKey::None => String::new(),
+            planform_model::InstanceKey::Str(s) => format!(" [{s:?}]"),
+            planform_model::InstanceKey::Int(i) => format!(" [{i}]"),
+        };
+        let _ = writeln!(out, "  {} plan {:?}{key} {{", style.marker(&c.action), c.address.name);
+        if let Some(id) = &c.live_plan_id {
+            let _ = writeln!(out, "      id = {id:?}{}", c.live_status.map(|s| format!(" ({s})")).unwrap_or_default());
+        }
+        for l in body_lines(c, style) {
+            out.push_str(&l);
+            out.push('\n');
+        }
+        out.push_str("    }\n\n");
+    }
+    out.push_str(&style.bold(&summary(cs)));
+    out.push('\n');
+    out
+}
+
+fn change_json(c: &Change) -> serde_json::Value {
+    let mask = |path: &str, v: &Option<String>, sensitive: bool| -> serde_json::Value {
+        match v {
+            None => serde_json::Value::Null,
+            Some(_) if sensitive => json!("(sensitive value)"),
+            Some(v) if !is_known(v) => json!("(known after apply)"),
+            Some(v) => {
+                let _ = path;
+                json!(v)
+            }
+        }
+    };
+    json!({
+        "type": "planned_change",
+        "address": c.address.to_string(),
+        "provider": c.provider.to_string(),
+        "action": action_name(&c.action),
+        "executes": c.action.executes(),
+        "reason": c.reason,
+        "plan_id": c.live_plan_id,
+        "status": c.live_status.map(|s| s.as_str()),
+        "changes": c.diffs.iter().map(|d| json!({
+            "path": d.path,
+            "before": mask(&d.path, &d.before, d.sensitive),
+            "after": mask(&d.path, &d.after, d.sensitive),
+            "forces_replacement": d.forces_replacement,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+pub fn action_name(a: &Action) -> &'static str {
+    match a {
+        Action::Create { update_existing: false, .. } => "create",
+        Action::Create { update_existing: true, .. } => "create_update_existing",
+        Action::UpdateInPlace { .. } => "update",
+        Action::Replace { .. } => "replace",
+        Action::UpdateProduct { .. } => "update_product",
+        Action::Retry => "retry",
+        Action::Execute => "execute",
+        Action::AwaitApproval => "await_approval",
+        Action::Wait => "wait",
+        Action::Terminate => "terminate",
+        Action::Delete { .. } => "delete",
+        Action::Forget => "forget",
+        Action::Blocked { .. } => "blocked",
+    }
+}
+
+pub fn json_lines(cs: &ChangeSet) -> String {
+    let mut out = String::new();
+    for (from, to) in &cs.moved {
+        out.push_str(&json!({"type": "moved", "from": from.to_string(), "to": to.to_string()}).to_string());
+        out.push('\n');
+    }
+    for c in &cs.changes {
+        out.push_str(&change_json(c).to_string());
+        out.push('\n');
+    }
+    let (create, update, terminate, execute) = cs.counts();
+    out.push_str(&json!({"type": "change_summary", "create": create, "update": update, "terminate": terminate, "execute": execute}).to_string());
+    out.push('\n');
+    out
+}
+
+pub fn markdown(cs: &ChangeSet) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "### planform plan\n");
+    if cs.is_empty() {
+        out.push_str("**No changes.** The cloud matches the manifests.\n");
+        return out;
+    }
+    let _ = writeln!(out, "**{}**\n", summary(cs));
+    out.push_str("| | address | action | reason |\n|---|---|---|---|\n");
+    for c in &cs.changes {
+        let _ = writeln!(out, "| `{}` | `{}` | {} | {} |", c.action.marker(), c.address, c.action.label(), c.reason.clone().unwrap_or_default().replace('|', "\\|"));
+    }
+    out.push_str("\n<details><summary>Details</summary>\n\n```diff\n");
+    out.push_str(&text(cs, &Style { color: false }));
+    out.push_str("```\n\n</details>\n");
+    out
+}

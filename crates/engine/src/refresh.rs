@@ -1,0 +1,129 @@
+//! Refresh: reads the live plans with the fewest requests the API allows. Each provider is
+//! listed in pages of 100 (the first page gives the total; the rest are fetched concurrently),
+//! managed plans are matched by state id or ownership tags, and single reads are made only for
+//! what a list does not carry (outputs of executed plans the state lacks, products by name for
+//! new addresses).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use planform_model::{Address, DesiredState, LivePlan, PlanFilter, PlanService, PlanStatus, ProviderError, ProviderRef, TAG_ADDRESS, TAG_WORKSPACE};
+use planform_state::State;
+use tokio::task::JoinSet;
+
+use crate::diff::{LiveEntry, LiveSnapshot};
+
+pub type Providers = BTreeMap<ProviderRef, Arc<dyn PlanService>>;
+
+/// How many requests a refresh sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RefreshStats {
+    pub list_requests: usize,
+    pub single_requests: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("refresh of provider {provider}: {error}")]
+pub struct RefreshError {
+    pub provider: ProviderRef,
+    pub error: ProviderError,
+}
+
+const PAGE: usize = 100;
+
+async fn list_all(service: Arc<dyn PlanService>, stats: &mut RefreshStats) -> Result<Vec<LivePlan>, ProviderError> {
+    let filter = PlanFilter::default();
+    let first = service.list_plans(&filter, 1, PAGE).await?;
+    stats.list_requests += 1;
+    let pages = first.total_count.div_ceil(PAGE);
+    let mut all = first.items;
+    let mut set = JoinSet::new();
+    for n in 2..=pages {
+        let s = service.clone();
+        let f = filter.clone();
+        set.spawn(async move { (n, s.list_plans(&f, n, PAGE).await) });
+    }
+    let mut rest: Vec<(usize, Vec<LivePlan>)> = Vec::new();
+    while let Some(r) = set.join_next().await {
+        let (n, page) = r.expect("list task does not panic");
+        stats.list_requests += 1;
+        rest.push((n, page?.items));
+    }
+    rest.sort_by_key(|(n, _)| *n);
+    all.extend(rest.into_iter().flat_map(|(_, items)| items));
+    // Plans created while paging can shift items between pages: keep each id once.
+    let mut seen = BTreeSet::new();
+    all.retain(|p| seen.insert(p.id.clone()));
+    Ok(all)
+}
+
+/// Reads what the cloud holds for every managed and desired address.
+pub async fn refresh(desired: &DesiredState, state: &State, providers: &Providers) -> Result<(LiveSnapshot, RefreshStats), RefreshError> {
+    let mut stats = RefreshStats::default();
+    let mut snapshot = LiveSnapshot::default();
+    let mut involved: BTreeSet<&ProviderRef> = desired.plans.values().map(|p| &p.provider).collect();
+    involved.extend(state.plans.values().map(|m| &m.provider));
+    for provider in involved {
+        let Some(service) = providers.get(provider) else { continue };
+        let err = |error| RefreshError { provider: provider.clone(), error };
+        let plans = list_all(service.clone(), &mut stats).await.map_err(err)?;
+        let by_id: BTreeMap<&str, &LivePlan> = plans.iter().map(|p| (p.id.as_str(), p)).collect();
+        // Newest plan per address among those carrying this workspace's ownership tag.
+        let mut tagged: BTreeMap<Address, &LivePlan> = BTreeMap::new();
+        for p in &plans {
+            let terminated = p.operation_type == planform_model::OperationType::TerminateProvisionedProduct;
+            if p.inputs.tags.get(TAG_WORKSPACE) == Some(&state.workspace) && !terminated {
+                if let Some(a) = p.inputs.tags.get(TAG_ADDRESS).and_then(|a| a.parse::<Address>().ok()) {
+                    let newer = tagged.get(&a).is_none_or(|q| (q.create_time.as_str(), q.id.as_str()) < (p.create_time.as_str(), p.id.as_str()));
+                    if newer {
+                        tagged.insert(a, p);
+                    }
+                }
+            }
+        }
+        for (address, m) in state.plans.iter().filter(|(_, m)| &m.provider == provider) {
+            let entry = match (by_id.get(m.plan_id.as_str()), tagged.get(address)) {
+                // A create was sent but not recorded: adopt what it made.
+                (_, Some(t)) if m.pending_token.is_some() => LiveEntry::Present((*t).clone()),
+                (Some(p), _) => LiveEntry::Present((*p).clone()),
+                (None, _) => LiveEntry::Gone,
+            };
+            snapshot.provider_of.insert(address.clone(), provider.clone());
+            snapshot.plans.insert(address.clone(), entry);
+        }
+        for (address, d) in desired.plans.iter().filter(|(_, d)| &d.provider == provider) {
+            if snapshot.plans.contains_key(address) {
+                continue;
+            }
+            if let Some(t) = tagged.get(address) {
+                // Made by planform in this workspace but not in the state (lost state, crash): adopt it.
+                snapshot.provider_of.insert(address.clone(), provider.clone());
+                snapshot.plans.insert(address.clone(), LiveEntry::Present((*t).clone()));
+                continue;
+            }
+            let found = service.find_provisioned_product(&d.inputs.provisioned_product_name).await.map_err(err)?;
+            stats.single_requests += 1;
+            if found.is_some() {
+                snapshot.existing_products.insert(address.clone());
+            }
+        }
+        // Outputs the state does not have yet.
+        for (address, entry) in &snapshot.plans {
+            let LiveEntry::Present(l) = entry else { continue };
+            let known = state.plans.get(address).is_some_and(|m| m.plan_id == l.id && !m.outputs.is_empty());
+            if l.status == PlanStatus::ExecuteSuccess && !known {
+                if let Some(pp) = &l.provisioned_product_id {
+                    match service.provisioned_product(pp).await {
+                        Ok(p) => {
+                            snapshot.outputs.insert(address.clone(), p.outputs);
+                        }
+                        Err(e) if e.kind == planform_model::ErrorKind::NotFound => {}
+                        Err(e) => return Err(err(e)),
+                    }
+                    stats.single_requests += 1;
+                }
+            }
+        }
+    }
+    Ok((snapshot, stats))
+}

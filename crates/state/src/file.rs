@@ -1,0 +1,214 @@
+//! `StateFileV1`: the stored format, converted to and from the domain `State`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::Path;
+
+use planform_model::{Address, PlanInputs, ProviderRef};
+use serde::{Deserialize, Serialize};
+
+use crate::{ManagedPlan, State};
+
+const VERSION: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("cannot read state file {path}: {message}")]
+    Read { path: String, message: String },
+    #[error("state file {path} is corrupt ({message}); it was left untouched: fix it or restore a backup")]
+    Corrupt { path: String, message: String },
+    #[error("state file {path} has format version {version}, newer than this planform understands ({VERSION}); upgrade planform")]
+    TooNew { path: String, version: u32 },
+    #[error("cannot write state file {path}: {message}")]
+    Write { path: String, message: String },
+}
+
+#[derive(Serialize, Deserialize)]
+struct StateFileV1 {
+    version: u32,
+    serial: u64,
+    lineage: String,
+    workspace: String,
+    plans: BTreeMap<String, PlanV1>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct PlanV1 {
+    provider: String,
+    plan_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    provisioned_product_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    stack_id: Option<String>,
+    status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    applied: Option<InputsV1>,
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    sensitive_parameters: BTreeSet<String>,
+    #[serde(default)]
+    launched: bool,
+    #[serde(default)]
+    outputs: BTreeMap<String, String>,
+    #[serde(default)]
+    history: Vec<String>,
+    #[serde(default)]
+    depends_on: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pending_token: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct InputsV1 {
+    name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    description: Option<String>,
+    product_id: String,
+    product_version_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    portfolio_id: Option<String>,
+    provisioned_product_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    stack_region_id: Option<String>,
+    #[serde(default)]
+    parameters: BTreeMap<String, String>,
+    #[serde(default)]
+    tags: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    notification_arns: Vec<String>,
+}
+
+impl From<&PlanInputs> for InputsV1 {
+    fn from(i: &PlanInputs) -> Self {
+        InputsV1 {
+            name: i.name.clone(),
+            description: i.description.clone(),
+            product_id: i.product_id.clone(),
+            product_version_id: i.product_version_id.clone(),
+            portfolio_id: i.portfolio_id.clone(),
+            provisioned_product_name: i.provisioned_product_name.clone(),
+            stack_region_id: i.stack_region_id.clone(),
+            parameters: i.parameters.clone(),
+            tags: i.tags.clone(),
+            notification_arns: i.notification_arns.clone(),
+        }
+    }
+}
+
+impl From<InputsV1> for PlanInputs {
+    fn from(i: InputsV1) -> Self {
+        PlanInputs {
+            name: i.name,
+            description: i.description,
+            product_id: i.product_id,
+            product_version_id: i.product_version_id,
+            portfolio_id: i.portfolio_id,
+            provisioned_product_name: i.provisioned_product_name,
+            stack_region_id: i.stack_region_id,
+            parameters: i.parameters,
+            tags: i.tags,
+            notification_arns: i.notification_arns,
+        }
+    }
+}
+
+/// Reads the state at `path`; `Ok(None)` when there is none yet.
+pub fn load(path: &Path) -> Result<Option<State>, StateError> {
+    let p = path.display().to_string();
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(StateError::Read { path: p, message: e.to_string() }),
+    };
+    let corrupt = |message: String| StateError::Corrupt { path: p.clone(), message };
+    let probe: serde_json::Value = serde_json::from_str(&text).map_err(|e| corrupt(e.to_string()))?;
+    let version = probe.get("version").and_then(|v| v.as_u64()).ok_or_else(|| corrupt("no \"version\" field".into()))? as u32;
+    if version > VERSION {
+        return Err(StateError::TooNew { path: p, version });
+    }
+    let file: StateFileV1 = serde_json::from_value(probe).map_err(|e| corrupt(e.to_string()))?;
+    let mut plans = BTreeMap::new();
+    for (addr, v) in file.plans {
+        let address: Address = addr.parse().map_err(|e: planform_model::AddressParseError| corrupt(e.to_string()))?;
+        let provider = ProviderRef::parse(&v.provider).ok_or_else(|| corrupt(format!("{addr}: unknown provider {:?}", v.provider)))?;
+        let depends_on = v
+            .depends_on
+            .iter()
+            .map(|d| d.parse::<Address>().map_err(|e| corrupt(e.to_string())))
+            .collect::<Result<_, _>>()?;
+        plans.insert(
+            address,
+            ManagedPlan {
+                provider,
+                plan_id: v.plan_id,
+                provisioned_product_id: v.provisioned_product_id,
+                stack_id: v.stack_id,
+                status: v.status,
+                applied: v.applied.map(Into::into),
+                sensitive_parameters: v.sensitive_parameters,
+                launched: v.launched,
+                outputs: v.outputs,
+                history: v.history,
+                depends_on,
+                pending_token: v.pending_token,
+            },
+        );
+    }
+    Ok(Some(State { serial: file.serial, lineage: file.lineage, workspace: file.workspace, plans }))
+}
+
+/// Writes `state` to `path` atomically (temporary file, fsync, rename) with mode 0600.
+pub fn save(path: &Path, state: &State) -> Result<(), StateError> {
+    let p = path.display().to_string();
+    let werr = |e: std::io::Error| StateError::Write { path: p.clone(), message: e.to_string() };
+    let file = StateFileV1 {
+        version: VERSION,
+        serial: state.serial,
+        lineage: state.lineage.clone(),
+        workspace: state.workspace.clone(),
+        plans: state
+            .plans
+            .iter()
+            .map(|(a, m)| {
+                (
+                    a.to_string(),
+                    PlanV1 {
+                        provider: m.provider.to_string(),
+                        plan_id: m.plan_id.clone(),
+                        provisioned_product_id: m.provisioned_product_id.clone(),
+                        stack_id: m.stack_id.clone(),
+                        status: m.status.clone(),
+                        applied: m.applied.as_ref().map(Into::into),
+                        sensitive_parameters: m.sensitive_parameters.clone(),
+                        launched: m.launched,
+                        outputs: m.outputs.clone(),
+                        history: m.history.clone(),
+                        depends_on: m.depends_on.iter().map(|d| d.to_string()).collect(),
+                        pending_token: m.pending_token.clone(),
+                    },
+                )
+            })
+            .collect(),
+    };
+    let mut text = serde_json::to_string_pretty(&file).expect("state serialises");
+    text.push('\n');
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(werr)?;
+    let tmp = dir.join(format!(".{}.tmp-{}", path.file_name().and_then(|n| n.to_str()).unwrap_or("state"), std::process::id()));
+    {
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let mut f = opts.open(&tmp).map_err(werr)?;
+        f.write_all(text.as_bytes()).map_err(werr)?;
+        f.sync_all().map_err(werr)?;
+    }
+    std::fs::rename(&tmp, path).map_err(werr)?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
