@@ -41,7 +41,7 @@ pub async fn run(cli: Cli, env: BTreeMap<String, String>, color: bool) -> Result
         Command::Output { name, vars, format } => output(&dir, &vars, &env, name, format),
         Command::Import { address, plan_id, vars } => import(&dir, &vars, &env, &address, &plan_id).await,
         Command::State { command } => state_command(&dir, &env, command),
-        Command::Sandbox { command } => sandbox_command(&dir, command),
+        Command::Sandbox { command } => sandbox_command(&dir, &env, command),
     }
 }
 
@@ -161,12 +161,20 @@ fn load_state(path: &Path, workspace: &str) -> Result<State> {
     })
 }
 
-fn sandbox_settings() -> Settings {
-    Settings::default()
+/// The embedded sandbox's timings; `PLANFORM_SANDBOX_PREVIEW_MS` / `_EXECUTE_MS` override them.
+fn sandbox_settings(env: &BTreeMap<String, String>) -> Settings {
+    let mut s = Settings::default();
+    if let Some(v) = env.get("PLANFORM_SANDBOX_PREVIEW_MS").and_then(|v| v.parse().ok()) {
+        s.preview_ms = v;
+    }
+    if let Some(v) = env.get("PLANFORM_SANDBOX_EXECUTE_MS").and_then(|v| v.parse().ok()) {
+        s.execute_ms = v;
+    }
+    s
 }
 
 /// Builds a service per provider configuration the manifests and state use.
-fn providers(dir: &Path, desired: &DesiredState, state: &State) -> Result<Providers> {
+fn providers(dir: &Path, desired: &DesiredState, state: &State, env: &BTreeMap<String, String>) -> Result<Providers> {
     let mut refs: BTreeSet<planform_model::ProviderRef> = desired.plans.values().map(|p| p.provider.clone()).collect();
     refs.extend(state.plans.values().map(|m| m.provider.clone()));
     let mut out: Providers = BTreeMap::new();
@@ -176,7 +184,7 @@ fn providers(dir: &Path, desired: &DesiredState, state: &State) -> Result<Provid
             ProviderKind::Sandbox => {
                 if sandbox.is_none() {
                     let data = dir.join(".planform/sandbox");
-                    let e = Embedded::open(&data, sandbox_settings()).map_err(|e| anyhow!("cannot open the sandbox in {}: {e}", data.display()))?;
+                    let e = Embedded::open(&data, sandbox_settings(env)).map_err(|e| anyhow!("cannot open the sandbox in {}: {e}", data.display()))?;
                     sandbox = Some(Arc::new(e));
                 }
                 out.insert(r, sandbox.clone().expect("opened above"));
@@ -208,7 +216,7 @@ async fn prepare(dir: &Path, vars: &VarArgs, env: &BTreeMap<String, String>, com
     let path = state_path(dir, Some(&desired));
     let lock = planform_state::lock(&path, command, Duration::from_secs(60), parse_duration(&vars.lock_timeout)?)?;
     let state = load_state(&path, &desired.workspace)?;
-    let providers = providers(dir, &desired, &state)?;
+    let providers = providers(dir, &desired, &state, env)?;
     let (live, _stats) = refresh(&desired, &state, &providers).await?;
     let state = absorb(&state, &live);
     let options = DiffOptions { destroy, targets: targets(target_list)? };
@@ -453,7 +461,7 @@ async fn import(dir: &Path, vars: &VarArgs, env: &BTreeMap<String, String>, addr
     if let Some(m) = state.plans.get(&address) {
         bail!("{address} is already managed (plan {}); `planform state rm` it first", m.plan_id);
     }
-    let providers = providers(dir, &desired, &state)?;
+    let providers = providers(dir, &desired, &state, env)?;
     let service = providers.get(&d.provider).ok_or_else(|| anyhow!("provider {} is not configured", d.provider))?;
     let l = service.get_plan(plan_id).await.map_err(|e| anyhow!("{plan_id}: {e}"))?;
     let mut outputs = BTreeMap::new();
@@ -551,9 +559,9 @@ fn state_command(dir: &Path, env: &BTreeMap<String, String>, command: StateComma
     Ok(exit::OK)
 }
 
-fn sandbox_command(dir: &Path, command: SandboxCommand) -> Result<u8> {
+fn sandbox_command(dir: &Path, env: &BTreeMap<String, String>, command: SandboxCommand) -> Result<u8> {
     let data = dir.join(".planform/sandbox");
-    let e = Embedded::open(&data, sandbox_settings()).map_err(|e| anyhow!("cannot open the sandbox in {}: {e}", data.display()))?;
+    let e = Embedded::open(&data, sandbox_settings(env)).map_err(|e| anyhow!("cannot open the sandbox in {}: {e}", data.display()))?;
     let mut sb = e.sandbox.lock().map_err(|_| anyhow!("sandbox lock poisoned"))?;
     let (id, action, comment) = match &command {
         SandboxCommand::Approve { plan_id, comment } => (plan_id, "Approve", comment),

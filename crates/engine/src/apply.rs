@@ -365,7 +365,7 @@ async fn run_steps(ctx: &Ctx, service: &dyn PlanService, c: &Change) -> Result<O
             let inputs = inputs_to_send(ctx, c)?;
             execute(ctx, service, c, l, &inputs).await
         }
-        Action::Wait => {
+        Action::Wait { execute: execute_after } => {
             let id = live_id.ok_or("no live plan to wait for")?;
             let t = c.timeouts.preview.max(c.timeouts.execute);
             let (l, done) = wait(ctx, service, &c.address, &id, t, |s| !s.in_progress() || s == PlanStatus::ApplicationInProgress).await?;
@@ -373,6 +373,14 @@ async fn run_steps(ctx: &Ctx, service: &dyn PlanService, c: &Change) -> Result<O
             if !done {
                 return Err(format!("{id} still {} after {}s", l.status, t.as_secs()));
             }
+            if l.status == PlanStatus::PreviewFailed {
+                return Err(format!("preview failed: {}", l.status_message.clone().unwrap_or_default()));
+            }
+            let inputs = inputs_to_send(ctx, c)?;
+            if *execute_after || l.status == PlanStatus::ExecuteSuccess {
+                return execute(ctx, service, c, l, &inputs).await;
+            }
+            record(ctx, c, &l, Some(&inputs), None);
             Ok(Outcome::Done(format!("{id} reached {}", l.status)))
         }
         Action::Terminate => terminate(ctx, service, c).await,
@@ -433,6 +441,8 @@ async fn create(ctx: &Ctx, service: &dyn PlanService, c: &Change, op: OperationT
 
 async fn update(ctx: &Ctx, service: &dyn PlanService, c: &Change, id: &str, execute_after: bool) -> Result<Outcome, String> {
     let inputs = inputs_to_send(ctx, c)?;
+    // A preview still running cannot be updated: let it finish first.
+    wait(ctx, service, &c.address, id, c.timeouts.preview, |s| s != PlanStatus::PreviewInProgress).await?;
     let request = PlanUpdate { plan_id: id.to_string(), inputs: inputs.clone() };
     let l = call(|| service.update_plan(&request)).await.map_err(|e| describe(&e))?;
     ctx.emit(Event::Progress { address: c.address.clone(), message: format!("updated {}", l.id) });

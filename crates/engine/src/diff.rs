@@ -84,8 +84,8 @@ pub enum Action {
     Execute,
     /// `… awaiting approval`.
     AwaitApproval,
-    /// The plan is busy (preview or execution running): wait for it.
-    Wait,
+    /// The plan is busy (preview or execution running): wait for it, then execute it if wanted.
+    Wait { execute: bool },
     /// `- terminate`: a TerminateProvisionedProduct plan, executed.
     Terminate,
     /// `- delete`: the plan was never executed.
@@ -103,7 +103,7 @@ impl Action {
             Action::UpdateInPlace { .. } | Action::UpdateProduct { .. } | Action::Retry => "~",
             Action::Replace { .. } => "-/+",
             Action::Execute => ">",
-            Action::AwaitApproval | Action::Wait => "…",
+            Action::AwaitApproval | Action::Wait { .. } => "…",
             Action::Terminate | Action::Delete { .. } | Action::Forget => "-",
             Action::Blocked { .. } => "!",
         }
@@ -119,7 +119,7 @@ impl Action {
             Action::Retry => "retry",
             Action::Execute => "execute",
             Action::AwaitApproval => "awaiting approval",
-            Action::Wait => "wait for the running operation",
+            Action::Wait { .. } => "wait for the running operation",
             Action::Terminate => "terminate",
             Action::Delete { .. } => "delete",
             Action::Forget => "forget (already deleted outside planform)",
@@ -132,6 +132,7 @@ impl Action {
         match self {
             Action::Create { execute, .. } | Action::UpdateInPlace { execute } | Action::Replace { execute, .. } | Action::UpdateProduct { execute } => *execute,
             Action::Retry | Action::Execute | Action::AwaitApproval | Action::Terminate => true,
+            Action::Wait { execute } => *execute,
             _ => false,
         }
     }
@@ -426,7 +427,7 @@ pub fn diff(desired: &DesiredState, state: &State, live: &LiveSnapshot, options:
                     let exec = d.execute;
                     let launched_product = l.operation_type != planform_model::OperationType::TerminateProvisionedProduct;
                     let action = match l.status {
-                        PlanStatus::PreviewInProgress | PlanStatus::ExecuteInProgress => Some(Action::Wait),
+                        PlanStatus::PreviewInProgress | PlanStatus::ExecuteInProgress if !changed || l.status == PlanStatus::ExecuteInProgress => Some(Action::Wait { execute: exec }),
                         PlanStatus::ExecuteSuccess if changed && replace && diffs.iter().any(|x| x.path == "provisioned_product_name" || x.path == "stack_region_id") => {
                             errors.push(DiffError::Unsupported {
                                 address: address.clone(),

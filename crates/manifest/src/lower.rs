@@ -74,6 +74,8 @@ struct VarDecl {
     nullable: bool,
     loc: SourceLocation,
     validations: Vec<(AttrNode, Option<AttrNode>)>,
+    /// A default was written (even if it was invalid and reported).
+    has_default: bool,
 }
 
 #[derive(Clone)]
@@ -397,7 +399,10 @@ fn eval(expr: &Expression, ctx: &Context, loc: &SourceLocation, subject: &str, d
     match expr.evaluate(ctx) {
         Ok(v) => Some(v),
         Err(e) => {
-            diags.push(error(loc, Some(subject.to_string()), eval_message(&e.to_string())));
+            // One error per expression: a reference problem already reported here says more.
+            if !diags.errors().any(|d| d.location == *loc) {
+                diags.push(error(loc, Some(subject.to_string()), eval_message(&e.to_string())));
+            }
             None
         }
     }
@@ -410,7 +415,11 @@ fn eval_message(msg: &str) -> String {
         Some(i) => &first[..i],
         None => first,
     };
-    cleaned.to_string()
+    let mut out = cleaned.to_string();
+    if let Some(name) = cleaned.strip_prefix("undefined function `").and_then(|r| r.strip_suffix('`')) {
+        out.push_str(&hint(name, functions::NAMES));
+    }
+    out
 }
 
 fn typed<T>(v: Option<Value>, loc: &SourceLocation, subject: &str, want: &str, f: impl Fn(&Value) -> Option<T>, diags: &mut Diagnostics) -> Option<T> {
@@ -427,6 +436,7 @@ fn typed<T>(v: Option<Value>, loc: &SourceLocation, subject: &str, want: &str, f
 fn describe(v: &Value) -> String {
     match v {
         Value::String(s) if s.len() < 40 => format!("the string {s:?}"),
+        Value::Number(n) => format!("the number {n}"),
         other => format!("a {}", type_name(other)),
     }
 }
@@ -555,7 +565,7 @@ fn declare_variables(blocks: &[&BlockNode], ctx: &Context, diags: &mut Diagnosti
                 None => diags.push(error(&v.loc, Some(subject.clone()), "validation needs a condition")),
             }
         }
-        out.push(VarDecl { name, ty, default, sensitive, nullable, loc: b.loc.clone(), validations });
+        out.push(VarDecl { name, ty, default, sensitive, nullable, loc: b.loc.clone(), validations, has_default: b.attr("default").is_some() });
     }
     out
 }
@@ -633,6 +643,7 @@ fn assign_variables(decls: &[VarDecl], inputs: &Inputs, diags: &mut Diagnostics)
             }
             None => match &d.default {
                 Some(v) => Some(v.clone()),
+                None if d.has_default => None,
                 None => {
                     diags.push(error(&d.loc, Some(subject.clone()), format!("no value given for required variable {:?}: set a default, --var {}=…, a .pfvars file or PLANFORM_VAR_{}", d.name, d.name, d.name)));
                     None
@@ -748,6 +759,7 @@ fn collect_locals(blocks: &[&BlockNode], diags: &mut Diagnostics) -> Vec<AttrNod
 }
 
 fn order_locals<'a>(attrs: &'a [AttrNode], refs: &BTreeMap<&str, Vec<Reference>>, diags: &mut Diagnostics) -> Vec<&'a str> {
+    let before = diags.0.len();
     let mut order = Vec::new();
     let mut state: HashMap<&str, u8> = HashMap::new();
     fn visit<'a>(n: &'a str, attrs: &'a [AttrNode], refs: &BTreeMap<&str, Vec<Reference>>, state: &mut HashMap<&'a str, u8>, order: &mut Vec<&'a str>, stack: &mut Vec<&'a str>, diags: &mut Diagnostics) {
@@ -778,6 +790,13 @@ fn order_locals<'a>(attrs: &'a [AttrNode], refs: &BTreeMap<&str, Vec<Reference>>
     for a in attrs {
         visit(a.name.as_str(), attrs, refs, &mut state, &mut order, &mut Vec::new(), diags);
     }
+    // Locals in a cycle are not evaluated: the cycle is the error to fix.
+    let cyclic: BTreeSet<String> = diags.0[before..]
+        .iter()
+        .filter_map(|d| d.message.strip_prefix("locals refer to each other in a cycle: "))
+        .flat_map(|m| m.split(" -> ").map(|l| l.trim_start_matches("local.").to_string()))
+        .collect();
+    order.retain(|n| !cyclic.contains(*n));
     order
 }
 
@@ -1191,11 +1210,20 @@ fn lower_plan_instance(
         timeouts,
         location: node.loc.clone(),
     };
+    // Check the limits too, so every error shows in one run; a limit broken only because the
+    // attribute was already reported (missing, wrong type) is not reported again.
+    let reported: BTreeSet<SourceLocation> = diags.errors().skip(errors_before).map(|d| d.location.clone()).collect();
+    let loc_of = |n: &str| node.attr(n).map(|a| a.value_loc.clone()).unwrap_or_else(|| node.loc.clone());
+    let mut limit_diags = Diagnostics::default();
+    limits::check_plan(&plan, &loc_of, &mut limit_diags);
+    for d in limit_diags.0 {
+        if !reported.contains(&d.location) {
+            diags.push(d);
+        }
+    }
     if diags.errors().count() > errors_before {
         return None;
     }
-    let loc_of = |n: &str| node.attr(n).map(|a| a.value_loc.clone()).unwrap_or_else(|| node.loc.clone());
-    limits::check_plan(&plan, &loc_of, diags);
     Some(plan)
 }
 

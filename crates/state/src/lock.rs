@@ -1,6 +1,7 @@
 //! The state lock: a file created exclusively beside the state, naming its holder, with a lease
 //! that the holder's renewal thread extends. A lock whose lease has run out (its holder was
-//! killed) is taken over; a live one is waited for up to `--lock-timeout`.
+//! killed) is taken over, and so is one whose holder ran on this host and is gone; a live one is
+//! waited for up to `--lock-timeout`.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -93,7 +94,7 @@ pub fn lock(state: &Path, command: &str, lease: Duration, timeout: Duration) -> 
             Ok(()) => break,
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 match read(&path) {
-                    Some(held) if held.lease_until > now() => {
+                    Some(held) if held.lease_until > now() && !(held.host == info.host && !pid_alive(held.pid)) => {
                         if started.elapsed() >= timeout {
                             return Err(LockError::Held(held));
                         }
@@ -127,6 +128,15 @@ pub fn lock(state: &Path, command: &str, lease: Duration, timeout: Duration) -> 
         })
     };
     Ok(StateLock { path, info, stop, renewer: Some(renewer) })
+}
+
+/// Whether a process with this pid runs on this host (Linux: /proc; elsewhere assumed alive).
+fn pid_alive(pid: u32) -> bool {
+    if cfg!(target_os = "linux") {
+        Path::new("/proc").join(pid.to_string()).exists()
+    } else {
+        true
+    }
 }
 
 /// Who holds the lock, if anyone.

@@ -1,0 +1,89 @@
+//! End-to-end tests: the real `planform` binary against the embedded sandbox, with scenario
+//! steps compared with expected exit codes and output. Regression tests are named `issue_<n>`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+mod apply;
+mod corpus;
+mod format;
+
+/// A scratch manifest directory.
+pub struct Workspace {
+    pub dir: tempfile::TempDir,
+}
+
+impl Workspace {
+    pub fn new() -> Workspace {
+        Workspace { dir: tempfile::tempdir().expect("temp dir") }
+    }
+
+    /// A workspace holding a copy of `examples/NAME`.
+    pub fn example(name: &str) -> Workspace {
+        let w = Workspace::new();
+        let src = repo().join("examples").join(name);
+        for e in std::fs::read_dir(&src).expect("example exists") {
+            let e = e.unwrap();
+            if e.path().is_file() {
+                std::fs::copy(e.path(), w.path().join(e.file_name())).unwrap();
+            }
+        }
+        w
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn write(&self, name: &str, text: &str) {
+        std::fs::write(self.path().join(name), text).unwrap();
+    }
+
+    pub fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.path().join(name)).unwrap()
+    }
+
+    pub fn edit(&self, name: &str, from: &str, to: &str) {
+        let text = self.read(name);
+        assert!(text.contains(from), "{name} does not contain {from:?}");
+        self.write(name, &text.replace(from, to));
+    }
+
+    /// Runs `planform -C DIR args…` with no terminal and fast sandbox timings.
+    pub fn run(&self, args: &[&str]) -> Run {
+        let out = self.command(args).output().expect("planform runs");
+        Run::from(out)
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_planform"));
+        c.arg("-C").arg(self.path()).args(args);
+        c.env("CI", "true").env("NO_COLOR", "1").env("PLANFORM_SANDBOX_PREVIEW_MS", "20").env("PLANFORM_SANDBOX_EXECUTE_MS", "40");
+        c.stdin(std::process::Stdio::null());
+        c
+    }
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Run {
+        Run { code: o.status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&o.stdout).into(), stderr: String::from_utf8_lossy(&o.stderr).into() }
+    }
+}
+
+impl Run {
+    #[track_caller]
+    pub fn expect(self, code: i32) -> Run {
+        assert_eq!(self.code, code, "exit code\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
+        self
+    }
+}
+
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
