@@ -6,17 +6,32 @@ use crate::{repo, Workspace};
 #[test]
 fn bad_manifests_fail_with_located_errors() {
     let dir = repo().join("tests/manifests/bad");
-    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     files.sort();
-    assert!(files.len() >= 40, "the corpus holds {} manifests", files.len());
+    assert!(
+        files.len() >= 40,
+        "the corpus holds {} manifests",
+        files.len()
+    );
     let mut report = String::new();
     for f in files {
         let w = Workspace::new();
         std::fs::copy(&f, w.path().join("main.hcl")).unwrap();
         let run = w.run(&["validate"]);
         let name = f.file_name().unwrap().to_string_lossy().to_string();
-        assert_eq!(run.code, 1, "{name} should be rejected:\n{}{}", run.stdout, run.stderr);
-        assert!(run.stderr.contains("main.hcl:"), "{name}: no file:line:col in\n{}", run.stderr);
+        assert_eq!(
+            run.code, 1,
+            "{name} should be rejected:\n{}{}",
+            run.stdout, run.stderr
+        );
+        assert!(
+            run.stderr.contains("main.hcl:"),
+            "{name}: no file:line:col in\n{}",
+            run.stderr
+        );
         report.push_str(&format!("== {name} (exit {})\n{}\n", run.code, run.stderr));
     }
     insta::assert_snapshot!(report);
@@ -41,7 +56,11 @@ fn variables_follow_terraform_precedence() {
         if let Some(v) = env {
             c.env("PLANFORM_VAR_env", v);
         }
-        crate::Run::from(c.output().unwrap()).expect(0).stdout.trim().to_string()
+        crate::Run::from(c.output().unwrap())
+            .expect(0)
+            .stdout
+            .trim()
+            .to_string()
     };
     assert_eq!(out(&w, &[], None), "default");
     assert_eq!(out(&w, &[], Some("from-env")), "from-env");
@@ -51,10 +70,25 @@ fn variables_follow_terraform_precedence() {
     assert_eq!(out(&w, &[], None), "from-auto");
     w.write("extra.vars", "env = \"from-var-file\"\n");
     let f = w.path().join("extra.vars");
-    assert_eq!(out(&w, &["--var-file", f.to_str().unwrap()], None), "from-var-file");
-    assert_eq!(out(&w, &["--var-file", f.to_str().unwrap(), "--var", "env=from-cli"], None), "from-cli");
+    assert_eq!(
+        out(&w, &["--var-file", f.to_str().unwrap()], None),
+        "from-var-file"
+    );
+    assert_eq!(
+        out(
+            &w,
+            &["--var-file", f.to_str().unwrap(), "--var", "env=from-cli"],
+            None
+        ),
+        "from-cli"
+    );
     let bad = w.run(&["output", "env", "--var", "nope=1"]).expect(1);
-    assert!(bad.stderr.contains("no variable named \"nope\" is declared"), "{}", bad.stderr);
+    assert!(
+        bad.stderr
+            .contains("no variable named \"nope\" is declared"),
+        "{}",
+        bad.stderr
+    );
 }
 
 #[test]

@@ -13,7 +13,10 @@ fn fmt_check_reports_then_fmt_fixes_idempotently() {
     assert_eq!(w.read("main.hcl"), MESSY, "--check changes nothing");
     w.run(&["fmt"]).expect(0);
     let formatted = w.read("main.hcl");
-    assert!(formatted.contains("# the network") && formatted.contains("# inline"), "comments kept");
+    assert!(
+        formatted.contains("# the network") && formatted.contains("# inline"),
+        "comments kept"
+    );
     insta::assert_snapshot!(formatted);
     let again = w.run(&["fmt", "--check"]).expect(0);
     assert_eq!(again.stdout, "");
@@ -36,6 +39,10 @@ fn examples_are_formatted() {
     for name in ["quickstart", "alibaba", "aws"] {
         let w = Workspace::example(name);
         let run = w.run(&["fmt", "--check"]);
-        assert_eq!(run.code, 0, "examples/{name} is not formatted: {}", run.stdout);
+        assert_eq!(
+            run.code, 0,
+            "examples/{name} is not formatted: {}",
+            run.stdout
+        );
     }
 }

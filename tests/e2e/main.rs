@@ -13,9 +13,17 @@ pub struct Workspace {
     pub dir: tempfile::TempDir,
 }
 
+impl Default for Workspace {
+    fn default() -> Self {
+        Workspace::new()
+    }
+}
+
 impl Workspace {
     pub fn new() -> Workspace {
-        Workspace { dir: tempfile::tempdir().expect("temp dir") }
+        Workspace {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
     }
 
     /// A workspace holding a copy of `examples/NAME`.
@@ -58,7 +66,10 @@ impl Workspace {
     pub fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_planform"));
         c.arg("-C").arg(self.path()).args(args);
-        c.env("CI", "true").env("NO_COLOR", "1").env("PLANFORM_SANDBOX_PREVIEW_MS", "20").env("PLANFORM_SANDBOX_EXECUTE_MS", "40");
+        c.env("CI", "true")
+            .env("NO_COLOR", "1")
+            .env("PLANFORM_SANDBOX_PREVIEW_MS", "20")
+            .env("PLANFORM_SANDBOX_EXECUTE_MS", "40");
         c.stdin(std::process::Stdio::null());
         c
     }
@@ -72,14 +83,22 @@ pub struct Run {
 
 impl From<Output> for Run {
     fn from(o: Output) -> Run {
-        Run { code: o.status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&o.stdout).into(), stderr: String::from_utf8_lossy(&o.stderr).into() }
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into(),
+            stderr: String::from_utf8_lossy(&o.stderr).into(),
+        }
     }
 }
 
 impl Run {
     #[track_caller]
     pub fn expect(self, code: i32) -> Run {
-        assert_eq!(self.code, code, "exit code\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, code,
+            "exit code\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
 }

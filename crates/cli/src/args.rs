@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(name = "planform", version, about = "Service Catalog provisioned product plans as code")]
+#[command(
+    name = "planform",
+    version,
+    about = "Service Catalog provisioned product plans as code"
+)]
 pub struct Cli {
     /// Run as if started in DIR (the manifest directory).
     #[arg(short = 'C', global = true, value_name = "DIR", default_value = ".")]
@@ -123,9 +127,16 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum StateCommand {
     List,
-    Show { address: String },
-    Rm { addresses: Vec<String> },
-    Mv { from: String, to: String },
+    Show {
+        address: String,
+    },
+    Rm {
+        addresses: Vec<String>,
+    },
+    Mv {
+        from: String,
+        to: String,
+    },
     Unlock {
         #[arg(long)]
         force: bool,

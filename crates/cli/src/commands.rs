@@ -8,9 +8,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
-use planform_engine::{absorb, apply, diff, refresh, ApplyOptions, ChangeSet, DiffOptions, Event, LiveEntry, Observer, Outcome, Providers, StateSink};
+use planform_engine::{
+    absorb, apply, diff, refresh, ApplyOptions, ChangeSet, DiffOptions, Event, LiveEntry, Observer,
+    Outcome, Providers, StateSink,
+};
 use planform_manifest::{Diagnostics, VarOption};
-use planform_model::{resolve_unknowns, Address, DesiredState, OutputValue, PlanService, ProviderKind, StateBackend};
+use planform_model::{
+    resolve_unknowns, Address, DesiredState, OutputValue, PlanService, ProviderKind, StateBackend,
+};
 use planform_sandbox::{Embedded, Settings};
 use planform_state::State;
 
@@ -25,21 +30,76 @@ pub async fn run(cli: Cli, env: BTreeMap<String, String>, color: bool) -> Result
         Command::Validate { vars } => validate(&dir, &vars, &env),
         Command::Fmt { check, paths } => fmt(&dir, check, paths),
         Command::Graph { vars } => {
-            let Some(desired) = load(&dir, &vars, &env)? else { return Ok(exit::ERROR) };
+            let Some(desired) = load(&dir, &vars, &env)? else {
+                return Ok(exit::ERROR);
+            };
             print!("{}", planform_engine::dot(&desired));
             Ok(exit::OK)
         }
-        Command::Plan { vars, detailed_exitcode, targets, refresh_only, format } => {
-            plan(&dir, &vars, &env, detailed_exitcode, &targets, refresh_only, format, &style).await
+        Command::Plan {
+            vars,
+            detailed_exitcode,
+            targets,
+            refresh_only,
+            format,
+        } => {
+            plan(
+                &dir,
+                &vars,
+                &env,
+                detailed_exitcode,
+                &targets,
+                refresh_only,
+                format,
+                &style,
+            )
+            .await
         }
-        Command::Apply { vars, auto_approve, parallelism, targets, format } => {
-            run_apply(&dir, &vars, &env, auto_approve, parallelism, &targets, false, format, &style).await
+        Command::Apply {
+            vars,
+            auto_approve,
+            parallelism,
+            targets,
+            format,
+        } => {
+            run_apply(
+                &dir,
+                &vars,
+                &env,
+                auto_approve,
+                parallelism,
+                &targets,
+                false,
+                format,
+                &style,
+            )
+            .await
         }
-        Command::Destroy { vars, auto_approve, parallelism, targets } => {
-            run_apply(&dir, &vars, &env, auto_approve, parallelism, &targets, true, Format::Text, &style).await
+        Command::Destroy {
+            vars,
+            auto_approve,
+            parallelism,
+            targets,
+        } => {
+            run_apply(
+                &dir,
+                &vars,
+                &env,
+                auto_approve,
+                parallelism,
+                &targets,
+                true,
+                Format::Text,
+                &style,
+            )
+            .await
         }
         Command::Output { name, vars, format } => output(&dir, &vars, &env, name, format),
-        Command::Import { address, plan_id, vars } => import(&dir, &vars, &env, &address, &plan_id).await,
+        Command::Import {
+            address,
+            plan_id,
+            vars,
+        } => import(&dir, &vars, &env, &address, &plan_id).await,
         Command::State { command } => state_command(&dir, &env, command),
         Command::Sandbox { command } => sandbox_command(&dir, &env, command),
     }
@@ -48,19 +108,35 @@ pub async fn run(cli: Cli, env: BTreeMap<String, String>, color: bool) -> Result
 fn var_options(vars: &VarArgs) -> Vec<VarOption> {
     // clap keeps each flag's values apart; interleave them by position is not possible, so files
     // come first and --var after, which matches Terraform when they are given in that order.
-    let mut out: Vec<VarOption> = vars.var_files.iter().cloned().map(VarOption::File).collect();
+    let mut out: Vec<VarOption> = vars
+        .var_files
+        .iter()
+        .cloned()
+        .map(VarOption::File)
+        .collect();
     out.extend(vars.vars.iter().cloned().map(VarOption::Assign));
     out
 }
 
 fn print_diags(d: &Diagnostics) {
     for x in &d.0 {
-        eprintln!("{}{x}", if x.severity == planform_manifest::Severity::Error { "error: " } else { "" });
+        eprintln!(
+            "{}{x}",
+            if x.severity == planform_manifest::Severity::Error {
+                "error: "
+            } else {
+                ""
+            }
+        );
     }
 }
 
 /// Loads the manifests, printing diagnostics; `None` when they are invalid.
-fn load(dir: &Path, vars: &VarArgs, env: &BTreeMap<String, String>) -> Result<Option<DesiredState>> {
+fn load(
+    dir: &Path,
+    vars: &VarArgs,
+    env: &BTreeMap<String, String>,
+) -> Result<Option<DesiredState>> {
     match planform_manifest::load(dir, &var_options(vars), env) {
         Ok(l) => {
             print_diags(&l.warnings);
@@ -69,7 +145,10 @@ fn load(dir: &Path, vars: &VarArgs, env: &BTreeMap<String, String>) -> Result<Op
         Err(d) => {
             print_diags(&d);
             let n = d.errors().count();
-            eprintln!("{n} error{} found; nothing was sent to any cloud.", if n == 1 { "" } else { "s" });
+            eprintln!(
+                "{n} error{} found; nothing was sent to any cloud.",
+                if n == 1 { "" } else { "s" }
+            );
             Ok(None)
         }
     }
@@ -78,7 +157,13 @@ fn load(dir: &Path, vars: &VarArgs, env: &BTreeMap<String, String>) -> Result<Op
 fn validate(dir: &Path, vars: &VarArgs, env: &BTreeMap<String, String>) -> Result<u8> {
     match load(dir, vars, env)? {
         Some(d) => {
-            println!("The manifests are valid: {} plan{}, {} output{}.", d.plans.len(), if d.plans.len() == 1 { "" } else { "s" }, d.outputs.len(), if d.outputs.len() == 1 { "" } else { "s" });
+            println!(
+                "The manifests are valid: {} plan{}, {} output{}.",
+                d.plans.len(),
+                if d.plans.len() == 1 { "" } else { "s" },
+                d.outputs.len(),
+                if d.outputs.len() == 1 { "" } else { "s" }
+            );
             Ok(exit::OK)
         }
         None => Ok(exit::ERROR),
@@ -86,7 +171,11 @@ fn validate(dir: &Path, vars: &VarArgs, env: &BTreeMap<String, String>) -> Resul
 }
 
 fn fmt(dir: &Path, check: bool, paths: Vec<PathBuf>) -> Result<u8> {
-    let roots = if paths.is_empty() { vec![dir.to_path_buf()] } else { paths };
+    let roots = if paths.is_empty() {
+        vec![dir.to_path_buf()]
+    } else {
+        paths
+    };
     let mut files = Vec::new();
     for p in roots {
         if p.is_dir() {
@@ -104,7 +193,8 @@ fn fmt(dir: &Path, check: bool, paths: Vec<PathBuf>) -> Result<u8> {
     let mut changed = Vec::new();
     let mut failed = false;
     for f in files {
-        let text = std::fs::read_to_string(&f).with_context(|| format!("cannot read {}", f.display()))?;
+        let text =
+            std::fs::read_to_string(&f).with_context(|| format!("cannot read {}", f.display()))?;
         match planform_manifest::format_source(&text) {
             Ok(out) if out != text => {
                 if !check {
@@ -124,7 +214,11 @@ fn fmt(dir: &Path, check: bool, paths: Vec<PathBuf>) -> Result<u8> {
         return Ok(exit::ERROR);
     }
     if check && !changed.is_empty() {
-        eprintln!("{} file{} would be reformatted; run `planform fmt`.", changed.len(), if changed.len() == 1 { "" } else { "s" });
+        eprintln!(
+            "{} file{} would be reformatted; run `planform fmt`.",
+            changed.len(),
+            if changed.len() == 1 { "" } else { "s" }
+        );
         return Ok(exit::PENDING);
     }
     Ok(exit::OK)
@@ -146,36 +240,63 @@ fn state_path(dir: &Path, desired: Option<&DesiredState>) -> PathBuf {
 }
 
 fn parse_duration(s: &str) -> Result<Duration> {
-    planform_manifest::parse_duration(s).ok_or_else(|| anyhow!("{s:?} is not a duration such as 30s or 2m"))
+    planform_manifest::parse_duration(s)
+        .ok_or_else(|| anyhow!("{s:?} is not a duration such as 30s or 2m"))
 }
 
 fn load_state(path: &Path, workspace: &str) -> Result<State> {
     Ok(match planform_state::load(path)? {
         Some(s) => {
             if s.workspace != workspace {
-                bail!("the state at {} belongs to workspace {:?}, the manifests say {:?}", path.display(), s.workspace, workspace);
+                bail!(
+                    "the state at {} belongs to workspace {:?}, the manifests say {:?}",
+                    path.display(),
+                    s.workspace,
+                    workspace
+                );
             }
             s
         }
-        None => State::new(workspace, planform_state::new_lineage(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0), std::process::id())),
+        None => State::new(
+            workspace,
+            planform_state::new_lineage(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos())
+                    .unwrap_or(0),
+                std::process::id(),
+            ),
+        ),
     })
 }
 
 /// The embedded sandbox's timings; `PLANFORM_SANDBOX_PREVIEW_MS` / `_EXECUTE_MS` override them.
 fn sandbox_settings(env: &BTreeMap<String, String>) -> Settings {
     let mut s = Settings::default();
-    if let Some(v) = env.get("PLANFORM_SANDBOX_PREVIEW_MS").and_then(|v| v.parse().ok()) {
+    if let Some(v) = env
+        .get("PLANFORM_SANDBOX_PREVIEW_MS")
+        .and_then(|v| v.parse().ok())
+    {
         s.preview_ms = v;
     }
-    if let Some(v) = env.get("PLANFORM_SANDBOX_EXECUTE_MS").and_then(|v| v.parse().ok()) {
+    if let Some(v) = env
+        .get("PLANFORM_SANDBOX_EXECUTE_MS")
+        .and_then(|v| v.parse().ok())
+    {
         s.execute_ms = v;
     }
     s
 }
 
 /// Builds a service per provider configuration the manifests and state use.
-fn providers(dir: &Path, desired: &DesiredState, state: &State, env: &BTreeMap<String, String>) -> Result<Providers> {
-    let mut refs: BTreeSet<planform_model::ProviderRef> = desired.plans.values().map(|p| p.provider.clone()).collect();
+fn providers(
+    dir: &Path,
+    desired: &DesiredState,
+    state: &State,
+    env: &BTreeMap<String, String>,
+) -> Result<Providers> {
+    let mut refs: BTreeSet<planform_model::ProviderRef> =
+        desired.plans.values().map(|p| p.provider.clone()).collect();
     refs.extend(state.plans.values().map(|m| m.provider.clone()));
     let mut out: Providers = BTreeMap::new();
     let mut sandbox: Option<Arc<dyn PlanService>> = None;
@@ -184,7 +305,9 @@ fn providers(dir: &Path, desired: &DesiredState, state: &State, env: &BTreeMap<S
             ProviderKind::Sandbox => {
                 if sandbox.is_none() {
                     let data = dir.join(".planform/sandbox");
-                    let e = Embedded::open(&data, sandbox_settings(env)).map_err(|e| anyhow!("cannot open the sandbox in {}: {e}", data.display()))?;
+                    let e = Embedded::open(&data, sandbox_settings(env)).map_err(|e| {
+                        anyhow!("cannot open the sandbox in {}: {e}", data.display())
+                    })?;
                     sandbox = Some(Arc::new(e));
                 }
                 out.insert(r, sandbox.clone().expect("opened above"));
@@ -198,7 +321,9 @@ fn providers(dir: &Path, desired: &DesiredState, state: &State, env: &BTreeMap<S
 }
 
 fn targets(list: &[String]) -> Result<Vec<Address>> {
-    list.iter().map(|t| t.parse::<Address>().map_err(|e| anyhow!("--target: {e}"))).collect()
+    list.iter()
+        .map(|t| t.parse::<Address>().map_err(|e| anyhow!("--target: {e}")))
+        .collect()
 }
 
 struct Prepared {
@@ -211,15 +336,32 @@ struct Prepared {
     _lock: planform_state::StateLock,
 }
 
-async fn prepare(dir: &Path, vars: &VarArgs, env: &BTreeMap<String, String>, command: &str, target_list: &[String], destroy: bool) -> Result<Option<Prepared>> {
-    let Some(desired) = load(dir, vars, env)? else { return Ok(None) };
+async fn prepare(
+    dir: &Path,
+    vars: &VarArgs,
+    env: &BTreeMap<String, String>,
+    command: &str,
+    target_list: &[String],
+    destroy: bool,
+) -> Result<Option<Prepared>> {
+    let Some(desired) = load(dir, vars, env)? else {
+        return Ok(None);
+    };
     let path = state_path(dir, Some(&desired));
-    let lock = planform_state::lock(&path, command, Duration::from_secs(60), parse_duration(&vars.lock_timeout)?)?;
+    let lock = planform_state::lock(
+        &path,
+        command,
+        Duration::from_secs(60),
+        parse_duration(&vars.lock_timeout)?,
+    )?;
     let state = load_state(&path, &desired.workspace)?;
     let providers = providers(dir, &desired, &state, env)?;
     let (live, _stats) = refresh(&desired, &state, &providers).await?;
     let state = absorb(&state, &live);
-    let options = DiffOptions { destroy, targets: targets(target_list)? };
+    let options = DiffOptions {
+        destroy,
+        targets: targets(target_list)?,
+    };
     let changes = match diff(&desired, &state, &live, &options) {
         Ok(c) => c,
         Err(errors) => {
@@ -229,12 +371,31 @@ async fn prepare(dir: &Path, vars: &VarArgs, env: &BTreeMap<String, String>, com
             return Ok(None);
         }
     };
-    Ok(Some(Prepared { desired, state, state_path: path, providers, changes, live, _lock: lock }))
+    Ok(Some(Prepared {
+        desired,
+        state,
+        state_path: path,
+        providers,
+        changes,
+        live,
+        _lock: lock,
+    }))
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn plan(dir: &Path, vars: &VarArgs, env: &BTreeMap<String, String>, detailed: bool, target_list: &[String], refresh_only: bool, format: Format, style: &Style) -> Result<u8> {
-    let Some(p) = prepare(dir, vars, env, "plan", target_list, false).await? else { return Ok(exit::ERROR) };
+async fn plan(
+    dir: &Path,
+    vars: &VarArgs,
+    env: &BTreeMap<String, String>,
+    detailed: bool,
+    target_list: &[String],
+    refresh_only: bool,
+    format: Format,
+    style: &Style,
+) -> Result<u8> {
+    let Some(p) = prepare(dir, vars, env, "plan", target_list, false).await? else {
+        return Ok(exit::ERROR);
+    };
     if refresh_only {
         let mut drifted = 0;
         for (a, e) in &p.live.plans {
@@ -244,10 +405,15 @@ async fn plan(dir: &Path, vars: &VarArgs, env: &BTreeMap<String, String>, detail
                     println!("  # {a} was deleted outside planform");
                 }
                 LiveEntry::Present(l) => {
-                    let known = planform_state::load(&p.state_path)?.and_then(|s| s.plans.get(a).map(|m| m.status.clone()));
+                    let known = planform_state::load(&p.state_path)?
+                        .and_then(|s| s.plans.get(a).map(|m| m.status.clone()));
                     if known.as_deref().is_some_and(|k| k != l.raw_status) {
                         drifted += 1;
-                        println!("  # {a} status changed outside planform: {} -> {}", known.unwrap_or_default(), l.raw_status);
+                        println!(
+                            "  # {a} status changed outside planform: {} -> {}",
+                            known.unwrap_or_default(),
+                            l.raw_status
+                        );
                     }
                 }
             }
@@ -255,18 +421,30 @@ async fn plan(dir: &Path, vars: &VarArgs, env: &BTreeMap<String, String>, detail
         if drifted == 0 {
             println!("No changes. The state matches the cloud.");
         }
-        return Ok(if detailed && drifted > 0 { exit::CHANGES } else { exit::OK });
+        return Ok(if detailed && drifted > 0 {
+            exit::CHANGES
+        } else {
+            exit::OK
+        });
     }
     match format {
         Format::Text => print!("{}", render::text(&p.changes, style)),
         Format::Json => print!("{}", render::json_lines(&p.changes)),
         Format::Markdown => print!("{}", render::markdown(&p.changes)),
     }
-    let blocked = p.changes.changes.iter().any(|c| matches!(c.action, planform_engine::Action::Blocked { .. }));
+    let blocked = p
+        .changes
+        .changes
+        .iter()
+        .any(|c| matches!(c.action, planform_engine::Action::Blocked { .. }));
     if blocked {
         return Ok(exit::ERROR);
     }
-    Ok(if detailed && !p.changes.is_empty() { exit::CHANGES } else { exit::OK })
+    Ok(if detailed && !p.changes.is_empty() {
+        exit::CHANGES
+    } else {
+        exit::OK
+    })
 }
 
 struct FileSink(PathBuf);
@@ -288,12 +466,24 @@ impl Observer for Progress {
         let stamp = format!("[{:02}:{:02}]", t / 60, t % 60);
         if self.json {
             let v = match e {
-                Event::Started { address, action } => serde_json::json!({"type": "apply_start", "address": address.to_string(), "action": action}),
-                Event::Progress { address, message } => serde_json::json!({"type": "apply_progress", "address": address.to_string(), "message": message}),
-                Event::Finished { address, message } => serde_json::json!({"type": "apply_complete", "address": address.to_string(), "message": message}),
-                Event::Failed { address, message } => serde_json::json!({"type": "apply_errored", "address": address.to_string(), "message": message}),
-                Event::AwaitingApproval { address, plan_id } => serde_json::json!({"type": "awaiting_approval", "address": address.to_string(), "plan_id": plan_id}),
-                Event::Deferred { address, because } => serde_json::json!({"type": "deferred", "address": address.to_string(), "because": because.to_string()}),
+                Event::Started { address, action } => {
+                    serde_json::json!({"type": "apply_start", "address": address.to_string(), "action": action})
+                }
+                Event::Progress { address, message } => {
+                    serde_json::json!({"type": "apply_progress", "address": address.to_string(), "message": message})
+                }
+                Event::Finished { address, message } => {
+                    serde_json::json!({"type": "apply_complete", "address": address.to_string(), "message": message})
+                }
+                Event::Failed { address, message } => {
+                    serde_json::json!({"type": "apply_errored", "address": address.to_string(), "message": message})
+                }
+                Event::AwaitingApproval { address, plan_id } => {
+                    serde_json::json!({"type": "awaiting_approval", "address": address.to_string(), "plan_id": plan_id})
+                }
+                Event::Deferred { address, because } => {
+                    serde_json::json!({"type": "deferred", "address": address.to_string(), "because": because.to_string()})
+                }
             };
             println!("{v}");
             return;
@@ -303,8 +493,12 @@ impl Observer for Progress {
             Event::Progress { address, message } => format!("{address}: {message}"),
             Event::Finished { address, message } => format!("{address}: done ({message})"),
             Event::Failed { address, message } => format!("{address}: FAILED: {message}"),
-            Event::AwaitingApproval { address, plan_id } => format!("{address}: {plan_id} awaits approval"),
-            Event::Deferred { address, because } => format!("{address}: deferred (waits on {because})"),
+            Event::AwaitingApproval { address, plan_id } => {
+                format!("{address}: {plan_id} awaits approval")
+            }
+            Event::Deferred { address, because } => {
+                format!("{address}: deferred (waits on {because})")
+            }
         };
         println!("{stamp} {line}");
     }
@@ -322,9 +516,21 @@ fn confirm(what: &str) -> Result<bool> {
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn run_apply(dir: &Path, vars: &VarArgs, env: &BTreeMap<String, String>, auto_approve: bool, parallelism: usize, target_list: &[String], destroy: bool, format: Format, style: &Style) -> Result<u8> {
+async fn run_apply(
+    dir: &Path,
+    vars: &VarArgs,
+    env: &BTreeMap<String, String>,
+    auto_approve: bool,
+    parallelism: usize,
+    target_list: &[String],
+    destroy: bool,
+    format: Format,
+    style: &Style,
+) -> Result<u8> {
     let command = if destroy { "destroy" } else { "apply" };
-    let Some(p) = prepare(dir, vars, env, command, target_list, destroy).await? else { return Ok(exit::ERROR) };
+    let Some(p) = prepare(dir, vars, env, command, target_list, destroy).await? else {
+        return Ok(exit::ERROR);
+    };
     let json = format == Format::Json;
     if json {
         print!("{}", render::json_lines(&p.changes));
@@ -334,7 +540,9 @@ async fn run_apply(dir: &Path, vars: &VarArgs, env: &BTreeMap<String, String>, a
     let sink: Arc<dyn StateSink> = Arc::new(FileSink(p.state_path.clone()));
     if p.changes.is_empty() {
         // Still record what the refresh learnt (adopted plans, outputs).
-        if p.state != planform_state::load(&p.state_path)?.unwrap_or_default() && !p.state.plans.is_empty() {
+        if p.state != planform_state::load(&p.state_path)?.unwrap_or_default()
+            && !p.state.plans.is_empty()
+        {
             sink.save(&p.state).map_err(|e| anyhow!(e))?;
         }
         print_outputs(&p.desired, &p.state, style);
@@ -349,23 +557,52 @@ async fn run_apply(dir: &Path, vars: &VarArgs, env: &BTreeMap<String, String>, a
         let flag = interrupt.clone();
         tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("Interrupt received: letting running operations finish, then saving the state.");
+                eprintln!(
+                    "Interrupt received: letting running operations finish, then saving the state."
+                );
                 flag.store(true, Ordering::SeqCst);
             }
         });
     }
-    let options = ApplyOptions { parallelism, workspace: p.desired.workspace.clone(), interrupt, ..ApplyOptions::default() };
-    let observer: Arc<dyn Observer> = Arc::new(Progress { start: Instant::now(), json });
-    let (state, report) = apply(&p.changes, p.state.clone(), &p.providers, sink, observer, &options).await?;
+    let options = ApplyOptions {
+        parallelism,
+        workspace: p.desired.workspace.clone(),
+        interrupt,
+        ..ApplyOptions::default()
+    };
+    let observer: Arc<dyn Observer> = Arc::new(Progress {
+        start: Instant::now(),
+        json,
+    });
+    let (state, report) = apply(
+        &p.changes,
+        p.state.clone(),
+        &p.providers,
+        sink,
+        observer,
+        &options,
+    )
+    .await?;
     for e in &report.state_errors {
         eprintln!("error: saving the state failed: {e}");
     }
     let failed: Vec<_> = report.failed().collect();
     let awaiting: Vec<_> = report.awaiting().collect();
-    let deferred = report.results.iter().filter(|(_, o)| matches!(o, Outcome::Deferred { .. })).count();
-    let done = report.results.iter().filter(|(_, o)| matches!(o, Outcome::Done(_))).count();
+    let deferred = report
+        .results
+        .iter()
+        .filter(|(_, o)| matches!(o, Outcome::Deferred { .. }))
+        .count();
+    let done = report
+        .results
+        .iter()
+        .filter(|(_, o)| matches!(o, Outcome::Done(_)))
+        .count();
     if json {
-        println!("{}", serde_json::json!({"type": "apply_summary", "done": done, "failed": failed.len(), "awaiting_approval": awaiting.len(), "deferred": deferred}));
+        println!(
+            "{}",
+            serde_json::json!({"type": "apply_summary", "done": done, "failed": failed.len(), "awaiting_approval": awaiting.len(), "deferred": deferred})
+        );
     } else {
         println!();
         for (a, m) in &failed {
@@ -375,8 +612,17 @@ async fn run_apply(dir: &Path, vars: &VarArgs, env: &BTreeMap<String, String>, a
             println!("Awaiting approval: {a} ({id}); approve it, then run `planform apply` again.");
         }
         let word = if destroy { "Destroy" } else { "Apply" };
-        let status = if failed.is_empty() && awaiting.is_empty() && !report.interrupted() { "complete!" } else { "stopped." };
-        println!("{} {done} done, {} failed, {} awaiting approval, {deferred} deferred.", style.bold(&format!("{word} {status}")), failed.len(), awaiting.len());
+        let status = if failed.is_empty() && awaiting.is_empty() && !report.interrupted() {
+            "complete!"
+        } else {
+            "stopped."
+        };
+        println!(
+            "{} {done} done, {} failed, {} awaiting approval, {deferred} deferred.",
+            style.bold(&format!("{word} {status}")),
+            failed.len(),
+            awaiting.len()
+        );
         if !destroy {
             print_outputs(&p.desired, &state, style);
         }
@@ -397,16 +643,29 @@ fn resolve_output(v: &OutputValue, state: &State) -> serde_json::Value {
         OutputValue::Bool(b) => (*b).into(),
         OutputValue::Number(n) => serde_json::json!(n),
         OutputValue::String(s) => {
-            let probe = planform_model::PlanInputs { description: Some(s.clone()), ..Default::default() };
-            let r = planform_engine::resolve_inputs(&probe, state, &empty).description.unwrap_or_default();
+            let probe = planform_model::PlanInputs {
+                description: Some(s.clone()),
+                ..Default::default()
+            };
+            let r = planform_engine::resolve_inputs(&probe, state, &empty)
+                .description
+                .unwrap_or_default();
             if planform_model::is_known(&r) {
                 r.into()
             } else {
                 resolve_unknowns(&r, |_| Some("(known after apply)".into())).into()
             }
         }
-        OutputValue::List(l) => l.iter().map(|x| resolve_output(x, state)).collect::<Vec<_>>().into(),
-        OutputValue::Map(m) => serde_json::Value::Object(m.iter().map(|(k, x)| (k.clone(), resolve_output(x, state))).collect()),
+        OutputValue::List(l) => l
+            .iter()
+            .map(|x| resolve_output(x, state))
+            .collect::<Vec<_>>()
+            .into(),
+        OutputValue::Map(m) => serde_json::Value::Object(
+            m.iter()
+                .map(|(k, x)| (k.clone(), resolve_output(x, state)))
+                .collect(),
+        ),
     }
 }
 
@@ -416,18 +675,41 @@ fn print_outputs(desired: &DesiredState, state: &State, style: &Style) {
     }
     println!("\n{}", style.bold("Outputs:"));
     for (name, o) in &desired.outputs {
-        let v = if o.sensitive { "(sensitive value)".to_string() } else { resolve_output(&o.value, state).to_string() };
+        let v = if o.sensitive {
+            "(sensitive value)".to_string()
+        } else {
+            resolve_output(&o.value, state).to_string()
+        };
         println!("{name} = {v}");
     }
 }
 
-fn output(dir: &Path, vars: &VarArgs, env: &BTreeMap<String, String>, name: Option<String>, format: Format) -> Result<u8> {
-    let Some(desired) = load(dir, vars, env)? else { return Ok(exit::ERROR) };
+fn output(
+    dir: &Path,
+    vars: &VarArgs,
+    env: &BTreeMap<String, String>,
+    name: Option<String>,
+    format: Format,
+) -> Result<u8> {
+    let Some(desired) = load(dir, vars, env)? else {
+        return Ok(exit::ERROR);
+    };
     let state = planform_state::load(&state_path(dir, Some(&desired)))?.unwrap_or_default();
-    let values: BTreeMap<&String, (serde_json::Value, bool)> = desired.outputs.iter().map(|(n, o)| (n, (resolve_output(&o.value, &state), o.sensitive))).collect();
+    let values: BTreeMap<&String, (serde_json::Value, bool)> = desired
+        .outputs
+        .iter()
+        .map(|(n, o)| (n, (resolve_output(&o.value, &state), o.sensitive)))
+        .collect();
     if let Some(n) = name {
         let Some((v, _)) = values.get(&n) else {
-            bail!("no output named {n:?}; outputs: {}", values.keys().map(|k| k.as_str()).collect::<Vec<_>>().join(", "));
+            bail!(
+                "no output named {n:?}; outputs: {}",
+                values
+                    .keys()
+                    .map(|k| k.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
         };
         match v {
             serde_json::Value::String(s) if format == Format::Text => println!("{s}"),
@@ -437,51 +719,96 @@ fn output(dir: &Path, vars: &VarArgs, env: &BTreeMap<String, String>, name: Opti
     }
     match format {
         Format::Json => {
-            let obj: serde_json::Map<String, serde_json::Value> = values.iter().map(|(k, (v, s))| (k.to_string(), serde_json::json!({"value": v, "sensitive": s}))).collect();
+            let obj: serde_json::Map<String, serde_json::Value> = values
+                .iter()
+                .map(|(k, (v, s))| {
+                    (
+                        k.to_string(),
+                        serde_json::json!({"value": v, "sensitive": s}),
+                    )
+                })
+                .collect();
             println!("{}", serde_json::Value::Object(obj));
         }
         _ => {
             for (k, (v, s)) in values {
-                println!("{k} = {}", if s { "(sensitive value)".to_string() } else { v.to_string() });
+                println!(
+                    "{k} = {}",
+                    if s {
+                        "(sensitive value)".to_string()
+                    } else {
+                        v.to_string()
+                    }
+                );
             }
         }
     }
     Ok(exit::OK)
 }
 
-async fn import(dir: &Path, vars: &VarArgs, env: &BTreeMap<String, String>, address: &str, plan_id: &str) -> Result<u8> {
-    let Some(desired) = load(dir, vars, env)? else { return Ok(exit::ERROR) };
+async fn import(
+    dir: &Path,
+    vars: &VarArgs,
+    env: &BTreeMap<String, String>,
+    address: &str,
+    plan_id: &str,
+) -> Result<u8> {
+    let Some(desired) = load(dir, vars, env)? else {
+        return Ok(exit::ERROR);
+    };
     let address: Address = address.parse()?;
     let Some(d) = desired.plans.get(&address) else {
         bail!("{address} is not in the manifests; add its plan block first");
     };
     let path = state_path(dir, Some(&desired));
-    let _lock = planform_state::lock(&path, "import", Duration::from_secs(60), parse_duration(&vars.lock_timeout)?)?;
+    let _lock = planform_state::lock(
+        &path,
+        "import",
+        Duration::from_secs(60),
+        parse_duration(&vars.lock_timeout)?,
+    )?;
     let mut state = load_state(&path, &desired.workspace)?;
     if let Some(m) = state.plans.get(&address) {
-        bail!("{address} is already managed (plan {}); `planform state rm` it first", m.plan_id);
+        bail!(
+            "{address} is already managed (plan {}); `planform state rm` it first",
+            m.plan_id
+        );
     }
     let providers = providers(dir, &desired, &state, env)?;
-    let service = providers.get(&d.provider).ok_or_else(|| anyhow!("provider {} is not configured", d.provider))?;
-    let l = service.get_plan(plan_id).await.map_err(|e| anyhow!("{plan_id}: {e}"))?;
+    let service = providers
+        .get(&d.provider)
+        .ok_or_else(|| anyhow!("provider {} is not configured", d.provider))?;
+    let l = service
+        .get_plan(plan_id)
+        .await
+        .map_err(|e| anyhow!("{plan_id}: {e}"))?;
     let mut outputs = BTreeMap::new();
-    if let (planform_model::PlanStatus::ExecuteSuccess, Some(pp)) = (l.status, &l.provisioned_product_id) {
-        outputs = service.provisioned_product(pp).await.map(|p| p.outputs).unwrap_or_default();
+    if let (planform_model::PlanStatus::ExecuteSuccess, Some(pp)) =
+        (l.status, &l.provisioned_product_id)
+    {
+        outputs = service
+            .provisioned_product(pp)
+            .await
+            .map(|p| p.outputs)
+            .unwrap_or_default();
     }
-    state.plans.insert(address.clone(), planform_state::ManagedPlan {
-        provider: d.provider.clone(),
-        plan_id: l.id.clone(),
-        provisioned_product_id: l.provisioned_product_id.clone(),
-        stack_id: l.stack_id.clone(),
-        status: l.raw_status.clone(),
-        applied: None,
-        sensitive_parameters: d.sensitive_parameters.clone(),
-        launched: l.status == planform_model::PlanStatus::ExecuteSuccess,
-        outputs,
-        history: vec![],
-        depends_on: d.depends_on.clone(),
-        pending_token: None,
-    });
+    state.plans.insert(
+        address.clone(),
+        planform_state::ManagedPlan {
+            provider: d.provider.clone(),
+            plan_id: l.id.clone(),
+            provisioned_product_id: l.provisioned_product_id.clone(),
+            stack_id: l.stack_id.clone(),
+            status: l.raw_status.clone(),
+            applied: None,
+            sensitive_parameters: d.sensitive_parameters.clone(),
+            launched: l.status == planform_model::PlanStatus::ExecuteSuccess,
+            outputs,
+            history: vec![],
+            depends_on: d.depends_on.clone(),
+            pending_token: None,
+        },
+    );
     state.serial += 1;
     planform_state::save(&path, &state)?;
     println!("Imported {plan_id} as {address}. Run `planform plan` to see how it differs from the manifests.");
@@ -489,18 +816,27 @@ async fn import(dir: &Path, vars: &VarArgs, env: &BTreeMap<String, String>, addr
 }
 
 fn state_command(dir: &Path, env: &BTreeMap<String, String>, command: StateCommand) -> Result<u8> {
-    let desired = planform_manifest::load(dir, &[], env).ok().map(|l| l.desired);
+    let desired = planform_manifest::load(dir, &[], env)
+        .ok()
+        .map(|l| l.desired);
     let path = state_path(dir, desired.as_ref());
     match command {
         StateCommand::List => {
-            for a in planform_state::load(&path)?.unwrap_or_default().plans.keys() {
+            for a in planform_state::load(&path)?
+                .unwrap_or_default()
+                .plans
+                .keys()
+            {
                 println!("{a}");
             }
         }
         StateCommand::Show { address } => {
             let address: Address = address.parse()?;
             let state = planform_state::load(&path)?.unwrap_or_default();
-            let m = state.plans.get(&address).ok_or_else(|| anyhow!("{address} is not in the state"))?;
+            let m = state
+                .plans
+                .get(&address)
+                .ok_or_else(|| anyhow!("{address} is not in the state"))?;
             println!("# {address}");
             println!("provider               = {}", m.provider);
             println!("plan_id                = {:?}", m.plan_id);
@@ -514,7 +850,11 @@ fn state_command(dir: &Path, env: &BTreeMap<String, String>, command: StateComma
             if let Some(a) = &m.applied {
                 println!("product_version_id     = {:?}", a.product_version_id);
                 for (k, v) in &a.parameters {
-                    let shown = if m.sensitive_parameters.contains(k) { "(sensitive value)".to_string() } else { format!("{v:?}") };
+                    let shown = if m.sensitive_parameters.contains(k) {
+                        "(sensitive value)".to_string()
+                    } else {
+                        format!("{v:?}")
+                    };
                     println!("parameters[{k:?}] = {shown}");
                 }
             }
@@ -526,8 +866,10 @@ fn state_command(dir: &Path, env: &BTreeMap<String, String>, command: StateComma
             }
         }
         StateCommand::Rm { addresses } => {
-            let _lock = planform_state::lock(&path, "state rm", Duration::from_secs(60), Duration::ZERO)?;
-            let mut state = planform_state::load(&path)?.ok_or_else(|| anyhow!("there is no state at {}", path.display()))?;
+            let _lock =
+                planform_state::lock(&path, "state rm", Duration::from_secs(60), Duration::ZERO)?;
+            let mut state = planform_state::load(&path)?
+                .ok_or_else(|| anyhow!("there is no state at {}", path.display()))?;
             for a in addresses {
                 let a: Address = a.parse()?;
                 if state.plans.remove(&a).is_none() {
@@ -539,35 +881,53 @@ fn state_command(dir: &Path, env: &BTreeMap<String, String>, command: StateComma
             planform_state::save(&path, &state)?;
         }
         StateCommand::Mv { from, to } => {
-            let _lock = planform_state::lock(&path, "state mv", Duration::from_secs(60), Duration::ZERO)?;
-            let mut state = planform_state::load(&path)?.ok_or_else(|| anyhow!("there is no state at {}", path.display()))?;
+            let _lock =
+                planform_state::lock(&path, "state mv", Duration::from_secs(60), Duration::ZERO)?;
+            let mut state = planform_state::load(&path)?
+                .ok_or_else(|| anyhow!("there is no state at {}", path.display()))?;
             let (from, to): (Address, Address) = (from.parse()?, to.parse()?);
             if state.plans.contains_key(&to) {
                 bail!("{to} is already in the state");
             }
-            let m = state.plans.remove(&from).ok_or_else(|| anyhow!("{from} is not in the state"))?;
+            let m = state
+                .plans
+                .remove(&from)
+                .ok_or_else(|| anyhow!("{from} is not in the state"))?;
             state.plans.insert(to.clone(), m);
             state.serial += 1;
             planform_state::save(&path, &state)?;
             println!("Moved {from} to {to}");
         }
         StateCommand::Unlock { force } => match planform_state::unlock(&path, force)? {
-            Some(held) => println!("Removed the lock held by pid {} on {} ({})", held.pid, held.host, held.command),
+            Some(held) => println!(
+                "Removed the lock held by pid {} on {} ({})",
+                held.pid, held.host, held.command
+            ),
             None => println!("The state is not locked."),
         },
     }
     Ok(exit::OK)
 }
 
-fn sandbox_command(dir: &Path, env: &BTreeMap<String, String>, command: SandboxCommand) -> Result<u8> {
+fn sandbox_command(
+    dir: &Path,
+    env: &BTreeMap<String, String>,
+    command: SandboxCommand,
+) -> Result<u8> {
     let data = dir.join(".planform/sandbox");
-    let e = Embedded::open(&data, sandbox_settings(env)).map_err(|e| anyhow!("cannot open the sandbox in {}: {e}", data.display()))?;
-    let mut sb = e.sandbox.lock().map_err(|_| anyhow!("sandbox lock poisoned"))?;
+    let e = Embedded::open(&data, sandbox_settings(env))
+        .map_err(|e| anyhow!("cannot open the sandbox in {}: {e}", data.display()))?;
+    let mut sb = e
+        .sandbox
+        .lock()
+        .map_err(|_| anyhow!("sandbox lock poisoned"))?;
     let (id, action, comment) = match &command {
         SandboxCommand::Approve { plan_id, comment } => (plan_id, "Approve", comment),
         SandboxCommand::Reject { plan_id, comment } => (plan_id, "Reject", comment),
     };
-    let p = sb.approve_plan(id, action, comment, "RamUser:sandbox-admin").map_err(|e| anyhow!("{e}"))?;
+    let p = sb
+        .approve_plan(id, action, comment, "RamUser:sandbox-admin")
+        .map_err(|e| anyhow!("{e}"))?;
     println!("{} is now {}", p.id, p.status);
     Ok(exit::OK)
 }

@@ -51,8 +51,14 @@ pub fn show_value(v: &str, sensitive: bool) -> String {
 
 fn header(c: &Change) -> String {
     let what = match &c.action {
-        Action::Create { update_existing: false, .. } => "will be created".to_string(),
-        Action::Create { update_existing: true, .. } => "will be created, updating the existing product".to_string(),
+        Action::Create {
+            update_existing: false,
+            ..
+        } => "will be created".to_string(),
+        Action::Create {
+            update_existing: true,
+            ..
+        } => "will be created, updating the existing product".to_string(),
         Action::UpdateInPlace { .. } => "will be updated in place".to_string(),
         Action::Replace { .. } => "must be replaced".to_string(),
         Action::UpdateProduct { .. } => "will update its product with a new plan".to_string(),
@@ -83,11 +89,17 @@ fn body_lines(c: &Change, style: &Style) -> Vec<String> {
             rows.push(("description".into(), show_value(d, false)));
         }
         rows.push(("product_id".into(), show_value(&i.product_id, false)));
-        rows.push(("product_version_id".into(), show_value(&i.product_version_id, false)));
+        rows.push((
+            "product_version_id".into(),
+            show_value(&i.product_version_id, false),
+        ));
         if let Some(p) = &i.portfolio_id {
             rows.push(("portfolio_id".into(), show_value(p, false)));
         }
-        rows.push(("provisioned_product_name".into(), show_value(&i.provisioned_product_name, false)));
+        rows.push((
+            "provisioned_product_name".into(),
+            show_value(&i.provisioned_product_name, false),
+        ));
         if let Some(s) = &i.stack_region_id {
             rows.push(("stack_region_id".into(), show_value(s, false)));
         }
@@ -103,7 +115,10 @@ fn body_lines(c: &Change, style: &Style) -> Vec<String> {
             let w = map.keys().map(|k| k.len()).max().unwrap_or(0);
             for (k, v) in map {
                 let sensitive = attr == "parameters" && c.sensitive_parameters.contains(k);
-                out.push(format!("        {sign} {k:w$} = {}", show_value(v, sensitive)));
+                out.push(format!(
+                    "        {sign} {k:w$} = {}",
+                    show_value(v, sensitive)
+                ));
             }
             out.push("      }".into());
         }
@@ -111,16 +126,35 @@ fn body_lines(c: &Change, style: &Style) -> Vec<String> {
             out.push(format!("    {sign} execute = true"));
         }
         if !i.notification_arns.is_empty() {
-            out.push(format!("    {sign} notification_arns = [{}]", i.notification_arns.iter().map(|a| format!("{a:?}")).collect::<Vec<_>>().join(", ")));
+            out.push(format!(
+                "    {sign} notification_arns = [{}]",
+                i.notification_arns
+                    .iter()
+                    .map(|a| format!("{a:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
         }
     };
     match (&c.action, &c.before, &c.after) {
         (Action::Create { .. }, _, Some(after)) => full(after, &style.paint("32", "+"), &mut out),
-        (Action::Terminate | Action::Delete { .. }, Some(before), _) => full(before, &style.paint("31", "-"), &mut out),
+        (Action::Terminate | Action::Delete { .. }, Some(before), _) => {
+            full(before, &style.paint("31", "-"), &mut out)
+        }
         _ => {
             for d in &c.diffs {
-                let sign = if d.before.is_none() { style.paint("32", "+") } else if d.after.is_none() { style.paint("31", "-") } else { style.paint("33", "~") };
-                let suffix = if d.forces_replacement { style.paint("31", " # forces replacement") } else { String::new() };
+                let sign = if d.before.is_none() {
+                    style.paint("32", "+")
+                } else if d.after.is_none() {
+                    style.paint("31", "-")
+                } else {
+                    style.paint("33", "~")
+                };
+                let suffix = if d.forces_replacement {
+                    style.paint("31", " # forces replacement")
+                } else {
+                    String::new()
+                };
                 match (&d.before, &d.after) {
                     (Some(b), Some(a)) if !d.sensitive && is_known(a) && long(a, b) => {
                         out.push(format!("    {sign} {} ={suffix}", d.path));
@@ -131,12 +165,21 @@ fn body_lines(c: &Change, style: &Style) -> Vec<String> {
                                 similar::ChangeTag::Insert => style.paint("32", "+"),
                                 similar::ChangeTag::Equal => " ".into(),
                             };
-                            out.push(format!("        {tag} {}", change.value().trim_end_matches('\n')));
+                            out.push(format!(
+                                "        {tag} {}",
+                                change.value().trim_end_matches('\n')
+                            ));
                         }
                     }
                     (b, a) => {
-                        let b = b.as_deref().map(|v| show_value(v, d.sensitive)).unwrap_or_else(|| "null".into());
-                        let a = a.as_deref().map(|v| show_value(v, d.sensitive)).unwrap_or_else(|| "null".into());
+                        let b = b
+                            .as_deref()
+                            .map(|v| show_value(v, d.sensitive))
+                            .unwrap_or_else(|| "null".into());
+                        let a = a
+                            .as_deref()
+                            .map(|v| show_value(v, d.sensitive))
+                            .unwrap_or_else(|| "null".into());
                         out.push(format!("    {sign} {} = {b} -> {a}{suffix}", d.path));
                     }
                 }
@@ -170,9 +213,18 @@ pub fn text(cs: &ChangeSet, style: &Style) -> String {
             planform_model::InstanceKey::Str(s) => format!(" [{s:?}]"),
             planform_model::InstanceKey::Int(i) => format!(" [{i}]"),
         };
-        let _ = writeln!(out, "  {} plan {:?}{key} {{", style.marker(&c.action), c.address.name);
+        let _ = writeln!(
+            out,
+            "  {} plan {:?}{key} {{",
+            style.marker(&c.action),
+            c.address.name
+        );
         if let Some(id) = &c.live_plan_id {
-            let _ = writeln!(out, "      id = {id:?}{}", c.live_status.map(|s| format!(" ({s})")).unwrap_or_default());
+            let _ = writeln!(
+                out,
+                "      id = {id:?}{}",
+                c.live_status.map(|s| format!(" ({s})")).unwrap_or_default()
+            );
         }
         for l in body_lines(c, style) {
             out.push_str(&l);
@@ -183,6 +235,30 @@ pub fn text(cs: &ChangeSet, style: &Style) -> String {
     out.push_str(&style.bold(&summary(cs)));
     out.push('\n');
     out
+}
+
+fn inputs_json(i: &PlanInputs, sensitive: &std::collections::BTreeSet<String>) -> serde_json::Value {
+    let shown = |v: &str, s: bool| -> serde_json::Value {
+        if s {
+            json!("(sensitive value)")
+        } else if !is_known(v) {
+            json!("(known after apply)")
+        } else {
+            json!(v)
+        }
+    };
+    json!({
+        "name": i.name,
+        "description": i.description,
+        "product_id": i.product_id,
+        "product_version_id": i.product_version_id,
+        "portfolio_id": i.portfolio_id,
+        "provisioned_product_name": i.provisioned_product_name,
+        "stack_region_id": i.stack_region_id,
+        "parameters": i.parameters.iter().map(|(k, v)| (k.clone(), shown(v, sensitive.contains(k)))).collect::<serde_json::Map<_, _>>(),
+        "tags": i.tags.iter().map(|(k, v)| (k.clone(), shown(v, false))).collect::<serde_json::Map<_, _>>(),
+        "notification_arns": i.notification_arns,
+    })
 }
 
 fn change_json(c: &Change) -> serde_json::Value {
@@ -206,6 +282,7 @@ fn change_json(c: &Change) -> serde_json::Value {
         "reason": c.reason,
         "plan_id": c.live_plan_id,
         "status": c.live_status.map(|s| s.as_str()),
+        "after": c.after.as_ref().map(|i| inputs_json(i, &c.sensitive_parameters)),
         "changes": c.diffs.iter().map(|d| json!({
             "path": d.path,
             "before": mask(&d.path, &d.before, d.sensitive),
@@ -217,8 +294,14 @@ fn change_json(c: &Change) -> serde_json::Value {
 
 pub fn action_name(a: &Action) -> &'static str {
     match a {
-        Action::Create { update_existing: false, .. } => "create",
-        Action::Create { update_existing: true, .. } => "create_update_existing",
+        Action::Create {
+            update_existing: false,
+            ..
+        } => "create",
+        Action::Create {
+            update_existing: true,
+            ..
+        } => "create_update_existing",
         Action::UpdateInPlace { .. } => "update",
         Action::Replace { .. } => "replace",
         Action::UpdateProduct { .. } => "update_product",
@@ -236,7 +319,9 @@ pub fn action_name(a: &Action) -> &'static str {
 pub fn json_lines(cs: &ChangeSet) -> String {
     let mut out = String::new();
     for (from, to) in &cs.moved {
-        out.push_str(&json!({"type": "moved", "from": from.to_string(), "to": to.to_string()}).to_string());
+        out.push_str(
+            &json!({"type": "moved", "from": from.to_string(), "to": to.to_string()}).to_string(),
+        );
         out.push('\n');
     }
     for c in &cs.changes {
@@ -259,7 +344,14 @@ pub fn markdown(cs: &ChangeSet) -> String {
     let _ = writeln!(out, "**{}**\n", summary(cs));
     out.push_str("| | address | action | reason |\n|---|---|---|---|\n");
     for c in &cs.changes {
-        let _ = writeln!(out, "| `{}` | `{}` | {} | {} |", c.action.marker(), c.address, c.action.label(), c.reason.clone().unwrap_or_default().replace('|', "\\|"));
+        let _ = writeln!(
+            out,
+            "| `{}` | `{}` | {} | {} |",
+            c.action.marker(),
+            c.address,
+            c.action.label(),
+            c.reason.clone().unwrap_or_default().replace('|', "\\|")
+        );
     }
     out.push_str("\n<details><summary>Details</summary>\n\n```diff\n");
     out.push_str(&text(cs, &Style { color: false }));

@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use planform_model::{
-    is_known, references_in, Address, LivePlan, NewPlan, OperationType, PlanInputs, PlanService, PlanStatus, PlanUpdate,
-    ProviderError, TAG_ADDRESS, TAG_WORKSPACE,
+    is_known, references_in, Address, LivePlan, NewPlan, OperationType, PlanInputs, PlanService,
+    PlanStatus, PlanUpdate, ProviderError, TAG_ADDRESS, TAG_WORKSPACE,
 };
 use planform_state::{redact, ManagedPlan, State};
 use tokio::task::JoinSet;
@@ -52,9 +52,13 @@ impl Default for ApplyOptions {
 pub enum Outcome {
     Done(String),
     Failed(String),
-    AwaitingApproval { plan_id: String },
+    AwaitingApproval {
+        plan_id: String,
+    },
     /// Not started: a dependency failed or waits for approval.
-    Deferred { because: Address },
+    Deferred {
+        because: Address,
+    },
     /// Not started: apply was interrupted.
     Interrupted,
 }
@@ -103,7 +107,10 @@ impl Ctx {
         f(&mut s);
         s.serial += 1;
         if let Err(e) = self.sink.save(&s) {
-            self.state_errors.lock().unwrap_or_else(|e| e.into_inner()).push(e);
+            self.state_errors
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(e);
         }
     }
 
@@ -122,7 +129,13 @@ pub async fn apply(
     options: &ApplyOptions,
 ) -> Result<(State, ApplyReport), OrderError> {
     let (topo, waits) = order(changes)?;
-    let ctx = Arc::new(Ctx { state: Mutex::new(state), sink, observer, options: options.clone(), state_errors: Mutex::new(vec![]) });
+    let ctx = Arc::new(Ctx {
+        state: Mutex::new(state),
+        sink,
+        observer,
+        options: options.clone(),
+        state_errors: Mutex::new(vec![]),
+    });
     if !changes.moved.is_empty() {
         ctx.update(|s| {
             for (from, to) in &changes.moved {
@@ -146,9 +159,15 @@ pub async fn apply(
                 if started[i] || outcome[i].is_some() {
                     continue;
                 }
-                if let Some(&j) = waits[i].iter().find(|&&j| matches!(outcome[j], Some(ref o) if !matches!(o, Outcome::Done(_)))) {
+                if let Some(&j) = waits[i]
+                    .iter()
+                    .find(|&&j| matches!(outcome[j], Some(ref o) if !matches!(o, Outcome::Done(_))))
+                {
                     let because = changes.changes[j].address.clone();
-                    ctx.emit(Event::Deferred { address: changes.changes[i].address.clone(), because: because.clone() });
+                    ctx.emit(Event::Deferred {
+                        address: changes.changes[i].address.clone(),
+                        because: because.clone(),
+                    });
                     outcome[i] = Some(Outcome::Deferred { because });
                     progressed = true;
                 }
@@ -158,7 +177,12 @@ pub async fn apply(
             if running >= options.parallelism.max(1) {
                 break;
             }
-            if started[i] || outcome[i].is_some() || !waits[i].iter().all(|&j| matches!(outcome[j], Some(Outcome::Done(_)))) {
+            if started[i]
+                || outcome[i].is_some()
+                || !waits[i]
+                    .iter()
+                    .all(|&j| matches!(outcome[j], Some(Outcome::Done(_))))
+            {
                 continue;
             }
             if options.interrupt.load(Ordering::SeqCst) {
@@ -171,15 +195,29 @@ pub async fn apply(
             let service = providers.get(&change.provider).cloned();
             let ctx = ctx.clone();
             set.spawn(async move {
-                ctx.emit(Event::Started { address: change.address.clone(), action: change.action.label().to_string() });
+                ctx.emit(Event::Started {
+                    address: change.address.clone(),
+                    action: change.action.label().to_string(),
+                });
                 let o = match service {
                     Some(s) => run(&ctx, s.as_ref(), &change).await,
-                    None => Outcome::Failed(format!("provider {} is not configured", change.provider)),
+                    None => {
+                        Outcome::Failed(format!("provider {} is not configured", change.provider))
+                    }
                 };
                 match &o {
-                    Outcome::Done(m) => ctx.emit(Event::Finished { address: change.address.clone(), message: m.clone() }),
-                    Outcome::Failed(m) => ctx.emit(Event::Failed { address: change.address.clone(), message: m.clone() }),
-                    Outcome::AwaitingApproval { plan_id } => ctx.emit(Event::AwaitingApproval { address: change.address.clone(), plan_id: plan_id.clone() }),
+                    Outcome::Done(m) => ctx.emit(Event::Finished {
+                        address: change.address.clone(),
+                        message: m.clone(),
+                    }),
+                    Outcome::Failed(m) => ctx.emit(Event::Failed {
+                        address: change.address.clone(),
+                        message: m.clone(),
+                    }),
+                    Outcome::AwaitingApproval { plan_id } => ctx.emit(Event::AwaitingApproval {
+                        address: change.address.clone(),
+                        plan_id: plan_id.clone(),
+                    }),
                     _ => {}
                 }
                 (i, o)
@@ -188,7 +226,11 @@ pub async fn apply(
         if running == 0 {
             break;
         }
-        let (i, o) = set.join_next().await.expect("a task is running").expect("apply tasks do not panic");
+        let (i, o) = set
+            .join_next()
+            .await
+            .expect("a task is running")
+            .expect("apply tasks do not panic");
         running -= 1;
         outcome[i] = Some(o);
     }
@@ -198,8 +240,15 @@ pub async fn apply(
         .zip(outcome)
         .map(|(c, o)| (c.address.clone(), o.unwrap_or(Outcome::Interrupted)))
         .collect();
-    let state_errors = std::mem::take(&mut *ctx.state_errors.lock().unwrap_or_else(|e| e.into_inner()));
-    Ok((ctx.snapshot(), ApplyReport { results, state_errors }))
+    let state_errors =
+        std::mem::take(&mut *ctx.state_errors.lock().unwrap_or_else(|e| e.into_inner()));
+    Ok((
+        ctx.snapshot(),
+        ApplyReport {
+            results,
+            state_errors,
+        },
+    ))
 }
 
 /// Retries throttled and transient errors with exponential backoff (honouring retry-after).
@@ -213,7 +262,9 @@ where
         match f().await {
             Err(e) if e.kind.retryable() && attempt < 5 => {
                 let wait = match e.kind {
-                    planform_model::ErrorKind::Throttled { retry_after: Some(d) } => d,
+                    planform_model::ErrorKind::Throttled {
+                        retry_after: Some(d),
+                    } => d,
                     _ => delay,
                 };
                 tokio::time::sleep(wait).await;
@@ -230,14 +281,26 @@ fn describe(e: &ProviderError) -> String {
 }
 
 /// Polls until `done(status)` or the timeout; returns the last plan seen and whether it is done.
-async fn wait(ctx: &Ctx, service: &dyn PlanService, address: &Address, plan_id: &str, timeout: Duration, done: impl Fn(PlanStatus) -> bool) -> Result<(LivePlan, bool), String> {
+async fn wait(
+    ctx: &Ctx,
+    service: &dyn PlanService,
+    address: &Address,
+    plan_id: &str,
+    timeout: Duration,
+    done: impl Fn(PlanStatus) -> bool,
+) -> Result<(LivePlan, bool), String> {
     let start = Instant::now();
     let mut delay = ctx.options.poll_initial;
     let mut last: Option<PlanStatus> = None;
     loop {
-        let l = call(|| service.get_plan(plan_id)).await.map_err(|e| describe(&e))?;
+        let l = call(|| service.get_plan(plan_id))
+            .await
+            .map_err(|e| describe(&e))?;
         if last != Some(l.status) {
-            ctx.emit(Event::Progress { address: address.clone(), message: format!("{} is {}", l.id, l.status) });
+            ctx.emit(Event::Progress {
+                address: address.clone(),
+                message: format!("{} is {}", l.id, l.status),
+            });
             last = Some(l.status);
         }
         if done(l.status) {
@@ -246,7 +309,12 @@ async fn wait(ctx: &Ctx, service: &dyn PlanService, address: &Address, plan_id: 
         if start.elapsed() >= timeout {
             return Ok((l, false));
         }
-        tokio::time::sleep(delay.min(timeout.saturating_sub(start.elapsed())).max(Duration::from_millis(1))).await;
+        tokio::time::sleep(
+            delay
+                .min(timeout.saturating_sub(start.elapsed()))
+                .max(Duration::from_millis(1)),
+        )
+        .await;
         delay = (delay * 3 / 2).min(ctx.options.poll_max);
     }
 }
@@ -271,28 +339,43 @@ fn inputs_to_send(ctx: &Ctx, change: &Change) -> Result<PlanInputs, String> {
         .flat_map(|v| references_in(v))
         .collect();
     if let Some(r) = unknown.first() {
-        return Err(format!("{r} is still unknown after its plan ran (is the output name right?)"));
+        return Err(format!(
+            "{r} is still unknown after its plan ran (is the output name right?)"
+        ));
     }
-    Ok(with_ownership(&resolved, &ctx.options.workspace, &change.address))
+    Ok(with_ownership(
+        &resolved,
+        &ctx.options.workspace,
+        &change.address,
+    ))
 }
 
-fn record(ctx: &Ctx, change: &Change, l: &LivePlan, applied: Option<&PlanInputs>, outputs: Option<std::collections::BTreeMap<String, String>>) {
+fn record(
+    ctx: &Ctx,
+    change: &Change,
+    l: &LivePlan,
+    applied: Option<&PlanInputs>,
+    outputs: Option<std::collections::BTreeMap<String, String>>,
+) {
     ctx.update(|s| {
         let lineage = s.lineage.clone();
-        let m = s.plans.entry(change.address.clone()).or_insert_with(|| ManagedPlan {
-            provider: change.provider.clone(),
-            plan_id: l.id.clone(),
-            provisioned_product_id: None,
-            stack_id: None,
-            status: String::new(),
-            applied: None,
-            sensitive_parameters: BTreeSet::new(),
-            launched: false,
-            outputs: Default::default(),
-            history: vec![],
-            depends_on: BTreeSet::new(),
-            pending_token: None,
-        });
+        let m = s
+            .plans
+            .entry(change.address.clone())
+            .or_insert_with(|| ManagedPlan {
+                provider: change.provider.clone(),
+                plan_id: l.id.clone(),
+                provisioned_product_id: None,
+                stack_id: None,
+                status: String::new(),
+                applied: None,
+                sensitive_parameters: BTreeSet::new(),
+                launched: false,
+                outputs: Default::default(),
+                history: vec![],
+                depends_on: BTreeSet::new(),
+                pending_token: None,
+            });
         if m.plan_id != l.id {
             let old = std::mem::replace(&mut m.plan_id, l.id.clone());
             m.history.push(old);
@@ -300,7 +383,10 @@ fn record(ctx: &Ctx, change: &Change, l: &LivePlan, applied: Option<&PlanInputs>
         m.provider = change.provider.clone();
         m.pending_token = None;
         m.status = l.raw_status.clone();
-        m.provisioned_product_id = l.provisioned_product_id.clone().or(m.provisioned_product_id.take());
+        m.provisioned_product_id = l
+            .provisioned_product_id
+            .clone()
+            .or(m.provisioned_product_id.take());
         m.stack_id = l.stack_id.clone().or(m.stack_id.take());
         m.depends_on = change.depends_on.clone();
         m.sensitive_parameters = change.sensitive_parameters.clone();
@@ -310,7 +396,9 @@ fn record(ctx: &Ctx, change: &Change, l: &LivePlan, applied: Option<&PlanInputs>
             a.tags.remove(TAG_ADDRESS);
             m.applied = Some(redact(&lineage, &a, &change.sensitive_parameters));
         }
-        if l.status == PlanStatus::ExecuteSuccess && l.operation_type != OperationType::TerminateProvisionedProduct {
+        if l.status == PlanStatus::ExecuteSuccess
+            && l.operation_type != OperationType::TerminateProvisionedProduct
+        {
             m.launched = true;
         }
         if let Some(o) = outputs {
@@ -335,15 +423,38 @@ async fn run(ctx: &Ctx, service: &dyn PlanService, change: &Change) -> Outcome {
 async fn run_steps(ctx: &Ctx, service: &dyn PlanService, c: &Change) -> Result<Outcome, String> {
     let live_id = c.live_plan_id.clone();
     match &c.action {
-        Action::Create { update_existing, execute } => {
-            let op = if *update_existing { OperationType::UpdateProvisionedProduct } else { OperationType::LaunchProduct };
+        Action::Create {
+            update_existing,
+            execute,
+        } => {
+            let op = if *update_existing {
+                OperationType::UpdateProvisionedProduct
+            } else {
+                OperationType::LaunchProduct
+            };
             create(ctx, service, c, op, *execute).await
         }
-        Action::UpdateProduct { execute } => create(ctx, service, c, OperationType::UpdateProvisionedProduct, *execute).await,
-        Action::Replace { update_existing, execute } => {
+        Action::UpdateProduct { execute } => {
+            create(
+                ctx,
+                service,
+                c,
+                OperationType::UpdateProvisionedProduct,
+                *execute,
+            )
+            .await
+        }
+        Action::Replace {
+            update_existing,
+            execute,
+        } => {
             let id = live_id.ok_or("no live plan to replace")?;
             remove_plan(ctx, service, c, &id).await?;
-            let op = if *update_existing { OperationType::UpdateProvisionedProduct } else { OperationType::LaunchProduct };
+            let op = if *update_existing {
+                OperationType::UpdateProvisionedProduct
+            } else {
+                OperationType::LaunchProduct
+            };
             create(ctx, service, c, op, *execute).await
         }
         Action::UpdateInPlace { execute } => {
@@ -356,25 +467,42 @@ async fn run_steps(ctx: &Ctx, service: &dyn PlanService, c: &Change) -> Result<O
                 update(ctx, service, c, &id, true).await
             } else {
                 remove_plan(ctx, service, c, &id).await?;
-                create(ctx, service, c, OperationType::UpdateProvisionedProduct, true).await
+                create(
+                    ctx,
+                    service,
+                    c,
+                    OperationType::UpdateProvisionedProduct,
+                    true,
+                )
+                .await
             }
         }
         Action::Execute | Action::AwaitApproval => {
             let id = live_id.ok_or("no live plan to execute")?;
-            let l = call(|| service.get_plan(&id)).await.map_err(|e| describe(&e))?;
+            let l = call(|| service.get_plan(&id))
+                .await
+                .map_err(|e| describe(&e))?;
             let inputs = inputs_to_send(ctx, c)?;
             execute(ctx, service, c, l, &inputs).await
         }
-        Action::Wait { execute: execute_after } => {
+        Action::Wait {
+            execute: execute_after,
+        } => {
             let id = live_id.ok_or("no live plan to wait for")?;
             let t = c.timeouts.preview.max(c.timeouts.execute);
-            let (l, done) = wait(ctx, service, &c.address, &id, t, |s| !s.in_progress() || s == PlanStatus::ApplicationInProgress).await?;
+            let (l, done) = wait(ctx, service, &c.address, &id, t, |s| {
+                !s.in_progress() || s == PlanStatus::ApplicationInProgress
+            })
+            .await?;
             record(ctx, c, &l, None, None);
             if !done {
                 return Err(format!("{id} still {} after {}s", l.status, t.as_secs()));
             }
             if l.status == PlanStatus::PreviewFailed {
-                return Err(format!("preview failed: {}", l.status_message.clone().unwrap_or_default()));
+                return Err(format!(
+                    "preview failed: {}",
+                    l.status_message.clone().unwrap_or_default()
+                ));
             }
             let inputs = inputs_to_send(ctx, c)?;
             if *execute_after || l.status == PlanStatus::ExecuteSuccess {
@@ -399,31 +527,54 @@ async fn run_steps(ctx: &Ctx, service: &dyn PlanService, c: &Change) -> Result<O
 }
 
 /// Cancels (if under review) and deletes a plan; a plan already gone counts as deleted.
-async fn remove_plan(ctx: &Ctx, service: &dyn PlanService, c: &Change, id: &str) -> Result<(), String> {
+async fn remove_plan(
+    ctx: &Ctx,
+    service: &dyn PlanService,
+    c: &Change,
+    id: &str,
+) -> Result<(), String> {
     let l = match call(|| service.get_plan(id)).await {
         Ok(l) => l,
         Err(e) if e.kind == planform_model::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(describe(&e)),
     };
     let l = if l.status.in_progress() && l.status != PlanStatus::ApplicationInProgress {
-        wait(ctx, service, &c.address, id, c.timeouts.execute, |s| !s.in_progress() || s == PlanStatus::ApplicationInProgress).await?.0
+        wait(ctx, service, &c.address, id, c.timeouts.execute, |s| {
+            !s.in_progress() || s == PlanStatus::ApplicationInProgress
+        })
+        .await?
+        .0
     } else {
         l
     };
     if l.status == PlanStatus::ApplicationInProgress {
-        call(|| service.cancel_plan(id)).await.map_err(|e| describe(&e))?;
-        ctx.emit(Event::Progress { address: c.address.clone(), message: format!("{id} canceled") });
+        call(|| service.cancel_plan(id))
+            .await
+            .map_err(|e| describe(&e))?;
+        ctx.emit(Event::Progress {
+            address: c.address.clone(),
+            message: format!("{id} canceled"),
+        });
     }
     match call(|| service.delete_plan(id)).await {
         Ok(()) => {}
         Err(e) if e.kind == planform_model::ErrorKind::NotFound => {}
         Err(e) => return Err(describe(&e)),
     }
-    ctx.emit(Event::Progress { address: c.address.clone(), message: format!("{id} deleted") });
+    ctx.emit(Event::Progress {
+        address: c.address.clone(),
+        message: format!("{id} deleted"),
+    });
     Ok(())
 }
 
-async fn create(ctx: &Ctx, service: &dyn PlanService, c: &Change, op: OperationType, execute_after: bool) -> Result<Outcome, String> {
+async fn create(
+    ctx: &Ctx,
+    service: &dyn PlanService,
+    c: &Change,
+    op: OperationType,
+    execute_after: bool,
+) -> Result<Outcome, String> {
     let inputs = inputs_to_send(ctx, c)?;
     // Record the token first: if we die before the answer is recorded, the next run adopts the
     // plan by its ownership tags (and the token makes a resend return the same plan).
@@ -432,33 +583,75 @@ async fn create(ctx: &Ctx, service: &dyn PlanService, c: &Change, op: OperationT
             m.pending_token = Some(c.idempotency_token.clone());
         }
     });
-    let request = NewPlan { inputs: inputs.clone(), operation_type: op, idempotency_token: c.idempotency_token.clone() };
-    let l = call(|| service.create_plan(&request)).await.map_err(|e| describe(&e))?;
-    ctx.emit(Event::Progress { address: c.address.clone(), message: format!("created {} ({})", l.id, op.as_str()) });
+    let request = NewPlan {
+        inputs: inputs.clone(),
+        operation_type: op,
+        idempotency_token: c.idempotency_token.clone(),
+    };
+    let l = call(|| service.create_plan(&request))
+        .await
+        .map_err(|e| describe(&e))?;
+    ctx.emit(Event::Progress {
+        address: c.address.clone(),
+        message: format!("created {} ({})", l.id, op.as_str()),
+    });
     record(ctx, c, &l, None, None);
     preview_then_execute(ctx, service, c, &l.id, &inputs, execute_after).await
 }
 
-async fn update(ctx: &Ctx, service: &dyn PlanService, c: &Change, id: &str, execute_after: bool) -> Result<Outcome, String> {
+async fn update(
+    ctx: &Ctx,
+    service: &dyn PlanService,
+    c: &Change,
+    id: &str,
+    execute_after: bool,
+) -> Result<Outcome, String> {
     let inputs = inputs_to_send(ctx, c)?;
     // A preview still running cannot be updated: let it finish first.
-    wait(ctx, service, &c.address, id, c.timeouts.preview, |s| s != PlanStatus::PreviewInProgress).await?;
-    let request = PlanUpdate { plan_id: id.to_string(), inputs: inputs.clone() };
-    let l = call(|| service.update_plan(&request)).await.map_err(|e| describe(&e))?;
-    ctx.emit(Event::Progress { address: c.address.clone(), message: format!("updated {}", l.id) });
+    wait(ctx, service, &c.address, id, c.timeouts.preview, |s| {
+        s != PlanStatus::PreviewInProgress
+    })
+    .await?;
+    let request = PlanUpdate {
+        plan_id: id.to_string(),
+        inputs: inputs.clone(),
+    };
+    let l = call(|| service.update_plan(&request))
+        .await
+        .map_err(|e| describe(&e))?;
+    ctx.emit(Event::Progress {
+        address: c.address.clone(),
+        message: format!("updated {}", l.id),
+    });
     record(ctx, c, &l, None, None);
     preview_then_execute(ctx, service, c, id, &inputs, execute_after).await
 }
 
-async fn preview_then_execute(ctx: &Ctx, service: &dyn PlanService, c: &Change, id: &str, inputs: &PlanInputs, execute_after: bool) -> Result<Outcome, String> {
-    let (l, done) = wait(ctx, service, &c.address, id, c.timeouts.preview, |s| s != PlanStatus::PreviewInProgress).await?;
+async fn preview_then_execute(
+    ctx: &Ctx,
+    service: &dyn PlanService,
+    c: &Change,
+    id: &str,
+    inputs: &PlanInputs,
+    execute_after: bool,
+) -> Result<Outcome, String> {
+    let (l, done) = wait(ctx, service, &c.address, id, c.timeouts.preview, |s| {
+        s != PlanStatus::PreviewInProgress
+    })
+    .await?;
     if !done {
         record(ctx, c, &l, None, None);
-        return Err(format!("preview of {id} did not finish within {}s", c.timeouts.preview.as_secs()));
+        return Err(format!(
+            "preview of {id} did not finish within {}s",
+            c.timeouts.preview.as_secs()
+        ));
     }
     if l.status == PlanStatus::PreviewFailed {
         record(ctx, c, &l, None, None);
-        return Err(format!("preview failed: {}", l.status_message.clone().unwrap_or_default()));
+        return Err(format!(
+            "preview failed: {}",
+            l.status_message.clone().unwrap_or_default()
+        ));
     }
     if !execute_after {
         // The cloud accepted these inputs: record them as applied.
@@ -468,39 +661,68 @@ async fn preview_then_execute(ctx: &Ctx, service: &dyn PlanService, c: &Change, 
     execute(ctx, service, c, l, inputs).await
 }
 
-async fn execute(ctx: &Ctx, service: &dyn PlanService, c: &Change, l: LivePlan, inputs: &PlanInputs) -> Result<Outcome, String> {
+async fn execute(
+    ctx: &Ctx,
+    service: &dyn PlanService,
+    c: &Change,
+    l: LivePlan,
+    inputs: &PlanInputs,
+) -> Result<Outcome, String> {
     let id = l.id.clone();
     let mut l = l;
-    if matches!(l.status, PlanStatus::PreviewSuccess | PlanStatus::ApplicationApproved) {
-        call(|| service.execute_plan(&id)).await.map_err(|e| describe(&e))?;
-        l = call(|| service.get_plan(&id)).await.map_err(|e| describe(&e))?;
+    if matches!(
+        l.status,
+        PlanStatus::PreviewSuccess | PlanStatus::ApplicationApproved
+    ) {
+        call(|| service.execute_plan(&id))
+            .await
+            .map_err(|e| describe(&e))?;
+        l = call(|| service.get_plan(&id))
+            .await
+            .map_err(|e| describe(&e))?;
         record(ctx, c, &l, None, None);
     }
     if l.status == PlanStatus::ApplicationInProgress {
-        let (a, done) = wait(ctx, service, &c.address, &id, c.timeouts.approval, |s| s != PlanStatus::ApplicationInProgress).await?;
+        let (a, done) = wait(ctx, service, &c.address, &id, c.timeouts.approval, |s| {
+            s != PlanStatus::ApplicationInProgress
+        })
+        .await?;
         record(ctx, c, &a, None, None);
         if !done {
             return Ok(Outcome::AwaitingApproval { plan_id: id });
         }
         match a.status {
             PlanStatus::ApplicationApproved => {
-                call(|| service.execute_plan(&id)).await.map_err(|e| describe(&e))?;
+                call(|| service.execute_plan(&id))
+                    .await
+                    .map_err(|e| describe(&e))?;
             }
-            PlanStatus::ApplicationRejected => return Err(format!("the approval of {id} was rejected")),
+            PlanStatus::ApplicationRejected => {
+                return Err(format!("the approval of {id} was rejected"))
+            }
             other => return Err(format!("{id} left review as {other}")),
         }
     }
-    let (l, done) = wait(ctx, service, &c.address, &id, c.timeouts.execute, |s| !s.in_progress()).await?;
+    let (l, done) = wait(ctx, service, &c.address, &id, c.timeouts.execute, |s| {
+        !s.in_progress()
+    })
+    .await?;
     if !done {
         record(ctx, c, &l, None, None);
-        return Err(format!("execution of {id} did not finish within {}s", c.timeouts.execute.as_secs()));
+        return Err(format!(
+            "execution of {id} did not finish within {}s",
+            c.timeouts.execute.as_secs()
+        ));
     }
     match l.status {
         PlanStatus::ExecuteSuccess => {
             let outputs = match &l.provisioned_product_id {
-                Some(pp) if l.operation_type != OperationType::TerminateProvisionedProduct => {
-                    Some(call(|| service.provisioned_product(pp)).await.map_err(|e| describe(&e))?.outputs)
-                }
+                Some(pp) if l.operation_type != OperationType::TerminateProvisionedProduct => Some(
+                    call(|| service.provisioned_product(pp))
+                        .await
+                        .map_err(|e| describe(&e))?
+                        .outputs,
+                ),
                 _ => None,
             };
             record(ctx, c, &l, Some(inputs), outputs);
@@ -508,32 +730,55 @@ async fn execute(ctx: &Ctx, service: &dyn PlanService, c: &Change, l: LivePlan, 
         }
         other => {
             record(ctx, c, &l, None, None);
-            Err(format!("execution ended {other}: {}", l.status_message.unwrap_or_default()))
+            Err(format!(
+                "execution ended {other}: {}",
+                l.status_message.unwrap_or_default()
+            ))
         }
     }
 }
 
 async fn terminate(ctx: &Ctx, service: &dyn PlanService, c: &Change) -> Result<Outcome, String> {
     let before = c.before.clone().ok_or("no live plan to terminate")?;
-    if service.find_provisioned_product(&before.provisioned_product_name).await.map_err(|e| describe(&e))?.is_none() {
+    if service
+        .find_provisioned_product(&before.provisioned_product_name)
+        .await
+        .map_err(|e| describe(&e))?
+        .is_none()
+    {
         forget(ctx, &c.address);
         return Ok(Outcome::Done("the product was already gone".into()));
     }
     let mut inputs = with_ownership(&before, &ctx.options.workspace, &c.address);
-    inputs.name = format!("terminate-{}", before.name).chars().take(128).collect();
+    inputs.name = format!("terminate-{}", before.name)
+        .chars()
+        .take(128)
+        .collect();
     ctx.update(|s| {
         if let Some(m) = s.plans.get_mut(&c.address) {
             m.pending_token = Some(c.idempotency_token.clone());
         }
     });
-    let request = NewPlan { inputs: inputs.clone(), operation_type: OperationType::TerminateProvisionedProduct, idempotency_token: c.idempotency_token.clone() };
-    let l = call(|| service.create_plan(&request)).await.map_err(|e| describe(&e))?;
-    ctx.emit(Event::Progress { address: c.address.clone(), message: format!("created {} (TerminateProvisionedProduct)", l.id) });
+    let request = NewPlan {
+        inputs: inputs.clone(),
+        operation_type: OperationType::TerminateProvisionedProduct,
+        idempotency_token: c.idempotency_token.clone(),
+    };
+    let l = call(|| service.create_plan(&request))
+        .await
+        .map_err(|e| describe(&e))?;
+    ctx.emit(Event::Progress {
+        address: c.address.clone(),
+        message: format!("created {} (TerminateProvisionedProduct)", l.id),
+    });
     record(ctx, c, &l, None, None);
     match preview_then_execute(ctx, service, c, &l.id.clone(), &inputs, true).await? {
         Outcome::Done(_) => {
             forget(ctx, &c.address);
-            Ok(Outcome::Done(format!("terminated {}", before.provisioned_product_name)))
+            Ok(Outcome::Done(format!(
+                "terminated {}",
+                before.provisioned_product_name
+            )))
         }
         other => Ok(other),
     }

@@ -5,13 +5,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use planform_model::{
-    is_known, resolve_unknowns, Address, DesiredPlan, DesiredState, LivePlan, PlanInputs, PlanStatus, ProviderKind,
-    ProviderRef, Timeouts, TAG_ADDRESS, TAG_WORKSPACE,
+    is_known, resolve_unknowns, Address, DesiredPlan, DesiredState, LivePlan, PlanInputs,
+    PlanStatus, ProviderKind, ProviderRef, Timeouts, TAG_ADDRESS, TAG_WORKSPACE,
 };
 use planform_state::State;
 
 /// What the cloud holds for an address.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)] // Present is the common case; boxing it buys nothing.
 pub enum LiveEntry {
     Present(LivePlan),
     /// The state knows it; the cloud no longer has it.
@@ -34,31 +35,43 @@ pub struct LiveSnapshot {
 pub fn absorb(state: &State, live: &LiveSnapshot) -> State {
     let mut out = state.clone();
     for (address, entry) in &live.plans {
-        let LiveEntry::Present(l) = entry else { continue };
-        let Some(provider) = live.provider_of.get(address) else { continue };
-        let m = out.plans.entry(address.clone()).or_insert_with(|| planform_state::ManagedPlan {
-            provider: provider.clone(),
-            plan_id: l.id.clone(),
-            provisioned_product_id: None,
-            stack_id: None,
-            status: String::new(),
-            applied: None,
-            sensitive_parameters: BTreeSet::new(),
-            launched: false,
-            outputs: BTreeMap::new(),
-            history: vec![],
-            depends_on: BTreeSet::new(),
-            pending_token: None,
-        });
+        let LiveEntry::Present(l) = entry else {
+            continue;
+        };
+        let Some(provider) = live.provider_of.get(address) else {
+            continue;
+        };
+        let m = out
+            .plans
+            .entry(address.clone())
+            .or_insert_with(|| planform_state::ManagedPlan {
+                provider: provider.clone(),
+                plan_id: l.id.clone(),
+                provisioned_product_id: None,
+                stack_id: None,
+                status: String::new(),
+                applied: None,
+                sensitive_parameters: BTreeSet::new(),
+                launched: false,
+                outputs: BTreeMap::new(),
+                history: vec![],
+                depends_on: BTreeSet::new(),
+                pending_token: None,
+            });
         if m.plan_id != l.id {
             let old = std::mem::replace(&mut m.plan_id, l.id.clone());
             m.history.push(old);
         }
         m.pending_token = None;
         m.status = l.raw_status.clone();
-        m.provisioned_product_id = l.provisioned_product_id.clone().or(m.provisioned_product_id.take());
+        m.provisioned_product_id = l
+            .provisioned_product_id
+            .clone()
+            .or(m.provisioned_product_id.take());
         m.stack_id = l.stack_id.clone().or(m.stack_id.take());
-        if l.status == PlanStatus::ExecuteSuccess && l.operation_type != planform_model::OperationType::TerminateProvisionedProduct {
+        if l.status == PlanStatus::ExecuteSuccess
+            && l.operation_type != planform_model::OperationType::TerminateProvisionedProduct
+        {
             m.launched = true;
         }
         if let Some(o) = live.outputs.get(address) {
@@ -71,11 +84,17 @@ pub fn absorb(state: &State, live: &LiveSnapshot) -> State {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// `+ create`, or `+ create (update existing product)`.
-    Create { update_existing: bool, execute: bool },
+    Create {
+        update_existing: bool,
+        execute: bool,
+    },
     /// `~ update in place`: Alibaba UpdateProvisionedProductPlan, a new preview.
     UpdateInPlace { execute: bool },
     /// `-/+ replace`: delete the plan (cancel first if under review), then create it.
-    Replace { update_existing: bool, execute: bool },
+    Replace {
+        update_existing: bool,
+        execute: bool,
+    },
     /// `~ update product`: a new plan that updates the launched product.
     UpdateProduct { execute: bool },
     /// `~ retry`: the last execution failed; update (or replace) and execute again.
@@ -111,8 +130,14 @@ impl Action {
 
     pub fn label(&self) -> &'static str {
         match self {
-            Action::Create { update_existing: false, .. } => "create",
-            Action::Create { update_existing: true, .. } => "create (update existing product)",
+            Action::Create {
+                update_existing: false,
+                ..
+            } => "create",
+            Action::Create {
+                update_existing: true,
+                ..
+            } => "create (update existing product)",
             Action::UpdateInPlace { .. } => "update in place",
             Action::Replace { .. } => "replace",
             Action::UpdateProduct { .. } => "update product",
@@ -130,7 +155,10 @@ impl Action {
     /// Whether carrying it out ends with an execution.
     pub fn executes(&self) -> bool {
         match self {
-            Action::Create { execute, .. } | Action::UpdateInPlace { execute } | Action::Replace { execute, .. } | Action::UpdateProduct { execute } => *execute,
+            Action::Create { execute, .. }
+            | Action::UpdateInPlace { execute }
+            | Action::Replace { execute, .. }
+            | Action::UpdateProduct { execute } => *execute,
             Action::Retry | Action::Execute | Action::AwaitApproval | Action::Terminate => true,
             Action::Wait { execute } => *execute,
             _ => false,
@@ -139,7 +167,10 @@ impl Action {
 
     /// Whether it removes something from the cloud (terminates and deletes run dependents first).
     pub fn destroys(&self) -> bool {
-        matches!(self, Action::Terminate | Action::Delete { .. } | Action::Forget)
+        matches!(
+            self,
+            Action::Terminate | Action::Delete { .. } | Action::Forget
+        )
     }
 }
 
@@ -201,7 +232,9 @@ impl ChangeSet {
                     c.0 += 1;
                     c.2 += 1
                 }
-                Action::UpdateInPlace { .. } | Action::UpdateProduct { .. } | Action::Retry => c.1 += 1,
+                Action::UpdateInPlace { .. } | Action::UpdateProduct { .. } | Action::Retry => {
+                    c.1 += 1
+                }
                 Action::Terminate | Action::Delete { .. } => c.2 += 1,
                 _ => {}
             }
@@ -233,9 +266,13 @@ pub struct DiffOptions {
 
 /// Desired inputs with every marker resolved that the state can resolve: the ids and outputs of
 /// plans that are already applied and `unchanged` in this run.
-pub fn resolve_inputs(inputs: &PlanInputs, state: &State, changing: &BTreeSet<Address>) -> PlanInputs {
+pub fn resolve_inputs(
+    inputs: &PlanInputs,
+    state: &State,
+    changing: &BTreeSet<Address>,
+) -> PlanInputs {
     let lookup = |reference: &str| -> Option<String> {
-        let (addr, attr) = split_reference(reference)?;
+        let (addr, attr) = planform_model::split_reference(reference)?;
         if changing.contains(&addr) {
             return None;
         }
@@ -245,30 +282,23 @@ pub fn resolve_inputs(inputs: &PlanInputs, state: &State, changing: &BTreeSet<Ad
             "provisioned_product_id" => m.provisioned_product_id.clone(),
             "stack_id" => m.stack_id.clone(),
             "status" => Some(m.status.clone()),
-            a => a.strip_prefix("outputs.").and_then(|k| m.outputs.get(k).cloned()),
+            a => a
+                .strip_prefix("outputs.")
+                .and_then(|k| m.outputs.get(k).cloned()),
         }
     };
-    let r = |s: &String| if is_known(s) { s.clone() } else { resolve_unknowns(s, lookup) };
-    PlanInputs {
-        description: inputs.description.as_ref().map(r),
-        parameters: inputs.parameters.iter().map(|(k, v)| (k.clone(), r(v))).collect(),
-        tags: inputs.tags.iter().map(|(k, v)| (k.clone(), r(v))).collect(),
-        ..inputs.clone()
-    }
-}
-
-/// `plan.app["web"].outputs.vpc_id` → (`plan.app["web"]`, `outputs.vpc_id`).
-pub(crate) fn split_reference(reference: &str) -> Option<(Address, String)> {
-    for attr in ["id", "provisioned_product_id", "stack_id", "status"] {
-        if let Some(a) = reference.strip_suffix(&format!(".{attr}")) {
-            if let Ok(addr) = a.parse() {
-                return Some((addr, attr.to_string()));
-            }
+    let mut out = inputs.clone();
+    for v in out
+        .parameters
+        .values_mut()
+        .chain(out.tags.values_mut())
+        .chain(out.description.iter_mut())
+    {
+        if !is_known(v) {
+            *v = resolve_unknowns(v, lookup);
         }
     }
-    let i = reference.find(".outputs.")?;
-    let addr = reference[..i].parse().ok()?;
-    Some((addr, reference[i + 1..].to_string()))
+    out
 }
 
 fn strip_ownership(mut inputs: PlanInputs) -> PlanInputs {
@@ -280,27 +310,64 @@ fn strip_ownership(mut inputs: PlanInputs) -> PlanInputs {
 /// The attributes where `after` differs from `before`, `ignore_changes` left out.
 pub fn compare(d: &DesiredPlan, after: &PlanInputs, before: &PlanInputs) -> Vec<AttrDiff> {
     let ignored = |attr: &str, key: Option<&str>| {
-        d.ignore_changes.iter().any(|p| p.attribute == attr && (p.key.is_none() || p.key.as_deref() == key))
+        d.ignore_changes
+            .iter()
+            .any(|p| p.attribute == attr && (p.key.is_none() || p.key.as_deref() == key))
     };
     let replace_fields: &[&str] = if d.provider.kind == ProviderKind::Aws {
-        &["name", "provisioned_product_name", "stack_region_id", "notification_arns"]
+        &[
+            "name",
+            "provisioned_product_name",
+            "stack_region_id",
+            "notification_arns",
+        ]
     } else {
         &["name", "provisioned_product_name", "stack_region_id"]
     };
     let mut out = Vec::new();
     let mut scalar = |name: &str, b: Option<&String>, a: Option<&String>| {
         if b != a && !ignored(name, None) {
-            out.push(AttrDiff { path: name.into(), before: b.cloned(), after: a.cloned(), sensitive: false, forces_replacement: replace_fields.contains(&name) });
+            out.push(AttrDiff {
+                path: name.into(),
+                before: b.cloned(),
+                after: a.cloned(),
+                sensitive: false,
+                forces_replacement: replace_fields.contains(&name),
+            });
         }
     };
     scalar("name", Some(&before.name), Some(&after.name));
-    scalar("description", before.description.as_ref(), after.description.as_ref());
-    scalar("product_id", Some(&before.product_id), Some(&after.product_id));
-    scalar("product_version_id", Some(&before.product_version_id), Some(&after.product_version_id));
-    scalar("portfolio_id", before.portfolio_id.as_ref(), after.portfolio_id.as_ref());
-    scalar("provisioned_product_name", Some(&before.provisioned_product_name), Some(&after.provisioned_product_name));
+    scalar(
+        "description",
+        before.description.as_ref(),
+        after.description.as_ref(),
+    );
+    scalar(
+        "product_id",
+        Some(&before.product_id),
+        Some(&after.product_id),
+    );
+    scalar(
+        "product_version_id",
+        Some(&before.product_version_id),
+        Some(&after.product_version_id),
+    );
+    scalar(
+        "portfolio_id",
+        before.portfolio_id.as_ref(),
+        after.portfolio_id.as_ref(),
+    );
+    scalar(
+        "provisioned_product_name",
+        Some(&before.provisioned_product_name),
+        Some(&after.provisioned_product_name),
+    );
     if d.provider.kind != ProviderKind::Aws {
-        scalar("stack_region_id", before.stack_region_id.as_ref(), after.stack_region_id.as_ref());
+        scalar(
+            "stack_region_id",
+            before.stack_region_id.as_ref(),
+            after.stack_region_id.as_ref(),
+        );
     }
     if before.notification_arns != after.notification_arns && !ignored("notification_arns", None) {
         out.push(AttrDiff {
@@ -311,11 +378,20 @@ pub fn compare(d: &DesiredPlan, after: &PlanInputs, before: &PlanInputs) -> Vec<
             forces_replacement: replace_fields.contains(&"notification_arns"),
         });
     }
-    for (attr, b, a) in [("parameters", &before.parameters, &after.parameters), ("tags", &before.tags, &after.tags)] {
-        if ignored(attr, None) {
+    for (attr, b, a) in [
+        ("parameters", &before.parameters, &after.parameters),
+        ("tags", &before.tags, &after.tags),
+    ] {
+        if ignored(attr, None) || b == a {
             continue;
         }
-        let keys: BTreeSet<&String> = b.keys().chain(a.keys()).collect();
+        let keys: BTreeSet<&String> = b
+            .keys()
+            .chain(a.keys())
+            .filter(|k| {
+                attr != "tags" || (k.as_str() != TAG_WORKSPACE && k.as_str() != TAG_ADDRESS)
+            })
+            .collect();
         for k in keys {
             if b.get(k) != a.get(k) && !ignored(attr, Some(k)) {
                 out.push(AttrDiff {
@@ -332,12 +408,24 @@ pub fn compare(d: &DesiredPlan, after: &PlanInputs, before: &PlanInputs) -> Vec<
 }
 
 fn token(state: &State, address: &Address, live: Option<&str>) -> String {
-    if let Some(t) = state.plans.get(address).and_then(|m| m.pending_token.clone()) {
+    if let Some(t) = state
+        .plans
+        .get(address)
+        .and_then(|m| m.pending_token.clone())
+    {
         return t;
     }
     // Deterministic for a given state serial, so a plan file's token survives into apply.
     let mut h: u64 = 0xcbf29ce484222325;
-    for b in format!("{}|{}|{}|{}", state.lineage, state.serial, address, live.unwrap_or("new")).bytes() {
+    for b in format!(
+        "{}|{}|{}|{}",
+        state.lineage,
+        state.serial,
+        address,
+        live.unwrap_or("new")
+    )
+    .bytes()
+    {
         h ^= b as u64;
         h = h.wrapping_mul(0x100000001b3);
     }
@@ -347,7 +435,12 @@ fn token(state: &State, address: &Address, live: Option<&str>) -> String {
 fn topo(desired: &DesiredState) -> Vec<&Address> {
     let mut out = Vec::new();
     let mut seen = BTreeSet::new();
-    fn visit<'a>(a: &'a Address, d: &'a DesiredState, seen: &mut BTreeSet<&'a Address>, out: &mut Vec<&'a Address>) {
+    fn visit<'a>(
+        a: &'a Address,
+        d: &'a DesiredState,
+        seen: &mut BTreeSet<&'a Address>,
+        out: &mut Vec<&'a Address>,
+    ) {
         if !seen.insert(a) {
             return;
         }
@@ -367,29 +460,41 @@ fn topo(desired: &DesiredState) -> Vec<&Address> {
 }
 
 /// Computes the change set. Pure: the same inputs give the same change set.
-pub fn diff(desired: &DesiredState, state: &State, live: &LiveSnapshot, options: &DiffOptions) -> Result<ChangeSet, Vec<DiffError>> {
+pub fn diff(
+    desired: &DesiredState,
+    state: &State,
+    live: &LiveSnapshot,
+    options: &DiffOptions,
+) -> Result<ChangeSet, Vec<DiffError>> {
     let mut errors = Vec::new();
     let mut out = ChangeSet::default();
-    // `moved`: rename in a copy of the state first.
-    let mut state = state.clone();
-    let mut live = live.clone();
+    // `moved`: rename in a copy of the state first (only when there is something to move).
+    let mut state = std::borrow::Cow::Borrowed(state);
+    let mut live = std::borrow::Cow::Borrowed(live);
     for m in &desired.moved {
-        if let Some(p) = state.plans.remove(&m.from) {
-            state.plans.insert(m.to.clone(), p);
-            if let Some(l) = live.plans.remove(&m.from) {
-                live.plans.insert(m.to.clone(), l);
+        if state.plans.contains_key(&m.from) {
+            let p = state.to_mut().plans.remove(&m.from).expect("checked");
+            state.to_mut().plans.insert(m.to.clone(), p);
+            if let Some(l) = live.to_mut().plans.remove(&m.from) {
+                live.to_mut().plans.insert(m.to.clone(), l);
             }
             out.moved.push((m.from.clone(), m.to.clone()));
         }
     }
+    let state: &State = &state;
+    let live: &LiveSnapshot = &live;
     let mut changing: BTreeSet<Address> = BTreeSet::new();
     if !options.destroy {
         for address in topo(desired) {
             let d = &desired.plans[address];
-            let after = resolve_inputs(&d.inputs, &state, &changing);
+            let after = resolve_inputs(&d.inputs, state, &changing);
             let entry = live.plans.get(address);
             let managed = state.plans.get(address);
-            let base = |action: Action, reason: Option<String>, before: Option<PlanInputs>, diffs: Vec<AttrDiff>, l: Option<&LivePlan>| Change {
+            let base = |action: Action,
+                        reason: Option<String>,
+                        before: Option<PlanInputs>,
+                        diffs: Vec<AttrDiff>,
+                        l: Option<&LivePlan>| Change {
                 address: address.clone(),
                 provider: d.provider.clone(),
                 action,
@@ -402,21 +507,31 @@ pub fn diff(desired: &DesiredState, state: &State, live: &LiveSnapshot, options:
                 live_status: l.map(|l| l.status),
                 after_addresses: d.depends_on.clone(),
                 depends_on: d.depends_on.clone(),
-                idempotency_token: token(&state, address, l.map(|l| l.id.as_str())),
+                idempotency_token: token(state, address, l.map(|l| l.id.as_str())),
                 timeouts: d.timeouts,
             };
             let change = match entry {
                 None | Some(LiveEntry::Gone) => {
                     let reason = match (entry, managed) {
-                        (Some(LiveEntry::Gone), _) | (None, Some(_)) => Some("deleted outside planform".to_string()),
+                        (Some(LiveEntry::Gone), _) | (None, Some(_)) => {
+                            Some("deleted outside planform".to_string())
+                        }
                         _ => None,
                     };
                     let update_existing = live.existing_products.contains(address);
-                    Some(base(Action::Create { update_existing, execute: d.execute }, reason, None, vec![], None))
+                    Some(base(
+                        Action::Create {
+                            update_existing,
+                            execute: d.execute,
+                        },
+                        reason,
+                        None,
+                        vec![],
+                        None,
+                    ))
                 }
                 Some(LiveEntry::Present(l)) => {
-                    let before = strip_ownership(l.inputs.clone());
-                    let diffs = compare(d, &after, &before);
+                    let diffs = compare(d, &after, &l.inputs);
                     let replace = diffs.iter().any(|x| x.forces_replacement);
                     let changed = !diffs.is_empty();
                     let in_place = d.provider.kind != ProviderKind::Aws;
@@ -425,7 +540,8 @@ pub fn diff(desired: &DesiredState, state: &State, live: &LiveSnapshot, options:
                         format!("{} changed", names.join(", "))
                     });
                     let exec = d.execute;
-                    let launched_product = l.operation_type != planform_model::OperationType::TerminateProvisionedProduct;
+                    let launched_product = l.operation_type
+                        != planform_model::OperationType::TerminateProvisionedProduct;
                     let action = match l.status {
                         PlanStatus::PreviewInProgress | PlanStatus::ExecuteInProgress if !changed || l.status == PlanStatus::ExecuteInProgress => Some(Action::Wait { execute: exec }),
                         PlanStatus::ExecuteSuccess if changed && replace && diffs.iter().any(|x| x.path == "provisioned_product_name" || x.path == "stack_region_id") => {
@@ -456,16 +572,28 @@ pub fn diff(desired: &DesiredState, state: &State, live: &LiveSnapshot, options:
                     };
                     action.map(|a| {
                         let reason = match &a {
-                            Action::Retry => Some(format!("the last execution failed: {}", l.status_message.clone().unwrap_or_default())),
+                            Action::Retry => Some(format!(
+                                "the last execution failed: {}",
+                                l.status_message.clone().unwrap_or_default()
+                            )),
                             _ => reason,
                         };
-                        base(a, reason, Some(before), diffs, Some(l))
+                        base(
+                            a,
+                            reason,
+                            Some(strip_ownership(l.inputs.clone())),
+                            diffs,
+                            Some(l),
+                        )
                     })
                 }
             };
             if let Some(c) = change {
                 if matches!(c.action, Action::Replace { .. }) && d.prevent_destroy {
-                    errors.push(DiffError::PreventDestroy { address: address.clone(), action: "replacement".into() });
+                    errors.push(DiffError::PreventDestroy {
+                        address: address.clone(),
+                        action: "replacement".into(),
+                    });
                 }
                 changing.insert(address.clone());
                 out.changes.push(c);
@@ -479,7 +607,10 @@ pub fn diff(desired: &DesiredState, state: &State, live: &LiveSnapshot, options:
         }
         if let Some(d) = desired.plans.get(address) {
             if d.prevent_destroy {
-                errors.push(DiffError::PreventDestroy { address: address.clone(), action: "destroy".into() });
+                errors.push(DiffError::PreventDestroy {
+                    address: address.clone(),
+                    action: "destroy".into(),
+                });
                 continue;
             }
         }
@@ -489,22 +620,39 @@ pub fn diff(desired: &DesiredState, state: &State, live: &LiveSnapshot, options:
         };
         let action = match l {
             None => Action::Forget,
-            Some(l) if m.launched || l.status == PlanStatus::ExecuteSuccess || l.status == PlanStatus::ExecuteFailed => {
-                if l.operation_type == planform_model::OperationType::TerminateProvisionedProduct && l.status == PlanStatus::ExecuteSuccess {
+            Some(l)
+                if m.launched
+                    || l.status == PlanStatus::ExecuteSuccess
+                    || l.status == PlanStatus::ExecuteFailed =>
+            {
+                if l.operation_type == planform_model::OperationType::TerminateProvisionedProduct
+                    && l.status == PlanStatus::ExecuteSuccess
+                {
                     Action::Forget
                 } else {
                     Action::Terminate
                 }
             }
-            Some(l) => Action::Delete { cancel_first: l.status == PlanStatus::ApplicationInProgress },
+            Some(l) => Action::Delete {
+                cancel_first: l.status == PlanStatus::ApplicationInProgress,
+            },
         };
         // Dependents go first: whatever in the state depends on this address.
-        let dependents: BTreeSet<Address> = state.plans.iter().filter(|(_, o)| o.depends_on.contains(address)).map(|(a, _)| a.clone()).collect();
+        let dependents: BTreeSet<Address> = state
+            .plans
+            .iter()
+            .filter(|(_, o)| o.depends_on.contains(address))
+            .map(|(a, _)| a.clone())
+            .collect();
         out.changes.push(Change {
             address: address.clone(),
             provider: m.provider.clone(),
             action,
-            reason: if options.destroy { Some("destroy".into()) } else { Some("no longer in the manifests".into()) },
+            reason: if options.destroy {
+                Some("destroy".into())
+            } else {
+                Some("no longer in the manifests".into())
+            },
             before: l.map(|l| strip_ownership(l.inputs.clone())),
             after: None,
             diffs: vec![],
@@ -513,15 +661,32 @@ pub fn diff(desired: &DesiredState, state: &State, live: &LiveSnapshot, options:
             live_status: l.map(|l| l.status),
             after_addresses: dependents,
             depends_on: BTreeSet::new(),
-            idempotency_token: token(&state, address, l.map(|l| l.id.as_str())),
-            timeouts: desired.plans.get(address).map(|d| d.timeouts).unwrap_or_default(),
+            idempotency_token: token(state, address, l.map(|l| l.id.as_str())),
+            timeouts: desired
+                .plans
+                .get(address)
+                .map(|d| d.timeouts)
+                .unwrap_or_default(),
         });
     }
     if !options.targets.is_empty() {
         let mut keep: BTreeSet<Address> = BTreeSet::new();
         for t in &options.targets {
-            let matched: Vec<&Address> = out.changes.iter().map(|c| &c.address).filter(|a| *a == t || (t.key == planform_model::InstanceKey::None && a.name == t.name)).collect();
-            if matched.is_empty() && !desired.plans.keys().chain(state.plans.keys()).any(|a| a == t || a.name == t.name) {
+            let matched: Vec<&Address> = out
+                .changes
+                .iter()
+                .map(|c| &c.address)
+                .filter(|a| {
+                    *a == t || (t.key == planform_model::InstanceKey::None && a.name == t.name)
+                })
+                .collect();
+            if matched.is_empty()
+                && !desired
+                    .plans
+                    .keys()
+                    .chain(state.plans.keys())
+                    .any(|a| a == t || a.name == t.name)
+            {
                 errors.push(DiffError::UnknownTarget(t.clone()));
             }
             let mut stack: Vec<Address> = matched.into_iter().cloned().collect();

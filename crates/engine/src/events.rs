@@ -5,14 +5,32 @@ use planform_model::Address;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     /// Work on an address began.
-    Started { address: Address, action: String },
+    Started {
+        address: Address,
+        action: String,
+    },
     /// A step of it: a request sent, a status reached.
-    Progress { address: Address, message: String },
-    Finished { address: Address, message: String },
-    Failed { address: Address, message: String },
-    AwaitingApproval { address: Address, plan_id: String },
+    Progress {
+        address: Address,
+        message: String,
+    },
+    Finished {
+        address: Address,
+        message: String,
+    },
+    Failed {
+        address: Address,
+        message: String,
+    },
+    AwaitingApproval {
+        address: Address,
+        plan_id: String,
+    },
     /// Not started because a dependency failed or waits.
-    Deferred { address: Address, because: Address },
+    Deferred {
+        address: Address,
+        because: Address,
+    },
 }
 
 pub trait Observer: Send + Sync {

@@ -17,7 +17,12 @@ pub struct OrderError(pub Vec<Address>);
 pub fn order(changes: &ChangeSet) -> Result<(Vec<usize>, Vec<Vec<usize>>), OrderError> {
     let mut g: DiGraph<usize, ()> = DiGraph::new();
     let nodes: Vec<NodeIndex> = (0..changes.changes.len()).map(|i| g.add_node(i)).collect();
-    let index: BTreeMap<&Address, usize> = changes.changes.iter().enumerate().map(|(i, c)| (&c.address, i)).collect();
+    let index: BTreeMap<&Address, usize> = changes
+        .changes
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (&c.address, i))
+        .collect();
     let mut waits = vec![Vec::new(); changes.changes.len()];
     for (i, c) in changes.changes.iter().enumerate() {
         for a in &c.after_addresses {
@@ -48,7 +53,11 @@ pub fn order(changes: &ChangeSet) -> Result<(Vec<usize>, Vec<Vec<usize>>), Order
 /// The manifests' dependency graph in Graphviz DOT; an edge points from a plan to what it needs.
 pub fn dot(desired: &DesiredState) -> String {
     let mut g: DiGraph<String, ()> = DiGraph::new();
-    let idx: BTreeMap<&Address, NodeIndex> = desired.plans.keys().map(|a| (a, g.add_node(a.to_string()))).collect();
+    let idx: BTreeMap<&Address, NodeIndex> = desired
+        .plans
+        .keys()
+        .map(|a| (a, g.add_node(a.to_string())))
+        .collect();
     for (a, p) in &desired.plans {
         for d in &p.depends_on {
             if let Some(&to) = idx.get(d) {

@@ -12,10 +12,13 @@ mod graph;
 mod refresh;
 
 pub use apply::{apply, ApplyOptions, ApplyReport, Outcome, StateSink};
-pub use diff::{absorb, diff, resolve_inputs, Action, AttrDiff, Change, ChangeSet, DiffError, DiffOptions, LiveEntry, LiveSnapshot};
+pub use diff::{
+    absorb, diff, resolve_inputs, Action, AttrDiff, Change, ChangeSet, DiffError, DiffOptions,
+    LiveEntry, LiveSnapshot,
+};
 pub use events::{Event, Observer};
 pub use graph::{dot, order, OrderError};
-pub use refresh::{refresh, RefreshStats, Providers};
+pub use refresh::{refresh, Providers, RefreshStats};
 
 #[cfg(test)]
 mod tests;

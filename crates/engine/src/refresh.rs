@@ -7,7 +7,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use planform_model::{Address, DesiredState, LivePlan, PlanFilter, PlanService, PlanStatus, ProviderError, ProviderRef, TAG_ADDRESS, TAG_WORKSPACE};
+use planform_model::{
+    Address, DesiredState, LivePlan, PlanFilter, PlanService, PlanStatus, ProviderError,
+    ProviderRef, TAG_ADDRESS, TAG_WORKSPACE,
+};
 use planform_state::State;
 use tokio::task::JoinSet;
 
@@ -31,7 +34,10 @@ pub struct RefreshError {
 
 const PAGE: usize = 100;
 
-async fn list_all(service: Arc<dyn PlanService>, stats: &mut RefreshStats) -> Result<Vec<LivePlan>, ProviderError> {
+async fn list_all(
+    service: Arc<dyn PlanService>,
+    stats: &mut RefreshStats,
+) -> Result<Vec<LivePlan>, ProviderError> {
     let filter = PlanFilter::default();
     let first = service.list_plans(&filter, 1, PAGE).await?;
     stats.list_requests += 1;
@@ -58,23 +64,42 @@ async fn list_all(service: Arc<dyn PlanService>, stats: &mut RefreshStats) -> Re
 }
 
 /// Reads what the cloud holds for every managed and desired address.
-pub async fn refresh(desired: &DesiredState, state: &State, providers: &Providers) -> Result<(LiveSnapshot, RefreshStats), RefreshError> {
+pub async fn refresh(
+    desired: &DesiredState,
+    state: &State,
+    providers: &Providers,
+) -> Result<(LiveSnapshot, RefreshStats), RefreshError> {
     let mut stats = RefreshStats::default();
     let mut snapshot = LiveSnapshot::default();
-    let mut involved: BTreeSet<&ProviderRef> = desired.plans.values().map(|p| &p.provider).collect();
+    let mut involved: BTreeSet<&ProviderRef> =
+        desired.plans.values().map(|p| &p.provider).collect();
     involved.extend(state.plans.values().map(|m| &m.provider));
     for provider in involved {
-        let Some(service) = providers.get(provider) else { continue };
-        let err = |error| RefreshError { provider: provider.clone(), error };
+        let Some(service) = providers.get(provider) else {
+            continue;
+        };
+        let err = |error| RefreshError {
+            provider: provider.clone(),
+            error,
+        };
         let plans = list_all(service.clone(), &mut stats).await.map_err(err)?;
         let by_id: BTreeMap<&str, &LivePlan> = plans.iter().map(|p| (p.id.as_str(), p)).collect();
         // Newest plan per address among those carrying this workspace's ownership tag.
         let mut tagged: BTreeMap<Address, &LivePlan> = BTreeMap::new();
         for p in &plans {
-            let terminated = p.operation_type == planform_model::OperationType::TerminateProvisionedProduct;
+            let terminated =
+                p.operation_type == planform_model::OperationType::TerminateProvisionedProduct;
             if p.inputs.tags.get(TAG_WORKSPACE) == Some(&state.workspace) && !terminated {
-                if let Some(a) = p.inputs.tags.get(TAG_ADDRESS).and_then(|a| a.parse::<Address>().ok()) {
-                    let newer = tagged.get(&a).is_none_or(|q| (q.create_time.as_str(), q.id.as_str()) < (p.create_time.as_str(), p.id.as_str()));
+                if let Some(a) = p
+                    .inputs
+                    .tags
+                    .get(TAG_ADDRESS)
+                    .and_then(|a| a.parse::<Address>().ok())
+                {
+                    let newer = tagged.get(&a).is_none_or(|q| {
+                        (q.create_time.as_str(), q.id.as_str())
+                            < (p.create_time.as_str(), p.id.as_str())
+                    });
                     if newer {
                         tagged.insert(a, p);
                     }
@@ -88,20 +113,33 @@ pub async fn refresh(desired: &DesiredState, state: &State, providers: &Provider
                 (Some(p), _) => LiveEntry::Present((*p).clone()),
                 (None, _) => LiveEntry::Gone,
             };
-            snapshot.provider_of.insert(address.clone(), provider.clone());
+            snapshot
+                .provider_of
+                .insert(address.clone(), provider.clone());
             snapshot.plans.insert(address.clone(), entry);
         }
-        for (address, d) in desired.plans.iter().filter(|(_, d)| &d.provider == provider) {
+        for (address, d) in desired
+            .plans
+            .iter()
+            .filter(|(_, d)| &d.provider == provider)
+        {
             if snapshot.plans.contains_key(address) {
                 continue;
             }
             if let Some(t) = tagged.get(address) {
                 // Made by planform in this workspace but not in the state (lost state, crash): adopt it.
-                snapshot.provider_of.insert(address.clone(), provider.clone());
-                snapshot.plans.insert(address.clone(), LiveEntry::Present((*t).clone()));
+                snapshot
+                    .provider_of
+                    .insert(address.clone(), provider.clone());
+                snapshot
+                    .plans
+                    .insert(address.clone(), LiveEntry::Present((*t).clone()));
                 continue;
             }
-            let found = service.find_provisioned_product(&d.inputs.provisioned_product_name).await.map_err(err)?;
+            let found = service
+                .find_provisioned_product(&d.inputs.provisioned_product_name)
+                .await
+                .map_err(err)?;
             stats.single_requests += 1;
             if found.is_some() {
                 snapshot.existing_products.insert(address.clone());
@@ -109,8 +147,13 @@ pub async fn refresh(desired: &DesiredState, state: &State, providers: &Provider
         }
         // Outputs the state does not have yet.
         for (address, entry) in &snapshot.plans {
-            let LiveEntry::Present(l) = entry else { continue };
-            let known = state.plans.get(address).is_some_and(|m| m.plan_id == l.id && !m.outputs.is_empty());
+            let LiveEntry::Present(l) = entry else {
+                continue;
+            };
+            let known = state
+                .plans
+                .get(address)
+                .is_some_and(|m| m.plan_id == l.id && !m.outputs.is_empty());
             if l.status == PlanStatus::ExecuteSuccess && !known {
                 if let Some(pp) = &l.provisioned_product_id {
                     match service.provisioned_product(pp).await {

@@ -1,1 +1,319 @@
-//! Engine tests against the in-memory sandbox.
+//! Engine tests: property tests of the diff and ordering, and apply against the in-memory
+//! sandbox with zero preview/execute durations (so no test waits on a clock).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+
+use planform_model::{
+    Address, DesiredPlan, DesiredState, InstanceKey, PlanInputs, PlanService, ProviderKind,
+    ProviderRef, Timeouts,
+};
+use planform_sandbox::{Catalog, Embedded, ManualClock, Settings};
+use planform_state::State;
+use proptest::prelude::*;
+
+use crate::{
+    absorb, apply, diff, order, refresh, Action, ApplyOptions, DiffOptions, Event, LiveEntry,
+    LiveSnapshot, Providers, StateSink,
+};
+
+struct MemorySink(Mutex<Vec<u64>>);
+
+impl StateSink for MemorySink {
+    fn save(&self, state: &State) -> Result<(), String> {
+        self.0.lock().unwrap().push(state.serial);
+        Ok(())
+    }
+}
+
+fn sandbox() -> (Providers, Arc<dyn PlanService>) {
+    let e: Arc<dyn PlanService> = Arc::new(Embedded::memory(
+        Catalog::demo(),
+        Settings {
+            preview_ms: 0,
+            execute_ms: 0,
+            ..Settings::default()
+        },
+        Arc::new(ManualClock::new(1_700_000_000_000)),
+    ));
+    let mut p: Providers = BTreeMap::new();
+    p.insert(ProviderRef::default_for(ProviderKind::Sandbox), e.clone());
+    (p, e)
+}
+
+fn vpc(name: &str, cidr: &str, tags: BTreeMap<String, String>, execute: bool) -> DesiredPlan {
+    DesiredPlan {
+        address: Address::with_key("net", InstanceKey::Str(name.into())),
+        provider: ProviderRef::default_for(ProviderKind::Sandbox),
+        inputs: PlanInputs {
+            name: format!("net-{name}"),
+            product_id: "prod-sbxvpc0000001".into(),
+            product_version_id: "pv-sbxvpc0000001".into(),
+            provisioned_product_name: format!("net-{name}"),
+            stack_region_id: Some("cn-hangzhou".into()),
+            parameters: [("cidr_block".to_string(), cidr.to_string())].into(),
+            tags,
+            ..PlanInputs::default()
+        },
+        sensitive_parameters: BTreeSet::new(),
+        execute,
+        depends_on: BTreeSet::new(),
+        prevent_destroy: false,
+        ignore_changes: vec![],
+        timeouts: Timeouts::default(),
+        location: Default::default(),
+    }
+}
+
+fn desired_of(plans: Vec<DesiredPlan>) -> DesiredState {
+    DesiredState {
+        workspace: "test".into(),
+        plans: plans.into_iter().map(|p| (p.address.clone(), p)).collect(),
+        ..DesiredState::default()
+    }
+}
+
+fn options() -> ApplyOptions {
+    ApplyOptions {
+        workspace: "test".into(),
+        poll_initial: std::time::Duration::from_millis(1),
+        ..ApplyOptions::default()
+    }
+}
+
+async fn converge(desired: &DesiredState, state: State, providers: &Providers) -> State {
+    let (live, _) = refresh(desired, &state, providers).await.unwrap();
+    let state = absorb(&state, &live);
+    let changes = diff(desired, &state, &live, &DiffOptions::default()).unwrap();
+    let sink = Arc::new(MemorySink(Mutex::new(vec![])));
+    let (state, report) = apply(
+        &changes,
+        state,
+        providers,
+        sink.clone(),
+        Arc::new(|_: &Event| {}),
+        &options(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.failed().count(), 0, "{report:?}");
+    assert!(
+        !sink.0.lock().unwrap().is_empty() || changes.is_empty(),
+        "state saved after cloud operations"
+    );
+    state
+}
+
+async fn pending(
+    desired: &DesiredState,
+    state: &State,
+    providers: &Providers,
+) -> Vec<(Address, Action)> {
+    let (live, _) = refresh(desired, state, providers).await.unwrap();
+    let state = absorb(state, &live);
+    diff(desired, &state, &live, &DiffOptions::default())
+        .unwrap()
+        .changes
+        .into_iter()
+        .map(|c| (c.address, c.action))
+        .collect()
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap()
+}
+
+prop_compose! {
+    fn arb_plans()(specs in prop::collection::btree_map("[a-z]{1,6}", ("10\\.[0-9]{1,2}\\.0\\.0/16", prop::collection::btree_map("[a-z]{1,4}", "[a-z0-9]{0,6}", 0..4), any::<bool>()), 1..6)) -> Vec<DesiredPlan> {
+        specs.into_iter().map(|(name, (cidr, tags, execute))| vpc(&name, &cidr, tags, execute)).collect()
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// The diff of a desired state against the live state it produced is empty.
+    #[test]
+    fn applied_state_has_no_diff(plans in arb_plans()) {
+        let rt = runtime();
+        let (providers, _) = sandbox();
+        let desired = desired_of(plans);
+        let state = rt.block_on(converge(&desired, State::new("test", "lin".into()), &providers));
+        prop_assert_eq!(state.plans.len(), desired.plans.len());
+        prop_assert_eq!(rt.block_on(pending(&desired, &state, &providers)), vec![]);
+    }
+
+    /// The diff never proposes to touch an address that is neither desired nor in the state.
+    #[test]
+    fn diff_touches_only_owned_addresses(desired_names in prop::collection::btree_set("[a-c]", 0..3), state_names in prop::collection::btree_set("[b-d]", 0..3), live_names in prop::collection::btree_set("[a-f]", 0..5)) {
+        let desired = desired_of(desired_names.iter().map(|n| vpc(n, "10.0.0.0/16", BTreeMap::new(), true)).collect());
+        let mut state = State::new("test", "lin".into());
+        for n in &state_names {
+            state.plans.insert(Address::with_key("net", InstanceKey::Str(n.clone())), planform_state::ManagedPlan {
+                provider: ProviderRef::default_for(ProviderKind::Sandbox), plan_id: format!("plan-{n}"), provisioned_product_id: None, stack_id: None,
+                status: "PreviewSuccess".into(), applied: None, sensitive_parameters: BTreeSet::new(), launched: false, outputs: BTreeMap::new(),
+                history: vec![], depends_on: BTreeSet::new(), pending_token: None,
+            });
+        }
+        let mut live = LiveSnapshot::default();
+        for n in &live_names {
+            let a = Address::with_key("net", InstanceKey::Str(n.clone()));
+            if state.plans.contains_key(&a) {
+                live.plans.insert(a, LiveEntry::Gone);
+            }
+        }
+        let owned: BTreeSet<Address> = desired.plans.keys().chain(state.plans.keys()).cloned().collect();
+        let changes = diff(&desired, &state, &live, &DiffOptions::default()).unwrap();
+        for c in &changes.changes {
+            prop_assert!(owned.contains(&c.address), "{} is not owned", c.address);
+        }
+        let destroy = diff(&desired, &state, &live, &DiffOptions { destroy: true, targets: vec![] }).unwrap();
+        for c in &destroy.changes {
+            prop_assert!(state.plans.contains_key(&c.address));
+        }
+    }
+
+    /// `order` puts every change after everything it waits for.
+    #[test]
+    fn order_respects_every_edge(edges in prop::collection::vec((0usize..8, 0usize..8), 0..16)) {
+        let mut plans: Vec<DesiredPlan> = (0..8).map(|i| vpc(&format!("p{i}"), "10.0.0.0/16", BTreeMap::new(), true)).collect();
+        for (a, b) in edges.iter().filter(|(a, b)| a > b) {
+            let dep = plans[*b].address.clone();
+            plans[*a].depends_on.insert(dep);
+        }
+        let desired = desired_of(plans);
+        let changes = diff(&desired, &State::new("test", "lin".into()), &LiveSnapshot::default(), &DiffOptions::default()).unwrap();
+        let (sorted, _) = order(&changes).unwrap();
+        let pos: BTreeMap<&Address, usize> = sorted.iter().enumerate().map(|(p, i)| (&changes.changes[*i].address, p)).collect();
+        for c in &changes.changes {
+            for d in &c.after_addresses {
+                prop_assert!(pos[d] < pos[&c.address]);
+            }
+        }
+    }
+}
+
+#[test]
+fn a_create_lost_before_it_was_recorded_is_adopted_by_its_ownership_tags() {
+    let rt = runtime();
+    let (providers, service) = sandbox();
+    let desired = desired_of(vec![vpc("a", "10.1.0.0/16", BTreeMap::new(), true)]);
+    // Simulate a crash: the plan exists in the cloud, tagged, but the state never heard of it.
+    let mut inputs = desired.plans.values().next().unwrap().inputs.clone();
+    inputs
+        .tags
+        .insert("planform:workspace".into(), "test".into());
+    inputs
+        .tags
+        .insert("planform:address".into(), "plan.net[\"a\"]".into());
+    let made = rt
+        .block_on(service.create_plan(&planform_model::NewPlan {
+            inputs,
+            operation_type: planform_model::OperationType::LaunchProduct,
+            idempotency_token: "t1".into(),
+        }))
+        .unwrap();
+    let state = rt.block_on(converge(
+        &desired,
+        State::new("test", "lin".into()),
+        &providers,
+    ));
+    assert_eq!(
+        state.plans.values().next().unwrap().plan_id,
+        made.id,
+        "adopted, not created again"
+    );
+    let page = rt
+        .block_on(service.list_plans(&Default::default(), 1, 100))
+        .unwrap();
+    assert_eq!(page.total_count, 1);
+}
+
+#[test]
+fn prevent_destroy_blocks_destroy_and_replacement() {
+    let mut p = vpc("a", "10.1.0.0/16", BTreeMap::new(), true);
+    p.prevent_destroy = true;
+    let desired = desired_of(vec![p]);
+    let mut state = State::new("test", "lin".into());
+    state.plans.insert(
+        desired.plans.keys().next().unwrap().clone(),
+        planform_state::ManagedPlan {
+            provider: ProviderRef::default_for(ProviderKind::Sandbox),
+            plan_id: "plan-1".into(),
+            provisioned_product_id: None,
+            stack_id: None,
+            status: "ExecuteSuccess".into(),
+            applied: None,
+            sensitive_parameters: BTreeSet::new(),
+            launched: true,
+            outputs: BTreeMap::new(),
+            history: vec![],
+            depends_on: BTreeSet::new(),
+            pending_token: None,
+        },
+    );
+    let errors = diff(
+        &desired,
+        &state,
+        &LiveSnapshot::default(),
+        &DiffOptions {
+            destroy: true,
+            targets: vec![],
+        },
+    )
+    .unwrap_err();
+    assert!(
+        errors[0].to_string().contains("prevent_destroy"),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn refresh_lists_in_pages_of_100() {
+    let rt = runtime();
+    let (providers, service) = sandbox();
+    for i in 0..250 {
+        let mut inputs = vpc(&format!("x{i}"), "10.0.0.0/16", BTreeMap::new(), false).inputs;
+        inputs
+            .tags
+            .insert("planform:workspace".into(), "other".into());
+        rt.block_on(service.create_plan(&planform_model::NewPlan {
+            inputs,
+            operation_type: planform_model::OperationType::LaunchProduct,
+            idempotency_token: format!("t{i}"),
+        }))
+        .unwrap();
+    }
+    let desired = desired_of(vec![]);
+    let mut state = State::new("test", "lin".into());
+    state.plans.insert(
+        Address::new("gone"),
+        planform_state::ManagedPlan {
+            provider: ProviderRef::default_for(ProviderKind::Sandbox),
+            plan_id: "plan-gone".into(),
+            provisioned_product_id: None,
+            stack_id: None,
+            status: "PreviewSuccess".into(),
+            applied: None,
+            sensitive_parameters: BTreeSet::new(),
+            launched: false,
+            outputs: BTreeMap::new(),
+            history: vec![],
+            depends_on: BTreeSet::new(),
+            pending_token: None,
+        },
+    );
+    let (live, stats) = rt.block_on(refresh(&desired, &state, &providers)).unwrap();
+    assert_eq!(stats.list_requests, 3, "ceil(250/100) list requests");
+    assert_eq!(live.plans[&Address::new("gone")], LiveEntry::Gone);
+    let changes = diff(&desired, &state, &live, &DiffOptions::default()).unwrap();
+    assert_eq!(
+        changes.changes[0].action,
+        Action::Forget,
+        "plans of another workspace are never touched"
+    );
+    assert_eq!(changes.changes.len(), 1);
+}

@@ -57,8 +57,18 @@ impl Diagnostics {
 
     pub fn sort(&mut self) {
         self.0.sort_by(|a, b| {
-            (&a.location.file, a.location.line, a.location.col, &a.message)
-                .cmp(&(&b.location.file, b.location.line, b.location.col, &b.message))
+            (
+                &a.location.file,
+                a.location.line,
+                a.location.col,
+                &a.message,
+            )
+                .cmp(&(
+                    &b.location.file,
+                    b.location.line,
+                    b.location.col,
+                    &b.message,
+                ))
         });
         self.0.dedup();
     }
@@ -88,7 +98,11 @@ impl SourceFile {
         let text = text.into();
         let mut line_starts = vec![0];
         line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
-        SourceFile { name: name.into(), text, line_starts }
+        SourceFile {
+            name: name.into(),
+            text,
+            line_starts,
+        }
     }
 
     /// The 1-based line and column (in characters) of byte `offset`.
@@ -96,8 +110,17 @@ impl SourceFile {
         let offset = offset.min(self.text.len());
         let line = self.line_starts.partition_point(|&s| s <= offset) - 1;
         let start = self.line_starts[line];
-        let col = self.text.get(start..offset).map(|s| s.chars().count()).unwrap_or(offset - start) + 1;
-        SourceLocation { file: self.name.clone(), line: line + 1, col }
+        let col = self
+            .text
+            .get(start..offset)
+            .map(|s| s.chars().count())
+            .unwrap_or(offset - start)
+            + 1;
+        SourceLocation {
+            file: self.name.clone(),
+            line: line + 1,
+            col,
+        }
     }
 
     pub fn location_of(&self, span: Option<Range<usize>>) -> SourceLocation {

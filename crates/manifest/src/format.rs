@@ -40,7 +40,12 @@ fn scan(src: &str) -> Vec<LineInfo> {
     for line in src.split('\n') {
         if let Some(marker) = &heredoc {
             let end = line.trim() == marker;
-            infos.push(LineInfo { verbatim: true, depth, leading_closers: 0, depth_after: depth });
+            infos.push(LineInfo {
+                verbatim: true,
+                depth,
+                leading_closers: 0,
+                depth_after: depth,
+            });
             if end {
                 heredoc = None;
             }
@@ -87,7 +92,9 @@ fn scan(src: &str) -> Vec<LineInfo> {
                         '<' if next == Some('<') && interp.is_empty() => {
                             let rest: String = chars[i + 2..].iter().collect();
                             let marker = rest.trim_start_matches('-').trim().to_string();
-                            if !marker.is_empty() && marker.chars().all(|c| c.is_alphanumeric() || c == '_') {
+                            if !marker.is_empty()
+                                && marker.chars().all(|c| c.is_alphanumeric() || c == '_')
+                            {
                                 heredoc = Some(marker);
                                 break;
                             }
@@ -115,7 +122,12 @@ fn scan(src: &str) -> Vec<LineInfo> {
             }
             i += 1;
         }
-        infos.push(LineInfo { verbatim, depth: start_depth, leading_closers, depth_after: depth });
+        infos.push(LineInfo {
+            verbatim,
+            depth: start_depth,
+            leading_closers,
+            depth_after: depth,
+        });
     }
     infos
 }
@@ -148,7 +160,11 @@ pub fn format_source(src: &str) -> Result<String, FormatError> {
     let mut out: Vec<String> = Vec::with_capacity(lines.len());
     let mut run: Vec<(usize, String, String)> = Vec::new(); // (out index, key, value)
     let flush = |run: &mut Vec<(usize, String, String)>, out: &mut Vec<String>| {
-        let width = run.iter().map(|(_, k, _)| k.chars().count()).max().unwrap_or(0);
+        let width = run
+            .iter()
+            .map(|(_, k, _)| k.chars().count())
+            .max()
+            .unwrap_or(0);
         for (idx, key, value) in run.drain(..) {
             let indent: String = out[idx].chars().take_while(|c| *c == ' ').collect();
             let pad = " ".repeat(width - key.chars().count());
@@ -173,7 +189,10 @@ pub fn format_source(src: &str) -> Result<String, FormatError> {
         let indent = "  ".repeat(level);
         match split_attribute(text) {
             Some((key, value)) if info.depth_after == info.depth && !value.starts_with("<<") => {
-                if run.first().is_some_and(|(i, _, _)| !out[*i].starts_with(&indent) || out[*i].chars().take_while(|c| *c == ' ').count() != indent.len()) {
+                if run.first().is_some_and(|(i, _, _)| {
+                    !out[*i].starts_with(&indent)
+                        || out[*i].chars().take_while(|c| *c == ' ').count() != indent.len()
+                }) {
                     flush(&mut run, &mut out);
                 }
                 out.push(format!("{indent}{key} = {value}"));
@@ -218,7 +237,10 @@ mod tests {
     fn strings_with_braces_do_not_move_indentation() {
         let src = "locals {\nx = \"{[(\"\ny = \"${upper(\"a\")}\"\n}\n";
         let out = format_source(src).unwrap();
-        assert_eq!(out, "locals {\n  x = \"{[(\"\n  y = \"${upper(\"a\")}\"\n}\n");
+        assert_eq!(
+            out,
+            "locals {\n  x = \"{[(\"\n  y = \"${upper(\"a\")}\"\n}\n"
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use hcl::eval::{Context, FuncArgs, FuncDef, ParamType};
-use hcl::{Map, Number, Value};
+use hcl::{Expression, Map, Number, Value};
 
 /// What `env()` and `file()` see.
 #[derive(Debug, Clone, Default)]
@@ -36,41 +36,248 @@ pub(crate) fn install(env: Environment) -> impl Drop {
 
 /// The names of every function, for "did you mean" hints.
 pub const NAMES: &[&str] = &[
-    "merge", "concat", "lookup", "contains", "length", "keys", "values", "toset", "tomap", "tostring",
-    "tonumber", "tolist", "lower", "upper", "format", "join", "split", "replace", "trimspace", "coalesce",
-    "env", "file", "jsonencode", "jsondecode", "min", "max", "abs",
+    "merge",
+    "concat",
+    "lookup",
+    "contains",
+    "length",
+    "keys",
+    "values",
+    "toset",
+    "tomap",
+    "tostring",
+    "tonumber",
+    "tolist",
+    "lower",
+    "upper",
+    "format",
+    "join",
+    "split",
+    "replace",
+    "trimspace",
+    "coalesce",
+    "env",
+    "file",
+    "jsonencode",
+    "jsondecode",
+    "min",
+    "max",
+    "abs",
 ];
 
+/// The internal function simple templates are rewritten to (see [`pre_parse_templates`]).
+pub(crate) const TEMPLATE_FN: &str = "__template";
+
+/// hcl-rs parses a template's text each time it is evaluated. A template of only literals and
+/// interpolations (no `%{…}` directives, no strip markers) is rewritten once into
+/// `__template(part, …)`, which joins the parts' string forms: the same result, parsed once.
+pub(crate) fn pre_parse_templates(expr: Expression) -> Expression {
+    use hcl::template::{Element, Template};
+    match expr {
+        Expression::TemplateExpr(t) => {
+            let Ok(tpl) = Template::from_expr(&t) else {
+                return Expression::TemplateExpr(t);
+            };
+            let mut args = Vec::new();
+            for el in tpl.elements() {
+                match el {
+                    Element::Literal(l) => args.push(Expression::String(l.clone())),
+                    Element::Interpolation(i) if i.strip == hcl::template::Strip::None => {
+                        args.push(pre_parse_templates(i.expr.clone()))
+                    }
+                    _ => return Expression::TemplateExpr(t),
+                }
+            }
+            if matches!(t.as_ref(), hcl::TemplateExpr::Heredoc(_)) {
+                return Expression::TemplateExpr(t);
+            }
+            let mut call = hcl::expr::FuncCall::new(TEMPLATE_FN);
+            call.args = args;
+            Expression::FuncCall(Box::new(call))
+        }
+        Expression::Array(items) => {
+            Expression::Array(items.into_iter().map(pre_parse_templates).collect())
+        }
+        Expression::Object(o) => Expression::Object(
+            o.into_iter()
+                .map(|(k, v)| {
+                    let k = match k {
+                        hcl::ObjectKey::Expression(e) => {
+                            hcl::ObjectKey::Expression(pre_parse_templates(e))
+                        }
+                        k => k,
+                    };
+                    (k, pre_parse_templates(v))
+                })
+                .collect(),
+        ),
+        Expression::FuncCall(mut f) => {
+            f.args = std::mem::take(&mut f.args)
+                .into_iter()
+                .map(pre_parse_templates)
+                .collect();
+            Expression::FuncCall(f)
+        }
+        Expression::Parenthesis(e) => Expression::Parenthesis(Box::new(pre_parse_templates(*e))),
+        Expression::Conditional(mut c) => {
+            c.cond_expr =
+                pre_parse_templates(std::mem::replace(&mut c.cond_expr, Expression::Null));
+            c.true_expr =
+                pre_parse_templates(std::mem::replace(&mut c.true_expr, Expression::Null));
+            c.false_expr =
+                pre_parse_templates(std::mem::replace(&mut c.false_expr, Expression::Null));
+            Expression::Conditional(c)
+        }
+        other => other,
+    }
+}
+
+fn template(args: FuncArgs) -> Result<Value, String> {
+    let mut out = String::new();
+    for v in args.iter() {
+        match v {
+            Value::Null => return Err("cannot interpolate null into a string".into()),
+            v => {
+                out.push_str(&primitive_to_string(v).ok_or_else(|| {
+                    format!("cannot interpolate a {} into a string", type_name(v))
+                })?)
+            }
+        }
+    }
+    Ok(Value::String(out))
+}
+
 pub(crate) fn declare(ctx: &mut Context) {
+    ctx.declare_func(
+        TEMPLATE_FN,
+        FuncDef::builder()
+            .variadic_param(ParamType::Any)
+            .build(template),
+    );
     let any = || ParamType::Any;
     let s = || ParamType::String;
-    ctx.declare_func("merge", FuncDef::builder().variadic_param(ParamType::nullable(ParamType::object_of(any()))).build(merge));
-    ctx.declare_func("concat", FuncDef::builder().variadic_param(ParamType::array_of(any())).build(concat));
-    ctx.declare_func("lookup", FuncDef::builder().param(ParamType::object_of(any())).param(s()).variadic_param(any()).build(lookup));
-    ctx.declare_func("contains", FuncDef::builder().param(ParamType::array_of(any())).param(any()).build(contains));
+    ctx.declare_func(
+        "merge",
+        FuncDef::builder()
+            .variadic_param(ParamType::nullable(ParamType::object_of(any())))
+            .build(merge),
+    );
+    ctx.declare_func(
+        "concat",
+        FuncDef::builder()
+            .variadic_param(ParamType::array_of(any()))
+            .build(concat),
+    );
+    ctx.declare_func(
+        "lookup",
+        FuncDef::builder()
+            .param(ParamType::object_of(any()))
+            .param(s())
+            .variadic_param(any())
+            .build(lookup),
+    );
+    ctx.declare_func(
+        "contains",
+        FuncDef::builder()
+            .param(ParamType::array_of(any()))
+            .param(any())
+            .build(contains),
+    );
     ctx.declare_func("length", FuncDef::builder().param(any()).build(length));
-    ctx.declare_func("keys", FuncDef::builder().param(ParamType::object_of(any())).build(keys));
-    ctx.declare_func("values", FuncDef::builder().param(ParamType::object_of(any())).build(values));
-    ctx.declare_func("toset", FuncDef::builder().param(ParamType::array_of(any())).build(toset));
-    ctx.declare_func("tolist", FuncDef::builder().param(ParamType::array_of(any())).build(identity));
-    ctx.declare_func("tomap", FuncDef::builder().param(ParamType::object_of(any())).build(identity));
+    ctx.declare_func(
+        "keys",
+        FuncDef::builder()
+            .param(ParamType::object_of(any()))
+            .build(keys),
+    );
+    ctx.declare_func(
+        "values",
+        FuncDef::builder()
+            .param(ParamType::object_of(any()))
+            .build(values),
+    );
+    ctx.declare_func(
+        "toset",
+        FuncDef::builder()
+            .param(ParamType::array_of(any()))
+            .build(toset),
+    );
+    ctx.declare_func(
+        "tolist",
+        FuncDef::builder()
+            .param(ParamType::array_of(any()))
+            .build(identity),
+    );
+    ctx.declare_func(
+        "tomap",
+        FuncDef::builder()
+            .param(ParamType::object_of(any()))
+            .build(identity),
+    );
     ctx.declare_func("tostring", FuncDef::builder().param(any()).build(tostring));
     ctx.declare_func("tonumber", FuncDef::builder().param(any()).build(tonumber));
     ctx.declare_func("lower", FuncDef::builder().param(s()).build(lower));
     ctx.declare_func("upper", FuncDef::builder().param(s()).build(upper));
-    ctx.declare_func("format", FuncDef::builder().param(s()).variadic_param(any()).build(format));
-    ctx.declare_func("join", FuncDef::builder().param(s()).variadic_param(ParamType::array_of(any())).build(join));
-    ctx.declare_func("split", FuncDef::builder().param(s()).param(s()).build(split));
-    ctx.declare_func("replace", FuncDef::builder().param(s()).param(s()).param(s()).build(replace));
+    ctx.declare_func(
+        "format",
+        FuncDef::builder()
+            .param(s())
+            .variadic_param(any())
+            .build(format),
+    );
+    ctx.declare_func(
+        "join",
+        FuncDef::builder()
+            .param(s())
+            .variadic_param(ParamType::array_of(any()))
+            .build(join),
+    );
+    ctx.declare_func(
+        "split",
+        FuncDef::builder().param(s()).param(s()).build(split),
+    );
+    ctx.declare_func(
+        "replace",
+        FuncDef::builder()
+            .param(s())
+            .param(s())
+            .param(s())
+            .build(replace),
+    );
     ctx.declare_func("trimspace", FuncDef::builder().param(s()).build(trimspace));
-    ctx.declare_func("coalesce", FuncDef::builder().variadic_param(any()).build(coalesce));
-    ctx.declare_func("env", FuncDef::builder().param(s()).variadic_param(s()).build(env));
+    ctx.declare_func(
+        "coalesce",
+        FuncDef::builder().variadic_param(any()).build(coalesce),
+    );
+    ctx.declare_func(
+        "env",
+        FuncDef::builder().param(s()).variadic_param(s()).build(env),
+    );
     ctx.declare_func("file", FuncDef::builder().param(s()).build(file));
-    ctx.declare_func("jsonencode", FuncDef::builder().param(any()).build(jsonencode));
-    ctx.declare_func("jsondecode", FuncDef::builder().param(s()).build(jsondecode));
-    ctx.declare_func("min", FuncDef::builder().variadic_param(ParamType::Number).build(min));
-    ctx.declare_func("max", FuncDef::builder().variadic_param(ParamType::Number).build(max));
-    ctx.declare_func("abs", FuncDef::builder().param(ParamType::Number).build(abs));
+    ctx.declare_func(
+        "jsonencode",
+        FuncDef::builder().param(any()).build(jsonencode),
+    );
+    ctx.declare_func(
+        "jsondecode",
+        FuncDef::builder().param(s()).build(jsondecode),
+    );
+    ctx.declare_func(
+        "min",
+        FuncDef::builder()
+            .variadic_param(ParamType::Number)
+            .build(min),
+    );
+    ctx.declare_func(
+        "max",
+        FuncDef::builder()
+            .variadic_param(ParamType::Number)
+            .build(max),
+    );
+    ctx.declare_func(
+        "abs",
+        FuncDef::builder().param(ParamType::Number).build(abs),
+    );
 }
 
 fn merge(args: FuncArgs) -> Result<Value, String> {
@@ -86,7 +293,11 @@ fn merge(args: FuncArgs) -> Result<Value, String> {
 }
 
 fn concat(args: FuncArgs) -> Result<Value, String> {
-    Ok(Value::Array(args.iter().flat_map(|a| a.as_array().cloned().unwrap_or_default()).collect()))
+    Ok(Value::Array(
+        args.iter()
+            .flat_map(|a| a.as_array().cloned().unwrap_or_default())
+            .collect(),
+    ))
 }
 
 fn lookup(args: FuncArgs) -> Result<Value, String> {
@@ -95,12 +306,16 @@ fn lookup(args: FuncArgs) -> Result<Value, String> {
     match (map.get(key), args.get(2)) {
         (Some(v), _) => Ok(v.clone()),
         (None, Some(default)) => Ok(default.clone()),
-        (None, None) => Err(format!("the map has no key {key:?} and no default was given")),
+        (None, None) => Err(format!(
+            "the map has no key {key:?} and no default was given"
+        )),
     }
 }
 
 fn contains(args: FuncArgs) -> Result<Value, String> {
-    Ok(Value::Bool(args[0].as_array().expect("checked").contains(&args[1])))
+    Ok(Value::Bool(
+        args[0].as_array().expect("checked").contains(&args[1]),
+    ))
 }
 
 fn length(args: FuncArgs) -> Result<Value, String> {
@@ -108,13 +323,23 @@ fn length(args: FuncArgs) -> Result<Value, String> {
         Value::Array(a) => a.len(),
         Value::Object(o) => o.len(),
         Value::String(s) => s.chars().count(),
-        other => return Err(format!("length() wants a list, map or string, not {}", type_name(other))),
+        other => {
+            return Err(format!(
+                "length() wants a list, map or string, not {}",
+                type_name(other)
+            ))
+        }
     };
     Ok(Value::Number(Number::from(n as u64)))
 }
 
 fn keys(args: FuncArgs) -> Result<Value, String> {
-    let mut k: Vec<String> = args[0].as_object().expect("checked").keys().cloned().collect();
+    let mut k: Vec<String> = args[0]
+        .as_object()
+        .expect("checked")
+        .keys()
+        .cloned()
+        .collect();
     k.sort();
     Ok(Value::Array(k.into_iter().map(Value::String).collect()))
 }
@@ -173,18 +398,24 @@ pub(crate) fn parse_number(s: &str) -> Option<Number> {
 fn tonumber(args: FuncArgs) -> Result<Value, String> {
     match &args[0] {
         Value::Null => Ok(Value::Null),
-        Value::Number(n) => Ok(Value::Number(n.clone())),
-        Value::String(s) => parse_number(s).map(Value::Number).ok_or_else(|| format!("cannot convert {s:?} to a number")),
+        Value::Number(n) => Ok(Value::Number(*n)),
+        Value::String(s) => parse_number(s)
+            .map(Value::Number)
+            .ok_or_else(|| format!("cannot convert {s:?} to a number")),
         v => Err(format!("tonumber() cannot convert a {}", type_name(v))),
     }
 }
 
 fn lower(args: FuncArgs) -> Result<Value, String> {
-    Ok(Value::String(args[0].as_str().expect("checked").to_lowercase()))
+    Ok(Value::String(
+        args[0].as_str().expect("checked").to_lowercase(),
+    ))
 }
 
 fn upper(args: FuncArgs) -> Result<Value, String> {
-    Ok(Value::String(args[0].as_str().expect("checked").to_uppercase()))
+    Ok(Value::String(
+        args[0].as_str().expect("checked").to_uppercase(),
+    ))
 }
 
 /// `format` with the verbs `%s`, `%d`, `%v`, `%q` and `%%`.
@@ -201,14 +432,20 @@ fn format(args: FuncArgs) -> Result<Value, String> {
         match chars.next() {
             Some('%') => out.push('%'),
             Some(verb @ ('s' | 'd' | 'v' | 'q')) => {
-                let v = rest.next().ok_or("format() has more verbs than arguments")?;
+                let v = rest
+                    .next()
+                    .ok_or("format() has more verbs than arguments")?;
                 match verb {
                     'd' => match v {
                         Value::Number(n) => out.push_str(&n.to_string()),
                         _ => return Err(format!("%d wants a number, got a {}", type_name(v))),
                     },
-                    'q' => out.push_str(&format!("{:?}", primitive_to_string(v).unwrap_or_default())),
-                    _ => out.push_str(&primitive_to_string(v).unwrap_or_else(|| hcl_json(v).to_string())),
+                    'q' => {
+                        out.push_str(&format!("{:?}", primitive_to_string(v).unwrap_or_default()))
+                    }
+                    _ => out.push_str(
+                        &primitive_to_string(v).unwrap_or_else(|| hcl_json(v).to_string()),
+                    ),
                 }
             }
             Some(other) => return Err(format!("format() does not support the verb %{other}")),
@@ -226,7 +463,10 @@ fn join(args: FuncArgs) -> Result<Value, String> {
     let mut parts = Vec::new();
     for list in args.iter().skip(1) {
         for v in list.as_array().expect("checked") {
-            parts.push(primitive_to_string(v).ok_or_else(|| format!("join() cannot join a {}", type_name(v)))?);
+            parts.push(
+                primitive_to_string(v)
+                    .ok_or_else(|| format!("join() cannot join a {}", type_name(v)))?,
+            );
         }
     }
     Ok(Value::String(parts.join(sep)))
@@ -238,11 +478,17 @@ fn split(args: FuncArgs) -> Result<Value, String> {
     if s.is_empty() {
         return Ok(Value::Array(vec![]));
     }
-    Ok(Value::Array(s.split(sep).map(|p| Value::String(p.to_string())).collect()))
+    Ok(Value::Array(
+        s.split(sep).map(|p| Value::String(p.to_string())).collect(),
+    ))
 }
 
 fn replace(args: FuncArgs) -> Result<Value, String> {
-    let (s, from, to) = (args[0].as_str().unwrap(), args[1].as_str().unwrap(), args[2].as_str().unwrap());
+    let (s, from, to) = (
+        args[0].as_str().unwrap(),
+        args[1].as_str().unwrap(),
+        args[2].as_str().unwrap(),
+    );
     Ok(Value::String(s.replace(from, to)))
 }
 
@@ -270,7 +516,9 @@ fn env(args: FuncArgs) -> Result<Value, String> {
 fn file(args: FuncArgs) -> Result<Value, String> {
     let path = PathBuf::from(args[0].as_str().unwrap());
     let full = ENVIRONMENT.with(|e| e.borrow().base_dir.join(&path));
-    std::fs::read_to_string(&full).map(Value::String).map_err(|e| format!("cannot read {}: {e}", path.display()))
+    std::fs::read_to_string(&full)
+        .map(Value::String)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))
 }
 
 /// Converts an HCL value to JSON (for `jsonencode` and output rendering).
@@ -281,11 +529,17 @@ pub(crate) fn hcl_json(v: &Value) -> serde_json::Value {
         Value::Number(n) => n
             .as_i64()
             .map(serde_json::Value::from)
-            .or_else(|| n.as_f64().and_then(serde_json::Number::from_f64).map(serde_json::Value::Number))
+            .or_else(|| {
+                n.as_f64()
+                    .and_then(serde_json::Number::from_f64)
+                    .map(serde_json::Value::Number)
+            })
             .unwrap_or(serde_json::Value::Null),
         Value::String(s) => serde_json::Value::String(s.clone()),
         Value::Array(a) => serde_json::Value::Array(a.iter().map(hcl_json).collect()),
-        Value::Object(o) => serde_json::Value::Object(o.iter().map(|(k, v)| (k.clone(), hcl_json(v))).collect()),
+        Value::Object(o) => {
+            serde_json::Value::Object(o.iter().map(|(k, v)| (k.clone(), hcl_json(v))).collect())
+        }
     }
 }
 
@@ -301,7 +555,9 @@ fn json_hcl(v: serde_json::Value) -> Value {
             .unwrap_or(Value::Null),
         serde_json::Value::String(s) => Value::String(s),
         serde_json::Value::Array(a) => Value::Array(a.into_iter().map(json_hcl).collect()),
-        serde_json::Value::Object(o) => Value::Object(o.into_iter().map(|(k, v)| (k, json_hcl(v))).collect()),
+        serde_json::Value::Object(o) => {
+            Value::Object(o.into_iter().map(|(k, v)| (k, json_hcl(v))).collect())
+        }
     }
 }
 
@@ -310,7 +566,9 @@ fn jsonencode(args: FuncArgs) -> Result<Value, String> {
 }
 
 fn jsondecode(args: FuncArgs) -> Result<Value, String> {
-    serde_json::from_str(args[0].as_str().unwrap()).map(json_hcl).map_err(|e| format!("invalid JSON: {e}"))
+    serde_json::from_str(args[0].as_str().unwrap())
+        .map(json_hcl)
+        .map_err(|e| format!("invalid JSON: {e}"))
 }
 
 fn numbers(args: &FuncArgs) -> Result<Vec<f64>, String> {
@@ -324,16 +582,24 @@ fn number_value(f: f64) -> Value {
     if f.fract() == 0.0 && f.abs() < 9.0e15 {
         Value::Number(Number::from(f as i64))
     } else {
-        Number::from_f64(f).map(Value::Number).unwrap_or(Value::Null)
+        Number::from_f64(f)
+            .map(Value::Number)
+            .unwrap_or(Value::Null)
     }
 }
 
 fn min(args: FuncArgs) -> Result<Value, String> {
-    Ok(number_value(numbers(&args)?.into_iter().fold(f64::INFINITY, f64::min)))
+    Ok(number_value(
+        numbers(&args)?.into_iter().fold(f64::INFINITY, f64::min),
+    ))
 }
 
 fn max(args: FuncArgs) -> Result<Value, String> {
-    Ok(number_value(numbers(&args)?.into_iter().fold(f64::NEG_INFINITY, f64::max)))
+    Ok(number_value(
+        numbers(&args)?
+            .into_iter()
+            .fold(f64::NEG_INFINITY, f64::max),
+    ))
 }
 
 fn abs(args: FuncArgs) -> Result<Value, String> {
@@ -359,7 +625,10 @@ mod tests {
     fn eval(src: &str) -> Result<Value, String> {
         let mut ctx = Context::new();
         declare(&mut ctx);
-        let _g = install(Environment { vars: [("HOME_X".to_string(), "/h".to_string())].into(), base_dir: ".".into() });
+        let _g = install(Environment {
+            vars: [("HOME_X".to_string(), "/h".to_string())].into(),
+            base_dir: ".".into(),
+        });
         let expr: hcl::Expression = src.parse().map_err(|e: hcl::Error| e.to_string())?;
         expr.evaluate(&ctx).map_err(|e| e.to_string())
     }
@@ -401,9 +670,17 @@ mod tests {
 
     #[test]
     fn errors_say_why() {
-        assert!(eval(r#"lookup({}, "k")"#).unwrap_err().contains("no key \"k\""));
-        assert!(eval(r#"env("NOPE_NOT_SET")"#).unwrap_err().contains("not set"));
-        assert!(eval(r#"format("%s %s", "a")"#).unwrap_err().contains("more verbs"));
-        assert!(eval(r#"tonumber("x")"#).unwrap_err().contains("cannot convert"));
+        assert!(eval(r#"lookup({}, "k")"#)
+            .unwrap_err()
+            .contains("no key \"k\""));
+        assert!(eval(r#"env("NOPE_NOT_SET")"#)
+            .unwrap_err()
+            .contains("not set"));
+        assert!(eval(r#"format("%s %s", "a")"#)
+            .unwrap_err()
+            .contains("more verbs"));
+        assert!(eval(r#"tonumber("x")"#)
+            .unwrap_err()
+            .contains("cannot convert"));
     }
 }

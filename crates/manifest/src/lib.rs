@@ -31,33 +31,68 @@ pub enum VarOption {
 
 /// Reads every `*.hcl` of `dir` (not recursive), `planform.pfvars`, `*.auto.pfvars` and the
 /// command line's variables, and lowers them.
-pub fn load(dir: &Path, options: &[VarOption], env: &BTreeMap<String, String>) -> Result<Loaded, Diagnostics> {
+pub fn load(
+    dir: &Path,
+    options: &[VarOption],
+    env: &BTreeMap<String, String>,
+) -> Result<Loaded, Diagnostics> {
     let mut diags = Diagnostics::default();
-    let cli = planform_model::SourceLocation { file: "<command line>".into(), line: 1, col: 1 };
+    let cli = planform_model::SourceLocation {
+        file: "<command line>".into(),
+        line: 1,
+        col: 1,
+    };
     let mut fail = |loc: planform_model::SourceLocation, message: String| {
-        diags.push(Diagnostic { severity: Severity::Error, location: loc, subject: None, message });
+        diags.push(Diagnostic {
+            severity: Severity::Error,
+            location: loc,
+            subject: None,
+            message,
+        });
     };
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) => {
-            fail(cli, format!("cannot read manifest directory {}: {e}", dir.display()));
+            fail(
+                cli,
+                format!("cannot read manifest directory {}: {e}", dir.display()),
+            );
             return Err(diags);
         }
     };
-    let mut names: Vec<String> = entries.filter_map(|e| e.ok()).filter_map(|e| e.file_name().into_string().ok()).collect();
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
     names.sort();
-    let read = |name: &str, fail: &mut dyn FnMut(planform_model::SourceLocation, String)| -> Option<SourceFile> {
+    let read = |name: &str,
+                fail: &mut dyn FnMut(planform_model::SourceLocation, String)|
+     -> Option<SourceFile> {
         match std::fs::read_to_string(dir.join(name)) {
             Ok(t) => Some(SourceFile::new(name, t)),
             Err(e) => {
-                fail(planform_model::SourceLocation { file: name.into(), line: 1, col: 1 }, format!("cannot read: {e}"));
+                fail(
+                    planform_model::SourceLocation {
+                        file: name.into(),
+                        line: 1,
+                        col: 1,
+                    },
+                    format!("cannot read: {e}"),
+                );
                 None
             }
         }
     };
-    let hcl: Vec<SourceFile> = names.iter().filter(|n| n.ends_with(".hcl")).filter_map(|n| read(n, &mut fail)).collect();
+    let hcl: Vec<SourceFile> = names
+        .iter()
+        .filter(|n| n.ends_with(".hcl"))
+        .filter_map(|n| read(n, &mut fail))
+        .collect();
     if hcl.is_empty() && names.iter().all(|n| !n.ends_with(".hcl")) {
-        fail(cli.clone(), format!("no *.hcl manifests in {}", dir.display()));
+        fail(
+            cli.clone(),
+            format!("no *.hcl manifests in {}", dir.display()),
+        );
     }
     let mut pfvars = Vec::new();
     if names.iter().any(|n| n == "planform.pfvars") {
@@ -74,7 +109,10 @@ pub fn load(dir: &Path, options: &[VarOption], env: &BTreeMap<String, String>) -
                 Err(e) => fail(cli.clone(), format!("--var-file {}: {e}", p.display())),
             },
             VarOption::Assign(s) => match s.split_once('=') {
-                Some((n, v)) if !n.trim().is_empty() => args.push(VarArg::Assign { name: n.trim().to_string(), value: v.to_string() }),
+                Some((n, v)) if !n.trim().is_empty() => args.push(VarArg::Assign {
+                    name: n.trim().to_string(),
+                    value: v.to_string(),
+                }),
                 _ => fail(cli.clone(), format!("--var {s:?}: expected NAME=VALUE")),
             },
         }
@@ -82,6 +120,11 @@ pub fn load(dir: &Path, options: &[VarOption], env: &BTreeMap<String, String>) -
     if diags.has_errors() {
         return Err(diags);
     }
-    let inputs = Inputs { pfvars, args, env: env.clone(), base_dir: dir.to_path_buf() };
+    let inputs = Inputs {
+        pfvars,
+        args,
+        env: env.clone(),
+        base_dir: dir.to_path_buf(),
+    };
     lower(&hcl, &inputs)
 }

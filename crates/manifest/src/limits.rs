@@ -35,12 +35,27 @@ fn chars(s: &str) -> usize {
 }
 
 /// Checks `plan` against the limits of its provider's API.
-pub fn check_plan(plan: &DesiredPlan, loc_of: &dyn Fn(&str) -> SourceLocation, diags: &mut Diagnostics) {
+pub fn check_plan(
+    plan: &DesiredPlan,
+    loc_of: &dyn Fn(&str) -> SourceLocation,
+    diags: &mut Diagnostics,
+) {
     let a = &plan.address;
-    let mut fail = |attr: &str, msg: String| diags.push(error(&loc_of(attr.split(['.', '[']).next().unwrap_or(attr)), Some(format!("{a}.{attr}")), msg));
+    let mut fail = |attr: &str, msg: String| {
+        diags.push(error(
+            &loc_of(attr.split(['.', '[']).next().unwrap_or(attr)),
+            Some(format!("{a}.{attr}")),
+            msg,
+        ))
+    };
     let i = &plan.inputs;
     for (k, _) in i.tags.iter().filter(|(k, _)| k.starts_with("planform:")) {
-        fail("tags", format!("key {k:?} is reserved: planform sets {TAG_WORKSPACE} and {TAG_ADDRESS} itself"));
+        fail(
+            "tags",
+            format!(
+                "key {k:?} is reserved: planform sets {TAG_WORKSPACE} and {TAG_ADDRESS} itself"
+            ),
+        );
     }
     let kind = plan.provider.kind;
     if kind != ProviderKind::Aws {
@@ -52,18 +67,37 @@ pub fn check_plan(plan: &DesiredPlan, loc_of: &dyn Fn(&str) -> SourceLocation, d
             }
         };
         len("name", &i.name, &mut fail);
-        len("provisioned_product_name", &i.provisioned_product_name, &mut fail);
+        len(
+            "provisioned_product_name",
+            &i.provisioned_product_name,
+            &mut fail,
+        );
         if let Some(d) = &i.description {
             len("description", d, &mut fail);
         }
         if i.stack_region_id.is_none() {
-            fail("stack_region_id", "is required: set it or the provider's region".into());
+            fail(
+                "stack_region_id",
+                "is required: set it or the provider's region".into(),
+            );
         }
         if i.parameters.len() > 200 {
-            fail("parameters", format!("at most 200 parameters are allowed, got {}", i.parameters.len()));
+            fail(
+                "parameters",
+                format!(
+                    "at most 200 parameters are allowed, got {}",
+                    i.parameters.len()
+                ),
+            );
         }
         if !i.notification_arns.is_empty() {
-            fail("notification_arns", format!("is an AWS attribute; the {} provider has no notification ARNs", kind.as_str()));
+            fail(
+                "notification_arns",
+                format!(
+                    "is an AWS attribute; the {} provider has no notification ARNs",
+                    kind.as_str()
+                ),
+            );
         }
         let max = 20 - OWNERSHIP_TAGS;
         if i.tags.len() > max {
@@ -75,19 +109,34 @@ pub fn check_plan(plan: &DesiredPlan, loc_of: &dyn Fn(&str) -> SourceLocation, d
                 fail(&path, format!("key {k:?} must be 1 to 128 characters long"));
             }
             if k.starts_with("acs:") || k.starts_with("aliyun") {
-                fail("tags", format!("key {k:?} must not start with \"acs:\" or \"aliyun\""));
+                fail(
+                    "tags",
+                    format!("key {k:?} must not start with \"acs:\" or \"aliyun\""),
+                );
             }
             if k.contains("http://") || k.contains("https://") {
-                fail("tags", format!("key {k:?} must not contain http:// or https://"));
+                fail(
+                    "tags",
+                    format!("key {k:?} must not contain http:// or https://"),
+                );
             }
             if chars(v) > 128 {
-                fail(&path, format!("value must be at most 128 characters long, got {}", chars(v)));
+                fail(
+                    &path,
+                    format!(
+                        "value must be at most 128 characters long, got {}",
+                        chars(v)
+                    ),
+                );
             }
             if v.starts_with("acs:") {
                 fail(&path, format!("value {v:?} must not start with \"acs:\""));
             }
             if v.contains("http://") || v.contains("https://") {
-                fail(&path, format!("value {v:?} must not contain http:// or https://"));
+                fail(
+                    &path,
+                    format!("value {v:?} must not contain http:// or https://"),
+                );
             }
         }
         return;
@@ -97,33 +146,67 @@ pub fn check_plan(plan: &DesiredPlan, loc_of: &dyn Fn(&str) -> SourceLocation, d
         fail("description", "AWS plans have no description".into());
     }
     if plan.inputs.stack_region_id.is_some() {
-        fail("stack_region_id", "AWS plans run in the provider's region; remove stack_region_id".into());
+        fail(
+            "stack_region_id",
+            "AWS plans run in the provider's region; remove stack_region_id".into(),
+        );
     }
-    for (attr, v) in [("product_id", Some(&i.product_id)), ("product_version_id", Some(&i.product_version_id)), ("portfolio_id", i.portfolio_id.as_ref())] {
+    for (attr, v) in [
+        ("product_id", Some(&i.product_id)),
+        ("product_version_id", Some(&i.product_version_id)),
+        ("portfolio_id", i.portfolio_id.as_ref()),
+    ] {
         if let Some(v) = v {
             if !(1..=100).contains(&chars(v)) || !aws_id().is_match(v) {
-                fail(attr, format!("{v:?} must be 1 to 100 characters of letters, digits, _ and -"));
+                fail(
+                    attr,
+                    format!("{v:?} must be 1 to 100 characters of letters, digits, _ and -"),
+                );
             }
         }
     }
     let n = chars(&i.provisioned_product_name);
     if !(1..=128).contains(&n) || !aws_pp_name().is_match(&i.provisioned_product_name) {
-        fail("provisioned_product_name", format!("{:?} must be 1 to 128 characters matching [a-zA-Z0-9][a-zA-Z0-9._-]*", i.provisioned_product_name));
+        fail(
+            "provisioned_product_name",
+            format!(
+                "{:?} must be 1 to 128 characters matching [a-zA-Z0-9][a-zA-Z0-9._-]*",
+                i.provisioned_product_name
+            ),
+        );
     }
     if i.notification_arns.len() > 5 {
-        fail("notification_arns", format!("at most 5 ARNs are allowed, got {}", i.notification_arns.len()));
+        fail(
+            "notification_arns",
+            format!(
+                "at most 5 ARNs are allowed, got {}",
+                i.notification_arns.len()
+            ),
+        );
     }
     for arn in &i.notification_arns {
         if !aws_arn().is_match(arn) || chars(arn) > 1224 {
-            fail("notification_arns", format!("{arn:?} is not an SNS topic ARN (arn:PARTITION:sns:REGION:ACCOUNT:NAME)"));
+            fail(
+                "notification_arns",
+                format!("{arn:?} is not an SNS topic ARN (arn:PARTITION:sns:REGION:ACCOUNT:NAME)"),
+            );
         }
     }
     for (k, v) in &i.parameters {
         if !(1..=1000).contains(&chars(k)) {
-            fail("parameters", format!("key {k:?} must be 1 to 1000 characters long"));
+            fail(
+                "parameters",
+                format!("key {k:?} must be 1 to 1000 characters long"),
+            );
         }
         if chars(v) > 4096 {
-            fail(&format!("parameters[{k:?}]"), format!("value must be at most 4096 characters long, got {}", chars(v)));
+            fail(
+                &format!("parameters[{k:?}]"),
+                format!(
+                    "value must be at most 4096 characters long, got {}",
+                    chars(v)
+                ),
+            );
         }
     }
     let max = 50 - OWNERSHIP_TAGS;
@@ -132,9 +215,15 @@ pub fn check_plan(plan: &DesiredPlan, loc_of: &dyn Fn(&str) -> SourceLocation, d
     }
     for (k, v) in &i.tags {
         if !(1..=128).contains(&chars(k)) || !aws_tag().is_match(k) {
-            fail("tags", format!("key {k:?} must be 1 to 128 characters of letters, digits, spaces and _.:/=+-@"));
+            fail(
+                "tags",
+                format!(
+                    "key {k:?} must be 1 to 128 characters of letters, digits, spaces and _.:/=+-@"
+                ),
+            );
         }
-        if !(1..=256).contains(&chars(v)) || (planform_model::is_known(v) && !aws_tag().is_match(v)) {
+        if !(1..=256).contains(&chars(v)) || (planform_model::is_known(v) && !aws_tag().is_match(v))
+        {
             fail(&format!("tags[{k:?}]"), format!("value {v:?} must be 1 to 256 characters of letters, digits, spaces and _.:/=+-@"));
         }
     }

@@ -42,7 +42,7 @@ pub fn references(expr: &Expression) -> Vec<Reference> {
 fn literal(expr: &Expression) -> Option<Value> {
     match expr {
         Expression::String(s) => Some(Value::String(s.clone())),
-        Expression::Number(n) => Some(Value::Number(n.clone())),
+        Expression::Number(n) => Some(Value::Number(*n)),
         Expression::TemplateExpr(t) => {
             let tpl = Template::from_expr(t).ok()?;
             match tpl.elements() {
@@ -72,7 +72,10 @@ fn walk(expr: &Expression, out: &mut Vec<Reference>) {
                 walk_template(&tpl, out);
             }
         }
-        Expression::Variable(v) => out.push(Reference { root: v.to_string(), steps: vec![] }),
+        Expression::Variable(v) => out.push(Reference {
+            root: v.to_string(),
+            steps: vec![],
+        }),
         Expression::Traversal(t) => {
             let mut steps = Vec::new();
             for op in &t.operators {
@@ -82,12 +85,19 @@ fn walk(expr: &Expression, out: &mut Vec<Reference>) {
                         walk(e, out);
                         steps.push(Step::Index(literal(e)));
                     }
-                    TraversalOperator::LegacyIndex(i) => steps.push(Step::Index(Some(Value::from(*i)))),
-                    TraversalOperator::AttrSplat | TraversalOperator::FullSplat => steps.push(Step::Splat),
+                    TraversalOperator::LegacyIndex(i) => {
+                        steps.push(Step::Index(Some(Value::from(*i))))
+                    }
+                    TraversalOperator::AttrSplat | TraversalOperator::FullSplat => {
+                        steps.push(Step::Splat)
+                    }
                 }
             }
             match &t.expr {
-                Expression::Variable(v) => out.push(Reference { root: v.to_string(), steps }),
+                Expression::Variable(v) => out.push(Reference {
+                    root: v.to_string(),
+                    steps,
+                }),
                 other => walk(other, out),
             }
         }
@@ -107,8 +117,12 @@ fn walk(expr: &Expression, out: &mut Vec<Reference>) {
         },
         Expression::ForExpr(f) => {
             walk(&f.collection_expr, out);
-            let bound: Vec<String> =
-                f.key_var.iter().chain(std::iter::once(&f.value_var)).map(|i| i.to_string()).collect();
+            let bound: Vec<String> = f
+                .key_var
+                .iter()
+                .chain(std::iter::once(&f.value_var))
+                .map(|i| i.to_string())
+                .collect();
             let mut inner = Vec::new();
             if let Some(k) = &f.key_expr {
                 walk(k, &mut inner);
@@ -138,8 +152,12 @@ fn walk_template(tpl: &Template, out: &mut Vec<Reference>) {
                 }
                 Directive::For(d) => {
                     walk(&d.collection_expr, out);
-                    let bound: Vec<String> =
-                        d.key_var.iter().chain(std::iter::once(&d.value_var)).map(|i| i.to_string()).collect();
+                    let bound: Vec<String> = d
+                        .key_var
+                        .iter()
+                        .chain(std::iter::once(&d.value_var))
+                        .map(|i| i.to_string())
+                        .collect();
                     let mut inner = Vec::new();
                     walk_template(&d.template, &mut inner);
                     out.extend(inner.into_iter().filter(|r| !bound.contains(&r.root)));
@@ -162,7 +180,9 @@ mod tests {
                 for st in r.steps {
                     match st {
                         Step::Attr(a) => s += &format!(".{a}"),
-                        Step::Index(Some(v)) => s += &format!("[{}]", crate::functions::hcl_json(&v)),
+                        Step::Index(Some(v)) => {
+                            s += &format!("[{}]", crate::functions::hcl_json(&v))
+                        }
                         Step::Index(None) => s += "[?]",
                         Step::Splat => s += "[*]",
                     }
@@ -175,9 +195,21 @@ mod tests {
     #[test]
     fn finds_references_everywhere() {
         assert_eq!(roots(r#""vpc-${var.env}""#), ["var.env"]);
-        assert_eq!(roots(r#"plan.app["web"].outputs.vpc_id"#), [r#"plan.app["web"].outputs.vpc_id"#]);
-        assert_eq!(roots(r#"merge(local.tags, { a = each.key })"#), ["local.tags", "each.key"]);
-        assert_eq!(roots(r#"[for k, v in var.m : "${k}=${v}" if v != local.x]"#), ["var.m", "local.x"]);
-        assert_eq!(roots(r#"var.on ? plan.a[each.key].id : "%{ if var.b }x%{ endif }""#), ["var.on", "each.key", "plan.a[?].id", "var.b"]);
+        assert_eq!(
+            roots(r#"plan.app["web"].outputs.vpc_id"#),
+            [r#"plan.app["web"].outputs.vpc_id"#]
+        );
+        assert_eq!(
+            roots(r#"merge(local.tags, { a = each.key })"#),
+            ["local.tags", "each.key"]
+        );
+        assert_eq!(
+            roots(r#"[for k, v in var.m : "${k}=${v}" if v != local.x]"#),
+            ["var.m", "local.x"]
+        );
+        assert_eq!(
+            roots(r#"var.on ? plan.a[each.key].id : "%{ if var.b }x%{ endif }""#),
+            ["var.on", "each.key", "plan.a[?].id", "var.b"]
+        );
     }
 }

@@ -37,8 +37,17 @@ impl BlockNode {
     }
 }
 
-pub fn error(loc: &SourceLocation, subject: Option<String>, message: impl Into<String>) -> Diagnostic {
-    Diagnostic { severity: Severity::Error, location: loc.clone(), subject, message: message.into() }
+pub fn error(
+    loc: &SourceLocation,
+    subject: Option<String>,
+    message: impl Into<String>,
+) -> Diagnostic {
+    Diagnostic {
+        severity: Severity::Error,
+        location: loc.clone(),
+        subject,
+        message: message.into(),
+    }
 }
 
 /// Parses one file into a synthetic root block, or records the syntax error.
@@ -46,12 +55,22 @@ pub fn parse_file(file: &SourceFile, diags: &mut Diagnostics) -> Option<BlockNod
     match hcl::edit::parser::parse_body(&file.text) {
         Ok(body) => {
             let (attrs, blocks) = lower_body(&body, file, diags);
-            Some(BlockNode { kind: String::new(), labels: vec![], loc: file.location(0), attrs, blocks })
+            Some(BlockNode {
+                kind: String::new(),
+                labels: vec![],
+                loc: file.location(0),
+                attrs,
+                blocks,
+            })
         }
         Err(e) => {
             let loc = e.location();
             diags.push(error(
-                &SourceLocation { file: file.name.clone(), line: loc.line(), col: loc.column() },
+                &SourceLocation {
+                    file: file.name.clone(),
+                    line: loc.line(),
+                    col: loc.column(),
+                },
                 None,
                 format!("syntax error: {}", e.message()),
             ));
@@ -60,7 +79,11 @@ pub fn parse_file(file: &SourceFile, diags: &mut Diagnostics) -> Option<BlockNod
     }
 }
 
-fn lower_body(body: &Body, file: &SourceFile, diags: &mut Diagnostics) -> (Vec<AttrNode>, Vec<BlockNode>) {
+fn lower_body(
+    body: &Body,
+    file: &SourceFile,
+    diags: &mut Diagnostics,
+) -> (Vec<AttrNode>, Vec<BlockNode>) {
     let mut attrs: Vec<AttrNode> = Vec::new();
     let mut blocks = Vec::new();
     for structure in body.iter() {
@@ -68,7 +91,7 @@ fn lower_body(body: &Body, file: &SourceFile, diags: &mut Diagnostics) -> (Vec<A
             Structure::Attribute(a) => {
                 let node = AttrNode {
                     name: a.key.as_str().to_string(),
-                    expr: a.value.clone().into(),
+                    expr: crate::functions::pre_parse_templates(a.value.clone().into()),
                     loc: file.location_of(a.key.span()),
                     value_loc: file.location_of(a.value.span()),
                 };
@@ -76,7 +99,10 @@ fn lower_body(body: &Body, file: &SourceFile, diags: &mut Diagnostics) -> (Vec<A
                     diags.push(error(
                         &node.loc,
                         None,
-                        format!("attribute {:?} is set twice (first at {})", node.name, first.loc),
+                        format!(
+                            "attribute {:?} is set twice (first at {})",
+                            node.name, first.loc
+                        ),
                     ));
                     continue;
                 }
@@ -98,7 +124,10 @@ fn lower_body(body: &Body, file: &SourceFile, diags: &mut Diagnostics) -> (Vec<A
 }
 
 /// The closest of `candidates` to `name`, if close enough to suggest.
-pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (strsim::jaro_winkler(name, c), c))
@@ -129,7 +158,11 @@ pub fn check_schema(
             } else {
                 hint(&a.name, attrs)
             };
-            diags.push(error(&a.loc, None, format!("unknown attribute {:?} in {what}{extra}", a.name)));
+            diags.push(error(
+                &a.loc,
+                None,
+                format!("unknown attribute {:?} in {what}{extra}", a.name),
+            ));
         }
     }
     for b in &node.blocks {
@@ -139,7 +172,11 @@ pub fn check_schema(
             } else {
                 hint(&b.kind, blocks)
             };
-            diags.push(error(&b.loc, None, format!("unknown block {:?} in {what}{extra}", b.kind)));
+            diags.push(error(
+                &b.loc,
+                None,
+                format!("unknown block {:?} in {what}{extra}", b.kind),
+            ));
         }
     }
 }

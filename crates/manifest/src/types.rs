@@ -113,12 +113,14 @@ pub fn convert(value: &Value, ty: &Type) -> Result<Value, String> {
         (Type::String, v) => primitive_to_string(v)
             .map(Value::String)
             .ok_or_else(|| format!("a string is required, got a {}", type_name(v))),
-        (Type::Number, Value::Number(n)) => Ok(Value::Number(n.clone())),
-        (Type::Number, Value::String(s)) => {
-            parse_number(s).map(Value::Number).ok_or_else(|| format!("a number is required, got {s:?}"))
-        }
+        (Type::Number, Value::Number(n)) => Ok(Value::Number(*n)),
+        (Type::Number, Value::String(s)) => parse_number(s)
+            .map(Value::Number)
+            .ok_or_else(|| format!("a number is required, got {s:?}")),
         (Type::Bool, Value::Bool(b)) => Ok(Value::Bool(*b)),
-        (Type::Bool, Value::String(s)) if s == "true" || s == "false" => Ok(Value::Bool(s == "true")),
+        (Type::Bool, Value::String(s)) if s == "true" || s == "false" => {
+            Ok(Value::Bool(s == "true"))
+        }
         (Type::List(t) | Type::Set(t), Value::Array(items)) => {
             let mut out = Vec::with_capacity(items.len());
             for (i, item) in items.iter().enumerate() {
@@ -133,7 +135,10 @@ pub fn convert(value: &Value, ty: &Type) -> Result<Value, String> {
         (Type::Map(t), Value::Object(o)) => {
             let mut out = Map::new();
             for (k, v) in o {
-                out.insert(k.clone(), convert(v, t).map_err(|e| format!("key {k:?}: {e}"))?);
+                out.insert(
+                    k.clone(),
+                    convert(v, t).map_err(|e| format!("key {k:?}: {e}"))?,
+                );
             }
             Ok(Value::Object(out))
         }
@@ -142,7 +147,10 @@ pub fn convert(value: &Value, ty: &Type) -> Result<Value, String> {
             for (k, t) in fields {
                 match o.get(k) {
                     Some(v) => {
-                        out.insert(k.clone(), convert(v, t).map_err(|e| format!("attribute {k:?}: {e}"))?);
+                        out.insert(
+                            k.clone(),
+                            convert(v, t).map_err(|e| format!("attribute {k:?}: {e}"))?,
+                        );
                     }
                     None => return Err(format!("attribute {k:?} is required")),
                 }
@@ -154,7 +162,11 @@ pub fn convert(value: &Value, ty: &Type) -> Result<Value, String> {
         }
         (Type::Tuple(types), Value::Array(items)) => {
             if types.len() != items.len() {
-                return Err(format!("a tuple of {} elements is required, got {}", types.len(), items.len()));
+                return Err(format!(
+                    "a tuple of {} elements is required, got {}",
+                    types.len(),
+                    items.len()
+                ));
             }
             items
                 .iter()
@@ -171,7 +183,11 @@ pub fn convert(value: &Value, ty: &Type) -> Result<Value, String> {
 /// A number as a count: a whole, non-negative number.
 pub fn as_count(v: &Value) -> Option<u64> {
     match v {
-        Value::Number(n) => n.as_u64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0).map(|f| f as u64)),
+        Value::Number(n) => n.as_u64().or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && *f >= 0.0)
+                .map(|f| f as u64)
+        }),
         Value::String(s) => parse_number(s).and_then(|n: Number| n.as_u64()),
         _ => None,
     }
@@ -193,19 +209,40 @@ mod tests {
 
     #[test]
     fn parses_and_prints_types() {
-        for s in ["string", "list(string)", "map(number)", "object({a = string, b = list(bool)})", "tuple([string, number])", "set(any)"] {
+        for s in [
+            "string",
+            "list(string)",
+            "map(number)",
+            "object({a = string, b = list(bool)})",
+            "tuple([string, number])",
+            "set(any)",
+        ] {
             assert_eq!(ty(s).to_string(), s);
         }
-        assert!(parse_type(&"strng".parse().unwrap()).unwrap_err().contains("unknown type"));
+        assert!(parse_type(&"strng".parse().unwrap())
+            .unwrap_err()
+            .contains("unknown type"));
     }
 
     #[test]
     fn converts_like_terraform() {
-        assert_eq!(convert(&val("5"), &ty("string")).unwrap(), Value::String("5".into()));
+        assert_eq!(
+            convert(&val("5"), &ty("string")).unwrap(),
+            Value::String("5".into())
+        );
         assert_eq!(convert(&val("\"5\""), &ty("number")).unwrap(), val("5"));
-        assert_eq!(convert(&val("[\"a\", \"a\"]"), &ty("set(string)")).unwrap(), val("[\"a\"]"));
-        assert!(convert(&val("[1]"), &ty("string")).unwrap_err().contains("string is required"));
-        assert!(convert(&val("{a = 1}"), &ty("object({a = number, b = string})")).unwrap_err().contains("\"b\" is required"));
+        assert_eq!(
+            convert(&val("[\"a\", \"a\"]"), &ty("set(string)")).unwrap(),
+            val("[\"a\"]")
+        );
+        assert!(convert(&val("[1]"), &ty("string"))
+            .unwrap_err()
+            .contains("string is required"));
+        assert!(
+            convert(&val("{a = 1}"), &ty("object({a = number, b = string})"))
+                .unwrap_err()
+                .contains("\"b\" is required")
+        );
         assert!(convert(&val("\"x\""), &ty("bool")).is_err());
     }
 }

@@ -20,11 +20,17 @@ pub struct Address {
 
 impl Address {
     pub fn new(name: impl Into<String>) -> Address {
-        Address { name: name.into(), key: InstanceKey::None }
+        Address {
+            name: name.into(),
+            key: InstanceKey::None,
+        }
     }
 
     pub fn with_key(name: impl Into<String>, key: InstanceKey) -> Address {
-        Address { name: name.into(), key }
+        Address {
+            name: name.into(),
+            key,
+        }
     }
 
     /// The address without its instance key: `plan.app`.
@@ -44,6 +50,19 @@ impl fmt::Display for Address {
     }
 }
 
+/// Splits a reference such as `plan.app["web"].outputs.vpc_id` into the address and the
+/// attribute path (`outputs.vpc_id`).
+pub fn split_reference(reference: &str) -> Option<(Address, String)> {
+    let (addr, attr) = match reference.find(".outputs.") {
+        Some(i) => (&reference[..i], &reference[i + 1..]),
+        None => {
+            let i = reference.rfind('.')?;
+            (&reference[..i], &reference[i + 1..])
+        }
+    };
+    Some((addr.parse().ok()?, attr.to_string()))
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid address {input:?}: expected plan.NAME, plan.NAME[\"KEY\"] or plan.NAME[INDEX]")]
 pub struct AddressParseError {
@@ -54,13 +73,19 @@ impl FromStr for Address {
     type Err = AddressParseError;
 
     fn from_str(s: &str) -> Result<Address, AddressParseError> {
-        let err = || AddressParseError { input: s.to_string() };
+        let err = || AddressParseError {
+            input: s.to_string(),
+        };
         let rest = s.strip_prefix("plan.").ok_or_else(err)?;
         let (name, key) = match rest.find('[') {
             None => (rest, InstanceKey::None),
             Some(i) => {
-                let inner = rest[i..].strip_prefix('[').and_then(|r| r.strip_suffix(']')).ok_or_else(err)?;
-                let key = if let Some(q) = inner.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
+                let inner = rest[i..]
+                    .strip_prefix('[')
+                    .and_then(|r| r.strip_suffix(']'))
+                    .ok_or_else(err)?;
+                let key = if let Some(q) = inner.strip_prefix('"').and_then(|r| r.strip_suffix('"'))
+                {
                     InstanceKey::Str(q.replace("\\\"", "\""))
                 } else {
                     InstanceKey::Int(inner.parse().map_err(|_| err())?)
@@ -69,12 +94,20 @@ impl FromStr for Address {
             }
         };
         let valid = !name.is_empty()
-            && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            && name
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
         if !valid {
             return Err(err());
         }
-        Ok(Address { name: name.to_string(), key })
+        Ok(Address {
+            name: name.to_string(),
+            key,
+        })
     }
 }
 
@@ -88,6 +121,17 @@ mod tests {
             let a: Address = s.parse().unwrap();
             assert_eq!(a.to_string(), s);
         }
+    }
+
+    #[test]
+    fn splits_references() {
+        let (a, attr) = split_reference("plan.app[\"web\"].outputs.vpc_id").unwrap();
+        assert_eq!(
+            (a.to_string().as_str(), attr.as_str()),
+            ("plan.app[\"web\"]", "outputs.vpc_id")
+        );
+        let (a, attr) = split_reference("plan.net.id").unwrap();
+        assert_eq!((a.to_string().as_str(), attr.as_str()), ("plan.net", "id"));
     }
 
     #[test]

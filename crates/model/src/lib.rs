@@ -8,7 +8,7 @@ mod provider;
 mod sensitive;
 mod unknown;
 
-pub use address::{Address, AddressParseError, InstanceKey};
+pub use address::{split_reference, Address, AddressParseError, InstanceKey};
 pub use provider::{
     ErrorKind, LivePlan, NewPlan, OperationType, Page, PlanFilter, PlanService, PlanStatus,
     PlanUpdate, ProviderError, ProvisionedProduct, ResourceChange, Sent,
@@ -34,7 +34,11 @@ pub enum ProviderKind {
 }
 
 impl ProviderKind {
-    pub const ALL: [ProviderKind; 3] = [ProviderKind::Alibaba, ProviderKind::Aws, ProviderKind::Sandbox];
+    pub const ALL: [ProviderKind; 3] = [
+        ProviderKind::Alibaba,
+        ProviderKind::Aws,
+        ProviderKind::Sandbox,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -66,7 +70,10 @@ impl ProviderRef {
             Some((k, a)) => (k, Some(a.to_string())),
             None => (s, None),
         };
-        Some(ProviderRef { kind: ProviderKind::parse(kind)?, alias })
+        Some(ProviderRef {
+            kind: ProviderKind::parse(kind)?,
+            alias,
+        })
     }
 }
 
@@ -235,7 +242,9 @@ impl Default for DesiredState {
     fn default() -> Self {
         DesiredState {
             workspace: "default".into(),
-            backend: StateBackend::Local { path: ".planform/state.json".into() },
+            backend: StateBackend::Local {
+                path: ".planform/state.json".into(),
+            },
             providers: BTreeMap::new(),
             plans: BTreeMap::new(),
             outputs: BTreeMap::new(),

@@ -85,7 +85,9 @@ impl PlanStatus {
     pub fn in_progress(self) -> bool {
         matches!(
             self,
-            PlanStatus::PreviewInProgress | PlanStatus::ApplicationInProgress | PlanStatus::ExecuteInProgress
+            PlanStatus::PreviewInProgress
+                | PlanStatus::ApplicationInProgress
+                | PlanStatus::ExecuteInProgress
         )
     }
 }
@@ -114,9 +116,13 @@ impl OperationType {
     }
 
     pub fn parse(s: &str) -> Option<OperationType> {
-        [Self::LaunchProduct, Self::UpdateProvisionedProduct, Self::TerminateProvisionedProduct]
-            .into_iter()
-            .find(|o| o.as_str() == s)
+        [
+            Self::LaunchProduct,
+            Self::UpdateProvisionedProduct,
+            Self::TerminateProvisionedProduct,
+        ]
+        .into_iter()
+        .find(|o| o.as_str() == s)
     }
 }
 
@@ -226,8 +232,19 @@ pub struct ProviderError {
 }
 
 impl ProviderError {
-    pub fn new(kind: ErrorKind, sent: Sent, code: impl Into<String>, message: impl Into<String>) -> ProviderError {
-        ProviderError { kind, sent, code: code.into(), message: message.into(), request_id: None }
+    pub fn new(
+        kind: ErrorKind,
+        sent: Sent,
+        code: impl Into<String>,
+        message: impl Into<String>,
+    ) -> ProviderError {
+        ProviderError {
+            kind,
+            sent,
+            code: code.into(),
+            message: message.into(),
+            request_id: None,
+        }
     }
 
     pub fn not_found(code: impl Into<String>, message: impl Into<String>) -> ProviderError {
@@ -247,7 +264,12 @@ impl ProviderError {
 #[async_trait::async_trait]
 pub trait PlanService: Send + Sync {
     /// One page (1-based) of plans, at most `page_size` long, newest first.
-    async fn list_plans(&self, filter: &PlanFilter, page: usize, page_size: usize) -> Result<Page<LivePlan>, ProviderError>;
+    async fn list_plans(
+        &self,
+        filter: &PlanFilter,
+        page: usize,
+        page_size: usize,
+    ) -> Result<Page<LivePlan>, ProviderError>;
     async fn get_plan(&self, plan_id: &str) -> Result<LivePlan, ProviderError>;
     async fn create_plan(&self, request: &NewPlan) -> Result<LivePlan, ProviderError>;
     async fn update_plan(&self, request: &PlanUpdate) -> Result<LivePlan, ProviderError>;
@@ -256,7 +278,10 @@ pub trait PlanService: Send + Sync {
     async fn delete_plan(&self, plan_id: &str) -> Result<(), ProviderError>;
     async fn resource_changes(&self, plan_id: &str) -> Result<Vec<ResourceChange>, ProviderError>;
     /// The provisioned product named `name`, if one exists.
-    async fn find_provisioned_product(&self, name: &str) -> Result<Option<ProvisionedProduct>, ProviderError>;
+    async fn find_provisioned_product(
+        &self,
+        name: &str,
+    ) -> Result<Option<ProvisionedProduct>, ProviderError>;
     /// A provisioned product with its outputs.
     async fn provisioned_product(&self, id: &str) -> Result<ProvisionedProduct, ProviderError>;
     /// Whether updating a plan in place is possible (Alibaba yes, AWS no).

@@ -36,7 +36,10 @@ mod tests {
     #[test]
     fn never_prints_the_secret() {
         let s = Sensitive::new("hunter2".to_string());
-        assert_eq!(format!("{s:?} {s} {s:#?}"), "(sensitive value) (sensitive value) (sensitive value)");
+        assert_eq!(
+            format!("{s:?} {s} {s:#?}"),
+            "(sensitive value) (sensitive value) (sensitive value)"
+        );
         assert_eq!(s.expose(), "hunter2");
     }
 }

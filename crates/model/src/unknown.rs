@@ -67,7 +67,11 @@ mod tests {
 
     #[test]
     fn markers_resolve_inside_templates() {
-        let v = format!("vpc:{}/{}", unknown_marker("plan.a.id"), unknown_marker("plan.b.id"));
+        let v = format!(
+            "vpc:{}/{}",
+            unknown_marker("plan.a.id"),
+            unknown_marker("plan.b.id")
+        );
         assert!(!is_known(&v));
         assert_eq!(references_in(&v), vec!["plan.a.id", "plan.b.id"]);
         let partly = resolve_unknowns(&v, |r| (r == "plan.a.id").then(|| "x".to_string()));

@@ -112,15 +112,23 @@ impl Catalog {
     }
 
     pub fn version(&self, product: &str, version: &str) -> Option<&Version> {
-        self.product(product)?.versions.iter().find(|v| v.id == version)
+        self.product(product)?
+            .versions
+            .iter()
+            .find(|v| v.id == version)
     }
 
     pub fn portfolio(&self, id: &str) -> Option<&Portfolio> {
         self.portfolios.iter().find(|p| p.id == id)
     }
 
-    pub fn portfolios_of<'a>(&'a self, product: &'a str) -> impl Iterator<Item = &'a Portfolio> + 'a {
-        self.portfolios.iter().filter(move |p| p.product_ids.iter().any(|x| x == product))
+    pub fn portfolios_of<'a>(
+        &'a self,
+        product: &'a str,
+    ) -> impl Iterator<Item = &'a Portfolio> + 'a {
+        self.portfolios
+            .iter()
+            .filter(move |p| p.product_ids.iter().any(|x| x == product))
     }
 
     pub fn from_json(text: &str) -> Result<Catalog, String> {

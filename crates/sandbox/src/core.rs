@@ -24,7 +24,11 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { preview_ms: 200, execute_ms: 400, account_id: "1234567890123456".into() }
+        Settings {
+            preview_ms: 200,
+            execute_ms: 400,
+            account_id: "1234567890123456".into(),
+        }
     }
 }
 
@@ -144,23 +148,43 @@ pub struct SandboxError {
 
 impl SandboxError {
     pub fn new(status: u16, code: impl Into<String>, message: impl Into<String>) -> SandboxError {
-        SandboxError { status, code: code.into(), message: message.into() }
+        SandboxError {
+            status,
+            code: code.into(),
+            message: message.into(),
+        }
     }
 
     fn missing(param: &str) -> SandboxError {
-        SandboxError::new(400, format!("Missing{param}"), format!("{param} is mandatory for this action."))
+        SandboxError::new(
+            400,
+            format!("Missing{param}"),
+            format!("{param} is mandatory for this action."),
+        )
     }
 
     fn invalid(param: &str, why: impl std::fmt::Display) -> SandboxError {
-        SandboxError::new(400, format!("Invalid{param}"), format!("Specified parameter {param} is not valid: {why}"))
+        SandboxError::new(
+            400,
+            format!("Invalid{param}"),
+            format!("Specified parameter {param} is not valid: {why}"),
+        )
     }
 
     fn plan_not_found(id: &str) -> SandboxError {
-        SandboxError::new(404, "InvalidProvisionedProductPlan.NotFound", format!("The specified plan {id} does not exist."))
+        SandboxError::new(
+            404,
+            "InvalidProvisionedProductPlan.NotFound",
+            format!("The specified plan {id} does not exist."),
+        )
     }
 
     fn invalid_status(id: &str, status: &str, action: &str) -> SandboxError {
-        SandboxError::new(400, "InvalidStatus.ProvisionedProductPlan", format!("The plan {id} is in status {status}; {action} is not allowed."))
+        SandboxError::new(
+            400,
+            "InvalidStatus.ProvisionedProductPlan",
+            format!("The plan {id} is in status {status}; {action} is not allowed."),
+        )
     }
 }
 
@@ -215,8 +239,16 @@ pub struct ListPlans {
 }
 
 pub const STATUSES: [&str; 10] = [
-    "PreviewInProgress", "PreviewSuccess", "PreviewFailed", "ApplicationInProgress", "ApplicationApproved",
-    "ApplicationRejected", "ExecuteInProgress", "ExecuteSuccess", "ExecuteFailed", "Canceled",
+    "PreviewInProgress",
+    "PreviewSuccess",
+    "PreviewFailed",
+    "ApplicationInProgress",
+    "ApplicationApproved",
+    "ApplicationRejected",
+    "ExecuteInProgress",
+    "ExecuteSuccess",
+    "ExecuteFailed",
+    "Canceled",
 ];
 
 /// The emulator's whole state.
@@ -240,17 +272,57 @@ struct TokenRecord {
 }
 
 impl Sandbox {
-    pub fn new(catalog: Catalog, settings: Settings, clock: Arc<dyn Clock>, store: Store) -> Result<Sandbox, SandboxError> {
-        let meta: Meta = store.load::<Meta>("meta").map_err(SandboxError::from)?.into_iter().next().unwrap_or_else(|| Meta {
-            salt: format!("{}-{}", clock.now_ms(), std::process::id()),
-            counter: 0,
-        });
-        let plans: BTreeMap<_, _> = store.load::<PlanRecord>("plan/")?.into_iter().map(|p| (p.id.clone(), p)).collect();
-        let products = store.load::<ProductRecord>("pp/")?.into_iter().map(|p| (p.id.clone(), p)).collect();
-        let tasks = store.load::<TaskRecord>("task/")?.into_iter().map(|t| (t.id.clone(), t)).collect();
-        let tokens = store.load::<TokenRecord>("token/")?.into_iter().map(|t| (t.token, t.plan_id)).collect();
-        let due = plans.values().filter_map(|p| p.due.as_ref().map(|d| (d.at_ms, p.id.clone()))).collect();
-        Ok(Sandbox { catalog, settings, clock, store, meta, plans, products, tasks, tokens, due })
+    pub fn new(
+        catalog: Catalog,
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+        store: Store,
+    ) -> Result<Sandbox, SandboxError> {
+        let meta: Meta = store
+            .load::<Meta>("meta")
+            .map_err(SandboxError::from)?
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| Meta {
+                salt: format!("{}-{}", clock.now_ms(), std::process::id()),
+                counter: 0,
+            });
+        let plans: BTreeMap<_, _> = store
+            .load::<PlanRecord>("plan/")?
+            .into_iter()
+            .map(|p| (p.id.clone(), p))
+            .collect();
+        let products = store
+            .load::<ProductRecord>("pp/")?
+            .into_iter()
+            .map(|p| (p.id.clone(), p))
+            .collect();
+        let tasks = store
+            .load::<TaskRecord>("task/")?
+            .into_iter()
+            .map(|t| (t.id.clone(), t))
+            .collect();
+        let tokens = store
+            .load::<TokenRecord>("token/")?
+            .into_iter()
+            .map(|t| (t.token, t.plan_id))
+            .collect();
+        let due = plans
+            .values()
+            .filter_map(|p| p.due.as_ref().map(|d| (d.at_ms, p.id.clone())))
+            .collect();
+        Ok(Sandbox {
+            catalog,
+            settings,
+            clock,
+            store,
+            meta,
+            plans,
+            products,
+            tasks,
+            tokens,
+            due,
+        })
     }
 
     pub fn now_ms(&self) -> u64 {
@@ -261,20 +333,35 @@ impl Sandbox {
         self.meta.counter += 1;
         let digest = Sha256::digest(format!("{}:{}:{prefix}", self.meta.salt, self.meta.counter));
         let alphabet = b"0123456789abcdefghijklmnopqrstuvwxyz";
-        let tail: String = digest.iter().take(14).map(|b| alphabet[(*b as usize) % 36] as char).collect();
+        let tail: String = digest
+            .iter()
+            .take(14)
+            .map(|b| alphabet[(*b as usize) % 36] as char)
+            .collect();
         format!("{prefix}-{tail}")
     }
 
     fn stable_id(seed: &str, prefix: &str) -> String {
         let digest = Sha256::digest(format!("{seed}:{prefix}"));
         let alphabet = b"0123456789abcdefghijklmnopqrstuvwxyz";
-        let tail: String = digest.iter().take(14).map(|b| alphabet[(*b as usize) % 36] as char).collect();
+        let tail: String = digest
+            .iter()
+            .take(14)
+            .map(|b| alphabet[(*b as usize) % 36] as char)
+            .collect();
         format!("{prefix}-{tail}")
     }
 
     fn stack_id(seed: &str) -> String {
         let h = hex(&Sha256::digest(format!("stack:{seed}")));
-        format!("{}-{}-4{}-a{}-{}", &h[0..8], &h[8..12], &h[13..16], &h[17..20], &h[20..32])
+        format!(
+            "{}-{}-4{}-a{}-{}",
+            &h[0..8],
+            &h[8..12],
+            &h[13..16],
+            &h[17..20],
+            &h[20..32]
+        )
     }
 
     fn meta_write(&self) -> Write {
@@ -301,8 +388,12 @@ impl Sandbox {
                 break;
             }
             self.due.pop_first();
-            let Some(plan) = self.plans.get(&id).cloned() else { continue };
-            let Some(due) = plan.due.clone() else { continue };
+            let Some(plan) = self.plans.get(&id).cloned() else {
+                continue;
+            };
+            let Some(due) = plan.due.clone() else {
+                continue;
+            };
             let writes = match due.event {
                 Event::PreviewDone => self.finish_preview(plan, due.at_ms),
                 Event::ExecuteDone => self.finish_execute(plan, due.at_ms),
@@ -330,10 +421,16 @@ impl Sandbox {
     }
 
     fn preview_problems(&self, plan: &PlanRecord, version: &Version) -> Option<String> {
-        let params: BTreeMap<&str, &str> = plan.parameters.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let params: BTreeMap<&str, &str> = plan
+            .parameters
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         for k in params.keys() {
             if !version.parameters.iter().any(|p| p.key == *k) {
-                return Some(format!("Preview stack failed: Parameter '{k}' is not defined in the template."));
+                return Some(format!(
+                    "Preview stack failed: Parameter '{k}' is not defined in the template."
+                ));
             }
         }
         if plan.operation_type != "TerminateProvisionedProduct" {
@@ -355,7 +452,11 @@ impl Sandbox {
         }
         if let (Some(port), Some(region)) = (self.portfolio_for(plan), &plan.stack_region_id) {
             if !port.stack_regions.is_empty() && !port.stack_regions.contains(region) {
-                return Some(format!("Preview stack failed: StackRegion constraint of portfolio {} allows only {}.", port.id, port.stack_regions.join(", ")));
+                return Some(format!(
+                    "Preview stack failed: StackRegion constraint of portfolio {} allows only {}.",
+                    port.id,
+                    port.stack_regions.join(", ")
+                ));
             }
         }
         None
@@ -364,8 +465,14 @@ impl Sandbox {
     fn finish_preview(&mut self, mut plan: PlanRecord, at: u64) -> Vec<Write> {
         plan.due = None;
         plan.update_ms = at;
-        let version = self.catalog.version(&plan.product_id, &plan.product_version_id).cloned();
-        match version.as_ref().and_then(|v| self.preview_problems(&plan, v)) {
+        let version = self
+            .catalog
+            .version(&plan.product_id, &plan.product_version_id)
+            .cloned();
+        match version
+            .as_ref()
+            .and_then(|v| self.preview_problems(&plan, v))
+        {
             Some(msg) => {
                 plan.status = "PreviewFailed".into();
                 plan.status_message = Some(msg);
@@ -374,22 +481,33 @@ impl Sandbox {
             None => {
                 plan.status = "PreviewSuccess".into();
                 plan.status_message = None;
-                let existing = self.products.get(&plan.provisioned_product_id).filter(|p| !p.terminated);
+                let existing = self
+                    .products
+                    .get(&plan.provisioned_product_id)
+                    .filter(|p| !p.terminated);
                 plan.resource_changes = version
                     .map(|v| {
                         v.resources
                             .iter()
                             .map(|r| {
-                                let physical = existing.map(|pp| Self::stable_id(&pp.id, &r.logical_id.to_lowercase()));
+                                let physical = existing.map(|pp| {
+                                    Self::stable_id(&pp.id, &r.logical_id.to_lowercase())
+                                });
                                 let (action, replacement) = match plan.operation_type.as_str() {
                                     "TerminateProvisionedProduct" => ("Remove", None),
-                                    _ if existing.is_some() => ("Modify", Some("False".to_string())),
+                                    _ if existing.is_some() => {
+                                        ("Modify", Some("False".to_string()))
+                                    }
                                     _ => ("Add", None),
                                 };
                                 ResourceChangeRecord {
                                     action: action.into(),
                                     logical_resource_id: r.logical_id.clone(),
-                                    physical_resource_id: if action == "Add" { None } else { physical },
+                                    physical_resource_id: if action == "Add" {
+                                        None
+                                    } else {
+                                        physical
+                                    },
                                     resource_type: r.resource_type.clone(),
                                     replacement,
                                 }
@@ -404,13 +522,23 @@ impl Sandbox {
         vec![w]
     }
 
-    fn render_outputs(pp_id: &str, version: &Version, params: &[(String, String)]) -> Vec<(String, String, String)> {
+    fn render_outputs(
+        pp_id: &str,
+        version: &Version,
+        params: &[(String, String)],
+    ) -> Vec<(String, String, String)> {
         let param = |k: &str| -> String {
             params
                 .iter()
                 .find(|(pk, _)| pk == k)
                 .map(|(_, v)| v.clone())
-                .or_else(|| version.parameters.iter().find(|p| p.key == k).and_then(|p| p.default.clone()))
+                .or_else(|| {
+                    version
+                        .parameters
+                        .iter()
+                        .find(|p| p.key == k)
+                        .and_then(|p| p.default.clone())
+                })
                 .unwrap_or_default()
         };
         version
@@ -421,7 +549,9 @@ impl Sandbox {
                 let mut rest = o.value.as_str();
                 while let Some(start) = rest.find('{') {
                     out.push_str(&rest[..start]);
-                    let Some(end) = rest[start..].find('}') else { break };
+                    let Some(end) = rest[start..].find('}') else {
+                        break;
+                    };
                     let token = &rest[start + 1..start + end];
                     match token.split_once(':') {
                         Some(("param", k)) => out.push_str(&param(k)),
@@ -440,11 +570,23 @@ impl Sandbox {
         plan.due = None;
         plan.update_ms = at;
         let mut writes = Vec::new();
-        let version = self.catalog.version(&plan.product_id, &plan.product_version_id).cloned();
-        let failure = version.as_ref().and_then(|v| v.execute_fails_when.as_ref()).and_then(|rule| {
-            plan.parameters.iter().any(|(k, v)| *k == rule.parameter && *v == rule.value).then(|| rule.message.clone())
-        });
-        let task_id = self.products.get(&plan.provisioned_product_id).and_then(|p| p.last_task_id.clone());
+        let version = self
+            .catalog
+            .version(&plan.product_id, &plan.product_version_id)
+            .cloned();
+        let failure = version
+            .as_ref()
+            .and_then(|v| v.execute_fails_when.as_ref())
+            .and_then(|rule| {
+                plan.parameters
+                    .iter()
+                    .any(|(k, v)| *k == rule.parameter && *v == rule.value)
+                    .then(|| rule.message.clone())
+            });
+        let task_id = self
+            .products
+            .get(&plan.provisioned_product_id)
+            .and_then(|p| p.last_task_id.clone());
         let mut pp = self.products.get(&plan.provisioned_product_id).cloned();
         match (&failure, plan.operation_type.as_str()) {
             (Some(msg), _) => {
@@ -480,9 +622,17 @@ impl Sandbox {
             plan.stack_id = Some(pp.stack_id.clone());
             if let Some(tid) = &task_id {
                 if let Some(t) = self.tasks.get_mut(tid) {
-                    t.status = if failure.is_some() { "Failed".into() } else { "Succeeded".into() };
+                    t.status = if failure.is_some() {
+                        "Failed".into()
+                    } else {
+                        "Succeeded".into()
+                    };
                     t.status_message = failure.clone();
-                    t.outputs = if failure.is_some() { vec![] } else { pp.outputs.clone() };
+                    t.outputs = if failure.is_some() {
+                        vec![]
+                    } else {
+                        pp.outputs.clone()
+                    };
                     t.update_ms = at;
                     writes.push(Self::task_write(t));
                 }
@@ -496,37 +646,76 @@ impl Sandbox {
     }
 
     fn active_product_named(&self, name: &str) -> Option<&ProductRecord> {
-        self.products.values().find(|p| !p.terminated && p.name == name)
+        self.products
+            .values()
+            .find(|p| !p.terminated && p.name == name)
     }
 
     fn check_tags(tags: &[(String, String)]) -> Result<(), SandboxError> {
         if tags.len() > 20 {
-            return Err(SandboxError::invalid("Tags", format!("at most 20 tags are allowed, got {}", tags.len())));
+            return Err(SandboxError::invalid(
+                "Tags",
+                format!("at most 20 tags are allowed, got {}", tags.len()),
+            ));
         }
         for (k, v) in tags {
-            if k.is_empty() || k.chars().count() > 128 || k.starts_with("acs:") || k.starts_with("aliyun") || k.contains("http://") || k.contains("https://") {
-                return Err(SandboxError::new(400, "InvalidTagKey", format!("The tag key {k:?} is not valid.")));
+            if k.is_empty()
+                || k.chars().count() > 128
+                || k.starts_with("acs:")
+                || k.starts_with("aliyun")
+                || k.contains("http://")
+                || k.contains("https://")
+            {
+                return Err(SandboxError::new(
+                    400,
+                    "InvalidTagKey",
+                    format!("The tag key {k:?} is not valid."),
+                ));
             }
-            if v.chars().count() > 128 || v.starts_with("acs:") || v.contains("http://") || v.contains("https://") {
-                return Err(SandboxError::new(400, "InvalidTagValue", format!("The tag value {v:?} is not valid.")));
+            if v.chars().count() > 128
+                || v.starts_with("acs:")
+                || v.contains("http://")
+                || v.contains("https://")
+            {
+                return Err(SandboxError::new(
+                    400,
+                    "InvalidTagValue",
+                    format!("The tag value {v:?} is not valid."),
+                ));
             }
         }
         Ok(())
     }
 
-    fn check_common(product_id: &str, version_id: &str, portfolio_id: Option<&str>, description: Option<&str>, params: &[(String, String)], tags: &[(String, String)], catalog: &Catalog) -> Result<(), SandboxError> {
+    fn check_common(
+        product_id: &str,
+        version_id: &str,
+        portfolio_id: Option<&str>,
+        description: Option<&str>,
+        params: &[(String, String)],
+        tags: &[(String, String)],
+        catalog: &Catalog,
+    ) -> Result<(), SandboxError> {
         if product_id.is_empty() {
             return Err(SandboxError::missing("ProductId"));
         }
         if version_id.is_empty() {
             return Err(SandboxError::missing("ProductVersionId"));
         }
-        let product = catalog.product(product_id).ok_or_else(|| SandboxError::new(404, "InvalidProduct.NotFound", format!("The specified product {product_id} does not exist.")))?;
+        let product = catalog.product(product_id).ok_or_else(|| {
+            SandboxError::new(
+                404,
+                "InvalidProduct.NotFound",
+                format!("The specified product {product_id} does not exist."),
+            )
+        })?;
         if !product.versions.iter().any(|v| v.id == version_id) {
             return Err(SandboxError::new(404, "InvalidProductVersion.NotFound", format!("The specified product version {version_id} does not exist in product {product_id}.")));
         }
         if let Some(pid) = portfolio_id {
-            let ok = catalog.portfolio(pid).is_some_and(|p| p.product_ids.iter().any(|x| x == product_id));
+            let ok = catalog
+                .portfolio(pid)
+                .is_some_and(|p| p.product_ids.iter().any(|x| x == product_id));
             if !ok {
                 return Err(SandboxError::new(404, "InvalidPortfolio.NotFound", format!("The specified portfolio {pid} does not exist or does not hold product {product_id}.")));
             }
@@ -535,11 +724,17 @@ impl Sandbox {
         }
         if let Some(d) = description {
             if d.is_empty() || d.chars().count() > 128 {
-                return Err(SandboxError::invalid("Description", "must be 1 to 128 characters long"));
+                return Err(SandboxError::invalid(
+                    "Description",
+                    "must be 1 to 128 characters long",
+                ));
             }
         }
         if params.len() > 200 {
-            return Err(SandboxError::invalid("Parameters", format!("at most 200 parameters are allowed, got {}", params.len())));
+            return Err(SandboxError::invalid(
+                "Parameters",
+                format!("at most 200 parameters are allowed, got {}", params.len()),
+            ));
         }
         if params.iter().any(|(k, _)| k.is_empty()) {
             return Err(SandboxError::missing("Parameters.N.ParameterKey"));
@@ -558,19 +753,36 @@ impl Sandbox {
             return Err(SandboxError::missing("PlanName"));
         }
         if req.name.chars().count() > 128 {
-            return Err(SandboxError::invalid("PlanName", "must be 1 to 128 characters long"));
+            return Err(SandboxError::invalid(
+                "PlanName",
+                "must be 1 to 128 characters long",
+            ));
         }
         if req.provisioned_product_name.is_empty() {
             return Err(SandboxError::missing("ProvisionedProductName"));
         }
         if req.provisioned_product_name.chars().count() > 128 {
-            return Err(SandboxError::invalid("ProvisionedProductName", "must be 1 to 128 characters long"));
+            return Err(SandboxError::invalid(
+                "ProvisionedProductName",
+                "must be 1 to 128 characters long",
+            ));
         }
         if req.stack_region_id.as_deref().unwrap_or("").is_empty() {
             return Err(SandboxError::missing("StackRegionId"));
         }
-        Self::check_common(&req.product_id, &req.product_version_id, req.portfolio_id.as_deref(), req.description.as_deref(), &req.parameters, &req.tags, &self.catalog)?;
-        let op = req.operation_type.clone().unwrap_or_else(|| "LaunchProduct".into());
+        Self::check_common(
+            &req.product_id,
+            &req.product_version_id,
+            req.portfolio_id.as_deref(),
+            req.description.as_deref(),
+            &req.parameters,
+            &req.tags,
+            &self.catalog,
+        )?;
+        let op = req
+            .operation_type
+            .clone()
+            .unwrap_or_else(|| "LaunchProduct".into());
         let now = self.now_ms();
         let mut writes = Vec::new();
         let pp_id = match op.as_str() {
@@ -607,7 +819,10 @@ impl Sandbox {
             notification_arns: req.notification_arns,
             create_ms: now,
             update_ms: now,
-            due: Some(Due { at_ms: now + self.settings.preview_ms, event: Event::PreviewDone }),
+            due: Some(Due {
+                at_ms: now + self.settings.preview_ms,
+                event: Event::PreviewDone,
+            }),
             approvers: vec![],
             records: vec![],
             resource_changes: vec![],
@@ -615,13 +830,20 @@ impl Sandbox {
             owner: self.settings.account_id.clone(),
         };
         if let Some(token) = req.idempotency_token {
-            writes.push(encode(format!("token/{token}"), &TokenRecord { token: token.clone(), plan_id: id.clone() }));
+            writes.push(encode(
+                format!("token/{token}"),
+                &TokenRecord {
+                    token: token.clone(),
+                    plan_id: id.clone(),
+                },
+            ));
             self.tokens.insert(token, id.clone());
         }
         writes.push(Self::plan_write(&plan));
         writes.push(self.meta_write());
         self.store.commit(writes)?;
-        self.due.insert((now + self.settings.preview_ms, id.clone()));
+        self.due
+            .insert((now + self.settings.preview_ms, id.clone()));
         self.plans.insert(id, plan.clone());
         self.advance()?;
         Ok(self.plans[&plan.id].clone())
@@ -632,15 +854,38 @@ impl Sandbox {
         if id.is_empty() {
             return Err(SandboxError::missing("PlanId"));
         }
-        self.plans.get(id).cloned().ok_or_else(|| SandboxError::plan_not_found(id))
+        self.plans
+            .get(id)
+            .cloned()
+            .ok_or_else(|| SandboxError::plan_not_found(id))
     }
 
     pub fn update_plan(&mut self, req: UpdatePlan) -> Result<PlanRecord, SandboxError> {
         let mut plan = self.get_plan(&req.plan_id)?;
-        if !["PreviewSuccess", "PreviewFailed", "ApplicationRejected", "Canceled", "ExecuteFailed"].contains(&plan.status.as_str()) {
-            return Err(SandboxError::invalid_status(&plan.id, &plan.status, "UpdateProvisionedProductPlan"));
+        if ![
+            "PreviewSuccess",
+            "PreviewFailed",
+            "ApplicationRejected",
+            "Canceled",
+            "ExecuteFailed",
+        ]
+        .contains(&plan.status.as_str())
+        {
+            return Err(SandboxError::invalid_status(
+                &plan.id,
+                &plan.status,
+                "UpdateProvisionedProductPlan",
+            ));
         }
-        Self::check_common(&req.product_id, &req.product_version_id, req.portfolio_id.as_deref(), req.description.as_deref(), &req.parameters, &req.tags, &self.catalog)?;
+        Self::check_common(
+            &req.product_id,
+            &req.product_version_id,
+            req.portfolio_id.as_deref(),
+            req.description.as_deref(),
+            &req.parameters,
+            &req.tags,
+            &self.catalog,
+        )?;
         let now = self.now_ms();
         plan.product_id = req.product_id;
         plan.product_version_id = req.product_version_id;
@@ -651,9 +896,13 @@ impl Sandbox {
         plan.status = "PreviewInProgress".into();
         plan.status_message = None;
         plan.update_ms = now;
-        plan.due = Some(Due { at_ms: now + self.settings.preview_ms, event: Event::PreviewDone });
+        plan.due = Some(Due {
+            at_ms: now + self.settings.preview_ms,
+            event: Event::PreviewDone,
+        });
         self.store.commit(vec![Self::plan_write(&plan)])?;
-        self.due.insert((now + self.settings.preview_ms, plan.id.clone()));
+        self.due
+            .insert((now + self.settings.preview_ms, plan.id.clone()));
         let id = plan.id.clone();
         self.plans.insert(id.clone(), plan);
         self.advance()?;
@@ -662,7 +911,9 @@ impl Sandbox {
 
     fn needs_approval(&self, plan: &PlanRecord) -> Option<Vec<String>> {
         let p = self.portfolio_for(plan)?;
-        p.approval_operation_types.iter().any(|o| *o == plan.operation_type).then(|| p.approvers.clone())
+        p.approval_operation_types
+            .contains(&plan.operation_type)
+            .then(|| p.approvers.clone())
     }
 
     pub fn execute_plan(&mut self, id: &str) -> Result<PlanRecord, SandboxError> {
@@ -674,7 +925,12 @@ impl Sandbox {
                 if let Some(approvers) = self.needs_approval(&plan) {
                     plan.status = "ApplicationInProgress".into();
                     plan.approvers = approvers;
-                    plan.records.push(OperationRecord { action: "Submit".into(), comment: String::new(), principal: plan.owner.clone(), time_ms: now });
+                    plan.records.push(OperationRecord {
+                        action: "Submit".into(),
+                        comment: String::new(),
+                        principal: plan.owner.clone(),
+                        time_ms: now,
+                    });
                     plan.update_ms = now;
                     writes.push(Self::plan_write(&plan));
                     self.store.commit(writes)?;
@@ -683,11 +939,18 @@ impl Sandbox {
                 }
             }
             "ApplicationApproved" => {}
-            other => return Err(SandboxError::invalid_status(id, other, "ExecuteProvisionedProductPlan")),
+            other => {
+                return Err(SandboxError::invalid_status(
+                    id,
+                    other,
+                    "ExecuteProvisionedProductPlan",
+                ))
+            }
         }
         self.start_execution(&mut plan, now, &mut writes);
         self.store.commit(writes)?;
-        self.due.insert((now + self.settings.execute_ms, plan.id.clone()));
+        self.due
+            .insert((now + self.settings.execute_ms, plan.id.clone()));
         self.plans.insert(plan.id.clone(), plan);
         self.advance()?;
         Ok(self.plans[id].clone())
@@ -696,27 +959,34 @@ impl Sandbox {
     fn start_execution(&mut self, plan: &mut PlanRecord, now: u64, writes: &mut Vec<Write>) {
         plan.status = "ExecuteInProgress".into();
         plan.update_ms = now;
-        plan.due = Some(Due { at_ms: now + self.settings.execute_ms, event: Event::ExecuteDone });
-        let task_id = self.next_id("task");
-        let mut pp = self.products.get(&plan.provisioned_product_id).cloned().unwrap_or_else(|| ProductRecord {
-            id: plan.provisioned_product_id.clone(),
-            seq: self.meta.counter,
-            name: plan.provisioned_product_name.clone(),
-            status: "UnderChange".into(),
-            status_message: None,
-            product_id: plan.product_id.clone(),
-            product_version_id: plan.product_version_id.clone(),
-            portfolio_id: plan.portfolio_id.clone(),
-            stack_id: Self::stack_id(&plan.provisioned_product_id),
-            stack_region_id: plan.stack_region_id.clone(),
-            parameters: plan.parameters.clone(),
-            outputs: vec![],
-            last_task_id: None,
-            last_provisioning_task_id: None,
-            last_successful_task_id: None,
-            create_ms: now,
-            terminated: false,
+        plan.due = Some(Due {
+            at_ms: now + self.settings.execute_ms,
+            event: Event::ExecuteDone,
         });
+        let task_id = self.next_id("task");
+        let mut pp = self
+            .products
+            .get(&plan.provisioned_product_id)
+            .cloned()
+            .unwrap_or_else(|| ProductRecord {
+                id: plan.provisioned_product_id.clone(),
+                seq: self.meta.counter,
+                name: plan.provisioned_product_name.clone(),
+                status: "UnderChange".into(),
+                status_message: None,
+                product_id: plan.product_id.clone(),
+                product_version_id: plan.product_version_id.clone(),
+                portfolio_id: plan.portfolio_id.clone(),
+                stack_id: Self::stack_id(&plan.provisioned_product_id),
+                stack_region_id: plan.stack_region_id.clone(),
+                parameters: plan.parameters.clone(),
+                outputs: vec![],
+                last_task_id: None,
+                last_provisioning_task_id: None,
+                last_successful_task_id: None,
+                create_ms: now,
+                terminated: false,
+            });
         pp.status = "UnderChange".into();
         pp.last_task_id = Some(task_id.clone());
         if plan.operation_type != "TerminateProvisionedProduct" {
@@ -747,20 +1017,48 @@ impl Sandbox {
     }
 
     /// `ApproveProvisionedProductPlan` (also `planform sandbox approve|reject`).
-    pub fn approve_plan(&mut self, id: &str, action: &str, comment: &str, principal: &str) -> Result<PlanRecord, SandboxError> {
+    pub fn approve_plan(
+        &mut self,
+        id: &str,
+        action: &str,
+        comment: &str,
+        principal: &str,
+    ) -> Result<PlanRecord, SandboxError> {
         let mut plan = self.get_plan(id)?;
         let approve = match action {
             "Approve" => true,
             "Reject" => false,
             "" => return Err(SandboxError::missing("ApprovalAction")),
-            other => return Err(SandboxError::invalid("ApprovalAction", format!("{other:?} is not Approve or Reject"))),
+            other => {
+                return Err(SandboxError::invalid(
+                    "ApprovalAction",
+                    format!("{other:?} is not Approve or Reject"),
+                ))
+            }
         };
         if plan.status != "ApplicationInProgress" {
-            return Err(SandboxError::invalid_status(id, &plan.status, "ApproveProvisionedProductPlan"));
+            return Err(SandboxError::invalid_status(
+                id,
+                &plan.status,
+                "ApproveProvisionedProductPlan",
+            ));
         }
         let now = self.now_ms();
-        plan.status = if approve { "ApplicationApproved".into() } else { "ApplicationRejected".into() };
-        plan.records.push(OperationRecord { action: if approve { "Approve".into() } else { "reject".into() }, comment: comment.into(), principal: principal.into(), time_ms: now });
+        plan.status = if approve {
+            "ApplicationApproved".into()
+        } else {
+            "ApplicationRejected".into()
+        };
+        plan.records.push(OperationRecord {
+            action: if approve {
+                "Approve".into()
+            } else {
+                "reject".into()
+            },
+            comment: comment.into(),
+            principal: principal.into(),
+            time_ms: now,
+        });
         plan.update_ms = now;
         self.store.commit(vec![Self::plan_write(&plan)])?;
         self.plans.insert(id.to_string(), plan.clone());
@@ -770,11 +1068,20 @@ impl Sandbox {
     pub fn cancel_plan(&mut self, id: &str) -> Result<PlanRecord, SandboxError> {
         let mut plan = self.get_plan(id)?;
         if plan.status != "ApplicationInProgress" {
-            return Err(SandboxError::invalid_status(id, &plan.status, "CancelProvisionedProductPlan"));
+            return Err(SandboxError::invalid_status(
+                id,
+                &plan.status,
+                "CancelProvisionedProductPlan",
+            ));
         }
         let now = self.now_ms();
         plan.status = "Canceled".into();
-        plan.records.push(OperationRecord { action: "Cancel".into(), comment: String::new(), principal: plan.owner.clone(), time_ms: now });
+        plan.records.push(OperationRecord {
+            action: "Cancel".into(),
+            comment: String::new(),
+            principal: plan.owner.clone(),
+            time_ms: now,
+        });
         plan.update_ms = now;
         self.store.commit(vec![Self::plan_write(&plan)])?;
         self.plans.insert(id.to_string(), plan.clone());
@@ -784,7 +1091,11 @@ impl Sandbox {
     pub fn delete_plan(&mut self, id: &str) -> Result<(), SandboxError> {
         let plan = self.get_plan(id)?;
         if plan.status.ends_with("InProgress") {
-            return Err(SandboxError::invalid_status(id, &plan.status, "DeleteProvisionedProductPlan"));
+            return Err(SandboxError::invalid_status(
+                id,
+                &plan.status,
+                "DeleteProvisionedProductPlan",
+            ));
         }
         let mut writes = vec![(format!("plan/{id}"), None)];
         if let Some(t) = &plan.idempotency_token {
@@ -807,26 +1118,53 @@ impl Sandbox {
         }
         for s in &q.statuses {
             if !STATUSES.contains(&s.as_str()) {
-                return Err(SandboxError::invalid("Filters.N.Value", format!("{s:?} is not a plan status")));
+                return Err(SandboxError::invalid(
+                    "Filters.N.Value",
+                    format!("{s:?} is not a plan status"),
+                ));
             }
         }
         let mut matching: Vec<&PlanRecord> = self
             .plans
             .values()
-            .filter(|p| q.names.is_empty() || q.names.iter().any(|n| n.eq_ignore_ascii_case(&p.name)))
+            .filter(|p| {
+                q.names.is_empty() || q.names.iter().any(|n| n.eq_ignore_ascii_case(&p.name))
+            })
             .filter(|p| q.statuses.is_empty() || q.statuses.contains(&p.status))
-            .filter(|p| q.approvers.is_empty() || q.approvers.iter().any(|a| p.approvers.contains(a)))
-            .filter(|p| q.approver_names.is_empty() || q.approver_names.iter().any(|n| p.approvers.iter().any(|a| a.split_once(':').is_some_and(|(_, an)| an == n))))
+            .filter(|p| {
+                q.approvers.is_empty() || q.approvers.iter().any(|a| p.approvers.contains(a))
+            })
+            .filter(|p| {
+                q.approver_names.is_empty()
+                    || q.approver_names.iter().any(|n| {
+                        p.approvers
+                            .iter()
+                            .any(|a| a.split_once(':').is_some_and(|(_, an)| an == n))
+                    })
+            })
             .filter(|p| q.owner_uid.as_ref().is_none_or(|u| *u == p.owner))
-            .filter(|p| q.full_text.as_ref().is_none_or(|t| p.name.to_lowercase().contains(&t.to_lowercase())))
-            .filter(|p| q.provisioned_product_id.as_ref().is_none_or(|id| *id == p.provisioned_product_id))
+            .filter(|p| {
+                q.full_text
+                    .as_ref()
+                    .is_none_or(|t| p.name.to_lowercase().contains(&t.to_lowercase()))
+            })
+            .filter(|p| {
+                q.provisioned_product_id
+                    .as_ref()
+                    .is_none_or(|id| *id == p.provisioned_product_id)
+            })
             .collect();
         matching.sort_by_key(|p| (p.create_ms, p.seq));
         if !q.ascending {
             matching.reverse();
         }
         let total = matching.len();
-        let page = matching.into_iter().skip((q.page_number - 1) * q.page_size).take(q.page_size).cloned().collect();
+        let page = matching
+            .into_iter()
+            .skip((q.page_number - 1) * q.page_size)
+            .take(q.page_size)
+            .cloned()
+            .collect();
         Ok((page, total))
     }
 
@@ -836,24 +1174,44 @@ impl Sandbox {
             .get(id)
             .filter(|p| !p.terminated)
             .cloned()
-            .ok_or_else(|| SandboxError::new(404, "InvalidProvisionedProduct.NotFound", format!("The specified product instance {id} does not exist.")))
+            .ok_or_else(|| {
+                SandboxError::new(
+                    404,
+                    "InvalidProvisionedProduct.NotFound",
+                    format!("The specified product instance {id} does not exist."),
+                )
+            })
     }
 
-    pub fn provisioned_product_named(&mut self, name: &str) -> Result<Option<ProductRecord>, SandboxError> {
+    pub fn provisioned_product_named(
+        &mut self,
+        name: &str,
+    ) -> Result<Option<ProductRecord>, SandboxError> {
         self.advance()?;
         Ok(self.active_product_named(name).cloned())
     }
 
     pub fn list_provisioned_products(&mut self) -> Result<Vec<ProductRecord>, SandboxError> {
         self.advance()?;
-        let mut v: Vec<ProductRecord> = self.products.values().filter(|p| !p.terminated).cloned().collect();
+        let mut v: Vec<ProductRecord> = self
+            .products
+            .values()
+            .filter(|p| !p.terminated)
+            .cloned()
+            .collect();
         v.sort_by_key(|p| std::cmp::Reverse((p.create_ms, p.seq)));
         Ok(v)
     }
 
     pub fn task(&mut self, id: &str) -> Result<TaskRecord, SandboxError> {
         self.advance()?;
-        self.tasks.get(id).cloned().ok_or_else(|| SandboxError::new(404, "InvalidTask.NotFound", format!("The specified task {id} does not exist.")))
+        self.tasks.get(id).cloned().ok_or_else(|| {
+            SandboxError::new(
+                404,
+                "InvalidTask.NotFound",
+                format!("The specified task {id} does not exist."),
+            )
+        })
     }
 }
 

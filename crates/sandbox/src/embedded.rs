@@ -5,13 +5,15 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use planform_model::{
-    ErrorKind, LivePlan, NewPlan, OperationType, Page, PlanFilter, PlanInputs, PlanService, PlanStatus, PlanUpdate,
-    ProviderError, ProvisionedProduct, ResourceChange, Sent,
+    ErrorKind, LivePlan, NewPlan, OperationType, Page, PlanFilter, PlanInputs, PlanService,
+    PlanStatus, PlanUpdate, ProviderError, ProvisionedProduct, ResourceChange, Sent,
 };
 
 use crate::catalog::Catalog;
 use crate::clock::{iso8601, Clock, SystemClock};
-use crate::core::{CreatePlan, ListPlans, PlanRecord, ProductRecord, Sandbox, SandboxError, Settings, UpdatePlan};
+use crate::core::{
+    CreatePlan, ListPlans, PlanRecord, ProductRecord, Sandbox, SandboxError, Settings, UpdatePlan,
+};
 use crate::store::Store;
 
 /// The sandbox as a provider. Cloning shares the same emulator.
@@ -24,19 +26,31 @@ impl Embedded {
     /// Opens (or creates) the persistent sandbox in `dir` with the demo catalog.
     pub fn open(dir: &Path, settings: Settings) -> Result<Embedded, SandboxError> {
         let store = Store::open(&dir.join("sandbox.redb"))?;
-        Ok(Embedded::with(Sandbox::new(Catalog::demo(), settings, Arc::new(SystemClock), store)?))
+        Ok(Embedded::with(Sandbox::new(
+            Catalog::demo(),
+            settings,
+            Arc::new(SystemClock),
+            store,
+        )?))
     }
 
     /// A sandbox that keeps nothing, with its own clock.
     pub fn memory(catalog: Catalog, settings: Settings, clock: Arc<dyn Clock>) -> Embedded {
-        Embedded::with(Sandbox::new(catalog, settings, clock, Store::memory()).expect("an empty store loads"))
+        Embedded::with(
+            Sandbox::new(catalog, settings, clock, Store::memory()).expect("an empty store loads"),
+        )
     }
 
     pub fn with(sandbox: Sandbox) -> Embedded {
-        Embedded { sandbox: Arc::new(Mutex::new(sandbox)) }
+        Embedded {
+            sandbox: Arc::new(Mutex::new(sandbox)),
+        }
     }
 
-    fn run<T>(&self, f: impl FnOnce(&mut Sandbox) -> Result<T, SandboxError>) -> Result<T, ProviderError> {
+    fn run<T>(
+        &self,
+        f: impl FnOnce(&mut Sandbox) -> Result<T, SandboxError>,
+    ) -> Result<T, ProviderError> {
         let mut sb = self.sandbox.lock().unwrap_or_else(|e| e.into_inner());
         f(&mut sb).map_err(provider_error)
     }
@@ -52,12 +66,21 @@ pub fn provider_error(e: SandboxError) -> ProviderError {
         ErrorKind::NotFound
     } else if e.code.starts_with("InvalidStatus") || e.code.ends_with(".Duplicate") {
         ErrorKind::Conflict
-    } else if e.status == 403 || e.code.starts_with("InvalidAccessKeyId") || e.code.starts_with("Signature") {
+    } else if e.status == 403
+        || e.code.starts_with("InvalidAccessKeyId")
+        || e.code.starts_with("Signature")
+    {
         ErrorKind::Auth
     } else {
         ErrorKind::Invalid
     };
-    ProviderError { kind, sent: Sent::Yes, code: e.code, message: e.message, request_id: None }
+    ProviderError {
+        kind,
+        sent: Sent::Yes,
+        code: e.code,
+        message: e.message,
+        request_id: None,
+    }
 }
 
 pub fn live_plan(p: &PlanRecord) -> LivePlan {
@@ -75,7 +98,8 @@ pub fn live_plan(p: &PlanRecord) -> LivePlan {
             tags: p.tags.iter().cloned().collect(),
             notification_arns: p.notification_arns.clone(),
         },
-        operation_type: OperationType::parse(&p.operation_type).unwrap_or(OperationType::LaunchProduct),
+        operation_type: OperationType::parse(&p.operation_type)
+            .unwrap_or(OperationType::LaunchProduct),
         status: PlanStatus::parse(&p.status).unwrap_or(PlanStatus::PreviewFailed),
         raw_status: p.status.clone(),
         status_message: p.status_message.clone(),
@@ -95,7 +119,11 @@ fn provisioned(p: &ProductRecord) -> ProvisionedProduct {
         stack_id: Some(p.stack_id.clone()),
         product_id: p.product_id.clone(),
         product_version_id: p.product_version_id.clone(),
-        outputs: p.outputs.iter().map(|(k, v, _)| (k.clone(), v.clone())).collect::<BTreeMap<_, _>>(),
+        outputs: p
+            .outputs
+            .iter()
+            .map(|(k, v, _)| (k.clone(), v.clone()))
+            .collect::<BTreeMap<_, _>>(),
     }
 }
 
@@ -105,15 +133,27 @@ fn pairs(m: &BTreeMap<String, String>) -> Vec<(String, String)> {
 
 #[async_trait::async_trait]
 impl PlanService for Embedded {
-    async fn list_plans(&self, filter: &PlanFilter, page: usize, page_size: usize) -> Result<Page<LivePlan>, ProviderError> {
+    async fn list_plans(
+        &self,
+        filter: &PlanFilter,
+        page: usize,
+        page_size: usize,
+    ) -> Result<Page<LivePlan>, ProviderError> {
         let q = ListPlans {
             names: filter.name.iter().cloned().collect(),
-            statuses: filter.statuses.iter().map(|s| s.as_str().to_string()).collect(),
+            statuses: filter
+                .statuses
+                .iter()
+                .map(|s| s.as_str().to_string())
+                .collect(),
             page_number: page,
             page_size,
             ..ListPlans::default()
         };
-        self.run(|sb| sb.list_plans(&q)).map(|(items, total)| Page { items: items.iter().map(live_plan).collect(), total_count: total })
+        self.run(|sb| sb.list_plans(&q)).map(|(items, total)| Page {
+            items: items.iter().map(live_plan).collect(),
+            total_count: total,
+        })
     }
 
     async fn get_plan(&self, plan_id: &str) -> Result<LivePlan, ProviderError> {
@@ -180,12 +220,17 @@ impl PlanService for Embedded {
         })
     }
 
-    async fn find_provisioned_product(&self, name: &str) -> Result<Option<ProvisionedProduct>, ProviderError> {
-        self.run(|sb| sb.provisioned_product_named(name)).map(|p| p.as_ref().map(provisioned))
+    async fn find_provisioned_product(
+        &self,
+        name: &str,
+    ) -> Result<Option<ProvisionedProduct>, ProviderError> {
+        self.run(|sb| sb.provisioned_product_named(name))
+            .map(|p| p.as_ref().map(provisioned))
     }
 
     async fn provisioned_product(&self, id: &str) -> Result<ProvisionedProduct, ProviderError> {
-        self.run(|sb| sb.provisioned_product(id)).map(|p| provisioned(&p))
+        self.run(|sb| sb.provisioned_product(id))
+            .map(|p| provisioned(&p))
     }
 
     fn can_update_in_place(&self) -> bool {

@@ -37,9 +37,15 @@ impl Store {
 
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| StoreError::Open { path: path.display().to_string(), message: e.to_string() })?;
+            std::fs::create_dir_all(parent).map_err(|e| StoreError::Open {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            })?;
         }
-        let db = Database::create(path).map_err(|e| StoreError::Open { path: path.display().to_string(), message: e.to_string() })?;
+        let db = Database::create(path).map_err(|e| StoreError::Open {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
         let txn = db.begin_write().map_err(io)?;
         txn.open_table(RECORDS).map_err(io)?;
         txn.commit().map_err(io)?;
@@ -48,7 +54,9 @@ impl Store {
 
     /// Every record whose key starts with `prefix`.
     pub fn load<T: DeserializeOwned>(&self, prefix: &str) -> Result<Vec<T>, StoreError> {
-        let Some(db) = &self.db else { return Ok(Vec::new()) };
+        let Some(db) = &self.db else {
+            return Ok(Vec::new());
+        };
         let txn = db.begin_read().map_err(io)?;
         let table = txn.open_table(RECORDS).map_err(io)?;
         let mut out = Vec::new();
@@ -57,7 +65,12 @@ impl Store {
             if !k.value().starts_with(prefix) {
                 break;
             }
-            out.push(serde_json::from_slice(v.value()).map_err(|e| StoreError::Corrupt { key: k.value().to_string(), message: e.to_string() })?);
+            out.push(
+                serde_json::from_slice(v.value()).map_err(|e| StoreError::Corrupt {
+                    key: k.value().to_string(),
+                    message: e.to_string(),
+                })?,
+            );
         }
         Ok(out)
     }
@@ -87,5 +100,8 @@ impl Store {
 }
 
 pub fn encode<T: Serialize>(key: String, value: &T) -> Write {
-    (key, Some(serde_json::to_vec(value).expect("records serialise")))
+    (
+        key,
+        Some(serde_json::to_vec(value).expect("records serialise")),
+    )
 }

@@ -8,7 +8,17 @@ use crate::core::{CreatePlan, ListPlans, Sandbox, Settings, UpdatePlan};
 use crate::store::Store;
 
 fn sandbox(clock: &Arc<ManualClock>, store: Store) -> Sandbox {
-    Sandbox::new(Catalog::demo(), Settings { preview_ms: 1000, execute_ms: 5000, ..Settings::default() }, clock.clone(), store).unwrap()
+    Sandbox::new(
+        Catalog::demo(),
+        Settings {
+            preview_ms: 1000,
+            execute_ms: 5000,
+            ..Settings::default()
+        },
+        clock.clone(),
+        store,
+    )
+    .unwrap()
 }
 
 fn vpc(name: &str) -> CreatePlan {
@@ -35,9 +45,19 @@ fn preview_then_execute_produces_outputs() {
     clock.advance(1);
     let p = sb.get_plan(&p.id).unwrap();
     assert_eq!(p.status, "PreviewSuccess");
-    assert_eq!(p.resource_changes.iter().map(|r| r.action.as_str()).collect::<Vec<_>>(), ["Add", "Add"]);
+    assert_eq!(
+        p.resource_changes
+            .iter()
+            .map(|r| r.action.as_str())
+            .collect::<Vec<_>>(),
+        ["Add", "Add"]
+    );
     assert_eq!(sb.execute_plan(&p.id).unwrap().status, "ExecuteInProgress");
-    assert!(sb.execute_plan(&p.id).unwrap_err().code.starts_with("InvalidStatus"));
+    assert!(sb
+        .execute_plan(&p.id)
+        .unwrap_err()
+        .code
+        .starts_with("InvalidStatus"));
     clock.advance(5000);
     let p = sb.get_plan(&p.id).unwrap();
     assert_eq!(p.status, "ExecuteSuccess");
@@ -59,19 +79,28 @@ fn invalid_parameters_fail_the_preview_with_a_message() {
     let mut req = vpc("app");
     req.product_id = "prod-sbxecs0000001".into();
     req.product_version_id = "pv-sbxecs0000002".into();
-    req.parameters = vec![("vpc_id".into(), "vpc-1".into()), ("instance_type".into(), "huge".into())];
+    req.parameters = vec![
+        ("vpc_id".into(), "vpc-1".into()),
+        ("instance_type".into(), "huge".into()),
+    ];
     let p = sb.create_plan(req).unwrap();
     clock.advance(1000);
     let p = sb.get_plan(&p.id).unwrap();
     assert_eq!(p.status, "PreviewFailed");
-    assert!(p.status_message.unwrap().contains("'instance_type' value 'huge' is not one of the AllowedValues"));
+    assert!(p
+        .status_message
+        .unwrap()
+        .contains("'instance_type' value 'huge' is not one of the AllowedValues"));
     // Fix it with an update: a new preview.
     let fixed = sb
         .update_plan(UpdatePlan {
             plan_id: p.id.clone(),
             product_id: p.product_id.clone(),
             product_version_id: p.product_version_id.clone(),
-            parameters: vec![("vpc_id".into(), "vpc-1".into()), ("instance_type".into(), "ecs.g7.large".into())],
+            parameters: vec![
+                ("vpc_id".into(), "vpc-1".into()),
+                ("instance_type".into(), "ecs.g7.large".into()),
+            ],
             ..UpdatePlan::default()
         })
         .unwrap();
@@ -93,15 +122,30 @@ fn approval_flow_and_records() {
     let p = sb.execute_plan(&p.id).unwrap();
     assert_eq!(p.status, "ApplicationInProgress");
     assert_eq!(p.approvers, ["RamUser:dba"]);
-    let listed = sb.list_plans(&ListPlans { approver_names: vec!["dba".into()], page_number: 1, page_size: 10, ..ListPlans::default() }).unwrap();
+    let listed = sb
+        .list_plans(&ListPlans {
+            approver_names: vec!["dba".into()],
+            page_number: 1,
+            page_size: 10,
+            ..ListPlans::default()
+        })
+        .unwrap();
     assert_eq!(listed.1, 1);
-    let p = sb.approve_plan(&p.id, "Approve", "ok", "RamUser:dba").unwrap();
+    let p = sb
+        .approve_plan(&p.id, "Approve", "ok", "RamUser:dba")
+        .unwrap();
     assert_eq!(p.status, "ApplicationApproved");
     assert_eq!(sb.execute_plan(&p.id).unwrap().status, "ExecuteInProgress");
     clock.advance(5000);
     let p = sb.get_plan(&p.id).unwrap();
     assert_eq!(p.status, "ExecuteSuccess");
-    assert_eq!(p.records.iter().map(|r| r.action.as_str()).collect::<Vec<_>>(), ["Submit", "Approve"]);
+    assert_eq!(
+        p.records
+            .iter()
+            .map(|r| r.action.as_str())
+            .collect::<Vec<_>>(),
+        ["Submit", "Approve"]
+    );
 }
 
 #[test]
@@ -114,12 +158,31 @@ fn validation_errors_use_the_documented_codes() {
         sb.create_plan(r).unwrap_err().code
     };
     assert_eq!(code(&mut sb, &|r| r.name.clear()), "MissingPlanName");
-    assert_eq!(code(&mut sb, &|r| r.stack_region_id = None), "MissingStackRegionId");
-    assert_eq!(code(&mut sb, &|r| r.product_id = "prod-nope".into()), "InvalidProduct.NotFound");
-    assert_eq!(code(&mut sb, &|r| r.product_version_id = "pv-nope".into()), "InvalidProductVersion.NotFound");
-    assert_eq!(code(&mut sb, &|r| r.tags = vec![("aliyun:x".into(), "v".into())]), "InvalidTagKey");
-    assert_eq!(code(&mut sb, &|r| r.operation_type = Some("UpdateProvisionedProduct".into())), "InvalidProvisionedProduct.NotFound");
-    assert_eq!(sb.get_plan("plan-nope").unwrap_err().code, "InvalidProvisionedProductPlan.NotFound");
+    assert_eq!(
+        code(&mut sb, &|r| r.stack_region_id = None),
+        "MissingStackRegionId"
+    );
+    assert_eq!(
+        code(&mut sb, &|r| r.product_id = "prod-nope".into()),
+        "InvalidProduct.NotFound"
+    );
+    assert_eq!(
+        code(&mut sb, &|r| r.product_version_id = "pv-nope".into()),
+        "InvalidProductVersion.NotFound"
+    );
+    assert_eq!(
+        code(&mut sb, &|r| r.tags = vec![("aliyun:x".into(), "v".into())]),
+        "InvalidTagKey"
+    );
+    assert_eq!(
+        code(&mut sb, &|r| r.operation_type =
+            Some("UpdateProvisionedProduct".into())),
+        "InvalidProvisionedProduct.NotFound"
+    );
+    assert_eq!(
+        sb.get_plan("plan-nope").unwrap_err().code,
+        "InvalidProvisionedProductPlan.NotFound"
+    );
 }
 
 #[test]
@@ -131,7 +194,16 @@ fn idempotency_token_returns_the_first_plan() {
     let first = sb.create_plan(r.clone()).unwrap();
     let second = sb.create_plan(r).unwrap();
     assert_eq!(first.id, second.id);
-    assert_eq!(sb.list_plans(&ListPlans { page_number: 1, page_size: 100, ..ListPlans::default() }).unwrap().1, 1);
+    assert_eq!(
+        sb.list_plans(&ListPlans {
+            page_number: 1,
+            page_size: 100,
+            ..ListPlans::default()
+        })
+        .unwrap()
+        .1,
+        1
+    );
 }
 
 #[test]
@@ -142,16 +214,47 @@ fn pages_filters_and_sorting() {
         sb.create_plan(vpc(&format!("net-{i:02}"))).unwrap();
         clock.advance(10);
     }
-    let q = |n, asc| ListPlans { page_number: n, page_size: 10, ascending: asc, ..ListPlans::default() };
+    let q = |n, asc| ListPlans {
+        page_number: n,
+        page_size: 10,
+        ascending: asc,
+        ..ListPlans::default()
+    };
     let (p1, total) = sb.list_plans(&q(1, false)).unwrap();
     assert_eq!((p1.len(), total, p1[0].name.as_str()), (10, 25, "net-24"));
     let (p3, _) = sb.list_plans(&q(3, true)).unwrap();
-    assert_eq!(p3.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["net-20", "net-21", "net-22", "net-23", "net-24"]);
-    let (named, total) = sb.list_plans(&ListPlans { names: vec!["NET-03".into()], page_number: 1, page_size: 10, ..ListPlans::default() }).unwrap();
+    assert_eq!(
+        p3.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
+        ["net-20", "net-21", "net-22", "net-23", "net-24"]
+    );
+    let (named, total) = sb
+        .list_plans(&ListPlans {
+            names: vec!["NET-03".into()],
+            page_number: 1,
+            page_size: 10,
+            ..ListPlans::default()
+        })
+        .unwrap();
     assert_eq!((named.len(), total), (1, 1));
-    let (fuzzy, _) = sb.list_plans(&ListPlans { full_text: Some("t-1".into()), page_number: 1, page_size: 100, ..ListPlans::default() }).unwrap();
+    let (fuzzy, _) = sb
+        .list_plans(&ListPlans {
+            full_text: Some("t-1".into()),
+            page_number: 1,
+            page_size: 100,
+            ..ListPlans::default()
+        })
+        .unwrap();
     assert_eq!(fuzzy.len(), 10);
-    assert_eq!(sb.list_plans(&ListPlans { page_number: 1, page_size: 101, ..ListPlans::default() }).unwrap_err().code, "InvalidPageSize");
+    assert_eq!(
+        sb.list_plans(&ListPlans {
+            page_number: 1,
+            page_size: 101,
+            ..ListPlans::default()
+        })
+        .unwrap_err()
+        .code,
+        "InvalidPageSize"
+    );
 }
 
 #[test]
@@ -169,7 +272,10 @@ fn data_survives_reopening_the_database() {
     clock.advance(5000);
     let mut sb = sandbox(&clock, Store::open(&path).unwrap());
     let p = sb.get_plan(&id).unwrap();
-    assert_eq!(p.status, "ExecuteSuccess", "the pending execution finished after the restart");
+    assert_eq!(
+        p.status, "ExecuteSuccess",
+        "the pending execution finished after the restart"
+    );
     assert_eq!(sb.list_provisioned_products().unwrap().len(), 1);
     // New ids never collide with old ones.
     let q = sb.create_plan(vpc("other")).unwrap();

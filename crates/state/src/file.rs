@@ -117,19 +117,34 @@ pub fn load(path: &Path) -> Result<Option<State>, StateError> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(StateError::Read { path: p, message: e.to_string() }),
+        Err(e) => {
+            return Err(StateError::Read {
+                path: p,
+                message: e.to_string(),
+            })
+        }
     };
-    let corrupt = |message: String| StateError::Corrupt { path: p.clone(), message };
-    let probe: serde_json::Value = serde_json::from_str(&text).map_err(|e| corrupt(e.to_string()))?;
-    let version = probe.get("version").and_then(|v| v.as_u64()).ok_or_else(|| corrupt("no \"version\" field".into()))? as u32;
+    let corrupt = |message: String| StateError::Corrupt {
+        path: p.clone(),
+        message,
+    };
+    let probe: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| corrupt(e.to_string()))?;
+    let version = probe
+        .get("version")
+        .and_then(|v| v.as_u64())
+        .ok_or_else(|| corrupt("no \"version\" field".into()))? as u32;
     if version > VERSION {
         return Err(StateError::TooNew { path: p, version });
     }
     let file: StateFileV1 = serde_json::from_value(probe).map_err(|e| corrupt(e.to_string()))?;
     let mut plans = BTreeMap::new();
     for (addr, v) in file.plans {
-        let address: Address = addr.parse().map_err(|e: planform_model::AddressParseError| corrupt(e.to_string()))?;
-        let provider = ProviderRef::parse(&v.provider).ok_or_else(|| corrupt(format!("{addr}: unknown provider {:?}", v.provider)))?;
+        let address: Address = addr
+            .parse()
+            .map_err(|e: planform_model::AddressParseError| corrupt(e.to_string()))?;
+        let provider = ProviderRef::parse(&v.provider)
+            .ok_or_else(|| corrupt(format!("{addr}: unknown provider {:?}", v.provider)))?;
         let depends_on = v
             .depends_on
             .iter()
@@ -153,13 +168,21 @@ pub fn load(path: &Path) -> Result<Option<State>, StateError> {
             },
         );
     }
-    Ok(Some(State { serial: file.serial, lineage: file.lineage, workspace: file.workspace, plans }))
+    Ok(Some(State {
+        serial: file.serial,
+        lineage: file.lineage,
+        workspace: file.workspace,
+        plans,
+    }))
 }
 
 /// Writes `state` to `path` atomically (temporary file, fsync, rename) with mode 0600.
 pub fn save(path: &Path, state: &State) -> Result<(), StateError> {
     let p = path.display().to_string();
-    let werr = |e: std::io::Error| StateError::Write { path: p.clone(), message: e.to_string() };
+    let werr = |e: std::io::Error| StateError::Write {
+        path: p.clone(),
+        message: e.to_string(),
+    };
     let file = StateFileV1 {
         version: VERSION,
         serial: state.serial,
@@ -191,9 +214,16 @@ pub fn save(path: &Path, state: &State) -> Result<(), StateError> {
     };
     let mut text = serde_json::to_string_pretty(&file).expect("state serialises");
     text.push('\n');
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(werr)?;
-    let tmp = dir.join(format!(".{}.tmp-{}", path.file_name().and_then(|n| n.to_str()).unwrap_or("state"), std::process::id()));
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("state"),
+        std::process::id()
+    ));
     {
         let mut opts = std::fs::OpenOptions::new();
         opts.write(true).create(true).truncate(true);

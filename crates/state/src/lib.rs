@@ -46,7 +46,12 @@ pub struct ManagedPlan {
 
 impl State {
     pub fn new(workspace: &str, lineage: String) -> State {
-        State { serial: 0, lineage, workspace: workspace.to_string(), plans: BTreeMap::new() }
+        State {
+            serial: 0,
+            lineage,
+            workspace: workspace.to_string(),
+            plans: BTreeMap::new(),
+        }
     }
 }
 
@@ -72,7 +77,14 @@ pub fn redact(lineage: &str, inputs: &PlanInputs, sensitive: &BTreeSet<String>) 
 pub fn new_lineage(now_nanos: u128, pid: u32) -> String {
     let digest = Sha256::digest(format!("{now_nanos}:{pid}"));
     let h: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 #[cfg(test)]

@@ -32,7 +32,10 @@ pub enum LockError {
 }
 
 fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 pub fn lock_path(state: &Path) -> PathBuf {
@@ -67,22 +70,41 @@ fn read(path: &Path) -> Option<LockInfo> {
 }
 
 fn write_new(path: &Path, info: &LockInfo) -> std::io::Result<()> {
-    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(path)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)?;
     f.write_all(serde_json::to_string(info).expect("serialises").as_bytes())?;
     f.sync_all()
 }
 
 /// Takes the lock of the state at `state`, waiting up to `timeout` for a live holder.
-pub fn lock(state: &Path, command: &str, lease: Duration, timeout: Duration) -> Result<StateLock, LockError> {
+pub fn lock(
+    state: &Path,
+    command: &str,
+    lease: Duration,
+    timeout: Duration,
+) -> Result<StateLock, LockError> {
     let path = lock_path(state);
-    let io = |e: std::io::Error| LockError::Io { path: path.display().to_string(), message: e.to_string() };
+    let io = |e: std::io::Error| LockError::Io {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(io)?;
     }
-    let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "localhost".into());
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into());
     let started = std::time::Instant::now();
     let info = LockInfo {
-        id: crate::new_lineage(SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0), std::process::id()),
+        id: crate::new_lineage(
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0),
+            std::process::id(),
+        ),
         pid: std::process::id(),
         host,
         command: command.to_string(),
@@ -94,7 +116,10 @@ pub fn lock(state: &Path, command: &str, lease: Duration, timeout: Duration) -> 
             Ok(()) => break,
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 match read(&path) {
-                    Some(held) if held.lease_until > now() && !(held.host == info.host && !pid_alive(held.pid)) => {
+                    Some(held)
+                        if held.lease_until > now()
+                            && (held.host != info.host || pid_alive(held.pid)) =>
+                    {
                         if started.elapsed() >= timeout {
                             return Err(LockError::Held(held));
                         }
@@ -121,13 +146,20 @@ pub fn lock(state: &Path, command: &str, lease: Duration, timeout: Duration) -> 
                 }
                 info.lease_until = now() + lease.as_secs().max(1);
                 let tmp = path.with_extension("lock.renew");
-                if std::fs::write(&tmp, serde_json::to_string(&info).expect("serialises")).is_ok() && read(&path).is_some_and(|i| i.id == info.id) {
+                if std::fs::write(&tmp, serde_json::to_string(&info).expect("serialises")).is_ok()
+                    && read(&path).is_some_and(|i| i.id == info.id)
+                {
                     let _ = std::fs::rename(&tmp, &path);
                 }
             }
         })
     };
-    Ok(StateLock { path, info, stop, renewer: Some(renewer) })
+    Ok(StateLock {
+        path,
+        info,
+        stop,
+        renewer: Some(renewer),
+    })
 }
 
 /// Whether a process with this pid runs on this host (Linux: /proc; elsewhere assumed alive).
@@ -151,7 +183,10 @@ pub fn unlock(state: &Path, force: bool) -> Result<Option<LockInfo>, LockError> 
         None if !path.exists() => Ok(None),
         Some(held) if held.lease_until > now() && !force => Err(LockError::Held(held)),
         held => {
-            std::fs::remove_file(&path).map_err(|e| LockError::Io { path: path.display().to_string(), message: e.to_string() })?;
+            std::fs::remove_file(&path).map_err(|e| LockError::Io {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            })?;
             Ok(held)
         }
     }

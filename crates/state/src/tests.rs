@@ -9,8 +9,14 @@ use super::*;
 fn sample() -> State {
     let mut s = State::new("ws", "lin-1".into());
     s.serial = 3;
-    let mut inputs = PlanInputs { name: "n".into(), product_id: "p".into(), ..PlanInputs::default() };
-    inputs.parameters.insert("password".into(), "hunter2".into());
+    let mut inputs = PlanInputs {
+        name: "n".into(),
+        product_id: "p".into(),
+        ..PlanInputs::default()
+    };
+    inputs
+        .parameters
+        .insert("password".into(), "hunter2".into());
     let sensitive: std::collections::BTreeSet<String> = ["password".to_string()].into();
     s.plans.insert(
         "plan.app[\"web\"]".parse().unwrap(),
@@ -45,7 +51,10 @@ fn round_trips_without_secrets_and_with_mode_0600() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
 }
 
@@ -57,7 +66,10 @@ fn corrupt_and_newer_files_are_refused_and_kept() {
     assert!(matches!(load(&path), Err(StateError::Corrupt { .. })));
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "{ not json");
     std::fs::write(&path, r#"{"version": 9, "serial": 1}"#).unwrap();
-    assert!(matches!(load(&path), Err(StateError::TooNew { version: 9, .. })));
+    assert!(matches!(
+        load(&path),
+        Err(StateError::TooNew { version: 9, .. })
+    ));
     assert!(load(&dir.path().join("none.json")).unwrap().is_none());
 }
 
@@ -66,14 +78,29 @@ fn a_held_lock_names_its_holder_and_an_expired_one_is_taken_over() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.json");
     let first = lock(&path, "apply", Duration::from_secs(60), Duration::ZERO).unwrap();
-    let err = lock(&path, "plan", Duration::from_secs(60), Duration::ZERO).err().unwrap();
+    let err = lock(&path, "plan", Duration::from_secs(60), Duration::ZERO)
+        .err()
+        .unwrap();
     let msg = err.to_string();
-    assert!(msg.contains(&format!("pid {}", std::process::id())) && msg.contains("(apply)"), "{msg}");
-    assert!(unlock(&path, false).is_err(), "a live lease is not removed without --force");
+    assert!(
+        msg.contains(&format!("pid {}", std::process::id())) && msg.contains("(apply)"),
+        "{msg}"
+    );
+    assert!(
+        unlock(&path, false).is_err(),
+        "a live lease is not removed without --force"
+    );
     drop(first);
     assert!(holder(&path).is_none());
     // A lock left by a killed job: its lease is in the past.
-    let stale = LockInfo { id: "x".into(), pid: 1, host: "h".into(), command: "apply".into(), since: 0, lease_until: 1 };
+    let stale = LockInfo {
+        id: "x".into(),
+        pid: 1,
+        host: "h".into(),
+        command: "apply".into(),
+        since: 0,
+        lease_until: 1,
+    };
     std::fs::write(lock_path(&path), serde_json::to_string(&stale).unwrap()).unwrap();
     let taken = lock(&path, "apply", Duration::from_secs(60), Duration::ZERO).unwrap();
     assert_eq!(holder(&path).unwrap().id, taken.info.id);
