@@ -237,7 +237,10 @@ pub fn text(cs: &ChangeSet, style: &Style) -> String {
     out
 }
 
-fn inputs_json(i: &PlanInputs, sensitive: &std::collections::BTreeSet<String>) -> serde_json::Value {
+fn inputs_json(
+    i: &PlanInputs,
+    sensitive: &std::collections::BTreeSet<String>,
+) -> serde_json::Value {
     let shown = |v: &str, s: bool| -> serde_json::Value {
         if s {
             json!("(sensitive value)")
