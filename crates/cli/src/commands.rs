@@ -101,6 +101,35 @@ pub async fn run(cli: Cli, env: BTreeMap<String, String>, color: bool) -> Result
             vars,
         } => import(&dir, &vars, &env, &address, &plan_id).await,
         Command::State { command } => state_command(&dir, &env, command),
+        Command::Sandbox {
+            command:
+                SandboxCommand::Serve {
+                    listen,
+                    data,
+                    catalog,
+                    access_keys,
+                    latency_ms,
+                    preview_ms,
+                    execute_ms,
+                    fail_rate,
+                    throttle_rps,
+                },
+        } => {
+            serve(
+                &dir,
+                &env,
+                listen,
+                data,
+                catalog,
+                access_keys,
+                latency_ms,
+                preview_ms,
+                execute_ms,
+                fail_rate,
+                throttle_rps,
+            )
+            .await
+        }
         Command::Sandbox { command } => sandbox_command(&dir, &env, command),
     }
 }
@@ -924,10 +953,103 @@ fn sandbox_command(
     let (id, action, comment) = match &command {
         SandboxCommand::Approve { plan_id, comment } => (plan_id, "Approve", comment),
         SandboxCommand::Reject { plan_id, comment } => (plan_id, "Reject", comment),
+        SandboxCommand::Serve { .. } => unreachable!("handled in run"),
     };
     let p = sb
         .approve_plan(id, action, comment, "RamUser:sandbox-admin")
         .map_err(|e| anyhow!("{e}"))?;
     println!("{} is now {}", p.id, p.status);
+    Ok(exit::OK)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn serve(
+    dir: &Path,
+    env: &BTreeMap<String, String>,
+    listen: String,
+    data: Option<PathBuf>,
+    catalog: Option<PathBuf>,
+    access_keys: Vec<String>,
+    latency_ms: u64,
+    preview_ms: Option<u64>,
+    execute_ms: Option<u64>,
+    fail_rate: f64,
+    throttle_rps: Option<f64>,
+) -> Result<u8> {
+    use planform_sandbox::server::{AccessKey, ServerConfig};
+    if !(0.0..=1.0).contains(&fail_rate) {
+        bail!("--fail-rate must be from 0 to 1, got {fail_rate}");
+    }
+    if throttle_rps.is_some_and(|r| r <= 0.0) {
+        bail!("--throttle-rps must be above 0");
+    }
+    let mut keys = Vec::new();
+    for k in &access_keys {
+        keys.push(AccessKey::parse(k).ok_or_else(|| {
+            anyhow!(
+                "--access-key {:?}: expected ID:SECRET or ID:SECRET:TOKEN",
+                k.split(':').next().unwrap_or("")
+            )
+        })?);
+    }
+    if keys.is_empty() {
+        let seed = planform_state::new_lineage(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0),
+            std::process::id(),
+        )
+        .replace('-', "");
+        let key = AccessKey {
+            id: format!("LTAIsbx{}", &seed[..16]),
+            secret: seed[16..].to_string(),
+            token: None,
+        };
+        println!("access key: {}:{}", key.id, key.secret);
+        keys.push(key);
+    }
+    let catalog = match catalog {
+        Some(f) => planform_sandbox::Catalog::from_json(
+            &std::fs::read_to_string(&f).with_context(|| format!("cannot read {}", f.display()))?,
+        )
+        .map_err(|e| anyhow!("{}: {e}", f.display()))?,
+        None => planform_sandbox::Catalog::demo(),
+    };
+    let mut settings = sandbox_settings(env);
+    if let Some(ms) = preview_ms {
+        settings.preview_ms = ms;
+    }
+    if let Some(ms) = execute_ms {
+        settings.execute_ms = ms;
+    }
+    let data = data.unwrap_or_else(|| dir.join(".planform/sandbox"));
+    let store = planform_sandbox::store::Store::open(&data.join("sandbox.redb"))
+        .map_err(|e| anyhow!("{e}"))?;
+    let sandbox = planform_sandbox::Sandbox::new(
+        catalog,
+        settings,
+        Arc::new(planform_sandbox::SystemClock),
+        store,
+    )
+    .map_err(|e| anyhow!("{e}"))?;
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    println!("listening on http://{}", listener.local_addr()?);
+    std::io::stdout().flush()?;
+    let config = ServerConfig {
+        keys,
+        latency: Duration::from_millis(latency_ms),
+        fail_rate,
+        throttle_rps,
+        ..ServerConfig::default()
+    };
+    let server =
+        planform_sandbox::server::serve(listener, Arc::new(std::sync::Mutex::new(sandbox)), config);
+    tokio::select! {
+        r = server => r.context("the server stopped")?,
+        _ = tokio::signal::ctrl_c() => println!("stopped"),
+    }
     Ok(exit::OK)
 }

@@ -89,6 +89,9 @@ pub struct PlanRecord {
     pub resource_changes: Vec<ResourceChangeRecord>,
     pub idempotency_token: Option<String>,
     pub owner: String,
+    /// Created through the AWS face: AWS tag rules, no approval step.
+    #[serde(default)]
+    pub aws: bool,
 }
 
 /// A provisioned product (Alibaba: product instance).
@@ -209,6 +212,8 @@ pub struct CreatePlan {
     pub tags: Vec<(String, String)>,
     pub notification_arns: Vec<String>,
     pub idempotency_token: Option<String>,
+    /// The AWS face: its own validation (done there), no approval step.
+    pub aws: bool,
 }
 
 /// The inputs of `UpdateProvisionedProductPlan`.
@@ -687,6 +692,7 @@ impl Sandbox {
         Ok(())
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn check_common(
         product_id: &str,
         version_id: &str,
@@ -695,6 +701,7 @@ impl Sandbox {
         params: &[(String, String)],
         tags: &[(String, String)],
         catalog: &Catalog,
+        aws: bool,
     ) -> Result<(), SandboxError> {
         if product_id.is_empty() {
             return Err(SandboxError::missing("ProductId"));
@@ -739,6 +746,9 @@ impl Sandbox {
         if params.iter().any(|(k, _)| k.is_empty()) {
             return Err(SandboxError::missing("Parameters.N.ParameterKey"));
         }
+        if aws {
+            return Ok(());
+        }
         Self::check_tags(tags)
     }
 
@@ -778,6 +788,7 @@ impl Sandbox {
             &req.parameters,
             &req.tags,
             &self.catalog,
+            req.aws,
         )?;
         let op = req
             .operation_type
@@ -828,6 +839,7 @@ impl Sandbox {
             resource_changes: vec![],
             idempotency_token: req.idempotency_token.clone(),
             owner: self.settings.account_id.clone(),
+            aws: req.aws,
         };
         if let Some(token) = req.idempotency_token {
             writes.push(encode(
@@ -885,6 +897,7 @@ impl Sandbox {
             &req.parameters,
             &req.tags,
             &self.catalog,
+            plan.aws,
         )?;
         let now = self.now_ms();
         plan.product_id = req.product_id;
@@ -910,6 +923,9 @@ impl Sandbox {
     }
 
     fn needs_approval(&self, plan: &PlanRecord) -> Option<Vec<String>> {
+        if plan.aws {
+            return None;
+        }
         let p = self.portfolio_for(plan)?;
         p.approval_operation_types
             .contains(&plan.operation_type)
@@ -1201,6 +1217,59 @@ impl Sandbox {
             .collect();
         v.sort_by_key(|p| std::cmp::Reverse((p.create_ms, p.seq)));
         Ok(v)
+    }
+
+    /// Tasks of a provisioned product, newest first.
+    pub fn tasks_of(&mut self, pp_id: &str) -> Result<Vec<TaskRecord>, SandboxError> {
+        self.advance()?;
+        let mut v: Vec<TaskRecord> = self
+            .tasks
+            .values()
+            .filter(|t| t.provisioned_product_id == pp_id)
+            .cloned()
+            .collect();
+        v.sort_by_key(|t| std::cmp::Reverse((t.create_ms, t.id.clone())));
+        Ok(v)
+    }
+
+    /// `TerminateProvisionedProduct` (the direct, plan-less path): a task that removes the product.
+    pub fn terminate_product(&mut self, pp_id: &str) -> Result<TaskRecord, SandboxError> {
+        let mut pp = self.provisioned_product(pp_id)?;
+        if pp.status == "UnderChange" {
+            return Err(SandboxError::new(
+                400,
+                "InvalidStatus.ProvisionedProduct",
+                format!("The product instance {pp_id} is under change."),
+            ));
+        }
+        let now = self.now_ms();
+        let task = TaskRecord {
+            id: self.next_id("task"),
+            task_type: "TerminateProvisionedProduct".into(),
+            status: "Succeeded".into(),
+            status_message: None,
+            outputs: vec![],
+            parameters: pp.parameters.clone(),
+            provisioned_product_id: pp.id.clone(),
+            provisioned_product_name: pp.name.clone(),
+            product_id: pp.product_id.clone(),
+            product_version_id: pp.product_version_id.clone(),
+            portfolio_id: pp.portfolio_id.clone(),
+            plan_id: String::new(),
+            create_ms: now,
+            update_ms: now,
+        };
+        pp.terminated = true;
+        pp.status = "Terminated".into();
+        pp.last_task_id = Some(task.id.clone());
+        self.store.commit(vec![
+            Self::task_write(&task),
+            Self::product_write(&pp),
+            self.meta_write(),
+        ])?;
+        self.tasks.insert(task.id.clone(), task.clone());
+        self.products.insert(pp.id.clone(), pp);
+        Ok(task)
     }
 
     pub fn task(&mut self, id: &str) -> Result<TaskRecord, SandboxError> {

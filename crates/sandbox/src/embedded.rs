@@ -175,6 +175,7 @@ impl PlanService for Embedded {
             tags: pairs(&i.tags),
             notification_arns: i.notification_arns.clone(),
             idempotency_token: Some(r.idempotency_token.clone()),
+            aws: false,
         };
         self.run(|sb| sb.create_plan(req)).map(|p| live_plan(&p))
     }

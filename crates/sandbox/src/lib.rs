@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod clock;
 pub mod core;
 mod embedded;
+pub mod server;
 pub mod store;
 
 pub use catalog::Catalog;

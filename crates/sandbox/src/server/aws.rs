@@ -1,0 +1,670 @@
+//! The AWS face: Service Catalog over JSON 1.1 (`X-Amz-Target: AWS242ServiceCatalogService.*`),
+//! SigV4 verification, `{"__type", "message"}` errors, `PageToken` pagination and idempotency
+//! tokens (wire/aws.md).
+
+use axum::body::Body;
+use axum::response::Response;
+use planform_wire::{constant_time_eq, sha256_hex, sigv4};
+use regex::Regex;
+use serde_json::{json, Value};
+use std::sync::OnceLock;
+
+use super::{parse_amz_date, App, Fault, Request};
+use crate::core::{
+    CreatePlan, ListPlans, PlanRecord, ProductRecord, Sandbox, SandboxError, TaskRecord,
+};
+
+const PREFIX: &str = "AWS242ServiceCatalogService.";
+
+fn respond(app: &App, status: u16, body: Value, retry_after_s: Option<u64>) -> Response {
+    let mut b = Response::builder()
+        .status(status)
+        .header("content-type", "application/x-amz-json-1.1")
+        .header("x-amzn-RequestId", app.request_id().to_lowercase());
+    if let Some(s) = retry_after_s {
+        b = b.header("retry-after", s.to_string());
+    }
+    b.body(Body::from(body.to_string()))
+        .expect("valid response")
+}
+
+fn error(app: &App, status: u16, code: &str, message: &str) -> Response {
+    respond(
+        app,
+        status,
+        json!({"__type": code, "message": message}),
+        None,
+    )
+}
+
+/// A modeled error of the AWS API.
+struct ApiError(&'static str, String);
+
+fn invalid(msg: impl Into<String>) -> ApiError {
+    ApiError("InvalidParametersException", msg.into())
+}
+
+impl From<SandboxError> for ApiError {
+    fn from(e: SandboxError) -> ApiError {
+        if e.status == 404 {
+            ApiError("ResourceNotFoundException", e.message)
+        } else if e.code.starts_with("InvalidStatus") {
+            ApiError("InvalidStateException", e.message)
+        } else if e.status >= 500 {
+            ApiError("InternalFailure", e.message)
+        } else {
+            ApiError("InvalidParametersException", e.message)
+        }
+    }
+}
+
+fn authenticate(app: &App, req: &Request) -> Result<String, (u16, &'static str, String)> {
+    let auth = req.header("authorization").ok_or((
+        400,
+        "MissingAuthenticationToken",
+        "Request is missing Authentication Token".to_string(),
+    ))?;
+    let parsed = sigv4::parse_authorization(auth).ok_or((
+        400,
+        "IncompleteSignature",
+        "The request signature does not conform to AWS standards.".to_string(),
+    ))?;
+    let key = app.key(&parsed.access_key_id).ok_or((
+        400,
+        "UnrecognizedClientException",
+        "The security token included in the request is invalid.".to_string(),
+    ))?;
+    let amz_date = req.header("x-amz-date").ok_or((
+        400,
+        "IncompleteSignature",
+        "X-Amz-Date is required.".to_string(),
+    ))?;
+    let when = parse_amz_date(amz_date).ok_or((
+        400,
+        "IncompleteSignature",
+        "X-Amz-Date is not in the basic ISO 8601 format.".to_string(),
+    ))?;
+    if when.abs_diff(app.now_ms()) > app.config.max_skew.as_millis() as u64 {
+        return Err((
+            400,
+            "InvalidSignatureException",
+            format!(
+                "Signature expired: {amz_date} is now earlier or later than the allowed window."
+            ),
+        ));
+    }
+    if parsed.service != "servicecatalog"
+        || !amz_date.starts_with(&parsed.date)
+        || !parsed.signed_headers.iter().any(|h| h == "host")
+    {
+        return Err((
+            400,
+            "InvalidSignatureException",
+            "Credential should be scoped to a valid date, region and the servicecatalog service."
+                .to_string(),
+        ));
+    }
+    let payload = sha256_hex(&req.body);
+    let canonical = sigv4::canonical_request(
+        req.method.as_str(),
+        &req.header_pairs(),
+        &parsed.signed_headers,
+        &payload,
+    );
+    let scope = sigv4::scope(&parsed.date, &parsed.region, &parsed.service);
+    let signing_key =
+        sigv4::signing_key(&key.secret, &parsed.date, &parsed.region, &parsed.service);
+    let expected = sigv4::signature(
+        &signing_key,
+        &sigv4::string_to_sign(amz_date, &scope, &canonical),
+    );
+    if !constant_time_eq(&expected, &parsed.signature) {
+        return Err((400, "InvalidSignatureException", "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.".to_string()));
+    }
+    match (&key.token, req.header("x-amz-security-token")) {
+        (None, None) => {}
+        (Some(t), Some(s))
+            if constant_time_eq(t, s)
+                && parsed
+                    .signed_headers
+                    .iter()
+                    .any(|h| h == "x-amz-security-token") => {}
+        _ => {
+            return Err((
+                400,
+                "UnrecognizedClientException",
+                "The security token included in the request is invalid.".to_string(),
+            ))
+        }
+    }
+    Ok(parsed.region)
+}
+
+pub(crate) fn handle(app: &App, req: &Request, fault: Option<Fault>) -> Response {
+    let target = req.header("x-amz-target").unwrap_or_default();
+    let Some(op) = target.strip_prefix(PREFIX).map(str::to_string) else {
+        return error(
+            app,
+            400,
+            "UnknownOperationException",
+            &format!("Unknown operation {target}"),
+        );
+    };
+    let region = match authenticate(app, req) {
+        Ok(r) => r,
+        Err((status, code, msg)) => return error(app, status, code, &msg),
+    };
+    match fault {
+        Some(Fault::Throttled { retry_after_ms }) => {
+            return respond(
+                app,
+                400,
+                json!({"__type": "ThrottlingException", "message": "Rate exceeded"}),
+                Some(retry_after_ms.div_ceil(1000)),
+            )
+        }
+        Some(Fault::Internal) => {
+            return error(
+                app,
+                500,
+                "InternalFailure",
+                "The request processing has failed because of an unknown error.",
+            )
+        }
+        Some(Fault::Unavailable) => {
+            return error(
+                app,
+                503,
+                "ServiceUnavailable",
+                "The request has failed due to a temporary failure of the server.",
+            )
+        }
+        None => {}
+    }
+    let body: Value = if req.body.is_empty() {
+        json!({})
+    } else {
+        match serde_json::from_slice(&req.body) {
+            Ok(v @ Value::Object(_)) => v,
+            _ => {
+                return error(
+                    app,
+                    400,
+                    "SerializationException",
+                    "Start of structure or map found where not expected.",
+                )
+            }
+        }
+    };
+    let mut sb = app.sandbox.lock().unwrap_or_else(|e| e.into_inner());
+    let result = dispatch(&mut sb, &op, &body, &region);
+    drop(sb);
+    match result {
+        Ok(Some(v)) => respond(app, 200, v, None),
+        Ok(None) => error(
+            app,
+            400,
+            "UnknownOperationException",
+            &format!("Unknown operation {op}"),
+        ),
+        Err(ApiError(code, msg)) => error(app, 400, code, &msg),
+    }
+}
+
+fn re(pattern: &'static str, cell: &'static OnceLock<Regex>) -> &'static Regex {
+    cell.get_or_init(|| Regex::new(pattern).expect("valid pattern"))
+}
+
+fn id_re() -> &'static Regex {
+    static R: OnceLock<Regex> = OnceLock::new();
+    re(r"^[a-zA-Z0-9_\-]{1,100}$", &R)
+}
+
+fn str_field<'a>(b: &'a Value, name: &str) -> Option<&'a str> {
+    b.get(name).and_then(Value::as_str)
+}
+
+fn required<'a>(b: &'a Value, name: &str) -> Result<&'a str, ApiError> {
+    str_field(b, name).ok_or_else(|| invalid(format!("1 validation error detected: Value null at '{name}' failed to satisfy constraint: Member must not be null")))
+}
+
+fn id_field<'a>(b: &'a Value, name: &str, req: bool) -> Result<Option<&'a str>, ApiError> {
+    match str_field(b, name) {
+        None if req => Err(invalid(format!("1 validation error detected: Value null at '{name}' failed to satisfy constraint: Member must not be null"))),
+        None => Ok(None),
+        Some(v) if id_re().is_match(v) => Ok(Some(v)),
+        Some(v) => Err(invalid(format!("1 validation error detected: Value '{v}' at '{name}' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[a-zA-Z0-9_\\-]*"))),
+    }
+}
+
+fn page_size(b: &Value, max: u64) -> Result<usize, ApiError> {
+    match b.get("PageSize").and_then(Value::as_u64) {
+        None | Some(0) => Ok(max as usize),
+        Some(n) if n <= max => Ok(n as usize),
+        Some(n) => Err(invalid(format!("1 validation error detected: Value '{n}' at 'pageSize' failed to satisfy constraint: Member must have value less than or equal to {max}"))),
+    }
+}
+
+fn page_token(b: &Value) -> Result<usize, ApiError> {
+    match str_field(b, "PageToken") {
+        None | Some("") => Ok(0),
+        Some(t) => t
+            .strip_prefix("pt-")
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| invalid("The page token is not valid.")),
+    }
+}
+
+fn paged<T: Clone>(items: &[T], start: usize, size: usize) -> (Vec<T>, Option<String>) {
+    let end = (start + size).min(items.len());
+    let page = items.get(start..end).unwrap_or_default().to_vec();
+    (page, (end < items.len()).then(|| format!("pt-{end}")))
+}
+
+fn secs(ms: u64) -> Value {
+    json!(ms as f64 / 1000.0)
+}
+
+fn aws_status(s: &str) -> &'static str {
+    match s {
+        "PreviewInProgress" => "CREATE_IN_PROGRESS",
+        "PreviewSuccess" | "ApplicationInProgress" | "ApplicationApproved" => "CREATE_SUCCESS",
+        "PreviewFailed" | "ApplicationRejected" | "Canceled" => "CREATE_FAILED",
+        "ExecuteInProgress" => "EXECUTE_IN_PROGRESS",
+        "ExecuteSuccess" => "EXECUTE_SUCCESS",
+        _ => "EXECUTE_FAILED",
+    }
+}
+
+fn tags_json(tags: &[(String, String)]) -> Value {
+    Value::Array(
+        tags.iter()
+            .map(|(k, v)| json!({"Key": k, "Value": v}))
+            .collect(),
+    )
+}
+
+fn plan_summary(p: &PlanRecord) -> Value {
+    json!({"PlanName": p.name, "PlanId": p.id, "ProvisionProductId": p.provisioned_product_id, "ProvisionProductName": p.provisioned_product_name, "PlanType": "CLOUDFORMATION", "ProvisioningArtifactId": p.product_version_id})
+}
+
+fn plan_details(p: &PlanRecord) -> Value {
+    let mut d = json!({
+        "CreatedTime": secs(p.create_ms), "UpdatedTime": secs(p.update_ms), "ProductId": p.product_id, "PlanName": p.name, "PlanId": p.id,
+        "ProvisionProductId": p.provisioned_product_id, "ProvisionProductName": p.provisioned_product_name, "PlanType": "CLOUDFORMATION",
+        "ProvisioningArtifactId": p.product_version_id, "Status": aws_status(&p.status), "NotificationArns": p.notification_arns,
+        "ProvisioningParameters": p.parameters.iter().map(|(k, v)| json!({"Key": k, "Value": v})).collect::<Vec<_>>(),
+        "Tags": tags_json(&p.tags),
+    });
+    if let Some(path) = &p.portfolio_id {
+        d["PathId"] = json!(path);
+    }
+    if let Some(m) = &p.status_message {
+        d["StatusMessage"] = json!(m);
+    }
+    d
+}
+
+fn pp_json(sb: &Sandbox, p: &ProductRecord) -> Value {
+    let status = match p.status.as_str() {
+        "Available" => "AVAILABLE",
+        "UnderChange" => "UNDER_CHANGE",
+        "Error" => "ERROR",
+        _ => "TAINTED",
+    };
+    let mut d = json!({
+        "Name": p.name, "Arn": format!("arn:aws:servicecatalog:us-east-1:{}:stack/{}/{}", sb.settings.account_id, p.name, p.id),
+        "Type": "CFN_STACK", "Id": p.id, "Status": status, "CreatedTime": secs(p.create_ms), "ProductId": p.product_id,
+        "ProvisioningArtifactId": p.product_version_id,
+    });
+    for (k, v) in [
+        ("StatusMessage", &p.status_message),
+        ("LastRecordId", &p.last_task_id),
+        ("LastProvisioningRecordId", &p.last_provisioning_task_id),
+        (
+            "LastSuccessfulProvisioningRecordId",
+            &p.last_successful_task_id,
+        ),
+    ] {
+        if let Some(v) = v {
+            d[k] = json!(v);
+        }
+    }
+    d
+}
+
+fn record_json(t: &TaskRecord) -> Value {
+    let record_type = match t.task_type.as_str() {
+        "LaunchProduct" => "PROVISION_PRODUCT",
+        "UpdateProvisionedProduct" => "UPDATE_PROVISIONED_PRODUCT",
+        _ => "TERMINATE_PROVISIONED_PRODUCT",
+    };
+    let status = match t.status.as_str() {
+        "Succeeded" => "SUCCEEDED",
+        "Failed" => "FAILED",
+        _ => "IN_PROGRESS",
+    };
+    let mut d = json!({
+        "RecordId": t.id, "ProvisionedProductName": t.provisioned_product_name, "Status": status, "CreatedTime": secs(t.create_ms),
+        "UpdatedTime": secs(t.update_ms), "ProvisionedProductType": "CFN_STACK", "RecordType": record_type,
+        "ProvisionedProductId": t.provisioned_product_id, "ProductId": t.product_id, "ProvisioningArtifactId": t.product_version_id,
+        "RecordErrors": t.status_message.iter().map(|m| json!({"Code": "ExecutionFailed", "Description": m})).collect::<Vec<_>>(),
+        "RecordTags": [],
+    });
+    if let Some(p) = &t.portfolio_id {
+        d["PathId"] = json!(p);
+    }
+    d
+}
+
+fn outputs_json(outputs: &[(String, String, String)]) -> Vec<Value> {
+    outputs
+        .iter()
+        .map(|(k, v, d)| json!({"OutputKey": k, "OutputValue": v, "Description": d}))
+        .collect()
+}
+
+fn find_product(
+    sb: &mut Sandbox,
+    b: &Value,
+    id_key: &str,
+    name_key: &str,
+) -> Result<ProductRecord, ApiError> {
+    match (str_field(b, id_key), str_field(b, name_key)) {
+        (Some(id), None) => Ok(sb.provisioned_product(id)?),
+        (None, Some(name)) => sb.provisioned_product_named(name)?.ok_or_else(|| {
+            ApiError(
+                "ResourceNotFoundException",
+                format!("Provisioned product {name} not found."),
+            )
+        }),
+        _ => Err(invalid(format!(
+            "Exactly one of {id_key} and {name_key} must be given."
+        ))),
+    }
+}
+
+fn check_tags(b: &Value) -> Result<Vec<(String, String)>, ApiError> {
+    static R: OnceLock<Regex> = OnceLock::new();
+    let tag_re = re(r"^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$", &R);
+    let tags: Vec<(String, String)> = b
+        .get("Tags")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .map(|t| {
+                    (
+                        str_field(t, "Key").unwrap_or_default().to_string(),
+                        str_field(t, "Value").unwrap_or_default().to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if tags.len() > 50 {
+        return Err(invalid(format!("1 validation error detected: Value at 'tags' failed to satisfy constraint: Member must have length less than or equal to 50 (got {})", tags.len())));
+    }
+    for (k, v) in &tags {
+        if !(1..=128).contains(&k.chars().count())
+            || !tag_re.is_match(k)
+            || !(1..=256).contains(&v.chars().count())
+            || !tag_re.is_match(v)
+        {
+            return Err(invalid(format!(
+                "The tag {k:?}={v:?} does not satisfy the tag constraints."
+            )));
+        }
+    }
+    Ok(tags)
+}
+
+fn dispatch(
+    sb: &mut Sandbox,
+    op: &str,
+    b: &Value,
+    region: &str,
+) -> Result<Option<Value>, ApiError> {
+    let v = match op {
+        "CreateProvisionedProductPlan" => {
+            let name = required(b, "PlanName")?;
+            if required(b, "PlanType")? != "CLOUDFORMATION" {
+                return Err(invalid("1 validation error detected: Value at 'planType' failed to satisfy constraint: Member must satisfy enum value set: [CLOUDFORMATION]"));
+            }
+            let product = id_field(b, "ProductId", true)?
+                .unwrap_or_default()
+                .to_string();
+            let artifact = id_field(b, "ProvisioningArtifactId", true)?
+                .unwrap_or_default()
+                .to_string();
+            let path = id_field(b, "PathId", false)?.map(str::to_string);
+            let pp_name = required(b, "ProvisionedProductName")?;
+            static PP: OnceLock<Regex> = OnceLock::new();
+            if !re(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{0,127}$", &PP).is_match(pp_name) {
+                return Err(invalid(format!("1 validation error detected: Value '{pp_name}' at 'provisionedProductName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9][a-zA-Z0-9._-]*")));
+            }
+            let token = required(b, "IdempotencyToken")?;
+            static TOK: OnceLock<Regex> = OnceLock::new();
+            if !re(r"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,127}$", &TOK).is_match(token) {
+                return Err(invalid("The idempotency token is not valid."));
+            }
+            let arns: Vec<String> = b
+                .get("NotificationArns")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default();
+            if arns.len() > 5 {
+                return Err(invalid("1 validation error detected: Value at 'notificationArns' failed to satisfy constraint: Member must have length less than or equal to 5"));
+            }
+            static ARN: OnceLock<Regex> = OnceLock::new();
+            if let Some(bad) = arns.iter().find(|a| !re(r"^arn:[a-z0-9\-.]{1,63}:[a-z0-9\-.]{0,63}:[a-z0-9\-.]{0,63}:[a-z0-9\-.]{0,63}:[^/].{0,1023}$", &ARN).is_match(a)) {
+                return Err(invalid(format!("The notification ARN {bad} is not valid.")));
+            }
+            let tags = check_tags(b)?;
+            let parameters: Vec<(String, String)> = b
+                .get("ProvisioningParameters")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .map(|p| {
+                            (
+                                str_field(p, "Key").unwrap_or_default().to_string(),
+                                str_field(p, "Value").unwrap_or_default().to_string(),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let existing = sb.provisioned_product_named(pp_name)?.is_some();
+            let plan = sb.create_plan(CreatePlan {
+                name: name.into(),
+                description: None,
+                operation_type: Some(
+                    if existing {
+                        "UpdateProvisionedProduct"
+                    } else {
+                        "LaunchProduct"
+                    }
+                    .into(),
+                ),
+                portfolio_id: path,
+                product_id: product,
+                product_version_id: artifact,
+                provisioned_product_name: pp_name.into(),
+                stack_region_id: Some(region.into()),
+                parameters,
+                tags,
+                notification_arns: arns,
+                idempotency_token: Some(token.into()),
+                aws: true,
+            })?;
+            json!({"PlanName": plan.name, "PlanId": plan.id, "ProvisionProductId": plan.provisioned_product_id, "ProvisionedProductName": plan.provisioned_product_name, "ProvisioningArtifactId": plan.product_version_id})
+        }
+        "DescribeProvisionedProductPlan" => {
+            let plan = sb.get_plan(id_field(b, "PlanId", true)?.unwrap_or_default())?;
+            let changes: Vec<Value> = plan
+                .resource_changes
+                .iter()
+                .map(|r| {
+                    let mut c = json!({"Action": r.action.to_uppercase(), "LogicalResourceId": r.logical_resource_id, "ResourceType": r.resource_type, "Scope": ["PROPERTIES"], "Details": []});
+                    if let Some(p) = &r.physical_resource_id {
+                        c["PhysicalResourceId"] = json!(p);
+                    }
+                    if let Some(x) = &r.replacement {
+                        c["Replacement"] = json!(x.to_uppercase());
+                    }
+                    c
+                })
+                .collect();
+            let (page, next) = paged(&changes, page_token(b)?, page_size(b, 20)?);
+            let mut out = json!({"ProvisionedProductPlanDetails": plan_details(&plan), "ResourceChanges": page});
+            if let Some(n) = next {
+                out["NextPageToken"] = json!(n);
+            }
+            out
+        }
+        "ListProvisionedProductPlans" => {
+            let pp = id_field(b, "ProvisionProductId", false)?.map(str::to_string);
+            let mut all = Vec::new();
+            for page in 1.. {
+                let (items, total) = sb.list_plans(&ListPlans {
+                    page_number: page,
+                    page_size: 100,
+                    ascending: true,
+                    provisioned_product_id: pp.clone(),
+                    ..ListPlans::default()
+                })?;
+                all.extend(items);
+                if all.len() >= total {
+                    break;
+                }
+            }
+            let summaries: Vec<Value> = all.iter().map(plan_summary).collect();
+            let (page, next) = paged(&summaries, page_token(b)?, page_size(b, 20)?);
+            let mut out = json!({"ProvisionedProductPlans": page});
+            if let Some(n) = next {
+                out["NextPageToken"] = json!(n);
+            }
+            out
+        }
+        "ExecuteProvisionedProductPlan" => {
+            let id = id_field(b, "PlanId", true)?.unwrap_or_default().to_string();
+            required(b, "IdempotencyToken")?;
+            let plan = sb.get_plan(&id)?;
+            if plan.status != "PreviewSuccess" && plan.status != "ApplicationApproved" {
+                return Err(ApiError(
+                    "InvalidStateException",
+                    format!(
+                        "Plan {id} is in status {}; it must be CREATE_SUCCESS.",
+                        aws_status(&plan.status)
+                    ),
+                ));
+            }
+            sb.execute_plan(&id)?;
+            let pp = sb.provisioned_product(&plan.provisioned_product_id)?;
+            let task = sb.task(pp.last_task_id.as_deref().unwrap_or_default())?;
+            json!({"RecordDetail": record_json(&task)})
+        }
+        "DeleteProvisionedProductPlan" => {
+            sb.delete_plan(id_field(b, "PlanId", true)?.unwrap_or_default())?;
+            json!({})
+        }
+        "DescribeProvisionedProduct" => {
+            let pp = find_product(sb, b, "Id", "Name")?;
+            json!({"ProvisionedProductDetail": pp_json(sb, &pp), "CloudWatchDashboards": []})
+        }
+        "GetProvisionedProductOutputs" => {
+            let pp = find_product(sb, b, "ProvisionedProductId", "ProvisionedProductName")?;
+            let keys: Vec<String> = b
+                .get("OutputKeys")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let outputs: Vec<Value> = outputs_json(&pp.outputs)
+                .into_iter()
+                .filter(|o| keys.is_empty() || keys.iter().any(|k| o["OutputKey"] == json!(k)))
+                .collect();
+            let (page, next) = paged(&outputs, page_token(b)?, page_size(b, 20)?);
+            let mut out = json!({"Outputs": page});
+            if let Some(n) = next {
+                out["NextPageToken"] = json!(n);
+            }
+            out
+        }
+        "SearchProvisionedProducts" => {
+            let mut items = sb.list_provisioned_products()?;
+            let queries: Vec<String> = b
+                .pointer("/Filters/SearchQuery")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default();
+            for q in &queries {
+                let (field, value) = q.split_once(':').unwrap_or(("", q.as_str()));
+                items.retain(|p| {
+                    let status = pp_json(sb, p)["Status"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string();
+                    match field {
+                        "name" => p.name == value,
+                        "id" => p.id == value,
+                        "status" => status == value,
+                        "productId" => p.product_id == value,
+                        _ => p.name.contains(value) || p.id.contains(value),
+                    }
+                });
+            }
+            match str_field(b, "SortBy") {
+                None | Some("arn") | Some("name") => items.sort_by(|a, b| a.name.cmp(&b.name)),
+                Some("id") => items.sort_by(|a, b| a.id.cmp(&b.id)),
+                Some("lastRecordId") => items.sort_by(|a, b| a.last_task_id.cmp(&b.last_task_id)),
+                Some(other) => {
+                    return Err(invalid(format!(
+                        "SortBy {other} is not one of arn, id, name, lastRecordId"
+                    )))
+                }
+            }
+            if str_field(b, "SortOrder") == Some("DESCENDING") {
+                items.reverse();
+            }
+            let all: Vec<Value> = items.iter().map(|p| pp_json(sb, p)).collect();
+            let (page, next) = paged(&all, page_token(b)?, page_size(b, 100)?);
+            let mut out = json!({"ProvisionedProducts": page, "TotalResultsCount": all.len()});
+            if let Some(n) = next {
+                out["NextPageToken"] = json!(n);
+            }
+            out
+        }
+        "TerminateProvisionedProduct" => {
+            required(b, "TerminateToken")?;
+            let pp = find_product(sb, b, "ProvisionedProductId", "ProvisionedProductName")?;
+            let task = sb.terminate_product(&pp.id)?;
+            json!({"RecordDetail": record_json(&task)})
+        }
+        "DescribeRecord" => {
+            let task = sb.task(required(b, "Id")?).map_err(|_| {
+                ApiError(
+                    "ResourceNotFoundException",
+                    format!(
+                        "Record {} not found.",
+                        str_field(b, "Id").unwrap_or_default()
+                    ),
+                )
+            })?;
+            json!({"RecordDetail": record_json(&task), "RecordOutputs": outputs_json(&task.outputs)})
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(v))
+}
