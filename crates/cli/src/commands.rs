@@ -341,8 +341,39 @@ fn providers(
                 }
                 out.insert(r, sandbox.clone().expect("opened above"));
             }
-            ProviderKind::Alibaba | ProviderKind::Aws => {
-                bail!("provider {r}: this build of planform has no {} HTTP client yet; use the sandbox provider (see README)", r.kind.as_str())
+            ProviderKind::Alibaba => {
+                let cfg = desired.providers.get(&r).ok_or_else(|| {
+                    anyhow!("provider {r} is used by the state but not configured in the manifests")
+                })?;
+                let region = cfg
+                    .region
+                    .clone()
+                    .or_else(|| env.get("ALIBABA_CLOUD_REGION").cloned())
+                    .unwrap_or_default();
+                if region.is_empty()
+                    && cfg.endpoint.is_none()
+                    && !env.contains_key("ALIBABA_CLOUD_ENDPOINT_SERVICECATALOG")
+                {
+                    bail!("provider {r}: set region (or endpoint)");
+                }
+                let mut options =
+                    planform_client::AlibabaOptions::resolve(&region, cfg.endpoint.as_deref(), env);
+                if let Some(n) = cfg.max_retries {
+                    options.retry.max_attempts = n + 1;
+                }
+                options.requests_per_second = cfg.requests_per_second;
+                if let Some(t) = cfg.timeout {
+                    options.timeout = t;
+                }
+                let credentials =
+                    planform_client::credentials::resolve(env, cfg.profile.as_deref())
+                        .map_err(|e| anyhow!("provider {r}: {e}"))?;
+                let client = planform_client::AlibabaClient::new(options, credentials)
+                    .map_err(|e| anyhow!("provider {r}: {e}"))?;
+                out.insert(r, Arc::new(client));
+            }
+            ProviderKind::Aws => {
+                bail!("provider {r}: this build of planform has no AWS client yet; use the alibaba or sandbox provider (see README)")
             }
         }
     }

@@ -1,0 +1,838 @@
+//! Alibaba Cloud Service Catalog, RPC API 2021-09-01: requests signed with ACS3-HMAC-SHA256,
+//! parameters in the form body or the query string per action (wire/alibaba.md §2.1), flat
+//! 1-based arrays, JSON answers, typed errors that keep the cloud's code, message and request id.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use planform_model::{
+    ErrorKind, LivePlan, NewPlan, OperationType, Page, PlanFilter, PlanInputs, PlanService,
+    PlanStatus, PlanUpdate, ProviderError, ProvisionedProduct, ResourceChange, Sent,
+};
+use planform_wire::{acs3, encoding, sha256_hex};
+use serde_json::Value;
+
+use crate::credentials::AlibabaCredentials;
+use crate::retry::{Jitter, RateLimit, RetryPolicy};
+
+const VERSION: &str = "2021-09-01";
+
+/// Where and how to reach the service.
+#[derive(Debug, Clone)]
+pub struct AlibabaOptions {
+    /// `https://servicecatalog.cn-hangzhou.aliyuncs.com` or an override such as a sandbox server.
+    pub endpoint: String,
+    pub retry: RetryPolicy,
+    pub requests_per_second: Option<f64>,
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+}
+
+impl AlibabaOptions {
+    /// The endpoint as the official tools pick it: the manifest's `endpoint`, then
+    /// `ALIBABA_CLOUD_ENDPOINT_SERVICECATALOG`, then `servicecatalog.<region>.aliyuncs.com`.
+    pub fn resolve(
+        region: &str,
+        endpoint: Option<&str>,
+        env: &BTreeMap<String, String>,
+    ) -> AlibabaOptions {
+        let endpoint = endpoint
+            .map(str::to_string)
+            .or_else(|| {
+                env.get("ALIBABA_CLOUD_ENDPOINT_SERVICECATALOG")
+                    .filter(|v| !v.is_empty())
+                    .cloned()
+            })
+            .unwrap_or_else(|| format!("servicecatalog.{region}.aliyuncs.com"));
+        let endpoint = if endpoint.starts_with("http://") || endpoint.starts_with("https://") {
+            endpoint
+        } else {
+            format!("https://{endpoint}")
+        };
+        AlibabaOptions {
+            endpoint: endpoint.trim_end_matches('/').to_string(),
+            retry: RetryPolicy::default(),
+            requests_per_second: None,
+            timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+pub struct AlibabaClient {
+    http: reqwest::Client,
+    options: AlibabaOptions,
+    host: String,
+    credentials: AlibabaCredentials,
+    limit: Option<RateLimit>,
+    jitter: Jitter,
+    nonce: AtomicU64,
+    /// Requests sent, retries included (for benchmarks and tests).
+    pub requests: AtomicU64,
+}
+
+impl std::fmt::Debug for AlibabaClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AlibabaClient")
+            .field("endpoint", &self.options.endpoint)
+            .field("credentials", &self.credentials)
+            .finish()
+    }
+}
+
+/// A request ready to send: everything the signature covers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SignedRequest {
+    pub method: &'static str,
+    pub query: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// Actions whose parameters go in the query string (the rest use a form body).
+fn in_query(action: &str) -> bool {
+    matches!(
+        action,
+        "ListProvisionedProductPlans"
+            | "ListProvisionedProductPlanApprovers"
+            | "GetProvisionedProduct"
+            | "ListProvisionedProducts"
+            | "GetProductAsEndUser"
+            | "GetProductVersion"
+            | "ListLaunchOptions"
+            | "ListProductVersions"
+            | "ListProductsAsEndUser"
+            | "ListTasks"
+    )
+}
+
+/// Builds and signs a request; pure, so the request shapes are tested without a network.
+pub fn sign(
+    action: &str,
+    params: &[(String, String)],
+    host: &str,
+    credentials: &AlibabaCredentials,
+    date: &str,
+    nonce: &str,
+) -> SignedRequest {
+    let method = if action == "ListProvisionedProductPlanApprovers" {
+        "GET"
+    } else {
+        "POST"
+    };
+    let (query_pairs, body) = if in_query(action) {
+        (params.to_vec(), String::new())
+    } else {
+        (vec![], encoding::form_encode(params))
+    };
+    let payload = sha256_hex(body.as_bytes());
+    let mut headers = vec![
+        ("host".to_string(), host.to_string()),
+        ("x-acs-version".to_string(), VERSION.to_string()),
+        ("x-acs-action".to_string(), action.to_string()),
+        ("x-acs-date".to_string(), date.to_string()),
+        ("x-acs-signature-nonce".to_string(), nonce.to_string()),
+        ("accept".to_string(), "application/json".to_string()),
+        ("x-acs-content-sha256".to_string(), payload.clone()),
+    ];
+    if !body.is_empty() {
+        headers.push((
+            "content-type".into(),
+            "application/x-www-form-urlencoded".into(),
+        ));
+    }
+    if let Some(t) = &credentials.security_token {
+        headers.push((
+            "x-acs-accesskey-id".into(),
+            credentials.access_key_id.clone(),
+        ));
+        headers.push(("x-acs-security-token".into(), t.expose().clone()));
+    }
+    let signed: Vec<String> = headers.iter().map(|(k, _)| k.clone()).collect();
+    let canonical = acs3::canonical_request(method, &query_pairs, &headers, &signed, &payload);
+    let signature = acs3::signature(credentials.access_key_secret.expose(), &canonical);
+    headers.push((
+        "authorization".into(),
+        acs3::authorization(&credentials.access_key_id, &signed, &signature),
+    ));
+    let query = query_pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", encoding::pct(k), encoding::pct(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+    SignedRequest {
+        method,
+        query,
+        headers,
+        body: body.into_bytes(),
+    }
+}
+
+fn iso_now() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Classifies an error answer: the kind decides between retrying and failing.
+pub fn classify(status: u16, code: &str, retry_after: Option<Duration>) -> ErrorKind {
+    if retry_after.is_some() || code.starts_with("Throttling") || code == "Rejected.Throttling" {
+        ErrorKind::Throttled { retry_after }
+    } else if status >= 500 || code == "ServiceUnavailable" || code == "InternalError" {
+        ErrorKind::Transient
+    } else if status == 404 && code.starts_with("InvalidAction") {
+        ErrorKind::Invalid
+    } else if status == 404 || code.ends_with(".NotFound") || code.starts_with("EntityNotExist") {
+        ErrorKind::NotFound
+    } else if code.starts_with("InvalidStatus") || code.ends_with(".Duplicate") {
+        ErrorKind::Conflict
+    } else if status == 403
+        || code.starts_with("InvalidAccessKeyId")
+        || code.starts_with("SignatureDoesNotMatch")
+        || code.starts_with("InvalidSecurityToken")
+        || code == "Forbidden.RAM"
+        || code == "NoPermission"
+        || code.starts_with("InvalidTimeStamp")
+    {
+        ErrorKind::Auth
+    } else {
+        ErrorKind::Invalid
+    }
+}
+
+fn s(v: &Value, k: &str) -> Option<String> {
+    v.get(k).and_then(Value::as_str).map(str::to_string)
+}
+
+fn pairs(v: &Value, list: &str, key: &str, value: &str) -> BTreeMap<String, String> {
+    v.get(list)
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| Some((s(x, key)?, s(x, value).unwrap_or_default())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A `PlanDetail` (Get) or an item of `PlanDetails` (List) as a `LivePlan`.
+pub fn live_plan(d: &Value) -> LivePlan {
+    let raw = s(d, "Status").unwrap_or_default();
+    LivePlan {
+        id: s(d, "PlanId").unwrap_or_default(),
+        inputs: PlanInputs {
+            name: s(d, "PlanName").unwrap_or_default(),
+            description: s(d, "Description"),
+            product_id: s(d, "ProductId").unwrap_or_default(),
+            product_version_id: s(d, "ProductVersionId").unwrap_or_default(),
+            portfolio_id: s(d, "PortfolioId"),
+            provisioned_product_name: s(d, "ProvisionedProductName").unwrap_or_default(),
+            stack_region_id: s(d, "StackRegionId"),
+            parameters: pairs(d, "Parameters", "ParameterKey", "ParameterValue"),
+            tags: pairs(d, "Tags", "Key", "Value"),
+            notification_arns: vec![],
+        },
+        operation_type: s(d, "OperationType")
+            .and_then(|o| OperationType::parse(&o))
+            .unwrap_or(OperationType::LaunchProduct),
+        status: PlanStatus::parse(&raw).unwrap_or(PlanStatus::PreviewFailed),
+        raw_status: raw,
+        status_message: s(d, "StatusMessage").filter(|m| !m.is_empty()),
+        provisioned_product_id: s(d, "ProvisionedProductId"),
+        stack_id: s(d, "StackId").filter(|x| !x.is_empty()),
+        create_time: s(d, "CreateTime").unwrap_or_default(),
+        update_time: s(d, "UpdateTime").unwrap_or_default(),
+    }
+}
+
+fn flat(
+    params: &mut Vec<(String, String)>,
+    list: &str,
+    key: &str,
+    value: &str,
+    items: &BTreeMap<String, String>,
+) {
+    for (i, (k, v)) in items.iter().enumerate() {
+        params.push((format!("{list}.{}.{key}", i + 1), k.clone()));
+        params.push((format!("{list}.{}.{value}", i + 1), v.clone()));
+    }
+}
+
+fn p(k: &str, v: impl Into<String>) -> (String, String) {
+    (k.to_string(), v.into())
+}
+
+impl AlibabaClient {
+    pub fn new(
+        options: AlibabaOptions,
+        credentials: AlibabaCredentials,
+    ) -> Result<AlibabaClient, ProviderError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(options.connect_timeout)
+            .timeout(options.timeout)
+            .user_agent(concat!("planform/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| {
+                ProviderError::new(ErrorKind::Invalid, Sent::No, "ClientSetup", e.to_string())
+            })?;
+        let host = options
+            .endpoint
+            .split("://")
+            .nth(1)
+            .unwrap_or(&options.endpoint)
+            .trim_end_matches('/')
+            .to_string();
+        let seed = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(7)
+            ^ (std::process::id() as u64) << 32;
+        Ok(AlibabaClient {
+            http,
+            limit: options.requests_per_second.map(RateLimit::new),
+            host,
+            credentials,
+            options,
+            jitter: Jitter::new(seed),
+            nonce: AtomicU64::new(seed),
+            requests: AtomicU64::new(0),
+        })
+    }
+
+    fn nonce(&self) -> String {
+        let n = self.nonce.fetch_add(1, Ordering::SeqCst);
+        sha256_hex(format!("{n}:{}", std::process::id()).as_bytes())[..32].to_string()
+    }
+
+    /// One attempt.
+    async fn send_once(
+        &self,
+        action: &str,
+        params: &[(String, String)],
+    ) -> Result<Value, ProviderError> {
+        if let Some(l) = &self.limit {
+            let wait = l.reserve();
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
+        }
+        let req = sign(
+            action,
+            params,
+            &self.host,
+            &self.credentials,
+            &iso_now(),
+            &self.nonce(),
+        );
+        let url = if req.query.is_empty() {
+            format!("{}/", self.options.endpoint)
+        } else {
+            format!("{}/?{}", self.options.endpoint, req.query)
+        };
+        let mut builder = self.http.request(
+            if req.method == "GET" {
+                reqwest::Method::GET
+            } else {
+                reqwest::Method::POST
+            },
+            url,
+        );
+        for (k, v) in &req.headers {
+            if k != "host" {
+                builder = builder.header(k.as_str(), v.as_str());
+            }
+        }
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let resp = builder.body(req.body).send().await.map_err(|e| {
+            let sent = if e.is_connect() {
+                Sent::No
+            } else {
+                Sent::Maybe
+            };
+            ProviderError::new(
+                ErrorKind::Transient,
+                sent,
+                "NetworkError",
+                format!("{action}: {}", describe_reqwest(&e)),
+            )
+        })?;
+        let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get("x-acs-retry-after")
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+            .map(Duration::from_millis)
+            .or_else(|| {
+                resp.headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+                    .map(Duration::from_secs)
+            });
+        let text = resp.text().await.map_err(|e| {
+            ProviderError::new(
+                ErrorKind::Transient,
+                Sent::Maybe,
+                "NetworkError",
+                format!("{action}: reading the answer: {e}"),
+            )
+        })?;
+        let body: Value =
+            serde_json::from_str(&text).unwrap_or_else(|_| serde_json::json!({"Message": text}));
+        if status >= 300 {
+            let code = s(&body, "Code")
+                .or_else(|| s(&body, "code"))
+                .unwrap_or_else(|| status.to_string());
+            let message = s(&body, "Message")
+                .or_else(|| s(&body, "message"))
+                .unwrap_or_default();
+            let kind = classify(status, &code, retry_after);
+            let sent = if matches!(kind, ErrorKind::Throttled { .. } | ErrorKind::Auth) {
+                Sent::No
+            } else {
+                Sent::Yes
+            };
+            return Err(ProviderError {
+                kind,
+                sent,
+                code,
+                message,
+                request_id: s(&body, "RequestId").or_else(|| s(&body, "requestId")),
+            });
+        }
+        Ok(body)
+    }
+
+    /// Sends with retries. `may_repeat` is false for a create, which is retried only after
+    /// `landed` has looked and found that the earlier attempt made nothing.
+    async fn call(
+        &self,
+        action: &str,
+        params: &[(String, String)],
+    ) -> Result<Value, ProviderError> {
+        let mut attempt = 0;
+        loop {
+            match self.send_once(action, params).await {
+                Err(e) if e.kind.retryable() && attempt + 1 < self.options.retry.max_attempts => {
+                    let after = match e.kind {
+                        ErrorKind::Throttled { retry_after } => retry_after,
+                        _ => None,
+                    };
+                    tokio::time::sleep(self.options.retry.delay(
+                        attempt,
+                        after,
+                        self.jitter.next(),
+                    ))
+                    .await;
+                    attempt += 1;
+                }
+                r => return r,
+            }
+        }
+    }
+
+    /// A plan made by an earlier attempt of this create, if one landed: same name, same inputs
+    /// (ownership tags included), and not executed.
+    async fn landed(&self, request: &NewPlan) -> Result<Option<LivePlan>, ProviderError> {
+        let filter = PlanFilter {
+            name: Some(request.inputs.name.clone()),
+            statuses: vec![],
+        };
+        let page = self.list_plans(&filter, 1, 100).await?;
+        Ok(page.items.into_iter().find(|l| {
+            l.inputs.provisioned_product_name == request.inputs.provisioned_product_name
+                && l.inputs.product_version_id == request.inputs.product_version_id
+                && l.inputs.parameters == request.inputs.parameters
+                && l.inputs.tags == request.inputs.tags
+                && l.operation_type == request.operation_type
+                && matches!(
+                    l.status,
+                    PlanStatus::PreviewInProgress
+                        | PlanStatus::PreviewSuccess
+                        | PlanStatus::PreviewFailed
+                )
+        }))
+    }
+
+    fn inputs_params(params: &mut Vec<(String, String)>, i: &PlanInputs) {
+        params.push(p("ProductId", &i.product_id));
+        params.push(p("ProductVersionId", &i.product_version_id));
+        if let Some(x) = &i.portfolio_id {
+            params.push(p("PortfolioId", x));
+        }
+        if let Some(x) = &i.description {
+            params.push(p("Description", x));
+        }
+        flat(
+            params,
+            "Parameters",
+            "ParameterKey",
+            "ParameterValue",
+            &i.parameters,
+        );
+        flat(params, "Tags", "Key", "Value", &i.tags);
+    }
+}
+
+fn describe_reqwest(e: &reqwest::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(inner) = source {
+        s.push_str(&format!(": {inner}"));
+        source = inner.source();
+    }
+    s
+}
+
+#[async_trait::async_trait]
+impl PlanService for AlibabaClient {
+    async fn list_plans(
+        &self,
+        filter: &PlanFilter,
+        page: usize,
+        page_size: usize,
+    ) -> Result<Page<LivePlan>, ProviderError> {
+        let mut params = vec![
+            p("PageNumber", page.to_string()),
+            p("PageSize", page_size.to_string()),
+            p("SortBy", "CreateTime"),
+            p("SortOrder", "Desc"),
+        ];
+        let mut n = 0;
+        let mut filt = |k: &str, v: &str| {
+            n += 1;
+            params.push((format!("Filters.{n}.Key"), k.to_string()));
+            params.push((format!("Filters.{n}.Value"), v.to_string()));
+        };
+        if let Some(name) = &filter.name {
+            filt("ProvisionedProductPlanName", name);
+        }
+        for st in &filter.statuses {
+            filt("ProvisionedProductPlanStatus", st.as_str());
+        }
+        let body = self.call("ListProvisionedProductPlans", &params).await?;
+        let items = body
+            .get("PlanDetails")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().map(live_plan).collect())
+            .unwrap_or_default();
+        Ok(Page {
+            items,
+            total_count: body.get("TotalCount").and_then(Value::as_u64).unwrap_or(0) as usize,
+        })
+    }
+
+    async fn get_plan(&self, plan_id: &str) -> Result<LivePlan, ProviderError> {
+        let body = self
+            .call("GetProvisionedProductPlan", &[p("PlanId", plan_id)])
+            .await?;
+        Ok(live_plan(body.get("PlanDetail").unwrap_or(&Value::Null)))
+    }
+
+    async fn create_plan(&self, r: &NewPlan) -> Result<LivePlan, ProviderError> {
+        let i = &r.inputs;
+        let mut params = vec![
+            p("PlanName", &i.name),
+            p("PlanType", "Ros"),
+            p("ProvisionedProductName", &i.provisioned_product_name),
+            p("OperationType", r.operation_type.as_str()),
+        ];
+        if let Some(region) = &i.stack_region_id {
+            params.push(p("StackRegionId", region));
+        }
+        Self::inputs_params(&mut params, i);
+        let mut attempt = 0;
+        let body = loop {
+            match self
+                .send_once("CreateProvisionedProductPlan", &params)
+                .await
+            {
+                Ok(b) => break b,
+                Err(e) if e.kind.retryable() && attempt + 1 < self.options.retry.max_attempts => {
+                    if e.sent != Sent::No {
+                        // Look before sending again: the first attempt may have made the plan.
+                        if let Some(found) = self.landed(r).await? {
+                            return Ok(found);
+                        }
+                    }
+                    let after = match e.kind {
+                        ErrorKind::Throttled { retry_after } => retry_after,
+                        _ => None,
+                    };
+                    tokio::time::sleep(self.options.retry.delay(
+                        attempt,
+                        after,
+                        self.jitter.next(),
+                    ))
+                    .await;
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        Ok(LivePlan {
+            id: s(&body, "PlanId").unwrap_or_default(),
+            inputs: i.clone(),
+            operation_type: r.operation_type,
+            status: PlanStatus::PreviewInProgress,
+            raw_status: "PreviewInProgress".into(),
+            status_message: None,
+            provisioned_product_id: s(&body, "ProvisionedProductId"),
+            stack_id: None,
+            create_time: String::new(),
+            update_time: String::new(),
+        })
+    }
+
+    async fn update_plan(&self, r: &PlanUpdate) -> Result<LivePlan, ProviderError> {
+        let mut params = vec![p("PlanId", &r.plan_id)];
+        Self::inputs_params(&mut params, &r.inputs);
+        self.call("UpdateProvisionedProductPlan", &params).await?;
+        self.get_plan(&r.plan_id).await
+    }
+
+    async fn execute_plan(&self, plan_id: &str) -> Result<(), ProviderError> {
+        self.call("ExecuteProvisionedProductPlan", &[p("PlanId", plan_id)])
+            .await
+            .map(|_| ())
+    }
+
+    async fn cancel_plan(&self, plan_id: &str) -> Result<(), ProviderError> {
+        self.call("CancelProvisionedProductPlan", &[p("PlanId", plan_id)])
+            .await
+            .map(|_| ())
+    }
+
+    async fn delete_plan(&self, plan_id: &str) -> Result<(), ProviderError> {
+        self.call("DeleteProvisionedProductPlan", &[p("PlanId", plan_id)])
+            .await
+            .map(|_| ())
+    }
+
+    async fn resource_changes(&self, plan_id: &str) -> Result<Vec<ResourceChange>, ProviderError> {
+        let body = self
+            .call("GetProvisionedProductPlan", &[p("PlanId", plan_id)])
+            .await?;
+        Ok(body
+            .get("ResourceChanges")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .map(|c| ResourceChange {
+                        action: s(c, "Action").unwrap_or_default(),
+                        logical_resource_id: s(c, "LogicalResourceId").unwrap_or_default(),
+                        physical_resource_id: s(c, "PhysicalResourceId"),
+                        resource_type: s(c, "ResourceType").unwrap_or_default(),
+                        replacement: s(c, "Replacement"),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    async fn find_provisioned_product(
+        &self,
+        name: &str,
+    ) -> Result<Option<ProvisionedProduct>, ProviderError> {
+        let params = [
+            p("Filters.1.Key", "ProvisionedProductName"),
+            p("Filters.1.Value", name),
+            p("PageSize", "10"),
+            p("PageNumber", "1"),
+        ];
+        let body = self.call("ListProvisionedProducts", &params).await?;
+        let found = body
+            .get("ProvisionedProductDetails")
+            .and_then(Value::as_array)
+            .and_then(|a| {
+                a.iter()
+                    .find(|d| s(d, "ProvisionedProductName").as_deref() == Some(name))
+                    .cloned()
+            });
+        Ok(found.map(|d| product(&d, BTreeMap::new())))
+    }
+
+    async fn provisioned_product(&self, id: &str) -> Result<ProvisionedProduct, ProviderError> {
+        let body = self
+            .call("GetProvisionedProduct", &[p("ProvisionedProductId", id)])
+            .await?;
+        let d = body
+            .get("ProvisionedProductDetail")
+            .cloned()
+            .unwrap_or(Value::Null);
+        // Outputs come only from the last successful provisioning task (wire/alibaba.md §4).
+        let task =
+            s(&d, "LastSuccessfulProvisioningTaskId").or_else(|| s(&d, "LastProvisioningTaskId"));
+        let mut outputs = BTreeMap::new();
+        if let Some(t) = task {
+            let tb = self.call("GetTask", &[p("TaskId", t)]).await?;
+            outputs = pairs(
+                tb.get("TaskDetail").unwrap_or(&Value::Null),
+                "Outputs",
+                "OutputKey",
+                "OutputValue",
+            );
+        }
+        Ok(product(&d, outputs))
+    }
+
+    fn can_update_in_place(&self) -> bool {
+        true
+    }
+}
+
+fn product(d: &Value, outputs: BTreeMap<String, String>) -> ProvisionedProduct {
+    ProvisionedProduct {
+        id: s(d, "ProvisionedProductId").unwrap_or_default(),
+        name: s(d, "ProvisionedProductName").unwrap_or_default(),
+        status: s(d, "Status").unwrap_or_default(),
+        status_message: s(d, "StatusMessage"),
+        stack_id: s(d, "StackId"),
+        product_id: s(d, "ProductId").unwrap_or_default(),
+        product_version_id: s(d, "ProductVersionId").unwrap_or_default(),
+        outputs,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use planform_model::Sensitive;
+
+    fn creds(token: Option<&str>) -> AlibabaCredentials {
+        AlibabaCredentials {
+            access_key_id: "testid".into(),
+            access_key_secret: Sensitive::new("testsecret".into()),
+            security_token: token.map(|t| Sensitive::new(t.to_string())),
+        }
+    }
+
+    #[test]
+    fn signs_the_documented_vector_request() {
+        // The request of wire/alibaba.md §10.2 (query parameters), built by the client.
+        let params = vec![
+            p("AccessLevelFilter", "User"),
+            p("Filters.1.Key", "FullTextSearch"),
+            p("Filters.1.Value", "demo plan/x"),
+            p("PageNumber", "1"),
+            p("PageSize", "10"),
+        ];
+        let r = sign(
+            "ListProvisionedProductPlans",
+            &params,
+            "servicecatalog.cn-hangzhou.aliyuncs.com",
+            &creds(None),
+            "2024-01-02T03:04:05Z",
+            "fedcba9876543210fedcba9876543210",
+        );
+        assert_eq!(r.method, "POST");
+        assert!(r.body.is_empty());
+        assert_eq!(r.query, "AccessLevelFilter=User&Filters.1.Key=FullTextSearch&Filters.1.Value=demo%20plan%2Fx&PageNumber=1&PageSize=10");
+        let auth = &r
+            .headers
+            .iter()
+            .find(|(k, _)| k == "authorization")
+            .unwrap()
+            .1;
+        assert!(
+            auth.ends_with(
+                "Signature=13e45747975ffec8bb13532e46d2880b83235da2e67b18dc172ac6bda96db227"
+            ),
+            "{auth}"
+        );
+    }
+
+    #[test]
+    fn plan_writes_go_in_a_form_body_with_flat_arrays() {
+        let r = sign(
+            "GetProvisionedProductPlan",
+            &[p("PlanId", "plan-1")],
+            "h",
+            &creds(Some("tok")),
+            "2024-01-02T03:04:05Z",
+            "n",
+        );
+        assert_eq!(r.body, b"PlanId=plan-1");
+        assert!(r
+            .headers
+            .iter()
+            .any(|(k, v)| k == "x-acs-security-token" && v == "tok"));
+        assert!(r
+            .headers
+            .iter()
+            .any(|(k, v)| k == "content-type" && v == "application/x-www-form-urlencoded"));
+        let mut params = vec![];
+        flat(
+            &mut params,
+            "Tags",
+            "Key",
+            "Value",
+            &[
+                ("a".to_string(), "1".to_string()),
+                ("b".to_string(), "2".to_string()),
+            ]
+            .into(),
+        );
+        assert_eq!(params[2], ("Tags.2.Key".to_string(), "b".to_string()));
+    }
+
+    #[test]
+    fn errors_are_classified() {
+        assert_eq!(
+            classify(400, "Throttling.User", Some(Duration::from_millis(2000))),
+            ErrorKind::Throttled {
+                retry_after: Some(Duration::from_millis(2000))
+            }
+        );
+        assert_eq!(
+            classify(503, "ServiceUnavailable", None),
+            ErrorKind::Transient
+        );
+        assert_eq!(
+            classify(404, "InvalidProvisionedProductPlan.NotFound", None),
+            ErrorKind::NotFound
+        );
+        assert_eq!(
+            classify(400, "InvalidStatus.ProvisionedProductPlan", None),
+            ErrorKind::Conflict
+        );
+        assert_eq!(
+            classify(400, "SignatureDoesNotMatch", None),
+            ErrorKind::Auth
+        );
+        assert_eq!(classify(400, "InvalidTagKey", None), ErrorKind::Invalid);
+    }
+
+    #[test]
+    fn no_secret_in_debug_output() {
+        let c = AlibabaClient::new(
+            AlibabaOptions::resolve("cn-hangzhou", None, &BTreeMap::new()),
+            creds(Some("the-token")),
+        )
+        .unwrap();
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("testsecret") && !shown.contains("the-token"),
+            "{shown}"
+        );
+        assert!(shown.contains("https://servicecatalog.cn-hangzhou.aliyuncs.com"));
+    }
+}

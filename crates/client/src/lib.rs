@@ -1,0 +1,12 @@
+//! Cloud clients behind the engine's `PlanService`. `alibaba` speaks Alibaba Cloud Service
+//! Catalog's RPC API 2021-09-01 over HTTPS. Every client retries throttling, 5xx and network
+//! errors with exponential backoff and full jitter (honouring `x-acs-retry-after` /
+//! `Retry-After`), holds a per-provider request-rate limit, and never prints a secret.
+
+pub mod alibaba;
+pub mod credentials;
+mod retry;
+
+pub use alibaba::{AlibabaClient, AlibabaOptions};
+pub use credentials::{AlibabaCredentials, CredentialError};
+pub use retry::{RateLimit, RetryPolicy};
