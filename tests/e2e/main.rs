@@ -7,6 +7,7 @@ use std::process::{Command, Output};
 mod apply;
 mod corpus;
 mod format;
+mod planfile;
 mod server;
 
 /// A scratch manifest directory.

@@ -62,6 +62,9 @@ pub enum Command {
         detailed_exitcode: bool,
         #[arg(long = "target", value_name = "ADDR")]
         targets: Vec<String>,
+        /// Save the change set to FILE for `planform apply FILE`.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
         /// Only report what changed in the cloud; propose nothing.
         #[arg(long)]
         refresh_only: bool,
@@ -70,6 +73,8 @@ pub enum Command {
     },
     /// Make the cloud match the manifests. Exit 0 converged, 1 error, 3 plans await approval.
     Apply {
+        /// A plan file from `plan --out`: run exactly that change set (refused when stale).
+        planfile: Option<PathBuf>,
         #[command(flatten)]
         vars: VarArgs,
         #[arg(long)]
@@ -91,6 +96,12 @@ pub enum Command {
         parallelism: usize,
         #[arg(long = "target", value_name = "ADDR")]
         targets: Vec<String>,
+    },
+    /// Show a plan file's change set, or the state.
+    Show {
+        planfile: Option<PathBuf>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
     },
     /// Show the manifests' outputs, resolved from the state.
     Output {

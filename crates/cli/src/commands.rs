@@ -40,6 +40,7 @@ pub async fn run(cli: Cli, env: BTreeMap<String, String>, color: bool) -> Result
             vars,
             detailed_exitcode,
             targets,
+            out,
             refresh_only,
             format,
         } => {
@@ -49,6 +50,7 @@ pub async fn run(cli: Cli, env: BTreeMap<String, String>, color: bool) -> Result
                 &env,
                 detailed_exitcode,
                 &targets,
+                out.as_deref(),
                 refresh_only,
                 format,
                 &style,
@@ -56,6 +58,14 @@ pub async fn run(cli: Cli, env: BTreeMap<String, String>, color: bool) -> Result
             .await
         }
         Command::Apply {
+            planfile: Some(file),
+            vars,
+            parallelism,
+            format,
+            ..
+        } => apply_planfile(&dir, &env, &file, &vars, parallelism, format, &style).await,
+        Command::Apply {
+            planfile: None,
             vars,
             auto_approve,
             parallelism,
@@ -75,6 +85,7 @@ pub async fn run(cli: Cli, env: BTreeMap<String, String>, color: bool) -> Result
             )
             .await
         }
+        Command::Show { planfile, format } => show(&dir, &env, planfile.as_deref(), format, &style),
         Command::Destroy {
             vars,
             auto_approve,
@@ -449,6 +460,7 @@ async fn plan(
     env: &BTreeMap<String, String>,
     detailed: bool,
     target_list: &[String],
+    out: Option<&Path>,
     refresh_only: bool,
     format: Format,
     style: &Style,
@@ -456,6 +468,30 @@ async fn plan(
     let Some(p) = prepare(dir, vars, env, "plan", target_list, false).await? else {
         return Ok(exit::ERROR);
     };
+    if let Some(out) = out {
+        let fingerprints =
+            planform_engine::fingerprints(&p.live, p.changes.changes.iter().map(|c| &c.address));
+        let state_path = match &p.desired.backend {
+            StateBackend::Local { path } => path.clone(),
+        };
+        crate::planfile::write(
+            out,
+            &crate::planfile::PlanFile {
+                workspace: p.desired.workspace.clone(),
+                state_path,
+                lineage: p.state.lineage.clone(),
+                serial: p.state.serial,
+                changes: p.changes.clone(),
+                fingerprints,
+                providers: p.desired.providers.values().cloned().collect(),
+            },
+        )?;
+        eprintln!(
+            "Saved the plan to {}; `planform apply {}` runs exactly these changes.",
+            out.display(),
+            out.display()
+        );
+    }
     if refresh_only {
         let mut drifted = 0;
         for (a, e) in &p.live.plans {
@@ -597,20 +633,48 @@ async fn run_apply(
     } else {
         print!("{}", render::text(&p.changes, style));
     }
-    let sink: Arc<dyn StateSink> = Arc::new(FileSink(p.state_path.clone()));
-    if p.changes.is_empty() {
-        // Still record what the refresh learnt (adopted plans, outputs).
-        if p.state != planform_state::load(&p.state_path)?.unwrap_or_default()
-            && !p.state.plans.is_empty()
-        {
-            sink.save(&p.state).map_err(|e| anyhow!(e))?;
-        }
-        print_outputs(&p.desired, &p.state, style);
-        return Ok(exit::OK);
-    }
-    if !auto_approve && !confirm(command)? {
+    if !p.changes.is_empty() && !auto_approve && !confirm(command)? {
         println!("{command} cancelled.");
         return Ok(exit::ERROR);
+    }
+    execute(
+        &p.changes,
+        p.state,
+        &p.state_path,
+        &p.providers,
+        Some(&p.desired),
+        parallelism,
+        destroy,
+        json,
+        style,
+    )
+    .await
+}
+
+/// Carries out a change set and reports; the exit code of `apply` / `destroy`.
+#[allow(clippy::too_many_arguments)]
+async fn execute(
+    changes: &ChangeSet,
+    state: State,
+    state_path: &Path,
+    providers: &Providers,
+    desired: Option<&DesiredState>,
+    parallelism: usize,
+    destroy: bool,
+    json: bool,
+    style: &Style,
+) -> Result<u8> {
+    let sink: Arc<dyn StateSink> = Arc::new(FileSink(state_path.to_path_buf()));
+    if changes.is_empty() {
+        // Still record what the refresh learnt (adopted plans, outputs).
+        if state != planform_state::load(state_path)?.unwrap_or_default() && !state.plans.is_empty()
+        {
+            sink.save(&state).map_err(|e| anyhow!(e))?;
+        }
+        if let Some(d) = desired {
+            print_outputs(d, &state, style);
+        }
+        return Ok(exit::OK);
     }
     let interrupt = Arc::new(AtomicBool::new(false));
     {
@@ -624,9 +688,10 @@ async fn run_apply(
             }
         });
     }
+    let workspace = state.workspace.clone();
     let options = ApplyOptions {
         parallelism,
-        workspace: p.desired.workspace.clone(),
+        workspace,
         interrupt,
         ..ApplyOptions::default()
     };
@@ -634,15 +699,7 @@ async fn run_apply(
         start: Instant::now(),
         json,
     });
-    let (state, report) = apply(
-        &p.changes,
-        p.state.clone(),
-        &p.providers,
-        sink,
-        observer,
-        &options,
-    )
-    .await?;
+    let (state, report) = apply(changes, state, providers, sink, observer, &options).await?;
     for e in &report.state_errors {
         eprintln!("error: saving the state failed: {e}");
     }
@@ -683,8 +740,8 @@ async fn run_apply(
             failed.len(),
             awaiting.len()
         );
-        if !destroy {
-            print_outputs(&p.desired, &state, style);
+        if let (false, Some(d)) = (destroy, desired) {
+            print_outputs(d, &state, style);
         }
     }
     if !failed.is_empty() || report.interrupted() || !report.state_errors.is_empty() {
@@ -692,6 +749,126 @@ async fn run_apply(
     }
     if !awaiting.is_empty() {
         return Ok(exit::PENDING);
+    }
+    Ok(exit::OK)
+}
+
+async fn apply_planfile(
+    dir: &Path,
+    env: &BTreeMap<String, String>,
+    file: &Path,
+    vars: &VarArgs,
+    parallelism: usize,
+    format: Format,
+    style: &Style,
+) -> Result<u8> {
+    let pf = crate::planfile::read(file)?;
+    let path = dir.join(&pf.state_path);
+    let _lock = planform_state::lock(
+        &path,
+        "apply",
+        Duration::from_secs(60),
+        parse_duration(&vars.lock_timeout)?,
+    )?;
+    let state = match planform_state::load(&path)? {
+        Some(s) if s.lineage != pf.lineage => bail!("{} is stale: it was made for another state (lineage {}, the state has {}); run `planform plan` again", file.display(), pf.lineage, s.lineage),
+        Some(s) if s.serial != pf.serial => bail!("{} is stale: the state changed since it was made (serial {} -> {}); run `planform plan` again", file.display(), pf.serial, s.serial),
+        Some(s) => s,
+        None if pf.serial == 0 => State::new(&pf.workspace, pf.lineage.clone()),
+        None => bail!("{} is stale: it was made from a state that no longer exists at {}", file.display(), path.display()),
+    };
+    // The desired state the refresh needs: providers and the plans the change set creates.
+    let mut desired = DesiredState {
+        workspace: pf.workspace.clone(),
+        ..DesiredState::default()
+    };
+    for c in &pf.providers {
+        desired.providers.insert(c.reference.clone(), c.clone());
+    }
+    for c in pf.changes.changes.iter().filter(|c| c.after.is_some()) {
+        desired.plans.insert(
+            c.address.clone(),
+            planform_model::DesiredPlan {
+                address: c.address.clone(),
+                provider: c.provider.clone(),
+                inputs: c.after.clone().expect("filtered"),
+                sensitive_parameters: c.sensitive_parameters.clone(),
+                execute: c.action.executes(),
+                depends_on: c.depends_on.clone(),
+                prevent_destroy: false,
+                ignore_changes: vec![],
+                timeouts: c.timeouts,
+                location: Default::default(),
+            },
+        );
+    }
+    let providers = providers(dir, &desired, &state, env)?;
+    let (live, _) = refresh(&desired, &state, &providers).await?;
+    let now = planform_engine::fingerprints(&live, pf.fingerprints.keys());
+    let moved = planform_engine::staleness(&pf.fingerprints, &now);
+    if !moved.is_empty() {
+        eprintln!(
+            "error: {} is stale: the cloud changed since it was made:",
+            file.display()
+        );
+        for m in moved {
+            eprintln!("  {m}");
+        }
+        eprintln!("Run `planform plan` again.");
+        return Ok(exit::ERROR);
+    }
+    let state = absorb(&state, &live);
+    let json = format == Format::Json;
+    if json {
+        print!("{}", render::json_lines(&pf.changes));
+    } else {
+        print!("{}", render::text(&pf.changes, style));
+    }
+    execute(
+        &pf.changes,
+        state,
+        &path,
+        &providers,
+        None,
+        parallelism,
+        false,
+        json,
+        style,
+    )
+    .await
+}
+
+fn show(
+    dir: &Path,
+    env: &BTreeMap<String, String>,
+    planfile: Option<&Path>,
+    format: Format,
+    style: &Style,
+) -> Result<u8> {
+    if let Some(f) = planfile {
+        let pf = crate::planfile::read(f)?;
+        match format {
+            Format::Json => print!("{}", render::json_lines(&pf.changes)),
+            Format::Markdown => print!("{}", render::markdown(&pf.changes)),
+            Format::Text => print!("{}", render::text(&pf.changes, style)),
+        }
+        return Ok(exit::OK);
+    }
+    let desired = planform_manifest::load(dir, &[], env)
+        .ok()
+        .map(|l| l.desired);
+    let state = planform_state::load(&state_path(dir, desired.as_ref()))?.unwrap_or_default();
+    if state.plans.is_empty() {
+        println!("The state is empty.");
+    }
+    for (a, m) in &state.plans {
+        match format {
+            Format::Json => println!(
+                "{}",
+                serde_json::json!({"address": a.to_string(), "provider": m.provider.to_string(), "plan_id": m.plan_id, "status": m.status, "provisioned_product_id": m.provisioned_product_id, "outputs": m.outputs})
+            ),
+            _ => println!("{a}  {}  {}  {}", m.provider, m.plan_id, m.status),
+        }
     }
     Ok(exit::OK)
 }

@@ -3,6 +3,7 @@
 
 mod args;
 mod commands;
+mod planfile;
 mod render;
 
 use std::io::IsTerminal;

@@ -8,6 +8,7 @@
 mod apply;
 mod diff;
 mod events;
+mod fingerprint;
 mod graph;
 mod refresh;
 
@@ -17,6 +18,7 @@ pub use diff::{
     LiveEntry, LiveSnapshot,
 };
 pub use events::{Event, Observer};
+pub use fingerprint::{fingerprint, fingerprints, staleness, Fingerprint};
 pub use graph::{dot, order, OrderError};
 pub use refresh::{refresh, Providers, RefreshStats};
 

@@ -1,0 +1,109 @@
+//! `plan --out`, `show PLANFILE`, `apply PLANFILE`, and stale plan files refused.
+
+use crate::Workspace;
+
+#[test]
+fn a_saved_plan_is_applied_exactly() {
+    let w = Workspace::example("quickstart");
+    let plan = w.path().join("changes.plan");
+    let p = plan.to_str().unwrap();
+    w.run(&["plan", "--out", p]).expect(0);
+    let shown = w.run(&["show", p]).expect(0).stdout;
+    assert!(
+        shown.contains("Plan: 3 to create, 0 to update, 0 to terminate, 3 to execute."),
+        "{shown}"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&plan).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    let applied = w.run(&["apply", p]).expect(0);
+    assert!(
+        applied.stdout.contains("Apply complete! 3 done"),
+        "{}",
+        applied.stdout
+    );
+    w.run(&["plan", "--detailed-exitcode"]).expect(0);
+    // The same file again: the state moved on since it was made.
+    let stale = w.run(&["apply", p]).expect(1);
+    assert!(
+        stale
+            .stderr
+            .contains("is stale: the state changed since it was made (serial 0 ->"),
+        "{}",
+        stale.stderr
+    );
+    let listed = w.run(&["show"]).expect(0).stdout;
+    assert!(
+        listed.contains("plan.network  sandbox  plan-") && listed.contains("ExecuteSuccess"),
+        "{listed}"
+    );
+}
+
+#[test]
+fn a_plan_file_made_before_the_cloud_changed_is_refused_naming_what_moved() {
+    let w = Workspace::example("quickstart");
+    w.run(&["apply", "--auto-approve"]).expect(0);
+    w.edit(
+        "main.hcl",
+        "cidr_block = \"10.0.0.0/16\"",
+        "cidr_block = \"10.1.0.0/16\"",
+    );
+    let plan = w.path().join("update.plan");
+    let p = plan.to_str().unwrap();
+    w.run(&["plan", "--out", p]).expect(0);
+    // Out of band: the network's plan is deleted in the cloud.
+    let id = {
+        let state = w.read(".planform/state.json");
+        let v: serde_json::Value = serde_json::from_str(&state).unwrap();
+        v["plans"]["plan.network"]["plan_id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    {
+        use planform_sandbox::{store::Store, Catalog, Sandbox, Settings, SystemClock};
+        let store = Store::open(&w.path().join(".planform/sandbox/sandbox.redb")).unwrap();
+        let mut sb = Sandbox::new(
+            Catalog::demo(),
+            Settings::default(),
+            std::sync::Arc::new(SystemClock),
+            store,
+        )
+        .unwrap();
+        sb.delete_plan(&id).unwrap();
+    }
+    let stale = w.run(&["apply", p]).expect(1);
+    assert!(
+        stale
+            .stderr
+            .contains("is stale: the cloud changed since it was made"),
+        "{}",
+        stale.stderr
+    );
+    assert!(
+        stale.stderr.contains(&format!(
+            "plan.network: plan {id} -> none, status ExecuteSuccess -> gone"
+        )),
+        "{}",
+        stale.stderr
+    );
+}
+
+#[test]
+fn a_plan_file_that_is_not_one_is_a_clear_error() {
+    let w = Workspace::example("quickstart");
+    w.write("junk.plan", "{\"hello\": 1}");
+    let run = w
+        .run(&["apply", w.path().join("junk.plan").to_str().unwrap()])
+        .expect(1);
+    assert!(
+        run.stderr.contains("is not a planform plan file"),
+        "{}",
+        run.stderr
+    );
+}
