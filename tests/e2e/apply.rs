@@ -144,6 +144,10 @@ fn quickstart_lifecycle() {
         term_net.create_ms >= term_web.update_ms,
         "the network was terminated after the app that uses it"
     );
+    drop(sb);
+    // Nothing is adopted back from the old plans' ownership tags (regression): all is created anew.
+    let again = w.run(&["plan"]).expect(0).stdout;
+    assert!(again.contains("Plan: 2 to create, 0 to update"), "{again}");
 }
 
 #[test]

@@ -163,3 +163,60 @@ fn wrong_credentials_and_unreachable_endpoints_are_clear_errors() {
         none.stderr
     );
 }
+
+#[test]
+fn apply_through_the_official_aws_sdk() {
+    let server = serve(&[]);
+    let w = Workspace::new();
+    w.write(
+        "main.hcl",
+        &format!(
+            r#"
+provider "aws" {{
+  region   = "us-east-1"
+  endpoint = "{}"
+}}
+
+plan "bucket" {{
+  name                     = "logs"
+  product_id               = "prod-sbxvpc0000001"
+  product_version_id       = "pv-sbxvpc0000001"
+  provisioned_product_name = "logs"
+  parameters               = {{ cidr_block = "10.0.0.0/16" }}
+  tags                     = {{ team = "platform" }}
+  execute                  = true
+}}
+"#,
+            server.endpoint
+        ),
+    );
+    let aws = |args: &[&str]| {
+        let mut c = w.command(args);
+        c.env("AWS_ACCESS_KEY_ID", "e2eid")
+            .env("AWS_SECRET_ACCESS_KEY", "e2esecret")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("HOME", w.path());
+        crate::Run::from(c.output().unwrap())
+    };
+    aws(&["plan", "--detailed-exitcode"]).expect(2);
+    let applied = aws(&["apply", "--auto-approve"]).expect(0);
+    assert!(
+        applied.stdout.contains("Apply complete! 1 done"),
+        "{}",
+        applied.stdout
+    );
+    aws(&["plan", "--detailed-exitcode"]).expect(0);
+    // AWS has no in-place update: a changed parameter updates the product with a new plan.
+    w.edit("main.hcl", "10.0.0.0/16", "10.2.0.0/16");
+    let plan = aws(&["plan"]).expect(0).stdout;
+    assert!(
+        plan.contains("will update its product with a new plan"),
+        "{plan}"
+    );
+    aws(&["apply", "--auto-approve"]).expect(0);
+    aws(&["plan", "--detailed-exitcode"]).expect(0);
+    aws(&["destroy", "--auto-approve"]).expect(0);
+    // The product is really gone: planning again launches a new one.
+    let again = aws(&["plan"]).expect(0).stdout;
+    assert!(again.contains("# plan.bucket will be created\n"), "{again}");
+}

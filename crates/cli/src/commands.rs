@@ -329,7 +329,7 @@ fn sandbox_settings(env: &BTreeMap<String, String>) -> Settings {
 }
 
 /// Builds a service per provider configuration the manifests and state use.
-fn providers(
+async fn providers(
     dir: &Path,
     desired: &DesiredState,
     state: &State,
@@ -384,7 +384,18 @@ fn providers(
                 out.insert(r, Arc::new(client));
             }
             ProviderKind::Aws => {
-                bail!("provider {r}: this build of planform has no AWS client yet; use the alibaba or sandbox provider (see README)")
+                let cfg = desired.providers.get(&r).ok_or_else(|| {
+                    anyhow!("provider {r} is used by the state but not configured in the manifests")
+                })?;
+                let options = planform_client::AwsOptions {
+                    region: cfg.region.clone(),
+                    profile: cfg.profile.clone(),
+                    endpoint: cfg.endpoint.clone(),
+                    max_attempts: cfg.max_retries.map(|n| n + 1),
+                    requests_per_second: cfg.requests_per_second,
+                    timeout: cfg.timeout,
+                };
+                out.insert(r, Arc::new(planform_client::AwsClient::new(options).await));
             }
         }
     }
@@ -426,7 +437,7 @@ async fn prepare(
         parse_duration(&vars.lock_timeout)?,
     )?;
     let state = load_state(&path, &desired.workspace)?;
-    let providers = providers(dir, &desired, &state, env)?;
+    let providers = providers(dir, &desired, &state, env).await?;
     let (live, _stats) = refresh(&desired, &state, &providers).await?;
     let state = absorb(&state, &live);
     let options = DiffOptions {
@@ -802,7 +813,7 @@ async fn apply_planfile(
             },
         );
     }
-    let providers = providers(dir, &desired, &state, env)?;
+    let providers = providers(dir, &desired, &state, env).await?;
     let (live, _) = refresh(&desired, &state, &providers).await?;
     let now = planform_engine::fingerprints(&live, pf.fingerprints.keys());
     let moved = planform_engine::staleness(&pf.fingerprints, &now);
@@ -1011,7 +1022,7 @@ async fn import(
             m.plan_id
         );
     }
-    let providers = providers(dir, &desired, &state, env)?;
+    let providers = providers(dir, &desired, &state, env).await?;
     let service = providers
         .get(&d.provider)
         .ok_or_else(|| anyhow!("provider {} is not configured", d.provider))?;

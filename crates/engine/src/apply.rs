@@ -749,6 +749,38 @@ async fn terminate(ctx: &Ctx, service: &dyn PlanService, c: &Change) -> Result<O
         forget(ctx, &c.address);
         return Ok(Outcome::Done("the product was already gone".into()));
     }
+    if !service.terminates_with_plans() {
+        // AWS: TerminateProvisionedProduct, then wait until the product is gone.
+        call(|| service.terminate_product(&before.provisioned_product_name, &c.idempotency_token))
+            .await
+            .map_err(|e| describe(&e))?;
+        ctx.emit(Event::Progress {
+            address: c.address.clone(),
+            message: format!("terminating {}", before.provisioned_product_name),
+        });
+        let start = Instant::now();
+        let mut delay = ctx.options.poll_initial;
+        while call(|| service.find_provisioned_product(&before.provisioned_product_name))
+            .await
+            .map_err(|e| describe(&e))?
+            .is_some()
+        {
+            if start.elapsed() >= c.timeouts.execute {
+                return Err(format!(
+                    "{} was not terminated within {}s",
+                    before.provisioned_product_name,
+                    c.timeouts.execute.as_secs()
+                ));
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 3 / 2).min(ctx.options.poll_max);
+        }
+        forget(ctx, &c.address);
+        return Ok(Outcome::Done(format!(
+            "terminated {}",
+            before.provisioned_product_name
+        )));
+    }
     let mut inputs = with_ownership(&before, &ctx.options.workspace, &c.address);
     inputs.name = format!("terminate-{}", before.name)
         .chars()

@@ -126,21 +126,28 @@ pub async fn refresh(
             if snapshot.plans.contains_key(address) {
                 continue;
             }
-            if let Some(t) = tagged.get(address) {
-                // Made by planform in this workspace but not in the state (lost state, crash): adopt it.
-                snapshot
-                    .provider_of
-                    .insert(address.clone(), provider.clone());
-                snapshot
-                    .plans
-                    .insert(address.clone(), LiveEntry::Present((*t).clone()));
-                continue;
-            }
             let found = service
                 .find_provisioned_product(&d.inputs.provisioned_product_name)
                 .await
                 .map_err(err)?;
             stats.single_requests += 1;
+            if let Some(t) = tagged.get(address) {
+                // Made by planform in this workspace but not in the state (lost state, crash):
+                // adopt it, unless it launched a product that has since been terminated.
+                let product_gone = t.status == PlanStatus::ExecuteSuccess
+                    && found
+                        .as_ref()
+                        .is_none_or(|p| Some(&p.id) != t.provisioned_product_id.as_ref());
+                if !product_gone {
+                    snapshot
+                        .provider_of
+                        .insert(address.clone(), provider.clone());
+                    snapshot
+                        .plans
+                        .insert(address.clone(), LiveEntry::Present((*t).clone()));
+                    continue;
+                }
+            }
             if found.is_some() {
                 snapshot.existing_products.insert(address.clone());
             }

@@ -286,4 +286,19 @@ pub trait PlanService: Send + Sync {
     async fn provisioned_product(&self, id: &str) -> Result<ProvisionedProduct, ProviderError>;
     /// Whether updating a plan in place is possible (Alibaba yes, AWS no).
     fn can_update_in_place(&self) -> bool;
+    /// Whether products are terminated through a `TerminateProvisionedProduct` plan (Alibaba)
+    /// rather than a direct call (AWS has no terminate plan).
+    fn terminates_with_plans(&self) -> bool {
+        true
+    }
+    /// Terminates the product named `name` directly; `token` makes a repeat harmless.
+    async fn terminate_product(&self, name: &str, token: &str) -> Result<(), ProviderError> {
+        let _ = token;
+        Err(ProviderError::new(
+            ErrorKind::Invalid,
+            Sent::No,
+            "UnsupportedOperation",
+            format!("{name}: this provider terminates products through plans"),
+        ))
+    }
 }

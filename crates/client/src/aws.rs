@@ -1,0 +1,561 @@
+//! AWS Service Catalog through the official `aws-sdk-servicecatalog` and `aws-config` crates:
+//! credentials, region, profiles, SSO, web identity and `AWS_ENDPOINT_URL_SERVICE_CATALOG` are
+//! resolved the way the AWS CLI resolves them; the SDK signs (SigV4) and retries (standard mode,
+//! throttling and 5xx); planform adds its request-rate limit and typed errors.
+//!
+//! AWS has no in-place plan update (`can_update_in_place` is false: the engine replaces) and its
+//! list carries summaries only, so listing describes each plan (bounded concurrency).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use aws_sdk_servicecatalog::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_servicecatalog::types::{
+    ProvisionedProductPlanStatus, ProvisionedProductPlanType, Tag, UpdateProvisioningParameter,
+};
+use aws_sdk_servicecatalog::Client;
+use planform_model::{
+    ErrorKind, LivePlan, NewPlan, OperationType, Page, PlanFilter, PlanInputs, PlanService,
+    PlanStatus, PlanUpdate, ProviderError, ProvisionedProduct, ResourceChange, Sent,
+};
+
+use crate::retry::RateLimit;
+
+/// How to reach AWS.
+#[derive(Debug, Clone, Default)]
+pub struct AwsOptions {
+    pub region: Option<String>,
+    pub profile: Option<String>,
+    /// An endpoint override (e.g. a sandbox server); `AWS_ENDPOINT_URL_SERVICE_CATALOG` also works.
+    pub endpoint: Option<String>,
+    pub max_attempts: Option<u32>,
+    pub requests_per_second: Option<f64>,
+    pub timeout: Option<std::time::Duration>,
+}
+
+pub struct AwsClient {
+    client: Client,
+    limit: Option<RateLimit>,
+}
+
+impl std::fmt::Debug for AwsClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AwsClient").finish_non_exhaustive()
+    }
+}
+
+/// Maps an SDK error: its kind, and whether the request may have been sent.
+pub fn provider_error<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
+    e: SdkError<E, R>,
+) -> ProviderError {
+    match &e {
+        SdkError::ConstructionFailure(_) => ProviderError::new(
+            ErrorKind::Invalid,
+            Sent::No,
+            "ConstructionFailure",
+            describe(&e),
+        ),
+        SdkError::TimeoutError(_) => {
+            ProviderError::new(ErrorKind::Transient, Sent::Maybe, "Timeout", describe(&e))
+        }
+        SdkError::DispatchFailure(d) => {
+            let sent = if d.is_io() || d.is_timeout() {
+                Sent::Maybe
+            } else {
+                Sent::No
+            };
+            ProviderError::new(ErrorKind::Transient, sent, "NetworkError", describe(&e))
+        }
+        SdkError::ResponseError(_) => ProviderError::new(
+            ErrorKind::Transient,
+            Sent::Yes,
+            "ResponseError",
+            describe(&e),
+        ),
+        _ => {
+            let code = e.code().unwrap_or("Unknown").to_string();
+            let message = e.message().unwrap_or_default().to_string();
+            let kind = match code.as_str() {
+                "ThrottlingException" | "Throttling" | "TooManyRequestsException" => {
+                    ErrorKind::Throttled { retry_after: None }
+                }
+                "ResourceNotFoundException" => ErrorKind::NotFound,
+                "InvalidStateException" => ErrorKind::Conflict,
+                "UnrecognizedClientException"
+                | "InvalidSignatureException"
+                | "AccessDeniedException"
+                | "ExpiredTokenException"
+                | "MissingAuthenticationToken" => ErrorKind::Auth,
+                "InternalFailure" | "ServiceUnavailable" => ErrorKind::Transient,
+                _ => ErrorKind::Invalid,
+            };
+            let request_id = e.meta().extra("aws_request_id").map(str::to_string);
+            ProviderError {
+                kind,
+                sent: Sent::Yes,
+                code,
+                message,
+                request_id,
+            }
+        }
+    }
+}
+
+fn describe(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(inner) = source {
+        s.push_str(&format!(": {inner}"));
+        source = inner.source();
+    }
+    s
+}
+
+fn status(s: Option<&ProvisionedProductPlanStatus>) -> (PlanStatus, String) {
+    let raw = s.map(|s| s.as_str().to_string()).unwrap_or_default();
+    (
+        PlanStatus::parse(&raw).unwrap_or(PlanStatus::PreviewFailed),
+        raw,
+    )
+}
+
+impl AwsClient {
+    /// Loads configuration as the AWS CLI does, with the manifest's overrides.
+    pub async fn new(options: AwsOptions) -> AwsClient {
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        if let Some(r) = &options.region {
+            loader = loader.region(aws_config::Region::new(r.clone()));
+        }
+        if let Some(p) = &options.profile {
+            loader = loader.profile_name(p);
+        }
+        if let Some(e) = &options.endpoint {
+            loader = loader.endpoint_url(e);
+        }
+        if let Some(n) = options.max_attempts {
+            loader = loader.retry_config(
+                aws_config::retry::RetryConfig::standard().with_max_attempts(n.max(1)),
+            );
+        }
+        if let Some(t) = options.timeout {
+            loader = loader.timeout_config(
+                aws_config::timeout::TimeoutConfig::builder()
+                    .operation_attempt_timeout(t)
+                    .build(),
+            );
+        }
+        let config = loader.load().await;
+        AwsClient {
+            client: Client::new(&config),
+            limit: options.requests_per_second.map(RateLimit::new),
+        }
+    }
+
+    /// A client on an explicit SDK configuration (tests).
+    pub fn from_conf(
+        conf: aws_sdk_servicecatalog::Config,
+        requests_per_second: Option<f64>,
+    ) -> AwsClient {
+        AwsClient {
+            client: Client::from_conf(conf),
+            limit: requests_per_second.map(RateLimit::new),
+        }
+    }
+
+    async fn pace(&self) {
+        if let Some(l) = &self.limit {
+            let wait = l.reserve();
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
+        }
+    }
+
+    async fn describe_plan(
+        &self,
+        plan_id: &str,
+    ) -> Result<(LivePlan, Vec<ResourceChange>), ProviderError> {
+        self.pace().await;
+        let out = self
+            .client
+            .describe_provisioned_product_plan()
+            .plan_id(plan_id)
+            .send()
+            .await
+            .map_err(provider_error)?;
+        let d = out.provisioned_product_plan_details().ok_or_else(|| {
+            ProviderError::new(
+                ErrorKind::Transient,
+                Sent::Yes,
+                "EmptyAnswer",
+                "no plan details",
+            )
+        })?;
+        let (st, raw) = status(d.status());
+        let time = |t: Option<&aws_sdk_servicecatalog::primitives::DateTime>| {
+            t.map(|t| t.to_string()).unwrap_or_default()
+        };
+        let live = LivePlan {
+            id: d.plan_id().unwrap_or(plan_id).to_string(),
+            inputs: PlanInputs {
+                name: d.plan_name().unwrap_or_default().to_string(),
+                description: None,
+                product_id: d.product_id().unwrap_or_default().to_string(),
+                product_version_id: d.provisioning_artifact_id().unwrap_or_default().to_string(),
+                portfolio_id: d.path_id().map(str::to_string),
+                provisioned_product_name: d
+                    .provision_product_name()
+                    .unwrap_or_default()
+                    .to_string(),
+                stack_region_id: None,
+                parameters: d
+                    .provisioning_parameters()
+                    .iter()
+                    .filter_map(|p| {
+                        Some((
+                            p.key()?.to_string(),
+                            p.value().unwrap_or_default().to_string(),
+                        ))
+                    })
+                    .collect(),
+                tags: d
+                    .tags()
+                    .iter()
+                    .map(|t| (t.key().to_string(), t.value().to_string()))
+                    .collect(),
+                notification_arns: d.notification_arns().to_vec(),
+            },
+            // AWS plans do not say; a plan for an existing product updates it.
+            operation_type: OperationType::LaunchProduct,
+            status: st,
+            raw_status: raw,
+            status_message: d
+                .status_message()
+                .map(str::to_string)
+                .filter(|m| !m.is_empty()),
+            provisioned_product_id: d.provision_product_id().map(str::to_string),
+            stack_id: None,
+            create_time: time(d.created_time()),
+            update_time: time(d.updated_time()),
+        };
+        let changes = out
+            .resource_changes()
+            .iter()
+            .map(|r| ResourceChange {
+                action: r
+                    .action()
+                    .map(|a| a.as_str().to_string())
+                    .unwrap_or_default(),
+                logical_resource_id: r.logical_resource_id().unwrap_or_default().to_string(),
+                physical_resource_id: r.physical_resource_id().map(str::to_string),
+                resource_type: r.resource_type().unwrap_or_default().to_string(),
+                replacement: r.replacement().map(|x| x.as_str().to_string()),
+            })
+            .collect();
+        Ok((live, changes))
+    }
+}
+
+#[async_trait::async_trait]
+impl PlanService for AwsClient {
+    /// AWS gives no total, so page 1 walks every page token and describes each plan; later
+    /// pages are empty.
+    async fn list_plans(
+        &self,
+        filter: &PlanFilter,
+        page: usize,
+        _page_size: usize,
+    ) -> Result<Page<LivePlan>, ProviderError> {
+        if page > 1 {
+            return Ok(Page {
+                items: vec![],
+                total_count: 0,
+            });
+        }
+        let mut ids = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            self.pace().await;
+            let out = self
+                .client
+                .list_provisioned_product_plans()
+                .page_size(20)
+                .set_page_token(token.clone())
+                .send()
+                .await
+                .map_err(provider_error)?;
+            for s in out.provisioned_product_plans() {
+                let name_ok = filter
+                    .name
+                    .as_deref()
+                    .is_none_or(|n| s.plan_name().is_some_and(|x| x.eq_ignore_ascii_case(n)));
+                if let (Some(id), true) = (s.plan_id(), name_ok) {
+                    ids.push(id.to_string());
+                }
+            }
+            token = out
+                .next_page_token()
+                .filter(|t| !t.is_empty())
+                .map(str::to_string);
+            if token.is_none() {
+                break;
+            }
+        }
+        let sem = Arc::new(tokio::sync::Semaphore::new(8));
+        let mut items = Vec::with_capacity(ids.len());
+        let mut futures = Vec::new();
+        for id in &ids {
+            let sem = sem.clone();
+            futures.push(async move {
+                let _permit = sem.acquire().await.expect("semaphore open");
+                self.describe_plan(id).await
+            });
+        }
+        for r in futures_join(futures).await {
+            match r {
+                Ok((l, _)) if filter.statuses.is_empty() || filter.statuses.contains(&l.status) => {
+                    items.push(l)
+                }
+                Ok(_) => {}
+                Err(e) if e.kind == ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let total = items.len();
+        Ok(Page {
+            items,
+            total_count: total,
+        })
+    }
+
+    async fn get_plan(&self, plan_id: &str) -> Result<LivePlan, ProviderError> {
+        self.describe_plan(plan_id).await.map(|(l, _)| l)
+    }
+
+    async fn create_plan(&self, r: &NewPlan) -> Result<LivePlan, ProviderError> {
+        let i = &r.inputs;
+        self.pace().await;
+        let out = self
+            .client
+            .create_provisioned_product_plan()
+            .plan_name(&i.name)
+            .plan_type(ProvisionedProductPlanType::Cloudformation)
+            .product_id(&i.product_id)
+            .provisioning_artifact_id(&i.product_version_id)
+            .set_path_id(i.portfolio_id.clone())
+            .provisioned_product_name(&i.provisioned_product_name)
+            .set_provisioning_parameters(Some(
+                i.parameters
+                    .iter()
+                    .map(|(k, v)| {
+                        UpdateProvisioningParameter::builder()
+                            .key(k)
+                            .value(v)
+                            .build()
+                    })
+                    .collect(),
+            ))
+            .set_tags(Some(
+                i.tags
+                    .iter()
+                    .filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok())
+                    .collect(),
+            ))
+            .set_notification_arns(if i.notification_arns.is_empty() {
+                None
+            } else {
+                Some(i.notification_arns.clone())
+            })
+            // The same token on every retry (the SDK's and ours): a repeat returns the first plan.
+            .idempotency_token(&r.idempotency_token)
+            .send()
+            .await
+            .map_err(provider_error)?;
+        Ok(LivePlan {
+            id: out.plan_id().unwrap_or_default().to_string(),
+            inputs: i.clone(),
+            operation_type: r.operation_type,
+            status: PlanStatus::PreviewInProgress,
+            raw_status: "CREATE_IN_PROGRESS".into(),
+            status_message: None,
+            provisioned_product_id: out.provision_product_id().map(str::to_string),
+            stack_id: None,
+            create_time: String::new(),
+            update_time: String::new(),
+        })
+    }
+
+    async fn update_plan(&self, r: &PlanUpdate) -> Result<LivePlan, ProviderError> {
+        Err(ProviderError::new(
+            ErrorKind::Invalid,
+            Sent::No,
+            "UnsupportedOperation",
+            format!(
+                "AWS plans cannot be updated in place ({}); replace the plan",
+                r.plan_id
+            ),
+        ))
+    }
+
+    async fn execute_plan(&self, plan_id: &str) -> Result<(), ProviderError> {
+        self.pace().await;
+        self.client
+            .execute_provisioned_product_plan()
+            .plan_id(plan_id)
+            .idempotency_token(format!("pf-exec-{plan_id}"))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(provider_error)
+    }
+
+    async fn cancel_plan(&self, _plan_id: &str) -> Result<(), ProviderError> {
+        // AWS plans have no review step to cancel.
+        Ok(())
+    }
+
+    async fn delete_plan(&self, plan_id: &str) -> Result<(), ProviderError> {
+        self.pace().await;
+        self.client
+            .delete_provisioned_product_plan()
+            .plan_id(plan_id)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(provider_error)
+    }
+
+    async fn resource_changes(&self, plan_id: &str) -> Result<Vec<ResourceChange>, ProviderError> {
+        self.describe_plan(plan_id).await.map(|(_, c)| c)
+    }
+
+    async fn find_provisioned_product(
+        &self,
+        name: &str,
+    ) -> Result<Option<ProvisionedProduct>, ProviderError> {
+        self.pace().await;
+        match self
+            .client
+            .describe_provisioned_product()
+            .name(name)
+            .send()
+            .await
+            .map_err(provider_error)
+        {
+            Ok(out) => Ok(out
+                .provisioned_product_detail()
+                .map(|d| product(d, BTreeMap::new()))),
+            Err(e) if e.kind == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn provisioned_product(&self, id: &str) -> Result<ProvisionedProduct, ProviderError> {
+        self.pace().await;
+        let out = self
+            .client
+            .describe_provisioned_product()
+            .id(id)
+            .send()
+            .await
+            .map_err(provider_error)?;
+        let mut outputs = BTreeMap::new();
+        let mut token: Option<String> = None;
+        loop {
+            self.pace().await;
+            let o = self
+                .client
+                .get_provisioned_product_outputs()
+                .provisioned_product_id(id)
+                .page_size(20)
+                .set_page_token(token.clone())
+                .send()
+                .await
+                .map_err(provider_error)?;
+            for x in o.outputs() {
+                if let Some(k) = x.output_key() {
+                    outputs.insert(
+                        k.to_string(),
+                        x.output_value().unwrap_or_default().to_string(),
+                    );
+                }
+            }
+            token = o
+                .next_page_token()
+                .filter(|t| !t.is_empty())
+                .map(str::to_string);
+            if token.is_none() {
+                break;
+            }
+        }
+        let d = out.provisioned_product_detail().ok_or_else(|| {
+            ProviderError::not_found("ResourceNotFoundException", format!("{id} not found"))
+        })?;
+        Ok(product(d, outputs))
+    }
+
+    fn can_update_in_place(&self) -> bool {
+        false
+    }
+
+    fn terminates_with_plans(&self) -> bool {
+        false
+    }
+
+    async fn terminate_product(&self, name: &str, token: &str) -> Result<(), ProviderError> {
+        self.pace().await;
+        self.client
+            .terminate_provisioned_product()
+            .provisioned_product_name(name)
+            .terminate_token(token)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(provider_error)
+    }
+}
+
+fn product(
+    d: &aws_sdk_servicecatalog::types::ProvisionedProductDetail,
+    outputs: BTreeMap<String, String>,
+) -> ProvisionedProduct {
+    ProvisionedProduct {
+        id: d.id().unwrap_or_default().to_string(),
+        name: d.name().unwrap_or_default().to_string(),
+        status: d
+            .status()
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default(),
+        status_message: d.status_message().map(str::to_string),
+        stack_id: None,
+        product_id: d.product_id().unwrap_or_default().to_string(),
+        product_version_id: d.provisioning_artifact_id().unwrap_or_default().to_string(),
+        outputs,
+    }
+}
+
+/// Runs futures concurrently (the semaphore bounds them) and keeps their order.
+async fn futures_join<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut pinned: Vec<std::pin::Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut out: Vec<Option<F::Output>> = (0..pinned.len()).map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, f) in pinned.iter_mut().enumerate() {
+            if out[i].is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => out[i] = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter()
+        .map(|o| o.expect("every future finished"))
+        .collect()
+}
