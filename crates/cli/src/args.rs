@@ -97,6 +97,19 @@ pub enum Command {
         #[arg(long = "target", value_name = "ADDR")]
         targets: Vec<String>,
     },
+    /// Report what changed in the cloud outside planform. Read-only. Exit 0 in sync, 1 error, 2 drift.
+    Drift {
+        #[command(flatten)]
+        vars: VarArgs,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        /// Write the report to FILE instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Leave ADDR (or ADDR.ATTR) out of the report (repeatable).
+        #[arg(long = "ignore", value_name = "ADDR[.ATTR]")]
+        ignore: Vec<String>,
+    },
     /// Show a plan file's change set, or the state.
     Show {
         planfile: Option<PathBuf>,

@@ -85,6 +85,12 @@ pub async fn run(cli: Cli, env: BTreeMap<String, String>, color: bool) -> Result
             )
             .await
         }
+        Command::Drift {
+            vars,
+            format,
+            out,
+            ignore,
+        } => drift_command(&dir, &vars, &env, format, out.as_deref(), &ignore).await,
         Command::Show { planfile, format } => show(&dir, &env, planfile.as_deref(), format, &style),
         Command::Destroy {
             vars,
@@ -1271,4 +1277,67 @@ async fn serve(
         _ = tokio::signal::ctrl_c() => println!("stopped"),
     }
     Ok(exit::OK)
+}
+
+async fn drift_command(
+    dir: &Path,
+    vars: &VarArgs,
+    env: &BTreeMap<String, String>,
+    format: Format,
+    out: Option<&Path>,
+    ignore: &[String],
+) -> Result<u8> {
+    // Read-only by construction: no lock taken, nothing written but the report.
+    let Some(desired) = load(dir, vars, env)? else {
+        return Ok(exit::ERROR);
+    };
+    let path = state_path(dir, Some(&desired));
+    let state = match planform_state::load(&path)? {
+        Some(s) => s,
+        None => State::new(&desired.workspace, String::new()),
+    };
+    let providers = providers(dir, &desired, &state, env).await?;
+    let (live, _) = refresh(&desired, &state, &providers).await?;
+    let mut products = planform_engine::Products::new();
+    for (address, m) in state.plans.iter().filter(|(_, m)| m.launched) {
+        let (Some(LiveEntry::Present(_)), Some(pp), Some(service)) = (
+            live.plans.get(address),
+            &m.provisioned_product_id,
+            providers.get(&m.provider),
+        ) else {
+            continue;
+        };
+        match service.provisioned_product(pp).await {
+            Ok(p) => {
+                products.insert(address.clone(), Some(p));
+            }
+            Err(e) if e.kind == planform_model::ErrorKind::NotFound => {
+                products.insert(address.clone(), None);
+            }
+            Err(e) => bail!("{address}: reading product {pp}: {e}"),
+        }
+    }
+    let items = planform_engine::drift(&desired, &state, &live, &products, ignore);
+    let report = match format {
+        Format::Text => render::drift_text(&items),
+        Format::Json => render::drift_json(&items),
+        Format::Markdown => render::drift_markdown(&items, &desired.workspace),
+    };
+    match out {
+        Some(f) => {
+            std::fs::write(f, &report).with_context(|| format!("cannot write {}", f.display()))?;
+            eprintln!(
+                "{} drift item{} written to {}",
+                items.len(),
+                if items.len() == 1 { "" } else { "s" },
+                f.display()
+            );
+        }
+        None => print!("{report}"),
+    }
+    Ok(if items.is_empty() {
+        exit::OK
+    } else {
+        exit::CHANGES
+    })
 }

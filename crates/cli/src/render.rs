@@ -361,3 +361,132 @@ pub fn markdown(cs: &ChangeSet) -> String {
     out.push_str("```\n\n</details>\n");
     out
 }
+
+fn drift_diffs(item: &planform_engine::DriftItem) -> Vec<String> {
+    item.diffs
+        .iter()
+        .map(|d| {
+            let b = d
+                .before
+                .as_deref()
+                .map(|v| show_value(v, d.sensitive))
+                .unwrap_or_else(|| "null".into());
+            let a = d
+                .after
+                .as_deref()
+                .map(|v| show_value(v, d.sensitive))
+                .unwrap_or_else(|| "null".into());
+            format!("{}: {b} (applied) -> {a} (now)", d.path)
+        })
+        .collect()
+}
+
+pub fn drift_text(items: &[planform_engine::DriftItem]) -> String {
+    if items.is_empty() {
+        return "No drift. The cloud matches what planform applied.\n".into();
+    }
+    let mut out = format!(
+        "Drift detected: {} item{}.\n\n",
+        items.len(),
+        if items.len() == 1 { "" } else { "s" }
+    );
+    for i in items {
+        let _ = writeln!(out, "  {} [{}] {}", i.address, i.kind.as_str(), i.message);
+        for d in drift_diffs(i) {
+            let _ = writeln!(out, "      ~ {d}");
+        }
+    }
+    out
+}
+
+pub fn drift_json(items: &[planform_engine::DriftItem]) -> String {
+    let mut out = String::new();
+    for i in items {
+        let v = json!({
+            "type": "drift",
+            "address": i.address,
+            "kind": i.kind.as_str(),
+            "plan_id": i.plan_id,
+            "message": i.message,
+            "changes": i.diffs.iter().map(|d| json!({
+                "path": d.path,
+                "applied": if d.sensitive { json!("(sensitive value)") } else { json!(d.before) },
+                "now": if d.sensitive { json!("(sensitive value)") } else { json!(d.after) },
+            })).collect::<Vec<_>>(),
+        });
+        out.push_str(&v.to_string());
+        out.push('\n');
+    }
+    let mut counts = std::collections::BTreeMap::new();
+    for i in items {
+        *counts.entry(i.kind.as_str()).or_insert(0) += 1;
+    }
+    out.push_str(&json!({"type": "drift_summary", "items": items.len(), "in_sync": items.is_empty(), "by_kind": counts}).to_string());
+    out.push('\n');
+    out
+}
+
+pub fn drift_markdown(items: &[planform_engine::DriftItem], workspace: &str) -> String {
+    let mut out = format!("### planform drift: `{workspace}`\n\n");
+    if items.is_empty() {
+        out.push_str("**In sync.** The cloud matches what planform applied.\n");
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "**{} drift item{} found.**\n",
+        items.len(),
+        if items.len() == 1 { "" } else { "s" }
+    );
+    out.push_str("| address | kind | what |\n|---|---|---|\n");
+    for i in items {
+        let _ = writeln!(
+            out,
+            "| `{}` | {} | {} |",
+            i.address,
+            i.kind.as_str(),
+            i.message.replace('|', "\\|")
+        );
+    }
+    let detailed: Vec<_> = items.iter().filter(|i| !i.diffs.is_empty()).collect();
+    if !detailed.is_empty() {
+        out.push_str("\n<details><summary>Changed inputs</summary>\n\n```diff\n");
+        for i in detailed {
+            let _ = writeln!(out, "# {}", i.address);
+            for d in drift_diffs(i) {
+                let _ = writeln!(out, "~ {d}");
+            }
+        }
+        out.push_str("```\n\n</details>\n");
+    }
+    out.push_str("\nRun `planform apply` to restore the manifests' intent.\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use planform_engine::{AttrDiff, DriftItem, DriftKind};
+
+    fn items() -> Vec<DriftItem> {
+        vec![
+            DriftItem { address: "plan.app[\"web\"]".into(), kind: DriftKind::Changed, plan_id: Some("plan-1".into()), message: "changed outside planform: parameters[\"size\"], parameters[\"password\"]".into(), diffs: vec![
+                AttrDiff { path: "parameters[\"size\"]".into(), before: Some("small".into()), after: Some("large".into()), sensitive: false, forces_replacement: false },
+                AttrDiff { path: "parameters[\"password\"]".into(), before: Some("sha256:aa".into()), after: Some("sha256:bb".into()), sensitive: true, forces_replacement: false },
+            ] },
+            DriftItem { address: "plan.db".into(), kind: DriftKind::Deleted, plan_id: Some("plan-2".into()), message: "plan-2 was deleted outside planform".into(), diffs: vec![] },
+            DriftItem { address: "plan.ghost".into(), kind: DriftKind::Unmanaged, plan_id: Some("plan-3".into()), message: "plan-3 carries this workspace's ownership tag but is in neither the state nor the manifests".into(), diffs: vec![] },
+        ]
+    }
+
+    #[test]
+    fn drift_renderings() {
+        insta::assert_snapshot!("drift_text", drift_text(&items()));
+        insta::assert_snapshot!("drift_json", drift_json(&items()));
+        insta::assert_snapshot!("drift_markdown", drift_markdown(&items(), "prod"));
+        assert_eq!(
+            drift_text(&[]),
+            "No drift. The cloud matches what planform applied.\n"
+        );
+    }
+}

@@ -29,6 +29,9 @@ pub struct LiveSnapshot {
     pub outputs: BTreeMap<Address, BTreeMap<String, String>>,
     /// Which provider each entry came from.
     pub provider_of: BTreeMap<Address, ProviderRef>,
+    /// Plans carrying this workspace's ownership tag whose address is in neither the state nor
+    /// the manifests: (the address they claim, plan id).
+    pub unmanaged: Vec<(String, String)>,
 }
 
 /// The state with what a refresh learnt: adopted plans, statuses, products and outputs. Pure.

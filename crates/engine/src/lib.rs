@@ -7,6 +7,7 @@
 
 mod apply;
 mod diff;
+mod drift;
 mod events;
 mod fingerprint;
 mod graph;
@@ -17,6 +18,7 @@ pub use diff::{
     absorb, diff, resolve_inputs, Action, AttrDiff, Change, ChangeSet, DiffError, DiffOptions,
     LiveEntry, LiveSnapshot,
 };
+pub use drift::{drift, DriftItem, DriftKind, Products};
 pub use events::{Event, Observer};
 pub use fingerprint::{fingerprint, fingerprints, staleness, Fingerprint};
 pub use graph::{dot, order, OrderError};

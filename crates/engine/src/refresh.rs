@@ -123,7 +123,7 @@ pub async fn refresh(
             .iter()
             .filter(|(_, d)| &d.provider == provider)
         {
-            if snapshot.plans.contains_key(address) {
+            if matches!(snapshot.plans.get(address), Some(LiveEntry::Present(_))) {
                 continue;
             }
             let found = service
@@ -150,6 +150,28 @@ pub async fn refresh(
             }
             if found.is_some() {
                 snapshot.existing_products.insert(address.clone());
+            }
+        }
+        // Tagged plans nobody manages: not the current or an earlier plan of a known address.
+        let known_ids: BTreeSet<&str> = state
+            .plans
+            .values()
+            .flat_map(|m| {
+                std::iter::once(m.plan_id.as_str()).chain(m.history.iter().map(String::as_str))
+            })
+            .collect();
+        for p in &plans {
+            if p.inputs.tags.get(TAG_WORKSPACE) != Some(&state.workspace)
+                || known_ids.contains(p.id.as_str())
+            {
+                continue;
+            }
+            let claimed = p.inputs.tags.get(TAG_ADDRESS).cloned().unwrap_or_default();
+            let owned = claimed
+                .parse::<Address>()
+                .is_ok_and(|a| state.plans.contains_key(&a) || desired.plans.contains_key(&a));
+            if !owned {
+                snapshot.unmanaged.push((claimed, p.id.clone()));
             }
         }
         // Outputs the state does not have yet.
