@@ -51,7 +51,11 @@ fn main() {
     let n: usize = std::env::args()
         .skip(1)
         .find_map(|a| a.parse().ok())
-        .unwrap_or(10_000);
+        .unwrap_or(if std::env::args().any(|a| a == "--bench") {
+            10_000
+        } else {
+            300
+        });
     let text = manifest(n);
     println!(
         "manifest: {} plans, {:.1} MB of HCL; peak RSS before: {:.1} MB",

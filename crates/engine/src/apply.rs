@@ -315,7 +315,9 @@ async fn wait(
                 .max(Duration::from_millis(1)),
         )
         .await;
-        delay = (delay * 3 / 2).min(ctx.options.poll_max);
+        // Poll again after a tenth of the time waited so far: the wait overshoots the moment
+        // the plan is done by at most ~10%, with a logarithmic number of polls.
+        delay = (start.elapsed() / 10).clamp(ctx.options.poll_initial, ctx.options.poll_max);
     }
 }
 
