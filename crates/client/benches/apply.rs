@@ -30,6 +30,8 @@ impl StateSink for NoSink {
 }
 
 fn main() {
+    // `cargo bench` passes --bench; under `cargo test` this runs as a small smoke test.
+    let bench = std::env::args().any(|a| a == "--bench");
     let args: Vec<u64> = std::env::args()
         .skip(1)
         .filter_map(|a| a.parse().ok())
