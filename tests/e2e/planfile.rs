@@ -107,3 +107,45 @@ fn a_plan_file_that_is_not_one_is_a_clear_error() {
         run.stderr
     );
 }
+
+#[test]
+fn cloud_preview_creates_the_plans_and_apply_executes_the_same_ones() {
+    let w = Workspace::example("quickstart");
+    let run = w.run(&["plan", "--cloud-preview"]).expect(0).stdout;
+    assert!(run.contains("Add    alicloud_vpc Vpc"), "{run}");
+    assert!(
+        run.contains("plan.app[\"web\"]: previewed by apply"),
+        "{run}"
+    );
+    let previewed = {
+        let v: serde_json::Value = serde_json::from_str(&w.read(".planform/state.json")).unwrap();
+        v["plans"]["plan.network"]["plan_id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let plan = w.run(&["plan"]).expect(0).stdout;
+    assert!(plan.contains("# plan.network will be executed"), "{plan}");
+    w.run(&["apply", "--auto-approve"]).expect(0);
+    let v: serde_json::Value = serde_json::from_str(&w.read(".planform/state.json")).unwrap();
+    assert_eq!(
+        v["plans"]["plan.network"]["plan_id"].as_str().unwrap(),
+        previewed,
+        "apply executed the previewed plan"
+    );
+    assert_eq!(v["plans"]["plan.network"]["status"], "ExecuteSuccess");
+}
+
+#[test]
+fn import_from_tags_rebuilds_a_lost_state() {
+    let w = Workspace::example("quickstart");
+    w.run(&["apply", "--auto-approve"]).expect(0);
+    let before = w.run(&["state", "list"]).expect(0).stdout;
+    std::fs::remove_file(w.path().join(".planform/state.json")).unwrap();
+    let imported = w.run(&["import", "--from-tags"]).expect(0).stdout;
+    assert!(imported.contains("3 plans imported"), "{imported}");
+    assert_eq!(w.run(&["state", "list"]).expect(0).stdout, before);
+    w.run(&["plan", "--detailed-exitcode"]).expect(0);
+    let again = w.run(&["import", "--from-tags"]).expect(0).stdout;
+    assert!(again.contains("Nothing to import"), "{again}");
+}

@@ -65,6 +65,10 @@ pub enum Command {
         /// Save the change set to FILE for `planform apply FILE`.
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
+        /// Also create or update the cloud plans (without executing them), wait for their
+        /// previews and show the cloud's own ResourceChanges; the next apply executes them.
+        #[arg(long)]
+        cloud_preview: bool,
         /// Only report what changed in the cloud; propose nothing.
         #[arg(long)]
         refresh_only: bool,
@@ -131,8 +135,15 @@ pub enum Command {
     },
     /// Bring an existing plan under management: import ADDR PLAN_ID.
     Import {
-        address: String,
-        plan_id: String,
+        /// The address to import into (with PLAN_ID).
+        #[arg(required_unless_present = "from_tags")]
+        address: Option<String>,
+        #[arg(required_unless_present = "from_tags")]
+        plan_id: Option<String>,
+        /// Rebuild the state from the cloud: adopt every plan that carries this workspace's
+        /// ownership tags for an address in the manifests.
+        #[arg(long, conflicts_with_all = ["address", "plan_id"])]
+        from_tags: bool,
         #[command(flatten)]
         vars: VarArgs,
     },

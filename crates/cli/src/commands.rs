@@ -41,10 +41,11 @@ pub async fn run(cli: Cli, env: BTreeMap<String, String>, color: bool) -> Result
             detailed_exitcode,
             targets,
             out,
+            cloud_preview,
             refresh_only,
             format,
         } => {
-            plan(
+            let code = plan(
                 &dir,
                 &vars,
                 &env,
@@ -54,8 +55,10 @@ pub async fn run(cli: Cli, env: BTreeMap<String, String>, color: bool) -> Result
                 refresh_only,
                 format,
                 &style,
+                cloud_preview,
             )
-            .await
+            .await?;
+            Ok(code)
         }
         Command::Apply {
             planfile: Some(file),
@@ -113,10 +116,25 @@ pub async fn run(cli: Cli, env: BTreeMap<String, String>, color: bool) -> Result
         }
         Command::Output { name, vars, format } => output(&dir, &vars, &env, name, format),
         Command::Import {
+            from_tags: true,
+            vars,
+            ..
+        } => import_from_tags(&dir, &vars, &env).await,
+        Command::Import {
             address,
             plan_id,
             vars,
-        } => import(&dir, &vars, &env, &address, &plan_id).await,
+            ..
+        } => {
+            import(
+                &dir,
+                &vars,
+                &env,
+                &address.unwrap_or_default(),
+                &plan_id.unwrap_or_default(),
+            )
+            .await
+        }
         Command::State { command } => state_command(&dir, &env, command),
         Command::Sandbox {
             command:
@@ -481,6 +499,7 @@ async fn plan(
     refresh_only: bool,
     format: Format,
     style: &Style,
+    cloud_preview: bool,
 ) -> Result<u8> {
     let Some(p) = prepare(dir, vars, env, "plan", target_list, false).await? else {
         return Ok(exit::ERROR);
@@ -544,6 +563,12 @@ async fn plan(
         Format::Text => print!("{}", render::text(&p.changes, style)),
         Format::Json => print!("{}", render::json_lines(&p.changes)),
         Format::Markdown => print!("{}", render::markdown(&p.changes)),
+    }
+    if cloud_preview && !p.changes.is_empty() {
+        let code = cloud_preview_run(&p, format == Format::Json).await?;
+        if code != exit::OK {
+            return Ok(code);
+        }
     }
     let blocked = p
         .changes
@@ -1339,5 +1364,192 @@ async fn drift_command(
         exit::OK
     } else {
         exit::CHANGES
+    })
+}
+
+async fn import_from_tags(
+    dir: &Path,
+    vars: &VarArgs,
+    env: &BTreeMap<String, String>,
+) -> Result<u8> {
+    let Some(desired) = load(dir, vars, env)? else {
+        return Ok(exit::ERROR);
+    };
+    let path = state_path(dir, Some(&desired));
+    let _lock = planform_state::lock(
+        &path,
+        "import --from-tags",
+        Duration::from_secs(60),
+        parse_duration(&vars.lock_timeout)?,
+    )?;
+    let state = load_state(&path, &desired.workspace)?;
+    let providers = providers(dir, &desired, &state, env).await?;
+    let (live, _) = refresh(&desired, &state, &providers).await?;
+    let mut adopted = absorb(&state, &live);
+    let new: Vec<&Address> = adopted
+        .plans
+        .keys()
+        .filter(|a| !state.plans.contains_key(*a))
+        .collect();
+    for a in &new {
+        println!("Imported {a} ({})", adopted.plans[*a].plan_id);
+    }
+    if new.is_empty() {
+        println!("Nothing to import: no plan carries this workspace's ownership tags for an unmanaged address.");
+        return Ok(exit::OK);
+    }
+    let n = new.len();
+    adopted.serial += 1;
+    planform_state::save(&path, &adopted)?;
+    println!(
+        "{n} plan{} imported. Run `planform plan` to see how they differ from the manifests.",
+        if n == 1 { "" } else { "s" }
+    );
+    Ok(exit::OK)
+}
+
+/// `plan --cloud-preview`: creates or updates the cloud plans without executing them, waits for
+/// their previews, and shows the cloud's ResourceChanges; the next `apply` executes those plans.
+async fn cloud_preview_run(p: &Prepared, json: bool) -> Result<u8> {
+    use planform_engine::Action;
+    let mut preview = ChangeSet {
+        changes: vec![],
+        moved: p.changes.moved.clone(),
+    };
+    let changing: BTreeSet<Address> = p
+        .changes
+        .changes
+        .iter()
+        .map(|c| c.address.clone())
+        .collect();
+    let mut later = Vec::new();
+    for c in &p.changes.changes {
+        if let Some(after) = &c.after {
+            let known = planform_engine::resolve_inputs(after, &p.state, &changing);
+            if known
+                .parameters
+                .values()
+                .chain(known.tags.values())
+                .chain(known.description.iter())
+                .any(|v| !planform_model::is_known(v))
+            {
+                later.push(c.address.clone());
+                continue;
+            }
+        }
+        let action = match &c.action {
+            Action::Create {
+                update_existing, ..
+            } => Action::Create {
+                update_existing: *update_existing,
+                execute: false,
+            },
+            Action::UpdateInPlace { .. } => Action::UpdateInPlace { execute: false },
+            Action::Replace {
+                update_existing, ..
+            } => Action::Replace {
+                update_existing: *update_existing,
+                execute: false,
+            },
+            Action::UpdateProduct { .. } => Action::UpdateProduct { execute: false },
+            Action::Retry
+                if p.providers
+                    .get(&c.provider)
+                    .is_some_and(|s| s.can_update_in_place()) =>
+            {
+                Action::UpdateInPlace { execute: false }
+            }
+            _ => continue,
+        };
+        preview.changes.push(planform_engine::Change {
+            action,
+            ..c.clone()
+        });
+    }
+    if preview.changes.is_empty() {
+        return Ok(exit::OK);
+    }
+    let sink: Arc<dyn StateSink> = Arc::new(FileSink(p.state_path.clone()));
+    let options = ApplyOptions {
+        workspace: p.desired.workspace.clone(),
+        ..ApplyOptions::default()
+    };
+    let quiet: Arc<dyn Observer> = Arc::new(|_: &Event| {});
+    let (state, report) = apply(
+        &preview,
+        p.state.clone(),
+        &p.providers,
+        sink,
+        quiet,
+        &options,
+    )
+    .await?;
+    if !json {
+        println!("\nCloud preview (the plans are created, not executed; `planform apply` executes them):\n");
+    }
+    for (address, outcome) in &report.results {
+        let Some(m) = state.plans.get(address) else {
+            continue;
+        };
+        let Some(service) = p.providers.get(&m.provider) else {
+            continue;
+        };
+        let changes = match outcome {
+            Outcome::Done(_) => service
+                .resource_changes(&m.plan_id)
+                .await
+                .map_err(|e| anyhow!("{address}: {e}"))?,
+            _ => vec![],
+        };
+        if json {
+            let failed = match outcome {
+                Outcome::Failed(msg) => Some(msg.clone()),
+                _ => None,
+            };
+            println!(
+                "{}",
+                serde_json::json!({"type": "cloud_preview", "address": address.to_string(), "plan_id": m.plan_id, "status": m.status, "error": failed,
+                "resource_changes": changes.iter().map(|r| serde_json::json!({"action": r.action, "logical_resource_id": r.logical_resource_id, "physical_resource_id": r.physical_resource_id, "resource_type": r.resource_type, "replacement": r.replacement})).collect::<Vec<_>>()})
+            );
+            continue;
+        }
+        match outcome {
+            Outcome::Done(_) => {
+                println!("  # {address}: {} ({})", m.plan_id, m.status);
+                for r in &changes {
+                    let replacement = r
+                        .replacement
+                        .as_deref()
+                        .map(|x| format!(" (replacement: {x})"))
+                        .unwrap_or_default();
+                    let physical = r
+                        .physical_resource_id
+                        .as_deref()
+                        .map(|x| format!(" {x}"))
+                        .unwrap_or_default();
+                    println!(
+                        "      {:<6} {} {}{physical}{replacement}",
+                        r.action, r.resource_type, r.logical_resource_id
+                    );
+                }
+            }
+            Outcome::Failed(msg) => println!("  # {address}: preview failed: {msg}"),
+            other => println!("  # {address}: {other:?}"),
+        }
+    }
+    for a in &later {
+        if json {
+            println!(
+                "{}",
+                serde_json::json!({"type": "cloud_preview", "address": a.to_string(), "deferred": "its inputs are known only after its dependencies are executed"})
+            );
+        } else {
+            println!("  # {a}: previewed by apply: its inputs are known only after its dependencies are executed");
+        }
+    }
+    Ok(if report.failed().count() > 0 {
+        exit::ERROR
+    } else {
+        exit::OK
     })
 }
