@@ -12,7 +12,7 @@ use planform_model::{
     is_known, references_in, Address, LivePlan, NewPlan, OperationType, PlanInputs, PlanService,
     PlanStatus, PlanUpdate, ProviderError, TAG_ADDRESS, TAG_WORKSPACE,
 };
-use planform_state::{redact, ManagedPlan, State};
+use planform_state::{redact, State};
 use tokio::task::JoinSet;
 
 use crate::diff::{resolve_inputs, Action, Change, ChangeSet};
@@ -361,23 +361,9 @@ fn record(
 ) {
     ctx.update(|s| {
         let lineage = s.lineage.clone();
-        let m = s
-            .plans
-            .entry(change.address.clone())
-            .or_insert_with(|| ManagedPlan {
-                provider: change.provider.clone(),
-                plan_id: l.id.clone(),
-                provisioned_product_id: None,
-                stack_id: None,
-                status: String::new(),
-                applied: None,
-                sensitive_parameters: BTreeSet::new(),
-                launched: false,
-                outputs: Default::default(),
-                history: vec![],
-                depends_on: BTreeSet::new(),
-                pending_token: None,
-            });
+        let m = s.plans.entry(change.address.clone()).or_insert_with(|| {
+            planform_state::ManagedPlan::new(change.provider.clone(), l.id.clone())
+        });
         if m.plan_id != l.id {
             let old = std::mem::replace(&mut m.plan_id, l.id.clone());
             m.history.push(old);

@@ -47,20 +47,7 @@ pub fn absorb(state: &State, live: &LiveSnapshot) -> State {
         let m = out
             .plans
             .entry(address.clone())
-            .or_insert_with(|| planform_state::ManagedPlan {
-                provider: provider.clone(),
-                plan_id: l.id.clone(),
-                provisioned_product_id: None,
-                stack_id: None,
-                status: String::new(),
-                applied: None,
-                sensitive_parameters: BTreeSet::new(),
-                launched: false,
-                outputs: BTreeMap::new(),
-                history: vec![],
-                depends_on: BTreeSet::new(),
-                pending_token: None,
-            });
+            .or_insert_with(|| planform_state::ManagedPlan::new(provider.clone(), l.id.clone()));
         if m.plan_id != l.id {
             let old = std::mem::replace(&mut m.plan_id, l.id.clone());
             m.history.push(old);

@@ -1976,54 +1976,46 @@ fn lower_plan_instance(
     let portfolio_id = string("portfolio_id", false, diags);
     let provisioned_product_name = string("provisioned_product_name", true, diags);
     let stack_region_id = string("stack_region_id", false, diags);
-    let parameters = get("parameters", diags)
-        .and_then(|(v, a)| {
-            typed(
-                Some(v),
-                &a.value_loc,
-                || subject("parameters"),
-                "a map of strings",
-                as_string_map,
-                diags,
-            )
-        })
-        .unwrap_or_default();
-    let tags = get("tags", diags)
-        .and_then(|(v, a)| {
-            typed(
-                Some(v),
-                &a.value_loc,
-                || subject("tags"),
-                "a map of strings",
-                as_string_map,
-                diags,
-            )
-        })
-        .unwrap_or_default();
-    let notification_arns = get("notification_arns", diags)
-        .and_then(|(v, a)| {
-            typed(
-                Some(v),
-                &a.value_loc,
-                || subject("notification_arns"),
-                "a list of strings",
-                as_string_list,
-                diags,
-            )
-        })
-        .unwrap_or_default();
-    let execute = get("execute", diags)
-        .and_then(|(v, a)| {
-            typed(
-                Some(v),
-                &a.value_loc,
-                || subject("execute"),
-                "true or false",
-                as_bool,
-                diags,
-            )
-        })
-        .unwrap_or(false);
+    let parameters = typed_attr(
+        node,
+        ctx,
+        address,
+        "parameters",
+        "a map of strings",
+        as_string_map,
+        diags,
+    )
+    .unwrap_or_default();
+    let tags = typed_attr(
+        node,
+        ctx,
+        address,
+        "tags",
+        "a map of strings",
+        as_string_map,
+        diags,
+    )
+    .unwrap_or_default();
+    let notification_arns = typed_attr(
+        node,
+        ctx,
+        address,
+        "notification_arns",
+        "a list of strings",
+        as_string_list,
+        diags,
+    )
+    .unwrap_or_default();
+    let execute = typed_attr(
+        node,
+        ctx,
+        address,
+        "execute",
+        "true or false",
+        as_bool,
+        diags,
+    )
+    .unwrap_or(false);
 
     let mut prevent_destroy = false;
     for l in node.blocks_of("lifecycle") {
@@ -2160,6 +2152,34 @@ fn lower_plan_instance(
         return None;
     }
     Some(plan)
+}
+
+/// Evaluates attribute `name` of a plan instance and converts it, reporting what is wrong.
+fn typed_attr<T>(
+    node: &BlockNode,
+    ctx: &Context,
+    address: &Address,
+    name: &str,
+    want: &str,
+    f: impl Fn(&Value) -> Option<T>,
+    diags: &mut Diagnostics,
+) -> Option<T> {
+    let a = node.attr(name)?;
+    let v = eval(
+        &a.expr,
+        ctx,
+        &a.value_loc,
+        || format!("{address}.{name}"),
+        diags,
+    )?;
+    typed(
+        Some(v),
+        &a.value_loc,
+        || format!("{address}.{name}"),
+        want,
+        f,
+        diags,
+    )
 }
 
 fn check_cycles(desired: &DesiredState, diags: &mut Diagnostics) {

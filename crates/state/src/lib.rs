@@ -44,6 +44,26 @@ pub struct ManagedPlan {
     pub pending_token: Option<String>,
 }
 
+impl ManagedPlan {
+    /// A newly managed plan, known only by its provider and id so far.
+    pub fn new(provider: ProviderRef, plan_id: impl Into<String>) -> ManagedPlan {
+        ManagedPlan {
+            provider,
+            plan_id: plan_id.into(),
+            provisioned_product_id: None,
+            stack_id: None,
+            status: String::new(),
+            applied: None,
+            sensitive_parameters: BTreeSet::new(),
+            launched: false,
+            outputs: BTreeMap::new(),
+            history: vec![],
+            depends_on: BTreeSet::new(),
+            pending_token: None,
+        }
+    }
+}
+
 impl State {
     pub fn new(workspace: &str, lineage: String) -> State {
         State {
