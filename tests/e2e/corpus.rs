@@ -82,6 +82,15 @@ fn variables_follow_terraform_precedence() {
         ),
         "from-cli"
     );
+    // Command-line order decides between --var and --var-file, as in Terraform.
+    assert_eq!(
+        out(
+            &w,
+            &["--var", "env=from-cli", "--var-file", f.to_str().unwrap()],
+            None
+        ),
+        "from-var-file"
+    );
     let bad = w.run(&["output", "env", "--var", "nope=1"]).expect(1);
     assert!(
         bad.stderr

@@ -169,16 +169,40 @@ pub async fn run(cli: Cli, env: BTreeMap<String, String>, color: bool) -> Result
     }
 }
 
+/// The order in which `--var-file` (true) and `--var` (false) appeared on the command line, which
+/// clap's derive does not keep; `main` records it from the raw arguments.
+pub static VAR_ORDER: std::sync::OnceLock<Vec<bool>> = std::sync::OnceLock::new();
+
+/// Which of the raw arguments are `--var-file` (true) or `--var` (false), in order.
+pub fn var_order(args: &[String]) -> Vec<bool> {
+    let mut out = Vec::new();
+    for a in args {
+        if a == "--" {
+            break;
+        }
+        if a == "--var-file" || a.starts_with("--var-file=") {
+            out.push(true);
+        } else if a == "--var" || a.starts_with("--var=") {
+            out.push(false);
+        }
+    }
+    out
+}
+
+/// Variables from the command line, in command-line order (later wins), as Terraform takes them.
 fn var_options(vars: &VarArgs) -> Vec<VarOption> {
-    // clap keeps each flag's values apart; interleave them by position is not possible, so files
-    // come first and --var after, which matches Terraform when they are given in that order.
-    let mut out: Vec<VarOption> = vars
-        .var_files
-        .iter()
-        .cloned()
-        .map(VarOption::File)
-        .collect();
-    out.extend(vars.vars.iter().cloned().map(VarOption::Assign));
+    let mut files = vars.var_files.iter().cloned().map(VarOption::File);
+    let mut assigns = vars.vars.iter().cloned().map(VarOption::Assign);
+    let mut out = Vec::new();
+    for is_file in VAR_ORDER.get().cloned().unwrap_or_default() {
+        out.extend(if is_file {
+            files.next()
+        } else {
+            assigns.next()
+        });
+    }
+    out.extend(files);
+    out.extend(assigns);
     out
 }
 

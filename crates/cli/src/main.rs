@@ -21,6 +21,8 @@ pub mod exit {
 }
 
 fn main() -> ExitCode {
+    let raw: Vec<String> = std::env::args().collect();
+    let _ = commands::VAR_ORDER.set(commands::var_order(&raw));
     let cli = args::Cli::parse();
     let color =
         !cli.no_color && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
