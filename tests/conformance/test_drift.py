@@ -128,3 +128,61 @@ def test_drift_categories_then_apply_restores(server, tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     r = planform(tmp_path, "plan", "--detailed-exitcode")
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+AWS_MANIFEST = """
+planform {{
+  workspace = "drift-aws"
+}}
+
+provider "aws" {{
+  region   = "us-east-1"
+  endpoint = "http://{endpoint}"
+}}
+
+plan "logs" {{
+  name                     = "aws-logs"
+  product_id               = "prod-sbxvpc0000001"
+  product_version_id       = "pv-sbxvpc0000001"
+  provisioned_product_name = "aws-logs"
+  parameters               = {{ cidr_block = "10.0.0.0/16" }}
+  execute                  = true
+}}
+
+plan "stage" {{
+  name                     = "aws-stage"
+  product_id               = "prod-sbxvpc0000001"
+  product_version_id       = "pv-sbxvpc0000001"
+  provisioned_product_name = "aws-stage"
+  parameters               = {{ cidr_block = "10.3.0.0/16" }}
+}}
+"""
+
+
+def test_drift_through_the_aws_provider_with_boto3_changes(server, tmp_path):
+    import boto3
+    (tmp_path / "main.hcl").write_text(AWS_MANIFEST.format(endpoint=server.endpoint))
+
+    def run(*args):
+        binary = os.environ.get("PLANFORM_BIN", os.path.join(os.path.dirname(__file__), "../../target/debug/planform"))
+        env = dict(os.environ, AWS_ACCESS_KEY_ID=KEY[0], AWS_SECRET_ACCESS_KEY=KEY[1], AWS_EC2_METADATA_DISABLED="true", HOME=str(tmp_path), NO_COLOR="1")
+        return subprocess.run([binary, "-C", str(tmp_path), *args], capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL)
+
+    r = run("apply", "--auto-approve")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert run("drift").returncode == 0
+    plans = state_of(tmp_path)
+    sc = boto3.client("servicecatalog", endpoint_url=f"http://{server.endpoint}", region_name="us-east-1", aws_access_key_id=KEY[0], aws_secret_access_key=KEY[1])
+    # Out of band: the unexecuted plan is deleted, and someone adds a plan with our ownership tags.
+    sc.delete_provisioned_product_plan(PlanId=plans["plan.stage"]["plan_id"])
+    extra = sc.create_provisioned_product_plan(PlanName="extra", PlanType="CLOUDFORMATION", ProductId="prod-sbxvpc0000001", ProvisioningArtifactId="pv-sbxvpc0000001",
+        ProvisionedProductName="extra", Tags=[{"Key": "planform:workspace", "Value": "drift-aws"}, {"Key": "planform:address", "Value": "plan.extra"}])["PlanId"]
+    r = run("drift", "--format", "json")
+    assert r.returncode == 2, r.stdout + r.stderr
+    found = {(e["address"], e["kind"]) for e in map(json.loads, r.stdout.splitlines()) if e["type"] == "drift"}
+    assert found == {("plan.stage", "deleted"), ("plan.extra", "unmanaged")}, found
+    r = run("apply", "--auto-approve")
+    assert r.returncode == 0, r.stdout + r.stderr
+    sc.delete_provisioned_product_plan(PlanId=extra)
+    r = run("drift")
+    assert r.returncode == 0, r.stdout + r.stderr
