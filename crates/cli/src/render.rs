@@ -486,7 +486,11 @@ mod tests {
             product_version_id: "pv-1".into(),
             provisioned_product_name: "net".into(),
             stack_region_id: Some("cn-hangzhou".into()),
-            parameters: [("cidr_block".to_string(), cidr.to_string()), ("password".to_string(), "hunter2".to_string())].into(),
+            parameters: [
+                ("cidr_block".to_string(), cidr.to_string()),
+                ("password".to_string(), "hunter2".to_string()),
+            ]
+            .into(),
             ..PlanInputs::default()
         }
     }
@@ -494,8 +498,15 @@ mod tests {
     /// One change of every action kind.
     fn every_action() -> ChangeSet {
         use planform_engine::Action as A;
-        use planform_model::{Address, InstanceKey, PlanStatus, ProviderKind, ProviderRef, Timeouts};
-        let change = |name: &str, action: A, before: Option<PlanInputs>, after: Option<PlanInputs>, diffs: Vec<planform_engine::AttrDiff>, status: Option<PlanStatus>| Change {
+        use planform_model::{
+            Address, InstanceKey, PlanStatus, ProviderKind, ProviderRef, Timeouts,
+        };
+        let change = |name: &str,
+                      action: A,
+                      before: Option<PlanInputs>,
+                      after: Option<PlanInputs>,
+                      diffs: Vec<planform_engine::AttrDiff>,
+                      status: Option<PlanStatus>| Change {
             address: Address::with_key("net", InstanceKey::Str(name.into())),
             provider: ProviderRef::default_for(ProviderKind::Sandbox),
             action,
@@ -511,25 +522,142 @@ mod tests {
             idempotency_token: "t".into(),
             timeouts: Timeouts::default(),
         };
-        let d = |path: &str, b: &str, a: &str, sensitive: bool, forces: bool| planform_engine::AttrDiff { path: path.into(), before: Some(b.into()), after: Some(a.into()), sensitive, forces_replacement: forces };
-        let long_before = (1..=6).map(|i| format!("line {i}")).collect::<Vec<_>>().join("\n");
+        let d = |path: &str, b: &str, a: &str, sensitive: bool, forces: bool| {
+            planform_engine::AttrDiff {
+                path: path.into(),
+                before: Some(b.into()),
+                after: Some(a.into()),
+                sensitive,
+                forces_replacement: forces,
+            }
+        };
+        let long_before = (1..=6)
+            .map(|i| format!("line {i}"))
+            .collect::<Vec<_>>()
+            .join("\n");
         let long_after = long_before.replace("line 4", "line four");
         ChangeSet {
             moved: vec![(Address::new("old"), Address::new("new"))],
             changes: vec![
-                change("create", A::Create { update_existing: false, execute: true }, None, Some(inputs(&planform_model::unknown_marker("plan.vpc.outputs.cidr"))), vec![], None),
-                change("adopt", A::Create { update_existing: true, execute: false }, None, Some(inputs("10.0.0.0/16")), vec![], None),
-                change("update", A::UpdateInPlace { execute: false }, Some(inputs("10.0.0.0/16")), Some(inputs("10.1.0.0/16")), vec![d("parameters[\"cidr_block\"]", "10.0.0.0/16", "10.1.0.0/16", false, false), d("parameters[\"password\"]", "a", "b", true, false)], Some(PlanStatus::PreviewSuccess)),
-                change("replace", A::Replace { update_existing: false, execute: true }, Some(inputs("x")), Some(inputs("x")), vec![d("name", "old", "net", false, true)], Some(PlanStatus::PreviewSuccess)),
-                change("product", A::UpdateProduct { execute: true }, Some(inputs("x")), Some(inputs("x")), vec![d("description", &long_before, &long_after, false, false)], Some(PlanStatus::ExecuteSuccess)),
-                change("retry", A::Retry, Some(inputs("x")), Some(inputs("x")), vec![], Some(PlanStatus::ExecuteFailed)),
-                change("execute", A::Execute, Some(inputs("x")), Some(inputs("x")), vec![], Some(PlanStatus::PreviewSuccess)),
-                change("approval", A::AwaitApproval, Some(inputs("x")), Some(inputs("x")), vec![], Some(PlanStatus::ApplicationInProgress)),
-                change("wait", A::Wait { execute: true }, Some(inputs("x")), Some(inputs("x")), vec![], Some(PlanStatus::PreviewInProgress)),
-                change("terminate", A::Terminate, Some(inputs("x")), None, vec![], Some(PlanStatus::ExecuteSuccess)),
-                change("delete", A::Delete { cancel_first: true }, Some(inputs("x")), None, vec![], Some(PlanStatus::ApplicationInProgress)),
+                change(
+                    "create",
+                    A::Create {
+                        update_existing: false,
+                        execute: true,
+                    },
+                    None,
+                    Some(inputs(&planform_model::unknown_marker(
+                        "plan.vpc.outputs.cidr",
+                    ))),
+                    vec![],
+                    None,
+                ),
+                change(
+                    "adopt",
+                    A::Create {
+                        update_existing: true,
+                        execute: false,
+                    },
+                    None,
+                    Some(inputs("10.0.0.0/16")),
+                    vec![],
+                    None,
+                ),
+                change(
+                    "update",
+                    A::UpdateInPlace { execute: false },
+                    Some(inputs("10.0.0.0/16")),
+                    Some(inputs("10.1.0.0/16")),
+                    vec![
+                        d(
+                            "parameters[\"cidr_block\"]",
+                            "10.0.0.0/16",
+                            "10.1.0.0/16",
+                            false,
+                            false,
+                        ),
+                        d("parameters[\"password\"]", "a", "b", true, false),
+                    ],
+                    Some(PlanStatus::PreviewSuccess),
+                ),
+                change(
+                    "replace",
+                    A::Replace {
+                        update_existing: false,
+                        execute: true,
+                    },
+                    Some(inputs("x")),
+                    Some(inputs("x")),
+                    vec![d("name", "old", "net", false, true)],
+                    Some(PlanStatus::PreviewSuccess),
+                ),
+                change(
+                    "product",
+                    A::UpdateProduct { execute: true },
+                    Some(inputs("x")),
+                    Some(inputs("x")),
+                    vec![d("description", &long_before, &long_after, false, false)],
+                    Some(PlanStatus::ExecuteSuccess),
+                ),
+                change(
+                    "retry",
+                    A::Retry,
+                    Some(inputs("x")),
+                    Some(inputs("x")),
+                    vec![],
+                    Some(PlanStatus::ExecuteFailed),
+                ),
+                change(
+                    "execute",
+                    A::Execute,
+                    Some(inputs("x")),
+                    Some(inputs("x")),
+                    vec![],
+                    Some(PlanStatus::PreviewSuccess),
+                ),
+                change(
+                    "approval",
+                    A::AwaitApproval,
+                    Some(inputs("x")),
+                    Some(inputs("x")),
+                    vec![],
+                    Some(PlanStatus::ApplicationInProgress),
+                ),
+                change(
+                    "wait",
+                    A::Wait { execute: true },
+                    Some(inputs("x")),
+                    Some(inputs("x")),
+                    vec![],
+                    Some(PlanStatus::PreviewInProgress),
+                ),
+                change(
+                    "terminate",
+                    A::Terminate,
+                    Some(inputs("x")),
+                    None,
+                    vec![],
+                    Some(PlanStatus::ExecuteSuccess),
+                ),
+                change(
+                    "delete",
+                    A::Delete { cancel_first: true },
+                    Some(inputs("x")),
+                    None,
+                    vec![],
+                    Some(PlanStatus::ApplicationInProgress),
+                ),
                 change("forget", A::Forget, None, None, vec![], None),
-                change("blocked", A::Blocked { message: "the cloud rejected these inputs: bad".into() }, Some(inputs("x")), Some(inputs("x")), vec![], Some(PlanStatus::PreviewFailed)),
+                change(
+                    "blocked",
+                    A::Blocked {
+                        message: "the cloud rejected these inputs: bad".into(),
+                    },
+                    Some(inputs("x")),
+                    Some(inputs("x")),
+                    vec![],
+                    Some(PlanStatus::PreviewFailed),
+                ),
             ],
         }
     }
@@ -545,7 +673,10 @@ mod tests {
         insta::assert_snapshot!("every_action_json", json);
         insta::assert_snapshot!("every_action_markdown", markdown(&cs));
         let colored = super::text(&cs, &Style { color: true });
-        assert!(colored.contains("\x1b[32m+\x1b[0m"), "colour only when asked for");
+        assert!(
+            colored.contains("\x1b[32m+\x1b[0m"),
+            "colour only when asked for"
+        );
     }
 
     #[test]
