@@ -384,23 +384,27 @@ fn find_product(
     }
 }
 
-fn check_tags(b: &Value) -> Result<Vec<(String, String)>, ApiError> {
-    static R: OnceLock<Regex> = OnceLock::new();
-    let tag_re = re(r"^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$", &R);
-    let tags: Vec<(String, String)> = b
-        .get("Tags")
+/// A list of `{Key, Value}` members (Tags, ProvisioningParameters) as pairs.
+fn key_values(b: &Value, field: &str) -> Vec<(String, String)> {
+    b.get(field)
         .and_then(Value::as_array)
         .map(|a| {
             a.iter()
-                .map(|t| {
+                .map(|x| {
                     (
-                        str_field(t, "Key").unwrap_or_default().to_string(),
-                        str_field(t, "Value").unwrap_or_default().to_string(),
+                        str_field(x, "Key").unwrap_or_default().to_string(),
+                        str_field(x, "Value").unwrap_or_default().to_string(),
                     )
                 })
                 .collect()
         })
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+fn check_tags(b: &Value) -> Result<Vec<(String, String)>, ApiError> {
+    static R: OnceLock<Regex> = OnceLock::new();
+    let tag_re = re(r"^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$", &R);
+    let tags: Vec<(String, String)> = key_values(b, "Tags");
     if tags.len() > 50 {
         return Err(invalid(format!("1 validation error detected: Value at 'tags' failed to satisfy constraint: Member must have length less than or equal to 50 (got {})", tags.len())));
     }
@@ -464,20 +468,7 @@ fn dispatch(
                 return Err(invalid(format!("The notification ARN {bad} is not valid.")));
             }
             let tags = check_tags(b)?;
-            let parameters: Vec<(String, String)> = b
-                .get("ProvisioningParameters")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .map(|p| {
-                            (
-                                str_field(p, "Key").unwrap_or_default().to_string(),
-                                str_field(p, "Value").unwrap_or_default().to_string(),
-                            )
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
+            let parameters: Vec<(String, String)> = key_values(b, "ProvisioningParameters");
             let existing = sb.provisioned_product_named(pp_name)?.is_some();
             let plan = sb.create_plan(CreatePlan {
                 name: name.into(),
