@@ -502,6 +502,10 @@ impl PlanService for AwsClient {
         false
     }
 
+    fn lists_with_details(&self) -> bool {
+        false
+    }
+
     async fn terminate_product(&self, name: &str, token: &str) -> Result<(), ProviderError> {
         self.pace().await;
         self.client

@@ -95,6 +95,72 @@ struct Ctx {
     observer: Arc<dyn Observer>,
     options: ApplyOptions,
     state_errors: Mutex<Vec<String>>,
+    /// One status board per provider service (keyed by the service's address).
+    boards: Mutex<std::collections::HashMap<usize, Arc<Board>>>,
+}
+
+/// Rate-aware polling: while several plans wait on one provider, a list call (newest 100 plans,
+/// full details) answers all of them at once instead of one read per plan.
+#[derive(Default)]
+struct Board {
+    waiting: std::sync::atomic::AtomicUsize,
+    seen: Mutex<std::collections::HashMap<String, (Instant, LivePlan)>>,
+    listing: tokio::sync::Mutex<()>,
+}
+
+/// Waiters on one provider from which a shared list call replaces single reads.
+const SHARE_AT: usize = 4;
+
+impl Ctx {
+    fn board(&self, service: &dyn PlanService) -> Arc<Board> {
+        let key = service as *const dyn PlanService as *const () as usize;
+        self.boards
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(key)
+            .or_default()
+            .clone()
+    }
+}
+
+/// The plan's status as read no earlier than `since`: from a shared list when many wait.
+async fn poll(
+    board: &Board,
+    service: &dyn PlanService,
+    plan_id: &str,
+    since: Instant,
+) -> Result<LivePlan, ProviderError> {
+    if board.waiting.load(Ordering::SeqCst) >= SHARE_AT && service.lists_with_details() {
+        let fresh = || {
+            board
+                .seen
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(plan_id)
+                .filter(|(t, _)| *t >= since)
+                .map(|(_, l)| l.clone())
+        };
+        if let Some(l) = fresh() {
+            return Ok(l);
+        }
+        let _one_list_at_a_time = board.listing.lock().await;
+        if let Some(l) = fresh() {
+            return Ok(l);
+        }
+        let fetched = Instant::now();
+        let all = planform_model::PlanFilter::default();
+        let page = call(|| service.list_plans(&all, 1, 100)).await?;
+        {
+            let mut seen = board.seen.lock().unwrap_or_else(|e| e.into_inner());
+            for l in page.items {
+                seen.insert(l.id.clone(), (fetched, l));
+            }
+        }
+        if let Some(l) = fresh() {
+            return Ok(l);
+        }
+    }
+    call(|| service.get_plan(plan_id)).await
 }
 
 impl Ctx {
@@ -135,6 +201,7 @@ pub async fn apply(
         observer,
         options: options.clone(),
         state_errors: Mutex::new(vec![]),
+        boards: Mutex::new(Default::default()),
     });
     if !changes.moved.is_empty() {
         ctx.update(|s| {
@@ -292,8 +359,22 @@ async fn wait(
     let start = Instant::now();
     let mut delay = ctx.options.poll_initial;
     let mut last: Option<PlanStatus> = None;
+    let board = ctx.board(service);
+    board.waiting.fetch_add(1, Ordering::SeqCst);
+    struct Leave<'a>(&'a Board);
+    impl Drop for Leave<'_> {
+        fn drop(&mut self) {
+            self.0.waiting.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+    let _leave = Leave(&board);
     loop {
-        let l = call(|| service.get_plan(plan_id))
+        // A shared answer may be up to a quarter of the poll interval old, but never older than
+        // this wait (which starts after the request whose effect it waits for).
+        let since = Instant::now()
+            .checked_sub(delay / 4)
+            .map_or(start, |t| t.max(start));
+        let l = poll(&board, service, plan_id, since)
             .await
             .map_err(|e| describe(&e))?;
         if last != Some(l.status) {

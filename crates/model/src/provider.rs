@@ -286,6 +286,11 @@ pub trait PlanService: Send + Sync {
     async fn provisioned_product(&self, id: &str) -> Result<ProvisionedProduct, ProviderError>;
     /// Whether updating a plan in place is possible (Alibaba yes, AWS no).
     fn can_update_in_place(&self) -> bool;
+    /// Whether one `list_plans` page carries full plan details (Alibaba yes; AWS lists carry
+    /// summaries only), so one list call can stand in for many single reads.
+    fn lists_with_details(&self) -> bool {
+        true
+    }
     /// Whether products are terminated through a `TerminateProvisionedProduct` plan (Alibaba)
     /// rather than a direct call (AWS has no terminate plan).
     fn terminates_with_plans(&self) -> bool {
