@@ -425,3 +425,64 @@ fn renderings_of_a_plan() {
     let md = w.run(&["plan", "--format", "markdown"]).expect(0).stdout;
     insta::assert_snapshot!("plan_markdown_create", md);
 }
+
+#[test]
+fn ctrl_c_lets_running_operations_finish_saves_and_exits_1() {
+    let w = Workspace::new();
+    w.write(
+        "main.hcl",
+        r#"
+plan "net" {
+  count                    = 30
+  name                     = "int-${count.index}"
+  product_id               = "prod-sbxvpc0000001"
+  product_version_id       = "pv-sbxvpc0000001"
+  provisioned_product_name = "int-${count.index}"
+  parameters               = { cidr_block = "10.0.0.0/16" }
+  execute                  = true
+}
+"#,
+    );
+    let child = w
+        .command(&["apply", "--auto-approve", "--parallelism", "3"])
+        .env("PLANFORM_SANDBOX_EXECUTE_MS", "300")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let state = w.path().join(".planform/state.json");
+    let started = std::time::Instant::now();
+    while std::fs::read_to_string(&state)
+        .map(|t| t.matches("\"plan_id\"").count())
+        .unwrap_or(0)
+        < 3
+    {
+        assert!(started.elapsed().as_secs() < 60, "apply made no progress");
+        std::thread::yield_now();
+    }
+    let interrupted = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("Apply stopped."), "{stdout}");
+    // Every plan that was started finished and is in the state, executed.
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    let plans = v["plans"].as_object().unwrap();
+    assert!(plans.len() < 30, "it stopped early");
+    assert!(
+        plans
+            .values()
+            .all(|p| p["status"] == "ExecuteSuccess" && p["pending_token"].is_null()),
+        "{plans:?}"
+    );
+    // The next apply picks up the rest.
+    w.run(&["apply", "--auto-approve"]).expect(0);
+    assert_eq!(
+        w.run(&["state", "list"]).expect(0).stdout.lines().count(),
+        30
+    );
+}
