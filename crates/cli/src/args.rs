@@ -181,31 +181,7 @@ pub enum StateCommand {
 #[derive(Debug, Subcommand)]
 pub enum SandboxCommand {
     /// Serve the emulator over HTTP: the Alibaba RPC and AWS JSON 1.1 protocols on one port.
-    Serve {
-        #[arg(long, default_value = "127.0.0.1:8787")]
-        listen: String,
-        /// Where the data lives (default: .planform/sandbox in the manifest directory).
-        #[arg(long)]
-        data: Option<PathBuf>,
-        /// A catalog file (JSON, see docs/sandbox.md) instead of the built-in demo catalog.
-        #[arg(long)]
-        catalog: Option<PathBuf>,
-        /// ID:SECRET or ID:SECRET:STS_TOKEN (repeatable). Without it a key pair is generated and printed.
-        #[arg(long = "access-key", value_name = "ID:SECRET")]
-        access_keys: Vec<String>,
-        #[arg(long, default_value_t = 0)]
-        latency_ms: u64,
-        #[arg(long)]
-        preview_ms: Option<u64>,
-        #[arg(long)]
-        execute_ms: Option<u64>,
-        /// Share of requests answered 500 / 503, from 0 to 1.
-        #[arg(long, default_value_t = 0.0)]
-        fail_rate: f64,
-        /// Requests per second above which requests are throttled.
-        #[arg(long)]
-        throttle_rps: Option<f64>,
-    },
+    Serve(ServeArgs),
     /// Approve a plan under review.
     Approve {
         plan_id: String,
@@ -218,4 +194,32 @@ pub enum SandboxCommand {
         #[arg(long, default_value = "")]
         comment: String,
     },
+}
+
+/// `sandbox serve` options.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    #[arg(long, default_value = "127.0.0.1:8787")]
+    pub listen: String,
+    /// Where the data lives (default: .planform/sandbox in the manifest directory).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// A catalog file (JSON, see docs/sandbox.md) instead of the built-in demo catalog.
+    #[arg(long)]
+    pub catalog: Option<PathBuf>,
+    /// ID:SECRET or ID:SECRET:STS_TOKEN (repeatable). Without it a key pair is generated and printed.
+    #[arg(long = "access-key", value_name = "ID:SECRET")]
+    pub access_keys: Vec<String>,
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    #[arg(long)]
+    pub preview_ms: Option<u64>,
+    #[arg(long)]
+    pub execute_ms: Option<u64>,
+    /// Share of requests answered 500 / 503, from 0 to 1.
+    #[arg(long, default_value_t = 0.0)]
+    pub fail_rate: f64,
+    /// Requests per second above which requests are throttled.
+    #[arg(long)]
+    pub throttle_rps: Option<f64>,
 }

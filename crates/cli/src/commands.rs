@@ -137,34 +137,8 @@ pub async fn run(cli: Cli, env: BTreeMap<String, String>, color: bool) -> Result
         }
         Command::State { command } => state_command(&dir, &env, command),
         Command::Sandbox {
-            command:
-                SandboxCommand::Serve {
-                    listen,
-                    data,
-                    catalog,
-                    access_keys,
-                    latency_ms,
-                    preview_ms,
-                    execute_ms,
-                    fail_rate,
-                    throttle_rps,
-                },
-        } => {
-            serve(
-                &dir,
-                &env,
-                listen,
-                data,
-                catalog,
-                access_keys,
-                latency_ms,
-                preview_ms,
-                execute_ms,
-                fail_rate,
-                throttle_rps,
-            )
-            .await
-        }
+            command: SandboxCommand::Serve(args),
+        } => serve(&dir, &env, args).await,
         Command::Sandbox { command } => sandbox_command(&dir, &env, command),
     }
 }
@@ -553,6 +527,8 @@ async fn plan(
         );
     }
     if refresh_only {
+        // Compare with the state as stored (the prepared state already holds what refresh saw).
+        let stored = planform_state::load(&p.state_path)?.unwrap_or_default();
         let mut drifted = 0;
         for (a, e) in &p.live.plans {
             match e {
@@ -561,8 +537,7 @@ async fn plan(
                     println!("  # {a} was deleted outside planform");
                 }
                 LiveEntry::Present(l) => {
-                    let known = planform_state::load(&p.state_path)?
-                        .and_then(|s| s.plans.get(a).map(|m| m.status.clone()));
+                    let known = stored.plans.get(a).map(|m| m.status.clone());
                     if known.as_deref().is_some_and(|k| k != l.raw_status) {
                         drifted += 1;
                         println!(
@@ -1219,23 +1194,15 @@ async fn import(
             .map(|p| p.outputs)
             .unwrap_or_default();
     }
-    state.plans.insert(
-        address.clone(),
-        planform_state::ManagedPlan {
-            provider: d.provider.clone(),
-            plan_id: l.id.clone(),
-            provisioned_product_id: l.provisioned_product_id.clone(),
-            stack_id: l.stack_id.clone(),
-            status: l.raw_status.clone(),
-            applied: None,
-            sensitive_parameters: d.sensitive_parameters.clone(),
-            launched: l.status == planform_model::PlanStatus::ExecuteSuccess,
-            outputs,
-            history: vec![],
-            depends_on: d.depends_on.clone(),
-            pending_token: None,
-        },
-    );
+    let mut managed = planform_state::ManagedPlan::new(d.provider.clone(), l.id.clone());
+    managed.provisioned_product_id = l.provisioned_product_id.clone();
+    managed.stack_id = l.stack_id.clone();
+    managed.status = l.raw_status.clone();
+    managed.sensitive_parameters = d.sensitive_parameters.clone();
+    managed.launched = l.status == planform_model::PlanStatus::ExecuteSuccess;
+    managed.outputs = outputs;
+    managed.depends_on = d.depends_on.clone();
+    state.plans.insert(address.clone(), managed);
     state.serial += 1;
     planform_state::save(&path, &state)?;
     println!("Imported {plan_id} as {address}. Run `planform plan` to see how it differs from the manifests.");
@@ -1351,7 +1318,7 @@ fn sandbox_command(
     let (id, action, comment) = match &command {
         SandboxCommand::Approve { plan_id, comment } => (plan_id, "Approve", comment),
         SandboxCommand::Reject { plan_id, comment } => (plan_id, "Reject", comment),
-        SandboxCommand::Serve { .. } => unreachable!("handled in run"),
+        SandboxCommand::Serve(_) => unreachable!("handled in run"),
     };
     let p = sb
         .approve_plan(id, action, comment, "RamUser:sandbox-admin")
@@ -1360,21 +1327,23 @@ fn sandbox_command(
     Ok(exit::OK)
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn serve(
     dir: &Path,
     env: &BTreeMap<String, String>,
-    listen: String,
-    data: Option<PathBuf>,
-    catalog: Option<PathBuf>,
-    access_keys: Vec<String>,
-    latency_ms: u64,
-    preview_ms: Option<u64>,
-    execute_ms: Option<u64>,
-    fail_rate: f64,
-    throttle_rps: Option<f64>,
+    args: crate::args::ServeArgs,
 ) -> Result<u8> {
     use planform_sandbox::server::{AccessKey, ServerConfig};
+    let crate::args::ServeArgs {
+        listen,
+        data,
+        catalog,
+        access_keys,
+        latency_ms,
+        preview_ms,
+        execute_ms,
+        fail_rate,
+        throttle_rps,
+    } = args;
     if !(0.0..=1.0).contains(&fail_rate) {
         bail!("--fail-rate must be from 0 to 1, got {fail_rate}");
     }
