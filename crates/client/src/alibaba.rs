@@ -421,17 +421,25 @@ impl AlibabaClient {
         Ok(body)
     }
 
-    /// Sends with retries. `may_repeat` is false for a create, which is retried only after
-    /// `landed` has looked and found that the earlier attempt made nothing.
-    async fn call(
+    /// Sends with retries: throttling, 5xx and network errors are retried with backoff. For a
+    /// create (`create` is set), an attempt that may have reached the cloud is retried only after
+    /// listing shows it made no plan; if it did, that plan is the answer.
+    async fn send(
         &self,
         action: &str,
         params: &[(String, String)],
-    ) -> Result<Value, ProviderError> {
+        create: Option<&NewPlan>,
+    ) -> Result<Answer, ProviderError> {
         let mut attempt = 0;
         loop {
             match self.send_once(action, params).await {
+                Ok(body) => return Ok(Answer::Body(body)),
                 Err(e) if e.kind.retryable() && attempt + 1 < self.options.retry.max_attempts => {
+                    if let (Some(request), false) = (create, e.sent == Sent::No) {
+                        if let Some(found) = self.landed(request).await? {
+                            return Ok(Answer::Landed(Box::new(found)));
+                        }
+                    }
                     let after = match e.kind {
                         ErrorKind::Throttled { retry_after } => retry_after,
                         _ => None,
@@ -444,8 +452,19 @@ impl AlibabaClient {
                     .await;
                     attempt += 1;
                 }
-                r => return r,
+                Err(e) => return Err(e),
             }
+        }
+    }
+
+    async fn call(
+        &self,
+        action: &str,
+        params: &[(String, String)],
+    ) -> Result<Value, ProviderError> {
+        match self.send(action, params, None).await? {
+            Answer::Body(b) => Ok(b),
+            Answer::Landed(_) => unreachable!("only a create looks for a landed plan"),
         }
     }
 
@@ -490,6 +509,12 @@ impl AlibabaClient {
         );
         flat(params, "Tags", "Key", "Value", &i.tags);
     }
+}
+
+/// What a send ended with: the answer, or (for a create) the plan an earlier attempt made.
+enum Answer {
+    Body(Value),
+    Landed(Box<LivePlan>),
 }
 
 fn describe_reqwest(e: &reqwest::Error) -> String {
@@ -559,34 +584,12 @@ impl PlanService for AlibabaClient {
             params.push(p("StackRegionId", region));
         }
         Self::inputs_params(&mut params, i);
-        let mut attempt = 0;
-        let body = loop {
-            match self
-                .send_once("CreateProvisionedProductPlan", &params)
-                .await
-            {
-                Ok(b) => break b,
-                Err(e) if e.kind.retryable() && attempt + 1 < self.options.retry.max_attempts => {
-                    if e.sent != Sent::No {
-                        // Look before sending again: the first attempt may have made the plan.
-                        if let Some(found) = self.landed(r).await? {
-                            return Ok(found);
-                        }
-                    }
-                    let after = match e.kind {
-                        ErrorKind::Throttled { retry_after } => retry_after,
-                        _ => None,
-                    };
-                    tokio::time::sleep(self.options.retry.delay(
-                        attempt,
-                        after,
-                        self.jitter.next(),
-                    ))
-                    .await;
-                    attempt += 1;
-                }
-                Err(e) => return Err(e),
-            }
+        let body = match self
+            .send("CreateProvisionedProductPlan", &params, Some(r))
+            .await?
+        {
+            Answer::Body(b) => b,
+            Answer::Landed(found) => return Ok(*found),
         };
         Ok(LivePlan {
             id: s(&body, "PlanId").unwrap_or_default(),
