@@ -261,6 +261,25 @@ fn paged<T: Clone>(items: &[T], start: usize, size: usize) -> (Vec<T>, Option<St
     (page, (end < items.len()).then(|| format!("pt-{end}")))
 }
 
+/// A list of strings (absent or malformed: empty).
+fn strings(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// An output with `NextPageToken` when there is a next page (absent on the last one).
+fn with_next(mut out: Value, next: Option<String>) -> Value {
+    if let Some(n) = next {
+        out["NextPageToken"] = json!(n);
+    }
+    out
+}
+
 fn secs(ms: u64) -> Value {
     json!(ms as f64 / 1000.0)
 }
@@ -451,15 +470,7 @@ fn dispatch(
             if !re(r"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,127}$", &TOK).is_match(token) {
                 return Err(invalid("The idempotency token is not valid."));
             }
-            let arns: Vec<String> = b
-                .get("NotificationArns")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|x| x.as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default();
+            let arns: Vec<String> = strings(b.get("NotificationArns"));
             if arns.len() > 5 {
                 return Err(invalid("1 validation error detected: Value at 'notificationArns' failed to satisfy constraint: Member must have length less than or equal to 5"));
             }
@@ -511,11 +522,10 @@ fn dispatch(
                 })
                 .collect();
             let (page, next) = paged(&changes, page_token(b)?, page_size(b, 20)?);
-            let mut out = json!({"ProvisionedProductPlanDetails": plan_details(&plan), "ResourceChanges": page});
-            if let Some(n) = next {
-                out["NextPageToken"] = json!(n);
-            }
-            out
+            with_next(
+                json!({"ProvisionedProductPlanDetails": plan_details(&plan), "ResourceChanges": page}),
+                next,
+            )
         }
         "ListProvisionedProductPlans" => {
             let pp = id_field(b, "ProvisionProductId", false)?.map(str::to_string);
@@ -535,11 +545,7 @@ fn dispatch(
             }
             let summaries: Vec<Value> = all.iter().map(plan_summary).collect();
             let (page, next) = paged(&summaries, page_token(b)?, page_size(b, 20)?);
-            let mut out = json!({"ProvisionedProductPlans": page});
-            if let Some(n) = next {
-                out["NextPageToken"] = json!(n);
-            }
-            out
+            with_next(json!({"ProvisionedProductPlans": page}), next)
         }
         "ExecuteProvisionedProductPlan" => {
             let id = id_field(b, "PlanId", true)?.unwrap_or_default().to_string();
@@ -569,37 +575,17 @@ fn dispatch(
         }
         "GetProvisionedProductOutputs" => {
             let pp = find_product(sb, b, "ProvisionedProductId", "ProvisionedProductName")?;
-            let keys: Vec<String> = b
-                .get("OutputKeys")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|x| x.as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default();
+            let keys: Vec<String> = strings(b.get("OutputKeys"));
             let outputs: Vec<Value> = outputs_json(&pp.outputs)
                 .into_iter()
                 .filter(|o| keys.is_empty() || keys.iter().any(|k| o["OutputKey"] == json!(k)))
                 .collect();
             let (page, next) = paged(&outputs, page_token(b)?, page_size(b, 20)?);
-            let mut out = json!({"Outputs": page});
-            if let Some(n) = next {
-                out["NextPageToken"] = json!(n);
-            }
-            out
+            with_next(json!({"Outputs": page}), next)
         }
         "SearchProvisionedProducts" => {
             let mut items = sb.list_provisioned_products()?;
-            let queries: Vec<String> = b
-                .pointer("/Filters/SearchQuery")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|x| x.as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default();
+            let queries: Vec<String> = strings(b.pointer("/Filters/SearchQuery"));
             for q in &queries {
                 let (field, value) = q.split_once(':').unwrap_or(("", q.as_str()));
                 items.retain(|p| {
@@ -631,11 +617,10 @@ fn dispatch(
             }
             let all: Vec<Value> = items.iter().map(|p| pp_json(sb, p)).collect();
             let (page, next) = paged(&all, page_token(b)?, page_size(b, 100)?);
-            let mut out = json!({"ProvisionedProducts": page, "TotalResultsCount": all.len()});
-            if let Some(n) = next {
-                out["NextPageToken"] = json!(n);
-            }
-            out
+            with_next(
+                json!({"ProvisionedProducts": page, "TotalResultsCount": all.len()}),
+                next,
+            )
         }
         "TerminateProvisionedProduct" => {
             required(b, "TerminateToken")?;
