@@ -65,7 +65,22 @@ fn authenticate(
 ) -> Result<(), Denied> {
     let now = app.now_ms();
     let skew = app.config.max_skew.as_millis() as u64;
-    let in_window = |t: u64| t.abs_diff(now) <= skew;
+    // The signed date must be well formed and within the clock window (15 minutes).
+    let check_time = |value: Option<&str>| -> Result<(), Denied> {
+        let t = value.and_then(parse_iso8601).ok_or(Denied(
+            400,
+            "InvalidTimeStamp.Format",
+            "Specified time stamp or date value is not well formatted.".into(),
+        ))?;
+        if t.abs_diff(now) > skew {
+            return Err(Denied(
+                400,
+                "InvalidTimeStamp.Expired",
+                "Specified time stamp or date value is expired.".into(),
+            ));
+        }
+        Ok(())
+    };
     if let Some(auth) = req
         .header("authorization")
         .filter(|a| a.starts_with(acs3::ALGORITHM))
@@ -96,21 +111,7 @@ fn authenticate(
         if payload != sha256_hex(&req.body) {
             return Err(Denied(400, "SignatureDoesNotMatch", "Specified signature is not matched with our calculation: x-acs-content-sha256 does not match the body.".into()));
         }
-        let date = req
-            .header("x-acs-date")
-            .and_then(parse_iso8601)
-            .ok_or(Denied(
-                400,
-                "InvalidTimeStamp.Format",
-                "Specified time stamp or date value is not well formatted.".into(),
-            ))?;
-        if !in_window(date) {
-            return Err(Denied(
-                400,
-                "InvalidTimeStamp.Expired",
-                "Specified time stamp or date value is expired.".into(),
-            ));
-        }
+        check_time(req.header("x-acs-date"))?;
         let canonical = acs3::canonical_request(
             req.method.as_str(),
             query,
@@ -154,21 +155,7 @@ fn authenticate(
             "InvalidAccessKeyId.NotFound",
             "Specified access key is not found.".into(),
         ))?;
-        let ts = params
-            .get("Timestamp")
-            .and_then(|t| parse_iso8601(t))
-            .ok_or(Denied(
-                400,
-                "InvalidTimeStamp.Format",
-                "Specified time stamp or date value is not well formatted.".into(),
-            ))?;
-        if !in_window(ts) {
-            return Err(Denied(
-                400,
-                "InvalidTimeStamp.Expired",
-                "Specified time stamp or date value is expired.".into(),
-            ));
-        }
+        check_time(params.get("Timestamp").map(String::as_str))?;
         let all: Vec<(String, String)> =
             params.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         if !constant_time_eq(&rpc::signature(&key.secret, req.method.as_str(), &all), sig) {
