@@ -53,8 +53,11 @@ plan "app" {{
 
 
 def planform(workdir, *args):
+    """Runs the real planform with credentials for both clouds' sandbox faces."""
     binary = os.environ.get("PLANFORM_BIN", os.path.join(os.path.dirname(__file__), "../../target/debug/planform"))
-    env = dict(os.environ, ALIBABA_CLOUD_ACCESS_KEY_ID=KEY[0], ALIBABA_CLOUD_ACCESS_KEY_SECRET=KEY[1], HOME=str(workdir), NO_COLOR="1")
+    env = dict(os.environ, ALIBABA_CLOUD_ACCESS_KEY_ID=KEY[0], ALIBABA_CLOUD_ACCESS_KEY_SECRET=KEY[1],
+               AWS_ACCESS_KEY_ID=KEY[0], AWS_SECRET_ACCESS_KEY=KEY[1], AWS_EC2_METADATA_DISABLED="true",
+               HOME=str(workdir), NO_COLOR="1")
     return subprocess.run([binary, "-C", str(workdir), *args], capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL)
 
 
@@ -164,9 +167,7 @@ def test_drift_through_the_aws_provider_with_boto3_changes(server, tmp_path):
     (tmp_path / "main.hcl").write_text(AWS_MANIFEST.format(endpoint=server.endpoint))
 
     def run(*args):
-        binary = os.environ.get("PLANFORM_BIN", os.path.join(os.path.dirname(__file__), "../../target/debug/planform"))
-        env = dict(os.environ, AWS_ACCESS_KEY_ID=KEY[0], AWS_SECRET_ACCESS_KEY=KEY[1], AWS_EC2_METADATA_DISABLED="true", HOME=str(tmp_path), NO_COLOR="1")
-        return subprocess.run([binary, "-C", str(tmp_path), *args], capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL)
+        return planform(tmp_path, *args)
 
     r = run("apply", "--auto-approve")
     assert r.returncode == 0, r.stdout + r.stderr
