@@ -319,16 +319,7 @@ fn load_state(path: &Path, workspace: &str) -> Result<State> {
             }
             s
         }
-        None => State::new(
-            workspace,
-            planform_state::new_lineage(
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_nanos())
-                    .unwrap_or(0),
-                std::process::id(),
-            ),
-        ),
+        None => State::new(workspace, planform_state::new_lineage()),
     })
 }
 
@@ -465,6 +456,7 @@ async fn prepare(
     let options = DiffOptions {
         destroy,
         targets: targets(target_list)?,
+        capabilities: planform_engine::capabilities(&providers),
     };
     let changes = match diff(&desired, &state, &live, &options) {
         Ok(c) => c,
@@ -587,8 +579,8 @@ async fn plan(
 struct FileSink(PathBuf);
 
 impl StateSink for FileSink {
-    fn save(&self, state: &State) -> Result<(), String> {
-        planform_state::save(&self.0, state).map_err(|e| e.to_string())
+    fn save(&self, state: &State) -> Result<(), planform_state::StateError> {
+        planform_state::save(&self.0, state)
     }
 }
 
@@ -1360,14 +1352,7 @@ async fn serve(
         })?);
     }
     if keys.is_empty() {
-        let seed = planform_state::new_lineage(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0),
-            std::process::id(),
-        )
-        .replace('-', "");
+        let seed = planform_state::new_lineage().replace('-', "");
         let key = AccessKey {
             id: format!("LTAIsbx{}", &seed[..16]),
             secret: seed[16..].to_string(),
@@ -1569,13 +1554,7 @@ async fn cloud_preview_run(p: &Prepared, json: bool) -> Result<u8> {
                 execute: false,
             },
             Action::UpdateProduct { .. } => Action::UpdateProduct { execute: false },
-            Action::Retry
-                if p.providers
-                    .get(&c.provider)
-                    .is_some_and(|s| s.can_update_in_place()) =>
-            {
-                Action::UpdateInPlace { execute: false }
-            }
+            Action::Retry => Action::UpdateInPlace { execute: false },
             _ => continue,
         };
         preview.changes.push(planform_engine::Change {
@@ -1620,7 +1599,7 @@ async fn cloud_preview_run(p: &Prepared, json: bool) -> Result<u8> {
         };
         if json {
             let failed = match outcome {
-                Outcome::Failed(msg) => Some(msg.clone()),
+                Outcome::Failed(e) => Some(e.to_string()),
                 _ => None,
             };
             println!(

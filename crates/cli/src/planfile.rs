@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
-use planform_engine::{Action, AttrDiff, Change, ChangeSet, Fingerprint};
+use planform_engine::{Action, AttrDiff, Change, ChangeSet, Fingerprint, Termination};
 use planform_model::{Address, PlanInputs, PlanStatus, ProviderConfig, ProviderRef, Timeouts};
 use serde::{Deserialize, Serialize};
 
@@ -82,7 +82,9 @@ enum ActionV1 {
     Wait {
         execute: bool,
     },
-    Terminate,
+    Terminate {
+        via: TerminationV1,
+    },
     Delete {
         cancel_first: bool,
     },
@@ -90,6 +92,13 @@ enum ActionV1 {
     Blocked {
         message: String,
     },
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum TerminationV1 {
+    Plan { name: String },
+    Direct,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -185,7 +194,12 @@ fn action_v1(a: &Action) -> ActionV1 {
         Action::Execute => ActionV1::Execute,
         Action::AwaitApproval => ActionV1::AwaitApproval,
         Action::Wait { execute } => ActionV1::Wait { execute },
-        Action::Terminate => ActionV1::Terminate,
+        Action::Terminate { via } => ActionV1::Terminate {
+            via: match via {
+                Termination::Plan { name } => TerminationV1::Plan { name },
+                Termination::Direct => TerminationV1::Direct,
+            },
+        },
         Action::Delete { cancel_first } => ActionV1::Delete { cancel_first },
         Action::Forget => ActionV1::Forget,
         Action::Blocked { message } => ActionV1::Blocked { message },
@@ -214,7 +228,12 @@ fn action(a: ActionV1) -> Action {
         ActionV1::Execute => Action::Execute,
         ActionV1::AwaitApproval => Action::AwaitApproval,
         ActionV1::Wait { execute } => Action::Wait { execute },
-        ActionV1::Terminate => Action::Terminate,
+        ActionV1::Terminate { via } => Action::Terminate {
+            via: match via {
+                TerminationV1::Plan { name } => Termination::Plan { name },
+                TerminationV1::Direct => Termination::Direct,
+            },
+        },
         ActionV1::Delete { cancel_first } => Action::Delete { cancel_first },
         ActionV1::Forget => Action::Forget,
         ActionV1::Blocked { message } => Action::Blocked { message },

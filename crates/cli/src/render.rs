@@ -66,7 +66,7 @@ fn header(c: &Change) -> String {
         Action::Execute => "will be executed".to_string(),
         Action::AwaitApproval => "is awaiting approval".to_string(),
         Action::Wait { .. } => "is busy; apply will wait for it".to_string(),
-        Action::Terminate => "will be terminated".to_string(),
+        Action::Terminate { .. } => "will be terminated".to_string(),
         Action::Delete { .. } => "will be deleted".to_string(),
         Action::Forget => "will be forgotten (already deleted outside planform)".to_string(),
         Action::Blocked { message } => format!("cannot proceed: {message}"),
@@ -122,7 +122,7 @@ fn body_lines(c: &Change, style: &Style) -> Vec<String> {
             }
             out.push("      }".into());
         }
-        if c.action.executes() && !matches!(c.action, Action::Terminate) {
+        if c.action.executes() && !matches!(c.action, Action::Terminate { .. }) {
             out.push(format!("    {sign} execute = true"));
         }
         if !i.notification_arns.is_empty() {
@@ -138,7 +138,7 @@ fn body_lines(c: &Change, style: &Style) -> Vec<String> {
     };
     match (&c.action, &c.before, &c.after) {
         (Action::Create { .. }, _, Some(after)) => full(after, &style.paint("32", "+"), &mut out),
-        (Action::Terminate | Action::Delete { .. }, Some(before), _) => {
+        (Action::Terminate { .. } | Action::Delete { .. }, Some(before), _) => {
             full(before, &style.paint("31", "-"), &mut out)
         }
         _ => {
@@ -312,7 +312,7 @@ pub fn action_name(a: &Action) -> &'static str {
         Action::Execute => "execute",
         Action::AwaitApproval => "await_approval",
         Action::Wait { .. } => "wait",
-        Action::Terminate => "terminate",
+        Action::Terminate { .. } => "terminate",
         Action::Delete { .. } => "delete",
         Action::Forget => "forget",
         Action::Blocked { .. } => "blocked",

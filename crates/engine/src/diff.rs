@@ -5,10 +5,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use planform_model::{
-    is_known, resolve_unknowns, Address, DesiredPlan, DesiredState, LivePlan, PlanInputs,
-    PlanStatus, ProviderKind, ProviderRef, Timeouts, TAG_ADDRESS, TAG_WORKSPACE,
+    ownership, Address, Capabilities, DesiredPlan, DesiredState, LivePlan, OperationType,
+    PlanInputs, PlanStatus, ProviderRef, TerminateVia, Timeouts,
 };
 use planform_state::State;
+
+use crate::resolve::resolve_inputs;
 
 /// What the cloud holds for an address.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,31 +46,21 @@ pub fn absorb(state: &State, live: &LiveSnapshot) -> State {
         let Some(provider) = live.provider_of.get(address) else {
             continue;
         };
-        let m = out
-            .plans
-            .entry(address.clone())
-            .or_insert_with(|| planform_state::ManagedPlan::new(provider.clone(), l.id.clone()));
-        if m.plan_id != l.id {
-            let old = std::mem::replace(&mut m.plan_id, l.id.clone());
-            m.history.push(old);
-        }
-        m.pending_token = None;
-        m.status = l.raw_status.clone();
-        m.provisioned_product_id = l
-            .provisioned_product_id
-            .clone()
-            .or(m.provisioned_product_id.take());
-        m.stack_id = l.stack_id.clone().or(m.stack_id.take());
-        if l.status == PlanStatus::ExecuteSuccess
-            && l.operation_type != planform_model::OperationType::TerminateProvisionedProduct
-        {
-            m.launched = true;
-        }
+        let m = out.observe(address, provider, l);
         if let Some(o) = live.outputs.get(address) {
             m.outputs = o.clone();
         }
     }
     out
+}
+
+/// How a launched product is terminated, decided by the diff.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Termination {
+    /// A `TerminateProvisionedProduct` plan of this name, previewed and executed.
+    Plan { name: String },
+    /// A direct `TerminateProvisionedProduct` call, then a wait until the product is gone.
+    Direct,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,7 +79,8 @@ pub enum Action {
     },
     /// `~ update product`: a new plan that updates the launched product.
     UpdateProduct { execute: bool },
-    /// `~ retry`: the last execution failed; update (or replace) and execute again.
+    /// `~ retry`: the last execution failed; update the plan in place and execute it again
+    /// (only where plans update in place; elsewhere a failed plan is replaced).
     Retry,
     /// `> execute`.
     Execute,
@@ -95,8 +88,8 @@ pub enum Action {
     AwaitApproval,
     /// The plan is busy (preview or execution running): wait for it, then execute it if wanted.
     Wait { execute: bool },
-    /// `- terminate`: a TerminateProvisionedProduct plan, executed.
-    Terminate,
+    /// `- terminate`: a TerminateProvisionedProduct plan, executed, or a direct terminate.
+    Terminate { via: Termination },
     /// `- delete`: the plan was never executed.
     Delete { cancel_first: bool },
     /// Gone from the cloud and from the manifests: drop it from the state.
@@ -113,7 +106,7 @@ impl Action {
             Action::Replace { .. } => "-/+",
             Action::Execute => ">",
             Action::AwaitApproval | Action::Wait { .. } => "…",
-            Action::Terminate | Action::Delete { .. } | Action::Forget => "-",
+            Action::Terminate { .. } | Action::Delete { .. } | Action::Forget => "-",
             Action::Blocked { .. } => "!",
         }
     }
@@ -135,7 +128,7 @@ impl Action {
             Action::Execute => "execute",
             Action::AwaitApproval => "awaiting approval",
             Action::Wait { .. } => "wait for the running operation",
-            Action::Terminate => "terminate",
+            Action::Terminate { .. } => "terminate",
             Action::Delete { .. } => "delete",
             Action::Forget => "forget (already deleted outside planform)",
             Action::Blocked { .. } => "blocked",
@@ -149,7 +142,9 @@ impl Action {
             | Action::UpdateInPlace { execute }
             | Action::Replace { execute, .. }
             | Action::UpdateProduct { execute } => *execute,
-            Action::Retry | Action::Execute | Action::AwaitApproval | Action::Terminate => true,
+            Action::Retry | Action::Execute | Action::AwaitApproval | Action::Terminate { .. } => {
+                true
+            }
             Action::Wait { execute } => *execute,
             _ => false,
         }
@@ -159,7 +154,7 @@ impl Action {
     pub fn destroys(&self) -> bool {
         matches!(
             self,
-            Action::Terminate | Action::Delete { .. } | Action::Forget
+            Action::Terminate { .. } | Action::Delete { .. } | Action::Forget
         )
     }
 }
@@ -225,10 +220,10 @@ impl ChangeSet {
                 Action::UpdateInPlace { .. } | Action::UpdateProduct { .. } | Action::Retry => {
                     c.1 += 1
                 }
-                Action::Terminate | Action::Delete { .. } => c.2 += 1,
+                Action::Terminate { .. } | Action::Delete { .. } => c.2 += 1,
                 _ => {}
             }
-            if ch.action.executes() && !matches!(ch.action, Action::Terminate) {
+            if ch.action.executes() && !matches!(ch.action, Action::Terminate { .. }) {
                 c.3 += 1;
             }
         }
@@ -252,67 +247,47 @@ pub struct DiffOptions {
     pub destroy: bool,
     /// `--target`: only these (with their dependencies).
     pub targets: Vec<Address>,
+    /// What each configured provider can do (see [`crate::capabilities`]); a provider missing
+    /// here is taken to have the capabilities of its kind's API.
+    pub capabilities: BTreeMap<ProviderRef, Capabilities>,
 }
 
-/// Desired inputs with every marker resolved that the state can resolve: the ids and outputs of
-/// plans that are already applied and `unchanged` in this run.
-pub fn resolve_inputs(
-    inputs: &PlanInputs,
-    state: &State,
-    changing: &BTreeSet<Address>,
-) -> PlanInputs {
-    let lookup = |reference: &str| -> Option<String> {
-        let (addr, attr) = planform_model::split_reference(reference)?;
-        if changing.contains(&addr) {
-            return None;
-        }
-        let m = state.plans.get(&addr)?;
-        match attr.as_str() {
-            "id" => Some(m.plan_id.clone()),
-            "provisioned_product_id" => m.provisioned_product_id.clone(),
-            "stack_id" => m.stack_id.clone(),
-            "status" => Some(m.status.clone()),
-            a => a
-                .strip_prefix("outputs.")
-                .and_then(|k| m.outputs.get(k).cloned()),
-        }
-    };
-    let mut out = inputs.clone();
-    for v in out
-        .parameters
-        .values_mut()
-        .chain(out.tags.values_mut())
-        .chain(out.description.iter_mut())
-    {
-        if !is_known(v) {
-            *v = resolve_unknowns(v, lookup);
-        }
+impl DiffOptions {
+    fn capabilities_of(&self, provider: &ProviderRef) -> Capabilities {
+        self.capabilities
+            .get(provider)
+            .copied()
+            .unwrap_or_else(|| Capabilities::of(provider.kind))
     }
-    out
 }
 
-fn strip_ownership(mut inputs: PlanInputs) -> PlanInputs {
-    inputs.tags.remove(TAG_WORKSPACE);
-    inputs.tags.remove(TAG_ADDRESS);
-    inputs
+/// The name of the plan that terminates the product launched by a plan named `name`.
+fn terminate_plan_name(name: &str) -> String {
+    format!("terminate-{name}").chars().take(128).collect()
 }
 
 /// The attributes where `after` differs from `before`, `ignore_changes` left out.
-pub fn compare(d: &DesiredPlan, after: &PlanInputs, before: &PlanInputs) -> Vec<AttrDiff> {
+pub fn compare(
+    d: &DesiredPlan,
+    after: &PlanInputs,
+    before: &PlanInputs,
+    capabilities: Capabilities,
+) -> Vec<AttrDiff> {
     let ignored = |attr: &str, key: Option<&str>| {
         d.ignore_changes
             .iter()
             .any(|p| p.attribute == attr && (p.key.is_none() || p.key.as_deref() == key))
     };
-    let replace_fields: &[&str] = if d.provider.kind == ProviderKind::Aws {
+    let replace_fields: &[&str] = if capabilities.update_in_place {
+        &["name", "provisioned_product_name", "stack_region_id"]
+    } else {
+        // Without in-place updates, notification ARNs can only change with a new plan.
         &[
             "name",
             "provisioned_product_name",
             "stack_region_id",
             "notification_arns",
         ]
-    } else {
-        &["name", "provisioned_product_name", "stack_region_id"]
     };
     let mut out = Vec::new();
     let mut scalar = |name: &str, b: Option<&String>, a: Option<&String>| {
@@ -352,7 +327,7 @@ pub fn compare(d: &DesiredPlan, after: &PlanInputs, before: &PlanInputs) -> Vec<
         Some(&before.provisioned_product_name),
         Some(&after.provisioned_product_name),
     );
-    if d.provider.kind != ProviderKind::Aws {
+    if capabilities.stack_regions {
         scalar(
             "stack_region_id",
             before.stack_region_id.as_ref(),
@@ -378,9 +353,7 @@ pub fn compare(d: &DesiredPlan, after: &PlanInputs, before: &PlanInputs) -> Vec<
         let keys: BTreeSet<&String> = b
             .keys()
             .chain(a.keys())
-            .filter(|k| {
-                attr != "tags" || (k.as_str() != TAG_WORKSPACE && k.as_str() != TAG_ADDRESS)
-            })
+            .filter(|k| attr != "tags" || !ownership::is_ownership_tag(k))
             .collect();
         for k in keys {
             if b.get(k) != a.get(k) && !ignored(attr, Some(k)) {
@@ -477,6 +450,7 @@ pub fn diff(
     if !options.destroy {
         for address in topo(desired) {
             let d = &desired.plans[address];
+            let caps = options.capabilities_of(&d.provider);
             let after = resolve_inputs(&d.inputs, state, &changing);
             let entry = live.plans.get(address);
             let managed = state.plans.get(address);
@@ -521,17 +495,17 @@ pub fn diff(
                     ))
                 }
                 Some(LiveEntry::Present(l)) => {
-                    let diffs = compare(d, &after, &l.inputs);
+                    let diffs = compare(d, &after, &l.inputs, caps);
                     let replace = diffs.iter().any(|x| x.forces_replacement);
                     let changed = !diffs.is_empty();
-                    let in_place = d.provider.kind != ProviderKind::Aws;
+                    let in_place = caps.update_in_place;
                     let reason = changed.then(|| {
                         let names: Vec<&str> = diffs.iter().map(|x| x.path.as_str()).collect();
                         format!("{} changed", names.join(", "))
                     });
                     let exec = d.execute;
-                    let launched_product = l.operation_type
-                        != planform_model::OperationType::TerminateProvisionedProduct;
+                    let launched_product =
+                        l.operation_type != OperationType::TerminateProvisionedProduct;
                     let action = match l.status {
                         PlanStatus::PreviewInProgress | PlanStatus::ExecuteInProgress if !changed || l.status == PlanStatus::ExecuteInProgress => Some(Action::Wait { execute: exec }),
                         PlanStatus::ExecuteSuccess if changed && replace && diffs.iter().any(|x| x.path == "provisioned_product_name" || x.path == "stack_region_id") => {
@@ -551,12 +525,12 @@ pub fn diff(
                         }),
                         PlanStatus::ApplicationRejected if !changed => Some(Action::Blocked { message: "the plan's approval was rejected; change its inputs to submit it again".into() }),
                         PlanStatus::ApplicationInProgress if !changed => Some(Action::AwaitApproval),
-                        PlanStatus::ApplicationInProgress => Some(Action::Replace { update_existing: l.operation_type == planform_model::OperationType::UpdateProvisionedProduct, execute: exec }),
+                        PlanStatus::ApplicationInProgress => Some(Action::Replace { update_existing: l.operation_type == OperationType::UpdateProvisionedProduct, execute: exec }),
                         PlanStatus::ApplicationApproved if !changed => exec.then_some(Action::Execute),
                         PlanStatus::PreviewSuccess if !changed => exec.then_some(Action::Execute),
-                        PlanStatus::Canceled if !changed => Some(Action::Replace { update_existing: l.operation_type == planform_model::OperationType::UpdateProvisionedProduct, execute: exec }),
+                        PlanStatus::Canceled if !changed => Some(Action::Replace { update_existing: l.operation_type == OperationType::UpdateProvisionedProduct, execute: exec }),
                         _ if replace || !in_place || l.status == PlanStatus::ApplicationApproved || l.status == PlanStatus::Canceled => {
-                            Some(Action::Replace { update_existing: l.operation_type == planform_model::OperationType::UpdateProvisionedProduct, execute: exec })
+                            Some(Action::Replace { update_existing: l.operation_type == OperationType::UpdateProvisionedProduct, execute: exec })
                         }
                         _ => Some(Action::UpdateInPlace { execute: exec }),
                     };
@@ -571,7 +545,7 @@ pub fn diff(
                         base(
                             a,
                             reason,
-                            Some(strip_ownership(l.inputs.clone())),
+                            Some(ownership::strip(l.inputs.clone())),
                             diffs,
                             Some(l),
                         )
@@ -615,12 +589,19 @@ pub fn diff(
                     || l.status == PlanStatus::ExecuteSuccess
                     || l.status == PlanStatus::ExecuteFailed =>
             {
-                if l.operation_type == planform_model::OperationType::TerminateProvisionedProduct
+                if l.operation_type == OperationType::TerminateProvisionedProduct
                     && l.status == PlanStatus::ExecuteSuccess
                 {
                     Action::Forget
                 } else {
-                    Action::Terminate
+                    Action::Terminate {
+                        via: match options.capabilities_of(&m.provider).terminate_via {
+                            TerminateVia::Plan => Termination::Plan {
+                                name: terminate_plan_name(&l.inputs.name),
+                            },
+                            TerminateVia::Direct => Termination::Direct,
+                        },
+                    }
                 }
             }
             Some(l) => Action::Delete {
@@ -643,7 +624,7 @@ pub fn diff(
             } else {
                 Some("no longer in the manifests".into())
             },
-            before: l.map(|l| strip_ownership(l.inputs.clone())),
+            before: l.map(|l| ownership::strip(l.inputs.clone())),
             after: None,
             diffs: vec![],
             sensitive_parameters: m.sensitive_parameters.clone(),

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use planform_model::{Address, DesiredState, PlanStatus, ProvisionedProduct};
+use planform_model::{Address, Capabilities, DesiredState, PlanStatus, ProvisionedProduct};
 use planform_state::{hash_sensitive, State};
 
 use crate::diff::{compare, LiveEntry, LiveSnapshot};
@@ -82,8 +82,7 @@ pub fn drift(
                 if let Some(applied) = &m.applied {
                     // Compare like with like: hash the live sensitive values as the state does.
                     let mut now = l.inputs.clone();
-                    now.tags.remove(planform_model::TAG_WORKSPACE);
-                    now.tags.remove(planform_model::TAG_ADDRESS);
+                    now = planform_model::ownership::strip(now);
                     for (k, v) in now.parameters.iter_mut() {
                         if m.sensitive_parameters.contains(k) {
                             *v = hash_sensitive(&state.lineage, v);
@@ -97,10 +96,11 @@ pub fn drift(
                     let mut shape = shape;
                     shape.ignore_changes.clear();
                     shape.sensitive_parameters = m.sensitive_parameters.clone();
-                    let diffs: Vec<AttrDiff> = compare(&shape, &now, applied)
-                        .into_iter()
-                        .filter(|d| !ignored(&a, Some(&d.path)))
-                        .collect();
+                    let diffs: Vec<AttrDiff> =
+                        compare(&shape, &now, applied, Capabilities::of(m.provider.kind))
+                            .into_iter()
+                            .filter(|d| !ignored(&a, Some(&d.path)))
+                            .collect();
                     if !diffs.is_empty() {
                         let paths: Vec<&str> = diffs.iter().map(|d| d.path.as_str()).collect();
                         out.push(DriftItem {

@@ -12,17 +12,19 @@ mod events;
 mod fingerprint;
 mod graph;
 mod refresh;
+mod resolve;
 
-pub use apply::{apply, ApplyOptions, ApplyReport, Outcome, StateSink};
+pub use apply::{apply, ApplyError, ApplyOptions, ApplyReport, Outcome, Phase, StateSink};
 pub use diff::{
-    absorb, diff, resolve_inputs, Action, AttrDiff, Change, ChangeSet, DiffError, DiffOptions,
-    LiveEntry, LiveSnapshot,
+    absorb, diff, Action, AttrDiff, Change, ChangeSet, DiffError, DiffOptions, LiveEntry,
+    LiveSnapshot, Termination,
 };
 pub use drift::{drift, DriftItem, DriftKind, Products};
 pub use events::{Event, Observer};
 pub use fingerprint::{fingerprint, fingerprints, staleness, Fingerprint};
 pub use graph::{dot, order, OrderError};
-pub use refresh::{refresh, Providers, RefreshStats};
+pub use refresh::{capabilities, refresh, Providers, RefreshStats};
+pub use resolve::{resolve_inputs, resolve_value, state_value, unresolved};
 
 #[cfg(test)]
 mod tests;

@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use planform_model::{
-    Address, DesiredState, LivePlan, PlanFilter, PlanService, PlanStatus, ProviderError,
-    ProviderRef, TAG_ADDRESS, TAG_WORKSPACE,
+    ownership, Address, Capabilities, DesiredState, LivePlan, OperationType, PlanFilter,
+    PlanService, PlanStatus, ProviderError, ProviderRef,
 };
 use planform_state::State;
 use tokio::task::JoinSet;
@@ -17,6 +17,14 @@ use tokio::task::JoinSet;
 use crate::diff::{LiveEntry, LiveSnapshot};
 
 pub type Providers = BTreeMap<ProviderRef, Arc<dyn PlanService>>;
+
+/// What each configured provider can do: the diff's input for deciding each change.
+pub fn capabilities(providers: &Providers) -> BTreeMap<ProviderRef, Capabilities> {
+    providers
+        .iter()
+        .map(|(r, s)| (r.clone(), s.capabilities()))
+        .collect()
+}
 
 /// How many requests a refresh sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -87,14 +95,10 @@ pub async fn refresh(
         // Newest plan per address among those carrying this workspace's ownership tag.
         let mut tagged: BTreeMap<Address, &LivePlan> = BTreeMap::new();
         for p in &plans {
-            let terminated =
-                p.operation_type == planform_model::OperationType::TerminateProvisionedProduct;
-            if p.inputs.tags.get(TAG_WORKSPACE) == Some(&state.workspace) && !terminated {
-                if let Some(a) = p
-                    .inputs
-                    .tags
-                    .get(TAG_ADDRESS)
-                    .and_then(|a| a.parse::<Address>().ok())
+            if p.operation_type == OperationType::TerminateProvisionedProduct {
+                continue;
+            }
+            if let Some(a) = ownership::claimed_address(&p.inputs, &state.workspace) {
                 {
                     let newer = tagged.get(&a).is_none_or(|q| {
                         (q.create_time.as_str(), q.id.as_str())
@@ -161,17 +165,17 @@ pub async fn refresh(
             })
             .collect();
         for p in &plans {
-            if p.inputs.tags.get(TAG_WORKSPACE) != Some(&state.workspace)
-                || known_ids.contains(p.id.as_str())
-            {
+            let Some(claim) = ownership::claim(&p.inputs) else {
+                continue;
+            };
+            if claim.workspace != state.workspace || known_ids.contains(p.id.as_str()) {
                 continue;
             }
-            let claimed = p.inputs.tags.get(TAG_ADDRESS).cloned().unwrap_or_default();
-            let owned = claimed
-                .parse::<Address>()
-                .is_ok_and(|a| state.plans.contains_key(&a) || desired.plans.contains_key(&a));
+            let owned = claim
+                .address()
+                .is_some_and(|a| state.plans.contains_key(&a) || desired.plans.contains_key(&a));
             if !owned {
-                snapshot.unmanaged.push((claimed, p.id.clone()));
+                snapshot.unmanaged.push((claim.address, p.id.clone()));
             }
         }
         // Outputs the state does not have yet.

@@ -20,7 +20,7 @@ use crate::{
 struct MemorySink(Mutex<Vec<u64>>);
 
 impl StateSink for MemorySink {
-    fn save(&self, state: &State) -> Result<(), String> {
+    fn save(&self, state: &State) -> Result<(), planform_state::StateError> {
         self.0.lock().unwrap().push(state.serial);
         Ok(())
     }
@@ -119,9 +119,11 @@ async fn pending(
         .collect()
 }
 
+/// A runtime on a paused clock: the executor's waits advance it instead of sleeping.
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_time()
+        .start_paused(true)
         .build()
         .unwrap()
 }
@@ -170,7 +172,7 @@ proptest! {
         for c in &changes.changes {
             prop_assert!(owned.contains(&c.address), "{} is not owned", c.address);
         }
-        let destroy = diff(&desired, &state, &live, &DiffOptions { destroy: true, targets: vec![] }).unwrap();
+        let destroy = diff(&desired, &state, &live, &DiffOptions { destroy: true, ..DiffOptions::default() }).unwrap();
         for c in &destroy.changes {
             prop_assert!(state.plans.contains_key(&c.address));
         }
@@ -261,7 +263,7 @@ fn prevent_destroy_blocks_destroy_and_replacement() {
         &LiveSnapshot::default(),
         &DiffOptions {
             destroy: true,
-            targets: vec![],
+            ..DiffOptions::default()
         },
     )
     .unwrap_err();
@@ -316,4 +318,112 @@ fn refresh_lists_in_pages_of_100() {
         "plans of another workspace are never touched"
     );
     assert_eq!(changes.changes.len(), 1);
+}
+
+/// A live plan of `d` in `status`, as the cloud would report it (ownership tags included).
+fn live_of(d: &DesiredPlan, status: planform_model::PlanStatus) -> planform_model::LivePlan {
+    planform_model::LivePlan {
+        id: "plan-1".into(),
+        inputs: planform_model::ownership::tag(&d.inputs, "test", &d.address),
+        operation_type: planform_model::OperationType::LaunchProduct,
+        status,
+        raw_status: status.as_str().into(),
+        status_message: Some("boom".into()),
+        provisioned_product_id: Some("pp-1".into()),
+        stack_id: None,
+        create_time: String::new(),
+        update_time: String::new(),
+    }
+}
+
+/// The change set decides how to terminate from the provider's capabilities: a terminate plan
+/// whose name it fixes (at most 128 characters), or a direct terminate; apply asks nothing.
+#[test]
+fn the_diff_decides_the_terminate_path_and_the_plan_name() {
+    let mut d = vpc("a", "10.1.0.0/16", BTreeMap::new(), true);
+    d.inputs.name = "n".repeat(125);
+    let l = live_of(&d, planform_model::PlanStatus::ExecuteSuccess);
+    let mut state = State::new("test", "lin".into());
+    state.observe(&d.address, &d.provider, &l);
+    let mut live = LiveSnapshot::default();
+    live.plans.insert(d.address.clone(), LiveEntry::Present(l));
+    let destroy = |caps: planform_model::Capabilities| {
+        let options = DiffOptions {
+            destroy: true,
+            capabilities: [(d.provider.clone(), caps)].into(),
+            ..DiffOptions::default()
+        };
+        diff(&desired_of(vec![d.clone()]), &state, &live, &options)
+            .unwrap()
+            .changes[0]
+            .action
+            .clone()
+    };
+    assert_eq!(
+        destroy(planform_model::Capabilities::ALIBABA),
+        Action::Terminate {
+            via: crate::Termination::Plan {
+                name: format!("terminate-{}", "n".repeat(118))
+            }
+        }
+    );
+    assert_eq!(
+        destroy(planform_model::Capabilities::AWS),
+        Action::Terminate {
+            via: crate::Termination::Direct
+        }
+    );
+}
+
+/// A failed execution is retried in place where plans update in place, and replaced elsewhere;
+/// notification ARNs force a replacement only where plans cannot be updated.
+#[test]
+fn the_diff_decides_retry_and_replacement_from_capabilities() {
+    let d = vpc("a", "10.1.0.0/16", BTreeMap::new(), true);
+    let failed = live_of(&d, planform_model::PlanStatus::ExecuteFailed);
+    let state = State::new("test", "lin".into());
+    let mut live = LiveSnapshot::default();
+    live.plans
+        .insert(d.address.clone(), LiveEntry::Present(failed));
+    let action = |d: &DesiredPlan, live: &LiveSnapshot, caps| {
+        let options = DiffOptions {
+            capabilities: [(d.provider.clone(), caps)].into(),
+            ..DiffOptions::default()
+        };
+        diff(&desired_of(vec![d.clone()]), &state, live, &options)
+            .unwrap()
+            .changes
+            .into_iter()
+            .map(|c| c.action)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        action(&d, &live, planform_model::Capabilities::ALIBABA),
+        vec![Action::Retry]
+    );
+    assert_eq!(
+        action(&d, &live, planform_model::Capabilities::AWS),
+        vec![Action::Replace {
+            update_existing: true,
+            execute: true
+        }]
+    );
+    let mut arns = d.clone();
+    arns.inputs.notification_arns = vec!["acs:mns:topic".into()];
+    let mut previewed = LiveSnapshot::default();
+    previewed.plans.insert(
+        d.address.clone(),
+        LiveEntry::Present(live_of(&d, planform_model::PlanStatus::PreviewSuccess)),
+    );
+    assert_eq!(
+        action(&arns, &previewed, planform_model::Capabilities::ALIBABA),
+        vec![Action::UpdateInPlace { execute: true }]
+    );
+    assert_eq!(
+        action(&arns, &previewed, planform_model::Capabilities::AWS),
+        vec![Action::Replace {
+            update_existing: false,
+            execute: true
+        }]
+    );
 }

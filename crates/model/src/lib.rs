@@ -4,14 +4,15 @@
 //! **Invariant**: nothing here does I/O; the only async item is the `PlanService` trait.
 
 mod address;
+pub mod ownership;
 mod provider;
 mod sensitive;
 mod unknown;
 
 pub use address::{split_reference, Address, AddressParseError, InstanceKey};
 pub use provider::{
-    ErrorKind, LivePlan, NewPlan, OperationType, Page, PlanFilter, PlanService, PlanStatus,
-    PlanUpdate, ProviderError, ProvisionedProduct, ResourceChange, Sent,
+    Capabilities, ErrorKind, LivePlan, NewPlan, OperationType, Page, PlanFilter, PlanService,
+    PlanStatus, PlanUpdate, ProviderError, ProvisionedProduct, ResourceChange, Sent, TerminateVia,
 };
 pub use sensitive::Sensitive;
 pub use unknown::{is_known, references_in, resolve_unknowns, unknown_marker};
@@ -20,10 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::time::Duration;
 
-/// The two ownership tags every plan planform creates carries.
-pub const TAG_WORKSPACE: &str = "planform:workspace";
-/// See [`TAG_WORKSPACE`].
-pub const TAG_ADDRESS: &str = "planform:address";
+pub use ownership::{TAG_ADDRESS, TAG_WORKSPACE};
 
 /// Which cloud API a provider block speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

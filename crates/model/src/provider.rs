@@ -260,6 +260,54 @@ impl ProviderError {
     }
 }
 
+/// How a provider terminates a launched product.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TerminateVia {
+    /// A `TerminateProvisionedProduct` plan, previewed and executed (Alibaba, the sandbox).
+    Plan,
+    /// A direct `TerminateProvisionedProduct` call (AWS has no terminate plan).
+    Direct,
+}
+
+/// What a provider can do: the facts the diff needs to decide each change completely, so the
+/// executor never asks the provider how to carry a change out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Capabilities {
+    /// A plan's inputs can be updated in place (Alibaba `UpdateProvisionedProductPlan`).
+    pub update_in_place: bool,
+    pub terminate_via: TerminateVia,
+    /// One list page carries full plan details, so a list call can answer many waiting plans.
+    pub lists_with_details: bool,
+    /// Plans have a stack region (Alibaba `StackRegionId`; AWS has none).
+    pub stack_regions: bool,
+}
+
+impl Capabilities {
+    /// Alibaba Cloud Service Catalog (and the sandbox, which emulates it by default).
+    pub const ALIBABA: Capabilities = Capabilities {
+        update_in_place: true,
+        terminate_via: TerminateVia::Plan,
+        lists_with_details: true,
+        stack_regions: true,
+    };
+    /// AWS Service Catalog.
+    pub const AWS: Capabilities = Capabilities {
+        update_in_place: false,
+        terminate_via: TerminateVia::Direct,
+        lists_with_details: false,
+        stack_regions: false,
+    };
+
+    /// What the API a provider kind speaks can do; used where the live service is not at hand
+    /// (a diff made without providers, as the engine's pure tests do).
+    pub fn of(kind: crate::ProviderKind) -> Capabilities {
+        match kind {
+            crate::ProviderKind::Aws => Capabilities::AWS,
+            crate::ProviderKind::Alibaba | crate::ProviderKind::Sandbox => Capabilities::ALIBABA,
+        }
+    }
+}
+
 /// What the engine needs from a cloud. Implemented by the sandbox (embedded) and the HTTP clients.
 #[async_trait::async_trait]
 pub trait PlanService: Send + Sync {
@@ -295,6 +343,19 @@ pub trait PlanService: Send + Sync {
     /// rather than a direct call (AWS has no terminate plan).
     fn terminates_with_plans(&self) -> bool {
         true
+    }
+    /// All of the above as one value, which the diff takes to decide each change.
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            update_in_place: self.can_update_in_place(),
+            terminate_via: if self.terminates_with_plans() {
+                TerminateVia::Plan
+            } else {
+                TerminateVia::Direct
+            },
+            lists_with_details: self.lists_with_details(),
+            stack_regions: self.can_update_in_place(),
+        }
     }
     /// Terminates the product named `name` directly; `token` makes a repeat harmless.
     async fn terminate_product(&self, name: &str, token: &str) -> Result<(), ProviderError> {

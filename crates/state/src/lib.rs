@@ -10,7 +10,7 @@ pub use lock::{holder, lock, lock_path, unlock, LockError, LockInfo, StateLock};
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use planform_model::{Address, PlanInputs, ProviderRef};
+use planform_model::{Address, LivePlan, OperationType, PlanInputs, PlanStatus, ProviderRef};
 use sha2::{Digest, Sha256};
 
 /// The state of one workspace.
@@ -62,6 +62,30 @@ impl ManagedPlan {
             pending_token: None,
         }
     }
+
+    /// Folds in what the cloud says of this address's plan: its id (an earlier one moves to the
+    /// history), status, product and stack (kept when the cloud omits them), and whether a
+    /// product was launched. The pending create token is cleared: the plan it guarded is known.
+    /// Refresh, apply and import all merge a live plan through here.
+    pub fn observe(&mut self, live: &LivePlan) {
+        if self.plan_id != live.id {
+            let old = std::mem::replace(&mut self.plan_id, live.id.clone());
+            self.history.push(old);
+        }
+        self.pending_token = None;
+        self.status = live.raw_status.clone();
+        if let Some(id) = &live.provisioned_product_id {
+            self.provisioned_product_id = Some(id.clone());
+        }
+        if let Some(id) = &live.stack_id {
+            self.stack_id = Some(id.clone());
+        }
+        if live.status == PlanStatus::ExecuteSuccess
+            && live.operation_type != OperationType::TerminateProvisionedProduct
+        {
+            self.launched = true;
+        }
+    }
 }
 
 impl State {
@@ -73,13 +97,28 @@ impl State {
             plans: BTreeMap::new(),
         }
     }
+
+    /// The managed plan at `address` after observing `live` there; a new entry when the
+    /// address was not managed yet.
+    pub fn observe(
+        &mut self,
+        address: &Address,
+        provider: &ProviderRef,
+        live: &LivePlan,
+    ) -> &mut ManagedPlan {
+        let m = self
+            .plans
+            .entry(address.clone())
+            .or_insert_with(|| ManagedPlan::new(provider.clone(), live.id.clone()));
+        m.observe(live);
+        m
+    }
 }
 
 /// How a sensitive value is kept: a salted hash, never the value.
 pub fn hash_sensitive(lineage: &str, value: &str) -> String {
     let digest = Sha256::digest(format!("{lineage}\0{value}"));
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256:{hex}")
+    format!("sha256:{}", hex::encode(digest))
 }
 
 /// `inputs` as stored: sensitive parameter values replaced by their hashes.
@@ -93,18 +132,9 @@ pub fn redact(lineage: &str, inputs: &PlanInputs, sensitive: &BTreeSet<String>) 
     out
 }
 
-/// A new random-enough lineage id (time and process based; no randomness crate needed).
-pub fn new_lineage(now_nanos: u128, pid: u32) -> String {
-    let digest = Sha256::digest(format!("{now_nanos}:{pid}"));
-    let h: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+/// A new lineage id: a random (version 4) UUID from the operating system's randomness.
+pub fn new_lineage() -> String {
+    uuid::Uuid::new_v4().to_string()
 }
 
 #[cfg(test)]

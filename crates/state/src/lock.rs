@@ -98,13 +98,7 @@ pub fn lock(
         .unwrap_or_else(|_| "localhost".into());
     let started = std::time::Instant::now();
     let info = LockInfo {
-        id: crate::new_lineage(
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0),
-            std::process::id(),
-        ),
+        id: crate::new_lineage(),
         pid: std::process::id(),
         host,
         command: command.to_string(),

@@ -2,7 +2,7 @@
 //! added latency per request, read through the Alibaba client by the engine's refresh (pages of
 //! 100; pages after the first fetched concurrently), against fetching the pages one by one.
 //!
-//!     cargo bench -p planform-client --bench refresh [-- N]
+//!     cargo bench -p planform-bench --bench refresh [-- N]
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;

@@ -3,7 +3,7 @@
 //! execute durations, reported as a ratio to the lower bound those settings imply:
 //! ⌈N / parallelism⌉ × (preview + execute + 3 × latency) (a create, an execute and a final read).
 //!
-//!     cargo bench -p planform-client --bench apply [-- N PARALLELISM LATENCY_MS PREVIEW_MS EXECUTE_MS]
+//!     cargo bench -p planform-bench --bench apply [-- N PARALLELISM LATENCY_MS PREVIEW_MS EXECUTE_MS]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -24,7 +24,7 @@ use planform_state::State;
 struct NoSink;
 
 impl StateSink for NoSink {
-    fn save(&self, _: &State) -> Result<(), String> {
+    fn save(&self, _: &State) -> Result<(), planform_state::StateError> {
         Ok(())
     }
 }

@@ -1,0 +1,498 @@
+//! The steps of each action: create, update, preview, approval, execution, terminate, delete.
+//! Each step re-reads the live status it depends on and carries out what the change set
+//! decided; it records every cloud operation in the state before the next one.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use planform_model::{
+    ownership, Address, ErrorKind, LivePlan, NewPlan, OperationType, PlanInputs, PlanService,
+    PlanStatus, PlanUpdate,
+};
+use planform_state::redact;
+use tokio::time::Instant;
+
+use super::error::{ApplyError, Phase};
+use super::poll::{poll_until, read_status, Waiting};
+use super::{Ctx, Outcome};
+use crate::diff::{Action, Change, Termination};
+use crate::events::Event;
+use crate::resolve::{resolve_inputs, unresolved};
+
+pub(super) async fn run(ctx: &Ctx, service: &dyn PlanService, change: &Change) -> Outcome {
+    match run_steps(ctx, service, change).await {
+        Ok(o) => o,
+        Err(e) => Outcome::Failed(e),
+    }
+}
+
+fn live_id(c: &Change, to: &'static str) -> Result<String, ApplyError> {
+    c.live_plan_id.clone().ok_or(ApplyError::NoLivePlan(to))
+}
+
+async fn run_steps(
+    ctx: &Ctx,
+    service: &dyn PlanService,
+    c: &Change,
+) -> Result<Outcome, ApplyError> {
+    match &c.action {
+        Action::Create {
+            update_existing,
+            execute,
+        } => {
+            create(
+                ctx,
+                service,
+                c,
+                launch_or_update(*update_existing),
+                *execute,
+            )
+            .await
+        }
+        Action::UpdateProduct { execute } => {
+            create(
+                ctx,
+                service,
+                c,
+                OperationType::UpdateProvisionedProduct,
+                *execute,
+            )
+            .await
+        }
+        Action::Replace {
+            update_existing,
+            execute,
+        } => {
+            let id = live_id(c, "replace")?;
+            remove_plan(ctx, service, c, &id).await?;
+            create(
+                ctx,
+                service,
+                c,
+                launch_or_update(*update_existing),
+                *execute,
+            )
+            .await
+        }
+        Action::UpdateInPlace { execute } => {
+            let id = live_id(c, "update")?;
+            update(ctx, service, c, &id, *execute).await
+        }
+        Action::Retry => {
+            let id = live_id(c, "retry")?;
+            update(ctx, service, c, &id, true).await
+        }
+        Action::Execute | Action::AwaitApproval => {
+            let id = live_id(c, "execute")?;
+            let l = service.get_plan(&id).await?;
+            let inputs = inputs_to_send(ctx, c)?;
+            execute(ctx, service, c, l, &inputs).await
+        }
+        Action::Wait {
+            execute: execute_after,
+        } => {
+            let id = live_id(c, "wait for")?;
+            let t = c.timeouts.preview.max(c.timeouts.execute);
+            let (l, done) = wait(ctx, service, &c.address, &id, t, |s| {
+                !s.in_progress() || s == PlanStatus::ApplicationInProgress
+            })
+            .await?;
+            record(ctx, c, &l, None, None);
+            if !done {
+                return Err(timed_out(Phase::Running, &l, t));
+            }
+            if l.status == PlanStatus::PreviewFailed {
+                return Err(preview_failed(&l));
+            }
+            let inputs = inputs_to_send(ctx, c)?;
+            if *execute_after || l.status == PlanStatus::ExecuteSuccess {
+                return execute(ctx, service, c, l, &inputs).await;
+            }
+            record(ctx, c, &l, Some(&inputs), None);
+            Ok(Outcome::Done(format!("{id} reached {}", l.status)))
+        }
+        Action::Terminate { via } => terminate(ctx, service, c, via).await,
+        Action::Delete { .. } => {
+            let id = live_id(c, "delete")?;
+            remove_plan(ctx, service, c, &id).await?;
+            forget(ctx, &c.address);
+            Ok(Outcome::Done(format!("deleted {id}")))
+        }
+        Action::Forget => {
+            forget(ctx, &c.address);
+            Ok(Outcome::Done("removed from the state".into()))
+        }
+        Action::Blocked { message } => Err(ApplyError::Blocked(message.clone())),
+    }
+}
+
+fn launch_or_update(update_existing: bool) -> OperationType {
+    if update_existing {
+        OperationType::UpdateProvisionedProduct
+    } else {
+        OperationType::LaunchProduct
+    }
+}
+
+fn timed_out(phase: Phase, l: &LivePlan, after: Duration) -> ApplyError {
+    ApplyError::TimedOut {
+        phase,
+        plan_id: l.id.clone(),
+        status: l.status,
+        after,
+    }
+}
+
+fn preview_failed(l: &LivePlan) -> ApplyError {
+    ApplyError::PreviewFailed {
+        message: l.status_message.clone().unwrap_or_default(),
+    }
+}
+
+/// Polls a plan until `done(status)` or the timeout; returns the last plan seen and whether it
+/// is done. Every status change is reported.
+async fn wait(
+    ctx: &Ctx,
+    service: &dyn PlanService,
+    address: &Address,
+    plan_id: &str,
+    timeout: Duration,
+    done: impl Fn(PlanStatus) -> bool,
+) -> Result<(LivePlan, bool), ApplyError> {
+    let board = ctx.boards.of(service);
+    let _waiting = Waiting::on(&board);
+    let last = std::sync::Mutex::new(None::<PlanStatus>);
+    let read = |start: Instant, delay: Duration| {
+        // A shared answer may be up to a quarter of the poll interval old, but never older than
+        // this wait (which starts after the request whose effect it waits for).
+        let since = Instant::now()
+            .checked_sub(delay / 4)
+            .map_or(start, |t| t.max(start));
+        let board = &board;
+        let last = &last;
+        async move {
+            let l = read_status(board, service, plan_id, since).await?;
+            let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
+            if *last != Some(l.status) {
+                ctx.emit(Event::Progress {
+                    address: address.clone(),
+                    message: format!("{} is {}", l.id, l.status),
+                });
+                *last = Some(l.status);
+            }
+            Ok::<_, ApplyError>(l)
+        }
+    };
+    poll_until(ctx.schedule(), timeout, read, |l: &LivePlan| done(l.status)).await
+}
+
+/// The change's inputs with the outputs of the plans it depends on filled in, and the
+/// ownership tags added.
+fn inputs_to_send(ctx: &Ctx, change: &Change) -> Result<PlanInputs, ApplyError> {
+    let after = change.after.as_ref().ok_or(ApplyError::NothingToSend)?;
+    let resolved = resolve_inputs(after, &ctx.snapshot(), &BTreeSet::new());
+    if let Some(r) = unresolved(&resolved).first() {
+        return Err(ApplyError::Unresolved {
+            reference: r.to_string(),
+        });
+    }
+    Ok(ownership::tag(
+        &resolved,
+        &ctx.options.workspace,
+        &change.address,
+    ))
+}
+
+/// Records what the cloud said of the change's plan (and, once accepted, the inputs applied and
+/// the outputs) in the state, durably.
+fn record(
+    ctx: &Ctx,
+    change: &Change,
+    l: &LivePlan,
+    applied: Option<&PlanInputs>,
+    outputs: Option<BTreeMap<String, String>>,
+) {
+    ctx.update(|s| {
+        let lineage = s.lineage.clone();
+        let m = s.observe(&change.address, &change.provider, l);
+        m.provider = change.provider.clone();
+        m.depends_on = change.depends_on.clone();
+        m.sensitive_parameters = change.sensitive_parameters.clone();
+        if let Some(a) = applied {
+            let a = ownership::strip(a.clone());
+            m.applied = Some(redact(&lineage, &a, &change.sensitive_parameters));
+        }
+        if let Some(o) = outputs {
+            m.outputs = o;
+        }
+    });
+}
+
+fn forget(ctx: &Ctx, address: &Address) {
+    ctx.update(|s| {
+        s.plans.remove(address);
+    });
+}
+
+/// Records the create's token before sending it: if we die before the answer is recorded, the
+/// next run adopts the plan by its ownership tags (and the token makes a resend return it).
+fn remember_token(ctx: &Ctx, c: &Change) {
+    ctx.update(|s| {
+        if let Some(m) = s.plans.get_mut(&c.address) {
+            m.pending_token = Some(c.idempotency_token.clone());
+        }
+    });
+}
+
+/// Cancels (if under review) and deletes a plan; a plan already gone counts as deleted.
+async fn remove_plan(
+    ctx: &Ctx,
+    service: &dyn PlanService,
+    c: &Change,
+    id: &str,
+) -> Result<(), ApplyError> {
+    let l = match service.get_plan(id).await {
+        Ok(l) => l,
+        Err(e) if e.kind == ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    let l = if l.status.in_progress() && l.status != PlanStatus::ApplicationInProgress {
+        wait(ctx, service, &c.address, id, c.timeouts.execute, |s| {
+            !s.in_progress() || s == PlanStatus::ApplicationInProgress
+        })
+        .await?
+        .0
+    } else {
+        l
+    };
+    if l.status == PlanStatus::ApplicationInProgress {
+        service.cancel_plan(id).await?;
+        ctx.emit(Event::Progress {
+            address: c.address.clone(),
+            message: format!("{id} canceled"),
+        });
+    }
+    match service.delete_plan(id).await {
+        Ok(()) => {}
+        Err(e) if e.kind == ErrorKind::NotFound => {}
+        Err(e) => return Err(e.into()),
+    }
+    ctx.emit(Event::Progress {
+        address: c.address.clone(),
+        message: format!("{id} deleted"),
+    });
+    Ok(())
+}
+
+async fn create(
+    ctx: &Ctx,
+    service: &dyn PlanService,
+    c: &Change,
+    op: OperationType,
+    execute_after: bool,
+) -> Result<Outcome, ApplyError> {
+    let inputs = inputs_to_send(ctx, c)?;
+    let l = send_create(ctx, service, c, &inputs, op).await?;
+    preview_then_execute(ctx, service, c, &l.id, &inputs, execute_after).await
+}
+
+async fn send_create(
+    ctx: &Ctx,
+    service: &dyn PlanService,
+    c: &Change,
+    inputs: &PlanInputs,
+    op: OperationType,
+) -> Result<LivePlan, ApplyError> {
+    remember_token(ctx, c);
+    let request = NewPlan {
+        inputs: inputs.clone(),
+        operation_type: op,
+        idempotency_token: c.idempotency_token.clone(),
+    };
+    let l = service.create_plan(&request).await?;
+    ctx.emit(Event::Progress {
+        address: c.address.clone(),
+        message: format!("created {} ({})", l.id, op.as_str()),
+    });
+    record(ctx, c, &l, None, None);
+    Ok(l)
+}
+
+async fn update(
+    ctx: &Ctx,
+    service: &dyn PlanService,
+    c: &Change,
+    id: &str,
+    execute_after: bool,
+) -> Result<Outcome, ApplyError> {
+    let inputs = inputs_to_send(ctx, c)?;
+    // A preview still running cannot be updated: let it finish first.
+    wait(ctx, service, &c.address, id, c.timeouts.preview, |s| {
+        s != PlanStatus::PreviewInProgress
+    })
+    .await?;
+    let request = PlanUpdate {
+        plan_id: id.to_string(),
+        inputs: inputs.clone(),
+    };
+    let l = service.update_plan(&request).await?;
+    ctx.emit(Event::Progress {
+        address: c.address.clone(),
+        message: format!("updated {}", l.id),
+    });
+    record(ctx, c, &l, None, None);
+    preview_then_execute(ctx, service, c, id, &inputs, execute_after).await
+}
+
+async fn preview_then_execute(
+    ctx: &Ctx,
+    service: &dyn PlanService,
+    c: &Change,
+    id: &str,
+    inputs: &PlanInputs,
+    execute_after: bool,
+) -> Result<Outcome, ApplyError> {
+    let (l, done) = wait(ctx, service, &c.address, id, c.timeouts.preview, |s| {
+        s != PlanStatus::PreviewInProgress
+    })
+    .await?;
+    if !done {
+        record(ctx, c, &l, None, None);
+        return Err(timed_out(Phase::Preview, &l, c.timeouts.preview));
+    }
+    if l.status == PlanStatus::PreviewFailed {
+        record(ctx, c, &l, None, None);
+        return Err(preview_failed(&l));
+    }
+    if !execute_after {
+        // The cloud accepted these inputs: record them as applied.
+        record(ctx, c, &l, Some(inputs), None);
+        return Ok(Outcome::Done(format!("{id} previewed ({})", l.status)));
+    }
+    execute(ctx, service, c, l, inputs).await
+}
+
+async fn execute(
+    ctx: &Ctx,
+    service: &dyn PlanService,
+    c: &Change,
+    l: LivePlan,
+    inputs: &PlanInputs,
+) -> Result<Outcome, ApplyError> {
+    let id = l.id.clone();
+    let mut l = l;
+    if matches!(
+        l.status,
+        PlanStatus::PreviewSuccess | PlanStatus::ApplicationApproved
+    ) {
+        service.execute_plan(&id).await?;
+        l = service.get_plan(&id).await?;
+        record(ctx, c, &l, None, None);
+    }
+    if l.status == PlanStatus::ApplicationInProgress {
+        let (a, done) = wait(ctx, service, &c.address, &id, c.timeouts.approval, |s| {
+            s != PlanStatus::ApplicationInProgress
+        })
+        .await?;
+        record(ctx, c, &a, None, None);
+        if !done {
+            return Ok(Outcome::AwaitingApproval { plan_id: id });
+        }
+        match a.status {
+            PlanStatus::ApplicationApproved => service.execute_plan(&id).await?,
+            PlanStatus::ApplicationRejected => return Err(ApplyError::Rejected { plan_id: id }),
+            status => {
+                return Err(ApplyError::LeftReview {
+                    plan_id: id,
+                    status,
+                })
+            }
+        }
+    }
+    let (l, done) = wait(ctx, service, &c.address, &id, c.timeouts.execute, |s| {
+        !s.in_progress()
+    })
+    .await?;
+    if !done {
+        record(ctx, c, &l, None, None);
+        return Err(timed_out(Phase::Execution, &l, c.timeouts.execute));
+    }
+    match l.status {
+        PlanStatus::ExecuteSuccess => {
+            let outputs = match &l.provisioned_product_id {
+                Some(pp) if l.operation_type != OperationType::TerminateProvisionedProduct => {
+                    Some(service.provisioned_product(pp).await?.outputs)
+                }
+                _ => None,
+            };
+            record(ctx, c, &l, Some(inputs), outputs);
+            Ok(Outcome::Done(format!("{id} executed")))
+        }
+        status => {
+            record(ctx, c, &l, None, None);
+            Err(ApplyError::ExecutionFailed {
+                status,
+                message: l.status_message.unwrap_or_default(),
+            })
+        }
+    }
+}
+
+async fn terminate(
+    ctx: &Ctx,
+    service: &dyn PlanService,
+    c: &Change,
+    via: &Termination,
+) -> Result<Outcome, ApplyError> {
+    let before = c
+        .before
+        .clone()
+        .ok_or(ApplyError::NoLivePlan("terminate"))?;
+    let product = before.provisioned_product_name.clone();
+    if service.find_provisioned_product(&product).await?.is_none() {
+        forget(ctx, &c.address);
+        return Ok(Outcome::Done("the product was already gone".into()));
+    }
+    match via {
+        Termination::Direct => {
+            service
+                .terminate_product(&product, &c.idempotency_token)
+                .await?;
+            ctx.emit(Event::Progress {
+                address: c.address.clone(),
+                message: format!("terminating {product}"),
+            });
+            let (_, gone) = poll_until(
+                ctx.schedule(),
+                c.timeouts.execute,
+                |_, _| service.find_provisioned_product(&product),
+                Option::is_none,
+            )
+            .await?;
+            if !gone {
+                return Err(ApplyError::NotTerminated {
+                    product,
+                    after: c.timeouts.execute,
+                });
+            }
+        }
+        Termination::Plan { name } => {
+            let mut inputs = ownership::tag(&before, &ctx.options.workspace, &c.address);
+            inputs.name = name.clone();
+            let l = send_create(
+                ctx,
+                service,
+                c,
+                &inputs,
+                OperationType::TerminateProvisionedProduct,
+            )
+            .await?;
+            match preview_then_execute(ctx, service, c, &l.id, &inputs, true).await? {
+                Outcome::Done(_) => {}
+                other => return Ok(other),
+            }
+        }
+    }
+    forget(ctx, &c.address);
+    Ok(Outcome::Done(format!("terminated {product}")))
+}
