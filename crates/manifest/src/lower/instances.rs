@@ -270,6 +270,7 @@ fn expand(
     }
 }
 
+/// The markers of one instance's attributes and of the outputs references read.
 fn instance_value(addr: &str, output_keys: &BTreeSet<String>) -> Value {
     let mut o = Map::new();
     for a in ["id", "provisioned_product_id", "stack_id", "status"] {
@@ -291,6 +292,7 @@ fn instance_value(addr: &str, output_keys: &BTreeSet<String>) -> Value {
     Value::Object(o)
 }
 
+/// The value `plan.NAME` evaluates to: one instance, a map by key, or a list by index.
 fn plan_value(name: &str, inst: &Instances, output_keys: &BTreeSet<String>) -> Value {
     match inst {
         Instances::Single => instance_value(&Address::new(name).to_string(), output_keys),

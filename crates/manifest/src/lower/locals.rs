@@ -124,6 +124,7 @@ pub(super) fn lower_late(cx: &mut Lowering, locals: &mut Locals, plan: &Value) {
         .declare_var("local", Value::Object(locals.values.clone()));
 }
 
+/// The attributes of every `locals` block, reporting labels, nested blocks and duplicates.
 fn collect(blocks: &[&BlockNode], diags: &mut Diagnostics) -> Vec<AttrNode> {
     let mut out: Vec<AttrNode> = Vec::new();
     for b in blocks {

@@ -12,7 +12,6 @@ use super::locals::Locals;
 use super::scope::{check_references, Scope};
 use super::sensitivity::refers_to_sensitive;
 use super::single_label;
-use super::variables::VarDecl;
 use super::Lowering;
 use crate::diagnostic::Diagnostics;
 use crate::references::{references, Reference};
@@ -40,35 +39,36 @@ pub(super) fn lower_all(
     plan_names: &[&str],
     sensitive_locals: &BTreeSet<String>,
 ) {
-    let mut octx = cx.ctx.clone();
+    let Lowering {
+        diags,
+        desired,
+        ctx,
+        variables,
+        sensitive_vars,
+    } = cx;
+    let mut octx = ctx.clone();
     octx.declare_var("plan", plan.clone());
     let local_names = locals.names();
+    let scope = Scope {
+        vars: variables,
+        locals: &local_names,
+        plans: plan_names,
+        each: false,
+        count: false,
+    };
+    let is_sensitive = |r: &Reference| refers_to_sensitive(r, sensitive_vars, sensitive_locals);
     for (b, refs) in blocks.iter().zip(refs) {
-        lower_output(
-            b,
-            refs,
-            &octx,
-            &cx.variables,
-            &local_names,
-            plan_names,
-            &cx.sensitive_vars,
-            sensitive_locals,
-            &mut cx.desired,
-            &mut cx.diags,
-        );
+        lower_output(b, refs, &octx, &scope, &is_sensitive, desired, diags);
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Lowers one output block, checking its references in `scope` and its sensitivity.
 fn lower_output(
     b: &BlockNode,
     refs: &[Reference],
     ctx: &Context,
-    decls: &[VarDecl],
-    locals: &[&str],
-    plans: &[&str],
-    sensitive_vars: &BTreeSet<String>,
-    sensitive_locals: &BTreeSet<String>,
+    scope: &Scope,
+    is_sensitive: &dyn Fn(&Reference) -> bool,
     desired: &mut DesiredState,
     diags: &mut Diagnostics,
 ) {
@@ -95,19 +95,7 @@ fn lower_output(
         ));
         return;
     };
-    check_references(
-        refs,
-        &a.value_loc,
-        &subject,
-        &Scope {
-            vars: decls,
-            locals,
-            plans,
-            each: false,
-            count: false,
-        },
-        diags,
-    );
+    check_references(refs, &a.value_loc, &subject, scope, diags);
     let sensitive = b
         .attr("sensitive")
         .and_then(|s| {
@@ -121,11 +109,7 @@ fn lower_output(
             )
         })
         .unwrap_or(false);
-    if !sensitive
-        && refs
-            .iter()
-            .any(|r| refers_to_sensitive(r, sensitive_vars, sensitive_locals))
-    {
+    if !sensitive && refs.iter().any(is_sensitive) {
         diags.push(error(
             &a.value_loc,
             Some(subject.clone()),
@@ -155,6 +139,7 @@ fn lower_output(
     }
 }
 
+/// The domain form of an evaluated value.
 fn output_value(v: &Value) -> OutputValue {
     match v {
         Value::Null => OutputValue::Null,

@@ -169,10 +169,12 @@ pub(super) fn lower_all(
                 .collect();
             pctx.declare_var("plan", Value::Object(obj));
         }
-        let provider = resolve_provider(p, desired, default_provider.as_ref(), diags);
-        let depends_on = explicit_dependencies(p, plan_blocks, instances, diags);
-        let ignore_changes = lifecycle_ignore(p.node, &p.name, diags);
-        let sensitive_keys = sensitive_parameter_keys(p.node, sensitive_vars, sensitive_locals);
+        let shared = Shared {
+            provider: resolve_provider(p, desired, default_provider.as_ref(), diags),
+            depends_on: explicit_dependencies(p, plan_blocks, instances, diags),
+            ignore_changes: lifecycle_ignore(p.node, &p.name, diags),
+            sensitivity: sensitive_parameter_keys(p.node, sensitive_vars, sensitive_locals),
+        };
         let inst_list = instances[&p.name].list();
         // One context per block; each instance only re-declares `each` / `count`.
         let mut ictx = pctx;
@@ -189,17 +191,8 @@ pub(super) fn lower_all(
                 o.insert("index".to_string(), Value::from(i));
                 ictx.declare_var("count", Value::Object(o));
             }
-            let Some(plan) = lower_plan_instance(
-                p,
-                &address,
-                &ictx,
-                provider.clone(),
-                &depends_on,
-                &ignore_changes,
-                &sensitive_keys,
-                desired,
-                diags,
-            ) else {
+            let Some(plan) = lower_plan_instance(p, &address, &ictx, &shared, desired, diags)
+            else {
                 continue;
             };
             let mut refs: BTreeSet<String> = BTreeSet::new();
@@ -219,6 +212,7 @@ pub(super) fn lower_all(
     add_implied(desired, edges_from_refs);
 }
 
+/// The attribute paths `lifecycle { ignore_changes = […] }` lists.
 fn lifecycle_ignore(node: &BlockNode, name: &str, diags: &mut Diagnostics) -> Vec<AttrPath> {
     let mut out = Vec::new();
     for l in node.blocks_of("lifecycle") {
@@ -286,15 +280,21 @@ fn lifecycle_ignore(node: &BlockNode, name: &str, diags: &mut Diagnostics) -> Ve
     out
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What every instance of one plan block shares.
+struct Shared {
+    provider: Option<ProviderRef>,
+    depends_on: BTreeSet<Address>,
+    ignore_changes: Vec<AttrPath>,
+    sensitivity: Sensitivity,
+}
+
+/// Lowers one instance of a plan block in `ctx` (which binds its `each` or `count`), or reports
+/// why it cannot be.
 fn lower_plan_instance(
     p: &PlanBlock,
     address: &Address,
     ctx: &Context,
-    provider: Option<ProviderRef>,
-    depends_on: &BTreeSet<Address>,
-    ignore_changes: &[AttrPath],
-    sensitivity: &Sensitivity,
+    shared: &Shared,
     desired: &DesiredState,
     diags: &mut Diagnostics,
 ) -> Option<DesiredPlan> {
@@ -448,7 +448,7 @@ fn lower_plan_instance(
         }
     }
 
-    let provider = provider?;
+    let provider = shared.provider.clone()?;
     let stack_region_id = match (stack_region_id, provider.kind) {
         (Some(s), _) => Some(s),
         (None, ProviderKind::Aws) => None,
@@ -460,10 +460,10 @@ fn lower_plan_instance(
                 (provider.kind == ProviderKind::Sandbox).then(|| "cn-hangzhou".to_string())
             }),
     };
-    let mut sensitive_parameters: BTreeSet<String> = if sensitivity.all {
+    let mut sensitive_parameters: BTreeSet<String> = if shared.sensitivity.all {
         parameters.keys().cloned().collect()
     } else {
-        sensitivity.keys.clone()
+        shared.sensitivity.keys.clone()
     };
     sensitive_parameters.retain(|k| parameters.contains_key(k));
     let plan = DesiredPlan {
@@ -483,9 +483,9 @@ fn lower_plan_instance(
         },
         sensitive_parameters,
         execute,
-        depends_on: depends_on.clone(),
+        depends_on: shared.depends_on.clone(),
         prevent_destroy,
-        ignore_changes: ignore_changes.to_vec(),
+        ignore_changes: shared.ignore_changes.clone(),
         timeouts,
         location: node.loc.clone(),
     };

@@ -55,6 +55,7 @@ pub(super) fn lower(cx: &mut Lowering, blocks: &[&BlockNode], inputs: &Inputs) {
     cx.variables = decls;
 }
 
+/// Reads every `variable` block: type, default (converted to the type), flags, validations.
 fn declare(blocks: &[&BlockNode], ctx: &Context, diags: &mut Diagnostics) -> Vec<VarDecl> {
     let mut out: Vec<VarDecl> = Vec::new();
     for b in blocks {
@@ -144,6 +145,8 @@ fn declare(blocks: &[&BlockNode], ctx: &Context, diags: &mut Diagnostics) -> Vec
     out
 }
 
+/// The value of every variable, from the last source that sets it, converted to its type;
+/// the default otherwise.
 fn assign(decls: &[VarDecl], inputs: &Inputs, diags: &mut Diagnostics) -> BTreeMap<String, Value> {
     let mut raw: BTreeMap<String, (RawValue, SourceLocation)> = BTreeMap::new();
     let cli = SourceLocation {
