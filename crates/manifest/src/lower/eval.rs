@@ -1,0 +1,174 @@
+//! Evaluation helpers every phase shares: evaluating an expression into a diagnostic on failure,
+//! converting values to the Rust types attributes want, and durations.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use hcl::eval::{Context, Evaluate};
+use hcl::{Expression, Value};
+use planform_model::SourceLocation;
+
+use crate::diagnostic::Diagnostics;
+use crate::functions::{self, primitive_to_string, type_name};
+use crate::syntax::{error, hint};
+
+/// The context every evaluation starts from: the built-in functions and no variables.
+pub(super) fn base_context() -> Context<'static> {
+    let mut ctx = Context::new();
+    functions::declare(&mut ctx);
+    ctx
+}
+
+/// What a diagnostic is about; formatted only when there is a diagnostic to report.
+pub(super) trait Subject {
+    fn text(&self) -> String;
+}
+
+impl Subject for &str {
+    fn text(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl Subject for &String {
+    fn text(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl<F: Fn() -> String> Subject for F {
+    fn text(&self) -> String {
+        self()
+    }
+}
+
+/// Evaluates `expr`, turning evaluation errors into a diagnostic at `loc`.
+pub(super) fn eval(
+    expr: &Expression,
+    ctx: &Context,
+    loc: &SourceLocation,
+    subject: impl Subject,
+    diags: &mut Diagnostics,
+) -> Option<Value> {
+    match expr.evaluate(ctx) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            // One error per expression: a reference problem already reported here says more.
+            if !diags.errors().any(|d| d.location == *loc) {
+                diags.push(error(
+                    loc,
+                    Some(subject.text()),
+                    eval_message(&e.to_string()),
+                ));
+            }
+            None
+        }
+    }
+}
+
+/// hcl-rs messages end with the whole expression; keep the first line, which says what is wrong.
+pub(super) fn eval_message(msg: &str) -> String {
+    let first = msg.lines().next().unwrap_or(msg).trim();
+    let cleaned = match first.find(" in expression `") {
+        Some(i) => &first[..i],
+        None => first,
+    };
+    let mut out = cleaned.to_string();
+    if let Some(name) = cleaned
+        .strip_prefix("undefined function `")
+        .and_then(|r| r.strip_suffix('`'))
+    {
+        out.push_str(&hint(name, functions::NAMES));
+    }
+    out
+}
+
+/// Converts an evaluated value with `f`, reporting "must be {want}" when it does not fit.
+pub(super) fn typed<T>(
+    v: Option<Value>,
+    loc: &SourceLocation,
+    subject: impl Subject,
+    want: &str,
+    f: impl Fn(&Value) -> Option<T>,
+    diags: &mut Diagnostics,
+) -> Option<T> {
+    let v = v?;
+    match f(&v) {
+        Some(t) => Some(t),
+        None => {
+            diags.push(error(
+                loc,
+                Some(subject.text()),
+                format!("must be {want}, got {}", describe(&v)),
+            ));
+            None
+        }
+    }
+}
+
+/// A value as a diagnostic names it: short strings and numbers in full, others by type.
+pub(super) fn describe(v: &Value) -> String {
+    match v {
+        Value::String(s) if s.len() < 40 => format!("the string {s:?}"),
+        Value::Number(n) => format!("the number {n}"),
+        other => format!("a {}", type_name(other)),
+    }
+}
+
+pub(super) fn as_string(v: &Value) -> Option<String> {
+    match v {
+        Value::Array(_) | Value::Object(_) | Value::Null => None,
+        v => primitive_to_string(v),
+    }
+}
+
+pub(super) fn as_bool(v: &Value) -> Option<bool> {
+    match v {
+        Value::Bool(b) => Some(*b),
+        Value::String(s) if s == "true" || s == "false" => Some(s == "true"),
+        _ => None,
+    }
+}
+
+pub(super) fn as_string_map(v: &Value) -> Option<BTreeMap<String, String>> {
+    v.as_object()?
+        .iter()
+        .map(|(k, v)| Some((k.clone(), as_string(v)?)))
+        .collect()
+}
+
+pub(super) fn as_string_list(v: &Value) -> Option<Vec<String>> {
+    v.as_array()?.iter().map(as_string).collect()
+}
+
+/// Parses `10m`, `1h30m`, `45s`, `0s`: whole numbers each followed by `h`, `m` or `s`.
+///
+/// This grammar is deliberately narrower than humantime's, which also accepts `10 minutes`,
+/// `1d`, `500ms` and `1M` (a month): manifests that use those are rejected with a diagnostic.
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    if s.is_empty() {
+        return None;
+    }
+    let mut total = 0u64;
+    let mut num = String::new();
+    let mut any = false;
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            num.push(c);
+            continue;
+        }
+        let n: u64 = num.parse().ok()?;
+        num.clear();
+        total += n * match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            _ => return None,
+        };
+        any = true;
+    }
+    (num.is_empty() && any).then(|| Duration::from_secs(total))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,159 @@
+//! Outputs: `output` blocks, their values (which may hold unknown markers), descriptions and
+//! the rule that a value built from a sensitive variable must be declared sensitive.
+
+use std::collections::BTreeSet;
+
+use hcl::eval::Context;
+use hcl::Value;
+use planform_model::{DesiredOutput, DesiredState, OutputValue};
+
+use super::eval::{as_bool, as_string, eval, typed};
+use super::locals::Locals;
+use super::scope::{check_references, Scope};
+use super::sensitivity::refers_to_sensitive;
+use super::single_label;
+use super::Lowering;
+use crate::diagnostic::Diagnostics;
+use crate::references::{references, Reference};
+use crate::syntax::{check_schema, error, BlockNode};
+
+/// What each output's `value` references, in block order.
+pub(super) fn references_of(blocks: &[&BlockNode]) -> Vec<Vec<Reference>> {
+    blocks
+        .iter()
+        .map(|b| {
+            b.attr("value")
+                .map(|a| references(&a.expr))
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// Lowers every output, evaluated with `plan` bound to the object of unknown markers.
+pub(super) fn lower_all(
+    cx: &mut Lowering,
+    blocks: &[&BlockNode],
+    refs: &[Vec<Reference>],
+    plan: &Value,
+    locals: &Locals,
+    plan_names: &[&str],
+    sensitive_locals: &BTreeSet<String>,
+) {
+    let Lowering {
+        diags,
+        desired,
+        ctx,
+        variables,
+        sensitive_vars,
+    } = cx;
+    let mut octx = ctx.clone();
+    octx.declare_var("plan", plan.clone());
+    let local_names = locals.names();
+    let scope = Scope {
+        vars: variables,
+        locals: &local_names,
+        plans: plan_names,
+        each: false,
+        count: false,
+    };
+    let is_sensitive = |r: &Reference| refers_to_sensitive(r, sensitive_vars, sensitive_locals);
+    for (b, refs) in blocks.iter().zip(refs) {
+        lower_output(b, refs, &octx, &scope, &is_sensitive, desired, diags);
+    }
+}
+
+/// Lowers one output block, checking its references in `scope` and its sensitivity.
+fn lower_output(
+    b: &BlockNode,
+    refs: &[Reference],
+    ctx: &Context,
+    scope: &Scope,
+    is_sensitive: &dyn Fn(&Reference) -> bool,
+    desired: &mut DesiredState,
+    diags: &mut Diagnostics,
+) {
+    let Some(name) = single_label(b, "output", diags) else {
+        return;
+    };
+    check_schema(
+        b,
+        &format!("output {name:?}"),
+        &["value", "sensitive", "description"],
+        &[],
+        diags,
+    );
+    let subject = format!("output.{name}");
+    if desired.outputs.contains_key(&name) {
+        diags.push(error(&b.loc, Some(subject), "duplicate output"));
+        return;
+    }
+    let Some(a) = b.attr("value") else {
+        diags.push(error(
+            &b.loc,
+            Some(subject),
+            "missing required attribute \"value\"",
+        ));
+        return;
+    };
+    check_references(refs, &a.value_loc, &subject, scope, diags);
+    let sensitive = b
+        .attr("sensitive")
+        .and_then(|s| {
+            typed(
+                eval(&s.expr, ctx, &s.value_loc, &subject, diags),
+                &s.value_loc,
+                &subject,
+                "true or false",
+                as_bool,
+                diags,
+            )
+        })
+        .unwrap_or(false);
+    if !sensitive && refs.iter().any(is_sensitive) {
+        diags.push(error(
+            &a.value_loc,
+            Some(subject.clone()),
+            "the value uses a sensitive variable; set sensitive = true on this output",
+        ));
+    }
+    let description = b.attr("description").and_then(|d| {
+        typed(
+            eval(&d.expr, ctx, &d.value_loc, &subject, diags),
+            &d.value_loc,
+            &subject,
+            "a string",
+            as_string,
+            diags,
+        )
+    });
+    if let Some(v) = eval(&a.expr, ctx, &a.value_loc, &subject, diags) {
+        desired.outputs.insert(
+            name.clone(),
+            DesiredOutput {
+                name,
+                value: output_value(&v),
+                sensitive,
+                description,
+            },
+        );
+    }
+}
+
+/// The domain form of an evaluated value.
+fn output_value(v: &Value) -> OutputValue {
+    match v {
+        Value::Null => OutputValue::Null,
+        Value::Bool(b) => OutputValue::Bool(*b),
+        Value::Number(n) => OutputValue::Number(n.as_f64().unwrap_or_default()),
+        Value::String(s) => OutputValue::String(s.clone()),
+        Value::Array(a) => OutputValue::List(a.iter().map(output_value).collect()),
+        Value::Object(o) => OutputValue::Map(
+            o.iter()
+                .map(|(k, v)| (k.clone(), output_value(v)))
+                .collect(),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests;

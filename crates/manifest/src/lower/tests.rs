@@ -1,0 +1,112 @@
+//! Test support for the lowering phases (each phase's `tests.rs` has its own `check`), and tests
+//! of what the phases do together.
+
+use planform_model::DesiredState;
+
+use super::{lower, Inputs, Loaded, VarArg};
+use crate::diagnostic::{Diagnostics, SourceFile};
+
+/// A plan with every required attribute, to append to manifests under test.
+pub(super) const NET: &str = r#"
+plan "net" {
+  name                     = "net"
+  product_id               = "prod-sbxvpc0000001"
+  product_version_id       = "pv-sbxvpc0000001"
+  provisioned_product_name = "net"
+}
+"#;
+
+/// Lowers one `main.hcl` holding `text`, with `inputs`.
+pub(super) fn lower_main(text: &str, inputs: &Inputs) -> Result<Loaded, Diagnostics> {
+    lower(&[SourceFile::new("main.hcl", text)], inputs)
+}
+
+/// `show` of the desired state followed by the warnings, or the diagnostics (one
+/// `file:line:col: subject: rule` line each) when lowering failed.
+pub(super) fn render(
+    result: Result<Loaded, Diagnostics>,
+    show: impl Fn(&DesiredState) -> String,
+) -> String {
+    match result {
+        Ok(loaded) => format!("{}{}", show(&loaded.desired), loaded.warnings),
+        Err(diags) => diags.to_string(),
+    }
+}
+
+/// Writes unknown markers (raw, or escaped by `Debug`) as `${reference}`, so expectations stay
+/// readable.
+pub(super) fn unmark(s: &str) -> String {
+    s.replace('\u{E000}', "${")
+        .replace('\u{E001}', "}")
+        .replace("\\u{e000}", "${")
+        .replace("\\u{e001}", "}")
+}
+
+/// Compares rendered text with the expectation line by line, ignoring surrounding blank lines
+/// and indentation.
+#[track_caller]
+pub(super) fn assert_text(actual: &str, expect: &str) {
+    let expect: Vec<&str> = expect.trim().lines().map(str::trim).collect();
+    let actual_lines: Vec<&str> = actual.trim().lines().map(str::trim).collect();
+    assert_eq!(actual_lines, expect, "\nactual:\n{actual}");
+}
+
+/// Inputs holding only command-line variables.
+pub(super) fn vars(assignments: &[(&str, &str)]) -> Inputs {
+    Inputs {
+        args: assignments
+            .iter()
+            .map(|(name, value)| VarArg::Assign {
+                name: name.to_string(),
+                value: value.to_string(),
+            })
+            .collect(),
+        ..Inputs::default()
+    }
+}
+
+#[test]
+fn every_problem_is_reported_at_once_in_source_order() {
+    let text = r#"
+workspace = "x"
+resource "aws_instance" "a" {}
+plan "app" {
+  name = var.missing
+}
+"#;
+    assert_text(
+        &render(lower_main(text, &Inputs::default()), |_| String::new()),
+        r#"
+        main.hcl:2:1: unexpected top-level attribute "workspace": manifests hold only blocks (planform, provider, variable, locals, plan, output, moved)
+        main.hcl:3:1: unknown block type "resource"; planform manages plans: write `plan "NAME" { … }`
+        main.hcl:4:1: plan.app: missing required attribute "product_id"
+        main.hcl:4:1: plan.app: missing required attribute "product_version_id"
+        main.hcl:4:1: plan.app: missing required attribute "provisioned_product_name"
+        main.hcl:5:10: plan.app.name: must be 1 to 128 characters long, got 0
+        main.hcl:5:10: plan.app.name: reference to undeclared variable "missing"
+        "#,
+    );
+}
+
+#[test]
+fn a_manifest_split_over_files_is_one_manifest() {
+    let files = [
+        SourceFile::new("a.hcl", "variable \"env\" { default = \"dev\" }\n"),
+        SourceFile::new("b.hcl", "output \"env\" { value = var.env }\n"),
+    ];
+    let result = lower(&files, &Inputs::default());
+    assert_text(
+        &render(result, |d| format!("{:?}\n", d.outputs["env"].value)),
+        r#"String("dev")"#,
+    );
+}
+
+#[test]
+fn syntax_errors_are_located() {
+    assert_text(
+        &render(lower_main("plan \"a\" {\n  name = \n}\n", &Inputs::default()), |_| {
+            String::new()
+        }),
+        "main.hcl:2:10: syntax error: invalid expression; expected `\"`, `[`, `{`, `-`, `!`, `(`, `_`, `<`, letter or digit",
+    );
+}

@@ -1,0 +1,194 @@
+//! Unit tests of the variables phase: declaration, precedence, types, validation, sensitive and
+//! nullable.
+
+use std::collections::BTreeMap;
+
+use super::super::tests::{assert_text, lower_main, render, vars};
+use crate::diagnostic::SourceFile;
+use crate::lower::{Inputs, VarArg};
+
+/// Lowers `input` with `inputs` and renders the value every output shows (each variable under
+/// test is exposed through an output) or the diagnostics.
+fn check(input: &str, inputs: &Inputs, expect: &str) {
+    let actual = render(lower_main(input, inputs), |d| {
+        d.outputs
+            .values()
+            .map(|o| {
+                let sensitive = if o.sensitive { " (sensitive)" } else { "" };
+                format!("{} = {:?}{sensitive}\n", o.name, o.value)
+            })
+            .collect()
+    });
+    assert_text(&actual, expect);
+}
+
+const ENV: &str = r#"
+variable "env" { type = string }
+output "env" { value = var.env }
+"#;
+
+fn pfvars(name: &str, text: &str) -> SourceFile {
+    SourceFile::new(name, text)
+}
+
+#[test]
+fn later_sources_win_env_then_pfvars_then_auto_then_command_line_in_order() {
+    let env = BTreeMap::from([("PLANFORM_VAR_env".to_string(), "from-env".to_string())]);
+    let mut inputs = Inputs {
+        env,
+        ..Inputs::default()
+    };
+    check(ENV, &inputs, r#"env = String("from-env")"#);
+
+    inputs.pfvars = vec![pfvars("planform.pfvars", "env = \"from-pfvars\"\n")];
+    check(ENV, &inputs, r#"env = String("from-pfvars")"#);
+
+    inputs
+        .pfvars
+        .push(pfvars("b.auto.pfvars", "env = \"from-auto\"\n"));
+    check(ENV, &inputs, r#"env = String("from-auto")"#);
+
+    inputs.args = vec![
+        VarArg::Assign {
+            name: "env".into(),
+            value: "from-var".into(),
+        },
+        VarArg::File(pfvars("prod.pfvars", "env = \"from-var-file\"\n")),
+    ];
+    check(ENV, &inputs, r#"env = String("from-var-file")"#);
+
+    inputs.args.reverse();
+    check(ENV, &inputs, r#"env = String("from-var")"#);
+}
+
+#[test]
+fn a_required_variable_without_a_value_says_how_to_give_one() {
+    check(
+        ENV,
+        &Inputs::default(),
+        r#"
+        main.hcl:2:1: var.env: no value given for required variable "env": set a default, --var env=…, a .pfvars file or PLANFORM_VAR_env
+        main.hcl:3:24: output.env: no such key: `env`
+        "#,
+    );
+}
+
+#[test]
+fn text_values_convert_to_the_declared_type() {
+    let input = r#"
+variable "n" { type = number }
+variable "zones" { type = list(string) }
+variable "on" { type = bool }
+output "n" { value = var.n }
+output "on" { value = var.on }
+output "zones" { value = var.zones }
+"#;
+    check(
+        input,
+        &vars(&[("n", "3"), ("zones", r#"["a", "b"]"#), ("on", "true")]),
+        r#"
+        n = Number(3.0)
+        on = Bool(true)
+        zones = List([String("a"), String("b")])
+        "#,
+    );
+    check(
+        input,
+        &vars(&[("n", "three"), ("zones", "[a"), ("on", "true")]),
+        r#"
+        <command line>:1:1: var.zones: value does not match type list(string): --> HCL parse error in line 1, column 3
+        <command line>:1:1: var.n: value does not match type number: a number is required, got "three"
+        main.hcl:5:22: output.n: no such key: `n`
+        main.hcl:7:26: output.zones: no such key: `zones`
+        "#,
+    );
+}
+
+#[test]
+fn defaults_must_match_the_type_and_values_from_files_are_checked_too() {
+    let input = r#"
+variable "n" {
+  type    = number
+  default = "many"
+}
+variable "m" { type = map(string) }
+"#;
+    let inputs = Inputs {
+        pfvars: vec![pfvars("planform.pfvars", "m = [1]\nunknown = 2\n")],
+        ..Inputs::default()
+    };
+    check(
+        input,
+        &inputs,
+        r#"
+        main.hcl:4:13: var.n: default does not match type number: a number is required, got "many"
+        planform.pfvars:1:5: var.m: value does not match type map(string): a map(string) is required, got a list
+        warning: planform.pfvars:2:1: value for undeclared variable "unknown"
+        "#,
+    );
+}
+
+#[test]
+fn validations_report_their_error_message_when_false() {
+    let input = r#"
+variable "env" {
+  type = string
+  validation {
+    condition     = contains(["dev", "prod"], var.env)
+    error_message = "env must be dev or prod"
+  }
+  validation {
+    condition = length(var.env) < 4
+  }
+}
+output "env" { value = var.env }
+"#;
+    check(input, &vars(&[("env", "dev")]), r#"env = String("dev")"#);
+    check(
+        input,
+        &vars(&[("env", "staging")]),
+        r#"
+        main.hcl:5:21: var.env: invalid value: env must be dev or prod
+        main.hcl:9:17: var.env: invalid value: validation failed
+        "#,
+    );
+}
+
+#[test]
+fn nullable_false_rejects_null_and_sensitive_outputs_must_say_so() {
+    let input = r#"
+variable "a" {
+  default  = null
+  nullable = false
+}
+variable "secret" {
+  default   = "s3cr3t"
+  sensitive = true
+}
+output "leak" { value = var.secret }
+"#;
+    check(
+        input,
+        &Inputs::default(),
+        r#"
+        main.hcl:2:1: var.a: must not be null (nullable = false)
+        main.hcl:10:25: output.leak: the value uses a sensitive variable; set sensitive = true on this output
+        "#,
+    );
+}
+
+#[test]
+fn unknown_command_line_variables_and_duplicates_are_errors() {
+    let input = r#"
+variable "env" { default = "dev" }
+variable "env" { default = "prod" }
+"#;
+    check(
+        input,
+        &vars(&[("enb", "x")]),
+        r#"
+        <command line>:1:1: --var enb: no variable named "enb" is declared; did you mean "env"?
+        main.hcl:3:1: duplicate variable "env" (first declared at main.hcl:2:1)
+        "#,
+    );
+}
