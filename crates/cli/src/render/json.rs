@@ -12,7 +12,9 @@ use super::text::Text;
 use super::{state_errors, Out, Sink};
 use crate::ops::{ApplySummary, PreviewResult, Previewed, RefreshDrift, ShownOutput};
 
-/// Every JSON event, tagged by its `type`.
+/// Every JSON event, tagged by its `type`. Events are built and written at once, never stored,
+/// so the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum JsonEvent<'a> {

@@ -223,3 +223,172 @@ fn drift_renderings() {
         "No drift. The cloud matches what planform applied.\n"
     );
 }
+
+/// What a sink of `format` writes for `report`.
+fn rendered(format: crate::args::Format, report: impl FnOnce(&dyn super::Sink)) -> String {
+    let out = super::Out::buffer();
+    let sink = super::sink(format, Style { color: false }, false, out.clone());
+    report(&*sink);
+    out.contents()
+}
+
+#[test]
+fn apply_events_in_json() {
+    use crate::args::Format;
+    use crate::ops::ApplySummary;
+    use planform_engine::Event;
+    use planform_model::Address;
+    let (a, b) = (Address::new("a"), Address::new("b"));
+    let json = rendered(Format::Json, |s| {
+        s.apply_begin(2);
+        s.apply_event(&Event::Started {
+            address: a.clone(),
+            action: "create".into(),
+        });
+        s.apply_event(&Event::Progress {
+            address: a.clone(),
+            message: "plan-1 previewed".into(),
+        });
+        s.apply_event(&Event::Finished {
+            address: a.clone(),
+            message: "plan-1 executed".into(),
+        });
+        s.apply_event(&Event::Failed {
+            address: a.clone(),
+            message: "Throttling: slow down".into(),
+        });
+        s.apply_event(&Event::AwaitingApproval {
+            address: a.clone(),
+            plan_id: "plan-1".into(),
+        });
+        s.apply_event(&Event::Deferred {
+            address: b.clone(),
+            because: a.clone(),
+        });
+        s.apply_summary(&ApplySummary {
+            destroy: false,
+            done: 1,
+            failed: vec![(a.clone(), "bad".into())],
+            awaiting: vec![],
+            deferred: 1,
+            interrupted: false,
+            state_errors: vec![],
+            outputs: Some(vec![]),
+        });
+    });
+    assert_eq!(
+        json,
+        r#"{"type":"apply_start","address":"plan.a","action":"create"}
+{"type":"apply_progress","address":"plan.a","message":"plan-1 previewed"}
+{"type":"apply_complete","address":"plan.a","message":"plan-1 executed"}
+{"type":"apply_errored","address":"plan.a","message":"Throttling: slow down"}
+{"type":"awaiting_approval","address":"plan.a","plan_id":"plan-1"}
+{"type":"deferred","address":"plan.b","because":"plan.a"}
+{"type":"apply_summary","done":1,"failed":1,"awaiting_approval":0,"deferred":1}
+"#
+    );
+}
+
+#[test]
+fn cloud_previews_in_json_and_text() {
+    use crate::args::Format;
+    use crate::ops::{PreviewResult, Previewed};
+    use planform_model::{Address, ResourceChange};
+    let entries = || {
+        vec![
+            Previewed::Ran {
+                address: Address::new("a"),
+                plan_id: "plan-1".into(),
+                status: "PreviewSuccess".into(),
+                result: PreviewResult::Ready(vec![ResourceChange {
+                    action: "Add".into(),
+                    logical_resource_id: "Vpc".into(),
+                    physical_resource_id: None,
+                    resource_type: "ALIYUN::ECS::VPC".into(),
+                    replacement: Some("False".into()),
+                }]),
+            },
+            Previewed::Ran {
+                address: Address::new("b"),
+                plan_id: "plan-2".into(),
+                status: "PreviewFailed".into(),
+                result: PreviewResult::Failed("InvalidParameter: bad".into()),
+            },
+            Previewed::Deferred {
+                address: Address::new("c"),
+            },
+        ]
+    };
+    let show = |format| {
+        rendered(format, |s| {
+            s.cloud_preview_begin();
+            for e in &entries() {
+                s.cloud_preview(e);
+            }
+        })
+    };
+    assert_eq!(
+        show(Format::Json),
+        r#"{"type":"cloud_preview","address":"plan.a","plan_id":"plan-1","status":"PreviewSuccess","error":null,"resource_changes":[{"action":"Add","logical_resource_id":"Vpc","physical_resource_id":null,"resource_type":"ALIYUN::ECS::VPC","replacement":"False"}]}
+{"type":"cloud_preview","address":"plan.b","plan_id":"plan-2","status":"PreviewFailed","error":"InvalidParameter: bad","resource_changes":[]}
+{"type":"cloud_preview","address":"plan.c","deferred":"its inputs are known only after its dependencies are executed"}
+"#
+    );
+    assert_eq!(
+        show(Format::Text),
+        "\nCloud preview (the plans are created, not executed; `planform apply` executes them):\n\n\
+         \x20 # plan.a: plan-1 (PreviewSuccess)\n\
+         \x20     Add    ALIYUN::ECS::VPC Vpc (replacement: False)\n\
+         \x20 # plan.b: preview failed: InvalidParameter: bad\n\
+         \x20 # plan.c: previewed by apply: its inputs are known only after its dependencies are executed\n"
+    );
+}
+
+#[test]
+fn state_and_outputs_in_json_and_text() {
+    use crate::args::Format;
+    use crate::ops::ShownOutput;
+    use planform_model::{Address, ProviderKind, ProviderRef};
+    let mut state = planform_state::State::new("dev", "l".into());
+    let mut m =
+        planform_state::ManagedPlan::new(ProviderRef::default_for(ProviderKind::Sandbox), "p-1");
+    m.status = "ExecuteSuccess".into();
+    m.outputs = [("vpc_id".to_string(), "vpc-1".to_string())].into();
+    state.plans.insert(Address::new("net"), m);
+    assert_eq!(
+        rendered(Format::Json, |s| s.state(&state)),
+        "{\"address\":\"plan.net\",\"provider\":\"sandbox\",\"plan_id\":\"p-1\",\"status\":\"ExecuteSuccess\",\"provisioned_product_id\":null,\"outputs\":{\"vpc_id\":\"vpc-1\"}}\n"
+    );
+    assert_eq!(
+        rendered(Format::Text, |s| s.state(&state)),
+        "plan.net  sandbox  p-1  ExecuteSuccess\n"
+    );
+    let outputs = vec![
+        ShownOutput {
+            name: "b".into(),
+            value: serde_json::Value::from("x"),
+            sensitive: false,
+        },
+        ShownOutput {
+            name: "a".into(),
+            value: serde_json::Value::from(vec![1.5]),
+            sensitive: true,
+        },
+    ];
+    assert_eq!(
+        rendered(Format::Json, |s| s.outputs(&outputs)),
+        "{\"a\":{\"value\":[1.5],\"sensitive\":true},\"b\":{\"value\":\"x\",\"sensitive\":false}}\n"
+    );
+    assert_eq!(
+        rendered(Format::Text, |s| s.outputs(&outputs)),
+        "b = \"x\"\na = (sensitive value)\n"
+    );
+    assert_eq!(
+        rendered(Format::Text, |s| s.output_value(&outputs[0].value)),
+        "x\n"
+    );
+    assert_eq!(
+        rendered(Format::Markdown, |s| s.output_value(&outputs[0].value)),
+        "\"x\"\n"
+    );
+}
