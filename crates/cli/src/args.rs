@@ -197,7 +197,7 @@ pub enum SandboxCommand {
 }
 
 /// `sandbox serve` options.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct ServeArgs {
     #[arg(long, default_value = "127.0.0.1:8787")]
     pub listen: String,

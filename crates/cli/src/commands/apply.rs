@@ -1,0 +1,124 @@
+//! `planform apply` and `planform destroy`: plan, confirm, carry out; or carry out a saved plan
+//! file exactly.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::Path;
+
+use anyhow::{bail, Result};
+
+use crate::args::Format;
+use crate::exit;
+use crate::invocation::Invocation;
+use crate::ops::{self, ApplySummary, Executed, Workspace};
+use crate::render::Sink;
+
+/// Apply shows text or JSON; markdown is for plans and drift reports only.
+fn apply_format(inv: &Invocation, destroy: bool) -> Format {
+    if !destroy && inv.format == Format::Json {
+        Format::Json
+    } else {
+        Format::Text
+    }
+}
+
+pub async fn run(
+    inv: &Invocation,
+    auto_approve: bool,
+    parallelism: usize,
+    targets: &[String],
+    destroy: bool,
+) -> Result<u8> {
+    let command = if destroy { "destroy" } else { "apply" };
+    let sink = super::sink(inv, apply_format(inv, destroy));
+    let Some(ws) = Workspace::load(inv, &*sink)? else {
+        return Ok(exit::ERROR);
+    };
+    let session = ws.open(command, inv.lock_timeout()?).await?;
+    let Some(changes) = ws.diff(&session, targets, destroy)? else {
+        return Ok(exit::ERROR);
+    };
+    sink.changes(&changes);
+    if !changes.is_empty() && !auto_approve && !confirm(command)? {
+        println!("{command} cancelled.");
+        return Ok(exit::ERROR);
+    }
+    let executed = ops::execute(
+        &changes,
+        session.state.clone(),
+        &ws.state_path,
+        &session.providers,
+        Some(&ws.desired),
+        parallelism,
+        destroy,
+        sink.clone(),
+    )
+    .await?;
+    Ok(report(&*sink, &executed))
+}
+
+pub async fn run_planfile(inv: &Invocation, file: &Path, parallelism: usize) -> Result<u8> {
+    let sink = super::sink(inv, apply_format(inv, false));
+    let pf = crate::planfile::read(file)?;
+    let session = match ops::open_planfile(inv, file, &pf).await? {
+        Ok(s) => s,
+        Err(moved) => {
+            eprintln!(
+                "error: {} is stale: the cloud changed since it was made:",
+                file.display()
+            );
+            for m in moved {
+                eprintln!("  {m}");
+            }
+            eprintln!("Run `planform plan` again.");
+            return Ok(exit::ERROR);
+        }
+    };
+    sink.changes(&pf.changes);
+    let executed = ops::execute(
+        &pf.changes,
+        session.state.clone(),
+        &session.state_path,
+        &session.providers,
+        None,
+        parallelism,
+        false,
+        sink.clone(),
+    )
+    .await?;
+    Ok(report(&*sink, &executed))
+}
+
+/// Shows the result and decides the exit code.
+fn report(sink: &dyn Sink, executed: &Executed) -> u8 {
+    match executed {
+        Executed::Nothing { outputs } => {
+            sink.nothing_to_apply(outputs.as_deref());
+            exit::OK
+        }
+        Executed::Ran(summary) => {
+            sink.apply_summary(summary);
+            exit_code(summary)
+        }
+    }
+}
+
+fn exit_code(s: &ApplySummary) -> u8 {
+    if !s.failed.is_empty() || s.interrupted || !s.state_errors.is_empty() {
+        exit::ERROR
+    } else if !s.awaiting.is_empty() {
+        exit::PENDING
+    } else {
+        exit::OK
+    }
+}
+
+fn confirm(what: &str) -> Result<bool> {
+    if !std::io::stdin().is_terminal() {
+        bail!("{what} needs confirmation: there is no terminal to ask on, so pass --auto-approve");
+    }
+    print!("Do you want to perform these actions? Only 'yes' will be accepted.\n  Enter a value: ");
+    std::io::stdout().flush()?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim() == "yes")
+}

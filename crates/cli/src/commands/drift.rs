@@ -1,0 +1,39 @@
+//! `planform drift`: report what changed in the cloud outside planform. Read-only.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+use crate::exit;
+use crate::invocation::Invocation;
+use crate::ops::{self, Workspace};
+use crate::render::Out;
+
+pub async fn run(inv: &Invocation, out: Option<&Path>, ignore: &[String]) -> Result<u8> {
+    let target = if out.is_some() {
+        Out::buffer()
+    } else {
+        Out::Stdout
+    };
+    let sink = super::sink_to(inv, inv.format, target.clone());
+    let Some(ws) = Workspace::load(inv, &*sink)? else {
+        return Ok(exit::ERROR);
+    };
+    let items = ops::drift(&ws, ignore).await?;
+    sink.drift(&items, &ws.desired.workspace);
+    if let Some(f) = out {
+        std::fs::write(f, target.contents())
+            .with_context(|| format!("cannot write {}", f.display()))?;
+        eprintln!(
+            "{} drift item{} written to {}",
+            items.len(),
+            if items.len() == 1 { "" } else { "s" },
+            f.display()
+        );
+    }
+    Ok(if items.is_empty() {
+        exit::OK
+    } else {
+        exit::CHANGES
+    })
+}

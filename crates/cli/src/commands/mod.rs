@@ -1,0 +1,93 @@
+//! The commands, one module each: each reads its part of the invocation, calls `ops`, hands
+//! the result to a render sink and decides the exit code.
+
+mod apply;
+mod drift;
+mod fmt;
+mod graph;
+mod import;
+mod output;
+mod plan;
+mod sandbox;
+mod show;
+mod state;
+mod validate;
+
+use std::sync::Arc;
+
+use anyhow::Result;
+
+use crate::args::{Command, Format};
+use crate::invocation::Invocation;
+use crate::render::{self, Out, Sink, Style};
+
+/// Runs the invocation's command; the exit code of spec §3.
+pub async fn run(inv: Invocation) -> Result<u8> {
+    match &inv.command {
+        Command::Validate { .. } => validate::run(&inv),
+        Command::Fmt { check, paths } => fmt::run(&inv, *check, paths),
+        Command::Graph { .. } => graph::run(&inv),
+        Command::Plan {
+            detailed_exitcode,
+            targets,
+            out,
+            cloud_preview,
+            refresh_only,
+            ..
+        } => {
+            let options = plan::Options {
+                detailed_exitcode: *detailed_exitcode,
+                targets,
+                out: out.as_deref(),
+                cloud_preview: *cloud_preview,
+                refresh_only: *refresh_only,
+            };
+            plan::run(&inv, &options).await
+        }
+        Command::Apply {
+            planfile: Some(file),
+            parallelism,
+            ..
+        } => apply::run_planfile(&inv, file, *parallelism).await,
+        Command::Apply {
+            planfile: None,
+            auto_approve,
+            parallelism,
+            targets,
+            ..
+        } => apply::run(&inv, *auto_approve, *parallelism, targets, false).await,
+        Command::Destroy {
+            auto_approve,
+            parallelism,
+            targets,
+            ..
+        } => apply::run(&inv, *auto_approve, *parallelism, targets, true).await,
+        Command::Drift { out, ignore, .. } => drift::run(&inv, out.as_deref(), ignore).await,
+        Command::Show { planfile, .. } => show::run(&inv, planfile.as_deref()),
+        Command::Output { name, .. } => output::run(&inv, name.as_deref()),
+        Command::Import {
+            from_tags: true, ..
+        } => import::run_from_tags(&inv).await,
+        Command::Import {
+            address, plan_id, ..
+        } => {
+            import::run(
+                &inv,
+                address.as_deref().unwrap_or_default(),
+                plan_id.as_deref().unwrap_or_default(),
+            )
+            .await
+        }
+        Command::State { command } => state::run(&inv, command),
+        Command::Sandbox { command } => sandbox::run(&inv, command).await,
+    }
+}
+
+/// The sink for `format`, writing to standard output.
+fn sink(inv: &Invocation, format: Format) -> Arc<dyn Sink> {
+    sink_to(inv, format, Out::Stdout)
+}
+
+fn sink_to(inv: &Invocation, format: Format, out: Out) -> Arc<dyn Sink> {
+    render::sink(format, Style { color: inv.color }, inv.terminal, out)
+}

@@ -1,0 +1,125 @@
+//! `planform sandbox`: serve the embedded emulator, approve or reject plans under review.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use planform_sandbox::Embedded;
+
+use crate::args::{SandboxCommand, ServeArgs};
+use crate::exit;
+use crate::invocation::Invocation;
+use crate::ops;
+
+pub async fn run(inv: &Invocation, command: &SandboxCommand) -> Result<u8> {
+    match command {
+        SandboxCommand::Serve(args) => serve(inv, args).await,
+        _ => review(inv, command),
+    }
+}
+
+/// `sandbox approve` and `sandbox reject`.
+fn review(inv: &Invocation, command: &SandboxCommand) -> Result<u8> {
+    let data = inv.dir.join(".planform/sandbox");
+    let e = Embedded::open(&data, ops::sandbox_settings(&inv.env))
+        .map_err(|e| anyhow!("cannot open the sandbox in {}: {e}", data.display()))?;
+    let mut sb = e
+        .sandbox
+        .lock()
+        .map_err(|_| anyhow!("sandbox lock poisoned"))?;
+    let (id, action, comment) = match &command {
+        SandboxCommand::Approve { plan_id, comment } => (plan_id, "Approve", comment),
+        SandboxCommand::Reject { plan_id, comment } => (plan_id, "Reject", comment),
+        SandboxCommand::Serve(_) => unreachable!("handled in run"),
+    };
+    let p = sb
+        .approve_plan(id, action, comment, "RamUser:sandbox-admin")
+        .map_err(|e| anyhow!("{e}"))?;
+    println!("{} is now {}", p.id, p.status);
+    Ok(exit::OK)
+}
+
+/// `sandbox serve`: the emulator over HTTP until Ctrl-C.
+async fn serve(inv: &Invocation, args: &ServeArgs) -> Result<u8> {
+    use planform_sandbox::server::{AccessKey, ServerConfig};
+    let ServeArgs {
+        listen,
+        data,
+        catalog,
+        access_keys,
+        latency_ms,
+        preview_ms,
+        execute_ms,
+        fail_rate,
+        throttle_rps,
+    } = args.clone();
+    if !(0.0..=1.0).contains(&fail_rate) {
+        bail!("--fail-rate must be from 0 to 1, got {fail_rate}");
+    }
+    if throttle_rps.is_some_and(|r| r <= 0.0) {
+        bail!("--throttle-rps must be above 0");
+    }
+    let mut keys = Vec::new();
+    for k in &access_keys {
+        keys.push(AccessKey::parse(k).ok_or_else(|| {
+            anyhow!(
+                "--access-key {:?}: expected ID:SECRET or ID:SECRET:TOKEN",
+                k.split(':').next().unwrap_or("")
+            )
+        })?);
+    }
+    if keys.is_empty() {
+        let seed = planform_state::new_lineage().replace('-', "");
+        let key = AccessKey {
+            id: format!("LTAIsbx{}", &seed[..16]),
+            secret: seed[16..].to_string(),
+            token: None,
+        };
+        println!("access key: {}:{}", key.id, key.secret);
+        keys.push(key);
+    }
+    let catalog = match catalog {
+        Some(f) => planform_sandbox::Catalog::from_json(
+            &std::fs::read_to_string(&f).with_context(|| format!("cannot read {}", f.display()))?,
+        )
+        .map_err(|e| anyhow!("{}: {e}", f.display()))?,
+        None => planform_sandbox::Catalog::demo(),
+    };
+    let mut settings = ops::sandbox_settings(&inv.env);
+    if let Some(ms) = preview_ms {
+        settings.preview_ms = ms;
+    }
+    if let Some(ms) = execute_ms {
+        settings.execute_ms = ms;
+    }
+    let data = data.unwrap_or_else(|| inv.dir.join(".planform/sandbox"));
+    let store = planform_sandbox::store::Store::open(&data.join("sandbox.redb"))
+        .map_err(|e| anyhow!("{e}"))?;
+    let sandbox = planform_sandbox::Sandbox::new(
+        catalog,
+        settings,
+        Arc::new(planform_sandbox::SystemClock),
+        store,
+    )
+    .map_err(|e| anyhow!("{e}"))?;
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    println!("listening on http://{}", listener.local_addr()?);
+    std::io::stdout().flush()?;
+    let config = ServerConfig {
+        keys,
+        latency: Duration::from_millis(latency_ms),
+        fail_rate,
+        throttle_rps,
+        ..ServerConfig::default()
+    };
+    let server =
+        planform_sandbox::server::serve(listener, Arc::new(std::sync::Mutex::new(sandbox)), config);
+    tokio::select! {
+        r = server => r.context("the server stopped")?,
+        _ = tokio::signal::ctrl_c() => println!("stopped"),
+    }
+    Ok(exit::OK)
+}

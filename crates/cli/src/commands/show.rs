@@ -1,0 +1,21 @@
+//! `planform show`: a plan file's change set, or the state.
+
+use std::path::Path;
+
+use anyhow::Result;
+
+use crate::exit;
+use crate::invocation::Invocation;
+use crate::ops;
+
+pub fn run(inv: &Invocation, planfile: Option<&Path>) -> Result<u8> {
+    let sink = super::sink(inv, inv.format);
+    if let Some(f) = planfile {
+        let pf = crate::planfile::read(f)?;
+        sink.changes(&pf.changes);
+        return Ok(exit::OK);
+    }
+    let state = planform_state::load(&ops::read_state_path(inv))?.unwrap_or_default();
+    sink.state(&state);
+    Ok(exit::OK)
+}

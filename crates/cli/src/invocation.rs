@@ -1,0 +1,184 @@
+//! The second stage of the command line: the parsed flags (`args.rs`) resolved into the values
+//! every command needs (ripgrep's low and high arguments).
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{anyhow, Result};
+use clap::{ArgMatches, CommandFactory, FromArgMatches};
+use planform_manifest::VarOption;
+
+use crate::args::{Cli, Command, Format, VarArgs};
+
+/// One run of `planform`, resolved from the command line and the process environment.
+pub struct Invocation {
+    /// The manifest directory (`-C`).
+    pub dir: PathBuf,
+    /// Whether text output is coloured.
+    pub color: bool,
+    /// Whether standard output is a terminal (live progress, confirmation prompts).
+    pub terminal: bool,
+    /// The process environment, read once here and injected everywhere else.
+    pub env: BTreeMap<String, String>,
+    /// `--var` and `--var-file`, in command-line order (later wins, as in Terraform).
+    pub vars: Vec<VarOption>,
+    /// `--lock-timeout` as given; parsed when a command takes the lock, so commands that never
+    /// lock do not reject it.
+    lock_timeout: String,
+    /// The command's `--format`, or text for commands without one.
+    pub format: Format,
+    /// The command and its own arguments.
+    pub command: Command,
+}
+
+impl Invocation {
+    /// Parses the command line (exiting with clap's message on a usage error) and resolves it.
+    pub fn from_args<I, T>(args: I, env: BTreeMap<String, String>) -> Invocation
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        let matches = Cli::command().get_matches_from(args);
+        let cli = Cli::from_arg_matches(&matches)
+            .unwrap_or_else(|e| e.format(&mut Cli::command()).exit());
+        let terminal = std::io::stdout().is_terminal();
+        resolve(cli, &matches, env, terminal)
+    }
+
+    /// How long to wait for the state lock.
+    pub fn lock_timeout(&self) -> Result<Duration> {
+        parse_duration(&self.lock_timeout)
+    }
+}
+
+/// Resolves parsed flags; `matches` supplies what the derived `Cli` forgets (argument order).
+fn resolve(
+    cli: Cli,
+    matches: &ArgMatches,
+    env: BTreeMap<String, String>,
+    terminal: bool,
+) -> Invocation {
+    // Colour follows the spec's rule exactly (a terminal, no --no-color, no NO_COLOR). A crate
+    // such as anstream would also honour CLICOLOR_FORCE and TERM, which would change the output.
+    let color = !cli.no_color && terminal && !env.contains_key("NO_COLOR");
+    let sub = matches.subcommand().map(|(_, m)| m);
+    let (vars, lock_timeout) = match var_args(&cli.command) {
+        Some(v) => (
+            sub.map(|m| var_options(v, m)).unwrap_or_default(),
+            v.lock_timeout.clone(),
+        ),
+        None => (Vec::new(), "0s".to_string()),
+    };
+    Invocation {
+        dir: cli.dir,
+        color,
+        terminal,
+        env,
+        vars,
+        lock_timeout,
+        format: format(&cli.command),
+        command: cli.command,
+    }
+}
+
+fn var_args(command: &Command) -> Option<&VarArgs> {
+    match command {
+        Command::Validate { vars }
+        | Command::Plan { vars, .. }
+        | Command::Apply { vars, .. }
+        | Command::Destroy { vars, .. }
+        | Command::Drift { vars, .. }
+        | Command::Output { vars, .. }
+        | Command::Graph { vars }
+        | Command::Import { vars, .. } => Some(vars),
+        Command::Fmt { .. }
+        | Command::Show { .. }
+        | Command::State { .. }
+        | Command::Sandbox { .. } => None,
+    }
+}
+
+fn format(command: &Command) -> Format {
+    match command {
+        Command::Plan { format, .. }
+        | Command::Apply { format, .. }
+        | Command::Drift { format, .. }
+        | Command::Show { format, .. }
+        | Command::Output { format, .. } => *format,
+        _ => Format::Text,
+    }
+}
+
+/// `--var` and `--var-file` merged by their positions on the command line, which clap keeps.
+fn var_options(vars: &VarArgs, matches: &ArgMatches) -> Vec<VarOption> {
+    let indices = |id: &str| -> Vec<usize> {
+        matches
+            .indices_of(id)
+            .map(|i| i.collect())
+            .unwrap_or_default()
+    };
+    let files = indices("var_files")
+        .into_iter()
+        .zip(vars.var_files.iter().cloned().map(VarOption::File));
+    let assigns = indices("vars")
+        .into_iter()
+        .zip(vars.vars.iter().cloned().map(VarOption::Assign));
+    let mut all: Vec<(usize, VarOption)> = files.chain(assigns).collect();
+    all.sort_by_key(|(i, _)| *i);
+    all.into_iter().map(|(_, o)| o).collect()
+}
+
+/// A duration such as `30s`, `2m` or `1h30m`.
+pub fn parse_duration(s: &str) -> Result<Duration> {
+    humantime::parse_duration(s).map_err(|_| anyhow!("{s:?} is not a duration such as 30s or 2m"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(args: &[&str], expect: &[VarOption]) {
+        let argv = std::iter::once("planform").chain(args.iter().copied());
+        let matches = Cli::command().get_matches_from(argv);
+        let cli = Cli::from_arg_matches(&matches).expect("parses");
+        let inv = resolve(cli, &matches, BTreeMap::new(), false);
+        assert_eq!(inv.vars, expect);
+    }
+
+    #[test]
+    fn vars_keep_command_line_order() {
+        let file = |s: &str| VarOption::File(s.into());
+        let assign = |s: &str| VarOption::Assign(s.into());
+        check(
+            &[
+                "plan",
+                "--var",
+                "a=1",
+                "--var-file",
+                "x.pfvars",
+                "--var=b=2",
+            ],
+            &[assign("a=1"), file("x.pfvars"), assign("b=2")],
+        );
+        check(
+            &["output", "--var-file=x.pfvars", "--var", "a=1"],
+            &[file("x.pfvars"), assign("a=1")],
+        );
+        check(&["fmt"], &[]);
+    }
+
+    #[test]
+    fn durations_read_as_before() {
+        assert_eq!(parse_duration("0s").unwrap(), Duration::ZERO);
+        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
+        assert_eq!(
+            parse_duration("soon").unwrap_err().to_string(),
+            "\"soon\" is not a duration such as 30s or 2m"
+        );
+    }
+}

@@ -1,0 +1,326 @@
+//! Carrying out change sets: `apply` and `destroy`, a saved plan file, and the cloud preview of
+//! `plan --cloud-preview`.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::{anyhow, bail, Result};
+use planform_engine::{
+    absorb, apply, refresh, Action, ApplyOptions, Change, ChangeSet, Event, Observer, Outcome,
+    Providers, StateSink,
+};
+use planform_model::{Address, DesiredPlan, DesiredState, ResourceChange};
+use planform_state::{State, StateLock};
+
+use super::outputs::{outputs, ShownOutput};
+use super::providers::providers;
+use super::workspace::{lock_path, Session, Workspace};
+use crate::invocation::Invocation;
+use crate::planfile::PlanFile;
+use crate::render::{Feed, Sink};
+
+/// What an apply did, for the summary and the exit code.
+pub struct ApplySummary {
+    pub destroy: bool,
+    pub done: usize,
+    pub failed: Vec<(Address, String)>,
+    pub awaiting: Vec<(Address, String)>,
+    pub deferred: usize,
+    pub interrupted: bool,
+    pub state_errors: Vec<String>,
+    /// The outputs after an apply of manifests (not after destroy or a plan file).
+    pub outputs: Option<Vec<ShownOutput>>,
+}
+
+/// The result of carrying out a change set.
+pub enum Executed {
+    /// There was nothing to change; the outputs when the manifests are known.
+    Nothing {
+        outputs: Option<Vec<ShownOutput>>,
+    },
+    Ran(ApplySummary),
+}
+
+/// One plan of `plan --cloud-preview`.
+pub enum Previewed {
+    Ran {
+        address: Address,
+        plan_id: String,
+        status: String,
+        result: PreviewResult,
+    },
+    /// Left for apply: its inputs are known only after its dependencies ran.
+    Deferred { address: Address },
+}
+
+pub enum PreviewResult {
+    /// The preview is ready: the cloud's resource changes.
+    Ready(Vec<ResourceChange>),
+    Failed(String),
+    /// Neither (awaiting approval, deferred, interrupted), as the engine says it.
+    Other(String),
+}
+
+/// Saves the state to its file after every cloud operation.
+struct FileSink(PathBuf);
+
+impl StateSink for FileSink {
+    fn save(&self, state: &State) -> Result<(), planform_state::StateError> {
+        planform_state::save(&self.0, state)
+    }
+}
+
+/// Carries out a change set, reporting to `sink`, saving the state to `state_path`.
+#[allow(clippy::too_many_arguments)]
+pub async fn execute(
+    changes: &ChangeSet,
+    state: State,
+    state_path: &Path,
+    providers: &Providers,
+    desired: Option<&DesiredState>,
+    parallelism: usize,
+    destroy: bool,
+    sink: Arc<dyn Sink>,
+) -> Result<Executed> {
+    let saver: Arc<dyn StateSink> = Arc::new(FileSink(state_path.to_path_buf()));
+    if changes.is_empty() {
+        // Still record what the refresh learnt (adopted plans, outputs).
+        if state != planform_state::load(state_path)?.unwrap_or_default() && !state.plans.is_empty()
+        {
+            saver.save(&state).map_err(|e| anyhow!(e))?;
+        }
+        return Ok(Executed::Nothing {
+            outputs: desired.map(|d| outputs(d, &state)),
+        });
+    }
+    let interrupt = Arc::new(AtomicBool::new(false));
+    {
+        let flag = interrupt.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!(
+                    "Interrupt received: letting running operations finish, then saving the state."
+                );
+                flag.store(true, Ordering::SeqCst);
+            }
+        });
+    }
+    let options = ApplyOptions {
+        parallelism,
+        workspace: state.workspace.clone(),
+        interrupt,
+        ..ApplyOptions::default()
+    };
+    sink.apply_begin(changes.changes.len());
+    let observer: Arc<dyn Observer> = Arc::new(Feed(sink));
+    let (state, report) = apply(changes, state, providers, saver, observer, &options).await?;
+    let count = |f: fn(&Outcome) -> bool| report.results.iter().filter(|(_, o)| f(o)).count();
+    Ok(Executed::Ran(ApplySummary {
+        destroy,
+        done: count(|o| matches!(o, Outcome::Done(_))),
+        failed: report
+            .failed()
+            .map(|(a, m)| (a.clone(), m.to_string()))
+            .collect(),
+        awaiting: report
+            .awaiting()
+            .map(|(a, id)| (a.clone(), id.to_string()))
+            .collect(),
+        deferred: count(|o| matches!(o, Outcome::Deferred { .. })),
+        interrupted: report.interrupted(),
+        state_errors: report.state_errors.iter().map(|e| e.to_string()).collect(),
+        outputs: desired.filter(|_| !destroy).map(|d| outputs(d, &state)),
+    }))
+}
+
+/// A plan file's state, locked and refreshed, ready to execute.
+pub struct PlanfileSession {
+    pub state: State,
+    pub state_path: PathBuf,
+    pub providers: Providers,
+    _lock: StateLock,
+}
+
+/// Locks and refreshes the state a plan file was made from. `Err(moved)` lists what changed
+/// in the cloud since (the file is stale); a changed state is an error.
+pub async fn open_planfile(
+    inv: &Invocation,
+    file: &Path,
+    pf: &PlanFile,
+) -> Result<std::result::Result<PlanfileSession, Vec<String>>> {
+    let path = inv.dir.join(&pf.state_path);
+    let lock = lock_path(&path, "apply", inv.lock_timeout()?)?;
+    let state = match planform_state::load(&path)? {
+        Some(s) if s.lineage != pf.lineage => bail!("{} is stale: it was made for another state (lineage {}, the state has {}); run `planform plan` again", file.display(), pf.lineage, s.lineage),
+        Some(s) if s.serial != pf.serial => bail!("{} is stale: the state changed since it was made (serial {} -> {}); run `planform plan` again", file.display(), pf.serial, s.serial),
+        Some(s) => s,
+        None if pf.serial == 0 => State::new(&pf.workspace, pf.lineage.clone()),
+        None => bail!("{} is stale: it was made from a state that no longer exists at {}", file.display(), path.display()),
+    };
+    // The desired state the refresh needs: providers and the plans the change set creates.
+    let mut desired = DesiredState {
+        workspace: pf.workspace.clone(),
+        ..DesiredState::default()
+    };
+    for c in &pf.providers {
+        desired.providers.insert(c.reference.clone(), c.clone());
+    }
+    for c in pf.changes.changes.iter().filter(|c| c.after.is_some()) {
+        desired.plans.insert(
+            c.address.clone(),
+            DesiredPlan {
+                address: c.address.clone(),
+                provider: c.provider.clone(),
+                inputs: c.after.clone().expect("filtered"),
+                sensitive_parameters: c.sensitive_parameters.clone(),
+                execute: c.action.executes(),
+                depends_on: c.depends_on.clone(),
+                prevent_destroy: false,
+                ignore_changes: vec![],
+                timeouts: c.timeouts,
+                location: Default::default(),
+            },
+        );
+    }
+    let providers = providers(&inv.dir, &desired, &state, &inv.env).await?;
+    let (live, _) = refresh(&desired, &state, &providers).await?;
+    let now = planform_engine::fingerprints(&live, pf.fingerprints.keys());
+    let moved = planform_engine::staleness(&pf.fingerprints, &now);
+    if !moved.is_empty() {
+        return Ok(Err(moved.iter().map(|m| m.to_string()).collect()));
+    }
+    Ok(Ok(PlanfileSession {
+        state: absorb(&state, &live),
+        state_path: path,
+        providers,
+        _lock: lock,
+    }))
+}
+
+/// The plan file `plan --out` saves: the change set stamped with the state and live plans.
+pub fn plan_file(ws: &Workspace, session: &Session, changes: &ChangeSet) -> PlanFile {
+    let fingerprints =
+        planform_engine::fingerprints(&session.live, changes.changes.iter().map(|c| &c.address));
+    let state_path = match &ws.desired.backend {
+        planform_model::StateBackend::Local { path } => path.clone(),
+    };
+    PlanFile {
+        workspace: ws.desired.workspace.clone(),
+        state_path,
+        lineage: session.state.lineage.clone(),
+        serial: session.state.serial,
+        changes: changes.clone(),
+        fingerprints,
+        providers: ws.desired.providers.values().cloned().collect(),
+    }
+}
+
+/// `plan --cloud-preview`: creates or updates the cloud plans without executing them, waits for
+/// their previews, and reports the cloud's ResourceChanges; the next `apply` executes those
+/// plans. Returns how many previews failed.
+pub async fn cloud_preview(
+    ws: &Workspace,
+    session: &Session,
+    changes: &ChangeSet,
+    sink: &dyn Sink,
+) -> Result<usize> {
+    let mut preview = ChangeSet {
+        changes: vec![],
+        moved: changes.moved.clone(),
+    };
+    let changing: BTreeSet<Address> = changes.changes.iter().map(|c| c.address.clone()).collect();
+    let mut later = Vec::new();
+    for c in &changes.changes {
+        if let Some(after) = &c.after {
+            let known = planform_engine::resolve_inputs(after, &session.state, &changing);
+            if known
+                .parameters
+                .values()
+                .chain(known.tags.values())
+                .chain(known.description.iter())
+                .any(|v| !planform_model::is_known(v))
+            {
+                later.push(c.address.clone());
+                continue;
+            }
+        }
+        let action = match &c.action {
+            Action::Create {
+                update_existing, ..
+            } => Action::Create {
+                update_existing: *update_existing,
+                execute: false,
+            },
+            Action::UpdateInPlace { .. } => Action::UpdateInPlace { execute: false },
+            Action::Replace {
+                update_existing, ..
+            } => Action::Replace {
+                update_existing: *update_existing,
+                execute: false,
+            },
+            Action::UpdateProduct { .. } => Action::UpdateProduct { execute: false },
+            Action::Retry
+                if session
+                    .providers
+                    .get(&c.provider)
+                    .is_some_and(|s| s.can_update_in_place()) =>
+            {
+                Action::UpdateInPlace { execute: false }
+            }
+            _ => continue,
+        };
+        preview.changes.push(Change {
+            action,
+            ..c.clone()
+        });
+    }
+    if preview.changes.is_empty() {
+        return Ok(0);
+    }
+    let saver: Arc<dyn StateSink> = Arc::new(FileSink(ws.state_path.clone()));
+    let options = ApplyOptions {
+        workspace: ws.desired.workspace.clone(),
+        ..ApplyOptions::default()
+    };
+    let quiet: Arc<dyn Observer> = Arc::new(|_: &Event| {});
+    let (state, report) = apply(
+        &preview,
+        session.state.clone(),
+        &session.providers,
+        saver,
+        quiet,
+        &options,
+    )
+    .await?;
+    sink.cloud_preview_begin();
+    for (address, outcome) in &report.results {
+        let Some(m) = state.plans.get(address) else {
+            continue;
+        };
+        let Some(service) = session.providers.get(&m.provider) else {
+            continue;
+        };
+        let result = match outcome {
+            Outcome::Done(_) => PreviewResult::Ready(
+                service
+                    .resource_changes(&m.plan_id)
+                    .await
+                    .map_err(|e| anyhow!("{address}: {e}"))?,
+            ),
+            Outcome::Failed(msg) => PreviewResult::Failed(msg.to_string()),
+            other => PreviewResult::Other(format!("{other:?}")),
+        };
+        sink.cloud_preview(&Previewed::Ran {
+            address: address.clone(),
+            plan_id: m.plan_id.clone(),
+            status: m.status.clone(),
+            result,
+        });
+    }
+    for a in later {
+        sink.cloud_preview(&Previewed::Deferred { address: a });
+    }
+    Ok(report.failed().count())
+}
