@@ -149,3 +149,20 @@ fn import_from_tags_rebuilds_a_lost_state() {
     let again = w.run(&["import", "--from-tags"]).expect(0).stdout;
     assert!(again.contains("Nothing to import"), "{again}");
 }
+
+/// Issue 12 (5): `plan --refresh-only --out F` saves what it shows (no change), so `apply F`
+/// creates nothing.
+#[test]
+fn issue_12_a_refresh_only_plan_file_holds_no_changes() {
+    let w = Workspace::example("quickstart");
+    let plan = w.path().join("refresh.plan");
+    let p = plan.to_str().unwrap();
+    w.run(&["plan", "--refresh-only", "--out", p]).expect(0);
+    let shown = w.run(&["show", p]).expect(0).stdout;
+    assert!(!shown.contains("to create"), "{shown}");
+    w.run(&["apply", p]).expect(0);
+    let listed = w.run(&["state", "list"]).expect(0).stdout;
+    assert!(!listed.contains("plan.network"), "{listed}");
+    // The real plan still has everything to do.
+    w.run(&["plan", "--detailed-exitcode"]).expect(2);
+}

@@ -99,6 +99,7 @@ enum ActionV1 {
 enum TerminationV1 {
     Plan { name: String },
     Direct,
+    Resume { plan_id: String },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -198,6 +199,7 @@ fn action_v1(a: &Action) -> ActionV1 {
             via: match via {
                 Termination::Plan { name } => TerminationV1::Plan { name },
                 Termination::Direct => TerminationV1::Direct,
+                Termination::Resume { plan_id } => TerminationV1::Resume { plan_id },
             },
         },
         Action::Delete { cancel_first } => ActionV1::Delete { cancel_first },
@@ -232,6 +234,7 @@ fn action(a: ActionV1) -> Action {
             via: match via {
                 TerminationV1::Plan { name } => Termination::Plan { name },
                 TerminationV1::Direct => Termination::Direct,
+                TerminationV1::Resume { plan_id } => Termination::Resume { plan_id },
             },
         },
         ActionV1::Delete { cancel_first } => Action::Delete { cancel_first },

@@ -61,6 +61,8 @@ pub enum Termination {
     Plan { name: String },
     /// A direct `TerminateProvisionedProduct` call, then a wait until the product is gone.
     Direct,
+    /// Carry on with the terminate plan an interrupted run left unfinished.
+    Resume { plan_id: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -239,6 +241,13 @@ pub enum DiffError {
     Unsupported { address: Address, message: String },
     #[error("--target {0}: no such address in the manifests or the state")]
     UnknownTarget(Address),
+    #[error("{address}: its plan {plan_id} is managed through provider {from}, but the manifests now say {to}; planform does not move plans between providers. Keep the {from} provider and run `planform destroy --target {address}` first (or `planform state rm {address}` to leave the plan where it is), then apply with {to}")]
+    ProviderChanged {
+        address: Address,
+        plan_id: String,
+        from: ProviderRef,
+        to: ProviderRef,
+    },
 }
 
 #[derive(Debug, Clone, Default)]
@@ -450,6 +459,19 @@ pub fn diff(
     if !options.destroy {
         for address in topo(desired) {
             let d = &desired.plans[address];
+            if let Some(m) = state
+                .plans
+                .get(address)
+                .filter(|m| m.provider != d.provider)
+            {
+                errors.push(DiffError::ProviderChanged {
+                    address: address.clone(),
+                    plan_id: m.plan_id.clone(),
+                    from: m.provider.clone(),
+                    to: d.provider.clone(),
+                });
+                continue;
+            }
             let caps = options.capabilities_of(&d.provider);
             let after = resolve_inputs(&d.inputs, state, &changing);
             let entry = live.plans.get(address);
@@ -492,6 +514,29 @@ pub fn diff(
                         None,
                         vec![],
                         None,
+                    ))
+                }
+                // A terminate plan left unfinished by an interrupted destroy is that run's step,
+                // not what the manifests want: abandon it and keep the product (updated to the
+                // manifests), or, if it is already terminating the product, launch it again.
+                Some(LiveEntry::Present(l))
+                    if l.operation_type == OperationType::TerminateProvisionedProduct
+                        && l.status != PlanStatus::ExecuteSuccess =>
+                {
+                    let terminating = l.status == PlanStatus::ExecuteInProgress;
+                    Some(base(
+                        Action::Replace {
+                            update_existing: !terminating,
+                            execute: d.execute,
+                        },
+                        Some(if terminating {
+                            format!("an interrupted destroy is terminating the product ({}); it is launched again", l.id)
+                        } else {
+                            format!("an interrupted destroy left terminate plan {} ({}); it is deleted and the product kept", l.id, l.status)
+                        }),
+                        None,
+                        vec![],
+                        Some(l),
                     ))
                 }
                 Some(LiveEntry::Present(l)) => {
@@ -553,7 +598,13 @@ pub fn diff(
                 }
             };
             if let Some(c) = change {
-                if matches!(c.action, Action::Replace { .. }) && d.prevent_destroy {
+                let abandons_terminate = c.live_plan_id.as_ref().is_some_and(|_| {
+                    matches!(entry, Some(LiveEntry::Present(l)) if l.operation_type == OperationType::TerminateProvisionedProduct)
+                });
+                if matches!(c.action, Action::Replace { .. })
+                    && d.prevent_destroy
+                    && !abandons_terminate
+                {
                     errors.push(DiffError::PreventDestroy {
                         address: address.clone(),
                         action: "replacement".into(),
@@ -582,8 +633,43 @@ pub fn diff(
             Some(LiveEntry::Present(l)) => Some(l),
             _ => None,
         };
+        let terminate_via =
+            |product_plan_name: &str| match options.capabilities_of(&m.provider).terminate_via {
+                TerminateVia::Plan => Termination::Plan {
+                    name: terminate_plan_name(product_plan_name),
+                },
+                TerminateVia::Direct => Termination::Direct,
+            };
         let action = match l {
             None => Action::Forget,
+            // A terminate plan an interrupted destroy left unfinished: carry it on.
+            Some(l)
+                if l.operation_type == OperationType::TerminateProvisionedProduct
+                    && (l.status.in_progress()
+                        || matches!(
+                            l.status,
+                            PlanStatus::PreviewSuccess | PlanStatus::ApplicationApproved
+                        )) =>
+            {
+                Action::Terminate {
+                    via: Termination::Resume {
+                        plan_id: l.id.clone(),
+                    },
+                }
+            }
+            // One that failed: terminate again with a new plan named after the product's.
+            Some(l)
+                if l.operation_type == OperationType::TerminateProvisionedProduct
+                    && l.status != PlanStatus::ExecuteSuccess =>
+            {
+                let name = m.applied.as_ref().map_or_else(
+                    || l.inputs.name.trim_start_matches("terminate-").to_string(),
+                    |a| a.name.clone(),
+                );
+                Action::Terminate {
+                    via: terminate_via(&name),
+                }
+            }
             Some(l)
                 if m.launched
                     || l.status == PlanStatus::ExecuteSuccess
@@ -595,12 +681,7 @@ pub fn diff(
                     Action::Forget
                 } else {
                     Action::Terminate {
-                        via: match options.capabilities_of(&m.provider).terminate_via {
-                            TerminateVia::Plan => Termination::Plan {
-                                name: terminate_plan_name(&l.inputs.name),
-                            },
-                            TerminateVia::Direct => Termination::Direct,
-                        },
+                        via: terminate_via(&l.inputs.name),
                     }
                 }
             }

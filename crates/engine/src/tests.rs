@@ -427,3 +427,141 @@ fn the_diff_decides_retry_and_replacement_from_capabilities() {
         }]
     );
 }
+
+/// Leaves a terminate plan for `address`'s product in the cloud and in the state, previewed but
+/// not executed, as a destroy killed after its create would.
+async fn interrupt_a_destroy(
+    service: &Arc<dyn PlanService>,
+    state: &mut State,
+    desired: &DesiredState,
+    address: &Address,
+) -> String {
+    let d = &desired.plans[address];
+    let mut inputs = planform_model::ownership::tag(&d.inputs, "test", address);
+    inputs.name = format!("terminate-{}", d.inputs.name);
+    let l = service
+        .create_plan(&planform_model::NewPlan {
+            inputs,
+            operation_type: planform_model::OperationType::TerminateProvisionedProduct,
+            idempotency_token: "killed".into(),
+        })
+        .await
+        .unwrap();
+    state.observe(address, &d.provider, &l);
+    l.id
+}
+
+/// Issue 12 (4): after a destroy killed between creating a terminate plan and executing it, one
+/// apply converges (the terminate plan is deleted, the product kept, nothing else pending) and
+/// one destroy carries the terminate plan on instead of making another.
+#[test]
+fn issue_12_an_interrupted_destroy_is_resumed_by_destroy_and_undone_by_apply() {
+    let rt = runtime();
+    let (providers, service) = sandbox();
+    let desired = desired_of(vec![vpc("a", "10.1.0.0/16", BTreeMap::new(), true)]);
+    let address = desired.plans.keys().next().unwrap().clone();
+    let applied = rt.block_on(converge(
+        &desired,
+        State::new("test", "lin".into()),
+        &providers,
+    ));
+
+    // apply after the interruption: the terminate plan goes, the product stays.
+    let mut state = applied.clone();
+    let killed = rt.block_on(interrupt_a_destroy(
+        &service, &mut state, &desired, &address,
+    ));
+    let planned = rt.block_on(pending(&desired, &state, &providers));
+    assert_eq!(
+        planned,
+        vec![(
+            address.clone(),
+            Action::Replace {
+                update_existing: true,
+                execute: true
+            }
+        )]
+    );
+    let state = rt.block_on(converge(&desired, state, &providers));
+    assert_eq!(rt.block_on(pending(&desired, &state, &providers)), vec![]);
+    assert!(matches!(
+        rt.block_on(service.get_plan(&killed)),
+        Err(e) if e.kind == planform_model::ErrorKind::NotFound
+    ));
+    let product = rt
+        .block_on(service.find_provisioned_product("net-a"))
+        .unwrap();
+    assert!(product.is_some(), "the product is kept");
+
+    // destroy after the interruption: the same terminate plan is executed.
+    let mut state = state;
+    let killed = rt.block_on(interrupt_a_destroy(
+        &service, &mut state, &desired, &address,
+    ));
+    let (live, _) = rt.block_on(refresh(&desired, &state, &providers)).unwrap();
+    let state = absorb(&state, &live);
+    let destroy = DiffOptions {
+        destroy: true,
+        ..DiffOptions::default()
+    };
+    let changes = diff(&desired, &state, &live, &destroy).unwrap();
+    assert_eq!(
+        changes.changes[0].action,
+        Action::Terminate {
+            via: crate::Termination::Resume {
+                plan_id: killed.clone()
+            }
+        }
+    );
+    let sink = Arc::new(MemorySink(Mutex::new(vec![])));
+    let (state, report) = rt
+        .block_on(apply(
+            &changes,
+            state,
+            &providers,
+            sink,
+            Arc::new(|_: &Event| {}),
+            &options(),
+        ))
+        .unwrap();
+    assert_eq!(report.failed().count(), 0, "{report:?}");
+    assert!(state.plans.is_empty());
+    assert!(rt
+        .block_on(service.find_provisioned_product("net-a"))
+        .unwrap()
+        .is_none());
+    let terminates = rt
+        .block_on(service.list_plans(&Default::default(), 1, 100))
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|p| p.operation_type == planform_model::OperationType::TerminateProvisionedProduct)
+        .count();
+    assert_eq!(terminates, 1, "no second terminate plan");
+}
+
+/// Issue 12 (3): a plan whose provider changed in the manifests is not "in sync"; the diff
+/// refuses with the way out instead of comparing it with the plan of the old provider.
+#[test]
+fn issue_12_a_changed_provider_is_refused_with_a_hint() {
+    let rt = runtime();
+    let (providers, _) = sandbox();
+    let desired = desired_of(vec![vpc("a", "10.1.0.0/16", BTreeMap::new(), true)]);
+    let state = rt.block_on(converge(
+        &desired,
+        State::new("test", "lin".into()),
+        &providers,
+    ));
+    let mut moved = desired.clone();
+    for p in moved.plans.values_mut() {
+        p.provider = ProviderRef::default_for(ProviderKind::Alibaba);
+    }
+    let (live, _) = rt.block_on(refresh(&moved, &state, &providers)).unwrap();
+    let errors = diff(&moved, &state, &live, &DiffOptions::default()).unwrap_err();
+    let text = errors[0].to_string();
+    assert!(
+        text.contains("managed through provider sandbox, but the manifests now say alibaba")
+            && text.contains("planform destroy --target plan.net[\"a\"]"),
+        "{text}"
+    );
+}

@@ -19,6 +19,10 @@ pub struct Diagnostic {
     /// What the problem is about, e.g. `plan.app["web"].tags`.
     pub subject: Option<String>,
     pub message: String,
+    /// Where the expression the problem is in starts (an attribute's value); `location` may
+    /// point inside it. One problem is reported per expression: a later error anchored at the
+    /// same place is an echo of the first.
+    pub anchor: SourceLocation,
 }
 
 impl fmt::Display for Diagnostic {

@@ -45,6 +45,7 @@ pub fn load(
     let mut fail = |loc: planform_model::SourceLocation, message: String| {
         diags.push(Diagnostic {
             severity: Severity::Error,
+            anchor: loc.clone(),
             location: loc,
             subject: None,
             message,

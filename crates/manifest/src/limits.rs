@@ -1,6 +1,8 @@
 //! The limits of the clouds' APIs (seed documents and wire notes), checked before any request.
 
-use planform_model::{DesiredPlan, ProviderKind, SourceLocation, TAG_ADDRESS, TAG_WORKSPACE};
+use planform_model::{
+    ownership, DesiredPlan, ProviderKind, SourceLocation, TAG_ADDRESS, TAG_WORKSPACE,
+};
 use regex::Regex;
 use std::sync::OnceLock;
 
@@ -58,6 +60,27 @@ pub fn check_plan(
         );
     }
     let kind = plan.provider.kind;
+    // The address tag planform adds must fit the cloud's tag value length too (its alphabet
+    // always fits: see planform_model::ownership).
+    let address_tag = ownership::encode_address(a);
+    let max_value = if kind == ProviderKind::Aws { 256 } else { 128 };
+    if chars(&address_tag) > max_value {
+        let attr = if plan.address.key == planform_model::InstanceKey::None {
+            "name"
+        } else if loc_of("for_each") != loc_of("") {
+            "for_each"
+        } else {
+            "count"
+        };
+        fail(
+            attr,
+            format!(
+                "the ownership tag {TAG_ADDRESS} = {address_tag:?} would be {} characters long; the {} provider allows at most {max_value} in a tag value: use a shorter name or key",
+                chars(&address_tag),
+                kind.as_str()
+            ),
+        );
+    }
     if kind != ProviderKind::Aws {
         // Alibaba CreateProvisionedProductPlan (seed 000) and wire/alibaba.md §4; the sandbox follows Alibaba.
         let len = |attr: &str, v: &str, fail: &mut dyn FnMut(&str, String)| {

@@ -16,6 +16,28 @@ pub struct AttrNode {
     pub loc: SourceLocation,
     /// Where its value starts.
     pub value_loc: SourceLocation,
+    /// The value's source text.
+    pub value_text: String,
+}
+
+impl AttrNode {
+    /// Where `needle` first appears in the value's source text (the value's start when it does
+    /// not): points a diagnostic at the offending expression inside an object or list.
+    pub fn location_of(&self, needle: &str) -> SourceLocation {
+        let Some(offset) = self.value_text.find(needle).filter(|_| !needle.is_empty()) else {
+            return self.value_loc.clone();
+        };
+        let before = &self.value_text[..offset];
+        let mut loc = self.value_loc.clone();
+        match before.rfind('\n') {
+            Some(nl) => {
+                loc.line += before.matches('\n').count();
+                loc.col = before[nl + 1..].chars().count() + 1;
+            }
+            None => loc.col += before.chars().count(),
+        }
+        loc
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -47,6 +69,7 @@ pub fn error(
         location: loc.clone(),
         subject,
         message: message.into(),
+        anchor: loc.clone(),
     }
 }
 
@@ -94,6 +117,12 @@ fn lower_body(
                     expr: crate::functions::pre_parse_templates(a.value.clone().into()),
                     loc: file.location_of(a.key.span()),
                     value_loc: file.location_of(a.value.span()),
+                    value_text: a
+                        .value
+                        .span()
+                        .and_then(|r| file.text.get(r))
+                        .unwrap_or_default()
+                        .to_string(),
                 };
                 if let Some(first) = attrs.iter().find(|x| x.name == node.name) {
                     diags.push(error(

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use anyhow::Result;
-use planform_engine::Action;
+use planform_engine::{Action, ChangeSet};
 
 use crate::exit;
 use crate::invocation::Invocation;
@@ -29,7 +29,13 @@ pub async fn run(inv: &Invocation, o: &Options<'_>) -> Result<u8> {
         return Ok(exit::ERROR);
     };
     if let Some(out) = o.out {
-        crate::planfile::write(out, &ops::plan_file(&ws, &session, &changes))?;
+        // Save what is shown: a refresh-only plan proposes no change to the cloud.
+        let saved = if o.refresh_only {
+            ChangeSet::default()
+        } else {
+            changes.clone()
+        };
+        crate::planfile::write(out, &ops::plan_file(&ws, &session, &saved))?;
         eprintln!(
             "Saved the plan to {}; `planform apply {}` runs exactly these changes.",
             out.display(),

@@ -167,7 +167,11 @@ fn every_action() -> ChangeSet {
             ),
             change(
                 "terminate",
-                A::Terminate,
+                A::Terminate {
+                    via: planform_engine::Termination::Plan {
+                        name: "terminate-x".into(),
+                    },
+                },
                 Some(inputs("x")),
                 None,
                 vec![],

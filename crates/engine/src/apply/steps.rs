@@ -476,6 +476,13 @@ async fn terminate(
                 });
             }
         }
+        Termination::Resume { plan_id } => {
+            let inputs = service.get_plan(plan_id).await?.inputs;
+            match preview_then_execute(ctx, service, c, plan_id, &inputs, true).await? {
+                Outcome::Done(_) => {}
+                other => return Ok(other),
+            }
+        }
         Termination::Plan { name } => {
             let mut inputs = ownership::tag(&before, &ctx.options.workspace, &c.address);
             inputs.name = name.clone();

@@ -54,7 +54,7 @@ pub(super) fn eval(
         Ok(v) => Some(v),
         Err(e) => {
             // One error per expression: a reference problem already reported here says more.
-            if !diags.errors().any(|d| d.location == *loc) {
+            if !diags.errors().any(|d| d.anchor == *loc) {
                 diags.push(error(
                     loc,
                     Some(subject.text()),

@@ -194,7 +194,7 @@ fn expand(
     let refs = references(&a.expr);
     check_references(
         &refs,
-        &a.value_loc,
+        a,
         &format!("{subject}.{}", a.name),
         &Scope {
             vars: decls,

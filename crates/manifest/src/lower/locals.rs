@@ -51,7 +51,7 @@ pub(super) fn lower_early(cx: &mut Lowering, blocks: &[&BlockNode], plans: &[&st
     for a in &attrs {
         check_references(
             &refs[a.name.as_str()],
-            &a.value_loc,
+            a,
             &format!("local.{}", a.name),
             &Scope {
                 vars: &cx.variables,

@@ -95,7 +95,7 @@ fn lower_output(
         ));
         return;
     };
-    check_references(refs, &a.value_loc, &subject, scope, diags);
+    check_references(refs, a, &subject, scope, diags);
     let sensitive = b
         .attr("sensitive")
         .and_then(|s| {

@@ -139,15 +139,21 @@ pub(super) fn lower_all(
             each: matches!(instances[&p.name], Instances::ForEach(_)),
             count: matches!(instances[&p.name], Instances::Count(_)),
         };
+        // Attributes whose references are wrong: their values fail, and a limit they then break
+        // is an echo of that error, not another one.
+        let mut failed_refs = BTreeSet::new();
         for (a, refs) in &p.refs {
-            if a.name != "for_each" && a.name != "count" {
-                check_references(
+            if a.name != "for_each"
+                && a.name != "count"
+                && check_references(
                     refs,
-                    &a.value_loc,
+                    a,
                     &format!("plan.{}.{}", p.name, a.name),
                     &scope,
                     diags,
-                );
+                )
+            {
+                failed_refs.insert(a.value_loc.clone());
             }
         }
         // Only the plans this block references go into its context.
@@ -174,6 +180,7 @@ pub(super) fn lower_all(
             depends_on: explicit_dependencies(p, plan_blocks, instances, diags),
             ignore_changes: lifecycle_ignore(p.node, &p.name, diags),
             sensitivity: sensitive_parameter_keys(p.node, sensitive_vars, sensitive_locals),
+            failed_refs,
         };
         let inst_list = instances[&p.name].list();
         // One context per block; each instance only re-declares `each` / `count`.
@@ -286,6 +293,8 @@ struct Shared {
     depends_on: BTreeSet<Address>,
     ignore_changes: Vec<AttrPath>,
     sensitivity: Sensitivity,
+    /// Where the attributes with wrong references are (their values).
+    failed_refs: BTreeSet<SourceLocation>,
 }
 
 /// Lowers one instance of a plan block in `ctx` (which binds its `each` or `count`), or reports
@@ -301,8 +310,10 @@ fn lower_plan_instance(
     let node = p.node;
     let errors_before = diags.errors().count();
     let subject = |n: &str| format!("{address}.{n}");
+    // An attribute whose references are wrong is not evaluated: its errors are already said.
     let get = |n: &str, diags: &mut Diagnostics| {
         node.attr(n)
+            .filter(|a| !shared.failed_refs.contains(&a.value_loc))
             .and_then(|a| eval(&a.expr, ctx, &a.value_loc, || subject(n), diags).map(|v| (v, a)))
     };
     let string = |n: &str, required: bool, diags: &mut Diagnostics| -> Option<String> {
@@ -491,11 +502,12 @@ fn lower_plan_instance(
     };
     // Check the limits too, so every error shows in one run; a limit broken only because the
     // attribute was already reported (missing, wrong type) is not reported again.
-    let reported: BTreeSet<SourceLocation> = diags
+    let mut reported: BTreeSet<SourceLocation> = diags
         .errors()
         .skip(errors_before)
-        .map(|d| d.location.clone())
+        .map(|d| d.anchor.clone())
         .collect();
+    reported.extend(shared.failed_refs.iter().cloned());
     let loc_of = |n: &str| {
         node.attr(n)
             .map(|a| a.value_loc.clone())

@@ -1,13 +1,11 @@
 //! What an expression may reference where it is written (variables, locals, plans, `each`,
 //! `count`), and the check that reports everything else with "did you mean" hints.
 
-use planform_model::SourceLocation;
-
 use super::plans::PLAN_REF_ATTRS;
 use super::variables::VarDecl;
 use crate::diagnostic::Diagnostics;
 use crate::references::{Reference, Step};
-use crate::syntax::{error, hint};
+use crate::syntax::{error, hint, AttrNode};
 
 /// The names in scope of one expression.
 pub(super) struct Scope<'a> {
@@ -21,11 +19,12 @@ pub(super) struct Scope<'a> {
 /// Reports references to things that do not exist, with "did you mean" hints.
 pub(super) fn check_references(
     refs: &[Reference],
-    loc: &SourceLocation,
+    attr: &AttrNode,
     subject: &str,
     scope: &Scope,
     diags: &mut Diagnostics,
-) {
+) -> bool {
+    let mut reported = false;
     for r in refs {
         let first = r.first_attr();
         let msg = match r.root.as_str() {
@@ -90,7 +89,15 @@ pub(super) fn check_references(
             _ => None,
         };
         if let Some(m) = msg {
-            diags.push(error(loc, Some(subject.to_string()), m));
+            let needle = match r.steps.first() {
+                Some(Step::Attr(a)) => format!("{}.{a}", r.root),
+                _ => r.root.clone(),
+            };
+            let mut e = error(&attr.location_of(&needle), Some(subject.to_string()), m);
+            e.anchor = attr.value_loc.clone();
+            diags.push(e);
+            reported = true;
         }
     }
+    reported
 }

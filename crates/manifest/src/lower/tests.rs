@@ -82,7 +82,6 @@ plan "app" {
         main.hcl:4:1: plan.app: missing required attribute "product_id"
         main.hcl:4:1: plan.app: missing required attribute "product_version_id"
         main.hcl:4:1: plan.app: missing required attribute "provisioned_product_name"
-        main.hcl:5:10: plan.app.name: must be 1 to 128 characters long, got 0
         main.hcl:5:10: plan.app.name: reference to undeclared variable "missing"
         "#,
     );
@@ -108,5 +107,31 @@ fn syntax_errors_are_located() {
             String::new()
         }),
         "main.hcl:2:10: syntax error: invalid expression; expected `\"`, `[`, `{`, `-`, `!`, `(`, `_`, `<`, letter or digit",
+    );
+}
+
+/// Issue 12 (8): an error inside an object points at the offending expression, and a wrong
+/// reference is reported once, with no follow-on limit errors from its failed value.
+#[test]
+fn issue_12_errors_point_inside_objects_and_are_reported_once() {
+    let text = r#"
+plan "app" {
+  count                    = 2
+  name                     = "app-${var.nope}"
+  product_id               = "prod-sbxvpc0000001"
+  product_version_id       = "pv-sbxvpc0000001"
+  provisioned_product_name = "app"
+  parameters = {
+    a = "ok"
+    x = var.nope
+  }
+}
+"#;
+    assert_text(
+        &render(lower_main(text, &Inputs::default()), |_| String::new()),
+        r#"
+        main.hcl:4:37: plan.app.name: reference to undeclared variable "nope"
+        main.hcl:10:9: plan.app.parameters: reference to undeclared variable "nope"
+        "#,
     );
 }

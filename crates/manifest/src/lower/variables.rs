@@ -192,6 +192,7 @@ fn assign(decls: &[VarDecl], inputs: &Inputs, diags: &mut Diagnostics) -> BTreeM
             if !decls.iter().any(|d| d.name == a.name) {
                 diags.push(Diagnostic {
                     severity: Severity::Warning,
+                    anchor: a.loc.clone(),
                     location: a.loc.clone(),
                     subject: None,
                     message: format!(

@@ -103,9 +103,7 @@ fn each_and_count_exist_only_in_plans_that_expand() {
         "each.key",
         r#"
         main.hcl:4:30: plan.app.name: each.key and each.value exist only in a plan with for_each
-        main.hcl:4:30: plan.app.name: must be 1 to 128 characters long, got 0
         main.hcl:7:30: plan.app.provisioned_product_name: each.key and each.value exist only in a plan with for_each
-        main.hcl:7:30: plan.app.provisioned_product_name: must be 1 to 128 characters long, got 0
         "#,
     );
     check(
@@ -113,10 +111,8 @@ fn each_and_count_exist_only_in_plans_that_expand() {
         "count = 1",
         "\"a-${count.value}\"",
         r#"
-        main.hcl:4:30: plan.app.name: count has only index
-        main.hcl:4:30: plan.app[0].name: must be 1 to 128 characters long, got 0
-        main.hcl:7:30: plan.app.provisioned_product_name: count has only index
-        main.hcl:7:30: plan.app[0].provisioned_product_name: must be 1 to 128 characters long, got 0
+        main.hcl:4:35: plan.app.name: count has only index
+        main.hcl:7:35: plan.app.provisioned_product_name: count has only index
         "#,
     );
 }

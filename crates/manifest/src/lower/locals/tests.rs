@@ -67,7 +67,7 @@ locals {
     check(
         input,
         r#"
-        main.hcl:4:10: local.tags: reference to undeclared variable "regoin"; did you mean "region"?
+        main.hcl:4:18: local.tags: reference to undeclared variable "regoin"; did you mean "region"?
         main.hcl:5:10: local.name: reference to undeclared local "tagz"; did you mean "tags"?
         main.hcl:6:10: local.bad: "path" references are not part of the planform language
         "#,

@@ -222,3 +222,25 @@ plan "app" {{
         "#,
     );
 }
+
+/// The ownership tag planform adds to each instance must fit the cloud's tag value length:
+/// a `for_each` key that makes it too long is reported at `for_each`, before any request.
+#[test]
+fn the_ownership_tag_of_every_instance_fits_the_cloud() {
+    let key = "k".repeat(120);
+    let input = format!(
+        r#"
+plan "app" {{
+  for_each                 = toset(["short", "{key}"])
+  name                     = "app"
+  product_id               = "prod-sbxvpc0000001"
+  product_version_id       = "pv-sbxvpc0000001"
+  provisioned_product_name = "app"
+}}
+"#
+    );
+    check(
+        &input,
+        &format!("main.hcl:3:30: plan.app[\"{key}\"].for_each: the ownership tag planform:address = \"plan.app/{key}\" would be 129 characters long; the sandbox provider allows at most 128 in a tag value: use a shorter name or key\n"),
+    );
+}
