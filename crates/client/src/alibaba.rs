@@ -798,7 +798,7 @@ mod tests {
 
     #[test]
     fn every_status_and_code_family_has_its_kind() {
-        let throttled = |ms| ErrorKind::Throttled {
+        let throttled = |ms: Option<u64>| ErrorKind::Throttled {
             retry_after: ms.map(Duration::from_millis),
         };
         let cases: &[(u16, &str, Option<u64>, ErrorKind)] = &[
@@ -821,7 +821,12 @@ mod tests {
             (400, "MissingFilters.N.Value", None, ErrorKind::Invalid),
             (400, "MissingParameter", None, ErrorKind::Invalid),
             (409, "409", None, ErrorKind::Conflict),
-            (400, "InvalidStatus.ProvisionedProduct", None, ErrorKind::Conflict),
+            (
+                400,
+                "InvalidStatus.ProvisionedProduct",
+                None,
+                ErrorKind::Conflict,
+            ),
             (400, "IncorrectStatus.Plan", None, ErrorKind::Conflict),
             (400, "OperationConflict", None, ErrorKind::Conflict),
             (

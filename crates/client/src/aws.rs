@@ -663,7 +663,7 @@ mod tests {
 
     #[test]
     fn every_status_and_code_family_has_its_kind() {
-        let throttled = |ms| ErrorKind::Throttled {
+        let throttled = |ms: Option<u64>| ErrorKind::Throttled {
             retry_after: ms.map(Duration::from_millis),
         };
         let cases: &[(u16, &str, Option<u64>, ErrorKind)] = &[

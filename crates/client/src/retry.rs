@@ -205,13 +205,8 @@ mod tests {
         let transient = failure(ErrorKind::Transient, Sent::No);
         let (outcome, attempts, _) = check(3, transient.clone(), None, None).await;
         assert_eq!((outcome, attempts), (Err(transient), 3));
-        let (outcome, attempts, _) = check(
-            5,
-            failure(ErrorKind::Transient, Sent::No),
-            Some(3),
-            None,
-        )
-        .await;
+        let (outcome, attempts, _) =
+            check(5, failure(ErrorKind::Transient, Sent::No), Some(3), None).await;
         assert_eq!((outcome, attempts), (Ok("answer"), 3));
     }
 
@@ -268,11 +263,7 @@ mod tests {
         for _ in 0..10 {
             assert!(r.0.check().is_ok());
         }
-        let wait = r
-            .0
-            .check()
-            .unwrap_err()
-            .wait_time_from(r.0.clock().now());
+        let wait = r.0.check().unwrap_err().wait_time_from(r.0.clock().now());
         assert!(
             wait > Duration::from_millis(50) && wait <= Duration::from_millis(101),
             "{wait:?}"

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use planform_client::{aws::retry_config, AlibabaClient, AlibabaCredentials, AlibabaOptions};
 use planform_client::{AwsClient, RetryPolicy};
 use planform_model::{
-    ErrorKind, NewPlan, OperationType, PlanInputs, PlanService, ProviderError, Sent, Sensitive,
+    ErrorKind, NewPlan, OperationType, PlanInputs, PlanService, ProviderError, Sensitive, Sent,
 };
 
 /// A request as the responder saw it.
@@ -32,11 +32,7 @@ struct Responder {
     received: Mutex<Vec<Received>>,
 }
 
-async fn respond(
-    State(r): State<Arc<Responder>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn respond(State(r): State<Arc<Responder>>, headers: HeaderMap, body: Bytes) -> Response {
     let header = |name: &str| {
         headers
             .get(name)
@@ -231,8 +227,16 @@ async fn an_alibaba_create_that_landed_is_not_resent() {
 async fn an_alibaba_answer_that_is_not_retryable_is_sent_once() {
     for (status, code, kind) in [
         (400, "InvalidParameter", ErrorKind::Invalid),
-        (404, "InvalidProvisionedProductPlan.NotFound", ErrorKind::NotFound),
-        (400, "InvalidStatus.ProvisionedProductPlan", ErrorKind::Conflict),
+        (
+            404,
+            "InvalidProvisionedProductPlan.NotFound",
+            ErrorKind::NotFound,
+        ),
+        (
+            400,
+            "InvalidStatus.ProvisionedProductPlan",
+            ErrorKind::Conflict,
+        ),
         (404, "InvalidAccessKeyId.NotFound", ErrorKind::Auth),
     ] {
         let (endpoint, r) = responder(move |_| alibaba_error(status, code, None)).await;
@@ -273,7 +277,9 @@ fn aws(endpoint: &str, max_attempts: u32) -> AwsClient {
         .region(Region::new("us-east-1"))
         .endpoint_url(endpoint)
         .credentials_provider(Credentials::new("testid", "testsecret", None, None, "test"))
-        .retry_config(retry_config(Some(max_attempts)).with_initial_backoff(Duration::from_millis(1)))
+        .retry_config(
+            retry_config(Some(max_attempts)).with_initial_backoff(Duration::from_millis(1)),
+        )
         .build();
     AwsClient::from_conf(conf, None)
 }
