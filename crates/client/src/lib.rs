@@ -13,4 +13,4 @@ mod retry;
 pub use alibaba::{AlibabaClient, AlibabaOptions};
 pub use aws::{AwsClient, AwsOptions};
 pub use credentials::{AlibabaCredentials, CredentialError};
-pub use retry::{may_have_landed, RateLimit, RetryPolicy};
+pub use retry::{RateLimit, RetryPolicy};

@@ -55,7 +55,7 @@ impl RetryPolicy {
 /// Whether a failed attempt may have taken effect in the cloud, so that a resend could act twice:
 /// the request may have reached the cloud and the cloud did not say it refused it. A throttling
 /// answer is a refusal; a 5xx answer or a lost answer is not.
-pub fn may_have_landed(error: &ProviderError) -> bool {
+pub(crate) fn may_have_landed(error: &ProviderError) -> bool {
     error.sent != Sent::No && !matches!(error.kind, ErrorKind::Throttled { .. })
 }
 
