@@ -1,6 +1,7 @@
 //! Alibaba Cloud Service Catalog, RPC API 2021-09-01: requests signed with ACS3-HMAC-SHA256,
 //! parameters in the form body or the query string per action (wire/alibaba.md §2.1), flat
 //! 1-based arrays, JSON answers, typed errors that keep the cloud's code, message and request id.
+//! This client is the only layer that retries its requests (`retry::retry`, docs/retries.md).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,7 +15,7 @@ use planform_wire::{acs3, encoding, sha256_hex};
 use serde_json::Value;
 
 use crate::credentials::AlibabaCredentials;
-use crate::retry::{Jitter, RateLimit, RetryPolicy};
+use crate::retry::{nothing_to_look_for, retry, RateLimit, RetryPolicy};
 
 const VERSION: &str = "2021-09-01";
 
@@ -66,7 +67,6 @@ pub struct AlibabaClient {
     host: String,
     credentials: AlibabaCredentials,
     limit: Option<RateLimit>,
-    jitter: Jitter,
     nonce: AtomicU64,
     /// Requests sent, retries included (for benchmarks and tests).
     pub requests: AtomicU64,
@@ -178,27 +178,42 @@ fn iso_now() -> String {
     )
 }
 
-/// Classifies an error answer: the kind decides between retrying and failing.
+/// Classifies an error answer by its HTTP status, error code and retry-after header: the kind
+/// decides between retrying and failing. Codes are checked before statuses where they are more
+/// precise (`InvalidAccessKeyId.NotFound` is a 404 about credentials, not about a plan).
 pub fn classify(status: u16, code: &str, retry_after: Option<Duration>) -> ErrorKind {
-    if retry_after.is_some() || code.starts_with("Throttling") || code == "Rejected.Throttling" {
+    if status == 429
+        || retry_after.is_some()
+        || code.starts_with("Throttling")
+        || code == "Rejected.Throttling"
+    {
         ErrorKind::Throttled { retry_after }
-    } else if status >= 500 || code == "ServiceUnavailable" || code == "InternalError" {
-        ErrorKind::Transient
-    } else if status == 404 && code.starts_with("InvalidAction") {
-        ErrorKind::Invalid
-    } else if status == 404 || code.ends_with(".NotFound") || code.starts_with("EntityNotExist") {
-        ErrorKind::NotFound
-    } else if code.starts_with("InvalidStatus") || code.ends_with(".Duplicate") {
-        ErrorKind::Conflict
-    } else if status == 403
+    } else if status == 401
+        || status == 403
         || code.starts_with("InvalidAccessKeyId")
-        || code.starts_with("SignatureDoesNotMatch")
+        || code.starts_with("Signature")
+        || code == "IncompleteSignature"
         || code.starts_with("InvalidSecurityToken")
-        || code == "Forbidden.RAM"
+        || code == "MissingAccessKeyId"
+        || code == "MissingSecurityToken"
+        || code.starts_with("Forbidden")
         || code == "NoPermission"
         || code.starts_with("InvalidTimeStamp")
     {
         ErrorKind::Auth
+    } else if status >= 500 || code == "ServiceUnavailable" || code == "InternalError" {
+        ErrorKind::Transient
+    } else if code.starts_with("InvalidAction") {
+        ErrorKind::Invalid
+    } else if status == 404 || code.ends_with("NotFound") || code.starts_with("EntityNotExist") {
+        ErrorKind::NotFound
+    } else if status == 409
+        || code.starts_with("InvalidStatus")
+        || code.starts_with("IncorrectStatus")
+        || code.ends_with("Conflict")
+        || code.ends_with(".Duplicate")
+    {
+        ErrorKind::Conflict
     } else {
         ErrorKind::Invalid
     }
@@ -286,19 +301,13 @@ impl AlibabaClient {
             .unwrap_or(&options.endpoint)
             .trim_end_matches('/')
             .to_string();
-        let seed = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(7)
-            ^ (std::process::id() as u64) << 32;
         Ok(AlibabaClient {
             http,
-            limit: options.requests_per_second.map(RateLimit::new),
+            limit: options.requests_per_second.and_then(RateLimit::new),
             host,
             credentials,
             options,
-            jitter: Jitter::new(seed),
-            nonce: AtomicU64::new(seed),
+            nonce: AtomicU64::new(fastrand::u64(..)),
             requests: AtomicU64::new(0),
         })
     }
@@ -308,17 +317,15 @@ impl AlibabaClient {
         sha256_hex(format!("{n}:{}", std::process::id()).as_bytes())[..32].to_string()
     }
 
-    /// One attempt.
+    /// One attempt, after the rate limit lets it go. A failure to connect was not sent; a failure
+    /// after connecting (a timeout, a reset) may have been; an error answer was.
     async fn send_once(
         &self,
         action: &str,
         params: &[(String, String)],
     ) -> Result<Value, ProviderError> {
         if let Some(l) = &self.limit {
-            let wait = l.reserve();
-            if !wait.is_zero() {
-                tokio::time::sleep(wait).await;
-            }
+            l.until_ready().await;
         }
         let req = sign(
             action,
@@ -389,15 +396,9 @@ impl AlibabaClient {
             let message = s(&body, "Message")
                 .or_else(|| s(&body, "message"))
                 .unwrap_or_default();
-            let kind = classify(status, &code, retry_after);
-            let sent = if matches!(kind, ErrorKind::Throttled { .. } | ErrorKind::Auth) {
-                Sent::No
-            } else {
-                Sent::Yes
-            };
             return Err(ProviderError {
-                kind,
-                sent,
+                kind: classify(status, &code, retry_after),
+                sent: Sent::Yes,
                 code,
                 message,
                 request_id: s(&body, "RequestId").or_else(|| s(&body, "requestId")),
@@ -406,38 +407,24 @@ impl AlibabaClient {
         Ok(body)
     }
 
-    /// Sends with retries: throttling, 5xx and network errors are retried with backoff. For a
-    /// create (`create` is set), an attempt that may have reached the cloud is retried only after
-    /// listing shows it made no plan; if it did, that plan is the answer.
+    /// Sends with retries (`retry::retry`). For a create (`create` is set), an attempt that may
+    /// have landed is resent only after listing by name shows it made no plan; if it did, that
+    /// plan is the answer.
     async fn send(
         &self,
         action: &str,
         params: &[(String, String)],
         create: Option<&NewPlan>,
     ) -> Result<Answer, ProviderError> {
-        let mut attempt = 0;
-        loop {
-            match self.send_once(action, params).await {
-                Ok(body) => return Ok(Answer::Body(body)),
-                Err(e) if e.kind.retryable() && attempt + 1 < self.options.retry.max_attempts => {
-                    if let (Some(request), false) = (create, e.sent == Sent::No) {
-                        if let Some(found) = self.landed(request).await? {
-                            return Ok(Answer::Landed(Box::new(found)));
-                        }
-                    }
-                    let after = match e.kind {
-                        ErrorKind::Throttled { retry_after } => retry_after,
-                        _ => None,
-                    };
-                    tokio::time::sleep(self.options.retry.delay(
-                        attempt,
-                        after,
-                        self.jitter.next(),
-                    ))
-                    .await;
-                    attempt += 1;
-                }
-                Err(e) => return Err(e),
+        let attempt = || async { self.send_once(action, params).await.map(Answer::Body) };
+        match create {
+            None => retry(&self.options.retry, attempt, nothing_to_look_for).await,
+            Some(request) => {
+                let look = || async {
+                    let found = self.landed(request).await?;
+                    Ok(found.map(|l| Answer::Landed(Box::new(l))))
+                };
+                retry(&self.options.retry, attempt, look).await
             }
         }
     }
@@ -807,6 +794,65 @@ mod tests {
             ErrorKind::Auth
         );
         assert_eq!(classify(400, "InvalidTagKey", None), ErrorKind::Invalid);
+    }
+
+    #[test]
+    fn every_status_and_code_family_has_its_kind() {
+        let throttled = |ms: Option<u64>| ErrorKind::Throttled {
+            retry_after: ms.map(Duration::from_millis),
+        };
+        let cases: &[(u16, &str, Option<u64>, ErrorKind)] = &[
+            (429, "TooManyRequests", None, throttled(None)),
+            (400, "Throttling", None, throttled(None)),
+            (400, "Throttling.Api", Some(5), throttled(Some(5))),
+            (403, "Rejected.Throttling", None, throttled(None)),
+            (503, "ServiceUnavailable", Some(1000), throttled(Some(1000))),
+            (500, "InternalError", None, ErrorKind::Transient),
+            (502, "502", None, ErrorKind::Transient),
+            (504, "GatewayTimeout", None, ErrorKind::Transient),
+            (400, "ServiceUnavailable", None, ErrorKind::Transient),
+            (404, "404", None, ErrorKind::NotFound),
+            (404, "InvalidProduct.NotFound", None, ErrorKind::NotFound),
+            (400, "InvalidTask.NotFound", None, ErrorKind::NotFound),
+            (404, "EntityNotExist.Role", None, ErrorKind::NotFound),
+            (404, "InvalidAction.NotFound", None, ErrorKind::Invalid),
+            (400, "InvalidParameter", None, ErrorKind::Invalid),
+            (400, "InvalidPageSize", None, ErrorKind::Invalid),
+            (400, "MissingFilters.N.Value", None, ErrorKind::Invalid),
+            (400, "MissingParameter", None, ErrorKind::Invalid),
+            (409, "409", None, ErrorKind::Conflict),
+            (
+                400,
+                "InvalidStatus.ProvisionedProduct",
+                None,
+                ErrorKind::Conflict,
+            ),
+            (400, "IncorrectStatus.Plan", None, ErrorKind::Conflict),
+            (400, "OperationConflict", None, ErrorKind::Conflict),
+            (
+                400,
+                "InvalidProvisionedProductName.Duplicate",
+                None,
+                ErrorKind::Conflict,
+            ),
+            (401, "401", None, ErrorKind::Auth),
+            (403, "Forbidden.RAM", None, ErrorKind::Auth),
+            (403, "NoPermission", None, ErrorKind::Auth),
+            (404, "InvalidAccessKeyId.NotFound", None, ErrorKind::Auth),
+            (400, "InvalidAccessKeyId.Inactive", None, ErrorKind::Auth),
+            (400, "SignatureNonceUsed", None, ErrorKind::Auth),
+            (400, "IncompleteSignature", None, ErrorKind::Auth),
+            (400, "InvalidSecurityToken.Malformed", None, ErrorKind::Auth),
+            (400, "MissingSecurityToken", None, ErrorKind::Auth),
+            (400, "InvalidTimeStamp.Expired", None, ErrorKind::Auth),
+        ];
+        for (status, code, retry_after, kind) in cases {
+            assert_eq!(
+                &classify(*status, code, retry_after.map(Duration::from_millis)),
+                kind,
+                "{status} {code}"
+            );
+        }
     }
 
     #[test]

@@ -1,15 +1,21 @@
 //! AWS Service Catalog through the official `aws-sdk-servicecatalog` and `aws-config` crates:
 //! credentials, region, profiles, SSO, web identity and `AWS_ENDPOINT_URL_SERVICE_CATALOG` are
-//! resolved the way the AWS CLI resolves them; the SDK signs (SigV4) and retries (standard mode,
-//! throttling and 5xx); planform adds its request-rate limit and typed errors.
+//! resolved the way the AWS CLI resolves them; the SDK signs (SigV4) and is the only layer that
+//! retries (standard mode, `max_attempts` from the provider's `max_retries`, see `retry_config`
+//! and docs/retries.md); planform adds its request-rate limit and typed errors, and sends each
+//! request to the SDK exactly once.
 //!
 //! AWS has no in-place plan update (`can_update_in_place` is false: the engine replaces) and its
 //! list carries summaries only, so listing describes each plan (bounded concurrency).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
+use aws_config::retry::RetryConfig;
+use aws_sdk_servicecatalog::config::http::HttpResponse;
 use aws_sdk_servicecatalog::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_servicecatalog::operation::RequestId;
 use aws_sdk_servicecatalog::types::{
     ProvisionedProductPlanStatus, ProvisionedProductPlanType, Tag, UpdateProvisioningParameter,
 };
@@ -19,7 +25,7 @@ use planform_model::{
     PlanStatus, PlanUpdate, ProviderError, ProvisionedProduct, ResourceChange, Sent,
 };
 
-use crate::retry::RateLimit;
+use crate::retry::{RateLimit, RetryPolicy};
 
 /// How to reach AWS.
 #[derive(Debug, Clone, Default)]
@@ -28,6 +34,8 @@ pub struct AwsOptions {
     pub profile: Option<String>,
     /// An endpoint override (e.g. a sandbox server); `AWS_ENDPOINT_URL_SERVICE_CATALOG` also works.
     pub endpoint: Option<String>,
+    /// Attempts in all, the first included (the provider's `max_retries` + 1); planform's default
+    /// (`RetryPolicy::default().max_attempts`) when unset.
     pub max_attempts: Option<u32>,
     pub requests_per_second: Option<f64>,
     pub timeout: Option<std::time::Duration>,
@@ -44,9 +52,96 @@ impl std::fmt::Debug for AwsClient {
     }
 }
 
-/// Maps an SDK error: its kind, and whether the request may have been sent.
-pub fn provider_error<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
-    e: SdkError<E, R>,
+/// The SDK's retry configuration: standard mode (full-jitter exponential backoff from 1 s up to
+/// 20 s, honouring `x-amz-retry-after`), `max_attempts` attempts in all, the first included.
+pub fn retry_config(max_attempts: Option<u32>) -> RetryConfig {
+    let attempts = max_attempts.unwrap_or(RetryPolicy::default().max_attempts);
+    RetryConfig::standard().with_max_attempts(attempts.max(1))
+}
+
+/// Classifies an error answer by its HTTP status and error code: the kind decides between
+/// retrying and failing. Codes are checked before statuses where they are more precise.
+pub fn classify(status: u16, code: &str, retry_after: Option<Duration>) -> ErrorKind {
+    const THROTTLING: &[&str] = &[
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "SlowDown",
+        "PriorRequestNotComplete",
+    ];
+    const AUTH: &[&str] = &[
+        "UnrecognizedClientException",
+        "InvalidSignatureException",
+        "SignatureDoesNotMatch",
+        "IncompleteSignature",
+        "InvalidClientTokenId",
+        "InvalidAccessKeyId",
+        "AccessDeniedException",
+        "AccessDenied",
+        "ExpiredTokenException",
+        "ExpiredToken",
+        "MissingAuthenticationToken",
+        "MissingAuthenticationTokenException",
+    ];
+    const TRANSIENT: &[&str] = &[
+        "InternalFailure",
+        "InternalServerError",
+        "InternalError",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "RequestTimeout",
+        "RequestTimeoutException",
+    ];
+    const CONFLICT: &[&str] = &[
+        "InvalidStateException",
+        "DuplicateResourceException",
+        "ResourceInUseException",
+    ];
+    if status == 429 || THROTTLING.contains(&code) {
+        ErrorKind::Throttled { retry_after }
+    } else if status == 401 || status == 403 || AUTH.contains(&code) {
+        ErrorKind::Auth
+    } else if status >= 500 || TRANSIENT.contains(&code) {
+        ErrorKind::Transient
+    } else if status == 404 || code.ends_with("NotFoundException") || code.ends_with("NotFound") {
+        ErrorKind::NotFound
+    } else if status == 409 || CONFLICT.contains(&code) || code.ends_with("ConflictException") {
+        ErrorKind::Conflict
+    } else {
+        ErrorKind::Invalid
+    }
+}
+
+/// The wait an answer asks for: `x-amz-retry-after` (milliseconds) or `Retry-After` (seconds).
+fn retry_after(response: &HttpResponse) -> Option<Duration> {
+    let header = |name| response.headers().get(name)?.trim().parse::<u64>().ok();
+    header("x-amz-retry-after")
+        .map(Duration::from_millis)
+        .or_else(|| header("retry-after").map(Duration::from_secs))
+}
+
+/// Whether a connection error happened before the request went out: the connection was refused.
+fn refused(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(e);
+    while let Some(inner) = source {
+        if let Some(io) = inner.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::ConnectionRefused {
+                return true;
+            }
+        }
+        source = inner.source();
+    }
+    false
+}
+
+/// Maps an SDK error (after the SDK's own retries): its kind, whether the request may have been
+/// sent, and the cloud's code, message and request id when it answered.
+pub fn provider_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
+    e: SdkError<E, HttpResponse>,
 ) -> ProviderError {
     match &e {
         SdkError::ConstructionFailure(_) => ProviderError::new(
@@ -59,37 +154,35 @@ pub fn provider_error<E: ProvideErrorMetadata + std::error::Error + 'static, R: 
             ProviderError::new(ErrorKind::Transient, Sent::Maybe, "Timeout", describe(&e))
         }
         SdkError::DispatchFailure(d) => {
-            let sent = if d.is_io() || d.is_timeout() {
+            let sent = if refused(&e) {
+                Sent::No
+            } else if d.is_io() || d.is_timeout() {
                 Sent::Maybe
             } else {
                 Sent::No
             };
             ProviderError::new(ErrorKind::Transient, sent, "NetworkError", describe(&e))
         }
-        SdkError::ResponseError(_) => ProviderError::new(
-            ErrorKind::Transient,
-            Sent::Yes,
-            "ResponseError",
-            describe(&e),
-        ),
+        SdkError::ResponseError(r) => ProviderError {
+            kind: ErrorKind::Transient,
+            sent: Sent::Yes,
+            code: "ResponseError".into(),
+            message: describe(&e),
+            request_id: r.raw().request_id().map(str::to_string),
+        },
         _ => {
             let code = e.code().unwrap_or("Unknown").to_string();
             let message = e.message().unwrap_or_default().to_string();
-            let kind = match code.as_str() {
-                "ThrottlingException" | "Throttling" | "TooManyRequestsException" => {
-                    ErrorKind::Throttled { retry_after: None }
-                }
-                "ResourceNotFoundException" => ErrorKind::NotFound,
-                "InvalidStateException" => ErrorKind::Conflict,
-                "UnrecognizedClientException"
-                | "InvalidSignatureException"
-                | "AccessDeniedException"
-                | "ExpiredTokenException"
-                | "MissingAuthenticationToken" => ErrorKind::Auth,
-                "InternalFailure" | "ServiceUnavailable" => ErrorKind::Transient,
-                _ => ErrorKind::Invalid,
-            };
-            let request_id = e.meta().extra("aws_request_id").map(str::to_string);
+            let raw = e.raw_response();
+            let kind = classify(
+                raw.map_or(400, |r| r.status().as_u16()),
+                &code,
+                raw.and_then(retry_after),
+            );
+            let request_id = e
+                .request_id()
+                .or_else(|| e.meta().request_id())
+                .map(str::to_string);
             ProviderError {
                 kind,
                 sent: Sent::Yes,
@@ -132,11 +225,9 @@ impl AwsClient {
         if let Some(e) = &options.endpoint {
             loader = loader.endpoint_url(e);
         }
-        if let Some(n) = options.max_attempts {
-            loader = loader.retry_config(
-                aws_config::retry::RetryConfig::standard().with_max_attempts(n.max(1)),
-            );
-        }
+        // Explicit, so that `AWS_MAX_ATTEMPTS`, `AWS_RETRY_MODE` and profile settings do not
+        // change how often planform's requests are sent.
+        loader = loader.retry_config(retry_config(options.max_attempts));
         if let Some(t) = options.timeout {
             loader = loader.timeout_config(
                 aws_config::timeout::TimeoutConfig::builder()
@@ -147,27 +238,26 @@ impl AwsClient {
         let config = loader.load().await;
         AwsClient {
             client: Client::new(&config),
-            limit: options.requests_per_second.map(RateLimit::new),
+            limit: options.requests_per_second.and_then(RateLimit::new),
         }
     }
 
-    /// A client on an explicit SDK configuration (tests).
+    /// A client on an explicit SDK configuration (tests); its retry configuration is the caller's
+    /// (`retry_config` gives planform's).
     pub fn from_conf(
         conf: aws_sdk_servicecatalog::Config,
         requests_per_second: Option<f64>,
     ) -> AwsClient {
         AwsClient {
             client: Client::from_conf(conf),
-            limit: requests_per_second.map(RateLimit::new),
+            limit: requests_per_second.and_then(RateLimit::new),
         }
     }
 
+    /// Waits for the rate limit before handing a request to the SDK (its retries are not paced).
     async fn pace(&self) {
         if let Some(l) = &self.limit {
-            let wait = l.reserve();
-            if !wait.is_zero() {
-                tokio::time::sleep(wait).await;
-            }
+            l.until_ready().await;
         }
     }
 
@@ -366,7 +456,8 @@ impl PlanService for AwsClient {
             } else {
                 Some(i.notification_arns.clone())
             })
-            // The same token on every retry (the SDK's and ours): a repeat returns the first plan.
+            // The SDK serialises the request once and resends those bytes on each retry, so every
+            // attempt carries this token: a repeat returns the first plan (tests/attempts.rs).
             .idempotency_token(&r.idempotency_token)
             .send()
             .await
@@ -562,4 +653,94 @@ async fn futures_join<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output>
     out.into_iter()
         .map(|o| o.expect("every future finished"))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_servicecatalog::error::ConnectorError;
+    use aws_sdk_servicecatalog::operation::describe_provisioned_product_plan::DescribeProvisionedProductPlanError as Describe;
+
+    #[test]
+    fn every_status_and_code_family_has_its_kind() {
+        let throttled = |ms: Option<u64>| ErrorKind::Throttled {
+            retry_after: ms.map(Duration::from_millis),
+        };
+        let cases: &[(u16, &str, Option<u64>, ErrorKind)] = &[
+            (400, "ThrottlingException", None, throttled(None)),
+            (400, "Throttling", Some(300), throttled(Some(300))),
+            (400, "TooManyRequestsException", None, throttled(None)),
+            (400, "RequestLimitExceeded", None, throttled(None)),
+            (429, "Unknown", None, throttled(None)),
+            (500, "InternalFailure", None, ErrorKind::Transient),
+            (503, "ServiceUnavailable", None, ErrorKind::Transient),
+            (502, "Unknown", None, ErrorKind::Transient),
+            (400, "ResourceNotFoundException", None, ErrorKind::NotFound),
+            (404, "Unknown", None, ErrorKind::NotFound),
+            (400, "InvalidParametersException", None, ErrorKind::Invalid),
+            (400, "ValidationException", None, ErrorKind::Invalid),
+            (400, "MissingParameter", None, ErrorKind::Invalid),
+            (400, "InvalidStateException", None, ErrorKind::Conflict),
+            (400, "DuplicateResourceException", None, ErrorKind::Conflict),
+            (400, "ResourceInUseException", None, ErrorKind::Conflict),
+            (409, "Unknown", None, ErrorKind::Conflict),
+            (400, "UnrecognizedClientException", None, ErrorKind::Auth),
+            (400, "InvalidSignatureException", None, ErrorKind::Auth),
+            (403, "SignatureDoesNotMatch", None, ErrorKind::Auth),
+            (403, "InvalidClientTokenId", None, ErrorKind::Auth),
+            (400, "AccessDeniedException", None, ErrorKind::Auth),
+            (400, "ExpiredTokenException", None, ErrorKind::Auth),
+            (403, "MissingAuthenticationToken", None, ErrorKind::Auth),
+            (401, "Unknown", None, ErrorKind::Auth),
+        ];
+        for (status, code, retry_after, kind) in cases {
+            assert_eq!(
+                &classify(*status, code, retry_after.map(Duration::from_millis)),
+                kind,
+                "{status} {code}"
+            );
+        }
+    }
+
+    fn mapped(e: SdkError<Describe, HttpResponse>) -> (ErrorKind, Sent, String) {
+        let p = provider_error(e);
+        (p.kind, p.sent, p.code)
+    }
+
+    #[test]
+    fn failures_without_an_answer_say_whether_the_request_went_out() {
+        let io = |kind| Box::new(std::io::Error::new(kind, "socket"));
+        assert_eq!(
+            mapped(SdkError::construction_failure("no region")),
+            (ErrorKind::Invalid, Sent::No, "ConstructionFailure".into())
+        );
+        assert_eq!(
+            mapped(SdkError::timeout_error("attempt timeout")),
+            (ErrorKind::Transient, Sent::Maybe, "Timeout".into())
+        );
+        assert_eq!(
+            mapped(SdkError::dispatch_failure(ConnectorError::io(io(
+                std::io::ErrorKind::ConnectionRefused
+            )))),
+            (ErrorKind::Transient, Sent::No, "NetworkError".into())
+        );
+        assert_eq!(
+            mapped(SdkError::dispatch_failure(ConnectorError::io(io(
+                std::io::ErrorKind::ConnectionReset
+            )))),
+            (ErrorKind::Transient, Sent::Maybe, "NetworkError".into())
+        );
+        assert_eq!(
+            mapped(SdkError::dispatch_failure(ConnectorError::timeout(
+                "read timeout".into()
+            ))),
+            (ErrorKind::Transient, Sent::Maybe, "NetworkError".into())
+        );
+        assert_eq!(
+            mapped(SdkError::dispatch_failure(ConnectorError::user(
+                "bad request".into()
+            ))),
+            (ErrorKind::Transient, Sent::No, "NetworkError".into())
+        );
+    }
 }

@@ -1,7 +1,9 @@
 //! Cloud clients behind the engine's `PlanService`. `alibaba` speaks Alibaba Cloud Service
-//! Catalog's RPC API 2021-09-01 over HTTPS; `aws` is the official AWS SDK. Every client retries throttling, 5xx and network
-//! errors with exponential backoff and full jitter (honouring `x-acs-retry-after` /
-//! `Retry-After`), holds a per-provider request-rate limit, and never prints a secret.
+//! Catalog's RPC API 2021-09-01 over HTTPS; `aws` is the official AWS SDK. The clients are the
+//! only layer that retries (docs/retries.md): throttling, 5xx and network errors, up to
+//! `max_retries + 1` attempts with full-jitter exponential backoff (honouring
+//! `x-acs-retry-after` / `Retry-After` / `x-amz-retry-after`). Each holds a per-provider
+//! request-rate limit and never prints a secret.
 
 pub mod alibaba;
 pub mod aws;
