@@ -170,6 +170,11 @@ impl Sandbox {
         self.clock.now_ms()
     }
 
+    /// The injected clock, for the server's rate limit.
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        self.clock.clone()
+    }
+
     /// The only portfolio holding `product_id`, if exactly one does.
     fn default_portfolio<'a>(&'a self, product_id: &'a str) -> Option<&'a Portfolio> {
         let mut ps = self.catalog.portfolios_of(product_id);

@@ -10,12 +10,13 @@ use axum::response::Response;
 use planform_wire::{acs3, constant_time_eq, encoding, rpc, sha256_hex};
 use serde_json::{json, Value};
 
-use super::{parse_iso8601, repeat_list, App, Fault, Request};
+use super::{repeat_list, App, Fault, Request};
 use crate::clock::iso8601;
 use crate::core::{
     CreatePlan, ListPlans, PlanRecord, PlanStatus, ProductRecord, Sandbox, SandboxError,
     TaskRecord, UpdatePlan,
 };
+use planform_wire::parse_iso8601;
 
 const VERSION: &str = "2021-09-01";
 

@@ -9,12 +9,13 @@ use regex::Regex;
 use serde_json::{json, Value};
 use std::sync::OnceLock;
 
-use super::{parse_amz_date, App, Fault, Request};
+use super::{App, Fault, Request};
 use crate::core::{
     CreatePlan, ListPlans, PlanRecord, PlanStatus, ProductRecord, ProductStatus, Sandbox,
     SandboxError, TaskRecord, TaskStatus,
 };
 use planform_model::OperationType;
+use planform_wire::parse_amz_date;
 
 const PREFIX: &str = "AWS242ServiceCatalogService.";
 
