@@ -5,8 +5,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use planform_model::{
-    ErrorKind, LivePlan, NewPlan, OperationType, Page, PlanFilter, PlanInputs, PlanService,
-    PlanStatus, PlanUpdate, ProviderError, ProvisionedProduct, ResourceChange, Sent,
+    ErrorKind, LivePlan, NewPlan, Page, PlanFilter, PlanInputs, PlanService, PlanUpdate,
+    ProviderError, ProvisionedProduct, ResourceChange, Sent,
 };
 
 use crate::catalog::Catalog;
@@ -98,10 +98,9 @@ pub fn live_plan(p: &PlanRecord) -> LivePlan {
             tags: p.tags.iter().cloned().collect(),
             notification_arns: p.notification_arns.clone(),
         },
-        operation_type: OperationType::parse(&p.operation_type)
-            .unwrap_or(OperationType::LaunchProduct),
-        status: PlanStatus::parse(&p.status).unwrap_or(PlanStatus::PreviewFailed),
-        raw_status: p.status.clone(),
+        operation_type: p.operation_type,
+        status: p.status.into(),
+        raw_status: p.status.as_str().to_string(),
         status_message: p.status_message.clone(),
         provisioned_product_id: Some(p.provisioned_product_id.clone()),
         stack_id: p.stack_id.clone(),
@@ -114,7 +113,7 @@ fn provisioned(p: &ProductRecord) -> ProvisionedProduct {
     ProvisionedProduct {
         id: p.id.clone(),
         name: p.name.clone(),
-        status: p.status.clone(),
+        status: p.status.as_str().to_string(),
         status_message: p.status_message.clone(),
         stack_id: Some(p.stack_id.clone()),
         product_id: p.product_id.clone(),

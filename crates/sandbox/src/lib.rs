@@ -14,7 +14,10 @@ pub mod store;
 
 pub use catalog::Catalog;
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use core::{CreatePlan, ListPlans, PlanRecord, Sandbox, SandboxError, Settings, UpdatePlan};
+pub use core::{
+    CreatePlan, ListPlans, PlanRecord, PlanStatus, ProductStatus, Sandbox, SandboxError, Settings,
+    TaskStatus, UpdatePlan,
+};
 pub use embedded::{live_plan, provider_error, Embedded};
 
 #[cfg(test)]

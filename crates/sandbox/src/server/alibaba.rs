@@ -10,11 +10,13 @@ use axum::response::Response;
 use planform_wire::{acs3, constant_time_eq, encoding, rpc, sha256_hex};
 use serde_json::{json, Value};
 
-use super::{parse_iso8601, repeat_list, App, Fault, Request};
+use super::{repeat_list, App, Fault, Request};
 use crate::clock::iso8601;
 use crate::core::{
-    CreatePlan, ListPlans, PlanRecord, ProductRecord, Sandbox, SandboxError, TaskRecord, UpdatePlan,
+    CreatePlan, ListPlans, PlanRecord, PlanStatus, ProductRecord, Sandbox, SandboxError,
+    TaskRecord, UpdatePlan,
 };
+use planform_wire::parse_iso8601;
 
 const VERSION: &str = "2021-09-01";
 
@@ -357,7 +359,7 @@ pub(crate) fn plan_detail(sb: &Sandbox, p: &PlanRecord, with_approval: bool) -> 
         "PlanId": p.id,
         "PlanName": p.name,
         "PlanType": "Ros",
-        "OperationType": p.operation_type,
+        "OperationType": p.operation_type.as_str(),
         "Status": p.status,
         "ProductId": p.product_id,
         "ProductVersionId": p.product_version_id,
@@ -393,7 +395,7 @@ pub(crate) fn plan_detail(sb: &Sandbox, p: &PlanRecord, with_approval: bool) -> 
                 json!({"ApprovalAction": r.action, "Comment": r.comment, "CreateTime": iso8601(r.time_ms), "Operator": {"PrincipalId": n, "PrincipalName": n, "PrincipalType": t}})
             })
             .collect();
-        let todo: Vec<Value> = if p.status == "ApplicationInProgress" {
+        let todo: Vec<Value> = if p.status == PlanStatus::ApplicationInProgress {
             vec![
                 json!({"ActivityName": "ApproverNode-1", "Tasks": p.approvers.iter().map(|a| { let (t, n) = principal(a); json!({"Operator": {"PrincipalName": n, "PrincipalType": t}}) }).collect::<Vec<_>>()}),
             ]
@@ -463,7 +465,7 @@ fn pp_detail(sb: &Sandbox, p: &ProductRecord) -> Value {
 
 fn task_detail(t: &TaskRecord) -> Value {
     json!({
-        "TaskId": t.id, "TaskType": t.task_type, "Status": t.status, "StatusMessage": t.status_message.clone().unwrap_or_default(),
+        "TaskId": t.id, "TaskType": t.task_type.as_str(), "Status": t.status, "StatusMessage": t.status_message.clone().unwrap_or_default(),
         "Outputs": t.outputs.iter().map(|(k, v, d)| json!({"OutputKey": k, "OutputValue": v, "Description": d})).collect::<Vec<_>>(),
         "Parameters": kv(&t.parameters, "ParameterKey", "ParameterValue"),
         "TaskTags": [], "Log": {"TerraformLogs": []},

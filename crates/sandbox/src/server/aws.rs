@@ -9,10 +9,13 @@ use regex::Regex;
 use serde_json::{json, Value};
 use std::sync::OnceLock;
 
-use super::{parse_amz_date, App, Fault, Request};
+use super::{App, Fault, Request};
 use crate::core::{
-    CreatePlan, ListPlans, PlanRecord, ProductRecord, Sandbox, SandboxError, TaskRecord,
+    CreatePlan, ListPlans, PlanRecord, PlanStatus, ProductRecord, ProductStatus, Sandbox,
+    SandboxError, TaskRecord, TaskStatus,
 };
+use planform_model::OperationType;
+use planform_wire::parse_amz_date;
 
 const PREFIX: &str = "AWS242ServiceCatalogService.";
 
@@ -284,14 +287,19 @@ fn secs(ms: u64) -> Value {
     json!(ms as f64 / 1000.0)
 }
 
-fn aws_status(s: &str) -> &'static str {
+/// AWS has six plan statuses; the approval steps, which it lacks, read as their outcome.
+fn aws_status(s: PlanStatus) -> &'static str {
     match s {
-        "PreviewInProgress" => "CREATE_IN_PROGRESS",
-        "PreviewSuccess" | "ApplicationInProgress" | "ApplicationApproved" => "CREATE_SUCCESS",
-        "PreviewFailed" | "ApplicationRejected" | "Canceled" => "CREATE_FAILED",
-        "ExecuteInProgress" => "EXECUTE_IN_PROGRESS",
-        "ExecuteSuccess" => "EXECUTE_SUCCESS",
-        _ => "EXECUTE_FAILED",
+        PlanStatus::PreviewInProgress => "CREATE_IN_PROGRESS",
+        PlanStatus::PreviewSuccess
+        | PlanStatus::ApplicationInProgress
+        | PlanStatus::ApplicationApproved => "CREATE_SUCCESS",
+        PlanStatus::PreviewFailed | PlanStatus::ApplicationRejected | PlanStatus::Canceled => {
+            "CREATE_FAILED"
+        }
+        PlanStatus::ExecuteInProgress => "EXECUTE_IN_PROGRESS",
+        PlanStatus::ExecuteSuccess => "EXECUTE_SUCCESS",
+        PlanStatus::ExecuteFailed => "EXECUTE_FAILED",
     }
 }
 
@@ -311,7 +319,7 @@ fn plan_details(p: &PlanRecord) -> Value {
     let mut d = json!({
         "CreatedTime": secs(p.create_ms), "UpdatedTime": secs(p.update_ms), "ProductId": p.product_id, "PlanName": p.name, "PlanId": p.id,
         "ProvisionProductId": p.provisioned_product_id, "ProvisionProductName": p.provisioned_product_name, "PlanType": "CLOUDFORMATION",
-        "ProvisioningArtifactId": p.product_version_id, "Status": aws_status(&p.status), "NotificationArns": p.notification_arns,
+        "ProvisioningArtifactId": p.product_version_id, "Status": aws_status(p.status), "NotificationArns": p.notification_arns,
         "ProvisioningParameters": p.parameters.iter().map(|(k, v)| json!({"Key": k, "Value": v})).collect::<Vec<_>>(),
         "Tags": tags_json(&p.tags),
     });
@@ -325,11 +333,11 @@ fn plan_details(p: &PlanRecord) -> Value {
 }
 
 fn pp_json(sb: &Sandbox, p: &ProductRecord) -> Value {
-    let status = match p.status.as_str() {
-        "Available" => "AVAILABLE",
-        "UnderChange" => "UNDER_CHANGE",
-        "Error" => "ERROR",
-        _ => "TAINTED",
+    let status = match p.status {
+        ProductStatus::Available => "AVAILABLE",
+        ProductStatus::UnderChange => "UNDER_CHANGE",
+        ProductStatus::Error => "ERROR",
+        ProductStatus::Terminated => "TAINTED",
     };
     let mut d = json!({
         "Name": p.name, "Arn": format!("arn:aws:servicecatalog:us-east-1:{}:stack/{}/{}", sb.settings.account_id, p.name, p.id),
@@ -353,15 +361,15 @@ fn pp_json(sb: &Sandbox, p: &ProductRecord) -> Value {
 }
 
 fn record_json(t: &TaskRecord) -> Value {
-    let record_type = match t.task_type.as_str() {
-        "LaunchProduct" => "PROVISION_PRODUCT",
-        "UpdateProvisionedProduct" => "UPDATE_PROVISIONED_PRODUCT",
-        _ => "TERMINATE_PROVISIONED_PRODUCT",
+    let record_type = match t.task_type {
+        OperationType::LaunchProduct => "PROVISION_PRODUCT",
+        OperationType::UpdateProvisionedProduct => "UPDATE_PROVISIONED_PRODUCT",
+        OperationType::TerminateProvisionedProduct => "TERMINATE_PROVISIONED_PRODUCT",
     };
-    let status = match t.status.as_str() {
-        "Succeeded" => "SUCCEEDED",
-        "Failed" => "FAILED",
-        _ => "IN_PROGRESS",
+    let status = match t.status {
+        TaskStatus::Succeeded => "SUCCEEDED",
+        TaskStatus::Failed => "FAILED",
+        TaskStatus::InProgress => "IN_PROGRESS",
     };
     let mut d = json!({
         "RecordId": t.id, "ProvisionedProductName": t.provisioned_product_name, "Status": status, "CreatedTime": secs(t.create_ms),
@@ -551,12 +559,15 @@ fn dispatch(
             let id = id_field(b, "PlanId", true)?.unwrap_or_default().to_string();
             required(b, "IdempotencyToken")?;
             let plan = sb.get_plan(&id)?;
-            if plan.status != "PreviewSuccess" && plan.status != "ApplicationApproved" {
+            if !matches!(
+                plan.status,
+                PlanStatus::PreviewSuccess | PlanStatus::ApplicationApproved
+            ) {
                 return Err(ApiError(
                     "InvalidStateException",
                     format!(
                         "Plan {id} is in status {}; it must be CREATE_SUCCESS.",
-                        aws_status(&plan.status)
+                        aws_status(plan.status)
                     ),
                 ));
             }

@@ -6,6 +6,7 @@ mod alibaba;
 mod aws;
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,7 +14,11 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, Uri};
 use axum::response::Response;
+use governor::middleware::NoOpMiddleware;
+use governor::state::{InMemoryState, NotKeyed};
+use governor::{Quota, RateLimiter};
 
+use crate::clock::Clock;
 use crate::core::Sandbox;
 
 /// A key pair the server accepts, with an optional STS token that must come with it.
@@ -74,18 +79,36 @@ impl Default for ServerConfig {
     }
 }
 
-struct Bucket {
-    tokens: f64,
-    last_ms: u64,
+/// The sandbox's injected clock as the rate limiter reads time, so tests that move a
+/// [`crate::ManualClock`] move the limit's refill too.
+#[derive(Clone)]
+struct LimitClock(Arc<dyn Clock>);
+
+impl governor::clock::Clock for LimitClock {
+    type Instant = Duration;
+
+    fn now(&self) -> Duration {
+        Duration::from_millis(self.0.now_ms())
+    }
+}
+
+/// The request-rate limit: a burst of `max(rps, 1)` requests, refilled at `rps` a second.
+type RateLimit = RateLimiter<NotKeyed, InMemoryState, LimitClock, NoOpMiddleware<Duration>>;
+
+fn rate_limit(rps: f64, clock: Arc<dyn Clock>) -> Option<RateLimit> {
+    let period = Duration::try_from_secs_f64(1.0 / rps).ok()?;
+    // `as` saturates: a rate above u32::MAX a second bursts u32::MAX requests.
+    let burst = NonZeroU32::new(rps.max(1.0) as u32)?;
+    let quota = Quota::with_period(period)?.allow_burst(burst);
+    Some(RateLimiter::direct_with_clock(quota, LimitClock(clock)))
 }
 
 pub(crate) struct App {
     pub sandbox: Arc<Mutex<Sandbox>>,
     pub config: ServerConfig,
     nonces: Mutex<(HashSet<String>, VecDeque<String>)>,
-    bucket: Mutex<Bucket>,
-    rng: Mutex<u64>,
-    counter: std::sync::atomic::AtomicU64,
+    limit: Option<RateLimit>,
+    clock: Arc<dyn Clock>,
 }
 
 impl App {
@@ -110,50 +133,21 @@ impl App {
     }
 
     pub fn now_ms(&self) -> u64 {
-        self.sandbox
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .now_ms()
+        self.clock.now_ms()
     }
 
+    /// A fresh request id, an upper-case UUID as both clouds write them.
     pub fn request_id(&self) -> String {
-        let n = self
-            .counter
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let h =
-            planform_wire::sha256_hex(format!("{}:{n}", self.now_ms()).as_bytes()).to_uppercase();
-        format!(
-            "{}-{}-{}-{}-{}",
-            &h[0..8],
-            &h[8..12],
-            &h[12..16],
-            &h[16..20],
-            &h[20..32]
-        )
-    }
-
-    fn random(&self) -> f64 {
-        let mut s = self.rng.lock().unwrap_or_else(|e| e.into_inner());
-        *s ^= *s << 13;
-        *s ^= *s >> 7;
-        *s ^= *s << 17;
-        (*s >> 11) as f64 / (1u64 << 53) as f64
+        uuid::Uuid::new_v4().hyphenated().to_string().to_uppercase()
     }
 
     /// Some(retry-after ms) when this request is over the rate limit.
     fn throttled(&self) -> Option<u64> {
-        let rps = self.config.throttle_rps?;
-        let now = self.now_ms();
-        let mut b = self.bucket.lock().unwrap_or_else(|e| e.into_inner());
-        let elapsed = now.saturating_sub(b.last_ms) as f64 / 1000.0;
-        b.tokens = (b.tokens + elapsed * rps).min(rps.max(1.0));
-        b.last_ms = now;
-        if b.tokens >= 1.0 {
-            b.tokens -= 1.0;
-            None
-        } else {
-            Some((((1.0 - b.tokens) / rps) * 1000.0).ceil() as u64)
-        }
+        let limit = self.limit.as_ref()?;
+        let not_until = limit.check().err()?;
+        let wait = not_until.wait_time_from(Duration::from_millis(self.now_ms()));
+        let ms = u64::try_from(wait.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX);
+        Some(ms.max(1))
     }
 }
 
@@ -203,8 +197,8 @@ async fn handle(
     }
     let fault = if let Some(ms) = app.throttled() {
         Some(Fault::Throttled { retry_after_ms: ms })
-    } else if app.config.fail_rate > 0.0 && app.random() < app.config.fail_rate {
-        Some(if app.random() < 0.5 {
+    } else if app.config.fail_rate > 0.0 && fastrand::f64() < app.config.fail_rate {
+        Some(if fastrand::bool() {
             Fault::Internal
         } else {
             Fault::Unavailable
@@ -245,79 +239,19 @@ pub async fn serve(
     sandbox: Arc<Mutex<Sandbox>>,
     config: ServerConfig,
 ) -> std::io::Result<()> {
-    let seed = sandbox.lock().unwrap_or_else(|e| e.into_inner()).now_ms() | 1;
+    let clock = sandbox.lock().unwrap_or_else(|e| e.into_inner()).clock();
+    let limit = config
+        .throttle_rps
+        .and_then(|rps| rate_limit(rps, clock.clone()));
     let app = Arc::new(App {
         sandbox,
         config,
         nonces: Mutex::new((HashSet::new(), VecDeque::new())),
-        bucket: Mutex::new(Bucket {
-            tokens: 0.0,
-            last_ms: 0,
-        }),
-        rng: Mutex::new(seed),
-        counter: Default::default(),
+        limit,
+        clock,
     });
-    if let Some(rps) = app.config.throttle_rps {
-        let mut b = app.bucket.lock().unwrap_or_else(|e| e.into_inner());
-        b.tokens = rps.max(1.0);
-        b.last_ms = app.now_ms();
-    }
     let router = axum::Router::new().fallback(handle).with_state(app);
     axum::serve(listener, router).await
-}
-
-/// Parses `YYYY-MM-DDTHH:MM:SSZ` to epoch milliseconds.
-pub(crate) fn parse_iso8601(s: &str) -> Option<u64> {
-    let b = s.as_bytes();
-    if b.len() != 20
-        || b[4] != b'-'
-        || b[7] != b'-'
-        || b[10] != b'T'
-        || b[13] != b':'
-        || b[16] != b':'
-        || b[19] != b'Z'
-    {
-        return None;
-    }
-    let n = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
-    days_ms(
-        n(0..4)?,
-        n(5..7)?,
-        n(8..10)?,
-        n(11..13)?,
-        n(14..16)?,
-        n(17..19)?,
-    )
-}
-
-/// Parses SigV4's `YYYYMMDDTHHMMSSZ` to epoch milliseconds.
-pub(crate) fn parse_amz_date(s: &str) -> Option<u64> {
-    if s.len() != 16 || s.as_bytes()[8] != b'T' || !s.ends_with('Z') {
-        return None;
-    }
-    let n = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
-    days_ms(
-        n(0..4)?,
-        n(4..6)?,
-        n(6..8)?,
-        n(9..11)?,
-        n(11..13)?,
-        n(13..15)?,
-    )
-}
-
-fn days_ms(y: i64, m: i64, d: i64, hh: i64, mm: i64, ss: i64) -> Option<u64> {
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 {
-        return None;
-    }
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    u64::try_from(((days * 86_400) + hh * 3600 + mm * 60 + ss) * 1000).ok()
 }
 
 /// Groups flat, 1-based repeat-list parameters: `Tags.1.Key`, `Tags.1.Value`, … → [{Key, Value}, …].
@@ -348,6 +282,7 @@ mod tests {
 
     #[test]
     fn parses_dates_both_ways() {
+        use planform_wire::{parse_amz_date, parse_iso8601};
         assert_eq!(
             parse_iso8601("2022-05-23T09:46:27Z"),
             Some(1_653_299_187_000)
@@ -358,6 +293,31 @@ mod tests {
             crate::clock::iso8601(parse_iso8601("2024-02-29T23:59:59Z").unwrap()),
             "2024-02-29T23:59:59Z"
         );
+    }
+
+    #[test]
+    fn rate_limit_bursts_then_refills_with_the_clock() {
+        let clock = Arc::new(crate::ManualClock::new(1_700_000_000_000));
+        let limit = rate_limit(2.0, clock.clone()).unwrap();
+        assert!(limit.check().is_ok());
+        assert!(limit.check().is_ok());
+        let wait = limit
+            .check()
+            .unwrap_err()
+            .wait_time_from(Duration::from_millis(clock.now_ms()));
+        assert_eq!(wait, Duration::from_millis(500));
+        clock.advance(499);
+        assert!(limit.check().is_err());
+        clock.advance(1);
+        assert!(limit.check().is_ok());
+        assert!(limit.check().is_err());
+        let slow = rate_limit(0.5, clock.clone()).unwrap();
+        assert!(slow.check().is_ok());
+        let wait = slow
+            .check()
+            .unwrap_err()
+            .wait_time_from(Duration::from_millis(clock.now_ms()));
+        assert_eq!(wait, Duration::from_secs(2));
     }
 
     #[test]

@@ -1,0 +1,68 @@
+//! Identifiers the sandbox hands out: cloud-style ids (`plan-…`, `pp-…`, `task-…`) drawn from the
+//! stored salt and counter, ids derived from a seed so they stay stable, and stack ids (UUIDs).
+
+use sha2::{Digest, Sha256};
+
+use super::Sandbox;
+
+/// `{prefix}-` and 14 characters of `[0-9a-z]` taken from the SHA-256 of `seed`.
+fn cloud_id(seed: &str, prefix: &str) -> String {
+    const ALPHABET: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let digest = Sha256::digest(seed);
+    let tail: String = digest
+        .iter()
+        .take(14)
+        .map(|b| ALPHABET[(*b as usize) % 36] as char)
+        .collect();
+    format!("{prefix}-{tail}")
+}
+
+/// The id `prefix` has for `seed`, the same every time (physical resource ids, output ids).
+pub(super) fn stable_id(seed: &str, prefix: &str) -> String {
+    cloud_id(&format!("{seed}:{prefix}"), prefix)
+}
+
+/// The CloudFormation-style stack id of a provisioned product: a version 4 UUID made from a hash
+/// of its id, so it is the same every time.
+pub(super) fn stack_id(provisioned_product_id: &str) -> String {
+    let digest = Sha256::digest(format!("stack:{provisioned_product_id}"));
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .hyphenated()
+        .to_string()
+}
+
+impl Sandbox {
+    /// A fresh id: the stored counter moves on, so ids never repeat in one database.
+    pub(super) fn next_id(&mut self, prefix: &str) -> String {
+        self.meta.counter += 1;
+        cloud_id(
+            &format!("{}:{}:{prefix}", self.meta.salt, self.meta.counter),
+            prefix,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn stack_ids_are_stable_version_4_uuids() {
+        let id = super::stack_id("pp-0a1b2c3d4e5f6g");
+        assert_eq!(id, super::stack_id("pp-0a1b2c3d4e5f6g"));
+        let parsed = uuid::Uuid::parse_str(&id).unwrap();
+        assert_eq!(parsed.get_version_num(), 4);
+        assert_eq!(id.len(), 36);
+        assert_ne!(id, super::stack_id("pp-other"));
+    }
+
+    #[test]
+    fn cloud_ids_have_the_documented_shape() {
+        let id = super::stable_id("pp-1", "vpc");
+        assert!(id.starts_with("vpc-") && id.len() == 18, "{id}");
+        assert!(id[4..]
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase()));
+    }
+}
