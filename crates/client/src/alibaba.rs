@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use planform_model::{
-    ErrorKind, LivePlan, NewPlan, OperationType, Page, PlanFilter, PlanInputs, PlanService,
-    PlanStatus, PlanUpdate, ProviderError, ProvisionedProduct, ResourceChange, Sent,
+    Capabilities, ErrorKind, LivePlan, NewPlan, OperationType, Page, PlanFilter, PlanInputs,
+    PlanService, PlanStatus, PlanUpdate, ProviderError, ProvisionedProduct, ResourceChange, Sent,
 };
 use planform_wire::{acs3, encoding, sha256_hex};
 use serde_json::Value;
@@ -669,8 +669,8 @@ impl PlanService for AlibabaClient {
         Ok(product(&d, outputs))
     }
 
-    fn can_update_in_place(&self) -> bool {
-        true
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::ALIBABA
     }
 }
 

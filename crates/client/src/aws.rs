@@ -21,8 +21,8 @@ use aws_sdk_servicecatalog::types::{
 };
 use aws_sdk_servicecatalog::Client;
 use planform_model::{
-    ErrorKind, LivePlan, NewPlan, OperationType, Page, PlanFilter, PlanInputs, PlanService,
-    PlanStatus, PlanUpdate, ProviderError, ProvisionedProduct, ResourceChange, Sent,
+    Capabilities, ErrorKind, LivePlan, NewPlan, OperationType, Page, PlanFilter, PlanInputs,
+    PlanService, PlanStatus, PlanUpdate, ProviderError, ProvisionedProduct, ResourceChange, Sent,
 };
 
 use crate::retry::{RateLimit, RetryPolicy};
@@ -585,16 +585,8 @@ impl PlanService for AwsClient {
         Ok(product(d, outputs))
     }
 
-    fn can_update_in_place(&self) -> bool {
-        false
-    }
-
-    fn terminates_with_plans(&self) -> bool {
-        false
-    }
-
-    fn lists_with_details(&self) -> bool {
-        false
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::AWS
     }
 
     async fn terminate_product(&self, name: &str, token: &str) -> Result<(), ProviderError> {

@@ -175,7 +175,7 @@ async fn every_interface_method() {
         )
     );
     assert!(gone.request_id.is_some());
-    assert!(c.can_update_in_place());
+    assert!(c.capabilities().update_in_place);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -116,7 +116,7 @@ async fn every_interface_method_through_the_official_sdk() {
         })
         .await
         .is_err());
-    assert!(!c.can_update_in_place());
+    assert!(!c.capabilities().update_in_place);
     c.execute_plan(&made.id).await.unwrap();
     let done = settle(&c, &made.id, PlanStatus::ExecuteSuccess).await;
     let pp = c

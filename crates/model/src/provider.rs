@@ -299,7 +299,7 @@ impl Capabilities {
     };
 
     /// What the API a provider kind speaks can do; used where the live service is not at hand
-    /// (a diff made without providers, as the engine's pure tests do).
+    /// (a diff made without providers, as the engine's pure tests do, and drift).
     pub fn of(kind: crate::ProviderKind) -> Capabilities {
         match kind {
             crate::ProviderKind::Aws => Capabilities::AWS,
@@ -332,31 +332,8 @@ pub trait PlanService: Send + Sync {
     ) -> Result<Option<ProvisionedProduct>, ProviderError>;
     /// A provisioned product with its outputs.
     async fn provisioned_product(&self, id: &str) -> Result<ProvisionedProduct, ProviderError>;
-    /// Whether updating a plan in place is possible (Alibaba yes, AWS no).
-    fn can_update_in_place(&self) -> bool;
-    /// Whether one `list_plans` page carries full plan details (Alibaba yes; AWS lists carry
-    /// summaries only), so one list call can stand in for many single reads.
-    fn lists_with_details(&self) -> bool {
-        true
-    }
-    /// Whether products are terminated through a `TerminateProvisionedProduct` plan (Alibaba)
-    /// rather than a direct call (AWS has no terminate plan).
-    fn terminates_with_plans(&self) -> bool {
-        true
-    }
-    /// All of the above as one value, which the diff takes to decide each change.
-    fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            update_in_place: self.can_update_in_place(),
-            terminate_via: if self.terminates_with_plans() {
-                TerminateVia::Plan
-            } else {
-                TerminateVia::Direct
-            },
-            lists_with_details: self.lists_with_details(),
-            stack_regions: self.can_update_in_place(),
-        }
-    }
+    /// What this provider can do; the diff decides each change from it.
+    fn capabilities(&self) -> Capabilities;
     /// Terminates the product named `name` directly; `token` makes a repeat harmless.
     async fn terminate_product(&self, name: &str, token: &str) -> Result<(), ProviderError> {
         let _ = token;

@@ -5,8 +5,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use planform_model::{
-    ErrorKind, LivePlan, NewPlan, Page, PlanFilter, PlanInputs, PlanService, PlanUpdate,
-    ProviderError, ProvisionedProduct, ResourceChange, Sent,
+    Capabilities, ErrorKind, LivePlan, NewPlan, Page, PlanFilter, PlanInputs, PlanService,
+    PlanUpdate, ProviderError, ProvisionedProduct, ResourceChange, Sent,
 };
 
 use crate::catalog::Catalog;
@@ -233,7 +233,8 @@ impl PlanService for Embedded {
             .map(|p| provisioned(&p))
     }
 
-    fn can_update_in_place(&self) -> bool {
-        true
+    /// The embedded sandbox speaks Alibaba's dialect.
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::ALIBABA
     }
 }

@@ -261,14 +261,8 @@ pub async fn cloud_preview(
                 execute: false,
             },
             Action::UpdateProduct { .. } => Action::UpdateProduct { execute: false },
-            Action::Retry
-                if session
-                    .providers
-                    .get(&c.provider)
-                    .is_some_and(|s| s.can_update_in_place()) =>
-            {
-                Action::UpdateInPlace { execute: false }
-            }
+            // The diff retries in place only where plans update in place.
+            Action::Retry => Action::UpdateInPlace { execute: false },
             _ => continue,
         };
         preview.changes.push(Change {
