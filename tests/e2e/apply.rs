@@ -17,7 +17,7 @@ fn sandbox_of(w: &Workspace) -> Sandbox {
     .unwrap()
 }
 
-fn all_plans(sb: &mut Sandbox) -> Vec<planform_sandbox::PlanRecord> {
+pub fn all_plans(sb: &mut Sandbox) -> Vec<planform_sandbox::PlanRecord> {
     let mut out = Vec::new();
     for page in 1.. {
         let (items, total) = sb

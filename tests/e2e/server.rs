@@ -8,7 +8,8 @@ use crate::Workspace;
 pub struct Served {
     child: Child,
     pub endpoint: String,
-    _data: tempfile::TempDir,
+    data: tempfile::TempDir,
+    extra: Vec<String>,
 }
 
 impl Drop for Served {
@@ -18,8 +19,31 @@ impl Drop for Served {
     }
 }
 
+impl Served {
+    /// Stops the server; its data stays, at the path returned.
+    pub fn stop(&mut self) -> std::path::PathBuf {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.data.path().to_path_buf()
+    }
+
+    /// A new server (on a new port) over the same data.
+    pub fn restart(mut self) -> Served {
+        self.stop();
+        let data = std::mem::replace(&mut self.data, tempfile::tempdir().unwrap());
+        let extra = std::mem::take(&mut self.extra);
+        start(data, extra)
+    }
+}
+
 pub fn serve(extra: &[&str]) -> Served {
-    let data = tempfile::tempdir().unwrap();
+    start(
+        tempfile::tempdir().unwrap(),
+        extra.iter().map(|s| s.to_string()).collect(),
+    )
+}
+
+fn start(data: tempfile::TempDir, extra: Vec<String>) -> Served {
     let mut child = Command::new(env!("CARGO_BIN_EXE_planform"))
         .args([
             "sandbox",
@@ -35,7 +59,7 @@ pub fn serve(extra: &[&str]) -> Served {
             "--data",
         ])
         .arg(data.path())
-        .args(extra)
+        .args(&extra)
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -51,7 +75,8 @@ pub fn serve(extra: &[&str]) -> Served {
     Served {
         child,
         endpoint,
-        _data: data,
+        data,
+        extra,
     }
 }
 
@@ -219,4 +244,152 @@ plan "bucket" {{
     // The product is really gone: planning again launches a new one.
     let again = aws(&["plan"]).expect(0).stdout;
     assert!(again.contains("# plan.bucket will be created\n"), "{again}");
+}
+
+/// A 30-plan workspace on `sandbox serve` through the Alibaba client.
+fn thirty(endpoint: &str) -> String {
+    format!(
+        r#"
+provider "alibaba" {{
+  region      = "cn-hangzhou"
+  endpoint    = "{endpoint}"
+  max_retries = 8
+}}
+
+plan "net" {{
+  count                    = 30
+  name                     = "vpc-k${{count.index}}"
+  product_id               = "prod-sbxvpc0000001"
+  product_version_id       = "pv-sbxvpc0000001"
+  provisioned_product_name = "vpc-k${{count.index}}"
+  parameters               = {{ cidr_block = "10.${{count.index}}.0.0/16" }}
+  execute                  = true
+}}
+"#
+    )
+}
+
+/// Runs `args` and kills it with SIGKILL once the state has been saved `saves` more times (by
+/// polling the state's serial, not by a timer); returns whether it was killed before it ended.
+fn kill_after(w: &Workspace, args: &[&str], saves: u64) -> bool {
+    let serial = || -> u64 {
+        std::fs::read_to_string(w.path().join(".planform/state.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|v| v["serial"].as_u64())
+            .unwrap_or(0)
+    };
+    let start = serial();
+    let mut c = w.command(args);
+    c.env("ALIBABA_CLOUD_ACCESS_KEY_ID", "e2eid")
+        .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "e2esecret")
+        .env("HOME", w.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut child = c.spawn().unwrap();
+    let began = std::time::Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        if serial() >= start + saves {
+            child.kill().unwrap(); // SIGKILL
+            child.wait().unwrap();
+            return true;
+        }
+        assert!(began.elapsed().as_secs() < 120, "{args:?} made no progress");
+        std::thread::yield_now();
+    }
+}
+
+/// What the sandbox holds once the server is stopped: (products, plans not in a final status,
+/// plans per ownership address).
+fn cloud_of(
+    data: &std::path::Path,
+) -> (
+    usize,
+    Vec<String>,
+    std::collections::BTreeMap<String, usize>,
+) {
+    use planform_sandbox::{store::Store, Catalog, Sandbox, Settings, SystemClock};
+    let store = Store::open(&data.join("sandbox.redb")).unwrap();
+    let mut sb = Sandbox::new(
+        Catalog::demo(),
+        Settings::default(),
+        std::sync::Arc::new(SystemClock),
+        store,
+    )
+    .unwrap();
+    let products = sb.list_provisioned_products().unwrap().len();
+    let plans = crate::apply::all_plans(&mut sb);
+    let pending: Vec<String> = plans
+        .iter()
+        .filter(|p| !matches!(p.status.as_str(), "ExecuteSuccess" | "ExecuteFailed"))
+        .map(|p| {
+            format!(
+                "{} {} {} {:?}",
+                p.id,
+                p.operation_type.as_str(),
+                p.status,
+                p.tags
+            )
+        })
+        .collect();
+    let mut per_address = std::collections::BTreeMap::new();
+    for p in plans
+        .iter()
+        .filter(|p| p.operation_type.as_str() != "TerminateProvisionedProduct")
+    {
+        if let Some((_, a)) = p.tags.iter().find(|(k, _)| k == "planform:address") {
+            *per_address.entry(a.clone()).or_insert(0) += 1;
+        }
+    }
+    (products, pending, per_address)
+}
+
+/// Issue 12 (4): `apply` and `destroy` killed with SIGKILL at several moments, over and over;
+/// after each round one `apply` converges (one live product per address, no plan pending) and
+/// one `destroy` leaves no product.
+#[test]
+fn issue_12_apply_and_destroy_killed_at_any_moment_converge_in_one_run() {
+    for (round, (apply_at, destroy_at)) in [(4, 3), (40, 25), (90, 60), (150, 110)]
+        .into_iter()
+        .enumerate()
+    {
+        let mut server = serve(&[]);
+        let w = Workspace::new();
+        w.write("main.hcl", &thirty(&server.endpoint));
+        kill_after(&w, &["apply", "--auto-approve"], apply_at);
+        // Applying again part-way, then a destroy killed part-way.
+        kill_after(&w, &["apply", "--auto-approve"], apply_at / 2 + 1);
+        kill_after(&w, &["destroy", "--auto-approve"], destroy_at);
+        let applied = run(&w, &["apply", "--auto-approve"]);
+        assert_eq!(
+            applied.code, 0,
+            "round {round}: {}\n{}",
+            applied.stdout, applied.stderr
+        );
+        run(&w, &["plan", "--detailed-exitcode"]).expect(0);
+        let data = server.stop();
+        let (products, pending, per_address) = cloud_of(&data);
+        assert_eq!(products, 30, "round {round}");
+        assert_eq!(
+            pending,
+            Vec::<String>::new(),
+            "round {round}: plans left pending"
+        );
+        assert_eq!(per_address.len(), 30, "round {round}");
+        server = server.restart();
+        w.write("main.hcl", &thirty(&server.endpoint));
+        kill_after(&w, &["destroy", "--auto-approve"], destroy_at);
+        let destroyed = run(&w, &["destroy", "--auto-approve"]);
+        assert_eq!(
+            destroyed.code, 0,
+            "round {round}: {}\n{}",
+            destroyed.stdout, destroyed.stderr
+        );
+        let data = server.stop();
+        let (products, pending, _) = cloud_of(&data);
+        assert_eq!((products, pending), (0, vec![]), "round {round}");
+    }
 }

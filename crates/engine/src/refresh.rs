@@ -92,28 +92,42 @@ pub async fn refresh(
         };
         let plans = list_all(service.clone(), &mut stats).await.map_err(err)?;
         let by_id: BTreeMap<&str, &LivePlan> = plans.iter().map(|p| (p.id.as_str(), p)).collect();
-        // Newest plan per address among those carrying this workspace's ownership tag.
+        // Newest plan per address among those carrying this workspace's ownership tag: of any
+        // operation (what a create the state did not record may have made), and of those that
+        // launch or update a product (what a lost state can adopt).
         let mut tagged: BTreeMap<Address, &LivePlan> = BTreeMap::new();
+        let mut tagged_any: BTreeMap<Address, Vec<&LivePlan>> = BTreeMap::new();
+        let newer = |q: &LivePlan, p: &LivePlan| {
+            (q.create_time.as_str(), q.id.as_str()) < (p.create_time.as_str(), p.id.as_str())
+        };
         for p in &plans {
+            let Some(a) = ownership::claimed_address(&p.inputs, &state.workspace) else {
+                continue;
+            };
+            tagged_any.entry(a.clone()).or_default().push(p);
             if p.operation_type == OperationType::TerminateProvisionedProduct {
                 continue;
             }
-            if let Some(a) = ownership::claimed_address(&p.inputs, &state.workspace) {
-                {
-                    let newer = tagged.get(&a).is_none_or(|q| {
-                        (q.create_time.as_str(), q.id.as_str())
-                            < (p.create_time.as_str(), p.id.as_str())
-                    });
-                    if newer {
-                        tagged.insert(a, p);
-                    }
-                }
+            if tagged.get(&a).is_none_or(|q| newer(q, p)) {
+                tagged.insert(a, p);
             }
         }
         for (address, m) in state.plans.iter().filter(|(_, m)| &m.provider == provider) {
-            let entry = match (by_id.get(m.plan_id.as_str()), tagged.get(address)) {
-                // A create was sent but not recorded: adopt what it made.
-                (_, Some(t)) if m.pending_token.is_some() => LiveEntry::Present((*t).clone()),
+            // A create was sent but not recorded (a launch, an update or a terminate): what it
+            // made is the newest tagged plan the state has never known.
+            let unrecorded = m
+                .pending_token
+                .as_ref()
+                .and_then(|_| tagged_any.get(address))
+                .and_then(|plans| {
+                    plans
+                        .iter()
+                        .filter(|p| p.id != m.plan_id && !m.history.contains(&p.id))
+                        .copied()
+                        .reduce(|a, b| if newer(a, b) { b } else { a })
+                });
+            let entry = match (by_id.get(m.plan_id.as_str()), unrecorded) {
+                (_, Some(t)) => LiveEntry::Present(t.clone()),
                 (Some(p), _) => LiveEntry::Present((*p).clone()),
                 (None, _) => LiveEntry::Gone,
             };
