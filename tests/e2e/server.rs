@@ -393,3 +393,74 @@ fn issue_12_apply_and_destroy_killed_at_any_moment_converge_in_one_run() {
         assert_eq!((products, pending), (0, vec![]), "round {round}");
     }
 }
+
+/// Issue 12 (1): plans made with `for_each` and `count` through the AWS provider carry an
+/// address tag inside AWS's tag value pattern, which `sandbox serve` enforces as AWS does.
+#[test]
+fn issue_12_for_each_and_count_through_the_aws_provider() {
+    let server = serve(&[]);
+    let w = Workspace::new();
+    w.write(
+        "main.hcl",
+        &format!(
+            r#"
+provider "aws" {{
+  region   = "us-east-1"
+  endpoint = "{}"
+}}
+
+plan "app" {{
+  for_each                 = toset(["web", "api", "a b"])
+  name                     = "app-${{replace(each.key, " ", "-")}}"
+  product_id               = "prod-sbxvpc0000001"
+  product_version_id       = "pv-sbxvpc0000001"
+  provisioned_product_name = "app-${{replace(each.key, " ", "-")}}"
+  parameters               = {{ cidr_block = "10.0.0.0/16" }}
+  execute                  = true
+}}
+
+plan "worker" {{
+  count                    = 2
+  name                     = "worker-${{count.index}}"
+  product_id               = "prod-sbxvpc0000001"
+  product_version_id       = "pv-sbxvpc0000001"
+  provisioned_product_name = "worker-${{count.index}}"
+  parameters               = {{ cidr_block = "10.1.0.0/16" }}
+  execute                  = true
+}}
+"#,
+            server.endpoint
+        ),
+    );
+    let aws = |args: &[&str]| {
+        let mut c = w.command(args);
+        c.env("AWS_ACCESS_KEY_ID", "e2eid")
+            .env("AWS_SECRET_ACCESS_KEY", "e2esecret")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("HOME", w.path());
+        crate::Run::from(c.output().unwrap())
+    };
+    let applied = aws(&["apply", "--auto-approve"]);
+    assert_eq!(applied.code, 0, "{}\n{}", applied.stdout, applied.stderr);
+    assert!(
+        applied.stdout.contains("Apply complete! 5 done"),
+        "{}",
+        applied.stdout
+    );
+    aws(&["plan", "--detailed-exitcode"]).expect(0);
+    // A lost state is rebuilt from the tags: they decode back to the addresses.
+    std::fs::remove_file(w.path().join(".planform/state.json")).unwrap();
+    aws(&["import", "--from-tags"]).expect(0);
+    let listed = aws(&["state", "list"]).expect(0).stdout;
+    for a in [
+        "plan.app[\"a b\"]",
+        "plan.app[\"api\"]",
+        "plan.app[\"web\"]",
+        "plan.worker[0]",
+        "plan.worker[1]",
+    ] {
+        assert!(listed.contains(a), "{a} in {listed}");
+    }
+    aws(&["plan", "--detailed-exitcode"]).expect(0);
+    aws(&["destroy", "--auto-approve"]).expect(0);
+}
