@@ -249,3 +249,16 @@ def test_documented_validation_codes(server):
     with pytest.raises(Exception) as e:
         create(c, "x" * 129)
     assert e.value.code == "InvalidPlanName"
+
+
+def test_plans_belong_to_the_principal_that_made_them(server):
+    """Issue 12 (2): ListProvisionedProductPlans defaults to AccessLevelFilter=User (the caller's
+    own plans); Account lists every principal's. Each access key is a principal here."""
+    mine = create(client(server), "conf-principal-a")
+    other = client(server, key=STS[:2], token=STS[2])
+    ids = lambda body: {p.plan_id for p in body.plan_details}
+    assert mine.plan_id not in ids(listing(other, page_size=100))
+    assert mine.plan_id not in ids(listing(other, page_size=100, access_level_filter="User"))
+    assert mine.plan_id in ids(listing(other, page_size=100, access_level_filter="Account"))
+    assert mine.plan_id in ids(listing(client(server), page_size=100))
+    assert get(other, mine.plan_id).plan_detail.owner_principal_id == KEY[0]

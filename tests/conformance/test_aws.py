@@ -133,3 +133,25 @@ def test_wrong_secret_unknown_key_and_tampered_body(server):
     with pytest.raises(botocore.exceptions.ClientError) as e:
         create(c, "aws-tamper")
     assert e.value.response["Error"]["Code"] == "InvalidSignatureException"
+
+
+def test_plans_belong_to_the_principal_that_made_them(server):
+    """Issue 12 (2): AccessLevelFilter defaults to User; {Key: Account, Value: self} lists all."""
+    made = create(sc(server), "aws-principal-a")
+    other = sc(server, key=STS[0], secret=STS[1], token=STS[2])
+    ids = lambda out: {p["PlanId"] for p in out["ProvisionedProductPlans"]}
+    assert made["PlanId"] not in ids(other.list_provisioned_product_plans(PageSize=20))
+    account = {"Key": "Account", "Value": "self"}
+    seen = set()
+    token = None
+    while True:
+        kw = {"PageToken": token} if token else {}
+        out = other.list_provisioned_product_plans(PageSize=20, AccessLevelFilter=account, **kw)
+        seen |= ids(out)
+        token = out.get("NextPageToken")
+        if not token:
+            break
+    assert made["PlanId"] in seen
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        other.list_provisioned_product_plans(AccessLevelFilter={"Key": "Account", "Value": "other"})
+    assert e.value.response["Error"]["Code"] == "InvalidParametersException"

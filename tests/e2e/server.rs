@@ -464,3 +464,29 @@ plan "worker" {{
     aws(&["plan", "--detailed-exitcode"]).expect(0);
     aws(&["destroy", "--auto-approve"]).expect(0);
 }
+
+/// Issue 12 (2): a developer applies a workspace, CI (another principal of the same account)
+/// plans and applies it: CI sees the developer's plans and duplicates nothing.
+#[test]
+fn issue_12_two_principals_share_one_workspace_without_duplicates() {
+    let server = serve(&["--access-key", "ciid:cisecret"]);
+    let w = Workspace::new();
+    w.write("main.hcl", &manifest(&server.endpoint));
+    run(&w, &["apply", "--auto-approve"]).expect(0);
+    let as_ci = |args: &[&str]| {
+        let mut c = w.command(args);
+        c.env("ALIBABA_CLOUD_ACCESS_KEY_ID", "ciid")
+            .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "cisecret")
+            .env("HOME", w.path());
+        crate::Run::from(c.output().unwrap())
+    };
+    let planned = as_ci(&["plan", "--detailed-exitcode"]);
+    assert_eq!(planned.code, 0, "{}\n{}", planned.stdout, planned.stderr);
+    as_ci(&["drift", "--format", "json"]).expect(0);
+    // CI changes a parameter: the developer's plans are updated, not made again.
+    w.edit("main.hcl", "ecs.g7.large", "ecs.g7.xlarge");
+    as_ci(&["apply", "--auto-approve"]).expect(0);
+    run(&w, &["plan", "--detailed-exitcode"]).expect(0);
+    as_ci(&["destroy", "--auto-approve"]).expect(0);
+    assert_eq!(run(&w, &["state", "list"]).expect(0).stdout, "");
+}

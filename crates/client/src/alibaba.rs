@@ -508,6 +508,9 @@ impl PlanService for AlibabaClient {
         page_size: usize,
     ) -> Result<Page<LivePlan>, ProviderError> {
         let mut params = vec![
+            // The account's plans, not only this principal's (the default, User): a workspace
+            // is applied by people and CI as different principals.
+            p("AccessLevelFilter", "Account"),
             p("PageNumber", page.to_string()),
             p("PageSize", page_size.to_string()),
             p("SortBy", "CreateTime"),

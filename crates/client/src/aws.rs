@@ -17,7 +17,8 @@ use aws_sdk_servicecatalog::config::http::HttpResponse;
 use aws_sdk_servicecatalog::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_servicecatalog::operation::RequestId;
 use aws_sdk_servicecatalog::types::{
-    ProvisionedProductPlanStatus, ProvisionedProductPlanType, Tag, UpdateProvisioningParameter,
+    AccessLevelFilter, AccessLevelFilterKey, ProvisionedProductPlanStatus,
+    ProvisionedProductPlanType, Tag, UpdateProvisioningParameter,
 };
 use aws_sdk_servicecatalog::Client;
 use planform_model::{
@@ -369,6 +370,13 @@ impl PlanService for AwsClient {
             let out = self
                 .client
                 .list_provisioned_product_plans()
+                // The account's plans, not only this principal's (the default, User).
+                .access_level_filter(
+                    AccessLevelFilter::builder()
+                        .key(AccessLevelFilterKey::Account)
+                        .value("self")
+                        .build(),
+                )
                 .page_size(20)
                 .set_page_token(token.clone())
                 .send()

@@ -175,6 +175,8 @@ impl PlanService for Embedded {
             notification_arns: i.notification_arns.clone(),
             idempotency_token: Some(r.idempotency_token.clone()),
             aws: false,
+            // The embedded sandbox has one principal: the account.
+            owner: None,
         };
         self.run(|sb| sb.create_plan(req)).map(|p| live_plan(&p))
     }

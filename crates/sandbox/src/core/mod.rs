@@ -68,6 +68,8 @@ pub struct CreatePlan {
     pub idempotency_token: Option<String>,
     /// The AWS face: its own validation (done there), no approval step.
     pub aws: bool,
+    /// The principal that creates the plan (its owner); the account when not given.
+    pub owner: Option<String>,
 }
 
 /// The inputs of `UpdateProvisionedProductPlan`.
@@ -91,6 +93,8 @@ pub struct ListPlans {
     pub approvers: Vec<String>,
     pub approver_names: Vec<String>,
     pub owner_uid: Option<String>,
+    /// `AccessLevelFilter=User`: only the plans this principal owns; `None` lists the account's.
+    pub owner: Option<String>,
     pub full_text: Option<String>,
     pub provisioned_product_id: Option<String>,
     pub ascending: bool,
@@ -283,7 +287,10 @@ impl Sandbox {
             records: vec![],
             resource_changes: vec![],
             idempotency_token: req.idempotency_token.clone(),
-            owner: self.settings.account_id.clone(),
+            owner: req
+                .owner
+                .clone()
+                .unwrap_or_else(|| self.settings.account_id.clone()),
             aws: req.aws,
         };
         self.start_preview(&mut plan, now);
@@ -437,6 +444,7 @@ impl Sandbox {
                     })
             })
             .filter(|p| q.owner_uid.as_ref().is_none_or(|u| *u == p.owner))
+            .filter(|p| q.owner.as_ref().is_none_or(|o| *o == p.owner))
             .filter(|p| {
                 q.full_text
                     .as_ref()

@@ -64,7 +64,7 @@ fn authenticate(
     req: &Request,
     query: &[(String, String)],
     params: &BTreeMap<String, String>,
-) -> Result<(), Denied> {
+) -> Result<String, Denied> {
     let now = app.now_ms();
     let skew = app.config.max_skew.as_millis() as u64;
     // The signed date must be well formed and within the clock window (15 minutes).
@@ -129,6 +129,7 @@ fn authenticate(
             ));
         }
         check_token(key, req.header("x-acs-security-token"))?;
+        let principal = key.id.clone();
         let nonce = req.header("x-acs-signature-nonce").unwrap_or_default();
         if !app.fresh_nonce(nonce) {
             return Err(Denied(
@@ -137,7 +138,7 @@ fn authenticate(
                 "Specified signature nonce was used already.".into(),
             ));
         }
-        return Ok(());
+        return Ok(principal);
     }
     if let Some(sig) = params.get("Signature") {
         if params.get("SignatureMethod").map(String::as_str) != Some("HMAC-SHA1") {
@@ -165,6 +166,7 @@ fn authenticate(
             return Err(Denied(400, "SignatureDoesNotMatch", format!("Specified signature is not matched with our calculation. server string to sign is:{sts}")));
         }
         check_token(key, params.get("SecurityToken").map(String::as_str))?;
+        let principal = key.id.clone();
         if !app.fresh_nonce(
             params
                 .get("SignatureNonce")
@@ -177,7 +179,7 @@ fn authenticate(
                 "Specified signature nonce was used already.".into(),
             ));
         }
-        return Ok(());
+        return Ok(principal);
     }
     Err(Denied(
         400,
@@ -235,9 +237,12 @@ pub(crate) fn handle(app: &App, req: &Request, fault: Option<Fault>) -> Response
             None,
         );
     }
-    if let Err(Denied(status, code, message)) = authenticate(app, req, &query, &params) {
-        return error_response(app, status, code, &message, None);
-    }
+    let caller = match authenticate(app, req, &query, &params) {
+        Ok(principal) => principal,
+        Err(Denied(status, code, message)) => {
+            return error_response(app, status, code, &message, None)
+        }
+    };
     match fault {
         Some(Fault::Throttled { retry_after_ms }) => {
             return error_response(
@@ -269,7 +274,7 @@ pub(crate) fn handle(app: &App, req: &Request, fault: Option<Fault>) -> Response
         None => {}
     }
     let mut sb = app.sandbox.lock().unwrap_or_else(|e| e.into_inner());
-    match dispatch(&mut sb, &action, &params) {
+    match dispatch(&mut sb, &action, &params, &caller) {
         Ok(Some(body)) => {
             drop(sb);
             ok_response(app, body)
@@ -512,6 +517,7 @@ fn dispatch(
     sb: &mut Sandbox,
     action: &str,
     p: &BTreeMap<String, String>,
+    caller: &str,
 ) -> Result<Option<Value>, SandboxError> {
     let body = match action {
         "CreateProvisionedProductPlan" => {
@@ -524,6 +530,7 @@ fn dispatch(
                 ));
             }
             let req = CreatePlan {
+                owner: Some(caller.to_string()),
                 name: required(p, "PlanName")?.into(),
                 description: opt(p, "Description"),
                 operation_type: opt(p, "OperationType"),
@@ -622,6 +629,15 @@ fn dispatch(
                 }
             };
             q.provisioned_product_id = opt(p, "ProvisionedProductId");
+            // The caller's own plans unless the account's are asked for (the default is User).
+            if p.get("ApprovalFilter").is_none()
+                && matches!(
+                    p.get("AccessLevelFilter").map(String::as_str),
+                    None | Some("User")
+                )
+            {
+                q.owner = Some(caller.to_string());
+            }
             for f in repeat_list(p, "Filters") {
                 let (Some(k), Some(v)) = (f.get("Key"), f.get("Value")) else {
                     return Err(SandboxError::new(

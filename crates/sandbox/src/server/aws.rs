@@ -61,7 +61,8 @@ impl From<SandboxError> for ApiError {
     }
 }
 
-fn authenticate(app: &App, req: &Request) -> Result<String, (u16, &'static str, String)> {
+/// The request's region and principal (its access key), once its signature checks out.
+fn authenticate(app: &App, req: &Request) -> Result<(String, String), (u16, &'static str, String)> {
     let auth = req.header("authorization").ok_or((
         400,
         "MissingAuthenticationToken",
@@ -140,7 +141,7 @@ fn authenticate(app: &App, req: &Request) -> Result<String, (u16, &'static str, 
             ))
         }
     }
-    Ok(parsed.region)
+    Ok((parsed.region, key.id.clone()))
 }
 
 pub(crate) fn handle(app: &App, req: &Request, fault: Option<Fault>) -> Response {
@@ -153,7 +154,7 @@ pub(crate) fn handle(app: &App, req: &Request, fault: Option<Fault>) -> Response
             &format!("Unknown operation {target}"),
         );
     };
-    let region = match authenticate(app, req) {
+    let (region, caller) = match authenticate(app, req) {
         Ok(r) => r,
         Err((status, code, msg)) => return error(app, status, code, &msg),
     };
@@ -200,7 +201,7 @@ pub(crate) fn handle(app: &App, req: &Request, fault: Option<Fault>) -> Response
         }
     };
     let mut sb = app.sandbox.lock().unwrap_or_else(|e| e.into_inner());
-    let result = dispatch(&mut sb, &op, &body, &region);
+    let result = dispatch(&mut sb, &op, &body, &region, &caller);
     drop(sb);
     match result {
         Ok(Some(v)) => respond(app, 200, v, None),
@@ -454,6 +455,7 @@ fn dispatch(
     op: &str,
     b: &Value,
     region: &str,
+    caller: &str,
 ) -> Result<Option<Value>, ApiError> {
     let v = match op {
         "CreateProvisionedProductPlan" => {
@@ -490,6 +492,7 @@ fn dispatch(
             let parameters: Vec<(String, String)> = key_values(b, "ProvisioningParameters");
             let existing = sb.provisioned_product_named(pp_name)?.is_some();
             let plan = sb.create_plan(CreatePlan {
+                owner: Some(caller.to_string()),
                 name: name.into(),
                 description: None,
                 operation_type: Some(
@@ -537,6 +540,26 @@ fn dispatch(
         }
         "ListProvisionedProductPlans" => {
             let pp = id_field(b, "ProvisionProductId", false)?.map(str::to_string);
+            // AccessLevelFilter {Key: Account|Role|User, Value: "self"}; the default is User:
+            // the caller's own plans (a principal is one access key here, so Role is User).
+            let owner = match b.get("AccessLevelFilter") {
+                None => Some(caller.to_string()),
+                Some(f) => {
+                    let key = f.get("Key").and_then(Value::as_str);
+                    if f.get("Value").and_then(Value::as_str) != Some("self") {
+                        return Err(invalid("AccessLevelFilter.Value must be \"self\"."));
+                    }
+                    match key {
+                        Some("Account") => None,
+                        Some("Role" | "User") => Some(caller.to_string()),
+                        _ => {
+                            return Err(invalid(
+                                "AccessLevelFilter.Key must be one of Account, Role, User.",
+                            ))
+                        }
+                    }
+                }
+            };
             let mut all = Vec::new();
             for page in 1.. {
                 let (items, total) = sb.list_plans(&ListPlans {
@@ -544,6 +567,7 @@ fn dispatch(
                     page_size: 100,
                     ascending: true,
                     provisioned_product_id: pp.clone(),
+                    owner: owner.clone(),
                     ..ListPlans::default()
                 })?;
                 all.extend(items);
