@@ -155,3 +155,36 @@ def test_plans_belong_to_the_principal_that_made_them(server):
     with pytest.raises(botocore.exceptions.ClientError) as e:
         other.list_provisioned_product_plans(AccessLevelFilter={"Key": "Account", "Value": "other"})
     assert e.value.response["Error"]["Code"] == "InvalidParametersException"
+
+
+def test_audit_of_the_aws_model(server):
+    """Issue 12 (7): what the AWS model allows is allowed, and what it refuses is refused the
+    AWS way: PlanName has no length limit; a plan is deleted in any status; UsePreviousValue
+    takes the product's value (and is invalid for a new product); a plan for a product that is
+    under change is an InvalidStateException."""
+    c = sc(server)
+    made = c.create_provisioned_product_plan(PlanName="p" * 300, PlanType="CLOUDFORMATION", ProductId="prod-sbxvpc0000001",
+        ProvisioningArtifactId="pv-sbxvpc0000001", ProvisionedProductName="aws-audit",
+        ProvisioningParameters=[{"Key": "cidr_block", "Value": "10.8.0.0/16"}])
+    assert status(c, made["PlanId"]) in ("CREATE_IN_PROGRESS", "CREATE_SUCCESS")
+    # Deleted while its preview may still run, then made again and launched.
+    c.delete_provisioned_product_plan(PlanId=made["PlanId"])
+    with pytest.raises(c.exceptions.InvalidParametersException):
+        c.create_provisioned_product_plan(PlanName="aws-audit", PlanType="CLOUDFORMATION", ProductId="prod-sbxvpc0000001",
+            ProvisioningArtifactId="pv-sbxvpc0000001", ProvisionedProductName="aws-audit",
+            ProvisioningParameters=[{"Key": "cidr_block", "UsePreviousValue": True}])
+    made = create(c, "aws-audit", params={"cidr_block": "10.8.0.0/16"})
+    wait_for(lambda: status(c, made["PlanId"]), lambda s: s == "CREATE_SUCCESS")
+    c.execute_provisioned_product_plan(PlanId=made["PlanId"])
+    with pytest.raises(c.exceptions.InvalidStateException):
+        create(c, "aws-audit", params={"cidr_block": "10.9.0.0/16"})  # the launch is under way
+    wait_for(lambda: status(c, made["PlanId"]), lambda s: s == "EXECUTE_SUCCESS")
+    upd = c.create_provisioned_product_plan(PlanName="aws-audit-2", PlanType="CLOUDFORMATION", ProductId="prod-sbxvpc0000001",
+        ProvisioningArtifactId="pv-sbxvpc0000001", ProvisionedProductName="aws-audit",
+        ProvisioningParameters=[{"Key": "cidr_block", "UsePreviousValue": True, "Value": "ignored"}])
+    wait_for(lambda: status(c, upd["PlanId"]), lambda s: s == "CREATE_SUCCESS")
+    c.execute_provisioned_product_plan(PlanId=upd["PlanId"])
+    wait_for(lambda: status(c, upd["PlanId"]), lambda s: s == "EXECUTE_SUCCESS")
+    outs = c.get_provisioned_product_outputs(ProvisionedProductName="aws-audit", OutputKeys=["cidr_block"])["Outputs"]
+    assert outs[0]["OutputValue"] == "10.8.0.0/16"
+    c.terminate_provisioned_product(ProvisionedProductName="aws-audit", TerminateToken="t-audit")

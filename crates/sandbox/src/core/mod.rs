@@ -411,6 +411,19 @@ impl Sandbox {
         if plan.status.in_progress() {
             return Err(status::refuse(&plan, "DeleteProvisionedProductPlan"));
         }
+        self.remove_plan(plan)
+    }
+
+    /// AWS `DeleteProvisionedProductPlan`, which models no state error: the plan goes whatever
+    /// its status (in the sandbox, its pending preview or execution step goes with it).
+    pub fn delete_plan_in_any_status(&mut self, id: &str) -> Result<(), SandboxError> {
+        self.advance()?;
+        let plan = self.get_plan(id)?;
+        self.remove_plan(plan)
+    }
+
+    fn remove_plan(&mut self, plan: PlanRecord) -> Result<(), SandboxError> {
+        let id = plan.id.as_str();
         let mut writes = vec![plan_delete(id)];
         if let Some(t) = &plan.idempotency_token {
             writes.push(token_delete(t));

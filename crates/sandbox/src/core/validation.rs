@@ -23,7 +23,8 @@ pub(super) fn check_create(req: &CreatePlan) -> Result<(), SandboxError> {
     if req.name.is_empty() {
         return Err(SandboxError::missing("PlanName"));
     }
-    if req.name.chars().count() > MAX_NAME {
+    // AWS's PlanName has no length constraint; Alibaba's is 1 to 128.
+    if !req.aws && req.name.chars().count() > MAX_NAME {
         return Err(SandboxError::invalid(
             "PlanName",
             "must be 1 to 128 characters long",

@@ -211,6 +211,8 @@ pub(crate) fn handle(app: &App, req: &Request, fault: Option<Fault>) -> Response
             "UnknownOperationException",
             &format!("Unknown operation {op}"),
         ),
+        // A failure of the service itself is a 5xx (retryable), never a client error.
+        Err(ApiError(code @ "InternalFailure", msg)) => error(app, 500, code, &msg),
         Err(ApiError(code, msg)) => error(app, 400, code, &msg),
     }
 }
@@ -413,6 +415,35 @@ fn find_product(
 }
 
 /// A list of `{Key, Value}` members (Tags, ProvisioningParameters) as pairs.
+/// `ProvisioningParameters`: `UsePreviousValue: true` takes the existing product's value (and
+/// ignores `Value`); on a new product it is invalid.
+fn provisioning_parameters(
+    b: &Value,
+    product: Option<&ProductRecord>,
+) -> Result<Vec<(String, String)>, ApiError> {
+    let Some(list) = b.get("ProvisioningParameters").and_then(Value::as_array) else {
+        return Ok(vec![]);
+    };
+    let mut out = Vec::new();
+    for x in list {
+        let key = str_field(x, "Key").unwrap_or_default().to_string();
+        if x.get("UsePreviousValue").and_then(Value::as_bool) == Some(true) {
+            let previous = product
+                .and_then(|p| p.parameters.iter().find(|(k, _)| *k == key))
+                .map(|(_, v)| v.clone())
+                .ok_or_else(|| {
+                    invalid(format!(
+                        "UsePreviousValue is set for {key}, which has no previous value."
+                    ))
+                })?;
+            out.push((key, previous));
+        } else {
+            out.push((key, str_field(x, "Value").unwrap_or_default().to_string()));
+        }
+    }
+    Ok(out)
+}
+
 fn key_values(b: &Value, field: &str) -> Vec<(String, String)> {
     b.get(field)
         .and_then(Value::as_array)
@@ -489,8 +520,22 @@ fn dispatch(
                 return Err(invalid(format!("The notification ARN {bad} is not valid.")));
             }
             let tags = check_tags(b)?;
-            let parameters: Vec<(String, String)> = key_values(b, "ProvisioningParameters");
-            let existing = sb.provisioned_product_named(pp_name)?.is_some();
+            let product_now = sb.provisioned_product_named(pp_name)?;
+            // A plan for an existing product needs it AVAILABLE (or TAINTED).
+            if let Some(pp) = &product_now {
+                if pp.status != ProductStatus::Available {
+                    return Err(ApiError(
+                        "InvalidStateException",
+                        format!(
+                            "Provisioned product {} is in state {}; a plan needs it AVAILABLE or TAINTED.",
+                            pp.name,
+                            pp_json(sb, pp)["Status"].as_str().unwrap_or_default()
+                        ),
+                    ));
+                }
+            }
+            let parameters = provisioning_parameters(b, product_now.as_ref())?;
+            let existing = product_now.is_some();
             let plan = sb.create_plan(CreatePlan {
                 owner: Some(caller.to_string()),
                 name: name.into(),
@@ -601,7 +646,8 @@ fn dispatch(
             json!({"RecordDetail": record_json(&task)})
         }
         "DeleteProvisionedProductPlan" => {
-            sb.delete_plan(id_field(b, "PlanId", true)?.unwrap_or_default())?;
+            // AWS models no state error here: a plan is deleted whatever its status.
+            sb.delete_plan_in_any_status(id_field(b, "PlanId", true)?.unwrap_or_default())?;
             json!({})
         }
         "DescribeProvisionedProduct" => {
