@@ -261,4 +261,19 @@ def test_plans_belong_to_the_principal_that_made_them(server):
     assert mine.plan_id not in ids(listing(other, page_size=100, access_level_filter="User"))
     assert mine.plan_id in ids(listing(other, page_size=100, access_level_filter="Account"))
     assert mine.plan_id in ids(listing(client(server), page_size=100))
-    assert get(other, mine.plan_id).plan_detail.owner_principal_id == KEY[0]
+    detail = get(client(server), mine.plan_id).plan_detail
+    assert detail.owner_principal_name == KEY[0]
+    assert detail.owner_principal_id.isdigit() and len(detail.owner_principal_id) == 17
+
+
+def test_an_empty_description_is_refused(server):
+    """Issue 12 (7): Description is 1 to 128 characters; an empty one is InvalidDescription-like,
+    not silently dropped."""
+    c = client(server)
+    req = models.CreateProvisionedProductPlanRequest(
+        plan_name="conf-desc", plan_type="Ros", product_id="prod-sbxvpc0000001", product_version_id="pv-sbxvpc0000001",
+        provisioned_product_name="conf-desc", stack_region_id="cn-hangzhou", description="",
+        parameters=[models.CreateProvisionedProductPlanRequestParameters(parameter_key="cidr_block", parameter_value="10.0.0.0/16")])
+    with pytest.raises(Exception) as e:
+        c.create_provisioned_product_plan(req)
+    assert "Description" in e.value.code, e.value.code

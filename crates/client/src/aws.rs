@@ -262,15 +262,19 @@ impl AwsClient {
         }
     }
 
+    /// One page of `DescribeProvisionedProductPlan`: the plan, that page of its resource
+    /// changes, and the token of the next page.
     async fn describe_plan(
         &self,
         plan_id: &str,
-    ) -> Result<(LivePlan, Vec<ResourceChange>), ProviderError> {
+        page_token: Option<String>,
+    ) -> Result<(LivePlan, Vec<ResourceChange>, Option<String>), ProviderError> {
         self.pace().await;
         let out = self
             .client
             .describe_provisioned_product_plan()
             .plan_id(plan_id)
+            .set_page_token(page_token)
             .send()
             .await
             .map_err(provider_error)?;
@@ -343,7 +347,7 @@ impl AwsClient {
                 replacement: r.replacement().map(|x| x.as_str().to_string()),
             })
             .collect();
-        Ok((live, changes))
+        Ok((live, changes, out.next_page_token().map(str::to_string)))
     }
 }
 
@@ -406,12 +410,14 @@ impl PlanService for AwsClient {
             let sem = sem.clone();
             futures.push(async move {
                 let _permit = sem.acquire().await.expect("semaphore open");
-                self.describe_plan(id).await
+                self.describe_plan(id, None).await
             });
         }
         for r in futures_join(futures).await {
             match r {
-                Ok((l, _)) if filter.statuses.is_empty() || filter.statuses.contains(&l.status) => {
+                Ok((l, _, _))
+                    if filter.statuses.is_empty() || filter.statuses.contains(&l.status) =>
+                {
                     items.push(l)
                 }
                 Ok(_) => {}
@@ -427,7 +433,7 @@ impl PlanService for AwsClient {
     }
 
     async fn get_plan(&self, plan_id: &str) -> Result<LivePlan, ProviderError> {
-        self.describe_plan(plan_id).await.map(|(l, _)| l)
+        self.describe_plan(plan_id, None).await.map(|(l, _, _)| l)
     }
 
     async fn create_plan(&self, r: &NewPlan) -> Result<LivePlan, ProviderError> {
@@ -524,8 +530,15 @@ impl PlanService for AwsClient {
             .map_err(provider_error)
     }
 
+    /// Every page of the plan's resource changes (AWS pages them, 20 at most).
     async fn resource_changes(&self, plan_id: &str) -> Result<Vec<ResourceChange>, ProviderError> {
-        self.describe_plan(plan_id).await.map(|(_, c)| c)
+        let (_, mut all, mut next) = self.describe_plan(plan_id, None).await?;
+        while let Some(token) = next {
+            let (_, page, after) = self.describe_plan(plan_id, Some(token)).await?;
+            all.extend(page);
+            next = after;
+        }
+        Ok(all)
     }
 
     async fn find_provisioned_product(

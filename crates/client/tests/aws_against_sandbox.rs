@@ -148,3 +148,28 @@ async fn a_wrong_secret_is_an_auth_error() {
         (ErrorKind::Auth, "InvalidSignatureException")
     );
 }
+
+/// Issue 12 (7): AWS pages a plan's ResourceChanges (20 at most); the client reads every page.
+/// The sandbox's Kubernetes product has 24 resources, so one page would miss four.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resource_changes_are_read_from_every_page() {
+    let endpoint = start().await;
+    let c = client(&endpoint, "testsecret");
+    let req = NewPlan {
+        inputs: PlanInputs {
+            name: "aws-k8s".into(),
+            product_id: "prod-sbxk8s0000001".into(),
+            product_version_id: "pv-sbxk8s0000001".into(),
+            provisioned_product_name: "aws-k8s".into(),
+            parameters: [("cluster_name".to_string(), "k".to_string())].into(),
+            ..PlanInputs::default()
+        },
+        operation_type: OperationType::LaunchProduct,
+        idempotency_token: "tok-k8s".into(),
+    };
+    let made = c.create_plan(&req).await.unwrap();
+    settle(&c, &made.id, PlanStatus::PreviewSuccess).await;
+    let changes = c.resource_changes(&made.id).await.unwrap();
+    assert_eq!(changes.len(), 24);
+    assert_eq!(changes.last().unwrap().logical_resource_id, "Addons");
+}

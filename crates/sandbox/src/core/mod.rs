@@ -5,7 +5,7 @@
 //! operation, so no background thread is needed and tests control time.
 
 mod error;
-mod ids;
+pub mod ids;
 mod outputs;
 pub mod records;
 pub mod status;
@@ -456,7 +456,11 @@ impl Sandbox {
                             .any(|a| a.split_once(':').is_some_and(|(_, an)| an == n))
                     })
             })
-            .filter(|p| q.owner_uid.as_ref().is_none_or(|u| *u == p.owner))
+            .filter(|p| {
+                q.owner_uid
+                    .as_ref()
+                    .is_none_or(|u| *u == ids::principal_id(&p.owner))
+            })
             .filter(|p| q.owner.as_ref().is_none_or(|o| *o == p.owner))
             .filter(|p| {
                 q.full_text

@@ -373,7 +373,8 @@ pub(crate) fn plan_detail(sb: &Sandbox, p: &PlanRecord, with_approval: bool) -> 
         "Parameters": kv(&p.parameters, "ParameterKey", "ParameterValue"),
         "Tags": kv(&p.tags, "Key", "Value"),
         "Uid": sb.settings.account_id,
-        "OwnerPrincipalId": p.owner,
+        "OwnerPrincipalId": crate::core::ids::principal_id(&p.owner),
+        "OwnerPrincipalName": p.owner,
         "OwnerPrincipalType": "RamUser",
         "AssignedApprovers": p.approvers.iter().map(|a| { let (t, n) = principal(a); json!({"PrincipalType": t, "PrincipalName": n}) }).collect::<Vec<_>>(),
         "CreateTime": iso8601(p.create_ms),
@@ -397,7 +398,7 @@ pub(crate) fn plan_detail(sb: &Sandbox, p: &PlanRecord, with_approval: bool) -> 
             .iter()
             .map(|r| {
                 let (t, n) = principal(&r.principal);
-                json!({"ApprovalAction": r.action, "Comment": r.comment, "CreateTime": iso8601(r.time_ms), "Operator": {"PrincipalId": n, "PrincipalName": n, "PrincipalType": t}})
+                json!({"ApprovalAction": r.action, "Comment": r.comment, "CreateTime": iso8601(r.time_ms), "Operator": {"PrincipalId": crate::core::ids::principal_id(&n), "PrincipalName": n, "PrincipalType": t}})
             })
             .collect();
         let todo: Vec<Value> = if p.status == PlanStatus::ApplicationInProgress {
@@ -532,7 +533,8 @@ fn dispatch(
             let req = CreatePlan {
                 owner: Some(caller.to_string()),
                 name: required(p, "PlanName")?.into(),
-                description: opt(p, "Description"),
+                // Sent empty, it is refused (1 to 128 characters), as Alibaba does.
+                description: p.get("Description").cloned(),
                 operation_type: opt(p, "OperationType"),
                 portfolio_id: opt(p, "PortfolioId"),
                 product_id: required(p, "ProductId")?.into(),
@@ -554,7 +556,8 @@ fn dispatch(
                 product_id: required(p, "ProductId")?.into(),
                 product_version_id: required(p, "ProductVersionId")?.into(),
                 portfolio_id: opt(p, "PortfolioId"),
-                description: opt(p, "Description"),
+                // Sent empty, it is refused (1 to 128 characters), as Alibaba does.
+                description: p.get("Description").cloned(),
                 parameters: pairs(p, "Parameters", "ParameterKey", "ParameterValue")?,
                 tags: pairs(p, "Tags", "Key", "Value")?,
             })?;
