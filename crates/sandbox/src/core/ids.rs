@@ -45,6 +45,17 @@ impl Sandbox {
     }
 }
 
+/// A principal's id: Alibaba's are 17-digit numbers (`27740196382623…`), here stable per
+/// principal name (an access key id, or the account).
+pub fn principal_id(name: &str) -> String {
+    let digest = Sha256::digest(name);
+    let n = digest
+        .iter()
+        .take(8)
+        .fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
+    format!("{:017}", n % 100_000_000_000_000_000)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -65,15 +76,4 @@ mod tests {
             .bytes()
             .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase()));
     }
-}
-
-/// A principal's id: Alibaba's are 17-digit numbers (`27740196382623…`), here stable per
-/// principal name (an access key id, or the account).
-pub fn principal_id(name: &str) -> String {
-    let digest = Sha256::digest(name);
-    let n = digest
-        .iter()
-        .take(8)
-        .fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
-    format!("{:017}", n % 100_000_000_000_000_000)
 }
