@@ -42,40 +42,93 @@ pub struct RefreshError {
 
 const PAGE: usize = 100;
 
-async fn list_all(
-    service: Arc<dyn PlanService>,
+/// How much of a provider's plan history a refresh reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Depth {
+    /// Every plan: drift's census of unmanaged plans, and any refresh that may have to adopt a
+    /// plan the state does not name.
+    Full,
+    /// Newest first, until every plan the state names has been seen: executed plans stay in the
+    /// cloud (one more per address per update), so a no-change plan costs ⌈N/100⌉+1 requests
+    /// whatever the history.
+    #[default]
+    Enough,
+}
+
+/// Lists `pages` (by number) concurrently, in page order.
+async fn list_pages(
+    service: &Arc<dyn PlanService>,
+    pages: std::ops::RangeInclusive<usize>,
     stats: &mut RefreshStats,
 ) -> Result<Vec<LivePlan>, ProviderError> {
-    let filter = PlanFilter::default();
-    let first = service.list_plans(&filter, 1, PAGE).await?;
-    stats.list_requests += 1;
-    let pages = first.total_count.div_ceil(PAGE);
-    let mut all = first.items;
     let mut set = JoinSet::new();
-    for n in 2..=pages {
+    for n in pages {
         let s = service.clone();
-        let f = filter.clone();
-        set.spawn(async move { (n, s.list_plans(&f, n, PAGE).await) });
+        set.spawn(async move { (n, s.list_plans(&PlanFilter::default(), n, PAGE).await) });
     }
-    let mut rest: Vec<(usize, Vec<LivePlan>)> = Vec::new();
+    let mut got: Vec<(usize, Vec<LivePlan>)> = Vec::new();
     while let Some(r) = set.join_next().await {
         let (n, page) = r.expect("list task does not panic");
         stats.list_requests += 1;
-        rest.push((n, page?.items));
+        got.push((n, page?.items));
     }
-    rest.sort_by_key(|(n, _)| *n);
-    all.extend(rest.into_iter().flat_map(|(_, items)| items));
+    got.sort_by_key(|(n, _)| *n);
+    Ok(got.into_iter().flat_map(|(_, items)| items).collect())
+}
+
+/// The provider's plans, newest first. With `needed`, listing stops once every one of those
+/// ids has been seen (the rest is older history nothing here needs).
+async fn list_all(
+    service: Arc<dyn PlanService>,
+    stats: &mut RefreshStats,
+    needed: Option<&BTreeSet<&str>>,
+) -> Result<Vec<LivePlan>, ProviderError> {
+    let first = service.list_plans(&PlanFilter::default(), 1, PAGE).await?;
+    stats.list_requests += 1;
+    let pages = first.total_count.div_ceil(PAGE);
+    let mut all = first.items;
+    let all_seen = |all: &[LivePlan], needed: &BTreeSet<&str>| {
+        let ids: BTreeSet<&str> = all.iter().map(|p| p.id.as_str()).collect();
+        needed.iter().all(|id| ids.contains(id))
+    };
+    match needed {
+        Some(needed) => {
+            // The state's plans are usually the newest: read as many pages as they fill at
+            // once, then one page at a time until each has been seen.
+            let mut next = 2;
+            let at_once = needed.len().div_ceil(PAGE).clamp(1, pages.max(1));
+            if at_once >= 2 {
+                all.extend(list_pages(&service, 2..=at_once, stats).await?);
+                next = at_once + 1;
+            }
+            while next <= pages && !all_seen(&all, needed) {
+                all.extend(list_pages(&service, next..=next, stats).await?);
+                next += 1;
+            }
+        }
+        None => all.extend(list_pages(&service, 2..=pages, stats).await?),
+    }
     // Plans created while paging can shift items between pages: keep each id once.
     let mut seen = BTreeSet::new();
     all.retain(|p| seen.insert(p.id.clone()));
     Ok(all)
 }
 
-/// Reads what the cloud holds for every managed and desired address.
+/// Reads what the cloud holds for every managed and desired address ([`Depth::Enough`]).
 pub async fn refresh(
     desired: &DesiredState,
     state: &State,
     providers: &Providers,
+) -> Result<(LiveSnapshot, RefreshStats), RefreshError> {
+    refresh_to(desired, state, providers, Depth::Enough).await
+}
+
+/// [`refresh`], reading the plan history to `depth`.
+pub async fn refresh_to(
+    desired: &DesiredState,
+    state: &State,
+    providers: &Providers,
+    depth: Depth,
 ) -> Result<(LiveSnapshot, RefreshStats), RefreshError> {
     let mut stats = RefreshStats::default();
     let mut snapshot = LiveSnapshot::default();
@@ -90,7 +143,26 @@ pub async fn refresh(
             provider: provider.clone(),
             error,
         };
-        let plans = list_all(service.clone(), &mut stats).await.map_err(err)?;
+        // Stopping early is safe only when the state names every plan this refresh must find:
+        // no address the manifests want is unknown to the state (its plan could be a lost create
+        // to adopt) and no create is pending (what it made is newer than the state's plan, so it
+        // is met first anyway, but a create that never landed would be looked for to the end).
+        let managed: Vec<&planform_state::ManagedPlan> = state
+            .plans
+            .values()
+            .filter(|m| &m.provider == provider)
+            .collect();
+        let needed: BTreeSet<&str> = managed.iter().map(|m| m.plan_id.as_str()).collect();
+        let settled = depth == Depth::Enough
+            && managed.iter().all(|m| m.pending_token.is_none())
+            && desired
+                .plans
+                .iter()
+                .filter(|(_, d)| &d.provider == provider)
+                .all(|(a, _)| state.plans.contains_key(a));
+        let plans = list_all(service.clone(), &mut stats, settled.then_some(&needed))
+            .await
+            .map_err(err)?;
         let by_id: BTreeMap<&str, &LivePlan> = plans.iter().map(|p| (p.id.as_str(), p)).collect();
         // Newest plan per address among those carrying this workspace's ownership tag: of any
         // operation (what a create the state did not record may have made), and of those that

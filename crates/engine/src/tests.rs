@@ -565,3 +565,47 @@ fn issue_12_a_changed_provider_is_refused_with_a_hint() {
         "{text}"
     );
 }
+
+/// Issue 12 (6): executed plans stay in the cloud, one more per address per update; a refresh
+/// of a settled state stops listing once it has seen every plan the state names, so its cost
+/// does not grow with the history (drift, which takes the census, reads it all).
+#[test]
+fn issue_12_refresh_does_not_grow_with_the_history() {
+    let rt = runtime();
+    let (providers, service) = sandbox();
+    let desired = desired_of(
+        (0..150)
+            .map(|i| vpc(&format!("p{i}"), "10.0.0.0/16", BTreeMap::new(), false))
+            .collect(),
+    );
+    let mut state = State::new("test", "lin".into());
+    // Five rounds of history, then the current plans (the newest).
+    for round in 0..6 {
+        for d in desired.plans.values() {
+            let l = rt
+                .block_on(service.create_plan(&planform_model::NewPlan {
+                    inputs: planform_model::ownership::tag(&d.inputs, "test", &d.address),
+                    operation_type: planform_model::OperationType::LaunchProduct,
+                    idempotency_token: format!("r{round}-{}", d.address),
+                }))
+                .unwrap();
+            state.observe(&d.address, &d.provider, &l);
+        }
+    }
+    let (live, stats) = rt.block_on(refresh(&desired, &state, &providers)).unwrap();
+    assert_eq!(stats.list_requests, 2, "ceil(150/100), not ceil(900/100)");
+    assert!(live
+        .plans
+        .values()
+        .all(|e| matches!(e, LiveEntry::Present(_))));
+    assert_eq!(rt.block_on(pending(&desired, &state, &providers)), vec![]);
+    let (_, full) = rt
+        .block_on(crate::refresh_to(
+            &desired,
+            &state,
+            &providers,
+            crate::Depth::Full,
+        ))
+        .unwrap();
+    assert_eq!(full.list_requests, 9);
+}

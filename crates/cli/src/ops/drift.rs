@@ -2,7 +2,7 @@
 //! changes `plan --refresh-only` shows.
 
 use anyhow::{bail, Result};
-use planform_engine::{refresh, DriftItem, LiveEntry, Products};
+use planform_engine::{refresh_to, Depth, DriftItem, LiveEntry, Products};
 use planform_model::{Address, ErrorKind};
 use planform_state::State;
 
@@ -15,7 +15,8 @@ pub async fn drift(ws: &Workspace, ignore: &[String]) -> Result<Vec<DriftItem>> 
         None => State::new(&ws.desired.workspace, String::new()),
     };
     let providers = ws.providers(&state).await?;
-    let (live, _) = refresh(&ws.desired, &state, &providers).await?;
+    // Drift takes the census of every plan (unmanaged ones may be anywhere in the history).
+    let (live, _) = refresh_to(&ws.desired, &state, &providers, Depth::Full).await?;
     let mut products = Products::new();
     for (address, m) in state.plans.iter().filter(|(_, m)| m.launched) {
         let (Some(LiveEntry::Present(_)), Some(pp), Some(service)) = (
