@@ -598,9 +598,12 @@ pub fn diff(
                 }
             };
             if let Some(c) = change {
-                let abandons_terminate = c.live_plan_id.as_ref().is_some_and(|_| {
-                    matches!(entry, Some(LiveEntry::Present(l)) if l.operation_type == OperationType::TerminateProvisionedProduct)
-                });
+                // Replacing a terminate plan an interrupted destroy left keeps the product.
+                let abandons_terminate = matches!(
+                    entry,
+                    Some(LiveEntry::Present(l))
+                        if l.operation_type == OperationType::TerminateProvisionedProduct
+                );
                 if matches!(c.action, Action::Replace { .. })
                     && d.prevent_destroy
                     && !abandons_terminate
