@@ -114,6 +114,16 @@ plan "app" {{
     )
 }
 
+/// `planform` with AWS credentials for the server's key (and no instance metadata lookups).
+fn run_aws(w: &Workspace, args: &[&str]) -> crate::Run {
+    let mut c = w.command(args);
+    c.env("AWS_ACCESS_KEY_ID", "e2eid")
+        .env("AWS_SECRET_ACCESS_KEY", "e2esecret")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("HOME", w.path());
+    crate::Run::from(c.output().unwrap())
+}
+
 fn run(w: &Workspace, args: &[&str]) -> crate::Run {
     let mut c = w.command(args);
     c.env("ALIBABA_CLOUD_ACCESS_KEY_ID", "e2eid")
@@ -215,14 +225,7 @@ plan "bucket" {{
             server.endpoint
         ),
     );
-    let aws = |args: &[&str]| {
-        let mut c = w.command(args);
-        c.env("AWS_ACCESS_KEY_ID", "e2eid")
-            .env("AWS_SECRET_ACCESS_KEY", "e2esecret")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("HOME", w.path());
-        crate::Run::from(c.output().unwrap())
-    };
+    let aws = |args: &[&str]| run_aws(&w, args);
     aws(&["plan", "--detailed-exitcode"]).expect(2);
     let applied = aws(&["apply", "--auto-approve"]).expect(0);
     assert!(
@@ -432,14 +435,7 @@ plan "worker" {{
             server.endpoint
         ),
     );
-    let aws = |args: &[&str]| {
-        let mut c = w.command(args);
-        c.env("AWS_ACCESS_KEY_ID", "e2eid")
-            .env("AWS_SECRET_ACCESS_KEY", "e2esecret")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("HOME", w.path());
-        crate::Run::from(c.output().unwrap())
-    };
+    let aws = |args: &[&str]| run_aws(&w, args);
     let applied = aws(&["apply", "--auto-approve"]);
     assert_eq!(applied.code, 0, "{}\n{}", applied.stdout, applied.stderr);
     assert!(

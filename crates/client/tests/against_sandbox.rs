@@ -276,7 +276,7 @@ async fn two_hundred_operations_under_faults() {
     assert_eq!(names.len(), 30);
     assert!(plans
         .iter()
-        .all(|p| p.status == "ExecuteSuccess" && p.parameters[0].1 == "10.1.0.0/16"));
+        .all(|p| p.status.as_str() == "ExecuteSuccess" && p.parameters[0].1 == "10.1.0.0/16"));
     assert_eq!(
         sb.list_provisioned_products().unwrap().len(),
         60,

@@ -38,13 +38,16 @@ fn preview_then_execute_produces_outputs() {
     let clock = Arc::new(ManualClock::new(1_700_000_000_000));
     let mut sb = sandbox(&clock, Store::memory());
     let p = sb.create_plan(vpc("net")).unwrap();
-    assert_eq!(p.status, "PreviewInProgress");
+    assert_eq!(p.status.as_str(), "PreviewInProgress");
     assert!(p.id.starts_with("plan-") && p.id.len() == 19, "{}", p.id);
     clock.advance(999);
-    assert_eq!(sb.get_plan(&p.id).unwrap().status, "PreviewInProgress");
+    assert_eq!(
+        sb.get_plan(&p.id).unwrap().status.as_str(),
+        "PreviewInProgress"
+    );
     clock.advance(1);
     let p = sb.get_plan(&p.id).unwrap();
-    assert_eq!(p.status, "PreviewSuccess");
+    assert_eq!(p.status.as_str(), "PreviewSuccess");
     assert_eq!(
         p.resource_changes
             .iter()
@@ -52,7 +55,10 @@ fn preview_then_execute_produces_outputs() {
             .collect::<Vec<_>>(),
         ["Add", "Add"]
     );
-    assert_eq!(sb.execute_plan(&p.id).unwrap().status, "ExecuteInProgress");
+    assert_eq!(
+        sb.execute_plan(&p.id).unwrap().status.as_str(),
+        "ExecuteInProgress"
+    );
     assert!(sb
         .execute_plan(&p.id)
         .unwrap_err()
@@ -60,15 +66,15 @@ fn preview_then_execute_produces_outputs() {
         .starts_with("InvalidStatus"));
     clock.advance(5000);
     let p = sb.get_plan(&p.id).unwrap();
-    assert_eq!(p.status, "ExecuteSuccess");
+    assert_eq!(p.status.as_str(), "ExecuteSuccess");
     let pp = sb.provisioned_product(&p.provisioned_product_id).unwrap();
-    assert_eq!(pp.status, "Available");
+    assert_eq!(pp.status.as_str(), "Available");
     let outputs: Vec<&str> = pp.outputs.iter().map(|(k, _, _)| k.as_str()).collect();
     assert_eq!(outputs, ["vpc_id", "vswitch_id", "cidr_block"]);
     assert!(pp.outputs[0].1.starts_with("vpc-"));
     assert_eq!(pp.outputs[2].1, "10.0.0.0/16");
     let task = sb.task(pp.last_task_id.as_deref().unwrap()).unwrap();
-    assert_eq!(task.status, "Succeeded");
+    assert_eq!(task.status.as_str(), "Succeeded");
     assert_eq!(task.outputs, pp.outputs);
 }
 
@@ -86,7 +92,7 @@ fn invalid_parameters_fail_the_preview_with_a_message() {
     let p = sb.create_plan(req).unwrap();
     clock.advance(1000);
     let p = sb.get_plan(&p.id).unwrap();
-    assert_eq!(p.status, "PreviewFailed");
+    assert_eq!(p.status.as_str(), "PreviewFailed");
     assert!(p
         .status_message
         .unwrap()
@@ -104,9 +110,12 @@ fn invalid_parameters_fail_the_preview_with_a_message() {
             ..UpdatePlan::default()
         })
         .unwrap();
-    assert_eq!(fixed.status, "PreviewInProgress");
+    assert_eq!(fixed.status.as_str(), "PreviewInProgress");
     clock.advance(1000);
-    assert_eq!(sb.get_plan(&p.id).unwrap().status, "PreviewSuccess");
+    assert_eq!(
+        sb.get_plan(&p.id).unwrap().status.as_str(),
+        "PreviewSuccess"
+    );
 }
 
 #[test]
@@ -120,7 +129,7 @@ fn approval_flow_and_records() {
     let p = sb.create_plan(req).unwrap();
     clock.advance(1000);
     let p = sb.execute_plan(&p.id).unwrap();
-    assert_eq!(p.status, "ApplicationInProgress");
+    assert_eq!(p.status.as_str(), "ApplicationInProgress");
     assert_eq!(p.approvers, ["RamUser:dba"]);
     let listed = sb
         .list_plans(&ListPlans {
@@ -134,11 +143,14 @@ fn approval_flow_and_records() {
     let p = sb
         .approve_plan(&p.id, "Approve", "ok", "RamUser:dba")
         .unwrap();
-    assert_eq!(p.status, "ApplicationApproved");
-    assert_eq!(sb.execute_plan(&p.id).unwrap().status, "ExecuteInProgress");
+    assert_eq!(p.status.as_str(), "ApplicationApproved");
+    assert_eq!(
+        sb.execute_plan(&p.id).unwrap().status.as_str(),
+        "ExecuteInProgress"
+    );
     clock.advance(5000);
     let p = sb.get_plan(&p.id).unwrap();
-    assert_eq!(p.status, "ExecuteSuccess");
+    assert_eq!(p.status.as_str(), "ExecuteSuccess");
     assert_eq!(
         p.records
             .iter()
@@ -273,7 +285,8 @@ fn data_survives_reopening_the_database() {
     let mut sb = sandbox(&clock, Store::open(&path).unwrap());
     let p = sb.get_plan(&id).unwrap();
     assert_eq!(
-        p.status, "ExecuteSuccess",
+        p.status.as_str(),
+        "ExecuteSuccess",
         "the pending execution finished after the restart"
     );
     assert_eq!(sb.list_provisioned_products().unwrap().len(), 1);

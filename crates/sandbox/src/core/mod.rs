@@ -322,7 +322,7 @@ impl Sandbox {
     /// `UpdateProvisionedProductPlan`: new inputs and a new preview.
     pub fn update_plan(&mut self, req: UpdatePlan) -> Result<PlanRecord, SandboxError> {
         let mut plan = self.get_plan(&req.plan_id)?;
-        if !plan.status.allows_update() {
+        if !status::allows_update(plan.status) {
             return Err(status::refuse(&plan, "UpdateProvisionedProductPlan"));
         }
         validation::check_inputs(

@@ -73,6 +73,7 @@ pub struct PlanRecord {
     pub description: Option<String>,
     #[serde(with = "operation_type")]
     pub operation_type: OperationType,
+    #[serde(with = "plan_status")]
     pub status: PlanStatus,
     pub status_message: Option<String>,
     pub portfolio_id: Option<String>,
@@ -191,6 +192,22 @@ pub(super) fn token_delete(token: &str) -> Write {
 
 /// Stores `planform_model::OperationType` as its wire spelling (`LaunchProduct`, …); the model
 /// type does not derive serde, as domain types never do.
+/// A plan's status as stored: Alibaba's spelling.
+pub(super) mod plan_status {
+    use planform_model::PlanStatus;
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(status: &PlanStatus, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(status.as_str())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<PlanStatus, D::Error> {
+        let s = String::deserialize(d)?;
+        super::super::status::parse_alibaba(&s)
+            .ok_or_else(|| D::Error::custom(format!("unknown plan status {s:?}")))
+    }
+}
+
 mod operation_type {
     use planform_model::OperationType;
     use serde::{de::Error, Deserialize, Deserializer, Serializer};

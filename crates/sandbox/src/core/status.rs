@@ -16,106 +16,24 @@ use super::records::{
 use super::{ids, validation, Sandbox};
 use crate::store::Write;
 
-/// A plan's status, in Alibaba's spelling (which is also how the sandbox stores it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum PlanStatus {
-    PreviewInProgress,
-    PreviewSuccess,
-    PreviewFailed,
-    ApplicationInProgress,
-    ApplicationApproved,
-    ApplicationRejected,
-    ExecuteInProgress,
-    ExecuteSuccess,
-    ExecuteFailed,
-    Canceled,
+/// A plan's status: the model's, stored and answered in Alibaba's spelling.
+pub use planform_model::PlanStatus;
+
+/// Alibaba's spelling only (the model also reads AWS's; the AWS face translates its own).
+pub fn parse_alibaba(s: &str) -> Option<PlanStatus> {
+    PlanStatus::ALL.into_iter().find(|p| p.as_str() == s)
 }
 
-impl PlanStatus {
-    pub const ALL: [PlanStatus; 10] = [
-        PlanStatus::PreviewInProgress,
-        PlanStatus::PreviewSuccess,
-        PlanStatus::PreviewFailed,
-        PlanStatus::ApplicationInProgress,
-        PlanStatus::ApplicationApproved,
-        PlanStatus::ApplicationRejected,
-        PlanStatus::ExecuteInProgress,
-        PlanStatus::ExecuteSuccess,
-        PlanStatus::ExecuteFailed,
-        PlanStatus::Canceled,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PlanStatus::PreviewInProgress => "PreviewInProgress",
-            PlanStatus::PreviewSuccess => "PreviewSuccess",
-            PlanStatus::PreviewFailed => "PreviewFailed",
-            PlanStatus::ApplicationInProgress => "ApplicationInProgress",
-            PlanStatus::ApplicationApproved => "ApplicationApproved",
-            PlanStatus::ApplicationRejected => "ApplicationRejected",
-            PlanStatus::ExecuteInProgress => "ExecuteInProgress",
-            PlanStatus::ExecuteSuccess => "ExecuteSuccess",
-            PlanStatus::ExecuteFailed => "ExecuteFailed",
-            PlanStatus::Canceled => "Canceled",
-        }
-    }
-
-    /// Alibaba's spelling only; the AWS face translates its own.
-    pub fn parse(s: &str) -> Option<PlanStatus> {
-        PlanStatus::ALL.into_iter().find(|p| p.as_str() == s)
-    }
-
-    /// A step is under way; the plan can be neither changed nor deleted.
-    pub fn in_progress(self) -> bool {
-        matches!(
-            self,
-            PlanStatus::PreviewInProgress
-                | PlanStatus::ApplicationInProgress
-                | PlanStatus::ExecuteInProgress
-        )
-    }
-
-    /// `UpdateProvisionedProductPlan` may start a new preview from here.
-    pub fn allows_update(self) -> bool {
-        matches!(
-            self,
-            PlanStatus::PreviewSuccess
-                | PlanStatus::PreviewFailed
-                | PlanStatus::ApplicationRejected
-                | PlanStatus::Canceled
-                | PlanStatus::ExecuteFailed
-        )
-    }
-}
-
-impl fmt::Display for PlanStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl PartialEq<&str> for PlanStatus {
-    fn eq(&self, other: &&str) -> bool {
-        self.as_str() == *other
-    }
-}
-
-impl From<PlanStatus> for planform_model::PlanStatus {
-    fn from(s: PlanStatus) -> Self {
-        use planform_model::PlanStatus as Model;
-        match s {
-            PlanStatus::PreviewInProgress => Model::PreviewInProgress,
-            PlanStatus::PreviewSuccess => Model::PreviewSuccess,
-            PlanStatus::PreviewFailed => Model::PreviewFailed,
-            PlanStatus::ApplicationInProgress => Model::ApplicationInProgress,
-            PlanStatus::ApplicationApproved => Model::ApplicationApproved,
-            PlanStatus::ApplicationRejected => Model::ApplicationRejected,
-            PlanStatus::ExecuteInProgress => Model::ExecuteInProgress,
-            PlanStatus::ExecuteSuccess => Model::ExecuteSuccess,
-            PlanStatus::ExecuteFailed => Model::ExecuteFailed,
-            PlanStatus::Canceled => Model::Canceled,
-        }
-    }
+/// `UpdateProvisionedProductPlan` may start a new preview from here.
+pub fn allows_update(status: PlanStatus) -> bool {
+    matches!(
+        status,
+        PlanStatus::PreviewSuccess
+            | PlanStatus::PreviewFailed
+            | PlanStatus::ApplicationRejected
+            | PlanStatus::Canceled
+            | PlanStatus::ExecuteFailed
+    )
 }
 
 /// A provisioned product's status, in Alibaba's spelling.

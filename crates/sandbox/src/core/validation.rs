@@ -200,7 +200,7 @@ pub(super) fn check_list(q: &ListPlans) -> Result<Vec<PlanStatus>, SandboxError>
     q.statuses
         .iter()
         .map(|s| {
-            PlanStatus::parse(s).ok_or_else(|| {
+            super::status::parse_alibaba(s).ok_or_else(|| {
                 SandboxError::invalid("Filters.N.Value", format!("{s:?} is not a plan status"))
             })
         })

@@ -365,7 +365,7 @@ pub(crate) fn plan_detail(sb: &Sandbox, p: &PlanRecord, with_approval: bool) -> 
         "PlanName": p.name,
         "PlanType": "Ros",
         "OperationType": p.operation_type.as_str(),
-        "Status": p.status,
+        "Status": p.status.as_str(),
         "ProductId": p.product_id,
         "ProductVersionId": p.product_version_id,
         "ProvisionedProductId": p.provisioned_product_id,
@@ -444,7 +444,7 @@ fn pp_detail(sb: &Sandbox, p: &ProductRecord) -> Value {
     let mut d = json!({
         "ProvisionedProductId": p.id, "ProvisionedProductName": p.name, "ProvisionedProductType": "RosStack",
         "ProvisionedProductArn": format!("acs:servicecatalog:cn-hangzhou:{}:provisionedproduct/{}", sb.settings.account_id, p.id),
-        "Status": p.status, "StackId": p.stack_id, "ProductId": p.product_id,
+        "Status": p.status.as_str(), "StackId": p.stack_id, "ProductId": p.product_id,
         "ProductName": sb.catalog.product(&p.product_id).map(|x| x.name.clone()).unwrap_or_default(),
         "ProductVersionId": p.product_version_id,
         "ProductVersionName": sb.catalog.version(&p.product_id, &p.product_version_id).map(|v| v.name.clone()).unwrap_or_default(),
