@@ -99,7 +99,7 @@ pub fn live_plan(p: &PlanRecord) -> LivePlan {
             notification_arns: p.notification_arns.clone(),
         },
         operation_type: p.operation_type,
-        status: p.status.into(),
+        status: p.status,
         raw_status: p.status.as_str().to_string(),
         status_message: p.status_message.clone(),
         provisioned_product_id: Some(p.provisioned_product_id.clone()),
