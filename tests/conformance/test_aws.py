@@ -188,3 +188,18 @@ def test_audit_of_the_aws_model(server):
     outs = c.get_provisioned_product_outputs(ProvisionedProductName="aws-audit", OutputKeys=["cidr_block"])["Outputs"]
     assert outs[0]["OutputValue"] == "10.8.0.0/16"
     c.terminate_provisioned_product(ProvisionedProductName="aws-audit", TerminateToken="t-audit")
+
+
+def test_a_repeated_execute_with_its_token_gets_the_first_answer(server):
+    """Issue 12 (7): ExecuteProvisionedProductPlan's IdempotencyToken makes a repeat (an SDK
+    retry after a lost answer) harmless; another token on an executing plan is refused."""
+    c = sc(server)
+    made = create(c, "aws-exec-token", params={"cidr_block": "10.6.0.0/16"})
+    wait_for(lambda: status(c, made["PlanId"]), lambda s: s == "CREATE_SUCCESS")
+    first = c.execute_provisioned_product_plan(PlanId=made["PlanId"], IdempotencyToken="exec-1")["RecordDetail"]
+    again = c.execute_provisioned_product_plan(PlanId=made["PlanId"], IdempotencyToken="exec-1")["RecordDetail"]
+    assert again["RecordId"] == first["RecordId"]
+    with pytest.raises(c.exceptions.InvalidStateException):
+        c.execute_provisioned_product_plan(PlanId=made["PlanId"], IdempotencyToken="exec-2")
+    wait_for(lambda: status(c, made["PlanId"]), lambda s: s == "EXECUTE_SUCCESS")
+    c.terminate_provisioned_product(ProvisionedProductName="aws-exec-token", TerminateToken="t-exec")

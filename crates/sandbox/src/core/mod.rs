@@ -287,6 +287,7 @@ impl Sandbox {
             records: vec![],
             resource_changes: vec![],
             idempotency_token: req.idempotency_token.clone(),
+            execute_token: None,
             owner: req
                 .owner
                 .clone()
@@ -354,7 +355,17 @@ impl Sandbox {
     /// `ExecuteProvisionedProductPlan`: a previewed plan either waits for approval or starts
     /// executing; an approved one starts executing.
     pub fn execute_plan(&mut self, id: &str) -> Result<PlanRecord, SandboxError> {
+        self.execute_plan_with_token(id, None)
+    }
+
+    /// `ExecuteProvisionedProductPlan` with AWS's idempotency token, remembered on the plan.
+    pub fn execute_plan_with_token(
+        &mut self,
+        id: &str,
+        token: Option<&str>,
+    ) -> Result<PlanRecord, SandboxError> {
         let mut plan = self.get_plan(id)?;
+        plan.execute_token = token.map(str::to_string);
         let now = self.now_ms();
         match plan.status {
             PlanStatus::PreviewSuccess => {

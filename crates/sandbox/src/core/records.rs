@@ -93,6 +93,10 @@ pub struct PlanRecord {
     pub records: Vec<OperationRecord>,
     pub resource_changes: Vec<ResourceChangeRecord>,
     pub idempotency_token: Option<String>,
+    /// The token of the (AWS) execute request that started its execution: a repeat with the
+    /// same token gets the first answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execute_token: Option<String>,
     pub owner: String,
     /// Created through the AWS face: AWS tag rules, no approval step.
     #[serde(default)]

@@ -626,8 +626,14 @@ fn dispatch(
         }
         "ExecuteProvisionedProductPlan" => {
             let id = id_field(b, "PlanId", true)?.unwrap_or_default().to_string();
-            required(b, "IdempotencyToken")?;
+            let token = required(b, "IdempotencyToken")?;
             let plan = sb.get_plan(&id)?;
+            // A repeat of the request that started the execution gets the first answer.
+            if plan.execute_token.as_deref() == Some(token) {
+                let pp = sb.provisioned_product(&plan.provisioned_product_id)?;
+                let task = sb.task(pp.last_task_id.as_deref().unwrap_or_default())?;
+                return Ok(Some(json!({"RecordDetail": record_json(&task)})));
+            }
             if !matches!(
                 plan.status,
                 PlanStatus::PreviewSuccess | PlanStatus::ApplicationApproved
@@ -640,7 +646,7 @@ fn dispatch(
                     ),
                 ));
             }
-            sb.execute_plan(&id)?;
+            sb.execute_plan_with_token(&id, Some(token))?;
             let pp = sb.provisioned_product(&plan.provisioned_product_id)?;
             let task = sb.task(pp.last_task_id.as_deref().unwrap_or_default())?;
             json!({"RecordDetail": record_json(&task)})
