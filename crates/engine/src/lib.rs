@@ -24,7 +24,7 @@ pub use events::{Event, Observer};
 pub use fingerprint::{fingerprint, fingerprints, staleness, Fingerprint};
 pub use graph::{dot, order, OrderError};
 pub use refresh::{capabilities, refresh, refresh_to, Depth, Providers, RefreshStats};
-pub use resolve::{resolve_inputs, resolve_value, state_value, unresolved};
+pub use resolve::{resolve_inputs, resolve_value, unresolved};
 
 #[cfg(test)]
 mod tests;

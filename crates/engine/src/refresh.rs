@@ -87,22 +87,31 @@ async fn list_all(
     stats.list_requests += 1;
     let pages = first.total_count.div_ceil(PAGE);
     let mut all = first.items;
-    let all_seen = |all: &[LivePlan], needed: &BTreeSet<&str>| {
-        let ids: BTreeSet<&str> = all.iter().map(|p| p.id.as_str()).collect();
-        needed.iter().all(|id| ids.contains(id))
-    };
     match needed {
         Some(needed) => {
+            // The ids still to see, shrunk as pages arrive.
+            let mut missing = needed.clone();
+            let mut seen = |page: &[LivePlan]| {
+                for p in page {
+                    missing.remove(p.id.as_str());
+                }
+                missing.is_empty()
+            };
+            let mut done = seen(&all);
             // The state's plans are usually the newest: read as many pages as they fill at
             // once, then one page at a time until each has been seen.
             let mut next = 2;
             let at_once = needed.len().div_ceil(PAGE).clamp(1, pages.max(1));
-            if at_once >= 2 {
-                all.extend(list_pages(&service, 2..=at_once, stats).await?);
+            if at_once >= 2 && !done {
+                let page = list_pages(&service, 2..=at_once, stats).await?;
+                done = seen(&page);
+                all.extend(page);
                 next = at_once + 1;
             }
-            while next <= pages && !all_seen(&all, needed) {
-                all.extend(list_pages(&service, next..=next, stats).await?);
+            while next <= pages && !done {
+                let page = list_pages(&service, next..=next, stats).await?;
+                done = seen(&page);
+                all.extend(page);
                 next += 1;
             }
         }
@@ -261,7 +270,9 @@ pub async fn refresh_to(
                 .address()
                 .is_some_and(|a| state.plans.contains_key(&a) || desired.plans.contains_key(&a));
             if !owned {
-                snapshot.unmanaged.push((claim.address, p.id.clone()));
+                // Shown as an address when the tag holds one, else as written.
+                let shown = claim.address().map_or(claim.address, |a| a.to_string());
+                snapshot.unmanaged.push((shown, p.id.clone()));
             }
         }
         // Outputs the state does not have yet.

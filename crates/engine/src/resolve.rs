@@ -9,7 +9,7 @@ use planform_state::State;
 
 /// The value a reference (`plan.a.id`, `plan.a.outputs.x`) has in `state`, unless its plan is
 /// `changing` (then it is only known after apply).
-pub fn state_value(reference: &str, state: &State, changing: &BTreeSet<Address>) -> Option<String> {
+fn state_value(reference: &str, state: &State, changing: &BTreeSet<Address>) -> Option<String> {
     let (addr, attr) = split_reference(reference)?;
     if changing.contains(&addr) {
         return None;

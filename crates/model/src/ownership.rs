@@ -112,11 +112,6 @@ pub fn claim(inputs: &PlanInputs) -> Option<Claim> {
     })
 }
 
-/// Whether a plan's tags say it belongs to `workspace`.
-pub fn owned_by(inputs: &PlanInputs, workspace: &str) -> bool {
-    inputs.tags.get(TAG_WORKSPACE).map(String::as_str) == Some(workspace)
-}
-
 /// The address a plan of `workspace` was made for, when its tags say so.
 pub fn claimed_address(inputs: &PlanInputs, workspace: &str) -> Option<Address> {
     claim(inputs)
@@ -147,7 +142,10 @@ mod tests {
         assert_eq!(tagged.tags.len(), 3);
         assert_eq!(claimed_address(&tagged, "prod"), Some(a));
         assert_eq!(claimed_address(&tagged, "dev"), None);
-        assert!(owned_by(&tagged, "prod"));
+        assert_eq!(
+            claim(&tagged).map(|c| c.workspace),
+            Some("prod".to_string())
+        );
         assert_eq!(strip(tagged), user);
     }
 

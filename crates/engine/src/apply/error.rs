@@ -59,13 +59,3 @@ fn timed_out(phase: &Phase, plan_id: &str, status: PlanStatus, after: Duration) 
         Phase::Execution => format!("execution of {plan_id} did not finish within {secs}s"),
     }
 }
-
-impl ApplyError {
-    /// The provider error behind this failure, if a request failed.
-    pub fn provider_error(&self) -> Option<&ProviderError> {
-        match self {
-            ApplyError::Provider(e) => Some(e),
-            _ => None,
-        }
-    }
-}
