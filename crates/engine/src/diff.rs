@@ -263,11 +263,19 @@ pub struct DiffOptions {
 
 impl DiffOptions {
     fn capabilities_of(&self, provider: &ProviderRef) -> Capabilities {
-        self.capabilities
-            .get(provider)
-            .copied()
-            .unwrap_or_else(|| Capabilities::of(provider.kind))
+        capabilities_of(&self.capabilities, provider)
     }
+}
+
+/// What `provider` can do: as its service reported it, or else as its kind's API can.
+pub(crate) fn capabilities_of(
+    known: &BTreeMap<ProviderRef, Capabilities>,
+    provider: &ProviderRef,
+) -> Capabilities {
+    known
+        .get(provider)
+        .copied()
+        .unwrap_or_else(|| Capabilities::of(provider.kind))
 }
 
 /// The name of the plan that terminates the product launched by a plan named `name`.

@@ -3,10 +3,12 @@
 
 use std::collections::BTreeMap;
 
-use planform_model::{Address, Capabilities, DesiredState, PlanStatus, ProvisionedProduct};
+use planform_model::{
+    Address, Capabilities, DesiredState, PlanStatus, ProviderRef, ProvisionedProduct,
+};
 use planform_state::{hash_sensitive, State};
 
-use crate::diff::{compare, LiveEntry, LiveSnapshot};
+use crate::diff::{capabilities_of, compare, LiveEntry, LiveSnapshot};
 use crate::AttrDiff;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -47,13 +49,15 @@ pub struct DriftItem {
 /// The launched product of each address as read now: `None` when it no longer exists.
 pub type Products = BTreeMap<Address, Option<ProvisionedProduct>>;
 
-/// Compares the cloud with the state and the manifests. `ignore` holds `ADDR` or `ADDR.ATTR`.
+/// Compares the cloud with the state and the manifests. `ignore` holds `ADDR` or `ADDR.ATTR`;
+/// `capabilities` are the providers' (see [`crate::capabilities`]), as the diff takes them.
 pub fn drift(
     desired: &DesiredState,
     state: &State,
     live: &LiveSnapshot,
     products: &Products,
     ignore: &[String],
+    capabilities: &BTreeMap<ProviderRef, Capabilities>,
 ) -> Vec<DriftItem> {
     let ignored = |a: &str, attr: Option<&str>| {
         ignore.iter().any(|i| {
@@ -96,11 +100,15 @@ pub fn drift(
                     let mut shape = shape;
                     shape.ignore_changes.clear();
                     shape.sensitive_parameters = m.sensitive_parameters.clone();
-                    let diffs: Vec<AttrDiff> =
-                        compare(&shape, &now, applied, Capabilities::of(m.provider.kind))
-                            .into_iter()
-                            .filter(|d| !ignored(&a, Some(&d.path)))
-                            .collect();
+                    let diffs: Vec<AttrDiff> = compare(
+                        &shape,
+                        &now,
+                        applied,
+                        capabilities_of(capabilities, &m.provider),
+                    )
+                    .into_iter()
+                    .filter(|d| !ignored(&a, Some(&d.path)))
+                    .collect();
                     if !diffs.is_empty() {
                         let paths: Vec<&str> = diffs.iter().map(|d| d.path.as_str()).collect();
                         out.push(DriftItem {

@@ -299,7 +299,7 @@ impl Capabilities {
     };
 
     /// What the API a provider kind speaks can do; used where the live service is not at hand
-    /// (a diff made without providers, as the engine's pure tests do, and drift).
+    /// (a diff made without providers, as the engine's pure tests do).
     pub fn of(kind: crate::ProviderKind) -> Capabilities {
         match kind {
             crate::ProviderKind::Aws => Capabilities::AWS,

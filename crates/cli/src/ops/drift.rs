@@ -42,6 +42,7 @@ pub async fn drift(ws: &Workspace, ignore: &[String]) -> Result<Vec<DriftItem>> 
         &live,
         &products,
         ignore,
+        &planform_engine::capabilities(&providers),
     ))
 }
 
