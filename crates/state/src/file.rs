@@ -7,7 +7,7 @@ use std::path::Path;
 use planform_model::{Address, PlanInputs, ProviderRef};
 use serde::{Deserialize, Serialize};
 
-use crate::{ManagedPlan, State};
+use crate::{LockError, ManagedPlan, State};
 
 const VERSION: u32 = 1;
 
@@ -21,6 +21,22 @@ pub enum StateError {
     TooNew { path: String, version: u32 },
     #[error("cannot write state file {path}: {message}")]
     Write { path: String, message: String },
+    /// The lock is held by someone else and the wait ran out.
+    #[error("{0}")]
+    Locked(#[from] LockError),
+    /// A fenced write found that this holder's lock was taken over or removed.
+    #[error("the state lock of {backend} is no longer held by this run (lock id {lock_id}): another run took it over or it was force-unlocked; nothing more was written")]
+    LockLost { backend: String, lock_id: String },
+    /// A fenced write found another serial than the one it builds on.
+    #[error("the state in {backend} has serial {found}, this run expected {expected}: someone else wrote it; nothing was written")]
+    SerialMismatch {
+        backend: String,
+        expected: u64,
+        found: u64,
+    },
+    /// The store cannot be reached (a database down, a connection lost).
+    #[error("the state backend {backend} is unavailable: {message}")]
+    Unavailable { backend: String, message: String },
 }
 
 #[derive(Serialize, Deserialize)]

@@ -2,9 +2,11 @@
 //! inputs, outputs, history), stored as versioned JSON (`StateFileV1`) with atomic replace,
 //! mode 0600, and a lock whose lease a live holder renews so a killed job's lock expires.
 
+mod backend;
 mod file;
 mod lock;
 
+pub use backend::{Backend, BackendFuture, Change, Durable, Locked, Record};
 pub use file::{load, save, StateError};
 pub use lock::{holder, lock, lock_path, unlock, LockError, LockInfo, StateLock};
 
