@@ -203,3 +203,21 @@ def test_a_repeated_execute_with_its_token_gets_the_first_answer(server):
         c.execute_provisioned_product_plan(PlanId=made["PlanId"], IdempotencyToken="exec-2")
     wait_for(lambda: status(c, made["PlanId"]), lambda s: s == "EXECUTE_SUCCESS")
     c.terminate_provisioned_product(ProvisionedProductName="aws-exec-token", TerminateToken="t-exec")
+
+
+def test_accept_language_and_arns_of_the_request_region(server):
+    """Issue 12 (7): AcceptLanguage is checked against the model (at most 100 characters) on
+    every operation, and a product's ARN names the region it was launched in, not us-east-1."""
+    c = sc(server)
+    with pytest.raises(c.exceptions.InvalidParametersException) as e:
+        c.describe_provisioned_product_plan(PlanId="nope", AcceptLanguage="x" * 101)
+    assert "acceptLanguage" in str(e.value)
+    west = boto3.client("servicecatalog", endpoint_url=f"http://{server.endpoint}", region_name="eu-west-1",
+                        aws_access_key_id=KEY[0], aws_secret_access_key=KEY[1], config=Config(retries={"max_attempts": 1}))
+    made = create(west, "aws-arn-region", params={"cidr_block": "10.7.0.0/16"}, AcceptLanguage="jp")
+    wait_for(lambda: status(west, made["PlanId"]), lambda s: s == "CREATE_SUCCESS")
+    west.execute_provisioned_product_plan(PlanId=made["PlanId"])
+    wait_for(lambda: status(west, made["PlanId"]), lambda s: s == "EXECUTE_SUCCESS")
+    pp = west.describe_provisioned_product(Name="aws-arn-region")["ProvisionedProductDetail"]
+    assert pp["Arn"].startswith("arn:aws:servicecatalog:eu-west-1:"), pp["Arn"]
+    west.terminate_provisioned_product(ProvisionedProductName="aws-arn-region", TerminateToken="t-arn")

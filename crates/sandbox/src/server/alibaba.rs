@@ -274,7 +274,7 @@ pub(crate) fn handle(app: &App, req: &Request, fault: Option<Fault>) -> Response
         None => {}
     }
     let mut sb = app.sandbox.lock().unwrap_or_else(|e| e.into_inner());
-    match dispatch(&mut sb, &action, &params, &caller) {
+    match dispatch(&mut sb, &action, &params, &caller, &endpoint_region(req)) {
         Ok(Some(body)) => {
             drop(sb);
             ok_response(app, body)
@@ -294,6 +294,25 @@ pub(crate) fn handle(app: &App, req: &Request, fault: Option<Fault>) -> Response
             error_response(app, e.status, &e.code, &e.message, None)
         }
     }
+}
+
+/// The region of the endpoint the request was sent to: `servicecatalog[-vpc].<region>.aliyuncs.com`
+/// names it; any other host (a local `sandbox serve`) is the documented live endpoint's region.
+fn endpoint_region(req: &Request) -> String {
+    req.header("host")
+        .and_then(|h| h.split(':').next())
+        .and_then(|h| h.strip_suffix(".aliyuncs.com"))
+        .and_then(|h| {
+            h.strip_prefix("servicecatalog.")
+                .or_else(|| h.strip_prefix("servicecatalog-vpc."))
+        })
+        .filter(|r| {
+            !r.is_empty()
+                && r.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        })
+        .unwrap_or("cn-hangzhou")
+        .to_string()
 }
 
 fn required<'a>(p: &'a BTreeMap<String, String>, name: &str) -> Result<&'a str, SandboxError> {
@@ -418,11 +437,11 @@ pub(crate) fn plan_detail(sb: &Sandbox, p: &PlanRecord, with_approval: bool) -> 
     d
 }
 
-fn product_detail(sb: &Sandbox, product_id: &str) -> Value {
+fn product_detail(sb: &Sandbox, product_id: &str, region: &str) -> Value {
     match sb.catalog.product(product_id) {
         Some(p) => json!({
             "ProductId": p.id, "ProductName": p.name, "ProductType": "Ros",
-            "ProductArn": format!("acs:servicecatalog:cn-hangzhou:{}:product/{}", sb.settings.account_id, p.id),
+            "ProductArn": format!("acs:servicecatalog:{region}:{}:product/{}", sb.settings.account_id, p.id),
             "ProviderName": p.provider_name, "Description": p.description, "CreateTime": "2024-01-01T00:00:00Z",
         }),
         None => json!({}),
@@ -440,10 +459,10 @@ fn version_detail(sb: &Sandbox, product_id: &str, version_id: &str) -> Value {
     }
 }
 
-fn pp_detail(sb: &Sandbox, p: &ProductRecord) -> Value {
+fn pp_detail(sb: &Sandbox, p: &ProductRecord, region: &str) -> Value {
     let mut d = json!({
         "ProvisionedProductId": p.id, "ProvisionedProductName": p.name, "ProvisionedProductType": "RosStack",
-        "ProvisionedProductArn": format!("acs:servicecatalog:cn-hangzhou:{}:provisionedproduct/{}", sb.settings.account_id, p.id),
+        "ProvisionedProductArn": format!("acs:servicecatalog:{region}:{}:provisionedproduct/{}", sb.settings.account_id, p.id),
         "Status": p.status.as_str(), "StackId": p.stack_id, "ProductId": p.product_id,
         "ProductName": sb.catalog.product(&p.product_id).map(|x| x.name.clone()).unwrap_or_default(),
         "ProductVersionId": p.product_version_id,
@@ -519,6 +538,7 @@ fn dispatch(
     action: &str,
     p: &BTreeMap<String, String>,
     caller: &str,
+    region: &str,
 ) -> Result<Option<Value>, SandboxError> {
     let body = match action {
         "CreateProvisionedProductPlan" => {
@@ -581,7 +601,7 @@ fn dispatch(
                 .collect();
             json!({
                 "PlanDetail": plan_detail(sb, &plan, true),
-                "ProductDetail": product_detail(sb, &plan.product_id),
+                "ProductDetail": product_detail(sb, &plan.product_id, region),
                 "ProductVersionDetail": version_detail(sb, &plan.product_id, &plan.product_version_id),
                 "ResourceChanges": changes,
             })
@@ -725,7 +745,7 @@ fn dispatch(
         }
         "GetProvisionedProduct" => {
             let pp = sb.provisioned_product(required(p, "ProvisionedProductId")?)?;
-            json!({"ProvisionedProductDetail": pp_detail(sb, &pp)})
+            json!({"ProvisionedProductDetail": pp_detail(sb, &pp, region)})
         }
         "ListProvisionedProducts" => {
             let mut items = sb.list_provisioned_products()?;
@@ -748,7 +768,7 @@ fn dispatch(
                 items.reverse();
             }
             let (items, total, page, size) = page_of(items, p)?;
-            json!({"PageNumber": page, "PageSize": size, "TotalCount": total, "ProvisionedProductDetails": items.iter().map(|x| pp_detail(sb, x)).collect::<Vec<_>>()})
+            json!({"PageNumber": page, "PageSize": size, "TotalCount": total, "ProvisionedProductDetails": items.iter().map(|x| pp_detail(sb, x, region)).collect::<Vec<_>>()})
         }
         "GetTask" => {
             let t = sb.task(required(p, "TaskId")?)?;
@@ -768,7 +788,7 @@ fn dispatch(
                     format!("The specified product {id} does not exist."),
                 )
             })?;
-            let mut s = product_detail(sb, &prod.id.clone());
+            let mut s = product_detail(sb, &prod.id.clone(), region);
             s["TemplateType"] = json!("RosTerraformTemplate");
             s["HasDefaultLaunchOption"] = json!(sb.catalog.portfolios_of(id).count() == 1);
             json!({"ProductSummary": s})
@@ -776,7 +796,7 @@ fn dispatch(
         "ListProductsAsEndUser" => {
             let ids: Vec<String> = sb.catalog.products.iter().map(|x| x.id.clone()).collect();
             let (items, total, page, size) = page_of(ids, p)?;
-            json!({"PageNumber": page, "PageSize": size, "TotalCount": total, "ProductSummaries": items.iter().map(|i| product_detail(sb, i)).collect::<Vec<_>>()})
+            json!({"PageNumber": page, "PageSize": size, "TotalCount": total, "ProductSummaries": items.iter().map(|i| product_detail(sb, i, region)).collect::<Vec<_>>()})
         }
         "GetProductVersion" => {
             let id = required(p, "ProductVersionId")?;
@@ -835,4 +855,40 @@ fn dispatch(
         _ => return Ok(None),
     };
     Ok(Some(body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn to_host(host: &str) -> Request {
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert("host", host.parse().expect("a header value"));
+        Request {
+            method: axum::http::Method::POST,
+            uri: "/".parse().expect("a uri"),
+            headers,
+            body: Default::default(),
+        }
+    }
+
+    #[test]
+    fn arns_name_the_region_of_the_endpoint() {
+        assert_eq!(
+            endpoint_region(&to_host("servicecatalog.cn-shanghai.aliyuncs.com")),
+            "cn-shanghai"
+        );
+        assert_eq!(
+            endpoint_region(&to_host(
+                "servicecatalog-vpc.ap-southeast-1.aliyuncs.com:443"
+            )),
+            "ap-southeast-1"
+        );
+        // A local `sandbox serve` is the documented live endpoint's region.
+        assert_eq!(endpoint_region(&to_host("127.0.0.1:8080")), "cn-hangzhou");
+        assert_eq!(
+            endpoint_region(&to_host("servicecatalog..aliyuncs.com")),
+            "cn-hangzhou"
+        );
+    }
 }

@@ -335,6 +335,11 @@ fn plan_details(p: &PlanRecord) -> Value {
     d
 }
 
+/// The region of a product made before products recorded theirs.
+const DEFAULT_REGION: &str = "us-east-1";
+
+/// A provisioned product as DescribeProvisionedProduct/SearchProvisionedProducts show it; its ARN
+/// names the region it was launched in (the region the request was signed for).
 fn pp_json(sb: &Sandbox, p: &ProductRecord) -> Value {
     let status = match p.status {
         ProductStatus::Available => "AVAILABLE",
@@ -343,7 +348,7 @@ fn pp_json(sb: &Sandbox, p: &ProductRecord) -> Value {
         ProductStatus::Terminated => "TAINTED",
     };
     let mut d = json!({
-        "Name": p.name, "Arn": format!("arn:aws:servicecatalog:us-east-1:{}:stack/{}/{}", sb.settings.account_id, p.name, p.id),
+        "Name": p.name, "Arn": format!("arn:aws:servicecatalog:{}:{}:stack/{}/{}", p.stack_region_id.as_deref().unwrap_or(DEFAULT_REGION), sb.settings.account_id, p.name, p.id),
         "Type": "CFN_STACK", "Id": p.id, "Status": status, "CreatedTime": secs(p.create_ms), "ProductId": p.product_id,
         "ProvisioningArtifactId": p.product_version_id,
     });
@@ -488,6 +493,14 @@ fn dispatch(
     region: &str,
     caller: &str,
 ) -> Result<Option<Value>, ApiError> {
+    // Every operation of the API takes AcceptLanguage (`max=100` in the model).
+    if let Some(lang) = b.get("AcceptLanguage") {
+        match lang.as_str() {
+            Some(l) if l.chars().count() <= 100 => {}
+            Some(_) => return Err(invalid("1 validation error detected: Value at 'acceptLanguage' failed to satisfy constraint: Member must have length less than or equal to 100")),
+            None => return Err(invalid("Start of structure or map found where not expected: AcceptLanguage must be a string")),
+        }
+    }
     let v = match op {
         "CreateProvisionedProductPlan" => {
             let name = required(b, "PlanName")?;
