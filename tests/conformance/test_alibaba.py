@@ -277,3 +277,24 @@ def test_an_empty_description_is_refused(server):
     with pytest.raises(Exception) as e:
         c.create_provisioned_product_plan(req)
     assert "Description" in e.value.code, e.value.code
+
+
+def test_portfolio_and_stack_as_the_seed_shows_them(server):
+    """Issue 12 (7): like the seed's GetProvisionedProductPlan example, a plan names the portfolio
+    it launches through (the product's default launch option when the request named none), and a
+    plan for an existing product names that product's stack before it executes."""
+    c = client(server)
+    made = create(c, "conf-seed-shape", params={"cidr_block": "10.4.0.0/16"})
+    d = get(c, made.plan_id).plan_detail
+    assert d.portfolio_id == "port-sbxdemo000001" and d.stack_id is None
+    wait_for(lambda: status_of(c, made.plan_id), lambda s: s == "PreviewSuccess")
+    c.execute_provisioned_product_plan(models.ExecuteProvisionedProductPlanRequest(plan_id=made.plan_id))
+    wait_for(lambda: status_of(c, made.plan_id), lambda s: s == "ExecuteSuccess")
+    stack = get(c, made.plan_id).plan_detail.stack_id
+    req = models.CreateProvisionedProductPlanRequest(
+        plan_name="conf-seed-shape-2", plan_type="Ros", operation_type="UpdateProvisionedProduct", product_id="prod-sbxvpc0000001",
+        product_version_id="pv-sbxvpc0000001", provisioned_product_name="conf-seed-shape", stack_region_id="cn-hangzhou",
+        parameters=[models.CreateProvisionedProductPlanRequestParameters(parameter_key="cidr_block", parameter_value="10.5.0.0/16")])
+    upd = c.create_provisioned_product_plan(req).body
+    d = get(c, upd.plan_id).plan_detail
+    assert d.stack_id == stack and d.stack_id is not None and d.portfolio_id == "port-sbxdemo000001"

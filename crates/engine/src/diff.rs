@@ -334,11 +334,16 @@ pub fn compare(
         Some(&before.product_version_id),
         Some(&after.product_version_id),
     );
-    scalar(
-        "portfolio_id",
-        before.portfolio_id.as_ref(),
-        after.portfolio_id.as_ref(),
-    );
+    // Left out of the manifests, the portfolio is the cloud's choice (the product's default
+    // launch option) and the cloud reports the one it chose: only a named portfolio is compared.
+    // (Drift, which compares the other way round, leaves out what planform left to the cloud.)
+    if after.portfolio_id.is_some() {
+        scalar(
+            "portfolio_id",
+            before.portfolio_id.as_ref(),
+            after.portfolio_id.as_ref(),
+        );
+    }
     scalar(
         "provisioned_product_name",
         Some(&before.provisioned_product_name),

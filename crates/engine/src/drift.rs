@@ -87,6 +87,10 @@ pub fn drift(
                     // Compare like with like: hash the live sensitive values as the state does.
                     let mut now = l.inputs.clone();
                     now = planform_model::ownership::strip(now);
+                    // A portfolio planform left to the cloud is the cloud's choice, not drift.
+                    if applied.portfolio_id.is_none() {
+                        now.portfolio_id = None;
+                    }
                     for (k, v) in now.parameters.iter_mut() {
                         if m.sensitive_parameters.contains(k) {
                             *v = hash_sensitive(&state.lineage, v);
@@ -198,5 +202,72 @@ fn placeholder(address: &Address, m: &planform_state::ManagedPlan) -> planform_m
         ignore_changes: vec![],
         timeouts: Default::default(),
         location: Default::default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use planform_model::{Capabilities, PlanStatus, ProviderKind};
+
+    use super::*;
+    use crate::diff::compare;
+    use crate::LiveEntry;
+
+    fn plan(portfolio: Option<&str>) -> planform_model::DesiredPlan {
+        let mut d = placeholder(
+            &Address::new("app"),
+            &planform_state::ManagedPlan::new(
+                ProviderRef::default_for(ProviderKind::Sandbox),
+                "plan-1",
+            ),
+        );
+        d.inputs.name = "app".into();
+        d.inputs.portfolio_id = portfolio.map(str::to_string);
+        d
+    }
+
+    /// Issue 12 (7): Alibaba reports the portfolio it chose for a plan that named none; that is
+    /// neither a change to plan nor drift, while a named portfolio is still compared.
+    #[test]
+    fn a_portfolio_left_to_the_cloud_is_not_a_change_or_drift() {
+        let chosen = plan(Some("port-default"));
+        let unnamed = plan(None);
+        let caps = Capabilities::ALIBABA;
+        assert!(compare(&unnamed, &unnamed.inputs, &chosen.inputs, caps).is_empty());
+        let other = plan(Some("port-other"));
+        let diffs = compare(&other, &other.inputs, &chosen.inputs, caps);
+        assert_eq!(diffs.len(), 1);
+        assert_eq!(diffs[0].path, "portfolio_id");
+
+        let address = Address::new("app");
+        let mut state = State::new("ws", "lin".into());
+        let mut m = planform_state::ManagedPlan::new(unnamed.provider.clone(), "plan-1");
+        m.applied = Some(unnamed.inputs.clone());
+        state.plans.insert(address.clone(), m);
+        let mut live = LiveSnapshot::default();
+        let mut l = planform_model::LivePlan {
+            id: "plan-1".into(),
+            inputs: chosen.inputs.clone(),
+            operation_type: planform_model::OperationType::LaunchProduct,
+            status: PlanStatus::PreviewSuccess,
+            raw_status: "PreviewSuccess".into(),
+            status_message: None,
+            provisioned_product_id: None,
+            stack_id: None,
+            create_time: String::new(),
+            update_time: String::new(),
+        };
+        live.plans
+            .insert(address.clone(), LiveEntry::Present(l.clone()));
+        let desired = DesiredState::default();
+        let caps_of = BTreeMap::from([(unnamed.provider.clone(), caps)]);
+        let found = drift(&desired, &state, &live, &Products::new(), &[], &caps_of);
+        assert!(found.is_empty(), "{found:?}");
+        // What planform named and the cloud changed is drift.
+        state.plans.get_mut(&address).unwrap().applied = Some(other.inputs.clone());
+        l.inputs = chosen.inputs.clone();
+        live.plans.insert(address, LiveEntry::Present(l));
+        let found = drift(&desired, &state, &live, &Products::new(), &[], &caps_of);
+        assert_eq!(found.len(), 1, "{found:?}");
     }
 }

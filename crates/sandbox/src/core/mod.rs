@@ -236,6 +236,22 @@ impl Sandbox {
             &self.catalog,
         )?;
         let op = validation::operation_type(req.operation_type.as_deref())?;
+        // A plan for an existing product names its stack from the start (the seed's example
+        // shows StackId on a plan that is only previewed); a launch gets one when it executes.
+        let stack_id = match op {
+            OperationType::LaunchProduct => None,
+            _ => self
+                .active_product_named(&req.provisioned_product_name)
+                .map(|pp| pp.stack_id.clone()),
+        };
+        // Alibaba answers with the portfolio the plan launches through, also when the request
+        // left it to the product's default launch option.
+        let portfolio_id = match req.portfolio_id {
+            None if !req.aws => self
+                .default_portfolio(&req.product_id)
+                .map(|p| p.id.clone()),
+            given => given,
+        };
         let pp_id = match (op, self.active_product_named(&req.provisioned_product_name)) {
             (OperationType::LaunchProduct, Some(pp)) => {
                 return Err(SandboxError::new(
@@ -270,13 +286,13 @@ impl Sandbox {
             operation_type: op,
             status: PlanStatus::PreviewInProgress,
             status_message: None,
-            portfolio_id: req.portfolio_id,
+            portfolio_id,
             product_id: req.product_id,
             product_version_id: req.product_version_id,
             provisioned_product_id: pp_id,
             provisioned_product_name: req.provisioned_product_name,
             stack_region_id: req.stack_region_id,
-            stack_id: None,
+            stack_id,
             parameters: req.parameters,
             tags: req.tags,
             notification_arns: req.notification_arns,
@@ -341,7 +357,12 @@ impl Sandbox {
         let now = self.now_ms();
         plan.product_id = req.product_id;
         plan.product_version_id = req.product_version_id;
-        plan.portfolio_id = req.portfolio_id;
+        plan.portfolio_id = match req.portfolio_id {
+            None if !plan.aws => self
+                .default_portfolio(&plan.product_id)
+                .map(|p| p.id.clone()),
+            given => given,
+        };
         plan.description = req.description;
         plan.parameters = req.parameters;
         plan.tags = req.tags;
