@@ -5,7 +5,7 @@
 //! load: the environment stays injected, never read from the process directly.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use hcl::eval::{Context, FuncArgs, FuncDef, ParamType};
@@ -14,7 +14,10 @@ use hcl::{Expression, Map, Number, Value};
 /// What `env()` and `file()` see.
 #[derive(Debug, Clone, Default)]
 pub struct Environment {
+    /// The variables env() may read (already narrowed to what is allowed).
     pub vars: BTreeMap<String, String>,
+    /// The names `planform { allowed_env }` lists, set or not.
+    pub allowed: BTreeSet<String>,
     pub base_dir: PathBuf,
 }
 
@@ -503,8 +506,22 @@ fn coalesce(args: FuncArgs) -> Result<Value, String> {
         .ok_or_else(|| "coalesce() found no non-null, non-empty argument".to_string())
 }
 
+/// `env(NAME[, DEFAULT])`: only the variables the environment was narrowed to (see
+/// `lower/environment.rs`); another name is an error, not its default.
 fn env(args: FuncArgs) -> Result<Value, String> {
     let name = args[0].as_str().unwrap();
+    if crate::lower::is_credential(name) {
+        return Err(format!(
+            "environment variable {name} holds credentials or tokens and is never readable by env()"
+        ));
+    }
+    if !name.starts_with("PLANFORM_VAR_")
+        && !ENVIRONMENT.with(|e| e.borrow().allowed.contains(name))
+    {
+        return Err(format!(
+            "environment variable {name} is not readable: list it in planform {{ allowed_env = [\"{name}\"] }} (or use a variable)"
+        ));
+    }
     let found = ENVIRONMENT.with(|e| e.borrow().vars.get(name).cloned());
     match (found, args.get(1)) {
         (Some(v), _) => Ok(Value::String(v)),
@@ -513,12 +530,42 @@ fn env(args: FuncArgs) -> Result<Value, String> {
     }
 }
 
+/// The largest file `file()` reads.
+pub const FILE_MAX_BYTES: u64 = 1024 * 1024;
+
+/// `file(PATH)`: a regular file inside the manifest directory (after resolving `..` and
+/// symbolic links), at most [`FILE_MAX_BYTES`], as UTF-8 text.
 fn file(args: FuncArgs) -> Result<Value, String> {
+    use std::io::Read;
     let path = PathBuf::from(args[0].as_str().unwrap());
-    let full = ENVIRONMENT.with(|e| e.borrow().base_dir.join(&path));
-    std::fs::read_to_string(&full)
+    let base = ENVIRONMENT.with(|e| e.borrow().base_dir.clone());
+    let shown = path.display();
+    let cannot = |e: std::io::Error| format!("cannot read {shown}: {e}");
+    let root = base.canonicalize().map_err(cannot)?;
+    let full = root.join(&path).canonicalize().map_err(cannot)?;
+    if !full.starts_with(&root) {
+        return Err(format!(
+            "{shown} is outside the manifest directory; file() reads only files of the workspace"
+        ));
+    }
+    let f = std::fs::File::open(&full).map_err(cannot)?;
+    let meta = f.metadata().map_err(cannot)?;
+    if !meta.is_file() {
+        return Err(format!("{shown} is not a regular file"));
+    }
+    let mut bytes = Vec::new();
+    f.take(FILE_MAX_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if bytes.len() as u64 > FILE_MAX_BYTES {
+        return Err(format!(
+            "{shown} is larger than {} KiB, the most file() reads",
+            FILE_MAX_BYTES / 1024
+        ));
+    }
+    String::from_utf8(bytes)
         .map(Value::String)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))
+        .map_err(|_| format!("{shown} is not UTF-8 text"))
 }
 
 /// Converts an HCL value to JSON (for `jsonencode` and output rendering).
@@ -627,6 +674,7 @@ mod tests {
         declare(&mut ctx);
         let _g = install(Environment {
             vars: [("HOME_X".to_string(), "/h".to_string())].into(),
+            allowed: ["HOME_X".to_string(), "NOPE_NOT_SET".to_string()].into(),
             base_dir: ".".into(),
         });
         let expr: hcl::Expression = src.parse().map_err(|e: hcl::Error| e.to_string())?;
@@ -682,5 +730,46 @@ mod tests {
         assert!(eval(r#"tonumber("x")"#)
             .unwrap_err()
             .contains("cannot convert"));
+    }
+
+    /// Issue 16 (1): env() reads only allowed names, never credentials; file() reads only
+    /// regular files of the workspace, up to a size cap.
+    #[test]
+    fn env_and_file_are_confined() {
+        let e = eval(r#"env("ALIBABA_CLOUD_ACCESS_KEY_SECRET")"#).unwrap_err();
+        assert!(e.contains("never readable"), "{e}");
+        let e = eval(r#"env("OTHER", "d")"#).unwrap_err();
+        assert!(e.contains("allowed_env"), "{e}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let ws = dir.path().join("ws");
+        std::fs::create_dir(&ws).unwrap();
+        std::fs::write(ws.join("ok.txt"), "hello").unwrap();
+        std::fs::write(dir.path().join("secret.txt"), "s3cret").unwrap();
+        std::fs::write(ws.join("big.txt"), vec![b'a'; FILE_MAX_BYTES as usize + 1]).unwrap();
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(dir.path().join("secret.txt"), ws.join("link.txt")).unwrap();
+        let mut ctx = Context::new();
+        declare(&mut ctx);
+        let _g = install(Environment {
+            base_dir: ws.clone(),
+            ..Environment::default()
+        });
+        let run = |src: &str| {
+            let expr: hcl::Expression = src.parse().unwrap();
+            expr.evaluate(&ctx).map_err(|e| e.to_string())
+        };
+        assert_eq!(run(r#"file("ok.txt")"#).unwrap(), Value::from("hello"));
+        for (src, why) in [
+            (r#"file("../secret.txt")"#, "outside the manifest directory"),
+            (r#"file("/etc/hostname")"#, "outside the manifest directory"),
+            (r#"file("big.txt")"#, "larger than 1024 KiB"),
+            #[cfg(unix)]
+            (r#"file("link.txt")"#, "outside the manifest directory"),
+            (r#"file(".")"#, "not a regular file"),
+        ] {
+            let e = run(src).unwrap_err();
+            assert!(e.contains(why), "{src}: {e}");
+        }
     }
 }

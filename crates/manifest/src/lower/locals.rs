@@ -36,6 +36,17 @@ impl Locals {
             .find(|a| a.name == name)
             .expect("ordered from attrs")
     }
+
+    /// The `local` object as the local `name` sees it: the values of the locals it reads.
+    fn read_by(&self, name: &str) -> Value {
+        let read: Map<String, Value> = self.refs[name]
+            .iter()
+            .filter(|r| r.root == "local")
+            .filter_map(|r| r.first_attr())
+            .filter_map(|l| Some((l.to_string(), self.values.get(l)?.clone())))
+            .collect();
+        Value::Object(read)
+    }
 }
 
 /// Collects, checks and orders the locals, then evaluates those that do not read plans and
@@ -88,14 +99,16 @@ pub(super) fn lower_early(cx: &mut Lowering, blocks: &[&BlockNode], plans: &[&st
         values: Map::new(),
     };
     let ctx = &mut cx.ctx;
-    ctx.declare_var("local", Value::Object(locals.values.clone()));
     for name in locals.order.iter().filter(|n| !locals.late.contains(*n)) {
         let a = locals.attr(name);
+        // Each local sees only the locals it reads, so the cost of evaluating all of them is
+        // the size of what they read, not the number of locals times everything before them.
+        ctx.declare_var("local", locals.read_by(name));
         if let Some(v) = eval(&a.expr, ctx, &a.value_loc, &format!("local.{name}"), diags) {
             locals.values.insert(name.to_string(), v);
-            ctx.declare_var("local", Value::Object(locals.values.clone()));
         }
     }
+    ctx.declare_var("local", Value::Object(locals.values.clone()));
     locals
 }
 
@@ -109,6 +122,7 @@ pub(super) fn lower_late(cx: &mut Lowering, locals: &mut Locals, plan: &Value) {
     lctx.declare_var("plan", plan.clone());
     for name in locals.order.iter().filter(|n| locals.late.contains(*n)) {
         let a = locals.attr(name);
+        lctx.declare_var("local", locals.read_by(name));
         if let Some(v) = eval(
             &a.expr,
             &lctx,
@@ -117,7 +131,6 @@ pub(super) fn lower_late(cx: &mut Lowering, locals: &mut Locals, plan: &Value) {
             &mut cx.diags,
         ) {
             locals.values.insert(name.to_string(), v);
-            lctx.declare_var("local", Value::Object(locals.values.clone()));
         }
     }
     cx.ctx

@@ -7,6 +7,7 @@
 //! because each phase evaluates in the context the earlier ones built.
 
 mod dependencies;
+mod environment;
 mod eval;
 mod instances;
 mod locals;
@@ -28,6 +29,7 @@ use crate::diagnostic::{Diagnostics, SourceFile};
 use crate::functions;
 use crate::syntax::{error, hint, parse_file, BlockNode};
 
+pub(crate) use environment::is_credential;
 pub use eval::parse_duration;
 pub use plans::PLAN_REF_ATTRS;
 
@@ -80,10 +82,6 @@ struct Lowering {
 
 /// Lowers parsed `files` and `inputs` into a desired state, or every problem found.
 pub fn lower(files: &[SourceFile], inputs: &Inputs) -> Result<Loaded, Diagnostics> {
-    let _env = functions::install(functions::Environment {
-        vars: inputs.env.clone(),
-        base_dir: inputs.base_dir.clone(),
-    });
     let mut diags = Diagnostics::default();
     let roots: Vec<BlockNode> = files
         .iter()
@@ -96,6 +94,13 @@ pub fn lower(files: &[SourceFile], inputs: &Inputs) -> Result<Loaded, Diagnostic
             .filter(move |b| b.kind == k)
             .collect::<Vec<_>>()
     };
+    // Before anything is evaluated: what env() may read.
+    let (allowed, vars) = environment::readable(&of_kind("planform"), &inputs.env, &mut diags);
+    let _env = functions::install(functions::Environment {
+        vars,
+        allowed,
+        base_dir: inputs.base_dir.clone(),
+    });
     let mut cx = Lowering {
         diags,
         desired: DesiredState::default(),

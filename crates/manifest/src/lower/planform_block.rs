@@ -25,7 +25,13 @@ pub(super) fn lower(cx: &mut Lowering, blocks: &[&BlockNode]) {
         ));
     }
     let Some(b) = blocks.first() else { return };
-    check_schema(b, "planform", &["workspace"], &["state"], diags);
+    check_schema(
+        b,
+        "planform",
+        &["workspace", "allowed_env"],
+        &["state"],
+        diags,
+    );
     if let Some(a) = b.attr("workspace") {
         if let Some(w) = typed(
             eval(&a.expr, ctx, &a.value_loc, "planform.workspace", diags),
