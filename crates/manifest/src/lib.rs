@@ -19,7 +19,10 @@ use std::path::Path;
 
 pub use diagnostic::{Diagnostic, Diagnostics, Severity, SourceFile};
 pub use format::{format_source, FormatError};
-pub use lower::{lower, parse_duration, Inputs, Loaded, VarArg, PLAN_REF_ATTRS};
+pub use lower::{
+    lower, parse_duration, Inputs, Loaded, VarArg, MAX_DEPTH, MAX_FILE_BYTES, MAX_INSTANCES,
+    MAX_INSTANCES_PER_BLOCK, MAX_STRING_BYTES, PLAN_REF_ATTRS,
+};
 pub use planform_model::DesiredState;
 
 /// Where a variable comes from on the command line.
@@ -69,7 +72,7 @@ pub fn load(
     let read = |name: &str,
                 fail: &mut dyn FnMut(planform_model::SourceLocation, String)|
      -> Option<SourceFile> {
-        match std::fs::read_to_string(dir.join(name)) {
+        match read_bounded(&dir.join(name)) {
             Ok(t) => Some(SourceFile::new(name, t)),
             Err(e) => {
                 fail(
@@ -105,7 +108,7 @@ pub fn load(
     let mut args = Vec::new();
     for o in options {
         match o {
-            VarOption::File(p) => match std::fs::read_to_string(p) {
+            VarOption::File(p) => match read_bounded(p) {
                 Ok(t) => args.push(VarArg::File(SourceFile::new(p.display().to_string(), t))),
                 Err(e) => fail(cli.clone(), format!("--var-file {}: {e}", p.display())),
             },
@@ -128,4 +131,21 @@ pub fn load(
         base_dir: dir.to_path_buf(),
     };
     lower(&hcl, &inputs)
+}
+
+/// Reads a manifest or variable file of at most [`MAX_FILE_BYTES`] as UTF-8 text.
+fn read_bounded(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(std::io::Error::other(format!(
+            "larger than {} MiB, the most planform reads of one file",
+            MAX_FILE_BYTES / 1024 / 1024
+        )));
+    }
+    String::from_utf8(bytes)
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"))
 }

@@ -42,6 +42,34 @@ impl<F: Fn() -> String> Subject for F {
     }
 }
 
+thread_local! {
+    /// The locals whose evaluation failed in the current lowering: their error was reported,
+    /// so an expression that reads one fails without a follow-on diagnostic.
+    static FAILED_LOCALS: std::cell::RefCell<std::collections::BTreeSet<String>> =
+        Default::default();
+}
+
+/// Records that the local `name` has no value (its error was reported).
+pub(super) fn local_failed(name: &str) {
+    FAILED_LOCALS.with(|f| f.borrow_mut().insert(name.to_string()));
+}
+
+/// Forgets the failed locals of an earlier lowering on this thread.
+pub(super) fn forget_failed_locals() {
+    FAILED_LOCALS.with(|f| f.borrow_mut().clear());
+}
+
+/// Whether `expr` reads a local whose evaluation failed.
+pub(super) fn reads_failed_local(expr: &Expression) -> bool {
+    FAILED_LOCALS.with(|f| {
+        let f = f.borrow();
+        !f.is_empty()
+            && crate::references::references(expr)
+                .iter()
+                .any(|r| r.root == "local" && r.first_attr().is_some_and(|l| f.contains(l)))
+    })
+}
+
 /// Evaluates `expr`, turning evaluation errors into a diagnostic at `loc`.
 pub(super) fn eval(
     expr: &Expression,
@@ -51,10 +79,17 @@ pub(super) fn eval(
     diags: &mut Diagnostics,
 ) -> Option<Value> {
     match expr.evaluate(ctx) {
-        Ok(v) => Some(v),
+        Ok(v) => match super::bounds::check_value(&v) {
+            Ok(()) => Some(v),
+            Err(why) => {
+                diags.push(error(loc, Some(subject.text()), why));
+                None
+            }
+        },
         Err(e) => {
-            // One error per expression: a reference problem already reported here says more.
-            if !diags.errors().any(|d| d.anchor == *loc) {
+            // One error per expression: a reference problem already reported here says more,
+            // and so does the error of a local it reads.
+            if !diags.errors().any(|d| d.anchor == *loc) && !reads_failed_local(expr) {
                 diags.push(error(
                     loc,
                     Some(subject.text()),

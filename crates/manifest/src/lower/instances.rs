@@ -7,6 +7,7 @@ use hcl::eval::Context;
 use hcl::{Map, Value};
 use planform_model::{unknown_marker, Address, InstanceKey, SourceLocation};
 
+use super::bounds::{MAX_INSTANCES, MAX_INSTANCES_PER_BLOCK};
 use super::eval::{as_string, describe, eval};
 use super::locals::Locals;
 use super::plans::PlanBlock;
@@ -31,6 +32,15 @@ pub(super) enum Instances {
 }
 
 impl Instances {
+    /// How many instances there are.
+    fn len(&self) -> u64 {
+        match self {
+            Instances::Single => 1,
+            Instances::ForEach(items) => items.len() as u64,
+            Instances::Count(n) => *n,
+        }
+    }
+
     /// Every instance with what it binds to `each` or `count`.
     pub(super) fn list(&self) -> Vec<Instance> {
         match self {
@@ -75,8 +85,9 @@ pub(super) fn expand_all(
 ) -> BTreeMap<String, Instances> {
     let local_names = locals.names();
     let mut instances: BTreeMap<String, Instances> = BTreeMap::new();
+    let mut total = 0u64;
     for p in plans {
-        let inst = expand(
+        let mut inst = expand(
             p,
             &cx.ctx,
             &cx.variables,
@@ -85,6 +96,18 @@ pub(super) fn expand_all(
             &locals.late,
             &mut cx.diags,
         );
+        let n = inst.len();
+        if total <= MAX_INSTANCES && total + n > MAX_INSTANCES {
+            cx.diags.push(error(
+                &p.node.loc,
+                Some(format!("plan.{}", p.name)),
+                format!("the manifests make more than {MAX_INSTANCES} plan instances (a limit of planform); split them into several workspaces"),
+            ));
+        }
+        total += n;
+        if total > MAX_INSTANCES {
+            inst = Instances::Count(0);
+        }
         instances.insert(p.name.clone(), inst);
     }
     instances
@@ -228,8 +251,17 @@ fn expand(
     ) else {
         return Instances::Single;
     };
+    let too_many = |n: u64, diags: &mut Diagnostics| {
+        diags.push(error(
+            &a.value_loc,
+            Some(format!("{subject}.{}", a.name)),
+            format!("makes {n} instances; at most {MAX_INSTANCES_PER_BLOCK} per plan block (a limit of planform)"),
+        ));
+        Instances::Count(0)
+    };
     if a.name == "count" {
         return match as_count(&v) {
+            Some(n) if n > MAX_INSTANCES_PER_BLOCK => too_many(n, diags),
             Some(n) => Instances::Count(n),
             None => {
                 diags.push(error(
@@ -250,6 +282,9 @@ fn expand(
         _ => None,
     };
     match items {
+        Some(items) if items.len() as u64 > MAX_INSTANCES_PER_BLOCK => {
+            too_many(items.len() as u64, diags)
+        }
         Some(mut items) => {
             items.sort_by(|a, b| a.0.cmp(&b.0));
             // Sets drop duplicates, as toset() does.

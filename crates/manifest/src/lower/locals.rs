@@ -37,6 +37,16 @@ impl Locals {
             .expect("ordered from attrs")
     }
 
+    /// Whether every local that `name` reads has a value: one that failed (or was never valid)
+    /// was reported already, so `name` is not evaluated and reports nothing more.
+    fn can_evaluate(&self, name: &str) -> bool {
+        self.refs[name]
+            .iter()
+            .filter(|r| r.root == "local")
+            .filter_map(|r| r.first_attr())
+            .all(|l| self.values.contains_key(l))
+    }
+
     /// The `local` object as the local `name` sees it: the values of the locals it reads.
     fn read_by(&self, name: &str) -> Value {
         let read: Map<String, Value> = self.refs[name]
@@ -100,12 +110,19 @@ pub(super) fn lower_early(cx: &mut Lowering, blocks: &[&BlockNode], plans: &[&st
     };
     let ctx = &mut cx.ctx;
     for name in locals.order.iter().filter(|n| !locals.late.contains(*n)) {
+        if !locals.can_evaluate(name) {
+            super::eval::local_failed(name);
+            continue;
+        }
         let a = locals.attr(name);
         // Each local sees only the locals it reads, so the cost of evaluating all of them is
         // the size of what they read, not the number of locals times everything before them.
         ctx.declare_var("local", locals.read_by(name));
-        if let Some(v) = eval(&a.expr, ctx, &a.value_loc, &format!("local.{name}"), diags) {
-            locals.values.insert(name.to_string(), v);
+        match eval(&a.expr, ctx, &a.value_loc, &format!("local.{name}"), diags) {
+            Some(v) => {
+                locals.values.insert(name.to_string(), v);
+            }
+            None => super::eval::local_failed(name),
         }
     }
     ctx.declare_var("local", Value::Object(locals.values.clone()));
@@ -121,16 +138,23 @@ pub(super) fn lower_late(cx: &mut Lowering, locals: &mut Locals, plan: &Value) {
     let mut lctx = cx.ctx.clone();
     lctx.declare_var("plan", plan.clone());
     for name in locals.order.iter().filter(|n| locals.late.contains(*n)) {
+        if !locals.can_evaluate(name) {
+            super::eval::local_failed(name);
+            continue;
+        }
         let a = locals.attr(name);
         lctx.declare_var("local", locals.read_by(name));
-        if let Some(v) = eval(
+        match eval(
             &a.expr,
             &lctx,
             &a.value_loc,
             &format!("local.{name}"),
             &mut cx.diags,
         ) {
-            locals.values.insert(name.to_string(), v);
+            Some(v) => {
+                locals.values.insert(name.to_string(), v);
+            }
+            None => super::eval::local_failed(name),
         }
     }
     cx.ctx

@@ -6,6 +6,7 @@
 //! their dependencies, outputs, `moved`. Each phase lives in its own module; the order matters,
 //! because each phase evaluates in the context the earlier ones built.
 
+mod bounds;
 mod dependencies;
 mod environment;
 mod eval;
@@ -29,6 +30,9 @@ use crate::diagnostic::{Diagnostics, SourceFile};
 use crate::functions;
 use crate::syntax::{error, hint, parse_file, BlockNode};
 
+pub use bounds::{
+    MAX_DEPTH, MAX_FILE_BYTES, MAX_INSTANCES, MAX_INSTANCES_PER_BLOCK, MAX_STRING_BYTES,
+};
 pub(crate) use environment::is_credential;
 pub use eval::parse_duration;
 pub use plans::PLAN_REF_ATTRS;
@@ -82,6 +86,7 @@ struct Lowering {
 
 /// Lowers parsed `files` and `inputs` into a desired state, or every problem found.
 pub fn lower(files: &[SourceFile], inputs: &Inputs) -> Result<Loaded, Diagnostics> {
+    eval::forget_failed_locals();
     let mut diags = Diagnostics::default();
     let roots: Vec<BlockNode> = files
         .iter()

@@ -508,6 +508,12 @@ fn lower_plan_instance(
         .map(|d| d.anchor.clone())
         .collect();
     reported.extend(shared.failed_refs.iter().cloned());
+    reported.extend(
+        node.attrs
+            .iter()
+            .filter(|a| super::eval::reads_failed_local(&a.expr))
+            .map(|a| a.value_loc.clone()),
+    );
     let loc_of = |n: &str| {
         node.attr(n)
             .map(|a| a.value_loc.clone())
