@@ -34,9 +34,32 @@ impl Reference {
 
 /// Every reference `expr` makes, in source order.
 pub fn references(expr: &Expression) -> Vec<Reference> {
-    let mut out = Vec::new();
+    let mut out = Found::default();
     walk(expr, &mut out);
-    out
+    out.refs
+}
+
+/// The names of the functions `expr` calls, in source order.
+pub fn function_calls(expr: &Expression) -> Vec<String> {
+    let mut out = Found::default();
+    walk(expr, &mut out);
+    out.calls
+}
+
+/// What a walk over an expression finds.
+#[derive(Default)]
+struct Found {
+    refs: Vec<Reference>,
+    calls: Vec<String>,
+}
+
+impl Found {
+    /// Takes what an inner scope found, leaving out references to the names it binds.
+    fn take_scoped(&mut self, inner: Found, bound: &[String]) {
+        self.refs
+            .extend(inner.refs.into_iter().filter(|r| !bound.contains(&r.root)));
+        self.calls.extend(inner.calls);
+    }
 }
 
 fn literal(expr: &Expression) -> Option<Value> {
@@ -55,7 +78,7 @@ fn literal(expr: &Expression) -> Option<Value> {
     }
 }
 
-fn walk(expr: &Expression, out: &mut Vec<Reference>) {
+fn walk(expr: &Expression, out: &mut Found) {
     match expr {
         Expression::Null | Expression::Bool(_) | Expression::Number(_) | Expression::String(_) => {}
         Expression::Array(items) => items.iter().for_each(|e| walk(e, out)),
@@ -72,7 +95,7 @@ fn walk(expr: &Expression, out: &mut Vec<Reference>) {
                 walk_template(&tpl, out);
             }
         }
-        Expression::Variable(v) => out.push(Reference {
+        Expression::Variable(v) => out.refs.push(Reference {
             root: v.to_string(),
             steps: vec![],
         }),
@@ -94,14 +117,17 @@ fn walk(expr: &Expression, out: &mut Vec<Reference>) {
                 }
             }
             match &t.expr {
-                Expression::Variable(v) => out.push(Reference {
+                Expression::Variable(v) => out.refs.push(Reference {
                     root: v.to_string(),
                     steps,
                 }),
                 other => walk(other, out),
             }
         }
-        Expression::FuncCall(f) => f.args.iter().for_each(|e| walk(e, out)),
+        Expression::FuncCall(f) => {
+            out.calls.push(f.name.to_string());
+            f.args.iter().for_each(|e| walk(e, out))
+        }
         Expression::Parenthesis(e) => walk(e, out),
         Expression::Conditional(c) => {
             walk(&c.cond_expr, out);
@@ -123,7 +149,7 @@ fn walk(expr: &Expression, out: &mut Vec<Reference>) {
                 .chain(std::iter::once(&f.value_var))
                 .map(|i| i.to_string())
                 .collect();
-            let mut inner = Vec::new();
+            let mut inner = Found::default();
             if let Some(k) = &f.key_expr {
                 walk(k, &mut inner);
             }
@@ -131,13 +157,13 @@ fn walk(expr: &Expression, out: &mut Vec<Reference>) {
             if let Some(c) = &f.cond_expr {
                 walk(c, &mut inner);
             }
-            out.extend(inner.into_iter().filter(|r| !bound.contains(&r.root)));
+            out.take_scoped(inner, &bound);
         }
         _ => {}
     }
 }
 
-fn walk_template(tpl: &Template, out: &mut Vec<Reference>) {
+fn walk_template(tpl: &Template, out: &mut Found) {
     for el in tpl.elements() {
         match el {
             Element::Literal(_) => {}
@@ -158,9 +184,9 @@ fn walk_template(tpl: &Template, out: &mut Vec<Reference>) {
                         .chain(std::iter::once(&d.value_var))
                         .map(|i| i.to_string())
                         .collect();
-                    let mut inner = Vec::new();
+                    let mut inner = Found::default();
                     walk_template(&d.template, &mut inner);
-                    out.extend(inner.into_iter().filter(|r| !bound.contains(&r.root)));
+                    out.take_scoped(inner, &bound);
                 }
             },
         }

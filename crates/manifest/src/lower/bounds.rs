@@ -77,8 +77,13 @@ mod manifest_tests {
             .map(|i| format!("\"k{i}\""))
             .collect();
         let many = plan("many", &format!("for_each = toset([{}])", keys.join(", ")));
-        let e = lower_main(&many, &Inputs::default()).unwrap_err().to_string();
-        assert!(e.contains("main.hcl:2:") && e.contains("makes 10001 instances"), "{e}");
+        let e = lower_main(&many, &Inputs::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("main.hcl:2:") && e.contains("makes 10001 instances"),
+            "{e}"
+        );
 
         let text = [
             plan("a", "count = 10000"),
@@ -86,7 +91,9 @@ mod manifest_tests {
             plan("c", "count = 10000"),
         ]
         .concat();
-        let e = lower_main(&text, &Inputs::default()).unwrap_err().to_string();
+        let e = lower_main(&text, &Inputs::default())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("more than 25000 plan instances"), "{e}");
         assert_eq!(e.matches("more than").count(), 1, "{e}");
     }

@@ -30,7 +30,7 @@ impl Locals {
         self.attrs.iter().map(|a| a.name.as_str()).collect()
     }
 
-    fn attr(&self, name: &str) -> &AttrNode {
+    pub(super) fn attr(&self, name: &str) -> &AttrNode {
         self.attrs
             .iter()
             .find(|a| a.name == name)

@@ -10,7 +10,7 @@ use planform_model::{DesiredOutput, DesiredState, OutputValue};
 use super::eval::{as_bool, as_string, eval, typed};
 use super::locals::Locals;
 use super::scope::{check_references, Scope};
-use super::sensitivity::refers_to_sensitive;
+use super::sensitivity::sensitive_source;
 use super::single_label;
 use super::Lowering;
 use crate::diagnostic::Diagnostics;
@@ -56,7 +56,7 @@ pub(super) fn lower_all(
         each: false,
         count: false,
     };
-    let is_sensitive = |r: &Reference| refers_to_sensitive(r, sensitive_vars, sensitive_locals);
+    let is_sensitive = |e: &hcl::Expression| sensitive_source(e, sensitive_vars, sensitive_locals);
     for (b, refs) in blocks.iter().zip(refs) {
         lower_output(b, refs, &octx, &scope, &is_sensitive, desired, diags);
     }
@@ -68,7 +68,7 @@ fn lower_output(
     refs: &[Reference],
     ctx: &Context,
     scope: &Scope,
-    is_sensitive: &dyn Fn(&Reference) -> bool,
+    is_sensitive: &dyn Fn(&hcl::Expression) -> Option<String>,
     desired: &mut DesiredState,
     diags: &mut Diagnostics,
 ) {
@@ -109,11 +109,13 @@ fn lower_output(
             )
         })
         .unwrap_or(false);
-    if !sensitive && refs.iter().any(is_sensitive) {
+    if let Some(source) = is_sensitive(&a.expr).filter(|_| !sensitive) {
         diags.push(error(
             &a.value_loc,
             Some(subject.clone()),
-            "the value uses a sensitive variable; set sensitive = true on this output",
+            format!(
+                "the value reads {source}, which is sensitive; set sensitive = true on this output"
+            ),
         ));
     }
     let description = b.attr("description").and_then(|d| {

@@ -16,7 +16,7 @@ use super::instances::{Instances, PlanObject};
 use super::locals::Locals;
 use super::providers::{default_provider, resolve_provider};
 use super::scope::{check_references, Scope};
-use super::sensitivity::{sensitive_parameter_keys, Sensitivity};
+use super::sensitivity::{refuse_outside_parameters, sensitive_parameter_keys, Sensitivity};
 use super::{single_label, valid_identifier, Lowering};
 use crate::diagnostic::Diagnostics;
 use crate::limits;
@@ -175,6 +175,7 @@ pub(super) fn lower_all(
                 .collect();
             pctx.declare_var("plan", Value::Object(obj));
         }
+        refuse_outside_parameters(p.node, &p.name, sensitive_vars, sensitive_locals, diags);
         let shared = Shared {
             provider: resolve_provider(p, desired, default_provider.as_ref(), diags),
             depends_on: explicit_dependencies(p, plan_blocks, instances, diags),

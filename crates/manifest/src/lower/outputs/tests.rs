@@ -71,7 +71,7 @@ output "leak" { value = local.header }
 "#;
     check(
         input,
-        "main.hcl:11:25: output.leak: the value uses a sensitive variable; set sensitive = true on this output",
+        "main.hcl:11:25: output.leak: the value reads local.header, which is sensitive; set sensitive = true on this output",
     );
     check(
         &input.replace("output \"leak\" { value = local.header }", ""),

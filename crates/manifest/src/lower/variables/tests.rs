@@ -172,7 +172,7 @@ output "leak" { value = var.secret }
         &Inputs::default(),
         r#"
         main.hcl:2:1: var.a: must not be null (nullable = false)
-        main.hcl:10:25: output.leak: the value uses a sensitive variable; set sensitive = true on this output
+        main.hcl:10:25: output.leak: the value reads var.secret, which is sensitive; set sensitive = true on this output
         "#,
     );
 }
