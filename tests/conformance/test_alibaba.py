@@ -298,3 +298,11 @@ def test_portfolio_and_stack_as_the_seed_shows_them(server):
     upd = c.create_provisioned_product_plan(req).body
     d = get(c, upd.plan_id).plan_detail
     assert d.stack_id == stack and d.stack_id is not None and d.portfolio_id == "port-sbxdemo000001"
+
+
+def test_huge_page_numbers_give_an_empty_page(server):
+    """Issue 16 (8): a PageNumber at the top of the integer range is an empty page, not an
+    overflow."""
+    c = client(server)
+    body = listing(c, page_number=2**63 - 1, page_size=100)
+    assert body.plan_details in (None, []) and body.page_number == 2**63 - 1

@@ -221,3 +221,12 @@ def test_accept_language_and_arns_of_the_request_region(server):
     pp = west.describe_provisioned_product(Name="aws-arn-region")["ProvisionedProductDetail"]
     assert pp["Arn"].startswith("arn:aws:servicecatalog:eu-west-1:"), pp["Arn"]
     west.terminate_provisioned_product(ProvisionedProductName="aws-arn-region", TerminateToken="t-arn")
+
+
+def test_page_tokens_are_checked_not_wrapped(server):
+    """Issue 16 (8): a page token past the end (or at the top of the integer range) is refused
+    as invalid, never answered with a wrapped page."""
+    c = sc(server)
+    for token in ["pt-18446744073709551615", "pt-999999", "pt-x"]:
+        with pytest.raises(c.exceptions.InvalidParametersException):
+            c.list_provisioned_product_plans(PageToken=token)

@@ -512,7 +512,7 @@ impl Sandbox {
         let total = matching.len();
         let page = matching
             .into_iter()
-            .skip((q.page_number - 1) * q.page_size)
+            .skip(q.page_number.saturating_sub(1).saturating_mul(q.page_size))
             .take(q.page_size)
             .cloned()
             .collect();

@@ -524,7 +524,7 @@ fn page_of<T>(
     Ok((
         items
             .into_iter()
-            .skip((page - 1) * size)
+            .skip((page - 1).saturating_mul(size))
             .take(size)
             .collect(),
         total,

@@ -261,10 +261,19 @@ fn page_token(b: &Value) -> Result<usize, ApiError> {
     }
 }
 
-fn paged<T: Clone>(items: &[T], start: usize, size: usize) -> (Vec<T>, Option<String>) {
-    let end = (start + size).min(items.len());
-    let page = items.get(start..end).unwrap_or_default().to_vec();
-    (page, (end < items.len()).then(|| format!("pt-{end}")))
+/// The page of `items` from `start` (a token this server issued: never past the end) and the
+/// token of the next page.
+fn paged<T: Clone>(
+    items: &[T],
+    start: usize,
+    size: usize,
+) -> Result<(Vec<T>, Option<String>), ApiError> {
+    if start > items.len() {
+        return Err(invalid("The page token is not valid."));
+    }
+    let end = start.saturating_add(size).min(items.len());
+    let page = items[start..end].to_vec();
+    Ok((page, (end < items.len()).then(|| format!("pt-{end}"))))
 }
 
 /// A list of strings (absent or malformed: empty).
@@ -590,7 +599,7 @@ fn dispatch(
                     c
                 })
                 .collect();
-            let (page, next) = paged(&changes, page_token(b)?, page_size(b, 20)?);
+            let (page, next) = paged(&changes, page_token(b)?, page_size(b, 20)?)?;
             with_next(
                 json!({"ProvisionedProductPlanDetails": plan_details(&plan), "ResourceChanges": page}),
                 next,
@@ -634,7 +643,7 @@ fn dispatch(
                 }
             }
             let summaries: Vec<Value> = all.iter().map(plan_summary).collect();
-            let (page, next) = paged(&summaries, page_token(b)?, page_size(b, 20)?);
+            let (page, next) = paged(&summaries, page_token(b)?, page_size(b, 20)?)?;
             with_next(json!({"ProvisionedProductPlans": page}), next)
         }
         "ExecuteProvisionedProductPlan" => {
@@ -680,7 +689,7 @@ fn dispatch(
                 .into_iter()
                 .filter(|o| keys.is_empty() || keys.iter().any(|k| o["OutputKey"] == json!(k)))
                 .collect();
-            let (page, next) = paged(&outputs, page_token(b)?, page_size(b, 20)?);
+            let (page, next) = paged(&outputs, page_token(b)?, page_size(b, 20)?)?;
             with_next(json!({"Outputs": page}), next)
         }
         "SearchProvisionedProducts" => {
@@ -716,7 +725,7 @@ fn dispatch(
                 items.reverse();
             }
             let all: Vec<Value> = items.iter().map(|p| pp_json(sb, p)).collect();
-            let (page, next) = paged(&all, page_token(b)?, page_size(b, 100)?);
+            let (page, next) = paged(&all, page_token(b)?, page_size(b, 100)?)?;
             with_next(
                 json!({"ProvisionedProducts": page, "TotalResultsCount": all.len()}),
                 next,
