@@ -1,0 +1,62 @@
+//! The bodies of the fuzz targets: each takes arbitrary bytes and feeds them to one decoder of
+//! hostile input, asserting what must hold for any input (no panic; invariants such as "fmt is
+//! idempotent"). `fuzz/fuzz_targets/*.rs` run them under libFuzzer (`cargo +nightly fuzz run
+//! manifest`, see `fuzz/README.md`); the tests beside this file run the same bodies on stable
+//! for a bounded number of generated inputs, plus every file of `fuzz/corpus/<target>/` and
+//! `fuzz/regressions/<target>/` (the crashes found, kept as regression tests).
+
+use std::path::Path;
+
+/// A manifest: lowering reports diagnostics or a desired state, and never panics; `fmt` of a
+/// file that parses is idempotent and keeps it parseable.
+pub fn manifest(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let file = planform_manifest::SourceFile::new("main.hcl", text.as_ref());
+    let inputs = planform_manifest::Inputs {
+        base_dir: std::env::temp_dir().join("planform-fuzz-no-such-dir"),
+        ..planform_manifest::Inputs::default()
+    };
+    let _ = planform_manifest::lower(&[file], &inputs);
+    if let Ok(once) = planform_manifest::format_source(&text) {
+        let twice = planform_manifest::format_source(&once)
+            .unwrap_or_else(|e| panic!("fmt output does not parse: {e}\n{once}"));
+        assert_eq!(once, twice, "fmt is not idempotent");
+    }
+}
+
+/// A state file: `load` says what is wrong with it (or reads it), and never panics.
+pub fn state_file(data: &[u8]) {
+    let dir = tempfile_dir();
+    let path = dir.join("state.json");
+    std::fs::write(&path, data).expect("temporary file");
+    let _ = planform_state::load(&path);
+    let _ = std::fs::remove_file(&path);
+}
+
+/// A directory of this process for files the targets write.
+fn tempfile_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("planform-fuzz-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temporary directory");
+    dir
+}
+
+/// The inputs kept for `target`: its corpus and its regressions.
+pub fn kept_inputs(target: &str) -> Vec<(String, Vec<u8>)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
+    let mut out = Vec::new();
+    for kind in ["corpus", "regressions"] {
+        let Ok(entries) = std::fs::read_dir(root.join(kind).join(target)) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            if let Ok(bytes) = std::fs::read(e.path()) {
+                out.push((e.path().display().to_string(), bytes));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,2 @@
+plan "a" {
+  name = "a"

@@ -1,0 +1,3 @@
+plan "a" {
+  name = "a"
+}

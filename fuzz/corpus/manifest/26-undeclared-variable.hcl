@@ -1,0 +1,11 @@
+variable "env" {
+  default = "dev"
+}
+
+plan "net" {
+  name                     = "net"
+  product_id               = "prod-sbxvpc0000001"
+  product_version_id       = "pv-sbxvpc0000001"
+  provisioned_product_name = "net"
+  description = var.evn
+}

@@ -1,0 +1,14 @@
+plan "net" {
+  name                     = "net"
+  product_id               = "prod-sbxvpc0000001"
+  product_version_id       = "pv-sbxvpc0000001"
+  provisioned_product_name = "net"
+}
+
+plan "app" {
+  name                     = "app"
+  product_id               = "prod-sbxvpc0000001"
+  product_version_id       = "pv-sbxvpc0000001"
+  provisioned_product_name = "app"
+  for_each = toset([plan.net.id])
+}

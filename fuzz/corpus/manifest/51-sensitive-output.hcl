@@ -1,0 +1,8 @@
+variable "pw" {
+  sensitive = true
+  default   = "x"
+}
+
+output "pw" {
+  value = var.pw
+}

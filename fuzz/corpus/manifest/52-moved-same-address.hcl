@@ -1,0 +1,4 @@
+moved {
+  from = plan.a
+  to   = plan.a
+}

@@ -1,0 +1,5 @@
+planform {
+  state "s3" {
+    bucket = "b"
+  }
+}

@@ -1,0 +1,13 @@
+provider "alibaba" {
+  region = "cn-hangzhou"
+}
+
+provider "sandbox" {}
+
+plan "net" {
+  name                     = "net"
+  product_id               = "prod-sbxvpc0000001"
+  product_version_id       = "pv-sbxvpc0000001"
+  provisioned_product_name = "net"
+  stack_region_id = "cn-hangzhou"
+}

@@ -1,0 +1,11 @@
+planform {
+  allowed_env = ["DEPLOY_ENV", "AWS_SECRET_ACCESS_KEY"]
+}
+
+plan "net" {
+  name                     = "net"
+  product_id               = "prod-sbxvpc0000001"
+  product_version_id       = "pv-sbxvpc0000001"
+  provisioned_product_name = "net"
+  description = env("HOME")
+}
