@@ -19,6 +19,7 @@ pub use diff::{
     absorb, diff, Action, AttrDiff, Change, ChangeSet, DiffError, DiffOptions, LiveEntry,
     LiveSnapshot, Termination,
 };
+pub use diff::stored_snapshot;
 pub use drift::{drift, DriftItem, DriftKind, Products};
 pub use events::{Event, Observer};
 pub use fingerprint::{fingerprint, fingerprints, staleness, Fingerprint};
