@@ -360,7 +360,7 @@ pub struct ServeArgs {
 
 #[cfg(test)]
 mod tests {
-    use clap::CommandFactory;
+    use clap::{CommandFactory, Parser};
 
     use super::Cli;
 
@@ -387,6 +387,48 @@ mod tests {
         let mut missing = Vec::new();
         walk(&Cli::command(), "planform", &mut missing);
         assert!(missing.is_empty(), "without help: {missing:#?}");
+    }
+
+    /// A flag that does not apply to a command is refused, naming the flag and what is allowed.
+    #[test]
+    fn flags_that_do_not_apply_are_refused() {
+        let refused = |args: &[&str]| {
+            let argv = std::iter::once("planform").chain(args.iter().copied());
+            Cli::try_parse_from(argv)
+                .map(|_| ())
+                .expect_err("refused")
+                .to_string()
+        };
+        let e = refused(&["apply", "--format", "markdown"]);
+        assert!(
+            e.contains("invalid value 'markdown' for '--format <FORMAT>'")
+                && e.contains("[possible values: text, json]"),
+            "{e}"
+        );
+        for args in [
+            &["show", "--format", "markdown"][..],
+            &["output", "--format", "markdown"],
+            &["validate", "--format", "markdown"],
+            &["version", "--format", "markdown"],
+        ] {
+            assert!(refused(args).contains("[possible values: text, json]"), "{args:?}");
+        }
+        assert!(refused(&["validate", "--lock-timeout", "5s"]).contains("--lock-timeout"));
+        assert!(refused(&["drift", "--lock-timeout", "5s"]).contains("--lock-timeout"));
+        assert!(refused(&["apply", "plan.out", "--target", "plan.a"]).contains("cannot be used with"));
+        assert!(refused(&["plan", "--destroy", "--replace", "plan.a"]).contains("cannot be used with"));
+        assert!(refused(&["plan", "--refresh", "false"]).contains("unexpected argument 'false'"));
+        assert!(refused(&["plan", "--refresh=maybe"]).contains("invalid value 'maybe'"));
+    }
+
+    #[test]
+    fn chdir_is_the_long_form_of_c() {
+        let dir = |args: &[&str]| {
+            let argv = std::iter::once("planform").chain(args.iter().copied());
+            Cli::try_parse_from(argv).expect("parses").dir
+        };
+        assert_eq!(dir(&["-C", "x", "validate"]), dir(&["--chdir", "x", "validate"]));
+        assert_eq!(dir(&["validate", "--chdir=y"]), std::path::PathBuf::from("y"));
     }
 
     #[test]

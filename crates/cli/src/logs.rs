@@ -87,9 +87,16 @@ mod tests {
             "PLANFORM_LOG=\"loud\": expected a level (error, warn, info, debug, trace, off) or per-target filters such as planform_client=debug,info"
         );
         assert!(filter("planform_client=nope").is_err());
+        // A bare level is planform's; other crates (HTTP, TLS, the AWS SDK) stay at warn.
+        let debug = filter("debug").unwrap().to_string();
+        let mut directives: Vec<&str> = debug.split(',').collect();
+        directives.sort();
         assert_eq!(
-            filter("debug").unwrap().to_string(),
-            "warn,planform=debug,planform_model=debug,planform_manifest=debug,planform_state=debug,planform_wire=debug,planform_client=debug,planform_sandbox=debug,planform_engine=debug,planform_bench=debug"
+            directives.join(","),
+            "planform=debug,planform_bench=debug,planform_client=debug,planform_engine=debug,\
+             planform_manifest=debug,planform_model=debug,planform_sandbox=debug,\
+             planform_state=debug,planform_wire=debug,warn"
         );
+        assert_eq!(filter("error").unwrap().to_string().split(',').filter(|d| *d == "error").count(), 1);
     }
 }

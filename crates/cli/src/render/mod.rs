@@ -9,6 +9,8 @@ pub mod json;
 pub mod markdown;
 pub mod progress;
 #[cfg(test)]
+mod schema;
+#[cfg(test)]
 mod tests;
 pub mod text;
 
