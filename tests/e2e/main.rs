@@ -111,6 +111,19 @@ impl Run {
     }
 }
 
+/// JSON lines with their `@timestamp` replaced, for snapshots.
+pub fn without_timestamps(lines: &str) -> String {
+    lines
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value =
+                serde_json::from_str(l).expect("one JSON object per line");
+            v["@timestamp"] = "(timestamp)".into();
+            format!("{v}\n")
+        })
+        .collect()
+}
+
 pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
