@@ -23,10 +23,12 @@ fn planned(stdout: &str) -> Vec<(String, String)> {
 fn types(stdout: &str) -> Vec<String> {
     stdout
         .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("JSON line")["type"]
-            .as_str()
-            .unwrap()
-            .to_string())
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).expect("JSON line")["type"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect()
 }
 
@@ -34,7 +36,9 @@ fn types(stdout: &str) -> Vec<String> {
 fn plan_destroy_is_what_destroy_does() {
     let w = Workspace::example("quickstart");
     w.run(&["apply", "--auto-approve"]).expect(0);
-    let plan = w.run(&["plan", "--destroy", "--detailed-exitcode"]).expect(2);
+    let plan = w
+        .run(&["plan", "--destroy", "--detailed-exitcode"])
+        .expect(2);
     // `destroy` without a terminal shows its change set, then refuses to go on unconfirmed.
     let destroy = w.run(&["destroy"]).expect(1);
     assert!(
@@ -55,7 +59,8 @@ fn plan_destroy_is_what_destroy_does() {
         ]
     );
     // Saved and applied, it destroys everything, as destroy would.
-    w.run(&["plan", "--destroy", "--out", "destroy.plan"]).expect(0);
+    w.run(&["plan", "--destroy", "--out", "destroy.plan"])
+        .expect(0);
     let applied = w.run(&["apply", "destroy.plan"]).expect(0);
     assert!(applied.stdout.contains("3 done"), "{}", applied.stdout);
     assert_eq!(w.run(&["state", "list"]).expect(0).stdout, "");
@@ -81,7 +86,14 @@ fn replace_forces_a_replacement_of_exactly_that_address() {
             .collect()
     };
     let json = w
-        .run(&["plan", "--replace", "plan.network", "--format", "json", "--detailed-exitcode"])
+        .run(&[
+            "plan",
+            "--replace",
+            "plan.network",
+            "--format",
+            "json",
+            "--detailed-exitcode",
+        ])
         .expect(2);
     assert_eq!(
         planned(&json.stdout),
@@ -90,12 +102,16 @@ fn replace_forces_a_replacement_of_exactly_that_address() {
     let applied = w.run(&["apply", "--auto-approve"]);
     // Without --replace, apply has nothing to do: the replacement is only what was asked for.
     assert!(applied.stdout.contains("No changes"), "{}", applied.stdout);
-    let text = w.run(&["plan", "--replace", "plan.network"]).expect(0).stdout;
+    let text = w
+        .run(&["plan", "--replace", "plan.network"])
+        .expect(0)
+        .stdout;
     assert!(
         text.contains("# plan.network must be replaced (replacement requested with --replace)"),
         "{text}"
     );
-    w.run(&["plan", "--replace", "plan.network", "--out", "r.plan"]).expect(0);
+    w.run(&["plan", "--replace", "plan.network", "--out", "r.plan"])
+        .expect(0);
     w.run(&["apply", "r.plan"]).expect(0);
     let after = w.run(&["show", "--format", "json"]).expect(0).stdout;
     let (b, a) = (ids(&before), ids(&after));
@@ -109,7 +125,9 @@ fn replace_forces_a_replacement_of_exactly_that_address() {
     w.run(&["plan", "--detailed-exitcode"]).expect(0);
     let unknown = w.run(&["plan", "--replace", "plan.nope"]).expect(1);
     assert!(
-        unknown.stderr.contains("--replace plan.nope: no such address in the manifests"),
+        unknown
+            .stderr
+            .contains("--replace plan.nope: no such address in the manifests"),
         "{}",
         unknown.stderr
     );
@@ -225,7 +243,12 @@ fn a_trace_log_of_an_apply_shows_requests_and_no_secret() {
     let mut c = w.command(&["validate"]);
     c.env("PLANFORM_LOG", "loud");
     let bad = Run::from(c.output().unwrap()).expect(1);
-    assert!(bad.stderr.contains("PLANFORM_LOG=\"loud\": expected a level"), "{}", bad.stderr);
+    assert!(
+        bad.stderr
+            .contains("PLANFORM_LOG=\"loud\": expected a level"),
+        "{}",
+        bad.stderr
+    );
 }
 
 /// `--refresh=false` reads nothing from the cloud: with the server stopped it still plans
@@ -239,7 +262,12 @@ fn refresh_false_sends_no_request() {
     served(&w, &["apply", "--auto-approve"], "debug", &log).expect(0);
     server.stop();
     let quiet = w.path().join("quiet.log");
-    let plan = served(&w, &["plan", "--refresh=false", "--detailed-exitcode"], "debug", &quiet);
+    let plan = served(
+        &w,
+        &["plan", "--refresh=false", "--detailed-exitcode"],
+        "debug",
+        &quiet,
+    );
     let plan = plan.expect(0);
     assert!(plan.stdout.contains("No changes."), "{}", plan.stdout);
     assert_eq!(requests_in(&std::fs::read_to_string(&quiet).unwrap()), 0);
@@ -247,7 +275,13 @@ fn refresh_false_sends_no_request() {
     w.edit("main.hcl", "ecs.g7.large", "ecs.g7.xlarge");
     let changed = served(
         &w,
-        &["plan", "--refresh=false", "--detailed-exitcode", "--format", "json"],
+        &[
+            "plan",
+            "--refresh=false",
+            "--detailed-exitcode",
+            "--format",
+            "json",
+        ],
         "debug",
         &quiet,
     )
@@ -259,11 +293,24 @@ fn refresh_false_sends_no_request() {
     assert_eq!(requests_in(&std::fs::read_to_string(&quiet).unwrap()), 0);
     // With a refresh, the stopped server is needed.
     let refreshed = served(&w, &["plan"], "debug", &quiet).expect(1);
-    assert!(refreshed.stderr.contains("NetworkError"), "{}", refreshed.stderr);
+    assert!(
+        refreshed.stderr.contains("NetworkError"),
+        "{}",
+        refreshed.stderr
+    );
     assert!(requests_in(&std::fs::read_to_string(&quiet).unwrap()) >= 1);
-    let contradiction =
-        served(&w, &["plan", "--refresh=false", "--refresh-only"], "debug", &quiet).expect(1);
-    assert!(contradiction.stderr.contains("contradict"), "{}", contradiction.stderr);
+    let contradiction = served(
+        &w,
+        &["plan", "--refresh=false", "--refresh-only"],
+        "debug",
+        &quiet,
+    )
+    .expect(1);
+    assert!(
+        contradiction.stderr.contains("contradict"),
+        "{}",
+        contradiction.stderr
+    );
 }
 
 #[test]
@@ -271,7 +318,8 @@ fn every_targeted_run_warns() {
     let w = Workspace::example("quickstart");
     let text = w.run(&["plan", "--target", "plan.network"]).expect(0);
     assert!(
-        text.stderr.contains("Warning: Resource targeting is in effect"),
+        text.stderr
+            .contains("Warning: Resource targeting is in effect"),
         "{}",
         text.stderr
     );
@@ -323,11 +371,22 @@ fn environment_variables_have_terraforms_precedence() {
         crate::schema::check(&args, &r.stdout);
         r
     };
-    assert_eq!(name(w.run(&["plan", "--format", "json"]).expect(0)), "vpc-dev");
+    assert_eq!(
+        name(w.run(&["plan", "--format", "json"]).expect(0)),
+        "vpc-dev"
+    );
     assert_eq!(name(run(&[])), "vpc-prod");
     w.write("planform.pfvars", "env = \"dev\"\n");
-    assert_eq!(name(run(&[])), "vpc-dev", "a .pfvars file overrides the environment");
-    assert_eq!(name(run(&["--var", "env=prod"])), "vpc-prod", "--var overrides both");
+    assert_eq!(
+        name(run(&[])),
+        "vpc-dev",
+        "a .pfvars file overrides the environment"
+    );
+    assert_eq!(
+        name(run(&["--var", "env=prod"])),
+        "vpc-prod",
+        "--var overrides both"
+    );
 }
 
 #[test]
@@ -339,7 +398,11 @@ fn required_version_refuses_a_newer_constraint() {
         "workspace = \"quickstart\"\n  required_version = \">= 99.0\"",
     );
     // Also a mistake that an older/newer planform might not make: only the version is reported.
-    w.edit("main.hcl", "execute                  = true", "execute = true\n  future_attribute = 1");
+    w.edit(
+        "main.hcl",
+        "execute                  = true",
+        "execute = true\n  future_attribute = 1",
+    );
     for args in [&["validate"][..], &["plan"], &["apply", "--auto-approve"]] {
         let r = w.run(args).expect(1);
         assert!(
@@ -351,7 +414,10 @@ fn required_version_refuses_a_newer_constraint() {
         );
         assert!(!r.stderr.contains("future_attribute"), "{}", r.stderr);
     }
-    assert!(!w.path().join(".planform/state.json").exists(), "nothing was done");
+    assert!(
+        !w.path().join(".planform/state.json").exists(),
+        "nothing was done"
+    );
     let json = w.run(&["validate", "--format", "json"]).expect(1);
     let doc: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
     assert_eq!(doc["valid"], false);
@@ -367,11 +433,14 @@ fn required_version_refuses_a_newer_constraint() {
 #[test]
 fn manifest_errors_in_json_are_diagnostics() {
     let w = Workspace::example("quickstart");
-    w.edit("main.hcl", "execute                  = true", "execute                  = \"often\"");
+    w.edit(
+        "main.hcl",
+        "execute                  = true",
+        "execute                  = \"often\"",
+    );
     let plan = w.run(&["plan", "--format", "json"]).expect(1);
     assert_eq!(types(&plan.stdout), vec!["version", "diagnostic"]);
-    let d: serde_json::Value =
-        serde_json::from_str(plan.stdout.lines().nth(1).unwrap()).unwrap();
+    let d: serde_json::Value = serde_json::from_str(plan.stdout.lines().nth(1).unwrap()).unwrap();
     let range = &d["diagnostic"]["range"];
     assert_eq!(range["filename"], "main.hcl");
     let text = w.read("main.hcl");
@@ -409,34 +478,54 @@ fn documents_of_show_and_output() {
     );
     w.run(&["plan", "--out", "first.plan"]).expect(0);
     let plan_doc: serde_json::Value = serde_json::from_str(
-        &w.run(&["show", "first.plan", "--format", "json"]).expect(0).stdout,
+        &w.run(&["show", "first.plan", "--format", "json"])
+            .expect(0)
+            .stdout,
     )
     .unwrap();
     assert_eq!(plan_doc["format_version"], "1.0");
     assert_eq!(plan_doc["resource_changes"].as_array().unwrap().len(), 3);
-    assert_eq!(plan_doc["resource_changes"][0]["before"], serde_json::Value::Null);
+    assert_eq!(
+        plan_doc["resource_changes"][0]["before"],
+        serde_json::Value::Null
+    );
     assert_eq!(plan_doc["planned_values"].as_array().unwrap().len(), 3);
-    let apply = w.run(&["apply", "--auto-approve", "--format", "json"]).expect(0);
+    let apply = w
+        .run(&["apply", "--auto-approve", "--format", "json"])
+        .expect(0);
     let kinds = types(&apply.stdout);
     assert_eq!(kinds.first().map(String::as_str), Some("version"));
     assert_eq!(kinds.last().map(String::as_str), Some("outputs"));
     let state: serde_json::Value =
         serde_json::from_str(&w.run(&["show", "--format", "json"]).expect(0).stdout).unwrap();
     assert_eq!(state["values"]["plans"].as_array().unwrap().len(), 3);
-    assert!(state["outputs"]["vpc_id"]["value"].as_str().unwrap().starts_with("vpc-"));
+    assert!(state["outputs"]["vpc_id"]["value"]
+        .as_str()
+        .unwrap()
+        .starts_with("vpc-"));
     let outputs: serde_json::Value =
         serde_json::from_str(&w.run(&["output", "--format", "json"]).expect(0).stdout).unwrap();
     assert_eq!(outputs["vpc_id"], state["outputs"]["vpc_id"]);
-    let again = w.run(&["apply", "--auto-approve", "--format", "json"]).expect(0);
+    let again = w
+        .run(&["apply", "--auto-approve", "--format", "json"])
+        .expect(0);
     assert_eq!(
         types(&again.stdout),
         vec!["version", "change_summary", "apply_summary", "outputs"]
     );
     let refused = w.run(&["apply", "--format", "markdown"]).expect(1);
-    assert!(refused.stderr.contains("[possible values: text, json]"), "{}", refused.stderr);
-    let planfile_vars = w.run(&["apply", "first.plan", "--var", "env=prod"]).expect(1);
     assert!(
-        planfile_vars.stderr.contains("--var and --var-file do not apply to `apply first.plan`"),
+        refused.stderr.contains("[possible values: text, json]"),
+        "{}",
+        refused.stderr
+    );
+    let planfile_vars = w
+        .run(&["apply", "first.plan", "--var", "env=prod"])
+        .expect(1);
+    assert!(
+        planfile_vars
+            .stderr
+            .contains("--var and --var-file do not apply to `apply first.plan`"),
         "{}",
         planfile_vars.stderr
     );
@@ -460,13 +549,19 @@ fn version_completions_and_man_pages() {
     for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
         let script = w.run(&["completions", shell]).expect(0).stdout;
         assert!(script.contains("planform"), "{shell}");
-        assert!(script.contains("refresh-only"), "{shell}: flags are completed");
+        assert!(
+            script.contains("refresh-only"),
+            "{shell}: flags are completed"
+        );
     }
     w.run(&["completions", "tcsh"]).expect(1);
     let man = w.path().join("man");
     w.run(&["man", man.to_str().unwrap()]).expect(0);
     let page = std::fs::read_to_string(man.join("planform-plan.1")).unwrap();
-    assert!(page.contains("\\-\\-refresh\\-only") || page.contains("refresh\\-only"), "{page}");
+    assert!(
+        page.contains("\\-\\-refresh\\-only") || page.contains("refresh\\-only"),
+        "{page}"
+    );
     assert!(man.join("planform.1").exists());
     assert!(man.join("planform-state-list.1").exists());
 }
@@ -476,9 +571,18 @@ fn graphs_in_dot_and_mermaid() {
     let w = Workspace::example("quickstart");
     let mermaid = w.run(&["graph", "--format", "mermaid"]).expect(0).stdout;
     insta::assert_snapshot!("graph_mermaid", mermaid);
-    let plan = w.run(&["graph", "--plan", "--format", "dot"]).expect(0).stdout;
-    assert!(plan.contains("fillcolor = \"#b7e4c7\""), "creates are green: {plan}");
-    assert!(plan.contains("\"plan.app[\\\"web\\\"]\" -> \"plan.network\""), "{plan}");
+    let plan = w
+        .run(&["graph", "--plan", "--format", "dot"])
+        .expect(0)
+        .stdout;
+    assert!(
+        plan.contains("fillcolor = \"#b7e4c7\""),
+        "creates are green: {plan}"
+    );
+    assert!(
+        plan.contains("\"plan.app[\\\"web\\\"]\" -> \"plan.network\""),
+        "{plan}"
+    );
     let md = w.run(&["plan", "--format", "markdown"]).expect(0).stdout;
     assert!(md.contains("```mermaid\nflowchart RL\n"), "{md}");
 }

@@ -58,8 +58,9 @@ pub fn check(args: &[&str], stdout: &str) {
     let validator = &validators()[name];
     let mut checked = 0;
     for line in stdout.lines().filter(|l| !l.trim().is_empty()) {
-        let value: serde_json::Value = serde_json::from_str(line)
-            .unwrap_or_else(|e| panic!("planform {args:?}: not one JSON value per line ({e}): {line}"));
+        let value: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| {
+            panic!("planform {args:?}: not one JSON value per line ({e}): {line}")
+        });
         let errors: Vec<String> = validator
             .iter_errors(&value)
             .map(|e| format!("{e} at {}", e.instance_path()))
@@ -71,7 +72,10 @@ pub fn check(args: &[&str], stdout: &str) {
         checked += 1;
     }
     if name != "ui-line.v1.json" {
-        assert!(checked <= 1, "planform {args:?}: one document expected, got {checked}");
+        assert!(
+            checked <= 1,
+            "planform {args:?}: one document expected, got {checked}"
+        );
     }
 }
 

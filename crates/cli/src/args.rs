@@ -411,12 +411,19 @@ mod tests {
             &["validate", "--format", "markdown"],
             &["version", "--format", "markdown"],
         ] {
-            assert!(refused(args).contains("[possible values: text, json]"), "{args:?}");
+            assert!(
+                refused(args).contains("[possible values: text, json]"),
+                "{args:?}"
+            );
         }
         assert!(refused(&["validate", "--lock-timeout", "5s"]).contains("--lock-timeout"));
         assert!(refused(&["drift", "--lock-timeout", "5s"]).contains("--lock-timeout"));
-        assert!(refused(&["apply", "plan.out", "--target", "plan.a"]).contains("cannot be used with"));
-        assert!(refused(&["plan", "--destroy", "--replace", "plan.a"]).contains("cannot be used with"));
+        assert!(
+            refused(&["apply", "plan.out", "--target", "plan.a"]).contains("cannot be used with")
+        );
+        assert!(
+            refused(&["plan", "--destroy", "--replace", "plan.a"]).contains("cannot be used with")
+        );
         assert!(refused(&["plan", "--refresh", "false"]).contains("unexpected argument 'false'"));
         assert!(refused(&["plan", "--refresh=maybe"]).contains("invalid value 'maybe'"));
     }
@@ -427,8 +434,14 @@ mod tests {
             let argv = std::iter::once("planform").chain(args.iter().copied());
             Cli::try_parse_from(argv).expect("parses").dir
         };
-        assert_eq!(dir(&["-C", "x", "validate"]), dir(&["--chdir", "x", "validate"]));
-        assert_eq!(dir(&["validate", "--chdir=y"]), std::path::PathBuf::from("y"));
+        assert_eq!(
+            dir(&["-C", "x", "validate"]),
+            dir(&["--chdir", "x", "validate"])
+        );
+        assert_eq!(
+            dir(&["validate", "--chdir=y"]),
+            std::path::PathBuf::from("y")
+        );
     }
 
     #[test]

@@ -79,7 +79,15 @@ mod tests {
 
     #[test]
     fn levels_and_per_target_filters_are_accepted() {
-        for ok in ["trace", "DEBUG", "info", "warn", "error", "off", "planform_client=debug,info"] {
+        for ok in [
+            "trace",
+            "DEBUG",
+            "info",
+            "warn",
+            "error",
+            "off",
+            "planform_client=debug,info",
+        ] {
             assert!(filter(ok).is_ok(), "{ok}");
         }
         assert_eq!(
@@ -97,6 +105,14 @@ mod tests {
              planform_manifest=debug,planform_model=debug,planform_sandbox=debug,\
              planform_state=debug,planform_wire=debug,warn"
         );
-        assert_eq!(filter("error").unwrap().to_string().split(',').filter(|d| *d == "error").count(), 1);
+        assert_eq!(
+            filter("error")
+                .unwrap()
+                .to_string()
+                .split(',')
+                .filter(|d| *d == "error")
+                .count(),
+            1
+        );
     }
 }

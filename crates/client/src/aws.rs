@@ -247,7 +247,9 @@ impl aws_sdk_servicecatalog::config::Intercept for RequestLog {
 
     fn read_before_transmit(
         &self,
-        context: &aws_sdk_servicecatalog::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        context: &aws_sdk_servicecatalog::config::interceptors::BeforeTransmitInterceptorContextRef<
+            '_,
+        >,
         _components: &aws_sdk_servicecatalog::config::RuntimeComponents,
         cfg: &mut aws_sdk_servicecatalog::config::ConfigBag,
     ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {

@@ -45,7 +45,10 @@ mod tests {
     fn secrets_are_redacted_and_the_rest_kept() {
         let shown = headers(
             [
-                ("Authorization", "ACS3-HMAC-SHA256 Credential=id,Signature=abc"),
+                (
+                    "Authorization",
+                    "ACS3-HMAC-SHA256 Credential=id,Signature=abc",
+                ),
                 ("x-acs-security-token", "sts-token"),
                 ("X-Amz-Security-Token", "aws-token"),
                 ("x-acs-action", "ListProvisionedProductPlans"),

@@ -13,8 +13,8 @@ use std::num::NonZeroU32;
 use std::time::Duration;
 
 use governor::{DefaultDirectRateLimiter, Quota};
-use tracing::Instrument;
 use planform_model::{ErrorKind, ProviderError, Sent};
+use tracing::Instrument;
 
 /// How often and how long to retry.
 #[derive(Debug, Clone, Copy)]

@@ -288,7 +288,9 @@ pub enum DiffError {
     Unsupported { address: Address, message: String },
     #[error("--target {0}: no such address in the manifests or the state")]
     UnknownTarget(Address),
-    #[error("--replace {0}: no such address in the manifests (only a planned address can be replaced)")]
+    #[error(
+        "--replace {0}: no such address in the manifests (only a planned address can be replaced)"
+    )]
     UnknownReplace(Address),
     #[error("--replace {0}: the address has no plan in the cloud yet, so there is nothing to replace; it will be created")]
     NothingToReplace(Address),

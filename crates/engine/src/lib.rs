@@ -15,11 +15,11 @@ mod refresh;
 mod resolve;
 
 pub use apply::{apply, ApplyError, ApplyOptions, ApplyReport, Outcome, Phase, StateSink};
+pub use diff::stored_snapshot;
 pub use diff::{
     absorb, diff, Action, AttrDiff, Change, ChangeSet, DiffError, DiffOptions, LiveEntry,
     LiveSnapshot, Termination,
 };
-pub use diff::stored_snapshot;
 pub use drift::{drift, DriftItem, DriftKind, Products};
 pub use events::{Event, Observer};
 pub use fingerprint::{fingerprint, fingerprints, staleness, Fingerprint};

@@ -7,6 +7,11 @@ use crate::args::Cli;
 use crate::exit;
 
 pub fn run(shell: clap_complete::Shell) -> Result<u8> {
-    clap_complete::generate(shell, &mut Cli::command(), "planform", &mut std::io::stdout());
+    clap_complete::generate(
+        shell,
+        &mut Cli::command(),
+        "planform",
+        &mut std::io::stdout(),
+    );
     Ok(exit::OK)
 }

@@ -37,10 +37,7 @@ pub fn run(inv: &Invocation, name: Option<&str>) -> Result<u8> {
         );
     };
     if inv.format == Format::Json {
-        print!(
-            "{}",
-            document::to_json(&json::output_value(o))
-        );
+        print!("{}", document::to_json(&json::output_value(o)));
     } else {
         sink.output_value(o);
     }

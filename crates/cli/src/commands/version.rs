@@ -13,7 +13,10 @@ pub fn run(inv: &Invocation) -> Result<u8> {
     if inv.format == Format::Json {
         print!("{}", document::to_json(&v));
     } else {
-        println!("planform {} ({} {})", v.planform_version, v.commit, v.target);
+        println!(
+            "planform {} ({} {})",
+            v.planform_version, v.commit, v.target
+        );
         println!("UI format {}", v.ui_version);
     }
     Ok(exit::OK)

@@ -210,10 +210,7 @@ pub fn show_plan<'a>(
                     .before
                     .as_ref()
                     .map(|i| inputs(i, &c.sensitive_parameters)),
-                after: c
-                    .after
-                    .as_ref()
-                    .map(|i| inputs(i, &c.sensitive_parameters)),
+                after: c.after.as_ref().map(|i| inputs(i, &c.sensitive_parameters)),
                 changes: attr_changes(c),
             })
             .collect(),

@@ -107,12 +107,11 @@ pub fn changes_mermaid(cs: &ChangeSet) -> String {
         let _ = writeln!(out, "  {} --> {}", ids[from], ids[to]);
     }
     for (class, colour) in CLASSES {
-        if cs
-            .changes
-            .iter()
-            .any(|c| self::class(&c.action) == class)
-        {
-            let _ = writeln!(out, "  classDef {class} fill:{colour},stroke:#333,color:#000");
+        if cs.changes.iter().any(|c| self::class(&c.action) == class) {
+            let _ = writeln!(
+                out,
+                "  classDef {class} fill:{colour},stroke:#333,color:#000"
+            );
         }
     }
     out

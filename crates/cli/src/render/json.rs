@@ -67,9 +67,14 @@ pub enum JsonEvent<'a> {
         ui: &'static str,
     },
     /// A problem in the manifests, or a warning about the run (e.g. `--target`).
-    Diagnostic { diagnostic: DiagnosticJson },
+    Diagnostic {
+        diagnostic: DiagnosticJson,
+    },
     /// An address renamed by a `moved` block.
-    Moved { from: String, to: String },
+    Moved {
+        from: String,
+        to: String,
+    },
     /// One change of a plan.
     PlannedChange {
         address: String,
@@ -93,15 +98,33 @@ pub enum JsonEvent<'a> {
         terminate: usize,
         execute: usize,
     },
-    ApplyStart { address: String, action: &'a str },
+    ApplyStart {
+        address: String,
+        action: &'a str,
+    },
     /// A step of an apply: a request sent, a status reached.
-    ApplyProgress { address: String, message: &'a str },
-    ApplyComplete { address: String, message: &'a str },
+    ApplyProgress {
+        address: String,
+        message: &'a str,
+    },
+    ApplyComplete {
+        address: String,
+        message: &'a str,
+    },
     /// A change failed: the cloud's code and message (with its request id when it gave one).
-    ApplyErrored { address: String, message: &'a str },
-    AwaitingApproval { address: String, plan_id: &'a str },
+    ApplyErrored {
+        address: String,
+        message: &'a str,
+    },
+    AwaitingApproval {
+        address: String,
+        plan_id: &'a str,
+    },
     /// A change was not started because a dependency failed or waits.
-    Deferred { address: String, because: String },
+    Deferred {
+        address: String,
+        because: String,
+    },
     ApplySummary {
         done: usize,
         failed: usize,
@@ -560,7 +583,10 @@ pub fn place(text: &str, line: usize, col: usize) -> Option<(PosJson, PosJson, S
     } else {
         text.match_indices('\n').nth(line.checked_sub(2)?)?.0 + 1
     };
-    let code = text[line_start..].split('\n').next()?.trim_end_matches('\r');
+    let code = text[line_start..]
+        .split('\n')
+        .next()?
+        .trim_end_matches('\r');
     let in_line = match code.char_indices().nth(col.checked_sub(1)?) {
         Some((i, _)) => i,
         None if col - 1 == code.chars().count() => code.len(),
@@ -919,9 +945,8 @@ impl Sink for Json {
     }
 
     fn output_value(&self, output: &ShownOutput) {
-        self.out.line(
-            &serde_json::to_string(&output_value(output)).expect("JSON values serialize"),
-        );
+        self.out
+            .line(&serde_json::to_string(&output_value(output)).expect("JSON values serialize"));
     }
 
     fn refresh_drift(&self, drift: &[RefreshDrift]) {

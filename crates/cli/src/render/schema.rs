@@ -16,7 +16,10 @@ pub fn schemas() -> Vec<(&'static str, serde_json::Value)> {
         ("ui-line.v1.json", value(schema_for!(Line<'static>))),
         ("show.v1.json", value(schema_for!(ShowDocument<'static>))),
         ("validate.v1.json", value(schema_for!(ValidateDocument))),
-        ("output.v1.json", value(schema_for!(OutputDocument<'static>))),
+        (
+            "output.v1.json",
+            value(schema_for!(OutputDocument<'static>)),
+        ),
         ("version.v1.json", value(schema_for!(VersionDocument))),
     ]
 }
@@ -81,6 +84,9 @@ fn rendered_output_validates() {
             .iter_errors(&v)
             .map(|e| format!("{e} at {}", e.instance_path()))
             .collect();
-        assert!(errors.is_empty(), "{doc}\ndoes not validate against {name}: {errors:?}");
+        assert!(
+            errors.is_empty(),
+            "{doc}\ndoes not validate against {name}: {errors:?}"
+        );
     }
 }

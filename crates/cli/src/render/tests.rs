@@ -247,7 +247,13 @@ fn rendered(format: crate::args::Format, report: impl FnOnce(&dyn super::Sink)) 
             dir.path().to_path_buf(),
             fixed_clock,
         )),
-        _ => super::sink(format, Style { color: false }, false, out.clone(), dir.path()),
+        _ => super::sink(
+            format,
+            Style { color: false },
+            false,
+            out.clone(),
+            dir.path(),
+        ),
     };
     report(&*sink);
     out.contents()
@@ -321,9 +327,10 @@ fn state() -> planform_state::State {
     m.outputs = [("vpc_id".to_string(), "vpc-1".to_string())].into();
     m.applied = Some(inputs("10.0.0.0/16"));
     m.sensitive_parameters = ["password".to_string()].into();
-    state
-        .plans
-        .insert(Address::with_key("net", planform_model::InstanceKey::Str("update".into())), m);
+    state.plans.insert(
+        Address::with_key("net", planform_model::InstanceKey::Str("update".into())),
+        m,
+    );
     state
 }
 
@@ -406,7 +413,12 @@ fn every_json_event_type_renders() {
     }
     let types: std::collections::BTreeSet<String> = all
         .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["type"].as_str().unwrap().to_string())
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["type"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect();
     assert_eq!(
         types.into_iter().collect::<Vec<_>>().join(" "),
@@ -596,12 +608,16 @@ fn pictures_of_the_change_set() {
     insta::assert_snapshot!("graph_changes_mermaid", super::graph::changes_mermaid(&cs));
     insta::assert_snapshot!("graph_changes_dot", super::graph::changes_dot(&cs));
     let embedded = super::graph::markdown_mermaid(&cs);
-    assert!(embedded.starts_with("```mermaid\nflowchart RL\n"), "{embedded}");
+    assert!(
+        embedded.starts_with("```mermaid\nflowchart RL\n"),
+        "{embedded}"
+    );
     let mut big = cs.clone();
     let template = big.changes[0].clone();
     for i in 0..super::graph::MERMAID_MAX_CHANGES {
         let mut c = template.clone();
-        c.address = planform_model::Address::with_key("many", planform_model::InstanceKey::Int(i as u64));
+        c.address =
+            planform_model::Address::with_key("many", planform_model::InstanceKey::Int(i as u64));
         big.changes.push(c);
     }
     assert!(

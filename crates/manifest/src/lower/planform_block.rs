@@ -12,14 +12,22 @@ use crate::syntax::{check_schema, error, BlockNode};
 /// version, so nothing else is reported), or `None`. A constraint that does not parse is
 /// reported with the other diagnostics by [`lower`].
 pub(super) fn unmet_version(cx: &Lowering, blocks: &[&BlockNode]) -> Option<Diagnostic> {
-    let running = semver::Version::parse(env!("CARGO_PKG_VERSION")).expect("the crate version is semver");
+    let running =
+        semver::Version::parse(env!("CARGO_PKG_VERSION")).expect("the crate version is semver");
     for b in blocks {
-        let Some(a) = b.attr("required_version") else { continue };
+        let Some(a) = b.attr("required_version") else {
+            continue;
+        };
         let mut scratch = Diagnostics::default();
-        let Some(Ok(req)) = eval(&a.expr, &cx.ctx, &a.value_loc, "planform.required_version", &mut scratch)
-            .and_then(|v| as_string(&v))
-            .map(|c| version_req(&c).map(|r| (c, r)))
-        else {
+        let Some(Ok(req)) = eval(
+            &a.expr,
+            &cx.ctx,
+            &a.value_loc,
+            "planform.required_version",
+            &mut scratch,
+        )
+        .and_then(|v| as_string(&v))
+        .map(|c| version_req(&c).map(|r| (c, r))) else {
             continue;
         };
         let (text, req) = req;
@@ -48,15 +56,26 @@ fn version_req(text: &str) -> Result<semver::VersionReq, String> {
             .split('.')
             .map(|n| n.parse::<u64>())
             .collect::<Result<_, _>>()
-            .map_err(|_| format!("{part:?}: expected ~> followed by a version such as 1.2 or 1.2.3"))?;
+            .map_err(|_| {
+                format!("{part:?}: expected ~> followed by a version such as 1.2 or 1.2.3")
+            })?;
         match nums.as_slice() {
             [major] => parts.push(format!(">= {major}")),
             [major, minor] => parts.push(format!(">= {major}.{minor}, < {}", major + 1)),
-            [major, minor, patch] => parts.push(format!(">= {major}.{minor}.{patch}, < {major}.{}", minor + 1)),
-            _ => return Err(format!("{part:?}: expected ~> followed by a version such as 1.2 or 1.2.3")),
+            [major, minor, patch] => parts.push(format!(
+                ">= {major}.{minor}.{patch}, < {major}.{}",
+                minor + 1
+            )),
+            _ => {
+                return Err(format!(
+                    "{part:?}: expected ~> followed by a version such as 1.2 or 1.2.3"
+                ))
+            }
         }
     }
-    semver::VersionReq::parse(&parts.join(", ")).map_err(|e| format!("{text:?} is not a version constraint such as \">= 0.1, < 2\" or \"~> 0.1\": {e}"))
+    semver::VersionReq::parse(&parts.join(", ")).map_err(|e| {
+        format!("{text:?} is not a version constraint such as \">= 0.1, < 2\" or \"~> 0.1\": {e}")
+    })
 }
 
 /// Lowers the (at most one) `planform` block into the workspace and backend of the desired state.
@@ -78,10 +97,22 @@ pub(super) fn lower(cx: &mut Lowering, blocks: &[&BlockNode]) {
         ));
     }
     let Some(b) = blocks.first() else { return };
-    check_schema(b, "planform", &["required_version", "workspace"], &["state"], diags);
+    check_schema(
+        b,
+        "planform",
+        &["required_version", "workspace"],
+        &["state"],
+        diags,
+    );
     if let Some(a) = b.attr("required_version") {
         if let Some(c) = typed(
-            eval(&a.expr, ctx, &a.value_loc, "planform.required_version", diags),
+            eval(
+                &a.expr,
+                ctx,
+                &a.value_loc,
+                "planform.required_version",
+                diags,
+            ),
             &a.value_loc,
             "planform.required_version",
             "a string",
@@ -89,7 +120,11 @@ pub(super) fn lower(cx: &mut Lowering, blocks: &[&BlockNode]) {
             diags,
         ) {
             if let Err(e) = version_req(&c) {
-                diags.push(error(&a.value_loc, Some("planform.required_version".into()), e));
+                diags.push(error(
+                    &a.value_loc,
+                    Some("planform.required_version".into()),
+                    e,
+                ));
             }
         }
     }

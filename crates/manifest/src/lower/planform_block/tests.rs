@@ -87,7 +87,14 @@ planform {
 
 #[test]
 fn a_met_version_constraint_is_accepted() {
-    for c in [">= 0.1", "~> 0.1", ">= 0.1.0, < 2", "^0.1", "~> 0.1.0", "0.1.0"] {
+    for c in [
+        ">= 0.1",
+        "~> 0.1",
+        ">= 0.1.0, < 2",
+        "^0.1",
+        "~> 0.1.0",
+        "0.1.0",
+    ] {
         check(
             &format!("planform {{ required_version = {c:?} }}"),
             r#"workspace=default backend=Local { path: ".planform/state.json" }"#,
