@@ -131,6 +131,14 @@ fn replace_forces_a_replacement_of_exactly_that_address() {
         "{}",
         unknown.stderr
     );
+    // In JSON the diff's errors are diagnostics too.
+    let unknown = w
+        .run(&["plan", "--replace", "plan.nope", "--format", "json"])
+        .expect(1);
+    let last: serde_json::Value =
+        serde_json::from_str(unknown.stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(last["type"], "diagnostic");
+    assert_eq!(last["diagnostic"]["severity"], "error");
 }
 
 fn served_manifest(endpoint: &str) -> String {
@@ -513,6 +521,15 @@ fn documents_of_show_and_output() {
         types(&again.stdout),
         vec!["version", "change_summary", "apply_summary", "outputs"]
     );
+    let unconfirmed = w.run(&["apply", "--format", "json"]).expect(1);
+    assert!(
+        unconfirmed
+            .stderr
+            .contains("apply --format json needs --auto-approve"),
+        "{}",
+        unconfirmed.stderr
+    );
+    assert_eq!(types(&unconfirmed.stdout), vec!["version", "diagnostic"]);
     let refused = w.run(&["apply", "--format", "markdown"]).expect(1);
     assert!(
         refused.stderr.contains("[possible values: text, json]"),

@@ -69,6 +69,14 @@ pub async fn run(inv: Invocation) -> Result<u8> {
         } => apply::run_planfile(&inv, file, *parallelism).await,
         Command::Apply {
             planfile: None,
+            auto_approve: false,
+            format: Format::Json,
+            ..
+        } => bail!(
+            "apply --format json needs --auto-approve (or a plan file): the confirmation prompt would break the JSON stream"
+        ),
+        Command::Apply {
+            planfile: None,
             auto_approve,
             parallelism,
             targets,

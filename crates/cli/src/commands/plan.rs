@@ -41,8 +41,14 @@ pub async fn run(inv: &Invocation, o: &Options<'_>) -> Result<u8> {
     } else {
         ws.open_stored("plan", inv.lock_timeout()?).await?
     };
-    let Some(changes) = ws.diff_replacing(&session, o.targets, o.destroy, o.replace)? else {
-        return Ok(exit::ERROR);
+    let changes = match ws.diff_replacing(&session, o.targets, o.destroy, o.replace)? {
+        Ok(c) => c,
+        Err(errors) => {
+            for e in &errors {
+                sink.error(&e.to_string());
+            }
+            return Ok(exit::ERROR);
+        }
     };
     if let Some(out) = o.out {
         // Save what is shown: a refresh-only plan proposes no change to the cloud.

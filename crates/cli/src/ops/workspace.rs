@@ -108,17 +108,26 @@ impl Workspace {
         targets: &[String],
         destroy: bool,
     ) -> Result<Option<ChangeSet>> {
-        self.diff_replacing(session, targets, destroy, &[])
+        Ok(match self.diff_replacing(session, targets, destroy, &[])? {
+            Ok(c) => Some(c),
+            Err(errors) => {
+                for e in &errors {
+                    eprintln!("error: {e}");
+                }
+                None
+            }
+        })
     }
 
-    /// [`Workspace::diff`], replacing the addresses of `plan --replace`.
+    /// [`Workspace::diff`], replacing the addresses of `plan --replace`; the diff's errors are
+    /// returned for the caller to report.
     pub fn diff_replacing(
         &self,
         session: &Session,
         targets: &[String],
         destroy: bool,
         replace: &[String],
-    ) -> Result<Option<ChangeSet>> {
+    ) -> Result<Result<ChangeSet, Vec<planform_engine::DiffError>>> {
         let options = DiffOptions {
             destroy,
             targets: parse_targets(targets)?,
@@ -131,15 +140,7 @@ impl Workspace {
                 .collect::<Result<_>>()?,
             capabilities: planform_engine::capabilities(&session.providers),
         };
-        match diff(&self.desired, &session.state, &session.live, &options) {
-            Ok(c) => Ok(Some(c)),
-            Err(errors) => {
-                for e in &errors {
-                    eprintln!("error: {e}");
-                }
-                Ok(None)
-            }
-        }
+        Ok(diff(&self.desired, &session.state, &session.live, &options))
     }
 }
 

@@ -1000,6 +1000,12 @@ impl Sink for Json {
         self.diagnostics(diagnostics);
     }
 
+    fn error(&self, message: &str) {
+        self.event(JsonEvent::Diagnostic {
+            diagnostic: error(message),
+        });
+    }
+
     fn warning(&self, summary: &str, detail: &str) {
         self.event(JsonEvent::Diagnostic {
             diagnostic: warning(summary, detail),

@@ -155,6 +155,11 @@ pub trait Sink: Send + Sync {
         eprintln!("Warning: {summary}\n\n{detail}\n");
     }
 
+    /// An error that stops the command, such as one the diff finds; on standard error in text.
+    fn error(&self, message: &str) {
+        eprintln!("error: {message}");
+    }
+
     /// The manifests are invalid: their diagnostics and the count of errors.
     fn invalid(&self, diagnostics: &Diagnostics) {
         self.diagnostics(diagnostics);
