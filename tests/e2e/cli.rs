@@ -247,6 +247,19 @@ fn a_trace_log_of_an_apply_shows_requests_and_no_secret() {
     let plan = Run::from(c.output().unwrap()).expect(0);
     assert!(requests_in(&plan.stderr) >= 1, "{}", plan.stderr);
     assert!(!plan.stderr.contains(SECRET) && !plan.stderr.contains(TOKEN));
+    // A cloud error shown to the user carries the cloud's request id.
+    let mut c = w.command(&["plan"]);
+    c.env("ALIBABA_CLOUD_ACCESS_KEY_ID", "stsid")
+        .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "not-the-secret")
+        .env("ALIBABA_CLOUD_SECURITY_TOKEN", TOKEN)
+        .env("PLANFORM_VAR_password", "hunter2-sensitive")
+        .env("HOME", w.path());
+    let refused = Run::from(c.output().unwrap()).expect(1);
+    assert!(
+        refused.stderr.contains("SignatureDoesNotMatch") && refused.stderr.contains("(request id "),
+        "{}",
+        refused.stderr
+    );
     // A bad PLANFORM_LOG is a clear error.
     let mut c = w.command(&["validate"]);
     c.env("PLANFORM_LOG", "loud");
@@ -256,6 +269,69 @@ fn a_trace_log_of_an_apply_shows_requests_and_no_secret() {
             .contains("PLANFORM_LOG=\"loud\": expected a level"),
         "{}",
         bad.stderr
+    );
+}
+
+/// The same through the official AWS SDK: each attempt is logged by an SDK interceptor, with the
+/// SigV4 signature, the secret and the session token kept out; a cloud error shown to the user
+/// carries the cloud's request id.
+#[test]
+fn a_trace_log_through_the_aws_sdk_shows_requests_and_no_secret() {
+    let server = serve(&["--access-key", &format!("stsid:{SECRET}:{TOKEN}")]);
+    let w = Workspace::new();
+    w.write(
+        "main.hcl",
+        &format!(
+            r#"
+provider "aws" {{
+  region   = "us-east-1"
+  endpoint = "{}"
+}}
+
+plan "bucket" {{
+  name                     = "logs"
+  product_id               = "prod-sbxvpc0000001"
+  product_version_id       = "pv-sbxvpc0000001"
+  provisioned_product_name = "logs"
+  parameters               = {{ cidr_block = "10.0.0.0/16" }}
+  execute                  = true
+}}
+"#,
+            server.endpoint
+        ),
+    );
+    let log = w.path().join("aws.log");
+    let aws = |args: &[&str], secret: &str| {
+        let mut c = w.command(args);
+        c.env("AWS_ACCESS_KEY_ID", "stsid")
+            .env("AWS_SECRET_ACCESS_KEY", secret)
+            .env("AWS_SESSION_TOKEN", TOKEN)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("HOME", w.path())
+            .env("PLANFORM_LOG", "trace")
+            .env("PLANFORM_LOG_PATH", &log);
+        Run::from(c.output().unwrap())
+    };
+    aws(&["apply", "--auto-approve"], SECRET).expect(0);
+    let text = std::fs::read_to_string(&log).expect("the log was written");
+    assert!(requests_in(&text) >= 3, "requests are logged:\n{text}");
+    for needle in [
+        "cloud=\"aws\"",
+        "action=CreateProvisionedProductPlan",
+        "status=200",
+        "attempt=1",
+        "request_id=",
+    ] {
+        assert!(text.contains(needle), "{needle} is not in the log:\n{text}");
+    }
+    for secret in [SECRET, TOKEN, "Signature="] {
+        assert!(!text.contains(secret), "{secret} leaked into the log");
+    }
+    let refused = aws(&["plan"], "not-the-secret").expect(1);
+    assert!(
+        refused.stderr.contains("(request id "),
+        "the cloud's request id is shown: {}",
+        refused.stderr
     );
 }
 
