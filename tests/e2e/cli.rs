@@ -679,3 +679,17 @@ fn graphs_in_dot_and_mermaid() {
     let md = w.run(&["plan", "--format", "markdown"]).expect(0).stdout;
     assert!(md.contains("```mermaid\nflowchart RL\n"), "{md}");
 }
+
+/// A plan file made with `--refresh=false` is not stale when the cloud is as the state says:
+/// `apply PLANFILE` runs it.
+#[test]
+fn a_plan_file_made_without_a_refresh_applies() {
+    let w = Workspace::example("quickstart");
+    w.run(&["apply", "--auto-approve"]).expect(0);
+    w.edit("main.hcl", "ecs.g7.large", "ecs.g7.xlarge");
+    w.run(&["plan", "--refresh=false", "--out", "stored.plan"])
+        .expect(0);
+    let applied = w.run(&["apply", "stored.plan"]).expect(0);
+    assert!(applied.stdout.contains("2 done"), "{}", applied.stdout);
+    w.run(&["plan", "--detailed-exitcode"]).expect(0);
+}

@@ -56,6 +56,9 @@ pub fn stored_snapshot(desired: &DesiredState, state: &State) -> LiveSnapshot {
                 }
             }
         }
+        // The cloud's copy carries the ownership tags; so does this one (a plan file made
+        // without a refresh fingerprints it, and `apply PLANFILE` compares with the cloud's).
+        let inputs = ownership::tag(&inputs, &state.workspace, address);
         let status = PlanStatus::parse(&m.status).unwrap_or(PlanStatus::PreviewInProgress);
         let operation_type = if m.launched && status != PlanStatus::ExecuteSuccess {
             OperationType::UpdateProvisionedProduct
