@@ -5,9 +5,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 mod apply;
+mod cli;
 mod corpus;
 mod format;
 mod planfile;
+mod schema;
 mod server;
 
 /// A scratch manifest directory.
@@ -59,10 +61,14 @@ impl Workspace {
         self.write(name, &text.replace(from, to));
     }
 
-    /// Runs `planform -C DIR args…` with no terminal and fast sandbox timings.
+    /// Runs `planform -C DIR args…` with no terminal and fast sandbox timings. With
+    /// `--format json`, every line (or document) it prints must validate against the committed
+    /// JSON Schema (`docs/schema/`).
     pub fn run(&self, args: &[&str]) -> Run {
         let out = self.command(args).output().expect("planform runs");
-        Run::from(out)
+        let run = Run::from(out);
+        schema::check(args, &run.stdout);
+        run
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
@@ -103,6 +109,19 @@ impl Run {
         );
         self
     }
+}
+
+/// JSON lines with their `@timestamp` replaced, for snapshots.
+pub fn without_timestamps(lines: &str) -> String {
+    lines
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value =
+                serde_json::from_str(l).expect("one JSON object per line");
+            v["@timestamp"] = "(timestamp)".into();
+            format!("{v}\n")
+        })
+        .collect()
 }
 
 pub fn repo() -> PathBuf {

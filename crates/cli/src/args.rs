@@ -1,41 +1,77 @@
-//! Command-line arguments, as close to the flags as possible (clap).
+//! Command-line arguments, as close to the flags as possible (clap). Every flag has help text
+//! (a test walks the command tree), and a command takes only the flags that apply to it: a
+//! `--format` a command cannot print is refused by the parser, not ignored.
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::{ArgAction, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
 #[command(
     name = "planform",
     version,
-    about = "Service Catalog provisioned product plans as code"
+    about = "Service Catalog provisioned product plans as code",
+    after_help = "Environment: PLANFORM_VAR_<name> sets a variable (lowest precedence); \
+                  PLANFORM_LOG (error, warn, info, debug, trace, or per-target filters such as \
+                  planform_client=debug) turns on logs, written to standard error or to \
+                  PLANFORM_LOG_PATH; NO_COLOR turns colour off."
 )]
 pub struct Cli {
     /// Run as if started in DIR (the manifest directory).
-    #[arg(short = 'C', global = true, value_name = "DIR", default_value = ".")]
+    #[arg(
+        short = 'C',
+        long = "chdir",
+        global = true,
+        value_name = "DIR",
+        default_value = "."
+    )]
     pub dir: PathBuf,
-    /// Never colour the output.
+    /// Never colour the output (as NO_COLOR does).
     #[arg(long, global = true)]
     pub no_color: bool,
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// How a command prints its result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
+    /// Text like Terraform's.
     Text,
+    /// The machine-readable UI: JSON lines, or one JSON document (docs/json-output.md).
     Json,
+    /// A report for a pull-request comment or a drift alert.
     Markdown,
+}
+
+/// `--format` for commands that print text or JSON only.
+fn text_or_json() -> impl TypedValueParser<Value = Format> {
+    PossibleValuesParser::new(["text", "json"]).map(|s| match s.as_str() {
+        "json" => Format::Json,
+        _ => Format::Text,
+    })
 }
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct VarArgs {
-    /// Set a variable: NAME=VALUE (repeatable; later wins).
+    /// Set a variable: NAME=VALUE (repeatable; later wins; over PLANFORM_VAR_NAME and .pfvars files).
     #[arg(long = "var", value_name = "NAME=VALUE")]
     pub vars: Vec<String>,
-    /// Read variables from a file (repeatable).
+    /// Read variables from a file (repeatable; in command-line order with --var).
     #[arg(long = "var-file", value_name = "FILE")]
     pub var_files: Vec<PathBuf>,
+}
+
+impl VarArgs {
+    pub fn is_empty(&self) -> bool {
+        self.vars.is_empty() && self.var_files.is_empty()
+    }
+}
+
+/// Flags of the commands that take the state lock.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LockArgs {
     /// How long to wait for the state lock, e.g. 30s.
     #[arg(long, value_name = "DURATION", default_value = "0s")]
     pub lock_timeout: String,
@@ -47,19 +83,28 @@ pub enum Command {
     Validate {
         #[command(flatten)]
         vars: VarArgs,
+        /// text, or json: one document with the diagnostics and their source ranges.
+        #[arg(long, value_parser = text_or_json(), default_value = "text")]
+        format: Format,
     },
     /// Rewrite *.hcl and *.pfvars in canonical form. With --check, exit 3 if a file would change.
     Fmt {
+        /// Change nothing; list the files that are not in canonical form and exit 3 if any.
         #[arg(long)]
         check: bool,
+        /// The files or directories to format (default: the manifest directory).
         paths: Vec<PathBuf>,
     },
     /// Show what apply would do. Exit 0 success, 1 error, 2 changes (with --detailed-exitcode).
     Plan {
         #[command(flatten)]
         vars: VarArgs,
+        #[command(flatten)]
+        lock: LockArgs,
+        /// Exit 2 when there are changes (0 when there are none, 1 on error).
         #[arg(long)]
         detailed_exitcode: bool,
+        /// Plan only ADDR and what it depends on (repeatable); for exceptional cases, not routine use.
         #[arg(long = "target", value_name = "ADDR")]
         targets: Vec<String>,
         /// Save the change set to FILE for `planform apply FILE`.
@@ -67,11 +112,31 @@ pub enum Command {
         out: Option<PathBuf>,
         /// Also create or update the cloud plans (without executing them), wait for their
         /// previews and show the cloud's own ResourceChanges; the next apply executes them.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "destroy")]
         cloud_preview: bool,
         /// Only report what changed in the cloud; propose nothing.
-        #[arg(long)]
+        #[arg(long, conflicts_with_all = ["destroy", "replace"])]
         refresh_only: bool,
+        /// Plan to destroy everything this workspace manages: the change set `planform destroy` makes.
+        #[arg(long)]
+        destroy: bool,
+        /// Replace ADDR even if nothing changed: delete its plan and create it again, updating the
+        /// launched product (repeatable).
+        #[arg(long = "replace", value_name = "ADDR", conflicts_with = "destroy")]
+        replace: Vec<String>,
+        /// With --refresh=false, read nothing from any cloud: diff against the stored state.
+        #[arg(
+            long,
+            value_name = "BOOL",
+            action = ArgAction::Set,
+            num_args = 0..=1,
+            require_equals = true,
+            default_value = "true",
+            default_missing_value = "true",
+            value_parser = clap::value_parser!(bool),
+        )]
+        refresh: bool,
+        /// text, json (one event per line) or markdown (a pull-request comment).
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
     },
@@ -81,23 +146,34 @@ pub enum Command {
         planfile: Option<PathBuf>,
         #[command(flatten)]
         vars: VarArgs,
+        #[command(flatten)]
+        lock: LockArgs,
+        /// Do not ask for confirmation (needed without a terminal).
         #[arg(long)]
         auto_approve: bool,
-        #[arg(long, default_value_t = 10)]
+        /// How many changes may run at once.
+        #[arg(long, value_name = "N", default_value_t = 10)]
         parallelism: usize,
-        #[arg(long = "target", value_name = "ADDR")]
+        /// Apply only ADDR and what it depends on (repeatable); not with a plan file.
+        #[arg(long = "target", value_name = "ADDR", conflicts_with = "planfile")]
         targets: Vec<String>,
-        #[arg(long, value_enum, default_value = "text")]
+        /// text, or json: one event per line.
+        #[arg(long, value_parser = text_or_json(), default_value = "text")]
         format: Format,
     },
     /// Terminate or delete everything this workspace manages.
     Destroy {
         #[command(flatten)]
         vars: VarArgs,
+        #[command(flatten)]
+        lock: LockArgs,
+        /// Do not ask for confirmation (needed without a terminal).
         #[arg(long)]
         auto_approve: bool,
-        #[arg(long, default_value_t = 10)]
+        /// How many changes may run at once.
+        #[arg(long, value_name = "N", default_value_t = 10)]
         parallelism: usize,
+        /// Destroy only ADDR and what depends on it (repeatable).
         #[arg(long = "target", value_name = "ADDR")]
         targets: Vec<String>,
     },
@@ -105,6 +181,7 @@ pub enum Command {
     Drift {
         #[command(flatten)]
         vars: VarArgs,
+        /// text, json (one event per line) or markdown (an alert).
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
         /// Write the report to FILE instead of standard output.
@@ -114,30 +191,41 @@ pub enum Command {
         #[arg(long = "ignore", value_name = "ADDR[.ATTR]")]
         ignore: Vec<String>,
     },
-    /// Show a plan file's change set, or the state.
+    /// Show a plan file's change set, or the state (an error when there is none).
     Show {
+        /// A plan file from `plan --out` (default: show the state).
         planfile: Option<PathBuf>,
-        #[arg(long, value_enum, default_value = "text")]
+        /// text, or json: one document, like `terraform show -json`.
+        #[arg(long, value_parser = text_or_json(), default_value = "text")]
         format: Format,
     },
     /// Show the manifests' outputs, resolved from the state.
     Output {
+        /// Show only this output's value.
         name: Option<String>,
         #[command(flatten)]
         vars: VarArgs,
-        #[arg(long, value_enum, default_value = "text")]
+        /// text, or json: one document (or the value alone with NAME).
+        #[arg(long, value_parser = text_or_json(), default_value = "text")]
         format: Format,
     },
-    /// The dependency graph in DOT.
+    /// The dependency graph of the manifests, or with --plan of the change set.
     Graph {
         #[command(flatten)]
         vars: VarArgs,
+        /// dot (Graphviz) or mermaid (GitHub renders it in markdown).
+        #[arg(long, value_enum, default_value = "dot")]
+        format: GraphFormat,
+        /// Draw the change set a plan makes, coloured by action (reads the cloud, as plan does).
+        #[arg(long)]
+        plan: bool,
     },
     /// Bring an existing plan under management: import ADDR PLAN_ID.
     Import {
         /// The address to import into (with PLAN_ID).
         #[arg(required_unless_present = "from_tags")]
         address: Option<String>,
+        /// The id of the cloud plan to adopt.
         #[arg(required_unless_present = "from_tags")]
         plan_id: Option<String>,
         /// Rebuild the state from the cloud: adopt every plan that carries this workspace's
@@ -146,6 +234,8 @@ pub enum Command {
         from_tags: bool,
         #[command(flatten)]
         vars: VarArgs,
+        #[command(flatten)]
+        lock: LockArgs,
     },
     /// Read and edit the state.
     State {
@@ -157,22 +247,58 @@ pub enum Command {
         #[command(subcommand)]
         command: SandboxCommand,
     },
+    /// Print planform's version, commit, target and UI format version.
+    Version {
+        /// text, or json: one document.
+        #[arg(long, value_parser = text_or_json(), default_value = "text")]
+        format: Format,
+    },
+    /// Print a shell completion script (e.g. `planform completions bash > /etc/bash_completion.d/planform`).
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write man pages (planform.1 and one per command) into DIR.
+    Man {
+        /// The directory to write the pages to (created if missing).
+        dir: PathBuf,
+    },
+}
+
+/// How `planform graph` draws.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GraphFormat {
+    /// Graphviz DOT.
+    Dot,
+    /// A Mermaid flowchart.
+    Mermaid,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum StateCommand {
+    /// List the managed addresses.
     List,
+    /// Show what the state holds for one address.
     Show {
+        /// The address to show, e.g. plan.app["web"].
         address: String,
     },
+    /// Forget addresses (their plans stay in the cloud).
     Rm {
+        /// The addresses to forget.
         addresses: Vec<String>,
     },
+    /// Rename an address in the state.
     Mv {
+        /// The address now.
         from: String,
+        /// The new address.
         to: String,
     },
+    /// Release the state lock.
     Unlock {
+        /// Release it even when its holder seems alive.
         #[arg(long)]
         force: bool,
     },
@@ -184,13 +310,17 @@ pub enum SandboxCommand {
     Serve(ServeArgs),
     /// Approve a plan under review.
     Approve {
+        /// The plan to approve.
         plan_id: String,
+        /// The approver's comment.
         #[arg(long, default_value = "")]
         comment: String,
     },
     /// Reject a plan under review.
     Reject {
+        /// The plan to reject.
         plan_id: String,
+        /// The rejecter's comment.
         #[arg(long, default_value = "")]
         comment: String,
     },
@@ -199,6 +329,7 @@ pub enum SandboxCommand {
 /// `sandbox serve` options.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServeArgs {
+    /// The address to listen on (port 0: any free port; the line `listening on …` says which).
     #[arg(long, default_value = "127.0.0.1:8787")]
     pub listen: String,
     /// Where the data lives (default: .planform/sandbox in the manifest directory).
@@ -210,10 +341,13 @@ pub struct ServeArgs {
     /// ID:SECRET or ID:SECRET:STS_TOKEN (repeatable). Without it a key pair is generated and printed.
     #[arg(long = "access-key", value_name = "ID:SECRET")]
     pub access_keys: Vec<String>,
+    /// Added latency of every answer, in milliseconds.
     #[arg(long, default_value_t = 0)]
     pub latency_ms: u64,
+    /// How long a plan's preview takes, in milliseconds.
     #[arg(long)]
     pub preview_ms: Option<u64>,
+    /// How long a plan's execution takes, in milliseconds.
     #[arg(long)]
     pub execute_ms: Option<u64>,
     /// Share of requests answered 500 / 503, from 0 to 1.
@@ -222,4 +356,112 @@ pub struct ServeArgs {
     /// Requests per second above which requests are throttled.
     #[arg(long)]
     pub throttle_rps: Option<f64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::Cli;
+
+    /// Every argument of every command has help text.
+    #[test]
+    fn every_flag_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                if sub.get_about().is_none() && sub.get_name() != "help" {
+                    missing.push(format!("{path} {} (no about)", sub.get_name()));
+                }
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "planform", &mut missing);
+        assert!(missing.is_empty(), "without help: {missing:#?}");
+    }
+
+    /// A flag that does not apply to a command is refused, naming the flag and what is allowed.
+    #[test]
+    fn flags_that_do_not_apply_are_refused() {
+        let refused = |args: &[&str]| {
+            let argv = std::iter::once("planform").chain(args.iter().copied());
+            Cli::try_parse_from(argv)
+                .map(|_| ())
+                .expect_err("refused")
+                .to_string()
+        };
+        let e = refused(&["apply", "--format", "markdown"]);
+        assert!(
+            e.contains("invalid value 'markdown' for '--format <FORMAT>'")
+                && e.contains("[possible values: text, json]"),
+            "{e}"
+        );
+        for args in [
+            &["show", "--format", "markdown"][..],
+            &["output", "--format", "markdown"],
+            &["validate", "--format", "markdown"],
+            &["version", "--format", "markdown"],
+        ] {
+            assert!(
+                refused(args).contains("[possible values: text, json]"),
+                "{args:?}"
+            );
+        }
+        assert!(refused(&["validate", "--lock-timeout", "5s"]).contains("--lock-timeout"));
+        assert!(refused(&["drift", "--lock-timeout", "5s"]).contains("--lock-timeout"));
+        assert!(
+            refused(&["apply", "plan.out", "--target", "plan.a"]).contains("cannot be used with")
+        );
+        assert!(
+            refused(&["plan", "--destroy", "--replace", "plan.a"]).contains("cannot be used with")
+        );
+        assert!(refused(&["plan", "--refresh", "false"]).contains("unexpected argument 'false'"));
+        assert!(refused(&["plan", "--refresh=maybe"]).contains("invalid value 'maybe'"));
+    }
+
+    #[test]
+    fn chdir_is_the_long_form_of_c() {
+        let dir = |args: &[&str]| {
+            let argv = std::iter::once("planform").chain(args.iter().copied());
+            Cli::try_parse_from(argv).expect("parses").dir
+        };
+        assert_eq!(
+            dir(&["-C", "x", "validate"]),
+            dir(&["--chdir", "x", "validate"])
+        );
+        assert_eq!(
+            dir(&["validate", "--chdir=y"]),
+            std::path::PathBuf::from("y")
+        );
+    }
+
+    #[test]
+    fn the_command_tree_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    /// The help of every command, as users read it.
+    #[test]
+    fn help_output() {
+        let mut root = Cli::command().term_width(100);
+        root.build();
+        insta::assert_snapshot!("help_planform", root.render_help().to_string());
+        let names: Vec<String> = root
+            .get_subcommands()
+            .map(|s| s.get_name().to_string())
+            .collect();
+        for name in names {
+            let sub = root.find_subcommand_mut(&name).expect("listed");
+            insta::assert_snapshot!(format!("help_{name}"), sub.render_help().to_string());
+        }
+    }
 }

@@ -11,11 +11,11 @@ use anyhow::{anyhow, Result};
 use clap::{ArgMatches, CommandFactory, FromArgMatches};
 use planform_manifest::VarOption;
 
-use crate::args::{Cli, Command, Format, VarArgs};
+use crate::args::{Cli, Command, Format, LockArgs, VarArgs};
 
 /// One run of `planform`, resolved from the command line and the process environment.
 pub struct Invocation {
-    /// The manifest directory (`-C`).
+    /// The manifest directory (`-C`, `--chdir`).
     pub dir: PathBuf,
     /// Whether text output is coloured.
     pub color: bool,
@@ -35,17 +35,36 @@ pub struct Invocation {
 }
 
 impl Invocation {
-    /// Parses the command line (exiting with clap's message on a usage error) and resolves it.
+    /// Parses the command line and resolves it. A usage error exits with clap's message and
+    /// code 1 (2 means "changes present" to scripts); `--help` and `--version` exit 0.
     pub fn from_args<I, T>(args: I, env: BTreeMap<String, String>) -> Invocation
     where
         I: IntoIterator<Item = T>,
         T: Into<OsString> + Clone,
     {
-        let matches = Cli::command().get_matches_from(args);
-        let cli = Cli::from_arg_matches(&matches)
-            .unwrap_or_else(|e| e.format(&mut Cli::command()).exit());
+        let parsed = Cli::command()
+            .try_get_matches_from(args)
+            .and_then(|m| Cli::from_arg_matches(&m).map(|cli| (cli, m)));
+        let (cli, matches) = match parsed {
+            Ok(p) => p,
+            Err(e) => {
+                let code = if e.use_stderr() { 1 } else { 0 };
+                let _ = e.print();
+                std::process::exit(code);
+            }
+        };
         let terminal = std::io::stdout().is_terminal();
         resolve(cli, &matches, env, terminal)
+    }
+
+    /// Whether standard output is a stream of JSON events (`--format json` of plan, apply and
+    /// drift), so an error that ends the run is reported as a `diagnostic` event there too.
+    pub fn streams_json(&self) -> bool {
+        self.format == Format::Json
+            && matches!(
+                self.command,
+                Command::Plan { .. } | Command::Apply { .. } | Command::Drift { out: None, .. }
+            )
     }
 
     /// How long to wait for the state lock.
@@ -65,13 +84,13 @@ fn resolve(
     // such as anstream would also honour CLICOLOR_FORCE and TERM, which would change the output.
     let color = !cli.no_color && terminal && !env.contains_key("NO_COLOR");
     let sub = matches.subcommand().map(|(_, m)| m);
-    let (vars, lock_timeout) = match var_args(&cli.command) {
-        Some(v) => (
-            sub.map(|m| var_options(v, m)).unwrap_or_default(),
-            v.lock_timeout.clone(),
-        ),
-        None => (Vec::new(), "0s".to_string()),
+    let vars = match var_args(&cli.command) {
+        Some(v) => sub.map(|m| var_options(v, m)).unwrap_or_default(),
+        None => Vec::new(),
     };
+    let lock_timeout = lock_args(&cli.command)
+        .map(|l| l.lock_timeout.clone())
+        .unwrap_or_else(|| "0s".to_string());
     Invocation {
         dir: cli.dir,
         color,
@@ -86,28 +105,43 @@ fn resolve(
 
 fn var_args(command: &Command) -> Option<&VarArgs> {
     match command {
-        Command::Validate { vars }
+        Command::Validate { vars, .. }
         | Command::Plan { vars, .. }
         | Command::Apply { vars, .. }
         | Command::Destroy { vars, .. }
         | Command::Drift { vars, .. }
         | Command::Output { vars, .. }
-        | Command::Graph { vars }
+        | Command::Graph { vars, .. }
         | Command::Import { vars, .. } => Some(vars),
         Command::Fmt { .. }
         | Command::Show { .. }
         | Command::State { .. }
-        | Command::Sandbox { .. } => None,
+        | Command::Sandbox { .. }
+        | Command::Version { .. }
+        | Command::Completions { .. }
+        | Command::Man { .. } => None,
+    }
+}
+
+fn lock_args(command: &Command) -> Option<&LockArgs> {
+    match command {
+        Command::Plan { lock, .. }
+        | Command::Apply { lock, .. }
+        | Command::Destroy { lock, .. }
+        | Command::Import { lock, .. } => Some(lock),
+        _ => None,
     }
 }
 
 fn format(command: &Command) -> Format {
     match command {
-        Command::Plan { format, .. }
+        Command::Validate { format, .. }
+        | Command::Plan { format, .. }
         | Command::Apply { format, .. }
         | Command::Drift { format, .. }
         | Command::Show { format, .. }
-        | Command::Output { format, .. } => *format,
+        | Command::Output { format, .. }
+        | Command::Version { format } => *format,
         _ => Format::Text,
     }
 }

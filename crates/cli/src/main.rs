@@ -5,16 +5,29 @@ mod args;
 mod commands;
 mod exit;
 mod invocation;
+mod logs;
 mod ops;
 mod planfile;
 mod render;
 
+use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use invocation::Invocation;
 
 fn main() -> ExitCode {
-    let inv = Invocation::from_args(std::env::args_os(), std::env::vars().collect());
+    let env: BTreeMap<String, String> = std::env::vars().collect();
+    let inv = Invocation::from_args(std::env::args_os(), env);
+    if let Err(e) = logs::init(&inv.env) {
+        eprintln!("error: {e}");
+        return ExitCode::from(exit::ERROR);
+    }
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        dir = %inv.dir.display(),
+        "planform started"
+    );
+    let streams_json = inv.streams_json();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -26,8 +39,15 @@ fn main() -> ExitCode {
         }
     };
     match runtime.block_on(commands::run(inv)) {
-        Ok(code) => ExitCode::from(code),
+        Ok(code) => {
+            tracing::info!(code, "planform finished");
+            ExitCode::from(code)
+        }
         Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "planform failed");
+            if streams_json {
+                render::json::fatal(&format!("{e:#}"));
+            }
             eprintln!("error: {e:#}");
             ExitCode::from(exit::ERROR)
         }

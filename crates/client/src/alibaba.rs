@@ -15,6 +15,7 @@ use planform_wire::{acs3, encoding, sha256_hex};
 use serde_json::Value;
 
 use crate::credentials::AlibabaCredentials;
+use crate::request_log;
 use crate::retry::{nothing_to_look_for, retry, RateLimit, RetryPolicy};
 
 const VERSION: &str = "2021-09-01";
@@ -354,12 +355,37 @@ impl AlibabaClient {
             }
         }
         self.requests.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(
+            target: request_log::TARGET,
+            cloud = "alibaba",
+            method = req.method,
+            action,
+            host = %self.host,
+            "request"
+        );
+        tracing::trace!(
+            target: request_log::TARGET,
+            cloud = "alibaba",
+            action,
+            headers = %request_log::headers(req.headers.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+            parameters = %params.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>().join(","),
+            "request headers and parameter names (values are not logged)"
+        );
+        let started = std::time::Instant::now();
         let resp = builder.body(req.body).send().await.map_err(|e| {
             let sent = if e.is_connect() {
                 Sent::No
             } else {
                 Sent::Maybe
             };
+            tracing::debug!(
+                target: request_log::TARGET,
+                cloud = "alibaba",
+                action,
+                duration_ms = started.elapsed().as_millis() as u64,
+                error = %describe_reqwest(&e),
+                "no response"
+            );
             ProviderError::new(
                 ErrorKind::Transient,
                 sent,
@@ -368,6 +394,11 @@ impl AlibabaClient {
             )
         })?;
         let status = resp.status().as_u16();
+        let header_request_id = resp
+            .headers()
+            .get("x-acs-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let retry_after = resp
             .headers()
             .get("x-acs-retry-after")
@@ -389,6 +420,19 @@ impl AlibabaClient {
         })?;
         let body: Value =
             serde_json::from_str(&text).unwrap_or_else(|_| serde_json::json!({"Message": text}));
+        let request_id = s(&body, "RequestId")
+            .or_else(|| s(&body, "requestId"))
+            .or(header_request_id);
+        tracing::debug!(
+            target: request_log::TARGET,
+            cloud = "alibaba",
+            action,
+            status,
+            duration_ms = started.elapsed().as_millis() as u64,
+            request_id = request_id.as_deref().unwrap_or("-"),
+            bytes = text.len(),
+            "response"
+        );
         if status >= 300 {
             let code = s(&body, "Code")
                 .or_else(|| s(&body, "code"))
@@ -401,7 +445,7 @@ impl AlibabaClient {
                 sent: Sent::Yes,
                 code,
                 message,
-                request_id: s(&body, "RequestId").or_else(|| s(&body, "requestId")),
+                request_id,
             });
         }
         Ok(body)

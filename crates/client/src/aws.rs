@@ -26,6 +26,7 @@ use planform_model::{
     PlanService, PlanStatus, PlanUpdate, ProviderError, ProvisionedProduct, ResourceChange, Sent,
 };
 
+use crate::request_log;
 use crate::retry::{RateLimit, RetryPolicy};
 
 /// How to reach AWS.
@@ -213,6 +214,107 @@ fn status(s: Option<&ProvisionedProductPlanStatus>) -> (PlanStatus, String) {
     )
 }
 
+/// Logs every attempt the SDK makes (`request_log`): at `debug` the operation, method, attempt,
+/// status, duration and request id; at `trace` the headers with signatures, credentials and
+/// tokens redacted. Bodies are never logged.
+#[derive(Debug)]
+struct RequestLog;
+
+/// When the current attempt was sent.
+#[derive(Debug, Clone)]
+struct AttemptStarted(std::time::Instant);
+
+impl aws_smithy_types::config_bag::Storable for AttemptStarted {
+    type Storer = aws_smithy_types::config_bag::StoreReplace<Self>;
+}
+
+fn operation(cfg: &aws_sdk_servicecatalog::config::ConfigBag) -> String {
+    cfg.load::<aws_smithy_runtime_api::client::orchestrator::Metadata>()
+        .map(|m| m.name().to_string())
+        .unwrap_or_else(|| "?".into())
+}
+
+fn attempt(cfg: &aws_sdk_servicecatalog::config::ConfigBag) -> u32 {
+    cfg.load::<aws_smithy_runtime_api::client::retries::RequestAttempts>()
+        .map(|a| a.attempts())
+        .unwrap_or(1)
+}
+
+impl aws_sdk_servicecatalog::config::Intercept for RequestLog {
+    fn name(&self) -> &'static str {
+        "planform request log"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &aws_sdk_servicecatalog::config::interceptors::BeforeTransmitInterceptorContextRef<
+            '_,
+        >,
+        _components: &aws_sdk_servicecatalog::config::RuntimeComponents,
+        cfg: &mut aws_sdk_servicecatalog::config::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        let request = context.request();
+        tracing::debug!(
+            target: request_log::TARGET,
+            cloud = "aws",
+            method = request.method(),
+            action = %operation(cfg),
+            attempt = attempt(cfg),
+            "request"
+        );
+        tracing::trace!(
+            target: request_log::TARGET,
+            cloud = "aws",
+            action = %operation(cfg),
+            headers = %request_log::headers(request.headers().iter()),
+            "request headers (the body is not logged)"
+        );
+        cfg.interceptor_state()
+            .store_put(AttemptStarted(std::time::Instant::now()));
+        Ok(())
+    }
+
+    fn read_after_attempt(
+        &self,
+        context: &aws_sdk_servicecatalog::config::interceptors::FinalizerInterceptorContextRef<'_>,
+        _components: &aws_sdk_servicecatalog::config::RuntimeComponents,
+        cfg: &mut aws_sdk_servicecatalog::config::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        let duration_ms = cfg
+            .load::<AttemptStarted>()
+            .map(|s| s.0.elapsed().as_millis() as u64)
+            .unwrap_or_default();
+        match context.response() {
+            Some(response) => {
+                let request_id = response
+                    .headers()
+                    .get("x-amzn-requestid")
+                    .or_else(|| response.headers().get("x-amz-request-id"))
+                    .unwrap_or("-");
+                tracing::debug!(
+                    target: request_log::TARGET,
+                    cloud = "aws",
+                    action = %operation(cfg),
+                    attempt = attempt(cfg),
+                    status = response.status().as_u16(),
+                    duration_ms,
+                    request_id,
+                    "response"
+                );
+            }
+            None => tracing::debug!(
+                target: request_log::TARGET,
+                cloud = "aws",
+                action = %operation(cfg),
+                attempt = attempt(cfg),
+                duration_ms,
+                "no response"
+            ),
+        }
+        Ok(())
+    }
+}
+
 impl AwsClient {
     /// Loads configuration as the AWS CLI does, with the manifest's overrides.
     pub async fn new(options: AwsOptions) -> AwsClient {
@@ -237,8 +339,11 @@ impl AwsClient {
             );
         }
         let config = loader.load().await;
+        let conf = aws_sdk_servicecatalog::config::Builder::from(&config)
+            .interceptor(RequestLog)
+            .build();
         AwsClient {
-            client: Client::new(&config),
+            client: Client::from_conf(conf),
             limit: options.requests_per_second.and_then(RateLimit::new),
         }
     }
@@ -250,7 +355,7 @@ impl AwsClient {
         requests_per_second: Option<f64>,
     ) -> AwsClient {
         AwsClient {
-            client: Client::from_conf(conf),
+            client: Client::from_conf(conf.to_builder().interceptor(RequestLog).build()),
             limit: requests_per_second.and_then(RateLimit::new),
         }
     }

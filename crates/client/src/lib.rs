@@ -8,6 +8,7 @@
 pub mod alibaba;
 pub mod aws;
 pub mod credentials;
+mod request_log;
 mod retry;
 
 pub use alibaba::{AlibabaClient, AlibabaOptions};

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use governor::{DefaultDirectRateLimiter, Quota};
 use planform_model::{ErrorKind, ProviderError, Sent};
+use tracing::Instrument;
 
 /// How often and how long to retry.
 #[derive(Debug, Clone, Copy)]
@@ -75,7 +76,9 @@ where
 {
     let mut attempt = 1;
     loop {
-        let error = match send().await {
+        // The request and response events of the attempt carry its number.
+        let span = tracing::debug_span!("attempt", attempt, of = policy.max_attempts.max(1));
+        let error = match send().instrument(span).await {
             Ok(answer) => return Ok(answer),
             Err(e) => e,
         };
@@ -86,7 +89,15 @@ where
             ErrorKind::Throttled { retry_after } => retry_after,
             _ => None,
         };
-        tokio::time::sleep(policy.delay(attempt - 1, retry_after, fastrand::f64())).await;
+        let delay = policy.delay(attempt - 1, retry_after, fastrand::f64());
+        tracing::debug!(
+            attempt,
+            code = %error.code,
+            request_id = error.request_id.as_deref().unwrap_or("-"),
+            delay_ms = delay.as_millis() as u64,
+            "retrying"
+        );
+        tokio::time::sleep(delay).await;
         if may_have_landed(&error) {
             if let Some(found) = look().await? {
                 return Ok(found);

@@ -36,6 +36,56 @@ pub struct LiveSnapshot {
     pub unmanaged: Vec<(String, String)>,
 }
 
+/// What the state knows of the cloud, standing in for a refresh (`plan --refresh=false`): each
+/// managed plan as last seen, with the inputs the cloud last accepted. A sensitive parameter is
+/// stored only as a salted hash; where the manifests' value hashes to it, the manifests' value
+/// stands in, so an unchanged secret shows no change. Pure: nothing is read from any cloud.
+pub fn stored_snapshot(desired: &DesiredState, state: &State) -> LiveSnapshot {
+    let mut out = LiveSnapshot::default();
+    for (address, m) in &state.plans {
+        let mut inputs = m.applied.clone().unwrap_or_default();
+        if let Some(d) = desired.plans.get(address) {
+            for k in &m.sensitive_parameters {
+                let (Some(stored), Some(wanted)) =
+                    (inputs.parameters.get(k), d.inputs.parameters.get(k))
+                else {
+                    continue;
+                };
+                if *stored == planform_state::hash_sensitive(&state.lineage, wanted) {
+                    inputs.parameters.insert(k.clone(), wanted.clone());
+                }
+            }
+        }
+        // The cloud's copy carries the ownership tags; so does this one (a plan file made
+        // without a refresh fingerprints it, and `apply PLANFILE` compares with the cloud's).
+        let inputs = ownership::tag(&inputs, &state.workspace, address);
+        let status = PlanStatus::parse(&m.status).unwrap_or(PlanStatus::PreviewInProgress);
+        let operation_type = if m.launched && status != PlanStatus::ExecuteSuccess {
+            OperationType::UpdateProvisionedProduct
+        } else {
+            OperationType::LaunchProduct
+        };
+        out.provider_of.insert(address.clone(), m.provider.clone());
+        out.outputs.insert(address.clone(), m.outputs.clone());
+        out.plans.insert(
+            address.clone(),
+            LiveEntry::Present(LivePlan {
+                id: m.plan_id.clone(),
+                inputs,
+                operation_type,
+                status,
+                raw_status: m.status.clone(),
+                status_message: None,
+                provisioned_product_id: m.provisioned_product_id.clone(),
+                stack_id: m.stack_id.clone(),
+                create_time: String::new(),
+                update_time: String::new(),
+            }),
+        );
+    }
+    out
+}
+
 /// The state with what a refresh learnt: adopted plans, statuses, products and outputs. Pure.
 pub fn absorb(state: &State, live: &LiveSnapshot) -> State {
     let mut out = state.clone();
@@ -241,6 +291,12 @@ pub enum DiffError {
     Unsupported { address: Address, message: String },
     #[error("--target {0}: no such address in the manifests or the state")]
     UnknownTarget(Address),
+    #[error(
+        "--replace {0}: no such address in the manifests (only a planned address can be replaced)"
+    )]
+    UnknownReplace(Address),
+    #[error("--replace {0}: the address has no plan in the cloud yet, so there is nothing to replace; it will be created")]
+    NothingToReplace(Address),
     #[error("{address}: its plan {plan_id} is managed through provider {from}, but the manifests now say {to}; planform does not move plans between providers. Keep the {from} provider and run `planform destroy --target {address}` first (or `planform state rm {address}` to leave the plan where it is), then apply with {to}")]
     ProviderChanged {
         address: Address,
@@ -256,6 +312,9 @@ pub struct DiffOptions {
     pub destroy: bool,
     /// `--target`: only these (with their dependencies).
     pub targets: Vec<Address>,
+    /// `--replace`: these addresses are replaced (their plan deleted and created again, updating
+    /// the launched product) even when nothing changed.
+    pub replace: BTreeSet<Address>,
     /// What each configured provider can do (see [`crate::capabilities`]); a provider missing
     /// here is taken to have the capabilities of its kind's API.
     pub capabilities: BTreeMap<ProviderRef, Capabilities>,
@@ -468,6 +527,13 @@ pub fn diff(
     }
     let state: &State = &state;
     let live: &LiveSnapshot = &live;
+    for r in &options.replace {
+        if !desired.plans.contains_key(r) {
+            errors.push(DiffError::UnknownReplace(r.clone()));
+        } else if !matches!(live.plans.get(r), Some(LiveEntry::Present(_))) {
+            errors.push(DiffError::NothingToReplace(r.clone()));
+        }
+    }
     let mut changing: BTreeSet<Address> = BTreeSet::new();
     if !options.destroy {
         for address in topo(desired) {
@@ -592,8 +658,29 @@ pub fn diff(
                         }
                         _ => Some(Action::UpdateInPlace { execute: exec }),
                     };
+                    // `--replace`: replace exactly this address, whatever else would happen,
+                    // unless an operation is running (apply waits for it; replace next time).
+                    let action = match action {
+                        Some(Action::Wait { .. }) | Some(Action::Replace { .. }) => action,
+                        _ if options.replace.contains(address) => Some(Action::Replace {
+                            update_existing: l.operation_type
+                                == OperationType::UpdateProvisionedProduct
+                                || matches!(
+                                    l.status,
+                                    PlanStatus::ExecuteSuccess | PlanStatus::ExecuteFailed
+                                ),
+                            execute: exec,
+                        }),
+                        other => other,
+                    };
+                    let replace_requested = options.replace.contains(address)
+                        && matches!(action, Some(Action::Replace { .. }));
                     action.map(|a| {
                         let reason = match &a {
+                            _ if replace_requested => Some(match reason {
+                                Some(r) => format!("{r}; replacement requested with --replace"),
+                                None => "replacement requested with --replace".to_string(),
+                            }),
                             Action::Retry => Some(format!(
                                 "the last execution failed: {}",
                                 l.status_message.clone().unwrap_or_default()
@@ -626,7 +713,20 @@ pub fn diff(
                         action: "replacement".into(),
                     });
                 }
-                changing.insert(address.clone());
+                // A replacement asked for with `--replace` of an unchanged plan that updates
+                // the same product leaves its outputs as they are: dependents see no change.
+                let same_product = options.replace.contains(address)
+                    && c.diffs.is_empty()
+                    && matches!(
+                        c.action,
+                        Action::Replace {
+                            update_existing: true,
+                            ..
+                        }
+                    );
+                if !same_product {
+                    changing.insert(address.clone());
+                }
                 out.changes.push(c);
             }
         }

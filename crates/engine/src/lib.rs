@@ -15,6 +15,7 @@ mod refresh;
 mod resolve;
 
 pub use apply::{apply, ApplyError, ApplyOptions, ApplyReport, Outcome, Phase, StateSink};
+pub use diff::stored_snapshot;
 pub use diff::{
     absorb, diff, Action, AttrDiff, Change, ChangeSet, DiffError, DiffOptions, LiveEntry,
     LiveSnapshot, Termination,

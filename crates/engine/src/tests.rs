@@ -146,6 +146,10 @@ proptest! {
         let state = rt.block_on(converge(&desired, State::new("test", "lin".into()), &providers));
         prop_assert_eq!(state.plans.len(), desired.plans.len());
         prop_assert_eq!(rt.block_on(pending(&desired, &state, &providers)), vec![]);
+        // Without a refresh (`plan --refresh=false`), the state alone shows no change either.
+        let stored = crate::stored_snapshot(&desired, &state);
+        let unchanged = diff(&desired, &state, &stored, &DiffOptions::default()).unwrap();
+        prop_assert!(unchanged.is_empty(), "{:?}", unchanged.changes);
     }
 
     /// The diff never proposes to touch an address that is neither desired nor in the state.
@@ -608,4 +612,61 @@ fn issue_12_refresh_does_not_grow_with_the_history() {
         ))
         .unwrap();
     assert_eq!(full.list_requests, 9);
+}
+
+/// `--replace ADDR` replaces exactly that address, even unchanged, updating its launched
+/// product; the other addresses are untouched; an address not in the manifests, or without a
+/// plan to replace, is an error.
+#[test]
+fn replace_forces_a_replacement_of_exactly_the_address() {
+    let a = vpc("a", "10.1.0.0/16", BTreeMap::new(), true);
+    let b = vpc("b", "10.2.0.0/16", BTreeMap::new(), true);
+    let desired = desired_of(vec![a.clone(), b.clone()]);
+    let state = State::new("test", "lin".into());
+    let mut live = LiveSnapshot::default();
+    for d in [&a, &b] {
+        live.plans.insert(
+            d.address.clone(),
+            LiveEntry::Present(live_of(d, planform_model::PlanStatus::ExecuteSuccess)),
+        );
+    }
+    assert!(diff(&desired, &state, &live, &DiffOptions::default())
+        .unwrap()
+        .is_empty());
+    let options = DiffOptions {
+        replace: [a.address.clone()].into(),
+        ..DiffOptions::default()
+    };
+    let changes = diff(&desired, &state, &live, &options).unwrap().changes;
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert_eq!(changes[0].address, a.address);
+    assert_eq!(
+        changes[0].action,
+        Action::Replace {
+            update_existing: true,
+            execute: true
+        }
+    );
+    assert_eq!(
+        changes[0].reason.as_deref(),
+        Some("replacement requested with --replace")
+    );
+    let unknown = DiffOptions {
+        replace: [Address::new("nope")].into(),
+        ..DiffOptions::default()
+    };
+    assert_eq!(
+        diff(&desired, &state, &live, &unknown).unwrap_err(),
+        vec![crate::DiffError::UnknownReplace(Address::new("nope"))]
+    );
+    let mut no_plan = live.clone();
+    no_plan.plans.remove(&b.address);
+    let nothing = DiffOptions {
+        replace: [b.address.clone()].into(),
+        ..DiffOptions::default()
+    };
+    assert_eq!(
+        diff(&desired, &state, &no_plan, &nothing).unwrap_err(),
+        vec![crate::DiffError::NothingToReplace(b.address.clone())]
+    );
 }

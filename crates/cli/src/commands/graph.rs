@@ -1,15 +1,38 @@
-//! `planform graph`: the dependency graph in DOT.
+//! `planform graph`: the manifests' dependency graph, or with `--plan` the change set a plan
+//! makes (coloured by action), in DOT or Mermaid.
 
 use anyhow::Result;
 
+use crate::args::{Format, GraphFormat};
 use crate::exit;
 use crate::invocation::Invocation;
 use crate::ops::Workspace;
+use crate::render::graph;
 
-pub fn run(inv: &Invocation) -> Result<u8> {
-    let Some(ws) = Workspace::load(inv, &*super::sink(inv, inv.format))? else {
+pub async fn run(inv: &Invocation, format: GraphFormat, plan: bool) -> Result<u8> {
+    let Some(ws) = Workspace::load(inv, &*super::sink(inv, Format::Text))? else {
         return Ok(exit::ERROR);
     };
-    print!("{}", planform_engine::dot(&ws.desired));
+    if !plan {
+        print!(
+            "{}",
+            match format {
+                GraphFormat::Dot => graph::dependencies_dot(&ws.desired),
+                GraphFormat::Mermaid => graph::dependencies_mermaid(&ws.desired),
+            }
+        );
+        return Ok(exit::OK);
+    }
+    let session = ws.open("graph", inv.lock_timeout()?).await?;
+    let Some(changes) = ws.diff(&session, &[], false)? else {
+        return Ok(exit::ERROR);
+    };
+    print!(
+        "{}",
+        match format {
+            GraphFormat::Dot => graph::changes_dot(&changes),
+            GraphFormat::Mermaid => graph::changes_mermaid(&changes),
+        }
+    );
     Ok(exit::OK)
 }

@@ -2,20 +2,23 @@
 //! the result to a render sink and decides the exit code.
 
 mod apply;
+mod completions;
 mod drift;
 mod fmt;
 mod graph;
 mod import;
+mod man;
 mod output;
 mod plan;
 mod sandbox;
 mod show;
 mod state;
 mod validate;
+mod version;
 
 use std::sync::Arc;
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 
 use crate::args::{Command, Format};
 use crate::invocation::Invocation;
@@ -26,13 +29,16 @@ pub async fn run(inv: Invocation) -> Result<u8> {
     match &inv.command {
         Command::Validate { .. } => validate::run(&inv),
         Command::Fmt { check, paths } => fmt::run(&inv, *check, paths),
-        Command::Graph { .. } => graph::run(&inv),
+        Command::Graph { format, plan, .. } => graph::run(&inv, *format, *plan).await,
         Command::Plan {
             detailed_exitcode,
             targets,
             out,
             cloud_preview,
             refresh_only,
+            destroy,
+            replace,
+            refresh,
             ..
         } => {
             let options = plan::Options {
@@ -41,9 +47,21 @@ pub async fn run(inv: Invocation) -> Result<u8> {
                 out: out.as_deref(),
                 cloud_preview: *cloud_preview,
                 refresh_only: *refresh_only,
+                destroy: *destroy,
+                replace,
+                refresh: *refresh,
             };
+            warn_targets(&inv, targets);
             plan::run(&inv, &options).await
         }
+        Command::Apply {
+            planfile: Some(file),
+            vars,
+            ..
+        } if !vars.is_empty() => bail!(
+            "--var and --var-file do not apply to `apply {}`: a plan file runs with the values it was made with",
+            file.display()
+        ),
         Command::Apply {
             planfile: Some(file),
             parallelism,
@@ -51,17 +69,31 @@ pub async fn run(inv: Invocation) -> Result<u8> {
         } => apply::run_planfile(&inv, file, *parallelism).await,
         Command::Apply {
             planfile: None,
+            auto_approve: false,
+            format: Format::Json,
+            ..
+        } => bail!(
+            "apply --format json needs --auto-approve (or a plan file): the confirmation prompt would break the JSON stream"
+        ),
+        Command::Apply {
+            planfile: None,
             auto_approve,
             parallelism,
             targets,
             ..
-        } => apply::run(&inv, *auto_approve, *parallelism, targets, false).await,
+        } => {
+            warn_targets(&inv, targets);
+            apply::run(&inv, *auto_approve, *parallelism, targets, false).await
+        }
         Command::Destroy {
             auto_approve,
             parallelism,
             targets,
             ..
-        } => apply::run(&inv, *auto_approve, *parallelism, targets, true).await,
+        } => {
+            warn_targets(&inv, targets);
+            apply::run(&inv, *auto_approve, *parallelism, targets, true).await
+        }
         Command::Drift { out, ignore, .. } => drift::run(&inv, out.as_deref(), ignore).await,
         Command::Show { planfile, .. } => show::run(&inv, planfile.as_deref()),
         Command::Output { name, .. } => output::run(&inv, name.as_deref()),
@@ -80,7 +112,33 @@ pub async fn run(inv: Invocation) -> Result<u8> {
         }
         Command::State { command } => state::run(&inv, command),
         Command::Sandbox { command } => sandbox::run(&inv, command).await,
+        Command::Version { .. } => version::run(&inv),
+        Command::Completions { shell } => completions::run(*shell),
+        Command::Man { dir } => man::run(dir),
     }
+}
+
+/// Terraform's warning on every targeted run: a partial plan is for exceptional cases.
+fn warn_targets(inv: &Invocation, targets: &[String]) {
+    if targets.is_empty() {
+        return;
+    }
+    let format = if inv.format == Format::Json {
+        Format::Json
+    } else {
+        Format::Text
+    };
+    sink(inv, format).warning(
+        "Resource targeting is in effect",
+        &format!(
+            "Only {} (with the addresses the order needs) {} planned, so the result may be \
+             incomplete: other changes the manifests call for are left out. Targeting is for \
+             exceptional cases, such as recovering from mistakes or working around a limitation; \
+             it is not for routine use.",
+            targets.join(", "),
+            if targets.len() == 1 { "is" } else { "are" },
+        ),
+    );
 }
 
 /// The sink for `format`, writing to standard output.
@@ -89,5 +147,11 @@ fn sink(inv: &Invocation, format: Format) -> Arc<dyn Sink> {
 }
 
 fn sink_to(inv: &Invocation, format: Format, out: Out) -> Arc<dyn Sink> {
-    render::sink(format, Style { color: inv.color }, inv.terminal, out)
+    render::sink(
+        format,
+        Style { color: inv.color },
+        inv.terminal,
+        out,
+        &inv.dir,
+    )
 }

@@ -1,20 +1,29 @@
-//! `planform output`: the manifests' outputs, resolved from the state.
+//! `planform output`: the manifests' outputs, resolved from the state; `--format json` prints
+//! one document (every output by name), sensitive values masked.
 
 use anyhow::{bail, Result};
 
+use crate::args::Format;
 use crate::exit;
 use crate::invocation::Invocation;
 use crate::ops::{self, Workspace};
+use crate::render::{document, json};
 
 pub fn run(inv: &Invocation, name: Option<&str>) -> Result<u8> {
-    let sink = super::sink(inv, inv.format);
+    // Diagnostics go to standard error as text: standard output holds only the document.
+    let sink = super::sink(inv, Format::Text);
     let Some(ws) = Workspace::load(inv, &*sink)? else {
         return Ok(exit::ERROR);
     };
     let state = planform_state::load(&ws.state_path)?.unwrap_or_default();
     let outputs = ops::outputs(&ws.desired, &state);
     let Some(name) = name else {
-        sink.outputs(&outputs);
+        if inv.format == Format::Json {
+            let doc = document::OutputDocument(json::outputs_json(&outputs));
+            print!("{}", document::to_json(&doc));
+        } else {
+            sink.outputs(&outputs);
+        }
         return Ok(exit::OK);
     };
     let Some(o) = outputs.iter().find(|o| o.name == name) else {
@@ -27,6 +36,10 @@ pub fn run(inv: &Invocation, name: Option<&str>) -> Result<u8> {
                 .join(", ")
         );
     };
-    sink.output_value(&o.value);
+    if inv.format == Format::Json {
+        print!("{}", document::to_json(&json::output_value(o)));
+    } else {
+        sink.output_value(o);
+    }
     Ok(exit::OK)
 }

@@ -1,9 +1,11 @@
 //! `planform plan`: show what apply would do; save it with `--out`, make the cloud plans with
-//! `--cloud-preview`, or only report what changed in the cloud with `--refresh-only`.
+//! `--cloud-preview`, or only report what changed in the cloud with `--refresh-only`. `--destroy`
+//! plans what `destroy` does, `--replace` forces replacements, and `--refresh=false` diffs
+//! against the stored state without reading any cloud.
 
 use std::path::Path;
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use planform_engine::{Action, ChangeSet};
 
 use crate::exit;
@@ -17,6 +19,10 @@ pub struct Options<'a> {
     pub out: Option<&'a Path>,
     pub cloud_preview: bool,
     pub refresh_only: bool,
+    pub destroy: bool,
+    pub replace: &'a [String],
+    /// `false` with `--refresh=false`.
+    pub refresh: bool,
 }
 
 pub async fn run(inv: &Invocation, o: &Options<'_>) -> Result<u8> {
@@ -24,9 +30,25 @@ pub async fn run(inv: &Invocation, o: &Options<'_>) -> Result<u8> {
     let Some(ws) = Workspace::load(inv, &*sink)? else {
         return Ok(exit::ERROR);
     };
-    let session = ws.open("plan", inv.lock_timeout()?).await?;
-    let Some(changes) = ws.diff(&session, o.targets, false)? else {
-        return Ok(exit::ERROR);
+    if o.refresh_only && !o.refresh {
+        bail!("--refresh-only and --refresh=false contradict each other: the first only refreshes, the second never does");
+    }
+    if o.cloud_preview && !o.refresh {
+        bail!("--cloud-preview needs the cloud's current plans, so it cannot run with --refresh=false");
+    }
+    let session = if o.refresh {
+        ws.open("plan", inv.lock_timeout()?).await?
+    } else {
+        ws.open_stored("plan", inv.lock_timeout()?).await?
+    };
+    let changes = match ws.diff_replacing(&session, o.targets, o.destroy, o.replace)? {
+        Ok(c) => c,
+        Err(errors) => {
+            for e in &errors {
+                sink.error(&e.to_string());
+            }
+            return Ok(exit::ERROR);
+        }
     };
     if let Some(out) = o.out {
         // Save what is shown: a refresh-only plan proposes no change to the cloud.

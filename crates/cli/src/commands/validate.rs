@@ -1,12 +1,25 @@
-//! `planform validate`: parse and check the manifests; no network.
+//! `planform validate`: parse and check the manifests; no network. `--format json` prints one
+//! document with every diagnostic and its source range.
 
 use anyhow::Result;
 
+use crate::args::Format;
 use crate::exit;
 use crate::invocation::Invocation;
 use crate::ops::Workspace;
+use crate::render::document;
 
 pub fn run(inv: &Invocation) -> Result<u8> {
+    if inv.format == Format::Json {
+        let loaded = planform_manifest::load(&inv.dir, &inv.vars, &inv.env);
+        let diagnostics = match &loaded {
+            Ok(l) => &l.warnings,
+            Err(d) => d,
+        };
+        let doc = document::validate(diagnostics, &inv.dir);
+        print!("{}", document::to_json(&doc));
+        return Ok(if doc.valid { exit::OK } else { exit::ERROR });
+    }
     let Some(ws) = Workspace::load(inv, &*super::sink(inv, inv.format))? else {
         return Ok(exit::ERROR);
     };

@@ -85,6 +85,21 @@ impl Workspace {
         })
     }
 
+    /// Locks and loads the state like [`Workspace::open`], but reads nothing from any cloud
+    /// (`plan --refresh=false`): the state stands in for the refresh.
+    pub async fn open_stored(&self, command: &str, timeout: Duration) -> Result<Session> {
+        let (stored, lock) = self.lock(command, timeout)?;
+        let providers = self.providers(&stored).await?;
+        let live = planform_engine::stored_snapshot(&self.desired, &stored);
+        Ok(Session {
+            state: stored.clone(),
+            stored,
+            live,
+            providers,
+            _lock: lock,
+        })
+    }
+
     /// The changes that make the cloud match the manifests (or destroy, with `destroy`);
     /// `None` when the manifests cannot be planned (the errors were printed).
     pub fn diff(
@@ -93,20 +108,39 @@ impl Workspace {
         targets: &[String],
         destroy: bool,
     ) -> Result<Option<ChangeSet>> {
-        let options = DiffOptions {
-            destroy,
-            targets: parse_targets(targets)?,
-            capabilities: planform_engine::capabilities(&session.providers),
-        };
-        match diff(&self.desired, &session.state, &session.live, &options) {
-            Ok(c) => Ok(Some(c)),
+        Ok(match self.diff_replacing(session, targets, destroy, &[])? {
+            Ok(c) => Some(c),
             Err(errors) => {
                 for e in &errors {
                     eprintln!("error: {e}");
                 }
-                Ok(None)
+                None
             }
-        }
+        })
+    }
+
+    /// [`Workspace::diff`], replacing the addresses of `plan --replace`; the diff's errors are
+    /// returned for the caller to report.
+    pub fn diff_replacing(
+        &self,
+        session: &Session,
+        targets: &[String],
+        destroy: bool,
+        replace: &[String],
+    ) -> Result<Result<ChangeSet, Vec<planform_engine::DiffError>>> {
+        let options = DiffOptions {
+            destroy,
+            targets: parse_targets(targets)?,
+            replace: replace
+                .iter()
+                .map(|r| {
+                    r.parse::<Address>()
+                        .map_err(|e| anyhow::anyhow!("--replace: {e}"))
+                })
+                .collect::<Result<_>>()?,
+            capabilities: planform_engine::capabilities(&session.providers),
+        };
+        Ok(diff(&self.desired, &session.state, &session.live, &options))
     }
 }
 

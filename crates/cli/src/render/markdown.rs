@@ -1,4 +1,5 @@
-//! Markdown for a pull-request comment: change sets and drift reports; the rest as text.
+//! Markdown for a pull-request comment: change sets (with a Mermaid graph of the changes, which
+//! GitHub renders, up to a size limit) and drift reports; the rest as text.
 
 use std::fmt::Write;
 
@@ -28,7 +29,9 @@ pub fn changes(cs: &ChangeSet) -> String {
             c.reason.clone().unwrap_or_default().replace('|', "\\|")
         );
     }
-    out.push_str("\n<details><summary>Details</summary>\n\n```diff\n");
+    out.push('\n');
+    out.push_str(&super::graph::markdown_mermaid(cs));
+    out.push_str("<details><summary>Details</summary>\n\n```diff\n");
     out.push_str(&text::changes(cs, &Style { color: false }));
     out.push_str("```\n\n</details>\n");
     out
@@ -120,9 +123,8 @@ impl Sink for Markdown {
         self.text.outputs(outputs);
     }
 
-    fn output_value(&self, value: &serde_json::Value) {
-        // Only text prints a string bare.
-        self.out.line(&value.to_string());
+    fn output_value(&self, output: &ShownOutput) {
+        self.text.output_value(output);
     }
 
     fn refresh_drift(&self, drift: &[RefreshDrift]) {

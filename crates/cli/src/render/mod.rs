@@ -3,9 +3,13 @@
 //! implement it (ripgrep's printers, Terraform's views); `progress` is the live apply display.
 //! The JSON schema is documented in docs/json-output.md.
 
+pub mod document;
+pub mod graph;
 pub mod json;
 pub mod markdown;
 pub mod progress;
+#[cfg(test)]
+mod schema;
 #[cfg(test)]
 mod tests;
 pub mod text;
@@ -126,8 +130,8 @@ pub trait Sink: Send + Sync {
     fn state(&self, state: &State);
     /// `output`: every output.
     fn outputs(&self, outputs: &[ShownOutput]);
-    /// `output NAME`: one value.
-    fn output_value(&self, value: &serde_json::Value);
+    /// `output NAME`: one value (masked when sensitive).
+    fn output_value(&self, output: &ShownOutput);
 
     /// `plan --refresh-only`: what changed in the cloud (text in every format).
     fn refresh_drift(&self, drift: &[RefreshDrift]);
@@ -146,6 +150,16 @@ pub trait Sink: Send + Sync {
         }
     }
 
+    /// A warning about the run itself (e.g. `--target` is in effect), on standard error in text.
+    fn warning(&self, summary: &str, detail: &str) {
+        eprintln!("Warning: {summary}\n\n{detail}\n");
+    }
+
+    /// An error that stops the command, such as one the diff finds; on standard error in text.
+    fn error(&self, message: &str) {
+        eprintln!("error: {message}");
+    }
+
     /// The manifests are invalid: their diagnostics and the count of errors.
     fn invalid(&self, diagnostics: &Diagnostics) {
         self.diagnostics(diagnostics);
@@ -157,12 +171,19 @@ pub trait Sink: Send + Sync {
     }
 }
 
-/// The sink for `format`, writing to `out`; `terminal` chooses the live apply display.
-pub fn sink(format: Format, style: Style, terminal: bool, out: Out) -> Arc<dyn Sink> {
+/// The sink for `format`, writing to `out`; `terminal` chooses the live apply display; `dir` is
+/// the manifest directory (JSON diagnostics quote their source lines).
+pub fn sink(
+    format: Format,
+    style: Style,
+    terminal: bool,
+    out: Out,
+    dir: &std::path::Path,
+) -> Arc<dyn Sink> {
     let text = text::Text::new(style, terminal, out.clone());
     match format {
         Format::Text => Arc::new(text),
-        Format::Json => Arc::new(json::Json::new(text, out)),
+        Format::Json => Arc::new(json::Json::new(text, out, dir.to_path_buf())),
         Format::Markdown => Arc::new(markdown::Markdown::new(text, out)),
     }
 }

@@ -1,4 +1,5 @@
-//! Snapshot tests of every rendering of change sets and drift reports.
+//! Snapshot tests of every rendering: change sets, drift reports, apply events, every JSON event
+//! type and every JSON document (all of which `schema.rs` validates against their schemas).
 
 use super::{json, markdown, text, Style};
 use planform_engine::{AttrDiff, DriftItem, DriftKind};
@@ -206,7 +207,7 @@ fn every_action_kind_renders() {
     let text = text::changes(&cs, &Style { color: false });
     assert!(!text.contains("hunter2"), "sensitive values never show");
     insta::assert_snapshot!("every_action_text", text);
-    let json = json::changes(&cs);
+    let json = json::changes(&cs, T);
     assert!(!json.contains("hunter2"));
     insta::assert_snapshot!("every_action_json", json);
     insta::assert_snapshot!("every_action_markdown", markdown::changes(&cs));
@@ -220,7 +221,7 @@ fn every_action_kind_renders() {
 #[test]
 fn drift_renderings() {
     insta::assert_snapshot!("drift_text", text::drift(&items()));
-    insta::assert_snapshot!("drift_json", json::drift(&items()));
+    insta::assert_snapshot!("drift_json", json::drift(&items(), T));
     insta::assert_snapshot!("drift_markdown", markdown::drift(&items(), "prod"));
     assert_eq!(
         text::drift(&[]),
@@ -228,22 +229,274 @@ fn drift_renderings() {
     );
 }
 
-/// What a sink of `format` writes for `report`.
+/// The `@timestamp` of every line the tests render.
+const T: &str = "2026-01-02T03:04:05Z";
+
+fn fixed_clock() -> String {
+    T.to_string()
+}
+
+/// What a sink of `format` writes for `report` (JSON with a fixed clock, `version` line first).
 fn rendered(format: crate::args::Format, report: impl FnOnce(&dyn super::Sink)) -> String {
     let out = super::Out::buffer();
-    let sink = super::sink(format, Style { color: false }, false, out.clone());
+    let dir = manifests();
+    let sink: std::sync::Arc<dyn super::Sink> = match format {
+        crate::args::Format::Json => std::sync::Arc::new(json::Json::with_clock(
+            text::Text::new(Style { color: false }, false, out.clone()),
+            out.clone(),
+            dir.path().to_path_buf(),
+            fixed_clock,
+        )),
+        _ => super::sink(
+            format,
+            Style { color: false },
+            false,
+            out.clone(),
+            dir.path(),
+        ),
+    };
     report(&*sink);
     out.contents()
 }
 
-#[test]
-fn apply_events_in_json() {
+/// A manifest directory with one file the diagnostics point into.
+fn manifests() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        dir.path().join("main.hcl"),
+        "plan \"app\" {\n  name = \"app\"\n  execute = maybe\n}\n",
+    )
+    .expect("written");
+    dir
+}
+
+fn diagnostics() -> planform_manifest::Diagnostics {
+    use planform_manifest::{Diagnostic, Diagnostics, Severity};
+    use planform_model::SourceLocation;
+    let at = |file: &str, line, col| SourceLocation {
+        file: file.into(),
+        line,
+        col,
+    };
+    Diagnostics(vec![
+        Diagnostic {
+            severity: Severity::Error,
+            location: at("main.hcl", 3, 13),
+            subject: Some("plan.app.execute".into()),
+            message: "expected a bool, got a reference to an unknown variable maybe".into(),
+            anchor: at("main.hcl", 3, 13),
+        },
+        Diagnostic {
+            severity: Severity::Warning,
+            location: at("main.hcl", 2, 3),
+            subject: None,
+            message: "name is deprecated here".into(),
+            anchor: at("main.hcl", 2, 3),
+        },
+        Diagnostic {
+            severity: Severity::Error,
+            location: at("<command line>", 1, 1),
+            subject: None,
+            message: "--var \"x\": expected NAME=VALUE".into(),
+            anchor: at("<command line>", 1, 1),
+        },
+    ])
+}
+
+fn outputs() -> Vec<crate::ops::ShownOutput> {
+    vec![
+        crate::ops::ShownOutput {
+            name: "b".into(),
+            value: serde_json::Value::from("x"),
+            sensitive: false,
+        },
+        crate::ops::ShownOutput {
+            name: "a".into(),
+            value: serde_json::Value::from(vec![1.5]),
+            sensitive: true,
+        },
+    ]
+}
+
+fn state() -> planform_state::State {
+    use planform_model::{Address, ProviderKind, ProviderRef};
+    let mut state = planform_state::State::new("dev", "l".into());
+    let mut m =
+        planform_state::ManagedPlan::new(ProviderRef::default_for(ProviderKind::Sandbox), "p-1");
+    m.status = "ExecuteSuccess".into();
+    m.outputs = [("vpc_id".to_string(), "vpc-1".to_string())].into();
+    m.applied = Some(inputs("10.0.0.0/16"));
+    m.sensitive_parameters = ["password".to_string()].into();
+    state.plans.insert(
+        Address::with_key("net", planform_model::InstanceKey::Str("update".into())),
+        m,
+    );
+    state
+}
+
+/// Every JSON event type, as lines (each a stream starting with its `version` line).
+pub fn every_json_line() -> Vec<String> {
     use crate::args::Format;
+    vec![
+        rendered(Format::Json, |s| s.changes(&every_action())),
+        apply_events(Format::Json),
+        cloud_previews(Format::Json),
+        rendered(Format::Json, |s| s.drift(&items(), "prod")),
+        rendered(Format::Json, |s| s.diagnostics(&diagnostics())),
+        rendered(Format::Json, |s| {
+            s.warning("Resource targeting is in effect", "Only plan.a is planned.")
+        }),
+        rendered(Format::Json, |s| {
+            s.refresh_drift(&[
+                crate::ops::RefreshDrift::Deleted(planform_model::Address::new("a")),
+                crate::ops::RefreshDrift::Status {
+                    address: planform_model::Address::new("b"),
+                    from: "PreviewSuccess".into(),
+                    to: "ExecuteSuccess".into(),
+                },
+            ])
+        }),
+        rendered(Format::Json, |s| s.nothing_to_apply(Some(&outputs()))),
+    ]
+}
+
+/// Every JSON document, with the name of its schema.
+pub fn every_document() -> Vec<(&'static str, String)> {
+    use super::document;
+    let state = state();
+    let cs = every_action();
+    let dir = manifests();
+    vec![
+        (
+            "show.v1.json",
+            document::to_json(&document::show_state(&state, &outputs())),
+        ),
+        (
+            "show.v1.json",
+            document::to_json(&document::show_plan("dev", &cs, Some(&state), &outputs())),
+        ),
+        (
+            "validate.v1.json",
+            document::to_json(&document::validate(&diagnostics(), dir.path())),
+        ),
+        (
+            "validate.v1.json",
+            document::to_json(&document::validate(
+                &planform_manifest::Diagnostics::default(),
+                dir.path(),
+            )),
+        ),
+        (
+            "output.v1.json",
+            document::to_json(&document::OutputDocument(json::outputs_json(&outputs()))),
+        ),
+        ("version.v1.json", document::to_json(&document::version())),
+    ]
+}
+
+#[test]
+fn every_json_event_type_renders() {
+    let lines = every_json_line();
+    let all = lines.concat();
+    assert!(!all.contains("hunter2"), "sensitive values never show");
+    for l in all.lines() {
+        let v: serde_json::Value = serde_json::from_str(l).expect("one object per line");
+        for key in ["@level", "@message", "@module", "@timestamp", "type"] {
+            assert!(v.get(key).is_some(), "{key} missing: {l}");
+        }
+    }
+    for text in &lines {
+        assert!(
+            text.starts_with(r#"{"@level":"info","@message":"planform 0.1.0","@module":"planform.ui","@timestamp":"2026-01-02T03:04:05Z","type":"version","planform":"0.1.0","ui":"1.0"}"#),
+            "every stream starts with the version event: {text}"
+        );
+    }
+    let types: std::collections::BTreeSet<String> = all
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["type"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        types.into_iter().collect::<Vec<_>>().join(" "),
+        "apply_complete apply_errored apply_progress apply_start apply_summary awaiting_approval \
+         change_summary cloud_preview deferred diagnostic drift drift_summary moved outputs \
+         planned_change resource_drift version"
+    );
+    let names = [
+        "json_changes",
+        "json_apply",
+        "json_cloud_preview",
+        "json_drift",
+        "json_diagnostics",
+        "json_warning",
+        "json_resource_drift",
+        "json_nothing_to_apply",
+    ];
+    for (name, text) in names.iter().zip(&lines) {
+        insta::assert_snapshot!(*name, text);
+    }
+}
+
+#[test]
+fn every_document_renders() {
+    let names = [
+        "document_show_state",
+        "document_show_plan",
+        "document_validate_invalid",
+        "document_validate_valid",
+        "document_output",
+    ];
+    let docs = every_document();
+    for (name, (_, doc)) in names.iter().zip(&docs) {
+        assert!(!doc.contains("hunter2"), "sensitive values never show");
+        assert!(!doc.contains("[1.5]"), "sensitive outputs are masked");
+        let pretty: serde_json::Value = serde_json::from_str(doc).expect("one document");
+        insta::assert_snapshot!(*name, serde_json::to_string_pretty(&pretty).unwrap());
+    }
+    let mut version: serde_json::Value = serde_json::from_str(&docs[5].1).unwrap();
+    assert!(version["commit"].is_string() && version["target"].is_string());
+    // The commit and target depend on the build: the snapshot shows the rest.
+    version["commit"] = "(commit)".into();
+    version["target"] = "(target)".into();
+    insta::assert_snapshot!(
+        "document_version",
+        serde_json::to_string_pretty(&version).unwrap()
+    );
+}
+
+/// A diagnostic's range and snippet: the byte offsets count from the start of the file, the
+/// end closes the token at the start, and the snippet's highlight is within its line.
+#[test]
+fn diagnostics_carry_ranges_bytes_and_snippets() {
+    let text = "plan \"app\" {\n  name = \"é\"\n  execute = maybe\n}\n";
+    let (start, end, snippet) = json::place(text, 3, 13).expect("in the text");
+    assert_eq!((start.line, start.column, start.byte), (3, 13, 39));
+    assert_eq!(&text[start.byte..end.byte], "maybe");
+    assert_eq!((end.line, end.column), (3, 18));
+    assert_eq!(snippet.code, "  execute = maybe");
+    assert_eq!(snippet.context.as_deref(), Some("plan \"app\""));
+    assert_eq!(
+        &snippet.code[snippet.highlight_start_offset..snippet.highlight_end_offset],
+        "maybe"
+    );
+    // Columns count characters; bytes count bytes.
+    let (s, e, _) = json::place(text, 2, 10).unwrap();
+    assert_eq!((s.byte, e.byte, e.column), (22, 26, 13));
+    assert_eq!(&text[s.byte..e.byte], "\"é\"");
+    assert!(json::place(text, 9, 1).is_none());
+    assert!(json::place(text, 1, 99).is_none());
+}
+
+fn apply_events(format: crate::args::Format) -> String {
     use crate::ops::ApplySummary;
     use planform_engine::Event;
     use planform_model::Address;
     let (a, b) = (Address::new("a"), Address::new("b"));
-    let json = rendered(Format::Json, |s| {
+    rendered(format, |s| {
         s.apply_begin(2);
         s.apply_event(&Event::Started {
             address: a.clone(),
@@ -259,7 +512,7 @@ fn apply_events_in_json() {
         });
         s.apply_event(&Event::Failed {
             address: a.clone(),
-            message: "Throttling: slow down".into(),
+            message: "Throttling: slow down (request id 5F00)".into(),
         });
         s.apply_event(&Event::AwaitingApproval {
             address: a.clone(),
@@ -277,69 +530,49 @@ fn apply_events_in_json() {
             deferred: 1,
             interrupted: false,
             state_errors: vec![],
-            outputs: Some(vec![]),
+            outputs: Some(outputs()),
         });
-    });
-    assert_eq!(
-        json,
-        r#"{"type":"apply_start","address":"plan.a","action":"create"}
-{"type":"apply_progress","address":"plan.a","message":"plan-1 previewed"}
-{"type":"apply_complete","address":"plan.a","message":"plan-1 executed"}
-{"type":"apply_errored","address":"plan.a","message":"Throttling: slow down"}
-{"type":"awaiting_approval","address":"plan.a","plan_id":"plan-1"}
-{"type":"deferred","address":"plan.b","because":"plan.a"}
-{"type":"apply_summary","done":1,"failed":1,"awaiting_approval":0,"deferred":1}
-"#
-    );
+    })
+}
+
+fn cloud_previews(format: crate::args::Format) -> String {
+    use crate::ops::{PreviewResult, Previewed};
+    use planform_model::{Address, ResourceChange};
+    let entries = vec![
+        Previewed::Ran {
+            address: Address::new("a"),
+            plan_id: "plan-1".into(),
+            status: "PreviewSuccess".into(),
+            result: PreviewResult::Ready(vec![ResourceChange {
+                action: "Add".into(),
+                logical_resource_id: "Vpc".into(),
+                physical_resource_id: None,
+                resource_type: "ALIYUN::ECS::VPC".into(),
+                replacement: Some("False".into()),
+            }]),
+        },
+        Previewed::Ran {
+            address: Address::new("b"),
+            plan_id: "plan-2".into(),
+            status: "PreviewFailed".into(),
+            result: PreviewResult::Failed("InvalidParameter: bad".into()),
+        },
+        Previewed::Deferred {
+            address: Address::new("c"),
+        },
+    ];
+    rendered(format, |s| {
+        s.cloud_preview_begin();
+        for e in &entries {
+            s.cloud_preview(e);
+        }
+    })
 }
 
 #[test]
-fn cloud_previews_in_json_and_text() {
-    use crate::args::Format;
-    use crate::ops::{PreviewResult, Previewed};
-    use planform_model::{Address, ResourceChange};
-    let entries = || {
-        vec![
-            Previewed::Ran {
-                address: Address::new("a"),
-                plan_id: "plan-1".into(),
-                status: "PreviewSuccess".into(),
-                result: PreviewResult::Ready(vec![ResourceChange {
-                    action: "Add".into(),
-                    logical_resource_id: "Vpc".into(),
-                    physical_resource_id: None,
-                    resource_type: "ALIYUN::ECS::VPC".into(),
-                    replacement: Some("False".into()),
-                }]),
-            },
-            Previewed::Ran {
-                address: Address::new("b"),
-                plan_id: "plan-2".into(),
-                status: "PreviewFailed".into(),
-                result: PreviewResult::Failed("InvalidParameter: bad".into()),
-            },
-            Previewed::Deferred {
-                address: Address::new("c"),
-            },
-        ]
-    };
-    let show = |format| {
-        rendered(format, |s| {
-            s.cloud_preview_begin();
-            for e in &entries() {
-                s.cloud_preview(e);
-            }
-        })
-    };
+fn cloud_previews_in_text() {
     assert_eq!(
-        show(Format::Json),
-        r#"{"type":"cloud_preview","address":"plan.a","plan_id":"plan-1","status":"PreviewSuccess","error":null,"resource_changes":[{"action":"Add","logical_resource_id":"Vpc","physical_resource_id":null,"resource_type":"ALIYUN::ECS::VPC","replacement":"False"}]}
-{"type":"cloud_preview","address":"plan.b","plan_id":"plan-2","status":"PreviewFailed","error":"InvalidParameter: bad","resource_changes":[]}
-{"type":"cloud_preview","address":"plan.c","deferred":"its inputs are known only after its dependencies are executed"}
-"#
-    );
-    assert_eq!(
-        show(Format::Text),
+        cloud_previews(crate::args::Format::Text),
         "\nCloud preview (the plans are created, not executed; `planform apply` executes them):\n\n\
          \x20 # plan.a: plan-1 (PreviewSuccess)\n\
          \x20     Add    ALIYUN::ECS::VPC Vpc (replacement: False)\n\
@@ -349,50 +582,51 @@ fn cloud_previews_in_json_and_text() {
 }
 
 #[test]
-fn state_and_outputs_in_json_and_text() {
+fn state_and_outputs_in_text() {
     use crate::args::Format;
-    use crate::ops::ShownOutput;
-    use planform_model::{Address, ProviderKind, ProviderRef};
-    let mut state = planform_state::State::new("dev", "l".into());
-    let mut m =
-        planform_state::ManagedPlan::new(ProviderRef::default_for(ProviderKind::Sandbox), "p-1");
-    m.status = "ExecuteSuccess".into();
-    m.outputs = [("vpc_id".to_string(), "vpc-1".to_string())].into();
-    state.plans.insert(Address::new("net"), m);
     assert_eq!(
-        rendered(Format::Json, |s| s.state(&state)),
-        "{\"address\":\"plan.net\",\"provider\":\"sandbox\",\"plan_id\":\"p-1\",\"status\":\"ExecuteSuccess\",\"provisioned_product_id\":null,\"outputs\":{\"vpc_id\":\"vpc-1\"}}\n"
+        rendered(Format::Text, |s| s.state(&state())),
+        "plan.net[\"update\"]  sandbox  p-1  ExecuteSuccess\n"
     );
-    assert_eq!(
-        rendered(Format::Text, |s| s.state(&state)),
-        "plan.net  sandbox  p-1  ExecuteSuccess\n"
-    );
-    let outputs = vec![
-        ShownOutput {
-            name: "b".into(),
-            value: serde_json::Value::from("x"),
-            sensitive: false,
-        },
-        ShownOutput {
-            name: "a".into(),
-            value: serde_json::Value::from(vec![1.5]),
-            sensitive: true,
-        },
-    ];
-    assert_eq!(
-        rendered(Format::Json, |s| s.outputs(&outputs)),
-        "{\"a\":{\"value\":[1.5],\"sensitive\":true},\"b\":{\"value\":\"x\",\"sensitive\":false}}\n"
-    );
+    let outputs = outputs();
     assert_eq!(
         rendered(Format::Text, |s| s.outputs(&outputs)),
         "b = \"x\"\na = (sensitive value)\n"
     );
     assert_eq!(
-        rendered(Format::Text, |s| s.output_value(&outputs[0].value)),
+        rendered(Format::Text, |s| s.output_value(&outputs[0])),
         "x\n"
     );
     assert_eq!(
-        rendered(Format::Markdown, |s| s.output_value(&outputs[0].value)),
-        "\"x\"\n"
+        rendered(Format::Text, |s| s.output_value(&outputs[1])),
+        "(sensitive value)\n"
+    );
+    assert_eq!(
+        rendered(Format::Json, |s| s.output_value(&outputs[1])),
+        "\"(sensitive value)\"\n"
+    );
+}
+
+#[test]
+fn pictures_of_the_change_set() {
+    let cs = every_action();
+    insta::assert_snapshot!("graph_changes_mermaid", super::graph::changes_mermaid(&cs));
+    insta::assert_snapshot!("graph_changes_dot", super::graph::changes_dot(&cs));
+    let embedded = super::graph::markdown_mermaid(&cs);
+    assert!(
+        embedded.starts_with("```mermaid\nflowchart RL\n"),
+        "{embedded}"
+    );
+    let mut big = cs.clone();
+    let template = big.changes[0].clone();
+    for i in 0..super::graph::MERMAID_MAX_CHANGES {
+        let mut c = template.clone();
+        c.address =
+            planform_model::Address::with_key("many", planform_model::InstanceKey::Int(i as u64));
+        big.changes.push(c);
+    }
+    assert!(
+        super::graph::markdown_mermaid(&big).starts_with("_The change graph is left out:"),
+        "too large a graph is left out of the markdown"
     );
 }

@@ -380,8 +380,9 @@ impl Sink for Text {
         }
     }
 
-    fn output_value(&self, value: &serde_json::Value) {
-        match value {
+    fn output_value(&self, output: &ShownOutput) {
+        match &output.value {
+            _ if output.sensitive => self.out.line(super::json::SENSITIVE),
             serde_json::Value::String(s) => self.out.line(s),
             v => self.out.line(&v.to_string()),
         }

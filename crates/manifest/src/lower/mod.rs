@@ -114,6 +114,9 @@ pub fn lower(files: &[SourceFile], inputs: &Inputs) -> Result<Loaded, Diagnostic
         sensitive_vars: BTreeSet::new(),
     };
 
+    if let Some(unmet) = planform_block::unmet_version(&cx, &of_kind("planform")) {
+        return Err(Diagnostics(vec![unmet]));
+    }
     planform_block::lower(&mut cx, &of_kind("planform"));
     variables::lower(&mut cx, &of_kind("variable"), inputs);
     providers::lower(&mut cx, &of_kind("provider"));

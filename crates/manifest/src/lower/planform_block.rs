@@ -1,10 +1,82 @@
-//! The `planform {}` block: the workspace name and the state backend.
+//! The `planform {}` block: the version constraint, the workspace name and the state backend.
 
 use planform_model::StateBackend;
 
 use super::eval::{as_string, eval, typed};
 use super::Lowering;
+use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::syntax::{check_schema, error, BlockNode};
+
+/// `required_version`, checked before anything else: the one diagnostic when this planform's
+/// version does not meet a constraint (the rest of the manifests may be written for another
+/// version, so nothing else is reported), or `None`. A constraint that does not parse is
+/// reported with the other diagnostics by [`lower`].
+pub(super) fn unmet_version(cx: &Lowering, blocks: &[&BlockNode]) -> Option<Diagnostic> {
+    let running =
+        semver::Version::parse(env!("CARGO_PKG_VERSION")).expect("the crate version is semver");
+    for b in blocks {
+        let Some(a) = b.attr("required_version") else {
+            continue;
+        };
+        let mut scratch = Diagnostics::default();
+        let Some(Ok(req)) = eval(
+            &a.expr,
+            &cx.ctx,
+            &a.value_loc,
+            "planform.required_version",
+            &mut scratch,
+        )
+        .and_then(|v| as_string(&v))
+        .map(|c| version_req(&c).map(|r| (c, r))) else {
+            continue;
+        };
+        let (text, req) = req;
+        if !req.matches(&running) {
+            return Some(error(
+                &a.value_loc,
+                Some("planform.required_version".into()),
+                format!("this planform is version {running}, which does not meet the manifests' constraint {text:?}; use a planform version that does, or change the constraint"),
+            ));
+        }
+    }
+    None
+}
+
+/// A version constraint: semver requirements separated by commas (`>= 0.1, < 2`), with
+/// Terraform's `~> X.Y` (at least X.Y, below X+1) and `~> X.Y.Z` (at least X.Y.Z, below X.Y+1).
+fn version_req(text: &str) -> Result<semver::VersionReq, String> {
+    let mut parts = Vec::new();
+    for part in text.split(',').map(str::trim) {
+        let Some(v) = part.strip_prefix("~>") else {
+            parts.push(part.to_string());
+            continue;
+        };
+        let v = v.trim();
+        let nums: Vec<u64> = v
+            .split('.')
+            .map(|n| n.parse::<u64>())
+            .collect::<Result<_, _>>()
+            .map_err(|_| {
+                format!("{part:?}: expected ~> followed by a version such as 1.2 or 1.2.3")
+            })?;
+        match nums.as_slice() {
+            [major] => parts.push(format!(">= {major}")),
+            [major, minor] => parts.push(format!(">= {major}.{minor}, < {}", major + 1)),
+            [major, minor, patch] => parts.push(format!(
+                ">= {major}.{minor}.{patch}, < {major}.{}",
+                minor + 1
+            )),
+            _ => {
+                return Err(format!(
+                    "{part:?}: expected ~> followed by a version such as 1.2 or 1.2.3"
+                ))
+            }
+        }
+    }
+    semver::VersionReq::parse(&parts.join(", ")).map_err(|e| {
+        format!("{text:?} is not a version constraint such as \">= 0.1, < 2\" or \"~> 0.1\": {e}")
+    })
+}
 
 /// Lowers the (at most one) `planform` block into the workspace and backend of the desired state.
 pub(super) fn lower(cx: &mut Lowering, blocks: &[&BlockNode]) {
@@ -28,10 +100,34 @@ pub(super) fn lower(cx: &mut Lowering, blocks: &[&BlockNode]) {
     check_schema(
         b,
         "planform",
-        &["workspace", "allowed_env"],
+        &["required_version", "workspace", "allowed_env"],
         &["state"],
         diags,
     );
+    if let Some(a) = b.attr("required_version") {
+        if let Some(c) = typed(
+            eval(
+                &a.expr,
+                ctx,
+                &a.value_loc,
+                "planform.required_version",
+                diags,
+            ),
+            &a.value_loc,
+            "planform.required_version",
+            "a string",
+            as_string,
+            diags,
+        ) {
+            if let Err(e) = version_req(&c) {
+                diags.push(error(
+                    &a.value_loc,
+                    Some("planform.required_version".into()),
+                    e,
+                ));
+            }
+        }
+    }
     if let Some(a) = b.attr("workspace") {
         if let Some(w) = typed(
             eval(&a.expr, ctx, &a.value_loc, "planform.workspace", diags),

@@ -84,3 +84,49 @@ planform {
         "#,
     );
 }
+
+#[test]
+fn a_met_version_constraint_is_accepted() {
+    for c in [
+        ">= 0.1",
+        "~> 0.1",
+        ">= 0.1.0, < 2",
+        "^0.1",
+        "~> 0.1.0",
+        "0.1.0",
+    ] {
+        check(
+            &format!("planform {{ required_version = {c:?} }}"),
+            r#"workspace=default backend=Local { path: ".planform/state.json" }"#,
+        );
+    }
+}
+
+/// An unmet constraint is checked before anything else: it is the only diagnostic, even when
+/// the rest of the manifests is full of errors (written for another version).
+#[test]
+fn an_unmet_version_constraint_is_the_only_error() {
+    check(
+        r#"
+planform { required_version = ">= 99.0" }
+plan "x" { unknown_attribute = 1 }
+"#,
+        r#"main.hcl:2:31: planform.required_version: this planform is version 0.1.0, which does not meet the manifests' constraint ">= 99.0"; use a planform version that does, or change the constraint"#,
+    );
+    check(
+        r#"planform { required_version = "~> 0.2" }"#,
+        r#"main.hcl:1:31: planform.required_version: this planform is version 0.1.0, which does not meet the manifests' constraint "~> 0.2"; use a planform version that does, or change the constraint"#,
+    );
+}
+
+#[test]
+fn a_malformed_version_constraint_is_an_error() {
+    check(
+        r#"planform { required_version = "newest" }"#,
+        r#"main.hcl:1:31: planform.required_version: "newest" is not a version constraint such as ">= 0.1, < 2" or "~> 0.1": unexpected character 'n' while parsing major version number"#,
+    );
+    check(
+        r#"planform { required_version = "~> one" }"#,
+        r#"main.hcl:1:31: planform.required_version: "~> one": expected ~> followed by a version such as 1.2 or 1.2.3"#,
+    );
+}
