@@ -57,11 +57,11 @@ impl Connector {
     /// Parses `conn_str` (never echoed in an error: it may hold a password).
     pub(crate) fn parse(conn_str: &str) -> Result<Connector, PgConfigError> {
         let (rest, taken) = take_tls_options(conn_str)?;
-        let mut config: Config = rest.parse().map_err(|e: tokio_postgres::Error| {
-            PgConfigError::ConnStr {
-                message: e.to_string(),
-            }
-        })?;
+        let mut config: Config =
+            rest.parse()
+                .map_err(|e: tokio_postgres::Error| PgConfigError::ConnStr {
+                    message: e.to_string(),
+                })?;
         let mut tls_mode = TlsMode::Prefer;
         let mut root_cert = None;
         for (key, value) in taken {
@@ -385,7 +385,10 @@ mod tests {
             "host=db.internal  password='it\\'s secret' sslmode=verify-full sslrootcert=/etc/ca.pem dbname=state",
         )
         .unwrap();
-        assert_eq!(rest, "host=db.internal password='it\\'s secret' dbname=state");
+        assert_eq!(
+            rest,
+            "host=db.internal password='it\\'s secret' dbname=state"
+        );
         assert_eq!(
             taken,
             vec![
@@ -401,7 +404,10 @@ mod tests {
             "postgresql://u:p%40ss@db:5433/state?sslmode=require&application_name=x&sslrootcert=%2Fca.pem",
         )
         .unwrap();
-        assert_eq!(rest, "postgresql://u:p%40ss@db:5433/state?application_name=x");
+        assert_eq!(
+            rest,
+            "postgresql://u:p%40ss@db:5433/state?application_name=x"
+        );
         assert_eq!(
             taken,
             vec![

@@ -209,9 +209,7 @@ impl PgBackend {
                 )
                 .await
                 .map_err(db)?;
-            let waited = client
-                .execute("SELECT pg_advisory_lock($1)", &[&key])
-                .await;
+            let waited = client.execute("SELECT pg_advisory_lock($1)", &[&key]).await;
             client
                 .execute("SELECT set_config('lock_timeout', '0', false)", &[])
                 .await
@@ -397,12 +395,14 @@ async fn read_state_in(
         .await?
     {
         let spelled: String = r.get(0);
-        let address: Address = spelled
-            .parse()
-            .map_err(|e: planform_model::AddressParseError| {
-                ReadError::Corrupt(format!("address {spelled:?}: {e}"))
-            })?;
-        let plan = planform_state::plan_from_json(&address, r.get(1)).map_err(ReadError::Corrupt)?;
+        let address: Address =
+            spelled
+                .parse()
+                .map_err(|e: planform_model::AddressParseError| {
+                    ReadError::Corrupt(format!("address {spelled:?}: {e}"))
+                })?;
+        let plan =
+            planform_state::plan_from_json(&address, r.get(1)).map_err(ReadError::Corrupt)?;
         state.plans.insert(address, plan);
     }
     Ok(Some(state))

@@ -32,6 +32,7 @@ pub struct PgLock {
     backend: String,
     jobs: mpsc::UnboundedSender<Job>,
     commits: Arc<AtomicU64>,
+    retries: Arc<AtomicU64>,
 }
 
 impl PgLock {
@@ -39,6 +40,11 @@ impl PgLock {
     /// records shared a commit).
     pub fn commits(&self) -> u64 {
         self.commits.load(Ordering::SeqCst)
+    }
+
+    /// How many times a write was retried after the database could not be reached.
+    pub fn retries(&self) -> u64 {
+        self.retries.load(Ordering::SeqCst)
     }
 
     fn stopped(&self) -> StateError {
@@ -117,11 +123,13 @@ pub(crate) struct Start {
 pub(crate) fn start(s: Start) -> PgLock {
     let (jobs, rx) = mpsc::unbounded_channel();
     let commits = Arc::new(AtomicU64::new(0));
+    let retries = Arc::new(AtomicU64::new(0));
     let lock = PgLock {
         info: s.info.clone(),
         backend: s.backend.clone(),
         jobs,
         commits: commits.clone(),
+        retries: retries.clone(),
     };
     let known = s
         .state
@@ -141,6 +149,7 @@ pub(crate) fn start(s: Start) -> PgLock {
         failed: None,
         unwritten: 0,
         commits,
+        retries: retries.clone(),
     };
     tokio::spawn(writer.run(rx));
     lock
@@ -192,6 +201,7 @@ struct Writer {
     /// Records and writes that were not stored.
     unwritten: usize,
     commits: Arc<AtomicU64>,
+    retries: Arc<AtomicU64>,
 }
 
 impl Writer {
@@ -372,8 +382,15 @@ impl Writer {
             let outcome = match self.connect().await {
                 Ok(()) => {
                     let client = self.client.as_mut().expect("connected");
-                    commit(client, &self.tables, &self.workspace, &self.lock_id, &op, retrying)
-                        .await
+                    commit(
+                        client,
+                        &self.tables,
+                        &self.workspace,
+                        &self.lock_id,
+                        &op,
+                        retrying,
+                    )
+                    .await
                 }
                 Err(e) => Err(e),
             };
@@ -390,16 +407,19 @@ impl Writer {
             }
             self.client = None;
             retrying = true;
+            self.retries.fetch_add(1, Ordering::SeqCst);
             let now = Instant::now();
             if now >= deadline {
                 return Err(Failure::Unavailable(format!(
-                    "no write succeeded for {}s: {}",
-                    self.retry_for.as_secs(),
+                    "no write succeeded for {:?}: {}",
+                    self.retry_for,
                     conn::describe_error(&e, self.connector.tls_mode)
                 )));
             }
             // Full jitter, as the clients' retries (docs/retries.md).
-            let pause = backoff.mul_f64(fastrand::f64()).max(Duration::from_millis(10));
+            let pause = backoff
+                .mul_f64(fastrand::f64())
+                .max(Duration::from_millis(10));
             tokio::time::sleep(pause.min(deadline - now)).await;
             backoff = (backoff * 2).min(Duration::from_secs(2));
         }
