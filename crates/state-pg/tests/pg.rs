@@ -188,7 +188,7 @@ async fn queued_records_share_one_commit_in_call_order() {
                         plan: Box::new(plan(&format!("plan-{i}"))),
                     },
                     Change::Put {
-                        address: Address::new(&format!("p{i}")),
+                        address: Address::new(format!("p{i}")),
                         plan: Box::new(plan(&format!("plan-{i}"))),
                     },
                 ],

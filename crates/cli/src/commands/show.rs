@@ -15,7 +15,7 @@ pub fn run(inv: &Invocation, planfile: Option<&Path>) -> Result<u8> {
         sink.changes(&pf.changes);
         return Ok(exit::OK);
     }
-    let state = planform_state::load(&ops::read_state_path(inv))?.unwrap_or_default();
+    let state = planform_state::load(&ops::read_state_path(inv)?)?.unwrap_or_default();
     sink.state(&state);
     Ok(exit::OK)
 }
