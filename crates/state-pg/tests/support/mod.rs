@@ -184,7 +184,14 @@ impl Local {
             .command(program)
             .args(args)
             .output()
-            .unwrap_or_else(|e| panic!("cannot run {program} (as_nobody={}): {e}", self.as_nobody));
+            .unwrap_or_else(|e| {
+                let how = if self.as_nobody {
+                    "as nobody through setpriv"
+                } else {
+                    "directly"
+                };
+                panic!("cannot run {program} {how}: {e}; run scripts/setup-postgres")
+            });
         if !out.status.success() {
             let log =
                 std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default();
