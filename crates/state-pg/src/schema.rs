@@ -91,11 +91,18 @@ pub(crate) async fn migrate(
         tx.batch_execute(&format!("CREATE SCHEMA \"{}\"", tables.schema))
             .await?;
     }
-    tx.batch_execute(&format!(
-        "CREATE TABLE IF NOT EXISTS {} (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
-        tables.version
-    ))
-    .await?;
+    // Checked first: CREATE … IF NOT EXISTS needs the CREATE privilege even when nothing is made.
+    let versioned = tx
+        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&tables.version])
+        .await?
+        .get::<_, bool>(0);
+    if !versioned {
+        tx.batch_execute(&format!(
+            "CREATE TABLE {} (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
+            tables.version
+        ))
+        .await?;
+    }
     let current: i32 = tx
         .query_one(
             &format!("SELECT coalesce(max(version), 0) FROM {}", tables.version),

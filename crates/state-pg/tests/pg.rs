@@ -613,3 +613,39 @@ async fn an_unreachable_server_is_a_clear_error_without_the_password() {
     );
     assert!(!text.contains("hunter2"), "{text}");
 }
+
+#[tokio::test]
+async fn a_role_without_create_privileges_uses_an_existing_schema() {
+    // Local: the role is spelled into the connection string this server gives.
+    let pg = Pg::start_local();
+    let dir = tempfile::tempdir().unwrap();
+    let schema = schema();
+    // The first run (an owner) creates the schema.
+    assert_eq!(
+        backend(&pg, &schema, "w", dir.path()).load().await.unwrap(),
+        None
+    );
+    let role = format!("r_{schema}");
+    admin(&pg)
+        .await
+        .batch_execute(&format!(
+            "CREATE ROLE {role} LOGIN;
+             GRANT USAGE ON SCHEMA \"{schema}\" TO {role};
+             GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA \"{schema}\" TO {role};"
+        ))
+        .await
+        .unwrap();
+    let limited = PgBackend::new(
+        &pg.conn_str()
+            .replace("user=postgres", &format!("user={role}")),
+        &schema,
+        "w",
+        dir.path().join(RESCUE_FILE_NAME),
+    )
+    .unwrap();
+    let guard = limited.lock("apply", Duration::ZERO).await.unwrap();
+    guard.write(&fresh_state("w"), None).await.unwrap();
+    guard.record(put(1, "a", "plan-a")).await.unwrap();
+    guard.release().await.unwrap();
+    assert_eq!(limited.load().await.unwrap().unwrap().serial, 1);
+}
