@@ -92,12 +92,9 @@ impl Locked for PgLock {
     fn release(self: Box<Self>) -> BackendFuture<'static, ()> {
         let (tx, rx) = oneshot::channel();
         let sent = self.jobs.send(Job::Release(tx));
-        let stopped = self.stopped();
+        let (unsent, stopped) = (self.stopped(), self.stopped());
         Box::pin(async move {
-            sent.map_err(|_| StateError::Unavailable {
-                backend: stopped.to_string(),
-                message: "the writer of this lock has stopped".into(),
-            })?;
+            sent.map_err(|_| unsent)?;
             rx.await.unwrap_or(Err(stopped))
         })
     }
@@ -379,41 +376,45 @@ impl Writer {
         let mut backoff = Duration::from_millis(50);
         let mut retrying = false;
         loop {
-            let outcome = match self.connect().await {
-                Ok(()) => {
-                    let client = self.client.as_mut().expect("connected");
-                    commit(
-                        client,
-                        &self.tables,
-                        &self.workspace,
-                        &self.lock_id,
-                        &op,
-                        retrying,
-                    )
-                    .await
+            // A database that stops answering (a network partition) must not hang the run: each
+            // attempt gets the time left, and at least a second.
+            let budget = deadline
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_secs(1));
+            let outcome = tokio::time::timeout(budget, async {
+                self.connect().await?;
+                let client = self.client.as_mut().expect("connected");
+                commit(
+                    client,
+                    &self.tables,
+                    &self.workspace,
+                    &self.lock_id,
+                    &op,
+                    retrying,
+                )
+                .await
+            })
+            .await;
+            let message = match outcome {
+                Ok(Ok(())) => return Ok(()),
+                Ok(Err(Attempt::Fence(f))) => return Err(f),
+                Ok(Err(Attempt::Db(e))) => {
+                    let message = conn::describe_error(&e, self.connector.tls_mode);
+                    if !transient(&e) {
+                        return Err(Failure::Unavailable(message));
+                    }
+                    message
                 }
-                Err(e) => Err(e),
+                Err(_) => format!("the database did not answer within {budget:?}"),
             };
-            let e = match outcome {
-                Ok(()) => return Ok(()),
-                Err(Attempt::Fence(f)) => return Err(f),
-                Err(Attempt::Db(e)) => e,
-            };
-            if !transient(&e) {
-                return Err(Failure::Unavailable(conn::describe_error(
-                    &e,
-                    self.connector.tls_mode,
-                )));
-            }
             self.client = None;
             retrying = true;
             self.retries.fetch_add(1, Ordering::SeqCst);
             let now = Instant::now();
             if now >= deadline {
                 return Err(Failure::Unavailable(format!(
-                    "no write succeeded for {:?}: {}",
-                    self.retry_for,
-                    conn::describe_error(&e, self.connector.tls_mode)
+                    "no write succeeded for {:?}: {message}",
+                    self.retry_for
                 )));
             }
             // Full jitter, as the clients' retries (docs/retries.md).
@@ -520,21 +521,27 @@ fn transient(e: &tokio_postgres::Error) -> bool {
     if e.is_closed() {
         return true;
     }
-    match e.code() {
-        None => e.as_db_error().is_none(),
-        Some(c) => {
-            c.code().starts_with("08")
-                || [
-                    SqlState::ADMIN_SHUTDOWN,
-                    SqlState::CRASH_SHUTDOWN,
-                    SqlState::CANNOT_CONNECT_NOW,
-                    SqlState::TOO_MANY_CONNECTIONS,
-                    SqlState::T_R_SERIALIZATION_FAILURE,
-                    SqlState::T_R_DEADLOCK_DETECTED,
-                ]
-                .contains(c)
-        }
+    if let Some(c) = e.code() {
+        return c.code().starts_with("08")
+            || [
+                SqlState::ADMIN_SHUTDOWN,
+                SqlState::CRASH_SHUTDOWN,
+                SqlState::CANNOT_CONNECT_NOW,
+                SqlState::TOO_MANY_CONNECTIONS,
+                SqlState::T_R_SERIALIZATION_FAILURE,
+                SqlState::T_R_DEADLOCK_DETECTED,
+            ]
+            .contains(c);
     }
+    // Connecting or talking failed below SQL (refused, reset, timed out): an I/O error.
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if s.is::<std::io::Error>() {
+            return true;
+        }
+        source = s.source();
+    }
+    false
 }
 
 /// One fenced transaction: the lease row must name `lock_id` (and is share-locked until commit,
