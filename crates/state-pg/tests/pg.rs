@@ -649,3 +649,52 @@ async fn a_role_without_create_privileges_uses_an_existing_schema() {
     guard.release().await.unwrap();
     assert_eq!(limited.load().await.unwrap().unwrap().serial, 1);
 }
+
+#[tokio::test]
+async fn local_to_pg_to_local_keeps_the_state_file_byte_for_byte() {
+    let pg = Pg::start();
+    let dir = tempfile::tempdir().unwrap();
+    // A local state file with everything a plan can hold, sensitive values hashed.
+    let mut state = fresh_state("prod");
+    state.serial = 41;
+    let mut m = plan("plan-1");
+    m.provisioned_product_id = Some("pp-1".into());
+    m.stack_id = Some("stack-1".into());
+    m.launched = true;
+    m.pending_token = Some("token-1".into());
+    let inputs = PlanInputs {
+        name: "n".into(),
+        product_id: "p".into(),
+        parameters: [("password".to_string(), "hunter2".to_string())].into(),
+        tags: [("team".to_string(), "ops".to_string())].into(),
+        notification_arns: vec!["arn:1".into()],
+        ..PlanInputs::default()
+    };
+    m.sensitive_parameters.insert("password".into());
+    m.applied = Some(planform_state::redact(
+        &state.lineage,
+        &inputs,
+        &m.sensitive_parameters,
+    ));
+    state
+        .plans
+        .insert("plan.app[\"web\"]".parse().unwrap(), m);
+    state.plans.insert(Address::new("network"), plan("plan-2"));
+    let local = dir.path().join("state.json");
+    planform_state::save(&local, &state).unwrap();
+    let before = std::fs::read(&local).unwrap();
+
+    // local → pg
+    let b = backend(&pg, &schema(), "prod", dir.path());
+    let from_file = planform_state::load(&local).unwrap().unwrap();
+    let guard = b.lock("state push", Duration::ZERO).await.unwrap();
+    guard.write(&from_file, None).await.unwrap();
+    guard.release().await.unwrap();
+    // pg → local
+    let back = b.load().await.unwrap().unwrap();
+    assert_eq!(back, state);
+    let again = dir.path().join("again.json");
+    planform_state::save(&again, &back).unwrap();
+    assert_eq!(std::fs::read(&again).unwrap(), before);
+    assert!(!String::from_utf8(before).unwrap().contains("hunter2"));
+}
