@@ -21,7 +21,7 @@ use planform_state::{
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::Client;
+use tokio_postgres::{Client, Statement};
 
 use crate::conn::{self, Connector};
 use crate::schema::Tables;
@@ -133,6 +133,7 @@ pub(crate) fn start(s: Start) -> PgLock {
         .unwrap_or_else(|| State::new(&s.workspace, planform_state::new_lineage()));
     let writer = Writer {
         client: Some(s.client),
+        statements: None,
         connector: s.connector,
         tables: s.tables,
         workspace: s.workspace,
@@ -182,6 +183,8 @@ enum Op<'a> {
 struct Writer {
     /// `None` after the connection was lost, until the next write reconnects.
     client: Option<Client>,
+    /// The record statements prepared on `client`.
+    statements: Option<Statements>,
     connector: Connector,
     tables: Tables,
     workspace: String,
@@ -384,8 +387,10 @@ impl Writer {
             let outcome = tokio::time::timeout(budget, async {
                 self.connect().await?;
                 let client = self.client.as_mut().expect("connected");
+                let statements = self.statements.as_ref().expect("prepared");
                 commit(
                     client,
+                    statements,
                     &self.tables,
                     &self.workspace,
                     &self.lock_id,
@@ -429,10 +434,14 @@ impl Writer {
     /// The guard's connection; after a loss, a new one that takes the advisory lock again, if
     /// the lease row still names this guard and nobody else holds it.
     async fn connect(&mut self) -> Result<(), Attempt> {
-        if self.client.as_ref().is_some_and(|c| !c.is_closed()) {
+        if let Some(client) = self.client.as_ref().filter(|c| !c.is_closed()) {
+            if self.statements.is_none() {
+                self.statements = Some(prepare(client, &self.tables).await?);
+            }
             return Ok(());
         }
         self.client = None;
+        self.statements = None;
         let client = self.connector.connect().await?;
         let ours = client
             .query_opt(
@@ -454,6 +463,7 @@ impl Writer {
         if !got {
             return Err(Attempt::Fence(Failure::LockLost));
         }
+        self.statements = Some(prepare(&client, &self.tables).await?);
         self.client = Some(client);
         Ok(())
     }
@@ -544,10 +554,54 @@ fn transient(e: &tokio_postgres::Error) -> bool {
     false
 }
 
+/// The statements of a record, prepared once per connection.
+struct Statements {
+    fence: Statement,
+    advance: Statement,
+    upsert: Statement,
+    remove: Statement,
+}
+
+async fn prepare(client: &Client, tables: &Tables) -> Result<Statements, tokio_postgres::Error> {
+    let fence = format!(
+        "SELECT lock_id FROM {} WHERE workspace = $1 FOR SHARE",
+        tables.locks
+    );
+    let advance = format!(
+        "UPDATE {} SET serial = $2, updated_at = now() WHERE workspace = $1 AND serial = $3",
+        tables.workspaces
+    );
+    let upsert = format!(
+        "INSERT INTO {} (workspace, address, plan)
+         SELECT $1, a, p FROM unnest($2::text[], $3::jsonb[]) AS t(a, p)
+         ON CONFLICT (workspace, address) DO UPDATE SET plan = EXCLUDED.plan",
+        tables.plans
+    );
+    let remove = format!(
+        "DELETE FROM {} WHERE workspace = $1 AND address = ANY($2)",
+        tables.plans
+    );
+    let (fence, advance, upsert, remove) = tokio::try_join!(
+        client.prepare(&fence),
+        client.prepare(&advance),
+        client.prepare(&upsert),
+        client.prepare(&remove),
+    )?;
+    Ok(Statements {
+        fence,
+        advance,
+        upsert,
+        remove,
+    })
+}
+
 /// One fenced transaction: the lease row must name `lock_id` (and is share-locked until commit,
-/// so it cannot be taken over meanwhile), and the stored serial must be the expected one.
+/// so it cannot be taken over meanwhile), and the stored serial must be the expected one. The
+/// statements of a record are pipelined (sent together, one round trip) and their answers
+/// checked before the commit; when a check fails the transaction is rolled back.
 async fn commit(
     client: &mut Client,
+    st: &Statements,
     tables: &Tables,
     workspace: &str,
     lock_id: &str,
@@ -555,44 +609,10 @@ async fn commit(
     retrying: bool,
 ) -> Result<(), Attempt> {
     let tx = client.transaction().await?;
-    let holder: Option<String> = tx
-        .query_opt(
-            &format!(
-                "SELECT lock_id FROM {} WHERE workspace = $1 FOR SHARE",
-                tables.locks
-            ),
-            &[&workspace],
-        )
-        .await?
-        .map(|r| r.get(0));
-    if holder.as_deref() != Some(lock_id) {
-        return Err(Attempt::Fence(Failure::LockLost));
-    }
     match op {
         Op::Records(records) => {
             let (first, last) = (&records[0], &records[records.len() - 1]);
             let old = first.serial.saturating_sub(1);
-            let updated = tx
-                .execute(
-                    &format!(
-                        "UPDATE {} SET serial = $2, updated_at = now() WHERE workspace = $1 AND serial = $3",
-                        tables.workspaces
-                    ),
-                    &[&workspace, &(last.serial as i64), &(old as i64)],
-                )
-                .await?;
-            if updated == 0 {
-                let found = stored_serial(&tx, tables, workspace).await?.unwrap_or(0);
-                // A commit whose answer was lost left exactly this serial, and only this
-                // lock's holder can have written it.
-                if retrying && found == last.serial {
-                    return Ok(());
-                }
-                return Err(Attempt::Fence(Failure::Serial {
-                    expected: old,
-                    found,
-                }));
-            }
             // Only the net effect per address matters inside one transaction.
             let mut net: BTreeMap<&Address, Option<&ManagedPlan>> = BTreeMap::new();
             for r in records.iter() {
@@ -613,19 +633,47 @@ async fn commit(
                     None => removed.push(a.to_string()),
                 }
             }
-            put(&tx, tables, workspace, &put_addresses, &put_plans).await?;
-            if !removed.is_empty() {
-                tx.execute(
-                    &format!(
-                        "DELETE FROM {} WHERE workspace = $1 AND address = ANY($2)",
-                        tables.plans
-                    ),
-                    &[&workspace, &removed],
-                )
-                .await?;
+            let (new, old_i) = (last.serial as i64, old as i64);
+            let (holder, updated, _, _) = tokio::try_join!(
+                async { tx.query_opt(&st.fence, &[&workspace]).await },
+                async { tx.execute(&st.advance, &[&workspace, &new, &old_i]).await },
+                async {
+                    match put_addresses.is_empty() {
+                        true => Ok(0),
+                        false => {
+                            tx.execute(&st.upsert, &[&workspace, &put_addresses, &put_plans])
+                                .await
+                        }
+                    }
+                },
+                async {
+                    match removed.is_empty() {
+                        true => Ok(0),
+                        false => tx.execute(&st.remove, &[&workspace, &removed]).await,
+                    }
+                },
+            )?;
+            if holder.map(|r| r.get::<_, String>(0)).as_deref() != Some(lock_id) {
+                return Err(Attempt::Fence(Failure::LockLost));
+            }
+            if updated == 0 {
+                let found = stored_serial(&tx, tables, workspace).await?.unwrap_or(0);
+                // A commit whose answer was lost left exactly this serial, and only this
+                // lock's holder can have written it.
+                if retrying && found == last.serial {
+                    return Ok(());
+                }
+                return Err(Attempt::Fence(Failure::Serial {
+                    expected: old,
+                    found,
+                }));
             }
         }
         Op::State(state, expected) => {
+            let holder = tx.query_opt(&st.fence, &[&workspace]).await?;
+            if holder.map(|r| r.get::<_, String>(0)).as_deref() != Some(lock_id) {
+                return Err(Attempt::Fence(Failure::LockLost));
+            }
             let found = tx
                 .query_opt(
                     &format!(
@@ -666,7 +714,10 @@ async fn commit(
                 .values()
                 .map(planform_state::plan_to_json)
                 .collect();
-            put(&tx, tables, workspace, &addresses, &plans).await?;
+            if !addresses.is_empty() {
+                tx.execute(&st.upsert, &[&workspace, &addresses, &plans])
+                    .await?;
+            }
         }
     }
     tx.commit().await?;
@@ -688,28 +739,4 @@ async fn stored_serial(
         )
         .await?
         .map(|r| r.get::<_, i64>(0) as u64))
-}
-
-/// Upserts the plans at `addresses` in one statement.
-async fn put(
-    tx: &tokio_postgres::Transaction<'_>,
-    tables: &Tables,
-    workspace: &str,
-    addresses: &[String],
-    plans: &[serde_json::Value],
-) -> Result<(), tokio_postgres::Error> {
-    if addresses.is_empty() {
-        return Ok(());
-    }
-    tx.execute(
-        &format!(
-            "INSERT INTO {} (workspace, address, plan)
-             SELECT $1, a, p FROM unnest($2::text[], $3::jsonb[]) AS t(a, p)
-             ON CONFLICT (workspace, address) DO UPDATE SET plan = EXCLUDED.plan",
-            tables.plans
-        ),
-        &[&workspace, &addresses, &plans],
-    )
-    .await?;
-    Ok(())
 }

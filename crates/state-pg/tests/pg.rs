@@ -676,9 +676,7 @@ async fn local_to_pg_to_local_keeps_the_state_file_byte_for_byte() {
         &inputs,
         &m.sensitive_parameters,
     ));
-    state
-        .plans
-        .insert("plan.app[\"web\"]".parse().unwrap(), m);
+    state.plans.insert("plan.app[\"web\"]".parse().unwrap(), m);
     state.plans.insert(Address::new("network"), plan("plan-2"));
     let local = dir.path().join("state.json");
     planform_state::save(&local, &state).unwrap();
