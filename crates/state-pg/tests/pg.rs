@@ -696,3 +696,56 @@ async fn local_to_pg_to_local_keeps_the_state_file_byte_for_byte() {
     assert_eq!(std::fs::read(&again).unwrap(), before);
     assert!(!String::from_utf8(before).unwrap().contains("hunter2"));
 }
+
+#[tokio::test]
+async fn tls_require_and_verify_full_against_a_tls_server() {
+    let pg = Pg::start_local_tls();
+    let (ca, other_ca) = pg.tls();
+    let dir = tempfile::tempdir().unwrap();
+    let schema = schema();
+    // require: encrypted, the certificate unchecked.
+    let b = PgBackend::new(
+        &pg.conn_str_with("sslmode=require"),
+        &schema,
+        "w",
+        dir.path().join(RESCUE_FILE_NAME),
+    )
+    .unwrap();
+    let guard = b.lock("apply", Duration::ZERO).await.unwrap();
+    let encrypted: bool = admin(&pg)
+        .await
+        .query_one(
+            &format!("SELECT s.ssl FROM pg_stat_ssl s JOIN \"{schema}\".locks l ON s.pid = l.backend_pid"),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(encrypted, "the guard's connection uses TLS");
+    guard.release().await.unwrap();
+
+    // verify-full: the chain and the host name are checked, by name and by address.
+    for host in ["localhost", "127.0.0.1"] {
+        let conn = pg
+            .conn_str_with(&format!("sslmode=verify-full sslrootcert={}", ca.display()))
+            .replace("host=127.0.0.1", &format!("host={host}"));
+        let b = PgBackend::new(&conn, &schema, "w", PathBuf::new()).unwrap();
+        assert_eq!(b.load().await.unwrap(), None, "{host}");
+    }
+    // verify-full refuses a certificate another CA issued.
+    let conn = pg.conn_str_with(&format!(
+        "sslmode=verify-full sslrootcert={}",
+        other_ca.display()
+    ));
+    let e = PgBackend::new(&conn, &schema, "w", PathBuf::new())
+        .unwrap()
+        .load()
+        .await
+        .unwrap_err();
+    let text = e.to_string();
+    assert!(matches!(e, StateError::Unavailable { .. }), "{text}");
+    assert!(
+        text.contains("certificate") && text.contains("(sslmode=verify-full)"),
+        "{text}"
+    );
+}

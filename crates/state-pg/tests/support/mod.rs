@@ -25,6 +25,7 @@ struct Local {
     bin: PathBuf,
     port: u16,
     as_nobody: bool,
+    tls: bool,
 }
 
 impl Pg {
@@ -41,6 +42,22 @@ impl Pg {
 
     /// A new local server, whatever the environment says (for tests that stop and start it).
     pub fn start_local() -> Pg {
+        Pg::start_local_with(false)
+    }
+
+    /// A new local server that speaks TLS too, with a certificate for `localhost` and
+    /// `127.0.0.1` issued by a test CA (see [`Pg::tls`]). Needs the `openssl` command.
+    pub fn start_local_tls() -> Pg {
+        Pg::start_local_with(true)
+    }
+
+    /// The CA that issued the TLS server's certificate, and another CA that did not.
+    pub fn tls(&self) -> (PathBuf, PathBuf) {
+        let dir = self.local().dir.path();
+        (dir.join("ca.pem"), dir.join("other-ca.pem"))
+    }
+
+    fn start_local_with(tls: bool) -> Pg {
         let bin = find_bin().unwrap_or_else(|| {
             panic!(
                 "PostgreSQL's initdb and pg_ctl were not found on PATH, in /usr/lib/postgresql/*/bin \
@@ -64,7 +81,11 @@ impl Pg {
             bin,
             port,
             as_nobody,
+            tls,
         };
+        if tls {
+            make_certificates(&local);
+        }
         // A copy of a data directory made once by initdb (kept in target/tmp across runs) starts
         // much faster than a new initdb for every test.
         let data = local.dir.path().join("data");
@@ -124,11 +145,18 @@ impl Pg {
     pub fn start_again(&self) {
         let l = self.local();
         let dir = l.dir.path();
-        let options = format!(
+        let mut options = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off",
             l.port,
             dir.display()
         );
+        if l.tls {
+            options.push_str(&format!(
+                " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+                dir.join("server.crt").display(),
+                dir.join("server.key").display()
+            ));
+        }
         l.run(
             "pg_ctl",
             &[
@@ -258,6 +286,86 @@ fn template(l: &Local) -> PathBuf {
             made
         })
         .clone()
+}
+
+/// A test CA, a server certificate it issues for localhost and 127.0.0.1 (P-256 keys), and a
+/// second CA, made with the openssl command in the server's directory.
+fn make_certificates(l: &Local) {
+    let dir = l.dir.path();
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap_or_else(|e| {
+                panic!("cannot run openssl ({e}): the TLS test makes its certificates with it; install it (apt-get install openssl)")
+            });
+        assert!(
+            out.status.success(),
+            "openssl {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    for ca in ["ca", "other-ca"] {
+        let (key, pem, subject) = (
+            format!("{ca}.key"),
+            format!("{ca}.pem"),
+            format!("/CN=planform test {ca}"),
+        );
+        let mut args = vec![
+            "req", "-x509", "-days", "2", "-subj", &subject, "-keyout", &key, "-out", &pem,
+        ];
+        args.extend(ec);
+        openssl(&args);
+    }
+    let mut args = vec![
+        "req",
+        "-subj",
+        "/CN=localhost",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+    ];
+    args.extend(ec);
+    openssl(&args);
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-days",
+        "2",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-extfile",
+        "server.ext",
+        "-out",
+        "server.crt",
+    ]);
+    // The server reads its key only when its owner alone may.
+    let key = dir.join("server.key");
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    if l.as_nobody {
+        for f in ["server.key", "server.crt"] {
+            std::os::unix::fs::chown(dir.join(f), Some(65534), Some(65534)).unwrap();
+        }
+    }
 }
 
 fn path(p: &Path) -> &str {
