@@ -389,19 +389,23 @@ async fn a_holder_whose_connection_dies_loses_the_lock_to_the_next() {
     let pg = Pg::start();
     let dir = tempfile::tempdir().unwrap();
     let schema = schema();
-    let b = backend(&pg, &schema, "w", dir.path());
+    // A lease long enough that the holder does not renew (and so reconnect) during the test.
+    let b = backend(&pg, &schema, "w", dir.path()).with_lease(Duration::from_secs(3600));
     let first = b.lock("apply", Duration::ZERO).await.unwrap();
     first.write(&fresh_state("w"), None).await.unwrap();
-    // Kill the holder's session, as when its process is killed.
+    // Kill the holder's session, as when its process is killed (and wait until it is gone).
     admin(&pg)
         .await
         .execute(
-            &format!("SELECT pg_terminate_backend(backend_pid) FROM \"{schema}\".locks WHERE workspace = 'w'"),
+            &format!("SELECT pg_terminate_backend(backend_pid, 10000) FROM \"{schema}\".locks WHERE workspace = 'w'"),
             &[],
         )
         .await
         .unwrap();
-    // The advisory lock went with the session: the next run takes over at once.
+    // The advisory lock went with the session: its row is left, but even `unlock` without
+    // force removes it, and the next run takes over at once.
+    assert_eq!(b.holder().await.unwrap().as_ref(), Some(first.info()));
+    assert_eq!(b.unlock(false).await.unwrap().as_ref(), Some(first.info()));
     let second = b.lock("apply", Duration::from_secs(10)).await.unwrap();
     assert_eq!(b.holder().await.unwrap().as_ref(), Some(second.info()));
     let e = first.record(put(1, "a", "plan-a")).await.unwrap_err();
