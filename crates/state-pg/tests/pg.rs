@@ -753,3 +753,65 @@ async fn tls_require_and_verify_full_against_a_tls_server() {
         "{text}"
     );
 }
+
+/// Whatever the batches the writer forms, the stored state is the one the records give applied
+/// one by one (the net effect per address inside a commit is right).
+#[test]
+fn group_commits_store_what_applying_records_one_by_one_gives() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+
+    let pg = Pg::start();
+    let dir = tempfile::tempdir().unwrap();
+    let schema = schema();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // (address, put or remove, await everything queued so far after this record)
+    let steps = proptest::collection::vec((0..5usize, any::<bool>(), any::<bool>()), 1..30);
+    let mut runner = TestRunner::new(Config {
+        cases: 24,
+        ..Config::default()
+    });
+    runner
+        .run(&steps, |steps| {
+            rt.block_on(async {
+                let workspace = format!("w{:016x}", fastrand::u64(..));
+                let b = backend(&pg, &schema, &workspace, dir.path());
+                let guard = b.lock_pg("apply", Duration::ZERO).await.unwrap();
+                let mut expect = fresh_state(&workspace);
+                guard.write(&expect, None).await.unwrap();
+                let mut pending = vec![];
+                for (i, (a, put, flush)) in steps.iter().enumerate() {
+                    let address = Address::new(format!("a{a}"));
+                    let change = if *put {
+                        Change::Put {
+                            address,
+                            plan: Box::new(plan(&format!("plan-{i}"))),
+                        }
+                    } else {
+                        Change::Remove { address }
+                    };
+                    let r = Record {
+                        serial: i as u64 + 1,
+                        changes: vec![change],
+                    };
+                    expect.apply_record(&r);
+                    pending.push(guard.record(r));
+                    if *flush {
+                        for p in pending.drain(..) {
+                            p.await.unwrap();
+                        }
+                    }
+                }
+                for p in pending {
+                    p.await.unwrap();
+                }
+                Box::new(guard).release().await.unwrap();
+                prop_assert_eq!(b.load().await.unwrap(), Some(expect));
+                Ok(())
+            })
+        })
+        .unwrap();
+}
