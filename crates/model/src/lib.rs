@@ -270,3 +270,27 @@ impl Default for DesiredState {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::is_pg_schema_name;
+
+    #[test]
+    fn pg_schema_names_are_plain_lower_case_identifiers() {
+        for good in ["planform", "_state", "ops_state_2", &"s".repeat(63)] {
+            assert!(is_pg_schema_name(good), "{good}");
+        }
+        for bad in [
+            "",
+            "Planform",
+            "1st",
+            "pg_state",
+            "a-b",
+            "a b",
+            "é",
+            &"s".repeat(64),
+        ] {
+            assert!(!is_pg_schema_name(bad), "{bad}");
+        }
+    }
+}
