@@ -222,7 +222,27 @@ pub struct Moved {
 /// Where state is kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StateBackend {
-    Local { path: String },
+    Local {
+        path: String,
+    },
+    /// PostgreSQL; the connection string comes from `PG_CONN_STR`, never from a manifest.
+    Pg {
+        schema_name: String,
+    },
+}
+
+/// The schema a `state "pg"` block uses when it names none.
+pub const DEFAULT_PG_SCHEMA: &str = "planform";
+
+/// Whether `name` is a PostgreSQL schema name planform accepts: an unquoted identifier of 1 to 63
+/// characters, lower-case letters, digits and `_`, not starting with a digit, and not in the
+/// reserved `pg_` namespace.
+pub fn is_pg_schema_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c == '_')
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && name.len() <= 63
+        && !name.starts_with("pg_")
 }
 
 /// Everything the manifests say, evaluated: the input of the diff.
@@ -247,6 +267,30 @@ impl Default for DesiredState {
             plans: BTreeMap::new(),
             outputs: BTreeMap::new(),
             moved: Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_pg_schema_name;
+
+    #[test]
+    fn pg_schema_names_are_plain_lower_case_identifiers() {
+        for good in ["planform", "_state", "ops_state_2", &"s".repeat(63)] {
+            assert!(is_pg_schema_name(good), "{good}");
+        }
+        for bad in [
+            "",
+            "Planform",
+            "1st",
+            "pg_state",
+            "a-b",
+            "a b",
+            "é",
+            &"s".repeat(64),
+        ] {
+            assert!(!is_pg_schema_name(bad), "{bad}");
         }
     }
 }

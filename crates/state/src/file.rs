@@ -159,30 +159,8 @@ pub fn load(path: &Path) -> Result<Option<State>, StateError> {
         let address: Address = addr
             .parse()
             .map_err(|e: planform_model::AddressParseError| corrupt(e.to_string()))?;
-        let provider = ProviderRef::parse(&v.provider)
-            .ok_or_else(|| corrupt(format!("{addr}: unknown provider {:?}", v.provider)))?;
-        let depends_on = v
-            .depends_on
-            .iter()
-            .map(|d| d.parse::<Address>().map_err(|e| corrupt(e.to_string())))
-            .collect::<Result<_, _>>()?;
-        plans.insert(
-            address,
-            ManagedPlan {
-                provider,
-                plan_id: v.plan_id,
-                provisioned_product_id: v.provisioned_product_id,
-                stack_id: v.stack_id,
-                status: v.status,
-                applied: v.applied.map(Into::into),
-                sensitive_parameters: v.sensitive_parameters,
-                launched: v.launched,
-                outputs: v.outputs,
-                history: v.history,
-                depends_on,
-                pending_token: v.pending_token,
-            },
-        );
+        let plan = managed_plan(&addr, v).map_err(corrupt)?;
+        plans.insert(address, plan);
     }
     Ok(Some(State {
         serial: file.serial,
@@ -207,25 +185,7 @@ pub fn save(path: &Path, state: &State) -> Result<(), StateError> {
         plans: state
             .plans
             .iter()
-            .map(|(a, m)| {
-                (
-                    a.to_string(),
-                    PlanV1 {
-                        provider: m.provider.to_string(),
-                        plan_id: m.plan_id.clone(),
-                        provisioned_product_id: m.provisioned_product_id.clone(),
-                        stack_id: m.stack_id.clone(),
-                        status: m.status.clone(),
-                        applied: m.applied.as_ref().map(Into::into),
-                        sensitive_parameters: m.sensitive_parameters.clone(),
-                        launched: m.launched,
-                        outputs: m.outputs.clone(),
-                        history: m.history.clone(),
-                        depends_on: m.depends_on.iter().map(|d| d.to_string()).collect(),
-                        pending_token: m.pending_token.clone(),
-                    },
-                )
-            })
+            .map(|(a, m)| (a.to_string(), plan_v1(m)))
             .collect(),
     };
     let mut text = serde_json::to_string_pretty(&file).expect("state serialises");
@@ -257,4 +217,59 @@ pub fn save(path: &Path, state: &State) -> Result<(), StateError> {
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+fn plan_v1(m: &ManagedPlan) -> PlanV1 {
+    PlanV1 {
+        provider: m.provider.to_string(),
+        plan_id: m.plan_id.clone(),
+        provisioned_product_id: m.provisioned_product_id.clone(),
+        stack_id: m.stack_id.clone(),
+        status: m.status.clone(),
+        applied: m.applied.as_ref().map(Into::into),
+        sensitive_parameters: m.sensitive_parameters.clone(),
+        launched: m.launched,
+        outputs: m.outputs.clone(),
+        history: m.history.clone(),
+        depends_on: m.depends_on.iter().map(|d| d.to_string()).collect(),
+        pending_token: m.pending_token.clone(),
+    }
+}
+
+/// The managed plan stored as `v` at the address spelled `addr`; the error says what is wrong.
+fn managed_plan(addr: &str, v: PlanV1) -> Result<ManagedPlan, String> {
+    let provider = ProviderRef::parse(&v.provider)
+        .ok_or_else(|| format!("{addr}: unknown provider {:?}", v.provider))?;
+    let depends_on = v
+        .depends_on
+        .iter()
+        .map(|d| d.parse::<Address>().map_err(|e| e.to_string()))
+        .collect::<Result<_, _>>()?;
+    Ok(ManagedPlan {
+        provider,
+        plan_id: v.plan_id,
+        provisioned_product_id: v.provisioned_product_id,
+        stack_id: v.stack_id,
+        status: v.status,
+        applied: v.applied.map(Into::into),
+        sensitive_parameters: v.sensitive_parameters,
+        launched: v.launched,
+        outputs: v.outputs,
+        history: v.history,
+        depends_on,
+        pending_token: v.pending_token,
+    })
+}
+
+/// A managed plan as the state file stores it (the per-address object of `plans`), for backends
+/// that keep one plan per row.
+pub fn plan_to_json(plan: &ManagedPlan) -> serde_json::Value {
+    serde_json::to_value(plan_v1(plan)).expect("a plan serialises")
+}
+
+/// The managed plan stored as `value` at `address` (the state file's per-address object); the
+/// error says what is wrong with it.
+pub fn plan_from_json(address: &Address, value: serde_json::Value) -> Result<ManagedPlan, String> {
+    let v: PlanV1 = serde_json::from_value(value).map_err(|e| format!("{address}: {e}"))?;
+    managed_plan(&address.to_string(), v)
 }

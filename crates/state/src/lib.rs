@@ -7,7 +7,7 @@ mod file;
 mod lock;
 
 pub use backend::{Backend, BackendFuture, Change, Durable, Locked, Record};
-pub use file::{load, save, StateError};
+pub use file::{load, plan_from_json, plan_to_json, save, StateError};
 pub use lock::{holder, lock, lock_path, unlock, LockError, LockInfo, StateLock};
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -105,3 +105,19 @@ fn a_held_lock_names_its_holder_and_an_expired_one_is_taken_over() {
     let taken = lock(&path, "apply", Duration::from_secs(60), Duration::ZERO).unwrap();
     assert_eq!(holder(&path).unwrap().id, taken.info.id);
 }
+
+#[test]
+fn a_plan_as_json_is_the_state_files_per_address_object() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.json");
+    let s = sample();
+    save(&path, &s).unwrap();
+    let file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let (address, plan) = s.plans.iter().next().unwrap();
+    let json = plan_to_json(plan);
+    assert_eq!(json, file["plans"][address.to_string()]);
+    assert_eq!(&plan_from_json(address, json).unwrap(), plan);
+    let e = plan_from_json(address, serde_json::json!({ "provider": "nope" })).unwrap_err();
+    assert!(e.starts_with("plan.app[\"web\"]: "), "{e}");
+}

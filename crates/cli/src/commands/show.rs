@@ -38,7 +38,7 @@ pub fn run(inv: &Invocation, planfile: Option<&Path>) -> Result<u8> {
             inv.dir.display()
         );
     };
-    let path = ops::read_state_path(inv);
+    let path = ops::read_state_path(inv)?;
     let state = planform_state::load(&path)?.ok_or_else(|| {
         anyhow!(
             "there is no state at {}: nothing was applied in this workspace yet",

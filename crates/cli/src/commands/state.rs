@@ -11,7 +11,7 @@ use crate::invocation::Invocation;
 use crate::ops;
 
 pub fn run(inv: &Invocation, command: &StateCommand) -> Result<u8> {
-    let path = ops::read_state_path(inv);
+    let path = ops::read_state_path(inv)?;
     match command {
         StateCommand::List => {
             for a in planform_state::load(&path)?

@@ -205,6 +205,9 @@ pub fn plan_file(ws: &Workspace, session: &Session, changes: &ChangeSet) -> Plan
         planform_engine::fingerprints(&session.live, changes.changes.iter().map(|c| &c.address));
     let state_path = match &ws.desired.backend {
         planform_model::StateBackend::Local { path } => path.clone(),
+        planform_model::StateBackend::Pg { .. } => {
+            unreachable!("Workspace::load refuses the pg backend")
+        }
     };
     PlanFile {
         workspace: ws.desired.workspace.clone(),

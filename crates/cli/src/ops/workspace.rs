@@ -47,7 +47,7 @@ impl Workspace {
                 Ok(Some(Workspace {
                     dir: inv.dir.clone(),
                     env: inv.env.clone(),
-                    state_path: state_path(&inv.dir, Some(&l.desired)),
+                    state_path: state_path(&inv.dir, Some(&l.desired))?,
                     desired: l.desired,
                 }))
             }
@@ -146,19 +146,23 @@ impl Workspace {
 
 /// The state path of the manifests in the invocation's directory, read without variables and
 /// without reporting diagnostics (the default path when they do not load).
-pub fn read_state_path(inv: &Invocation) -> PathBuf {
+pub fn read_state_path(inv: &Invocation) -> Result<PathBuf> {
     let desired = planform_manifest::load(&inv.dir, &[], &inv.env)
         .ok()
         .map(|l| l.desired);
     state_path(&inv.dir, desired.as_ref())
 }
 
-fn state_path(dir: &Path, desired: Option<&DesiredState>) -> PathBuf {
+fn state_path(dir: &Path, desired: Option<&DesiredState>) -> Result<PathBuf> {
     let p = match desired.map(|d| &d.backend) {
         Some(StateBackend::Local { path }) => path.clone(),
+        // The pg backend (crates/state-pg) is wired in once the commands use the backend traits.
+        Some(StateBackend::Pg { .. }) => bail!(
+            "the manifests use state \"pg\", which these commands cannot use yet; use state \"local\""
+        ),
         None => ".planform/state.json".into(),
     };
-    dir.join(p)
+    Ok(dir.join(p))
 }
 
 /// Takes the lock of the state at `path` for `command`.

@@ -52,7 +52,7 @@ fn workspace_names_are_limited() {
 }
 
 #[test]
-fn only_the_local_backend_exists() {
+fn unknown_backends_and_blocks_are_reported() {
     check(
         r#"
 planform {
@@ -63,8 +63,72 @@ planform {
 }
 "#,
         r#"
-        main.hcl:3:3: unknown state backend "postgres"; supported: "local" (a PostgreSQL backend is planned)
+        main.hcl:3:3: unknown state backend "postgres"; supported: "local", "pg"
         main.hcl:5:1: only one planform block is allowed (first at main.hcl:2:1)
+        "#,
+    );
+    check(
+        "planform {\n  state {}\n}",
+        r#"main.hcl:2:3: state block needs one label: state "local" { path = … } or state "pg" { schema_name = … }"#,
+    );
+    check(
+        r#"
+planform {
+  state "local" {}
+  state "pg" {}
+}
+"#,
+        "main.hcl:4:3: only one state block is allowed (first at main.hcl:3:3)",
+    );
+}
+
+#[test]
+fn the_pg_backend_takes_a_schema_name() {
+    check(
+        "planform {\n  state \"pg\" {}\n}",
+        r#"workspace=default backend=Pg { schema_name: "planform" }"#,
+    );
+    check(
+        r#"
+planform {
+  workspace = "prod"
+  state "pg" { schema_name = "${lower("OPS")}_state" }
+}
+"#,
+        r#"workspace=prod backend=Pg { schema_name: "ops_state" }"#,
+    );
+}
+
+#[test]
+fn pg_schema_names_are_identifiers() {
+    check(
+        "planform {\n  state \"pg\" { schema_name = \"Plan-Form\" }\n}",
+        r#"main.hcl:2:30: planform.state.schema_name: "Plan-Form" must be 1 to 63 lower-case letters, digits or '_', not start with a digit or "pg_""#,
+    );
+    check(
+        "planform {\n  state \"pg\" { schema_name = \"pg_state\" }\n}",
+        r#"main.hcl:2:30: planform.state.schema_name: "pg_state" must be 1 to 63 lower-case letters, digits or '_', not start with a digit or "pg_""#,
+    );
+    check(
+        "planform {\n  state \"pg\" { schema_name = [1] }\n}",
+        "main.hcl:2:30: planform.state.schema_name: must be a string, got a list",
+    );
+}
+
+#[test]
+fn a_pg_connection_string_in_a_manifest_is_refused() {
+    check(
+        r#"
+planform {
+  state "pg" {
+    conn_str    = "postgres://admin:secret@db/state"
+    schema_nmae = "x"
+  }
+}
+"#,
+        r#"
+        main.hcl:4:5: planform.state.conn_str: the connection string is never read from a manifest (it would put a secret in the repository); set the environment variable PG_CONN_STR instead
+        main.hcl:5:5: unknown attribute "schema_nmae" in state "pg"; did you mean "schema_name"?
         "#,
     );
 }
