@@ -79,7 +79,10 @@ impl CliConfig {
             seen.push(name.to_string());
             return Err(config_error(
                 path,
-                format!("source_profile: the profiles form a cycle: {}", seen.join(" -> ")),
+                format!(
+                    "source_profile: the profiles form a cycle: {}",
+                    seen.join(" -> ")
+                ),
             ));
         }
         seen.push(name.to_string());
@@ -133,7 +136,10 @@ impl CliConfig {
                 }
                 Some(s) => s,
             };
-            let vpc = p.get("enable_vpc").and_then(Value::as_bool).unwrap_or(false);
+            let vpc = p
+                .get("enable_vpc")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
             Ok(RoleRequest {
                 role_arn: need("ram_role_arn")?,
                 session_name: field("ram_session_name")?
@@ -145,13 +151,14 @@ impl CliConfig {
             })
         };
         let mode = field("mode")?.unwrap_or_else(|| "AK".into());
-        let keys = |token: Option<Sensitive<String>>| -> Result<AlibabaCredentials, CredentialError> {
-            Ok(AlibabaCredentials {
-                access_key_id: need("access_key_id")?,
-                access_key_secret: Sensitive::new(need("access_key_secret")?),
-                security_token: token,
-            })
-        };
+        let keys =
+            |token: Option<Sensitive<String>>| -> Result<AlibabaCredentials, CredentialError> {
+                Ok(AlibabaCredentials {
+                    access_key_id: need("access_key_id")?,
+                    access_key_secret: Sensitive::new(need("access_key_secret")?),
+                    security_token: token,
+                })
+            };
         match mode.as_str() {
             "AK" => Ok(Source::Static {
                 credentials: keys(None)?,
@@ -213,7 +220,10 @@ impl CliConfig {
 }
 
 /// An INI file: sections of `key = value` lines; `#` and `;` start comments.
-pub fn ini(path: &str, text: &str) -> Result<BTreeMap<String, BTreeMap<String, String>>, CredentialError> {
+pub fn ini(
+    path: &str,
+    text: &str,
+) -> Result<BTreeMap<String, BTreeMap<String, String>>, CredentialError> {
     let mut sections: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     let mut current: Option<String> = None;
     for (n, raw) in text.lines().enumerate() {
@@ -223,18 +233,24 @@ pub fn ini(path: &str, text: &str) -> Result<BTreeMap<String, BTreeMap<String, S
         }
         if let Some(rest) = line.strip_prefix('[') {
             let name = rest.strip_suffix(']').ok_or_else(|| {
-                config_error(path, format!("line {}: a section header must end with ]", n + 1))
+                config_error(
+                    path,
+                    format!("line {}: a section header must end with ]", n + 1),
+                )
             })?;
             let name = name.trim().to_string();
             sections.entry(name.clone()).or_default();
             current = Some(name);
             continue;
         }
-        let (k, v) = line.split_once('=').ok_or_else(|| {
-            config_error(path, format!("line {}: expected key = value", n + 1))
-        })?;
+        let (k, v) = line
+            .split_once('=')
+            .ok_or_else(|| config_error(path, format!("line {}: expected key = value", n + 1)))?;
         let section = current.as_ref().ok_or_else(|| {
-            config_error(path, format!("line {}: {} is outside any [section]", n + 1, k.trim()))
+            config_error(
+                path,
+                format!("line {}: {} is outside any [section]", n + 1, k.trim()),
+            )
         })?;
         let v = v.trim().trim_matches('"').to_string();
         sections
@@ -258,11 +274,15 @@ pub fn ini_source(
         field(k).ok_or_else(|| {
             config_error(
                 path,
-                format!("[{name}]: {k}: missing (type {} needs it)", field("type").unwrap_or_default()),
+                format!(
+                    "[{name}]: {k}: missing (type {} needs it)",
+                    field("type").unwrap_or_default()
+                ),
             )
         })
     };
-    let kind = field("type").ok_or_else(|| config_error(path, format!("[{name}]: type: missing")))?;
+    let kind =
+        field("type").ok_or_else(|| config_error(path, format!("[{name}]: type: missing")))?;
     let keys = |token: Option<Sensitive<String>>| -> Result<AlibabaCredentials, CredentialError> {
         Ok(AlibabaCredentials {
             access_key_id: need("access_key_id")?,
@@ -330,7 +350,10 @@ pub fn read_optional(path: &Path) -> Result<Option<String>, CredentialError> {
     match std::fs::read_to_string(path) {
         Ok(t) => Ok(Some(t)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(config_error(&path.display().to_string(), format!("cannot read it: {e}"))),
+        Err(e) => Err(config_error(
+            &path.display().to_string(),
+            format!("cannot read it: {e}"),
+        )),
     }
 }
 

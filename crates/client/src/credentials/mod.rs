@@ -114,7 +114,10 @@ pub enum Source {
         expires_ms: Option<u64>,
     },
     /// STS `AssumeRole`, signed with the credentials of `base`.
-    AssumeRole { base: Box<Source>, role: RoleRequest },
+    AssumeRole {
+        base: Box<Source>,
+        role: RoleRequest,
+    },
     /// STS `AssumeRoleWithOIDC` with the token in `token_file` (read again at every refresh).
     Oidc {
         token_file: PathBuf,
@@ -346,7 +349,9 @@ pub fn fetch<'a>(source: &'a Source, http: &'a reqwest::Client, clock: &'a Clock
                 token_file,
                 provider_arn,
                 role,
-            } => services::assume_role_with_oidc(http, token_file, provider_arn, role, clock()).await,
+            } => {
+                services::assume_role_with_oidc(http, token_file, provider_arn, role, clock()).await
+            }
             Source::EcsRole {
                 role_name,
                 metadata,
@@ -466,12 +471,16 @@ pub fn configured(
         if set.len() == OIDC_VARS.len() {
             return Ok((
                 Source::Oidc {
-                    token_file: PathBuf::from(get(env, "ALIBABA_CLOUD_OIDC_TOKEN_FILE").unwrap_or_default()),
+                    token_file: PathBuf::from(
+                        get(env, "ALIBABA_CLOUD_OIDC_TOKEN_FILE").unwrap_or_default(),
+                    ),
                     provider_arn: get(env, "ALIBABA_CLOUD_OIDC_PROVIDER_ARN")
                         .unwrap_or_default()
                         .to_string(),
                     role: RoleRequest {
-                        role_arn: get(env, "ALIBABA_CLOUD_ROLE_ARN").unwrap_or_default().to_string(),
+                        role_arn: get(env, "ALIBABA_CLOUD_ROLE_ARN")
+                            .unwrap_or_default()
+                            .to_string(),
                         session_name: session_name(env),
                         duration_s: 3600,
                         policy: None,
@@ -594,29 +603,27 @@ pub async fn resolve(
 ) -> Result<CredentialProvider, CredentialError> {
     let chosen = match configured(env, profile, clock()) {
         Ok(c) => c,
-        Err(CredentialError::Missing(looked)) => {
-            match probe(env, &clock).await? {
-                Some(provider) => return Ok(provider),
-                None => match get(env, "ALIBABA_CLOUD_CREDENTIALS_URI") {
-                    Some(url) => (
-                        Source::Uri {
-                            url: url.to_string(),
-                        },
-                        "environment (ALIBABA_CLOUD_CREDENTIALS_URI)".to_string(),
-                    ),
-                    None => {
-                        return Err(CredentialError::Missing(format!(
-                            "{looked}; {}",
-                            if flag(env, "ALIBABA_CLOUD_ECS_METADATA_DISABLED") {
-                                "the ECS metadata service is disabled"
-                            } else {
-                                "no ECS metadata service answered"
-                            }
-                        )))
-                    }
-                },
-            }
-        }
+        Err(CredentialError::Missing(looked)) => match probe(env, &clock).await? {
+            Some(provider) => return Ok(provider),
+            None => match get(env, "ALIBABA_CLOUD_CREDENTIALS_URI") {
+                Some(url) => (
+                    Source::Uri {
+                        url: url.to_string(),
+                    },
+                    "environment (ALIBABA_CLOUD_CREDENTIALS_URI)".to_string(),
+                ),
+                None => {
+                    return Err(CredentialError::Missing(format!(
+                        "{looked}; {}",
+                        if flag(env, "ALIBABA_CLOUD_ECS_METADATA_DISABLED") {
+                            "the ECS metadata service is disabled"
+                        } else {
+                            "no ECS metadata service answered"
+                        }
+                    )))
+                }
+            },
+        },
         Err(e) => return Err(e),
     };
     let (source, origin) = chosen;

@@ -168,11 +168,14 @@ async fn post_sts(
             message: describe(&e),
         })?;
     let status = answer.status().as_u16();
-    let text = answer.text().await.map_err(|e| CredentialError::Unreachable {
-        source_name: source_name.to_string(),
-        endpoint: endpoint.to_string(),
-        message: describe(&e),
-    })?;
+    let text = answer
+        .text()
+        .await
+        .map_err(|e| CredentialError::Unreachable {
+            source_name: source_name.to_string(),
+            endpoint: endpoint.to_string(),
+            message: describe(&e),
+        })?;
     sts_answer(status, &text, source_name)
 }
 
@@ -265,8 +268,7 @@ pub async fn ecs_role(
             return Err(CredentialError::Refused {
                 source_name: source_name.into(),
                 code: format!("HTTP {}", r.status().as_u16()),
-                message: "no metadata session token, and ALIBABA_CLOUD_IMDSV1_DISABLED=true"
-                    .into(),
+                message: "no metadata session token, and ALIBABA_CLOUD_IMDSV1_DISABLED=true".into(),
             })
         }
         Ok(_) => None,
@@ -292,7 +294,10 @@ pub async fn ecs_role(
                 .map_err(unreachable)?;
             let status = r.status().as_u16();
             if status != 200 {
-                return Err(refused("the instance's RAM role cannot be read (is a role attached to the instance?)", status));
+                return Err(refused(
+                    "the instance's RAM role cannot be read (is a role attached to the instance?)",
+                    status,
+                ));
             }
             r.text().await.map_err(unreachable)?.trim().to_string()
         }
@@ -324,7 +329,10 @@ pub async fn ecs_role(
     session(&v, source_name)
 }
 
-pub async fn credentials_uri(http: &reqwest::Client, url: &str) -> Result<Session, CredentialError> {
+pub async fn credentials_uri(
+    http: &reqwest::Client,
+    url: &str,
+) -> Result<Session, CredentialError> {
     let source_name = format!("credentials URI {url}");
     let unreachable = |e: reqwest::Error| CredentialError::Unreachable {
         source_name: source_name.clone(),
@@ -389,7 +397,12 @@ mod tests {
         assert_eq!(q("SecurityToken"), Some("tok"));
         assert_eq!(
             r.body.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
-            ["RoleArn", "ExternalId", "RoleSessionName", "DurationSeconds"]
+            [
+                "RoleArn",
+                "ExternalId",
+                "RoleSessionName",
+                "DurationSeconds"
+            ]
         );
         let all: Vec<(String, String)> = r
             .query

@@ -23,10 +23,15 @@ fn environment_keys_come_first() {
     )
     .unwrap();
     assert_eq!(origin, "environment (ALIBABA_CLOUD_ACCESS_KEY_ID)");
-    let Source::Static { credentials, .. } = &s else { panic!("{s:?}") };
+    let Source::Static { credentials, .. } = &s else {
+        panic!("{s:?}")
+    };
     assert_eq!(credentials.security_token.as_ref().unwrap().expose(), "tok");
     let shown = format!("{s:?} {}", s.kind());
-    assert!(!shown.contains("sec\"") && !shown.contains("tok\""), "{shown}");
+    assert!(
+        !shown.contains("sec\"") && !shown.contains("tok\""),
+        "{shown}"
+    );
     assert_eq!(s.kind(), "STS token of id");
 }
 
@@ -54,7 +59,10 @@ fn half_set_keys_and_a_partial_oidc_set_are_errors() {
     let (s, _) = configured(
         &env(&[
             ("ALIBABA_CLOUD_ROLE_ARN", "acs:ram::1:role/ci"),
-            ("ALIBABA_CLOUD_OIDC_PROVIDER_ARN", "acs:ram::1:oidc-provider/gh"),
+            (
+                "ALIBABA_CLOUD_OIDC_PROVIDER_ARN",
+                "acs:ram::1:oidc-provider/gh",
+            ),
             ("ALIBABA_CLOUD_OIDC_TOKEN_FILE", "/t"),
             ("ALIBABA_CLOUD_ROLE_SESSION_NAME", "run-7"),
             ("ALIBABA_CLOUD_STS_REGION", "cn-shanghai"),
@@ -64,9 +72,14 @@ fn half_set_keys_and_a_partial_oidc_set_are_errors() {
         NOW,
     )
     .unwrap();
-    let Source::Oidc { role, .. } = s else { panic!() };
+    let Source::Oidc { role, .. } = s else {
+        panic!()
+    };
     assert_eq!(role.session_name, "run-7");
-    assert_eq!(role.sts_endpoint, "https://sts-vpc.cn-shanghai.aliyuncs.com");
+    assert_eq!(
+        role.sts_endpoint,
+        "https://sts-vpc.cn-shanghai.aliyuncs.com"
+    );
 }
 
 #[test]
@@ -89,13 +102,23 @@ fn profiles_then_the_ini_file_in_the_sdks_order() {
         Source::Static { credentials, .. } => credentials.access_key_id,
         s => panic!("{s:?}"),
     };
-    assert_eq!(id(env(&[("HOME", h)]), None), "cli", "current profile of config.json");
     assert_eq!(
-        id(env(&[("HOME", h), ("ALIBABA_CLOUD_CLI_PROFILE_DISABLED", "true")]), None),
+        id(env(&[("HOME", h)]), None),
+        "cli",
+        "current profile of config.json"
+    );
+    assert_eq!(
+        id(
+            env(&[("HOME", h), ("ALIBABA_CLOUD_CLI_PROFILE_DISABLED", "true")]),
+            None
+        ),
         "ini"
     );
     assert_eq!(
-        id(env(&[("HOME", h), ("ALIBABA_CLOUD_PROFILE", "other")]), None),
+        id(
+            env(&[("HOME", h), ("ALIBABA_CLOUD_PROFILE", "other")]),
+            None
+        ),
         "ini-other",
         "a profile config.json lacks is looked up in the INI file"
     );
@@ -112,16 +135,27 @@ fn profiles_then_the_ini_file_in_the_sdks_order() {
         "cli",
         "a manifest profile skips the environment"
     );
-    let e = configured(&env(&[("HOME", h)]), Some("nope"), NOW).unwrap_err().to_string();
-    assert!(e.contains("has no profile \"nope\"") && e.contains("has no [nope]"), "{e}");
+    let e = configured(&env(&[("HOME", h)]), Some("nope"), NOW)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("has no profile \"nope\"") && e.contains("has no [nope]"),
+        "{e}"
+    );
     let e = configured(
-        &env(&[("HOME", h), ("ALIBABA_CLOUD_CONFIG_FILE", "/nonexistent/c.json")]),
+        &env(&[
+            ("HOME", h),
+            ("ALIBABA_CLOUD_CONFIG_FILE", "/nonexistent/c.json"),
+        ]),
         None,
         NOW,
     )
     .unwrap_err()
     .to_string();
-    assert_eq!(e, "/nonexistent/c.json: does not exist (ALIBABA_CLOUD_CONFIG_FILE names it)");
+    assert_eq!(
+        e,
+        "/nonexistent/c.json: does not exist (ALIBABA_CLOUD_CONFIG_FILE names it)"
+    );
     let e = configured(
         &env(&[
             ("HOME", "/nonexistent"),
@@ -132,7 +166,10 @@ fn profiles_then_the_ini_file_in_the_sdks_order() {
     )
     .unwrap_err()
     .to_string();
-    assert_eq!(e, "/nonexistent/c.ini: does not exist (ALIBABA_CLOUD_CREDENTIALS_FILE names it)");
+    assert_eq!(
+        e,
+        "/nonexistent/c.ini: does not exist (ALIBABA_CLOUD_CREDENTIALS_FILE names it)"
+    );
     assert!(matches!(
         configured(&env(&[("HOME", "/nonexistent")]), None, NOW),
         Err(CredentialError::Missing(_))
@@ -141,13 +178,20 @@ fn profiles_then_the_ini_file_in_the_sdks_order() {
 
 #[test]
 fn sts_endpoints_as_the_sdks_pick_them() {
-    assert_eq!(sts_endpoint(&env(&[]), None, false), "https://sts.aliyuncs.com");
+    assert_eq!(
+        sts_endpoint(&env(&[]), None, false),
+        "https://sts.aliyuncs.com"
+    );
     assert_eq!(
         sts_endpoint(&env(&[]), Some("cn-beijing"), true),
         "https://sts-vpc.cn-beijing.aliyuncs.com"
     );
     assert_eq!(
-        sts_endpoint(&env(&[("ALIBABA_CLOUD_STS_ENDPOINT", "sts.cn-hangzhou.aliyuncs.com")]), Some("x"), false),
+        sts_endpoint(
+            &env(&[("ALIBABA_CLOUD_STS_ENDPOINT", "sts.cn-hangzhou.aliyuncs.com")]),
+            Some("x"),
+            false
+        ),
         "https://sts.cn-hangzhou.aliyuncs.com"
     );
     assert_eq!(
@@ -185,5 +229,8 @@ async fn fixed_keys_are_handed_out_and_an_expired_token_is_an_error() {
         Arc::new(|| NOW + 1),
     );
     let e = old.current().await.unwrap_err().to_string();
-    assert!(e.contains("expired at 2023-11-14T22:13:20Z and cannot be refreshed"), "{e}");
+    assert!(
+        e.contains("expired at 2023-11-14T22:13:20Z and cannot be refreshed"),
+        "{e}"
+    );
 }

@@ -63,18 +63,20 @@ pub(crate) fn instance(app: &App, req: &Request) -> Response {
             .and_then(|v| v.trim().parse::<u64>().ok())
             .filter(|s| (1..=21_600).contains(s));
         return match ttl {
-            Some(s) => text(
-                200,
-                app.principals.metadata_token(app.now_ms() + s * 1000),
+            Some(s) => text(200, app.principals.metadata_token(app.now_ms() + s * 1000)),
+            None => text(
+                400,
+                "X-aliyun-ecs-metadata-token-ttl-seconds must be from 1 to 21600",
             ),
-            None => text(400, "X-aliyun-ecs-metadata-token-ttl-seconds must be from 1 to 21600"),
         };
     }
     if req.method != axum::http::Method::GET {
         return text(405, "Method Not Allowed");
     }
     // Hardened mode: no read without a live session token.
-    let token = req.header("x-aliyun-ecs-metadata-token").unwrap_or_default();
+    let token = req
+        .header("x-aliyun-ecs-metadata-token")
+        .unwrap_or_default();
     if !app.principals.metadata_token_valid(token, app.now_ms()) {
         return text(401, "Unauthorized");
     }

@@ -203,7 +203,12 @@ fn existing_role<'a>(app: &App, arn: &'a str, cloud: Service) -> Result<&'a str,
             format!("{arn} is invalid: Request ARN is invalid"),
         ),
     })?;
-    if !app.config.roles.iter().any(|r| r.eq_ignore_ascii_case(name)) {
+    if !app
+        .config
+        .roles
+        .iter()
+        .any(|r| r.eq_ignore_ascii_case(name))
+    {
         return Err(match cloud {
             Service::Alibaba => refused(
                 404,
@@ -401,11 +406,9 @@ fn assume_role_with_web_identity(
         .strip_prefix("arn:aws:iam::")
         .and_then(|r| r.split(':').next())
         .unwrap_or_default();
-    let issued = app.principals.issue(
-        Cloud::Aws,
-        &format!("RamRole:{role}"),
-        app.expiry(seconds),
-    );
+    let issued = app
+        .principals
+        .issue(Cloud::Aws, &format!("RamRole:{role}"), app.expiry(seconds));
     let e = xml_escape;
     Ok(format!(
         "<AssumeRoleWithWebIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\
@@ -442,7 +445,9 @@ mod tests {
 
     #[test]
     fn reads_the_claims_sts_checks() {
-        let t = jwt(r#"{"iss":"https://token.actions.githubusercontent.com","sub":"repo:o/r:ref:refs/heads/main","aud":["sts.aliyuncs.com"],"exp":1700000000}"#);
+        let t = jwt(
+            r#"{"iss":"https://token.actions.githubusercontent.com","sub":"repo:o/r:ref:refs/heads/main","aud":["sts.aliyuncs.com"],"exp":1700000000}"#,
+        );
         assert_eq!(
             claims(&t),
             Some(Claims {
@@ -460,7 +465,10 @@ mod tests {
     #[test]
     fn role_arns_of_both_clouds() {
         assert_eq!(
-            role_name("acs:ram::1234567890123456:role/planform-ci", Service::Alibaba),
+            role_name(
+                "acs:ram::1234567890123456:role/planform-ci",
+                Service::Alibaba
+            ),
             Some("planform-ci")
         );
         assert_eq!(
