@@ -6,6 +6,7 @@ use std::process::{Command, Output};
 
 mod apply;
 mod corpus;
+mod credentials;
 mod format;
 mod planfile;
 mod server;

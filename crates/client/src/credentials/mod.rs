@@ -661,7 +661,14 @@ async fn probe(env: &Env, clock: &Clock) -> Result<Option<CredentialProvider>, C
             tracing::info!(source = %provider.source.kind(), origin = %provider.origin, "Alibaba Cloud credentials");
             Ok(Some(provider))
         }
-        Err(CredentialError::Unreachable { .. }) if role_name.is_none() => Ok(None),
+        // Unnamed, the role is looked for: a service that does not answer, or answers
+        // without a role (not an ECS instance, or one without a role), passes on.
+        Err(e @ (CredentialError::Unreachable { .. } | CredentialError::Refused { .. }))
+            if role_name.is_none() =>
+        {
+            tracing::debug!(error = %e, "no ECS instance role");
+            Ok(None)
+        }
         Err(e) => Err(e),
     }
 }

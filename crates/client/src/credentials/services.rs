@@ -235,6 +235,7 @@ pub async fn assume_role_with_oidc(
 /// The metadata service has short timeouts: off ECS nothing answers.
 fn metadata_http() -> reqwest::Client {
     reqwest::Client::builder()
+        .no_proxy()
         .connect_timeout(Duration::from_secs(1))
         .timeout(Duration::from_secs(2))
         .build()

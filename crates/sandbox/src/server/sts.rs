@@ -102,7 +102,7 @@ fn claims(token: &str) -> Option<Claims> {
 }
 
 /// The role name in `acs:ram::<account>:role/<name>` (Alibaba) or `arn:aws:iam::<account>:role/<name>`.
-fn role_name<'a>(arn: &'a str, cloud: Service) -> Option<&'a str> {
+fn role_name(arn: &str, cloud: Service) -> Option<&str> {
     let rest = match cloud {
         Service::Alibaba => arn.strip_prefix("acs:ram::")?,
         Service::Aws => arn.strip_prefix("arn:aws:iam::")?,
