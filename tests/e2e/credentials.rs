@@ -12,9 +12,9 @@ use base64::Engine;
 
 use crate::{Run, Workspace};
 
-struct Server {
+pub struct Server {
     child: Child,
-    endpoint: String,
+    pub endpoint: String,
     _data: tempfile::TempDir,
 }
 
@@ -25,7 +25,7 @@ impl Drop for Server {
     }
 }
 
-fn serve(ttl_seconds: &str, execute_ms: &str) -> Server {
+pub fn serve(ttl_seconds: &str, execute_ms: &str) -> Server {
     let data = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_planform"))
         .args(["sandbox", "serve", "--listen", "127.0.0.1:0"])
@@ -53,7 +53,7 @@ fn serve(ttl_seconds: &str, execute_ms: &str) -> Server {
 }
 
 /// An OIDC token as CI systems issue them (the sandbox checks its claims, not its signature).
-fn jwt() -> String {
+pub fn jwt() -> String {
     let b = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
     let exp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -9,6 +9,7 @@ mod corpus;
 mod credentials;
 mod format;
 mod planfile;
+mod recipes;
 mod server;
 
 /// A scratch manifest directory.

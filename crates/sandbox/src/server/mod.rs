@@ -88,9 +88,18 @@ impl Default for ServerConfig {
             fail_rate: 0.0,
             throttle_rps: None,
             max_skew: Duration::from_secs(900),
-            roles: vec!["planform-ci".into(), "planform-ecs".into()],
+            roles: [
+                "planform-ci",
+                "planform-plan",
+                "planform-apply",
+                "planform-ecs",
+            ]
+            .map(String::from)
+            .to_vec(),
             instance_role: "planform-ecs".into(),
-            oidc_providers: vec!["planform-ci".into()],
+            oidc_providers: ["planform-ci", "github", "gitlab"]
+                .map(String::from)
+                .to_vec(),
             credentials_ttl: None,
         }
     }
