@@ -7,8 +7,10 @@ use std::process::{Command, Output};
 mod apply;
 mod cli;
 mod corpus;
+mod credentials;
 mod format;
 mod planfile;
+mod recipes;
 mod schema;
 mod server;
 

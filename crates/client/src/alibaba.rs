@@ -14,7 +14,7 @@ use planform_model::{
 use planform_wire::{acs3, encoding, sha256_hex};
 use serde_json::Value;
 
-use crate::credentials::AlibabaCredentials;
+use crate::credentials::{AlibabaCredentials, CredentialProvider};
 use crate::request_log;
 use crate::retry::{nothing_to_look_for, retry, RateLimit, RetryPolicy};
 
@@ -66,7 +66,7 @@ pub struct AlibabaClient {
     http: reqwest::Client,
     options: AlibabaOptions,
     host: String,
-    credentials: AlibabaCredentials,
+    credentials: std::sync::Arc<CredentialProvider>,
     limit: Option<RateLimit>,
     nonce: AtomicU64,
     /// Requests sent, retries included (for benchmarks and tests).
@@ -283,9 +283,22 @@ fn p(k: &str, v: impl Into<String>) -> (String, String) {
 }
 
 impl AlibabaClient {
+    /// A client signing with fixed keys.
     pub fn new(
         options: AlibabaOptions,
         credentials: AlibabaCredentials,
+    ) -> Result<AlibabaClient, ProviderError> {
+        AlibabaClient::with_provider(
+            options,
+            std::sync::Arc::new(CredentialProvider::fixed(credentials)),
+        )
+    }
+
+    /// A client asking `credentials` for current credentials before every request, so
+    /// temporary credentials are refreshed before they expire, also in the middle of an apply.
+    pub fn with_provider(
+        options: AlibabaOptions,
+        credentials: std::sync::Arc<CredentialProvider>,
     ) -> Result<AlibabaClient, ProviderError> {
         let http = reqwest::Client::builder()
             .connect_timeout(options.connect_timeout)
@@ -328,11 +341,14 @@ impl AlibabaClient {
         if let Some(l) = &self.limit {
             l.until_ready().await;
         }
+        let credentials = self.credentials.current().await.map_err(|e| {
+            ProviderError::new(ErrorKind::Auth, Sent::No, "Credentials", e.to_string())
+        })?;
         let req = sign(
             action,
             params,
             &self.host,
-            &self.credentials,
+            &credentials,
             &iso_now(),
             &self.nonce(),
         );

@@ -13,5 +13,5 @@ mod retry;
 
 pub use alibaba::{AlibabaClient, AlibabaOptions};
 pub use aws::{AwsClient, AwsOptions};
-pub use credentials::{AlibabaCredentials, CredentialError};
+pub use credentials::{AlibabaCredentials, CredentialError, CredentialProvider};
 pub use retry::{RateLimit, RetryPolicy};

@@ -108,11 +108,22 @@ async fn serve(inv: &Invocation, args: &ServeArgs) -> Result<u8> {
         .with_context(|| format!("cannot listen on {listen}"))?;
     println!("listening on http://{}", listener.local_addr()?);
     std::io::stdout().flush()?;
+    let credentials_ttl = match inv.env.get("PLANFORM_SANDBOX_CREDENTIALS_TTL_SECONDS") {
+        None => None,
+        Some(v) => Some(Duration::from_secs(v.parse().ok().filter(|s| *s > 0).ok_or_else(
+            || {
+                anyhow!(
+                    "PLANFORM_SANDBOX_CREDENTIALS_TTL_SECONDS must be a whole number of seconds above 0, got {v:?}"
+                )
+            },
+        )?)),
+    };
     let config = ServerConfig {
         keys,
         latency: Duration::from_millis(latency_ms),
         fail_rate,
         throttle_rps,
+        credentials_ttl,
         ..ServerConfig::default()
     };
     let server =

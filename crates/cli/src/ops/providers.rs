@@ -77,11 +77,18 @@ pub async fn providers(
                 if let Some(t) = cfg.timeout {
                     options.timeout = t;
                 }
-                let credentials =
-                    planform_client::credentials::resolve(env, cfg.profile.as_deref())
+                // The credential chain of Alibaba's SDKs; temporary credentials are refreshed
+                // by the provider the client asks before every request.
+                let credentials = planform_client::credentials::resolve(
+                    env,
+                    cfg.profile.as_deref(),
+                    planform_client::credentials::system_clock(),
+                )
+                .await
+                .map_err(|e| anyhow!("provider {r}: {e}"))?;
+                let client =
+                    planform_client::AlibabaClient::with_provider(options, Arc::new(credentials))
                         .map_err(|e| anyhow!("provider {r}: {e}"))?;
-                let client = planform_client::AlibabaClient::new(options, credentials)
-                    .map_err(|e| anyhow!("provider {r}: {e}"))?;
                 out.insert(r, Arc::new(client));
             }
             ProviderKind::Aws => {

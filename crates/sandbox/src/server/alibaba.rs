@@ -57,9 +57,10 @@ fn ok_response(app: &App, mut body: Value) -> Response {
         .expect("valid response")
 }
 
-struct Denied(u16, &'static str, String);
+pub(crate) struct Denied(pub u16, pub &'static str, pub String);
 
-fn authenticate(
+/// The caller's principal, once the request's signature, date, token and nonce check out.
+pub(crate) fn authenticate(
     app: &App,
     req: &Request,
     query: &[(String, String)],
@@ -92,11 +93,12 @@ fn authenticate(
             "IncompleteSignature",
             "The request signature does not conform to Aliyun standards.".into(),
         ))?;
-        let key = app.key(&parsed.access_key_id).ok_or(Denied(
+        let caller = app.caller(&parsed.access_key_id).ok_or(Denied(
             404,
             "InvalidAccessKeyId.NotFound",
             "Specified access key is not found.".into(),
         ))?;
+        let key = &caller.key;
         for required in [
             "host",
             "x-acs-action",
@@ -129,7 +131,8 @@ fn authenticate(
             ));
         }
         check_token(key, req.header("x-acs-security-token"))?;
-        let principal = key.id.clone();
+        check_expiry(app, &caller)?;
+        let principal = caller.principal.clone();
         let nonce = req.header("x-acs-signature-nonce").unwrap_or_default();
         if !app.fresh_nonce(nonce) {
             return Err(Denied(
@@ -153,11 +156,12 @@ fn authenticate(
             "MissingAccessKeyId",
             "AccessKeyId is mandatory for this action.".into(),
         ))?;
-        let key = app.key(id).ok_or(Denied(
+        let caller = app.caller(id).ok_or(Denied(
             404,
             "InvalidAccessKeyId.NotFound",
             "Specified access key is not found.".into(),
         ))?;
+        let key = &caller.key;
         check_time(params.get("Timestamp").map(String::as_str))?;
         let all: Vec<(String, String)> =
             params.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
@@ -166,7 +170,8 @@ fn authenticate(
             return Err(Denied(400, "SignatureDoesNotMatch", format!("Specified signature is not matched with our calculation. server string to sign is:{sts}")));
         }
         check_token(key, params.get("SecurityToken").map(String::as_str))?;
-        let principal = key.id.clone();
+        check_expiry(app, &caller)?;
+        let principal = caller.principal.clone();
         if !app.fresh_nonce(
             params
                 .get("SignatureNonce")
@@ -186,6 +191,18 @@ fn authenticate(
         "IncompleteSignature",
         "The request signature does not conform to Aliyun standards: no signature.".into(),
     ))
+}
+
+/// Temporary credentials past their expiry are refused, as the cloud refuses them.
+fn check_expiry(app: &App, caller: &super::principals::Caller) -> Result<(), Denied> {
+    match caller.expires_ms {
+        Some(until) if app.now_ms() >= until => Err(Denied(
+            400,
+            "InvalidSecurityToken.Expired",
+            "Specified SecurityToken is expired.".into(),
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn check_token(key: &super::AccessKey, sent: Option<&str>) -> Result<(), Denied> {

@@ -73,11 +73,12 @@ fn authenticate(app: &App, req: &Request) -> Result<(String, String), (u16, &'st
         "IncompleteSignature",
         "The request signature does not conform to AWS standards.".to_string(),
     ))?;
-    let key = app.key(&parsed.access_key_id).ok_or((
+    let caller = app.caller(&parsed.access_key_id).ok_or((
         400,
         "UnrecognizedClientException",
         "The security token included in the request is invalid.".to_string(),
     ))?;
+    let key = &caller.key;
     let amz_date = req.header("x-amz-date").ok_or((
         400,
         "IncompleteSignature",
@@ -141,7 +142,14 @@ fn authenticate(app: &App, req: &Request) -> Result<(String, String), (u16, &'st
             ))
         }
     }
-    Ok((parsed.region, key.id.clone()))
+    if caller.expires_ms.is_some_and(|until| app.now_ms() >= until) {
+        return Err((
+            400,
+            "ExpiredTokenException",
+            "The security token included in the request is expired".to_string(),
+        ));
+    }
+    Ok((parsed.region, caller.principal.clone()))
 }
 
 pub(crate) fn handle(app: &App, req: &Request, fault: Option<Fault>) -> Response {

@@ -4,6 +4,9 @@
 
 mod alibaba;
 mod aws;
+mod metadata;
+mod principals;
+mod sts;
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::num::NonZeroU32;
@@ -65,6 +68,16 @@ pub struct ServerConfig {
     pub throttle_rps: Option<f64>,
     /// Allowed clock difference for signed dates (15 minutes, as the clouds).
     pub max_skew: Duration,
+    /// The RAM / IAM roles that exist (by name): STS assumes them, and the instance metadata
+    /// service and the credentials URI hand out their credentials.
+    pub roles: Vec<String>,
+    /// The role attached to the emulated ECS instance (`/latest/meta-data/ram/security-credentials/`).
+    pub instance_role: String,
+    /// The OIDC identity providers registered in RAM / IAM (by name).
+    pub oidc_providers: Vec<String>,
+    /// Caps the lifetime of issued credentials below what the request asks for, so tests see
+    /// them expire (`PLANFORM_SANDBOX_CREDENTIALS_TTL_SECONDS` for `sandbox serve`).
+    pub credentials_ttl: Option<Duration>,
 }
 
 impl Default for ServerConfig {
@@ -75,6 +88,19 @@ impl Default for ServerConfig {
             fail_rate: 0.0,
             throttle_rps: None,
             max_skew: Duration::from_secs(900),
+            roles: [
+                "planform-ci",
+                "planform-plan",
+                "planform-apply",
+                "planform-ecs",
+            ]
+            .map(String::from)
+            .to_vec(),
+            instance_role: "planform-ecs".into(),
+            oidc_providers: ["planform-ci", "github", "gitlab"]
+                .map(String::from)
+                .to_vec(),
+            credentials_ttl: None,
         }
     }
 }
@@ -109,11 +135,30 @@ pub(crate) struct App {
     nonces: Mutex<(HashSet<String>, VecDeque<String>)>,
     limit: Option<RateLimit>,
     clock: Arc<dyn Clock>,
+    pub principals: principals::Principals,
 }
 
 impl App {
-    pub fn key(&self, id: &str) -> Option<&AccessKey> {
-        self.config.keys.iter().find(|k| k.id == id)
+    /// The key with this id, configured or issued, and whom it acts for: a configured key acts
+    /// as itself, an issued one as the role it was issued for.
+    pub fn caller(&self, id: &str) -> Option<principals::Caller> {
+        if let Some(k) = self.config.keys.iter().find(|k| k.id == id) {
+            return Some(principals::Caller {
+                key: k.clone(),
+                principal: k.id.clone(),
+                expires_ms: None,
+            });
+        }
+        self.principals.issued(id)
+    }
+
+    /// When credentials issued now for `requested_s` seconds expire (the configured cap applies).
+    pub fn expiry(&self, requested_s: u64) -> u64 {
+        let mut ms = requested_s.saturating_mul(1000);
+        if let Some(cap) = self.config.credentials_ttl {
+            ms = ms.min(cap.as_millis() as u64);
+        }
+        self.now_ms() + ms
     }
 
     /// Records a nonce; false when it was seen before.
@@ -215,8 +260,15 @@ async fn handle(
     let app2 = app.clone();
     // The emulator holds a mutex and writes to disk: keep it off the async workers.
     tokio::task::spawn_blocking(move || {
-        if request.headers.contains_key("x-amz-target") {
+        let path = request.uri.path();
+        if path.starts_with(metadata::METADATA_PREFIX) {
+            metadata::instance(&app2, &request)
+        } else if path.starts_with(metadata::URI_PREFIX) {
+            metadata::credentials_uri(&app2, &request)
+        } else if request.headers.contains_key("x-amz-target") {
             aws::handle(&app2, &request, fault)
+        } else if let Some(service) = sts::addressed(&request) {
+            sts::handle(&app2, &request, service)
         } else {
             alibaba::handle(&app2, &request, fault)
         }
@@ -249,6 +301,7 @@ pub async fn serve(
         nonces: Mutex::new((HashSet::new(), VecDeque::new())),
         limit,
         clock,
+        principals: principals::Principals::default(),
     });
     let router = axum::Router::new().fallback(handle).with_state(app);
     axum::serve(listener, router).await

@@ -1,0 +1,263 @@
+//! Credentials without long-lived keys, end to end: the real `planform` against a real
+//! `planform sandbox serve` whose STS, metadata service and credentials URI issue the
+//! credentials. Issued credentials live 2 seconds here (`PLANFORM_SANDBOX_CREDENTIALS_TTL_SECONDS`)
+//! and the execution takes 3: the apply crosses an expiry and must refresh. That is the one real
+//! wait (a separate process has no clock to share); the clock-driven version of this test, over a
+//! simulated two-minute apply, is `crates/client/tests/credentials_against_sandbox.rs`.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use base64::Engine;
+
+use crate::{Run, Workspace};
+
+pub struct Server {
+    child: Child,
+    pub endpoint: String,
+    _data: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn serve(ttl_seconds: &str, execute_ms: &str) -> Server {
+    let data = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_planform"))
+        .args(["sandbox", "serve", "--listen", "127.0.0.1:0"])
+        .args(["--access-key", "e2eid:e2esecret", "--preview-ms", "20"])
+        .args(["--execute-ms", execute_ms, "--data"])
+        .arg(data.path())
+        .env("PLANFORM_SANDBOX_CREDENTIALS_TTL_SECONDS", ttl_seconds)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let endpoint = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("{line}"))
+        .to_string();
+    Server {
+        child,
+        endpoint,
+        _data: data,
+    }
+}
+
+/// An OIDC token as CI systems issue them (the sandbox checks its claims, not its signature).
+pub fn jwt() -> String {
+    let b = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3600;
+    format!(
+        "{}.{}.{}",
+        b(r#"{"alg":"RS256"}"#),
+        b(&format!(
+            r#"{{"iss":"https://gitlab.example","sub":"project_path:acme/infra:ref_type:branch:ref:main","aud":"sts","exp":{exp}}}"#
+        )),
+        b("sig")
+    )
+}
+
+fn plan(provider: &str) -> String {
+    format!(
+        r#"
+{provider}
+
+plan "network" {{
+  name                     = "vpc-creds"
+  product_id               = "prod-sbxvpc0000001"
+  product_version_id       = "pv-sbxvpc0000001"
+  provisioned_product_name = "vpc-creds"
+  parameters               = {{ cidr_block = "10.0.0.0/16" }}
+  execute                  = true
+}}
+"#
+    )
+}
+
+/// `planform` with no credential but what `vars` give (and nothing from the caller's HOME).
+fn run(w: &Workspace, args: &[&str], vars: &[(&str, &str)]) -> Run {
+    let mut c = w.command(args);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("ALIBABA_CLOUD_") || k.starts_with("AWS_") {
+            c.env_remove(k);
+        }
+    }
+    c.env("HOME", w.path())
+        .env("ALIBABA_CLOUD_ECS_METADATA_DISABLED", "true")
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    for (k, v) in vars {
+        c.env(k, v);
+    }
+    Run::from(c.output().unwrap())
+}
+
+#[test]
+fn alibaba_oidc_credentials_expire_during_an_apply_and_are_refreshed() {
+    let server = serve("2", "3000");
+    let w = Workspace::new();
+    w.write(
+        "main.hcl",
+        &plan(&format!(
+            "provider \"alibaba\" {{\n  region   = \"cn-hangzhou\"\n  endpoint = \"{}\"\n}}",
+            server.endpoint
+        )),
+    );
+    w.write("token", &jwt());
+    let token = w.path().join("token");
+    let vars = [
+        (
+            "ALIBABA_CLOUD_ROLE_ARN",
+            "acs:ram::1234567890123456:role/planform-ci",
+        ),
+        (
+            "ALIBABA_CLOUD_OIDC_PROVIDER_ARN",
+            "acs:ram::1234567890123456:oidc-provider/planform-ci",
+        ),
+        ("ALIBABA_CLOUD_OIDC_TOKEN_FILE", token.to_str().unwrap()),
+        ("ALIBABA_CLOUD_STS_ENDPOINT", server.endpoint.as_str()),
+    ];
+    let applied = run(&w, &["apply", "--auto-approve"], &vars).expect(0);
+    assert!(
+        applied.stdout.contains("Apply complete! 1 done"),
+        "{}",
+        applied.stdout
+    );
+    run(&w, &["plan", "--detailed-exitcode"], &vars).expect(0);
+
+    // A partial OIDC set is an error, not a fall-through to another source.
+    let partial = run(&w, &["plan"], &vars[..2]).expect(1);
+    assert!(
+        partial.stderr.contains("an OIDC role needs ALIBABA_CLOUD_ROLE_ARN, ALIBABA_CLOUD_OIDC_PROVIDER_ARN and ALIBABA_CLOUD_OIDC_TOKEN_FILE")
+            && partial.stderr.contains("ALIBABA_CLOUD_OIDC_TOKEN_FILE not"),
+        "{}",
+        partial.stderr
+    );
+}
+
+#[test]
+fn broken_credential_files_are_clear_errors_that_keep_the_secret() {
+    let server = serve("3600", "40");
+    let w = Workspace::new();
+    w.write(
+        "main.hcl",
+        &plan(&format!(
+            "provider \"alibaba\" {{\n  region   = \"cn-hangzhou\"\n  endpoint = \"{}\"\n}}",
+            server.endpoint
+        )),
+    );
+    std::fs::create_dir_all(w.path().join(".aliyun")).unwrap();
+    let config = w.path().join(".aliyun/config.json");
+    let shown = config.display().to_string();
+    let cases = [
+        (
+            r#"{"current": "ci", "profiles": [{"name": "ci", "mode": "AK", "access_key_id": "e2eid", "access_key_secret": "e2esecret""#,
+            format!("{shown}: not valid JSON"),
+        ),
+        (
+            r#"{"current": "ci", "profiles": [{"name": "ci", "mode": "StsToken", "access_key_id": "e2eid", "access_key_secret": "e2esecret", "sts_token": "tok-e2e", "sts_expiration": 1600000000}]}"#,
+            format!("{shown}: profile \"ci\": sts_expiration: the STS token expired at 2020-09-13T12:26:40Z"),
+        ),
+        (
+            r#"{"current": "ci", "profiles": [{"name": "ci", "mode": "RamRoleArn", "access_key_id": "e2eid", "access_key_secret": "e2esecret"}]}"#,
+            format!("{shown}: profile \"ci\": ram_role_arn: missing"),
+        ),
+        (
+            r#"{"current": "ci", "profiles": [{"name": "ci", "mode": "AK", "access_key_id": "e2eid", "access_key_secret": "wrong-e2e-secret"}]}"#,
+            "SignatureDoesNotMatch".to_string(),
+        ),
+    ];
+    for (text, expected) in cases {
+        std::fs::write(&config, text).unwrap();
+        let r = run(&w, &["plan"], &[]).expect(1);
+        assert!(r.stderr.contains(&expected), "{expected}\n{}", r.stderr);
+        for secret in ["e2esecret", "tok-e2e", "wrong-e2e-secret"] {
+            assert!(
+                !r.stderr.contains(secret) && !r.stdout.contains(secret),
+                "{}",
+                r.stderr
+            );
+        }
+    }
+    std::fs::write(
+        &config,
+        r#"{"current": "ci", "profiles": [{"name": "ci", "mode": "AK", "access_key_id": "e2eid", "access_key_secret": "e2esecret"}]}"#,
+    )
+    .unwrap();
+    run(&w, &["plan", "--detailed-exitcode"], &[]).expect(2);
+    let ini = w.path().join("credentials.ini");
+    std::fs::write(
+        &ini,
+        "[default]\ntype = access_key\naccess_key_id = e2eid\n",
+    )
+    .unwrap();
+    let r = run(
+        &w,
+        &["plan"],
+        &[
+            ("ALIBABA_CLOUD_CLI_PROFILE_DISABLED", "true"),
+            ("ALIBABA_CLOUD_CREDENTIALS_FILE", ini.to_str().unwrap()),
+        ],
+    )
+    .expect(1);
+    assert!(
+        r.stderr.contains(&format!(
+            "{}: [default]: access_key_secret: missing (type access_key needs it)",
+            ini.display()
+        )),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn aws_web_identity_through_the_sdk_default_chain() {
+    let server = serve("3600", "40");
+    let w = Workspace::new();
+    w.write(
+        "main.hcl",
+        &plan(&format!(
+            "provider \"aws\" {{\n  region   = \"us-east-1\"\n  endpoint = \"{}\"\n}}",
+            server.endpoint
+        )),
+    );
+    w.write("token", &jwt());
+    let token = w.path().join("token");
+    let vars = [
+        ("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/planform-ci"),
+        ("AWS_WEB_IDENTITY_TOKEN_FILE", token.to_str().unwrap()),
+        ("AWS_ROLE_SESSION_NAME", "ci-run"),
+        ("AWS_ENDPOINT_URL_STS", server.endpoint.as_str()),
+        ("AWS_REGION", "us-east-1"),
+    ];
+    let applied = run(&w, &["apply", "--auto-approve"], &vars).expect(0);
+    assert!(
+        applied.stdout.contains("Apply complete! 1 done"),
+        "{}",
+        applied.stdout
+    );
+    run(&w, &["plan", "--detailed-exitcode"], &vars).expect(0);
+    // A role the account does not have: STS refuses, planform says so.
+    let mut wrong = vars;
+    wrong[0].1 = "arn:aws:iam::123456789012:role/nobody";
+    let r = run(&w, &["plan"], &wrong).expect(1);
+    assert!(
+        r.stderr.contains("AccessDenied")
+            && r.stderr
+                .contains("Not authorized to perform sts:AssumeRoleWithWebIdentity"),
+        "{}",
+        r.stderr
+    );
+}
