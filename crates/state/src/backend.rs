@@ -74,8 +74,11 @@ pub trait Backend: Send + Sync {
     /// Takes the lock for `command`, waiting up to `timeout` for a live holder; the error
     /// [`StateError::Locked`] names the holder when the wait runs out. The lock holds a lease
     /// that the returned guard renews while it lives.
-    fn lock<'a>(&'a self, command: &'a str, timeout: Duration)
-        -> BackendFuture<'a, Box<dyn Locked>>;
+    fn lock<'a>(
+        &'a self,
+        command: &'a str,
+        timeout: Duration,
+    ) -> BackendFuture<'a, Box<dyn Locked>>;
 
     /// Who holds the lock, if anyone.
     fn holder(&self) -> BackendFuture<'_, Option<LockInfo>>;
