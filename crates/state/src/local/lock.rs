@@ -129,7 +129,7 @@ pub(crate) fn holder(state: &Path) -> Result<Option<LockInfo>, LockError> {
     match flock(&file, FlockOperation::NonBlockingLockShared) {
         Ok(()) => Ok(None),
         Err(rustix::io::Errno::WOULDBLOCK) => Ok(Some(
-            read_info(&info_path(state)).unwrap_or_else(|| unnamed_holder()),
+            read_info(&info_path(state)).unwrap_or_else(unnamed_holder),
         )),
         Err(e) => Err(io_error(&path, e)),
     }
