@@ -11,7 +11,7 @@ use anyhow::{anyhow, Result};
 use clap::{ArgMatches, CommandFactory, FromArgMatches};
 use planform_manifest::VarOption;
 
-use crate::args::{Cli, Command, Format, VarArgs};
+use crate::args::{Cli, Command, Format, StateCommand, VarArgs};
 
 /// One run of `planform`, resolved from the command line and the process environment.
 pub struct Invocation {
@@ -28,6 +28,8 @@ pub struct Invocation {
     /// `--lock-timeout` as given; parsed when a command takes the lock, so commands that never
     /// lock do not reject it.
     lock_timeout: String,
+    /// `--lock` (true unless `--lock=false`).
+    pub lock: bool,
     /// The command's `--format`, or text for commands without one.
     pub format: Format,
     /// The command and its own arguments.
@@ -65,12 +67,21 @@ fn resolve(
     // such as anstream would also honour CLICOLOR_FORCE and TERM, which would change the output.
     let color = !cli.no_color && terminal && !env.contains_key("NO_COLOR");
     let sub = matches.subcommand().map(|(_, m)| m);
-    let (vars, lock_timeout) = match var_args(&cli.command) {
+    let (vars, lock_timeout, lock) = match var_args(&cli.command) {
         Some(v) => (
             sub.map(|m| var_options(v, m)).unwrap_or_default(),
             v.lock_timeout.clone(),
+            v.lock,
         ),
-        None => (Vec::new(), "0s".to_string()),
+        None => match &cli.command {
+            Command::State {
+                command:
+                    StateCommand::Rm { lock, .. }
+                    | StateCommand::Mv { lock, .. }
+                    | StateCommand::Push { lock, .. },
+            } => (Vec::new(), lock.lock_timeout.clone(), lock.lock),
+            _ => (Vec::new(), "0s".to_string(), true),
+        },
     };
     Invocation {
         dir: cli.dir,
@@ -79,6 +90,7 @@ fn resolve(
         env,
         vars,
         lock_timeout,
+        lock,
         format: format(&cli.command),
         command: cli.command,
     }

@@ -6,12 +6,12 @@ use crate::exit;
 use crate::invocation::Invocation;
 use crate::ops::{self, Workspace};
 
-pub fn run(inv: &Invocation, name: Option<&str>) -> Result<u8> {
+pub async fn run(inv: &Invocation, name: Option<&str>) -> Result<u8> {
     let sink = super::sink(inv, inv.format);
     let Some(ws) = Workspace::load(inv, &*sink)? else {
         return Ok(exit::ERROR);
     };
-    let state = planform_state::load(&ws.state_path)?.unwrap_or_default();
+    let state = ws.stored().await?.unwrap_or_default();
     let outputs = ops::outputs(&ws.desired, &state);
     let Some(name) = name else {
         sink.outputs(&outputs);

@@ -24,7 +24,7 @@ pub async fn run(inv: &Invocation, o: &Options<'_>) -> Result<u8> {
     let Some(ws) = Workspace::load(inv, &*sink)? else {
         return Ok(exit::ERROR);
     };
-    let session = ws.open("plan", inv.lock_timeout()?).await?;
+    let session = ws.open("plan", inv.lock_timeout()?, inv.lock).await?;
     let Some(changes) = ws.diff(&session, o.targets, false)? else {
         return Ok(exit::ERROR);
     };

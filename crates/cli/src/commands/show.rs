@@ -8,14 +8,15 @@ use crate::exit;
 use crate::invocation::Invocation;
 use crate::ops;
 
-pub fn run(inv: &Invocation, planfile: Option<&Path>) -> Result<u8> {
+pub async fn run(inv: &Invocation, planfile: Option<&Path>) -> Result<u8> {
     let sink = super::sink(inv, inv.format);
     if let Some(f) = planfile {
         let pf = crate::planfile::read(f)?;
         sink.changes(&pf.changes);
         return Ok(exit::OK);
     }
-    let state = planform_state::load(&ops::read_state_path(inv))?.unwrap_or_default();
+    let (backend, _) = ops::read_backend(inv)?;
+    let state = backend.load().await?.unwrap_or_default();
     sink.state(&state);
     Ok(exit::OK)
 }
