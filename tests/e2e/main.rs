@@ -9,6 +9,7 @@ mod corpus;
 mod format;
 mod planfile;
 mod server;
+mod state;
 
 /// A scratch manifest directory.
 pub struct Workspace {

@@ -54,7 +54,7 @@ pub async fn run(inv: &Invocation, o: &Options<'_>) -> Result<u8> {
     sink.changes(&changes);
     if o.cloud_preview
         && !changes.is_empty()
-        && ops::cloud_preview(&ws, &session, &changes, &*sink).await? > 0
+        && ops::cloud_preview(&ws, session, &changes, &*sink).await? > 0
     {
         return Ok(exit::ERROR);
     }

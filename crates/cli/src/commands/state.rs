@@ -105,7 +105,7 @@ pub async fn run(inv: &Invocation, command: &StateCommand) -> Result<u8> {
             None => bail!("there is no state in {}", backend.describe()),
         },
         StateCommand::Push { file, .. } => {
-            let pushed = read_pushed(file)?;
+            let pushed = read_pushed(&inv.dir.join(file))?;
             if pushed.workspace != workspace {
                 bail!(
                     "{} is the state of workspace {:?}, the manifests say {:?}; nothing was written",

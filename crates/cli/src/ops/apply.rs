@@ -234,7 +234,7 @@ pub fn plan_file(ws: &Workspace, session: &Session, changes: &ChangeSet) -> Plan
 /// plans. Returns how many previews failed.
 pub async fn cloud_preview(
     ws: &Workspace,
-    session: &Session,
+    session: Session,
     changes: &ChangeSet,
     sink: &dyn Sink,
 ) -> Result<usize> {
@@ -286,7 +286,8 @@ pub async fn cloud_preview(
         return Ok(0);
     }
     let state = session.store_refresh("plan --cloud-preview").await?;
-    let locked: Arc<dyn Locked> = session.guard("plan --cloud-preview")?;
+    let guard = session.guard("plan --cloud-preview")?;
+    let locked: Arc<dyn Locked> = guard.clone();
     let options = ApplyOptions {
         workspace: ws.desired.workspace.clone(),
         ..ApplyOptions::default()
@@ -297,6 +298,8 @@ pub async fn cloud_preview(
     if let Some(e) = report.state_errors.first() {
         bail!("{e}");
     }
+    drop(session.guard);
+    Guard::release(guard).await?;
     sink.cloud_preview_begin();
     for (address, outcome) in &report.results {
         let Some(m) = state.plans.get(address) else {

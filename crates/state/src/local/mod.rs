@@ -47,6 +47,12 @@ impl LocalBackend {
         &self.path
     }
 
+    /// [`Backend::load`] without a runtime: the snapshot with the journal replayed (tests and
+    /// benchmarks watch a running apply through this).
+    pub fn load_now(&self) -> Result<Option<State>, StateError> {
+        Ok(read_state(&self.path, &self.journal_path())?.map(|(s, _)| s))
+    }
+
     /// The journal's path.
     pub fn journal_path(&self) -> PathBuf {
         lock::suffixed(&self.path, ".journal")
@@ -314,8 +320,13 @@ impl Writer {
                 }
             }
         }
-        // The guard was dropped without `release`: what was queued is written (above); the
-        // journal is left for the next run to replay.
+        // The guard was dropped without `release`: what was queued is written (above). Compact
+        // as release would (if the process ends first, the journal is replayed instead), and
+        // release the lock with `self`.
+        if self.journal_len > 0 {
+            let _ = self.compact();
+        }
+        let _ = self.clear_info();
     }
 
     /// Fencing: the lock file is still the one held, and still names this guard.
