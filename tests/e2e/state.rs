@@ -171,10 +171,10 @@ fn issue_13_two_applies_on_one_workspace() {
     let rt = runtime();
     // Wait (by polling, not a timer) until the first apply holds the lock and has named itself.
     let started = std::time::Instant::now();
-    while !rt
+    while rt
         .block_on(backend.holder())
         .unwrap()
-        .is_some_and(|h| h.pid == first.id())
+        .is_none_or(|h| h.pid != first.id())
     {
         assert!(
             started.elapsed().as_secs() < 60,
