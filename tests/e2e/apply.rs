@@ -181,14 +181,15 @@ fn corrupt_state_is_a_clear_error_and_is_kept() {
 #[test]
 fn a_held_lock_is_a_clear_error() {
     let w = Workspace::example("quickstart");
-    let path = w.path().join(".planform/state.json");
-    let _held = planform_state::lock(
-        &path,
-        "apply (another job)",
-        std::time::Duration::from_secs(60),
-        std::time::Duration::ZERO,
-    )
-    .unwrap();
+    use planform_state::Backend;
+    let backend = planform_state::LocalBackend::new(w.path().join(".planform/state.json"));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let _held = rt
+        .block_on(backend.lock("apply (another job)", std::time::Duration::ZERO))
+        .unwrap();
     let run = w.run(&["plan"]).expect(1);
     assert!(
         run.stderr.contains("the state is locked by pid")
@@ -367,12 +368,10 @@ plan "net" {
         .spawn()
         .unwrap();
     // Wait (by polling the state, not by a fixed sleep) until some plans are recorded.
-    let state = w.path().join(".planform/state.json");
+    let state = planform_state::LocalBackend::new(w.path().join(".planform/state.json"));
     let started = std::time::Instant::now();
     loop {
-        let n = std::fs::read_to_string(&state)
-            .map(|t| t.matches("\"plan_id\"").count())
-            .unwrap_or(0);
+        let n = state.load_now().ok().flatten().map_or(0, |s| s.plans.len());
         if n >= 8 {
             break;
         }
@@ -446,13 +445,9 @@ plan "net" {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let state = w.path().join(".planform/state.json");
+    let state = planform_state::LocalBackend::new(w.path().join(".planform/state.json"));
     let started = std::time::Instant::now();
-    while std::fs::read_to_string(&state)
-        .map(|t| t.matches("\"plan_id\"").count())
-        .unwrap_or(0)
-        < 3
-    {
+    while state.load_now().ok().flatten().map_or(0, |s| s.plans.len()) < 3 {
         assert!(started.elapsed().as_secs() < 60, "apply made no progress");
         std::thread::yield_now();
     }
@@ -467,7 +462,7 @@ plan "net" {
     assert!(stdout.contains("Apply stopped."), "{stdout}");
     // Every plan that was started finished and is in the state, executed.
     let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(state.path()).unwrap()).unwrap();
     let plans = v["plans"].as_object().unwrap();
     assert!(plans.len() < 30, "it stopped early");
     assert!(

@@ -46,3 +46,27 @@ fn examples_are_formatted() {
         );
     }
 }
+
+/// Issue 16 (4): `fmt` replaces a manifest atomically and keeps its mode; a file planted at the
+/// temporary name it used to use is neither followed nor overwritten.
+#[test]
+fn issue_16_fmt_keeps_the_mode_and_ignores_planted_temp_files() {
+    use std::os::unix::fs::PermissionsExt;
+    let w = Workspace::new();
+    w.write("main.hcl", MESSY);
+    std::fs::set_permissions(
+        w.path().join("main.hcl"),
+        std::fs::Permissions::from_mode(0o640),
+    )
+    .unwrap();
+    w.write("victim", "keep");
+    std::os::unix::fs::symlink(w.path().join("victim"), w.path().join("main.fmt-tmp")).unwrap();
+    w.run(&["fmt"]).expect(0);
+    assert_ne!(w.read("main.hcl"), MESSY);
+    let mode = std::fs::metadata(w.path().join("main.hcl"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o640);
+    assert_eq!(w.read("victim"), "keep");
+}

@@ -13,6 +13,7 @@ mod planfile;
 mod recipes;
 mod schema;
 mod server;
+mod state;
 
 /// A scratch manifest directory.
 pub struct Workspace {

@@ -166,3 +166,26 @@ fn issue_12_a_refresh_only_plan_file_holds_no_changes() {
     // The real plan still has everything to do.
     w.run(&["plan", "--detailed-exitcode"]).expect(2);
 }
+
+/// Issue 16 (4): a plan file is written atomically with mode 0600, whatever was at its path: a
+/// wider file is replaced (not kept at 0644), a symlink is replaced (its target untouched).
+#[test]
+fn issue_16_a_plan_file_is_0600_and_never_follows_a_symlink() {
+    use std::os::unix::fs::PermissionsExt;
+    let w = Workspace::example("quickstart");
+    let plan = w.path().join("changes.plan");
+    std::fs::write(&plan, "old").unwrap();
+    std::fs::set_permissions(&plan, std::fs::Permissions::from_mode(0o644)).unwrap();
+    w.run(&["plan", "--out", plan.to_str().unwrap()]).expect(0);
+    let mode =
+        |p: &std::path::Path| std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&plan), 0o600);
+    let linked = w.path().join("linked.plan");
+    w.write("victim", "keep");
+    std::os::unix::fs::symlink(w.path().join("victim"), &linked).unwrap();
+    w.run(&["plan", "--out", linked.to_str().unwrap()])
+        .expect(0);
+    assert_eq!(w.read("victim"), "keep");
+    assert_eq!(mode(&linked), 0o600);
+    w.run(&["show", linked.to_str().unwrap()]).expect(0);
+}

@@ -275,12 +275,10 @@ plan "net" {{
 /// Runs `args` and kills it with SIGKILL once the state has been saved `saves` more times (by
 /// polling the state's serial, not by a timer); returns whether it was killed before it ended.
 fn kill_after(w: &Workspace, args: &[&str], saves: u64) -> bool {
+    let state = planform_state::LocalBackend::new(w.path().join(".planform/state.json"));
     let serial = || -> u64 {
-        std::fs::read_to_string(w.path().join(".planform/state.json"))
-            .ok()
-            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-            .and_then(|v| v["serial"].as_u64())
-            .unwrap_or(0)
+        // The snapshot with the journal replayed: what is stored, even mid-apply.
+        state.load_now().ok().flatten().map_or(0, |s| s.serial)
     };
     let start = serial();
     let mut c = w.command(args);

@@ -75,6 +75,9 @@ pub struct LockArgs {
     /// How long to wait for the state lock, e.g. 30s.
     #[arg(long, value_name = "DURATION", default_value = "0s")]
     pub lock_timeout: String,
+    /// Take the state lock (`--lock=false`: a read-only plan; commands that write refuse it).
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub lock: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -288,6 +291,8 @@ pub enum StateCommand {
     Rm {
         /// The addresses to forget.
         addresses: Vec<String>,
+        #[command(flatten)]
+        lock: LockArgs,
     },
     /// Rename an address in the state.
     Mv {
@@ -295,6 +300,17 @@ pub enum StateCommand {
         from: String,
         /// The new address.
         to: String,
+        #[command(flatten)]
+        lock: LockArgs,
+    },
+    /// Print the stored state (the snapshot JSON, journal replayed) on standard output.
+    Pull,
+    /// Replace the stored state with FILE (a `state pull` of this or another backend): refused
+    /// for another lineage or a serial not newer than the stored one.
+    Push {
+        file: std::path::PathBuf,
+        #[command(flatten)]
+        lock: LockArgs,
     },
     /// Release the state lock.
     Unlock {

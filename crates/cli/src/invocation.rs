@@ -11,7 +11,7 @@ use anyhow::{anyhow, Result};
 use clap::{ArgMatches, CommandFactory, FromArgMatches};
 use planform_manifest::VarOption;
 
-use crate::args::{Cli, Command, Format, LockArgs, VarArgs};
+use crate::args::{Cli, Command, Format, LockArgs, StateCommand, VarArgs};
 
 /// One run of `planform`, resolved from the command line and the process environment.
 pub struct Invocation {
@@ -28,6 +28,8 @@ pub struct Invocation {
     /// `--lock-timeout` as given; parsed when a command takes the lock, so commands that never
     /// lock do not reject it.
     lock_timeout: String,
+    /// `--lock` (true unless `--lock=false`).
+    pub lock: bool,
     /// The command's `--format`, or text for commands without one.
     pub format: Format,
     /// The command and its own arguments.
@@ -88,9 +90,9 @@ fn resolve(
         Some(v) => sub.map(|m| var_options(v, m)).unwrap_or_default(),
         None => Vec::new(),
     };
-    let lock_timeout = lock_args(&cli.command)
-        .map(|l| l.lock_timeout.clone())
-        .unwrap_or_else(|| "0s".to_string());
+    let (lock_timeout, lock) = lock_args(&cli.command)
+        .map(|l| (l.lock_timeout.clone(), l.lock))
+        .unwrap_or_else(|| ("0s".to_string(), true));
     Invocation {
         dir: cli.dir,
         color,
@@ -98,6 +100,7 @@ fn resolve(
         env,
         vars,
         lock_timeout,
+        lock,
         format: format(&cli.command),
         command: cli.command,
     }
@@ -128,7 +131,13 @@ fn lock_args(command: &Command) -> Option<&LockArgs> {
         Command::Plan { lock, .. }
         | Command::Apply { lock, .. }
         | Command::Destroy { lock, .. }
-        | Command::Import { lock, .. } => Some(lock),
+        | Command::Import { lock, .. }
+        | Command::State {
+            command:
+                StateCommand::Rm { lock, .. }
+                | StateCommand::Mv { lock, .. }
+                | StateCommand::Push { lock, .. },
+        } => Some(lock),
         _ => None,
     }
 }

@@ -325,16 +325,8 @@ pub fn write(path: &Path, p: &PlanFile) -> Result<()> {
             .collect(),
     };
     let text = serde_json::to_string_pretty(&file)?;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    use std::io::Write;
-    opts.open(path)
-        .and_then(|mut f| f.write_all(text.as_bytes()))
+    // Mode 0600 whatever was there before: a plan file may hold values from the state.
+    planform_state::write_atomically(path, text.as_bytes())
         .with_context(|| format!("cannot write plan file {}", path.display()))
 }
 

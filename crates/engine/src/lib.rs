@@ -14,7 +14,7 @@ mod graph;
 mod refresh;
 mod resolve;
 
-pub use apply::{apply, ApplyError, ApplyOptions, ApplyReport, Outcome, Phase, StateSink};
+pub use apply::{apply, ApplyError, ApplyOptions, ApplyReport, Outcome, Phase};
 pub use diff::stored_snapshot;
 pub use diff::{
     absorb, diff, Action, AttrDiff, Change, ChangeSet, DiffError, DiffOptions, LiveEntry,

@@ -9,20 +9,65 @@ use planform_model::{
     ProviderRef, Timeouts,
 };
 use planform_sandbox::{Catalog, Embedded, ManualClock, Settings};
-use planform_state::State;
+use planform_state::{BackendFuture, Durable, LockInfo, Locked, Record, State, StateError};
 use proptest::prelude::*;
 
 use crate::{
     absorb, apply, diff, order, refresh, Action, ApplyOptions, DiffOptions, Event, LiveEntry,
-    LiveSnapshot, Providers, StateSink,
+    LiveSnapshot, Providers,
 };
 
-struct MemorySink(Mutex<Vec<u64>>);
+/// A held lock in memory: keeps the records, checks that each one follows the last serial.
+struct MemoryLock {
+    info: LockInfo,
+    serial: Mutex<u64>,
+    records: Mutex<Vec<Record>>,
+}
 
-impl StateSink for MemorySink {
-    fn save(&self, state: &State) -> Result<(), planform_state::StateError> {
-        self.0.lock().unwrap().push(state.serial);
-        Ok(())
+impl MemoryLock {
+    fn on(state: &State) -> Arc<MemoryLock> {
+        Arc::new(MemoryLock {
+            info: LockInfo {
+                id: "memory".into(),
+                pid: 0,
+                host: "test".into(),
+                command: "apply".into(),
+                since: 0,
+                lease_until: 0,
+            },
+            serial: Mutex::new(state.serial),
+            records: Mutex::new(vec![]),
+        })
+    }
+}
+
+impl Locked for MemoryLock {
+    fn info(&self) -> &LockInfo {
+        &self.info
+    }
+
+    fn record(&self, record: Record) -> Durable {
+        let mut serial = self.serial.lock().unwrap();
+        let result = if record.serial == *serial + 1 {
+            *serial = record.serial;
+            self.records.lock().unwrap().push(record);
+            Ok(())
+        } else {
+            Err(StateError::SerialMismatch {
+                backend: "memory".into(),
+                expected: record.serial - 1,
+                found: *serial,
+            })
+        };
+        Box::pin(async move { result })
+    }
+
+    fn write<'a>(&'a self, _: &'a State, _: Option<u64>) -> BackendFuture<'a, ()> {
+        unreachable!("the executor records; it never replaces the whole state")
+    }
+
+    fn release(self: Box<Self>) -> BackendFuture<'static, ()> {
+        Box::pin(async { Ok(()) })
     }
 }
 
@@ -85,22 +130,34 @@ async fn converge(desired: &DesiredState, state: State, providers: &Providers) -
     let (live, _) = refresh(desired, &state, providers).await.unwrap();
     let state = absorb(&state, &live);
     let changes = diff(desired, &state, &live, &DiffOptions::default()).unwrap();
-    let sink = Arc::new(MemorySink(Mutex::new(vec![])));
+    let lock = MemoryLock::on(&state);
+    let mut replayed = state.clone();
     let (state, report) = apply(
         &changes,
         state,
         providers,
-        sink.clone(),
+        lock.clone(),
         Arc::new(|_: &Event| {}),
         &options(),
     )
     .await
     .unwrap();
     assert_eq!(report.failed().count(), 0, "{report:?}");
+    assert!(report.state_errors.is_empty(), "{report:?}");
+    let records = lock.records.lock().unwrap();
     assert!(
-        !sink.0.lock().unwrap().is_empty() || changes.is_empty(),
-        "state saved after cloud operations"
+        !records.is_empty() || changes.is_empty(),
+        "state recorded after cloud operations"
     );
+    // The records, replayed on the state the run started from, are the state it ended with.
+    for r in records.iter() {
+        assert!(
+            r.changes.len() == 1 || !changes.moved.is_empty(),
+            "one address per record"
+        );
+        replayed.apply_record(r);
+    }
+    assert_eq!(replayed, state);
     state
 }
 
@@ -517,13 +574,13 @@ fn issue_12_an_interrupted_destroy_is_resumed_by_destroy_and_undone_by_apply() {
             }
         }
     );
-    let sink = Arc::new(MemorySink(Mutex::new(vec![])));
+    let lock = MemoryLock::on(&state);
     let (state, report) = rt
         .block_on(apply(
             &changes,
             state,
             &providers,
-            sink,
+            lock,
             Arc::new(|_: &Event| {}),
             &options(),
         ))
@@ -669,4 +726,79 @@ fn replace_forces_a_replacement_of_exactly_the_address() {
         diff(&desired, &state, &no_plan, &nothing).unwrap_err(),
         vec![crate::DiffError::NothingToReplace(b.address.clone())]
     );
+}
+
+/// Issue 13: a record the lock refuses (here: a serial another writer moved) is reported and
+/// stops new changes from starting, since their effects could not be kept.
+#[test]
+fn a_refused_record_is_reported_and_starts_nothing_new() {
+    let rt = runtime();
+    let (providers, _) = sandbox();
+    let desired = desired_of(
+        ["a", "b", "c"]
+            .iter()
+            .map(|n| vpc(n, "10.1.0.0/16", BTreeMap::new(), false))
+            .collect(),
+    );
+    let state = State::new("test", "lin".into());
+    let (live, _) = rt.block_on(refresh(&desired, &state, &providers)).unwrap();
+    let changes = diff(&desired, &state, &live, &DiffOptions::default()).unwrap();
+    let mut moved_on = state.clone();
+    moved_on.serial = 7;
+    let lock = MemoryLock::on(&moved_on);
+    let (_, report) = rt
+        .block_on(apply(
+            &changes,
+            state,
+            &providers,
+            lock.clone(),
+            Arc::new(|_: &Event| {}),
+            &ApplyOptions {
+                parallelism: 1,
+                ..options()
+            },
+        ))
+        .unwrap();
+    assert!(matches!(
+        report.state_errors.first(),
+        Some(StateError::SerialMismatch { found: 7, .. })
+    ));
+    assert!(report.interrupted(), "{report:?}");
+    assert!(lock.records.lock().unwrap().is_empty());
+}
+
+/// Moves are one record that renames every moved address.
+#[test]
+fn moves_are_one_record() {
+    let rt = runtime();
+    let (providers, _) = sandbox();
+    let desired = desired_of(vec![vpc("a", "10.1.0.0/16", BTreeMap::new(), false)]);
+    let state = rt.block_on(converge(
+        &desired,
+        State::new("test", "lin".into()),
+        &providers,
+    ));
+    let from = desired.plans.keys().next().unwrap().clone();
+    let to = Address::new("renamed");
+    let changes = crate::ChangeSet {
+        changes: vec![],
+        moved: vec![(from.clone(), to.clone())],
+    };
+    let lock = MemoryLock::on(&state);
+    let (after, report) = rt
+        .block_on(apply(
+            &changes,
+            state.clone(),
+            &providers,
+            lock.clone(),
+            Arc::new(|_: &Event| {}),
+            &options(),
+        ))
+        .unwrap();
+    assert!(report.state_errors.is_empty());
+    let records = lock.records.lock().unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].serial, state.serial + 1);
+    assert_eq!(records[0].changes.len(), 2);
+    assert!(after.plans.contains_key(&to) && !after.plans.contains_key(&from));
 }

@@ -1,7 +1,6 @@
 //! `StateFileV1`: the stored format, converted to and from the domain `State`.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
 use std::path::Path;
 
 use planform_model::{Address, PlanInputs, ProviderRef};
@@ -9,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{LockError, ManagedPlan, State};
 
+/// The stored format version this planform writes.
 const VERSION: u32 = 1;
 
 #[derive(Debug, thiserror::Error)]
@@ -49,7 +49,7 @@ struct StateFileV1 {
 }
 
 #[derive(Serialize, Deserialize)]
-struct PlanV1 {
+pub(crate) struct PlanV1 {
     provider: String,
     plan_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -140,86 +140,74 @@ pub fn load(path: &Path) -> Result<Option<State>, StateError> {
             })
         }
     };
+    parse(&text, &p).map(Some)
+}
+
+/// Reads a state from its stored JSON; `origin` names where it came from in errors.
+pub fn parse(text: &str, origin: &str) -> Result<State, StateError> {
     let corrupt = |message: String| StateError::Corrupt {
-        path: p.clone(),
+        path: origin.to_string(),
         message,
     };
     let probe: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| corrupt(e.to_string()))?;
+        serde_json::from_str(text).map_err(|e| corrupt(e.to_string()))?;
     let version = probe
         .get("version")
         .and_then(|v| v.as_u64())
         .ok_or_else(|| corrupt("no \"version\" field".into()))? as u32;
     if version > VERSION {
-        return Err(StateError::TooNew { path: p, version });
+        return Err(StateError::TooNew {
+            path: origin.to_string(),
+            version,
+        });
     }
     let file: StateFileV1 = serde_json::from_value(probe).map_err(|e| corrupt(e.to_string()))?;
     let mut plans = BTreeMap::new();
     for (addr, v) in file.plans {
-        let address: Address = addr
-            .parse()
-            .map_err(|e: planform_model::AddressParseError| corrupt(e.to_string()))?;
-        let plan = managed_plan(&addr, v).map_err(corrupt)?;
+        let (address, plan) = decode_plan(&addr, v).map_err(corrupt)?;
         plans.insert(address, plan);
     }
-    Ok(Some(State {
+    Ok(State {
         serial: file.serial,
         lineage: file.lineage,
         workspace: file.workspace,
         plans,
-    }))
+    })
 }
 
-/// Writes `state` to `path` atomically (temporary file, fsync, rename) with mode 0600.
-pub fn save(path: &Path, state: &State) -> Result<(), StateError> {
-    let p = path.display().to_string();
-    let werr = |e: std::io::Error| StateError::Write {
-        path: p.clone(),
-        message: e.to_string(),
-    };
-    let file = StateFileV1 {
-        version: VERSION,
-        serial: state.serial,
-        lineage: state.lineage.clone(),
-        workspace: state.workspace.clone(),
-        plans: state
-            .plans
-            .iter()
-            .map(|(a, m)| (a.to_string(), plan_v1(m)))
-            .collect(),
-    };
-    let mut text = serde_json::to_string_pretty(&file).expect("state serialises");
-    text.push('\n');
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(werr)?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("state"),
-        std::process::id()
-    ));
-    {
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        let mut f = opts.open(&tmp).map_err(werr)?;
-        f.write_all(text.as_bytes()).map_err(werr)?;
-        f.sync_all().map_err(werr)?;
-    }
-    std::fs::rename(&tmp, path).map_err(werr)?;
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+/// One stored plan read back; the error says what is wrong.
+pub(crate) fn decode_plan(addr: &str, v: PlanV1) -> Result<(Address, ManagedPlan), String> {
+    let address: Address = addr
+        .parse()
+        .map_err(|e: planform_model::AddressParseError| e.to_string())?;
+    let provider = ProviderRef::parse(&v.provider)
+        .ok_or_else(|| format!("{addr}: unknown provider {:?}", v.provider))?;
+    let depends_on = v
+        .depends_on
+        .iter()
+        .map(|d| d.parse::<Address>().map_err(|e| e.to_string()))
+        .collect::<Result<_, _>>()?;
+    Ok((
+        address,
+        ManagedPlan {
+            provider,
+            plan_id: v.plan_id,
+            provisioned_product_id: v.provisioned_product_id,
+            stack_id: v.stack_id,
+            status: v.status,
+            applied: v.applied.map(Into::into),
+            sensitive_parameters: v.sensitive_parameters,
+            launched: v.launched,
+            outputs: v.outputs,
+            history: v.history,
+            depends_on,
+            pending_token: v.pending_token,
+        },
+    ))
 }
 
-fn plan_v1(m: &ManagedPlan) -> PlanV1 {
+/// One plan in its stored form.
+pub(crate) fn encode_plan(m: &ManagedPlan) -> PlanV1 {
     PlanV1 {
         provider: m.provider.to_string(),
         plan_id: m.plan_id.clone(),
@@ -236,40 +224,45 @@ fn plan_v1(m: &ManagedPlan) -> PlanV1 {
     }
 }
 
-/// The managed plan stored as `v` at the address spelled `addr`; the error says what is wrong.
-fn managed_plan(addr: &str, v: PlanV1) -> Result<ManagedPlan, String> {
-    let provider = ProviderRef::parse(&v.provider)
-        .ok_or_else(|| format!("{addr}: unknown provider {:?}", v.provider))?;
-    let depends_on = v
-        .depends_on
-        .iter()
-        .map(|d| d.parse::<Address>().map_err(|e| e.to_string()))
-        .collect::<Result<_, _>>()?;
-    Ok(ManagedPlan {
-        provider,
-        plan_id: v.plan_id,
-        provisioned_product_id: v.provisioned_product_id,
-        stack_id: v.stack_id,
-        status: v.status,
-        applied: v.applied.map(Into::into),
-        sensitive_parameters: v.sensitive_parameters,
-        launched: v.launched,
-        outputs: v.outputs,
-        history: v.history,
-        depends_on,
-        pending_token: v.pending_token,
-    })
+/// The state in its stored form: pretty `StateFileV1` JSON with a final newline (what
+/// `state.json` holds and `state pull` prints).
+pub fn to_json(state: &State) -> String {
+    let file = StateFileV1 {
+        version: VERSION,
+        serial: state.serial,
+        lineage: state.lineage.clone(),
+        workspace: state.workspace.clone(),
+        plans: state
+            .plans
+            .iter()
+            .map(|(a, m)| (a.to_string(), encode_plan(m)))
+            .collect(),
+    };
+    let mut text = serde_json::to_string_pretty(&file).expect("state serialises");
+    text.push('\n');
+    text
+}
+
+/// Writes `state` to `path` with [`crate::write_atomically`] (mode 0600), creating the
+/// directory when needed.
+pub fn save(path: &Path, state: &State) -> Result<(), StateError> {
+    let werr = |e: std::io::Error| StateError::Write {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    };
+    std::fs::create_dir_all(crate::atomic::directory_of(path)).map_err(werr)?;
+    crate::write_atomically(path, to_json(state).as_bytes()).map_err(werr)
 }
 
 /// A managed plan as the state file stores it (the per-address object of `plans`), for backends
 /// that keep one plan per row.
 pub fn plan_to_json(plan: &ManagedPlan) -> serde_json::Value {
-    serde_json::to_value(plan_v1(plan)).expect("a plan serialises")
+    serde_json::to_value(encode_plan(plan)).expect("a plan serialises")
 }
 
 /// The managed plan stored as `value` at `address` (the state file's per-address object); the
 /// error says what is wrong with it.
 pub fn plan_from_json(address: &Address, value: serde_json::Value) -> Result<ManagedPlan, String> {
     let v: PlanV1 = serde_json::from_value(value).map_err(|e| format!("{address}: {e}"))?;
-    managed_plan(&address.to_string(), v)
+    decode_plan(&address.to_string(), v).map(|(_, plan)| plan)
 }

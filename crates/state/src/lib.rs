@@ -1,14 +1,19 @@
 //! The state: what planform manages (address → provider, plan id, product, last applied
-//! inputs, outputs, history), stored as versioned JSON (`StateFileV1`) with atomic replace,
-//! mode 0600, and a lock whose lease a live holder renews so a killed job's lock expires.
+//! inputs, outputs, history), stored as versioned JSON (`StateFileV1`) behind a [`Backend`]:
+//! the local one keeps a snapshot replaced atomically (mode 0600) and a journal of per-address
+//! records, under an OS lock (see `docs/state.md`).
 
+mod atomic;
 mod backend;
 mod file;
+mod local;
 mod lock;
 
+pub use atomic::{write_atomically, write_atomically_with_mode};
 pub use backend::{Backend, BackendFuture, Change, Durable, Locked, Record};
-pub use file::{load, plan_from_json, plan_to_json, save, StateError};
-pub use lock::{holder, lock, lock_path, unlock, LockError, LockInfo, StateLock};
+pub use file::{load, parse, plan_from_json, plan_to_json, save, to_json, StateError};
+pub use local::{lock_path, LocalBackend};
+pub use lock::{host_name, now, LockError, LockInfo};
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -114,6 +119,30 @@ impl State {
             .or_insert_with(|| ManagedPlan::new(provider.clone(), live.id.clone()));
         m.observe(live);
         m
+    }
+}
+
+impl State {
+    /// The changes that turn `before` into this state, one per address that differs: what a
+    /// run records when a refresh taught it something (adopted plans, statuses, outputs).
+    pub fn changes_since(&self, before: &State) -> Vec<Change> {
+        let mut changes: Vec<Change> = self
+            .plans
+            .iter()
+            .filter(|(a, m)| before.plans.get(*a) != Some(*m))
+            .map(|(a, m)| Change::Put {
+                address: a.clone(),
+                plan: Box::new(m.clone()),
+            })
+            .collect();
+        changes.extend(
+            before
+                .plans
+                .keys()
+                .filter(|a| !self.plans.contains_key(*a))
+                .map(|a| Change::Remove { address: a.clone() }),
+        );
+        changes
     }
 }
 

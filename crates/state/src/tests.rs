@@ -1,7 +1,5 @@
 //! State file and lock tests.
 
-use std::time::Duration;
-
 use planform_model::{Address, PlanInputs, ProviderKind, ProviderRef};
 
 use super::*;
@@ -74,36 +72,37 @@ fn corrupt_and_newer_files_are_refused_and_kept() {
 }
 
 #[test]
-fn a_held_lock_names_its_holder_and_an_expired_one_is_taken_over() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("state.json");
-    let first = lock(&path, "apply", Duration::from_secs(60), Duration::ZERO).unwrap();
-    let err = lock(&path, "plan", Duration::from_secs(60), Duration::ZERO)
-        .err()
-        .unwrap();
-    let msg = err.to_string();
-    assert!(
-        msg.contains(&format!("pid {}", std::process::id())) && msg.contains("(apply)"),
-        "{msg}"
+fn changes_since_names_each_address_that_differs() {
+    let before = sample();
+    let mut after = before.clone();
+    let web: Address = "plan.app[\"web\"]".parse().unwrap();
+    after.plans.get_mut(&web).unwrap().status = "ExecuteFailed".into();
+    after.plans.insert(
+        Address::new("new"),
+        ManagedPlan::new(ProviderRef::default_for(ProviderKind::Sandbox), "p-9"),
     );
-    assert!(
-        unlock(&path, false).is_err(),
-        "a live lease is not removed without --force"
+    let changes = after.changes_since(&before);
+    assert_eq!(changes.len(), 2);
+    let mut rebuilt = before.clone();
+    rebuilt.apply_record(&Record {
+        serial: 4,
+        changes: changes.clone(),
+    });
+    after.serial = 4;
+    assert_eq!(rebuilt, after);
+    assert_eq!(
+        before.changes_since(&after),
+        vec![
+            Change::Put {
+                address: web.clone(),
+                plan: Box::new(before.plans[&web].clone())
+            },
+            Change::Remove {
+                address: Address::new("new")
+            }
+        ]
     );
-    drop(first);
-    assert!(holder(&path).is_none());
-    // A lock left by a killed job: its lease is in the past.
-    let stale = LockInfo {
-        id: "x".into(),
-        pid: 1,
-        host: "h".into(),
-        command: "apply".into(),
-        since: 0,
-        lease_until: 1,
-    };
-    std::fs::write(lock_path(&path), serde_json::to_string(&stale).unwrap()).unwrap();
-    let taken = lock(&path, "apply", Duration::from_secs(60), Duration::ZERO).unwrap();
-    assert_eq!(holder(&path).unwrap().id, taken.info.id);
+    assert!(before.changes_since(&before).is_empty());
 }
 
 #[test]

@@ -33,7 +33,10 @@ pub async fn run(
     let Some(ws) = Workspace::load(inv, &*sink)? else {
         return Ok(exit::ERROR);
     };
-    let session = ws.open(command, inv.lock_timeout()?).await?;
+    if !inv.lock {
+        bail!("{command} writes the state, so it needs the state lock: drop --lock=false");
+    }
+    let session = ws.open(command, inv.lock_timeout()?, true).await?;
     let Some(changes) = ws.diff(&session, targets, destroy)? else {
         return Ok(exit::ERROR);
     };
@@ -44,9 +47,7 @@ pub async fn run(
     }
     let executed = ops::execute(
         &changes,
-        session.state.clone(),
-        &ws.state_path,
-        &session.providers,
+        session,
         Some(&ws.desired),
         parallelism,
         destroy,
@@ -74,17 +75,8 @@ pub async fn run_planfile(inv: &Invocation, file: &Path, parallelism: usize) -> 
         }
     };
     sink.changes(&pf.changes);
-    let executed = ops::execute(
-        &pf.changes,
-        session.state.clone(),
-        &session.state_path,
-        &session.providers,
-        None,
-        parallelism,
-        false,
-        sink.clone(),
-    )
-    .await?;
+    let executed =
+        ops::execute(&pf.changes, session, None, parallelism, false, sink.clone()).await?;
     Ok(report(&*sink, &executed))
 }
 

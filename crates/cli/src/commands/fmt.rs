@@ -61,9 +61,14 @@ pub fn run(inv: &Invocation, check: bool, paths: &[PathBuf]) -> Result<u8> {
     Ok(exit::OK)
 }
 
+/// Replaces the manifest atomically, keeping its mode.
 fn write_atomic(path: &Path, text: &str) -> Result<()> {
-    let tmp = path.with_extension("fmt-tmp");
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, path)?;
-    Ok(())
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path)
+        .with_context(|| format!("cannot read {}", path.display()))?
+        .permissions()
+        .mode()
+        & 0o7777;
+    planform_state::write_atomically_with_mode(path, text.as_bytes(), mode)
+        .with_context(|| format!("cannot write {}", path.display()))
 }

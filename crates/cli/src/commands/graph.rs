@@ -23,7 +23,7 @@ pub async fn run(inv: &Invocation, format: GraphFormat, plan: bool) -> Result<u8
         );
         return Ok(exit::OK);
     }
-    let session = ws.open("graph", inv.lock_timeout()?).await?;
+    let session = ws.open("graph", inv.lock_timeout()?, inv.lock).await?;
     let Some(changes) = ws.diff(&session, &[], false)? else {
         return Ok(exit::ERROR);
     };

@@ -95,8 +95,8 @@ pub async fn run(inv: Invocation) -> Result<u8> {
             apply::run(&inv, *auto_approve, *parallelism, targets, true).await
         }
         Command::Drift { out, ignore, .. } => drift::run(&inv, out.as_deref(), ignore).await,
-        Command::Show { planfile, .. } => show::run(&inv, planfile.as_deref()),
-        Command::Output { name, .. } => output::run(&inv, name.as_deref()),
+        Command::Show { planfile, .. } => show::run(&inv, planfile.as_deref()).await,
+        Command::Output { name, .. } => output::run(&inv, name.as_deref()).await,
         Command::Import {
             from_tags: true, ..
         } => import::run_from_tags(&inv).await,
@@ -110,7 +110,7 @@ pub async fn run(inv: Invocation) -> Result<u8> {
             )
             .await
         }
-        Command::State { command } => state::run(&inv, command),
+        Command::State { command } => state::run(&inv, command).await,
         Command::Sandbox { command } => sandbox::run(&inv, command).await,
         Command::Version { .. } => version::run(&inv),
         Command::Completions { shell } => completions::run(*shell),

@@ -9,13 +9,13 @@ use crate::invocation::Invocation;
 use crate::ops::{self, Workspace};
 use crate::render::{document, json};
 
-pub fn run(inv: &Invocation, name: Option<&str>) -> Result<u8> {
+pub async fn run(inv: &Invocation, name: Option<&str>) -> Result<u8> {
     // Diagnostics go to standard error as text: standard output holds only the document.
     let sink = super::sink(inv, Format::Text);
     let Some(ws) = Workspace::load(inv, &*sink)? else {
         return Ok(exit::ERROR);
     };
-    let state = planform_state::load(&ws.state_path)?.unwrap_or_default();
+    let state = ws.stored().await?.unwrap_or_default();
     let outputs = ops::outputs(&ws.desired, &state);
     let Some(name) = name else {
         if inv.format == Format::Json {

@@ -37,9 +37,10 @@ pub async fn run(inv: &Invocation, o: &Options<'_>) -> Result<u8> {
         bail!("--cloud-preview needs the cloud's current plans, so it cannot run with --refresh=false");
     }
     let session = if o.refresh {
-        ws.open("plan", inv.lock_timeout()?).await?
+        ws.open("plan", inv.lock_timeout()?, inv.lock).await?
     } else {
-        ws.open_stored("plan", inv.lock_timeout()?).await?
+        ws.open_stored("plan", inv.lock_timeout()?, inv.lock)
+            .await?
     };
     let changes = match ws.diff_replacing(&session, o.targets, o.destroy, o.replace)? {
         Ok(c) => c,
@@ -76,7 +77,7 @@ pub async fn run(inv: &Invocation, o: &Options<'_>) -> Result<u8> {
     sink.changes(&changes);
     if o.cloud_preview
         && !changes.is_empty()
-        && ops::cloud_preview(&ws, &session, &changes, &*sink).await? > 0
+        && ops::cloud_preview(&ws, session, &changes, &*sink).await? > 0
     {
         return Ok(exit::ERROR);
     }

@@ -11,7 +11,7 @@ use crate::invocation::Invocation;
 use crate::ops::{self, ShownOutput};
 use crate::render::document;
 
-pub fn run(inv: &Invocation, planfile: Option<&Path>) -> Result<u8> {
+pub async fn run(inv: &Invocation, planfile: Option<&Path>) -> Result<u8> {
     let json = inv.format == Format::Json;
     let loaded = planform_manifest::load(&inv.dir, &[], &inv.env).ok();
     if let Some(f) = planfile {
@@ -21,7 +21,10 @@ pub fn run(inv: &Invocation, planfile: Option<&Path>) -> Result<u8> {
             return Ok(exit::OK);
         }
         // The prior state is the one the plan file was made from, while it is still current.
-        let prior = planform_state::load(&inv.dir.join(&pf.state_path))?
+        let (backend, _) = ops::read_backend(inv)?;
+        let prior = backend
+            .load()
+            .await?
             .filter(|s| s.lineage == pf.lineage && s.serial == pf.serial);
         let outputs: Vec<ShownOutput> = match (&loaded, &prior) {
             (Some(l), Some(s)) => ops::outputs(&l.desired, s),
@@ -38,11 +41,11 @@ pub fn run(inv: &Invocation, planfile: Option<&Path>) -> Result<u8> {
             inv.dir.display()
         );
     };
-    let path = ops::read_state_path(inv)?;
-    let state = planform_state::load(&path)?.ok_or_else(|| {
+    let (backend, _) = ops::read_backend(inv)?;
+    let state = backend.load().await?.ok_or_else(|| {
         anyhow!(
-            "there is no state at {}: nothing was applied in this workspace yet",
-            path.display()
+            "there is no state in {}: nothing was applied in this workspace yet",
+            backend.describe()
         )
     })?;
     if json {

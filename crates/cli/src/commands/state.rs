@@ -1,30 +1,29 @@
-//! `planform state`: read and edit the state.
+//! `planform state`: read and edit the state through its backend; `pull` and `push` move a
+//! whole state between backends, keeping its lineage and serial.
 
-use std::time::Duration;
+use std::path::Path;
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use planform_model::Address;
+use planform_state::{Backend, Change, Locked, Record, State};
 
 use crate::args::StateCommand;
 use crate::exit;
 use crate::invocation::Invocation;
-use crate::ops;
+use crate::ops::{self, Guard};
 
-pub fn run(inv: &Invocation, command: &StateCommand) -> Result<u8> {
-    let path = ops::read_state_path(inv)?;
+pub async fn run(inv: &Invocation, command: &StateCommand) -> Result<u8> {
+    let (backend, workspace) = ops::read_backend(inv)?;
+    let backend = &*backend;
     match command {
         StateCommand::List => {
-            for a in planform_state::load(&path)?
-                .unwrap_or_default()
-                .plans
-                .keys()
-            {
+            for a in backend.load().await?.unwrap_or_default().plans.keys() {
                 println!("{a}");
             }
         }
         StateCommand::Show { address } => {
             let address: Address = address.parse()?;
-            let state = planform_state::load(&path)?.unwrap_or_default();
+            let state = backend.load().await?.unwrap_or_default();
             let m = state
                 .plans
                 .get(&address)
@@ -57,44 +56,145 @@ pub fn run(inv: &Invocation, command: &StateCommand) -> Result<u8> {
                 println!("history                = {:?}", m.history);
             }
         }
-        StateCommand::Rm { addresses } => {
-            let _lock = ops::lock_path(&path, "state rm", Duration::ZERO)?;
-            let mut state = planform_state::load(&path)?
-                .ok_or_else(|| anyhow!("there is no state at {}", path.display()))?;
-            for a in addresses {
-                let a: Address = a.parse()?;
-                if state.plans.remove(&a).is_none() {
-                    bail!("{a} is not in the state; nothing was removed");
+        StateCommand::Rm { addresses, .. } => {
+            let addresses: Vec<Address> = addresses
+                .iter()
+                .map(|a| a.parse())
+                .collect::<Result<_, _>>()?;
+            edit(inv, backend, "state rm", |state| {
+                let mut changes = vec![];
+                for a in &addresses {
+                    if state.plans.remove(a).is_none() {
+                        bail!("{a} is not in the state; nothing was removed");
+                    }
+                    changes.push(Change::Remove { address: a.clone() });
                 }
+                Ok(changes)
+            })
+            .await?;
+            for a in &addresses {
                 println!("Removed {a} (the cloud plan is left as it is)");
             }
-            state.serial += 1;
-            planform_state::save(&path, &state)?;
         }
-        StateCommand::Mv { from, to } => {
-            let _lock = ops::lock_path(&path, "state mv", Duration::ZERO)?;
-            let mut state = planform_state::load(&path)?
-                .ok_or_else(|| anyhow!("there is no state at {}", path.display()))?;
+        StateCommand::Mv { from, to, .. } => {
             let (from, to): (Address, Address) = (from.parse()?, to.parse()?);
-            if state.plans.contains_key(&to) {
-                bail!("{to} is already in the state");
-            }
-            let m = state
-                .plans
-                .remove(&from)
-                .ok_or_else(|| anyhow!("{from} is not in the state"))?;
-            state.plans.insert(to.clone(), m);
-            state.serial += 1;
-            planform_state::save(&path, &state)?;
+            edit(inv, backend, "state mv", |state| {
+                if state.plans.contains_key(&to) {
+                    bail!("{to} is already in the state");
+                }
+                let m = state
+                    .plans
+                    .remove(&from)
+                    .ok_or_else(|| anyhow!("{from} is not in the state"))?;
+                state.plans.insert(to.clone(), m.clone());
+                Ok(vec![
+                    Change::Remove {
+                        address: from.clone(),
+                    },
+                    Change::Put {
+                        address: to.clone(),
+                        plan: Box::new(m),
+                    },
+                ])
+            })
+            .await?;
             println!("Moved {from} to {to}");
         }
-        StateCommand::Unlock { force } => match planform_state::unlock(&path, *force)? {
+        StateCommand::Pull => match backend.load().await? {
+            Some(state) => print!("{}", planform_state::to_json(&state)),
+            None => bail!("there is no state in {}", backend.describe()),
+        },
+        StateCommand::Push { file, .. } => {
+            let pushed = read_pushed(&inv.dir.join(file))?;
+            if pushed.workspace != workspace {
+                bail!(
+                    "{} is the state of workspace {:?}, the manifests say {:?}; nothing was written",
+                    file.display(),
+                    pushed.workspace,
+                    workspace
+                );
+            }
+            let guard = lock(inv, backend, "state push").await?;
+            let stored = backend.load().await?;
+            let expected = match &stored {
+                Some(s) if s.lineage != pushed.lineage => bail!(
+                    "{} has lineage {}, the state in {} has {}: it is another state, not a version of this one; nothing was written",
+                    file.display(),
+                    pushed.lineage,
+                    backend.describe(),
+                    s.lineage
+                ),
+                Some(s) if pushed.serial <= s.serial => bail!(
+                    "{} has serial {}, not newer than the stored serial {} in {}: pushing it would lose changes; nothing was written (pull, edit, and raise the serial to replace it on purpose)",
+                    file.display(),
+                    pushed.serial,
+                    s.serial,
+                    backend.describe()
+                ),
+                Some(s) => Some(s.serial),
+                None => None,
+            };
+            guard.write(&pushed, expected).await?;
+            Guard::release(guard).await?;
+            println!(
+                "Pushed {} (lineage {}, serial {}) to {}",
+                file.display(),
+                pushed.lineage,
+                pushed.serial,
+                backend.describe()
+            );
+        }
+        StateCommand::Unlock { force } => match backend.unlock(*force).await? {
             Some(held) => println!(
-                "Removed the lock held by pid {} on {} ({})",
-                held.pid, held.host, held.command
+                "Cleared the lock left by pid {} on {} ({}, lock id {})",
+                held.pid, held.host, held.command, held.id
             ),
             None => println!("The state is not locked."),
         },
     }
     Ok(exit::OK)
+}
+
+fn read_pushed(file: &Path) -> Result<State> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    Ok(planform_state::parse(&text, &file.display().to_string())?)
+}
+
+/// Takes the lock for a `state` command that writes (refused with `--lock=false`).
+async fn lock(
+    inv: &Invocation,
+    backend: &dyn Backend,
+    command: &str,
+) -> Result<std::sync::Arc<Guard>> {
+    if !inv.lock {
+        bail!("{command} writes the state, so it needs the state lock: drop --lock=false");
+    }
+    Ok(Guard::new(
+        backend.lock(command, inv.lock_timeout()?).await?,
+    ))
+}
+
+/// Locks, loads, applies `f` (which returns the changes it made) and records them as one
+/// record; nothing is written when `f` fails.
+async fn edit(
+    inv: &Invocation,
+    backend: &dyn Backend,
+    command: &str,
+    f: impl FnOnce(&mut State) -> Result<Vec<Change>>,
+) -> Result<()> {
+    let guard = lock(inv, backend, command).await?;
+    let mut state = backend
+        .load()
+        .await?
+        .ok_or_else(|| anyhow!("there is no state in {}", backend.describe()))?;
+    let changes = f(&mut state)?;
+    guard
+        .record(Record {
+            serial: state.serial + 1,
+            changes,
+        })
+        .await?;
+    Guard::release(guard).await?;
+    Ok(())
 }

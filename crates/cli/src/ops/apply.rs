@@ -2,21 +2,21 @@
 //! `plan --cloud-preview`.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Result};
 use planform_engine::{
     absorb, apply, refresh, Action, ApplyOptions, Change, ChangeSet, Event, Observer, Outcome,
-    Providers, StateSink,
 };
 use planform_model::{Address, DesiredPlan, DesiredState, ResourceChange};
-use planform_state::{State, StateLock};
+use planform_state::{Locked, State};
 
+use super::backend::{self, Guard};
 use super::outputs::{outputs, ShownOutput};
 use super::providers::providers;
-use super::workspace::{lock_path, Session, Workspace};
+use super::workspace::{Session, Workspace};
 use crate::invocation::Invocation;
 use crate::planfile::PlanFile;
 use crate::render::{Feed, Sink};
@@ -63,38 +63,33 @@ pub enum PreviewResult {
     Other(String),
 }
 
-/// Saves the state to its file after every cloud operation.
-struct FileSink(PathBuf);
-
-impl StateSink for FileSink {
-    fn save(&self, state: &State) -> Result<(), planform_state::StateError> {
-        planform_state::save(&self.0, state)
-    }
-}
-
-/// Carries out a change set, reporting to `sink`, saving the state to `state_path`.
-#[allow(clippy::too_many_arguments)]
+/// Carries out a change set on a locked session, reporting to `sink`: what the refresh learnt
+/// is stored first, then each cloud operation is recorded through the session's lock, which is
+/// released (the journal compacted) at the end.
 pub async fn execute(
     changes: &ChangeSet,
-    state: State,
-    state_path: &Path,
-    providers: &Providers,
+    session: Session,
     desired: Option<&DesiredState>,
     parallelism: usize,
     destroy: bool,
     sink: Arc<dyn Sink>,
 ) -> Result<Executed> {
-    let saver: Arc<dyn StateSink> = Arc::new(FileSink(state_path.to_path_buf()));
+    let command = if destroy { "destroy" } else { "apply" };
+    let guard = session.guard(command)?;
     if changes.is_empty() {
         // Still record what the refresh learnt (adopted plans, outputs).
-        if state != planform_state::load(state_path)?.unwrap_or_default() && !state.plans.is_empty()
-        {
-            saver.save(&state).map_err(|e| anyhow!(e))?;
+        if session.exists || !session.state.plans.is_empty() {
+            session.store_refresh(command).await?;
         }
+        let state = session.state;
+        drop(session.guard);
+        Guard::release(guard).await?;
         return Ok(Executed::Nothing {
             outputs: desired.map(|d| outputs(d, &state)),
         });
     }
+    let state = session.store_refresh(command).await?;
+    drop(session.guard);
     let interrupt = Arc::new(AtomicBool::new(false));
     {
         let flag = interrupt.clone();
@@ -115,7 +110,27 @@ pub async fn execute(
     };
     sink.apply_begin(changes.changes.len());
     let observer: Arc<dyn Observer> = Arc::new(Feed(sink));
-    let (state, report) = apply(changes, state, providers, saver, observer, &options).await?;
+    let locked: Arc<dyn Locked> = guard.clone();
+    let run = apply(
+        changes,
+        state,
+        &session.providers,
+        locked,
+        observer,
+        &options,
+    )
+    .await;
+    let (state, report) = match run {
+        Ok(r) => r,
+        Err(e) => {
+            Guard::release(guard).await?;
+            return Err(e.into());
+        }
+    };
+    let mut state_errors: Vec<String> = report.state_errors.iter().map(|e| e.to_string()).collect();
+    if let Err(e) = Guard::release(guard).await {
+        state_errors.push(e.to_string());
+    }
     let count = |f: fn(&Outcome) -> bool| report.results.iter().filter(|(_, o)| f(o)).count();
     Ok(Executed::Ran(ApplySummary {
         destroy,
@@ -130,34 +145,41 @@ pub async fn execute(
             .collect(),
         deferred: count(|o| matches!(o, Outcome::Deferred { .. })),
         interrupted: report.interrupted(),
-        state_errors: report.state_errors.iter().map(|e| e.to_string()).collect(),
+        state_errors,
         outputs: desired.filter(|_| !destroy).map(|d| outputs(d, &state)),
     }))
 }
 
-/// A plan file's state, locked and refreshed, ready to execute.
-pub struct PlanfileSession {
-    pub state: State,
-    pub state_path: PathBuf,
-    pub providers: Providers,
-    _lock: StateLock,
-}
-
 /// Locks and refreshes the state a plan file was made from. `Err(moved)` lists what changed
-/// in the cloud since (the file is stale); a changed state is an error.
+/// in the cloud since (the file is stale); another lineage or serial in the backend is an error.
 pub async fn open_planfile(
     inv: &Invocation,
     file: &Path,
     pf: &PlanFile,
-) -> Result<std::result::Result<PlanfileSession, Vec<String>>> {
-    let path = inv.dir.join(&pf.state_path);
-    let lock = lock_path(&path, "apply", inv.lock_timeout()?)?;
-    let state = match planform_state::load(&path)? {
-        Some(s) if s.lineage != pf.lineage => bail!("{} is stale: it was made for another state (lineage {}, the state has {}); run `planform plan` again", file.display(), pf.lineage, s.lineage),
+) -> Result<std::result::Result<Session, Vec<String>>> {
+    if !inv.lock {
+        bail!("apply writes the state, so it needs the state lock: drop --lock=false");
+    }
+    // A plan file names its local state by path; a PostgreSQL state is the one the manifests
+    // of the directory name (its connection string is never stored in the file).
+    let store = match pf.state_path.strip_prefix(PG_STATE_PREFIX) {
+        Some(schema) => {
+            let (store, _) = super::read_backend(inv)?;
+            let expected = format!("schema {schema},");
+            if !store.describe().contains(&expected) {
+                bail!("{} was made with the state in PostgreSQL schema {schema}; the manifests here name {}", file.display(), store.describe());
+            }
+            store
+        }
+        None => backend::local(&inv.dir, &pf.state_path),
+    };
+    let guard = Guard::new(store.lock("apply", inv.lock_timeout()?).await?);
+    let (state, exists) = match backend::load(&*store, &pf.workspace).await? {
+        Some(s) if s.lineage != pf.lineage => bail!("{} is stale: it was made for another state (lineage {}, {} has {}); run `planform plan` again", file.display(), pf.lineage, store.describe(), s.lineage),
         Some(s) if s.serial != pf.serial => bail!("{} is stale: the state changed since it was made (serial {} -> {}); run `planform plan` again", file.display(), pf.serial, s.serial),
-        Some(s) => s,
-        None if pf.serial == 0 => State::new(&pf.workspace, pf.lineage.clone()),
-        None => bail!("{} is stale: it was made from a state that no longer exists at {}", file.display(), path.display()),
+        Some(s) => (s, true),
+        None if pf.serial == 0 => (State::new(&pf.workspace, pf.lineage.clone()), false),
+        None => bail!("{} is stale: it was made from a state that no longer exists in {}", file.display(), store.describe()),
     };
     // The desired state the refresh needs: providers and the plans the change set creates.
     let mut desired = DesiredState {
@@ -191,13 +213,18 @@ pub async fn open_planfile(
     if !moved.is_empty() {
         return Ok(Err(moved.iter().map(|m| m.to_string()).collect()));
     }
-    Ok(Ok(PlanfileSession {
+    Ok(Ok(Session {
         state: absorb(&state, &live),
-        state_path: path,
+        stored: state,
+        exists,
+        live,
         providers,
-        _lock: lock,
+        guard: Some(guard),
     }))
 }
+
+/// How a plan file names a state kept in PostgreSQL: `pg:<schema>`.
+const PG_STATE_PREFIX: &str = "pg:";
 
 /// The plan file `plan --out` saves: the change set stamped with the state and live plans.
 pub fn plan_file(ws: &Workspace, session: &Session, changes: &ChangeSet) -> PlanFile {
@@ -205,8 +232,8 @@ pub fn plan_file(ws: &Workspace, session: &Session, changes: &ChangeSet) -> Plan
         planform_engine::fingerprints(&session.live, changes.changes.iter().map(|c| &c.address));
     let state_path = match &ws.desired.backend {
         planform_model::StateBackend::Local { path } => path.clone(),
-        planform_model::StateBackend::Pg { .. } => {
-            unreachable!("Workspace::load refuses the pg backend")
+        planform_model::StateBackend::Pg { schema_name } => {
+            format!("{PG_STATE_PREFIX}{schema_name}")
         }
     };
     PlanFile {
@@ -225,7 +252,7 @@ pub fn plan_file(ws: &Workspace, session: &Session, changes: &ChangeSet) -> Plan
 /// plans. Returns how many previews failed.
 pub async fn cloud_preview(
     ws: &Workspace,
-    session: &Session,
+    session: Session,
     changes: &ChangeSet,
     sink: &dyn Sink,
 ) -> Result<usize> {
@@ -276,21 +303,21 @@ pub async fn cloud_preview(
     if preview.changes.is_empty() {
         return Ok(0);
     }
-    let saver: Arc<dyn StateSink> = Arc::new(FileSink(ws.state_path.clone()));
+    let state = session.store_refresh("plan --cloud-preview").await?;
+    let guard = session.guard("plan --cloud-preview")?;
+    let locked: Arc<dyn Locked> = guard.clone();
     let options = ApplyOptions {
         workspace: ws.desired.workspace.clone(),
         ..ApplyOptions::default()
     };
     let quiet: Arc<dyn Observer> = Arc::new(|_: &Event| {});
-    let (state, report) = apply(
-        &preview,
-        session.state.clone(),
-        &session.providers,
-        saver,
-        quiet,
-        &options,
-    )
-    .await?;
+    let (state, report) =
+        apply(&preview, state, &session.providers, locked, quiet, &options).await?;
+    if let Some(e) = report.state_errors.first() {
+        bail!("{e}");
+    }
+    drop(session.guard);
+    Guard::release(guard).await?;
     sink.cloud_preview_begin();
     for (address, outcome) in &report.results {
         let Some(m) = state.plans.get(address) else {

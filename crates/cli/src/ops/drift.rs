@@ -10,7 +10,7 @@ use super::workspace::{Session, Workspace};
 
 /// `drift`: read-only by construction (no lock taken, nothing written).
 pub async fn drift(ws: &Workspace, ignore: &[String]) -> Result<Vec<DriftItem>> {
-    let state = match planform_state::load(&ws.state_path)? {
+    let state = match ws.stored().await? {
         Some(s) => s,
         None => State::new(&ws.desired.workspace, String::new()),
     };

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use anyhow::{anyhow, bail, Result};
 use planform_engine::{absorb, refresh};
 use planform_model::Address;
+use planform_state::{Change, Locked, Record, State};
 
+use super::backend::Guard;
 use super::workspace::Workspace;
 use crate::invocation::Invocation;
 
@@ -20,7 +22,7 @@ pub async fn import(
     let Some(d) = ws.desired.plans.get(address) else {
         bail!("{address} is not in the manifests; add its plan block first");
     };
-    let (mut state, _lock) = ws.lock("import", inv.lock_timeout()?)?;
+    let (mut state, exists, guard) = ws.lock("import", inv.lock_timeout()?).await?;
     if let Some(m) = state.plans.get(address) {
         bail!(
             "{address} is already managed (plan {}); `planform state rm` it first",
@@ -49,15 +51,17 @@ pub async fn import(
     managed.sensitive_parameters = d.sensitive_parameters.clone();
     managed.outputs = outputs;
     managed.depends_on = d.depends_on.clone();
-    state.serial += 1;
-    planform_state::save(&ws.state_path, &state)?;
-    Ok(())
+    let change = Change::Put {
+        address: address.clone(),
+        plan: Box::new(managed.clone()),
+    };
+    store(guard, &mut state, exists, vec![change]).await
 }
 
 /// `import --from-tags`: adopts every plan the refresh matched by ownership tags to an address
 /// the state does not manage; returns the adopted addresses and plan ids.
 pub async fn import_from_tags(ws: &Workspace, inv: &Invocation) -> Result<Vec<(Address, String)>> {
-    let (state, _lock) = ws.lock("import --from-tags", inv.lock_timeout()?)?;
+    let (state, exists, guard) = ws.lock("import --from-tags", inv.lock_timeout()?).await?;
     let providers = ws.providers(&state).await?;
     let (live, _) = refresh(&ws.desired, &state, &providers).await?;
     let mut adopted = absorb(&state, &live);
@@ -73,7 +77,30 @@ pub async fn import_from_tags(ws: &Workspace, inv: &Invocation) -> Result<Vec<(A
     if adopted_ids.is_empty() {
         return Ok(adopted_ids);
     }
-    adopted.serial += 1;
-    planform_state::save(&ws.state_path, &adopted)?;
+    let changes = adopted.changes_since(&state);
+    store(guard, &mut adopted, exists, changes).await?;
     Ok(adopted_ids)
+}
+
+/// Stores `changes` (already made in `state`) as one record, or `state` as the first snapshot
+/// when none is stored yet; then releases the lock.
+async fn store(
+    guard: std::sync::Arc<Guard>,
+    state: &mut State,
+    exists: bool,
+    changes: Vec<Change>,
+) -> Result<()> {
+    if exists {
+        state.serial += 1;
+        guard
+            .record(Record {
+                serial: state.serial,
+                changes,
+            })
+            .await?;
+    } else {
+        guard.write(state, None).await?;
+    }
+    Guard::release(guard).await?;
+    Ok(())
 }

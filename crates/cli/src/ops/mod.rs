@@ -4,6 +4,7 @@
 //! results come back as reports the renderers show and the commands turn into exit codes.
 
 mod apply;
+mod backend;
 mod drift;
 mod import;
 mod outputs;
@@ -14,9 +15,9 @@ pub use apply::{
     cloud_preview, execute, open_planfile, plan_file, ApplySummary, Executed, PreviewResult,
     Previewed,
 };
+pub use backend::Guard;
 pub use drift::{drift, refresh_drift, RefreshDrift};
 pub use import::{import, import_from_tags};
 pub use outputs::{outputs, ShownOutput};
 pub use providers::sandbox_settings;
-pub use workspace::lock_path;
-pub use workspace::{read_state_path, Workspace};
+pub use workspace::{read_backend, Workspace};

@@ -1,40 +1,42 @@
 //! The workspace a command opens once: the manifests (diagnostics reported once), the state
-//! path, and for commands that write, the lock, the state, the providers and a refresh absorbed
-//! into the state.
+//! backend, and for commands that write, the lock, the state, the providers and a refresh
+//! absorbed into the state.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Result};
 use planform_engine::{absorb, diff, refresh, ChangeSet, DiffOptions, LiveSnapshot, Providers};
-use planform_model::{Address, DesiredState, StateBackend};
-use planform_state::{State, StateLock};
+use planform_model::{Address, DesiredState};
+use planform_state::{Backend, Locked, Record, State};
 
+use super::backend::{self, Guard};
 use super::providers::providers;
 use crate::invocation::Invocation;
 use crate::render::Sink;
 
-/// How long a lock's lease lasts; its holder renews it.
-const LEASE: Duration = Duration::from_secs(60);
-
-/// The manifests of the invocation's directory and where their state lives.
+/// The manifests of the invocation's directory and the backend their state lives in.
 pub struct Workspace {
     pub dir: PathBuf,
     pub env: BTreeMap<String, String>,
     pub desired: DesiredState,
-    pub state_path: PathBuf,
+    pub backend: Box<dyn Backend>,
 }
 
-/// A workspace locked, refreshed and ready to diff or apply.
+/// A workspace refreshed and ready to diff or apply; locked unless opened read-only.
 pub struct Session {
-    /// The state as stored, before the refresh.
+    /// The state as stored, before the refresh (a new one, serial 0, when there is none).
     pub stored: State,
+    /// Whether `stored` is stored (`false`: the first write creates it).
+    pub exists: bool,
     /// The state with what the refresh learnt (adopted plans, statuses, outputs).
     pub state: State,
     pub live: LiveSnapshot,
     pub providers: Providers,
-    _lock: StateLock,
+    /// The lock; `None` for a read-only session (`plan --lock=false`).
+    pub guard: Option<Arc<Guard>>,
 }
 
 impl Workspace {
@@ -47,7 +49,7 @@ impl Workspace {
                 Ok(Some(Workspace {
                     dir: inv.dir.clone(),
                     env: inv.env.clone(),
-                    state_path: state_path(&inv.dir, Some(&l.desired))?,
+                    backend: backend::backend(&l.desired, &inv.dir, &inv.env)?,
                     desired: l.desired,
                 }))
             }
@@ -58,11 +60,49 @@ impl Workspace {
         }
     }
 
-    /// Takes the state lock for `command` and loads the state (a new one when there is none).
-    pub fn lock(&self, command: &str, timeout: Duration) -> Result<(State, StateLock)> {
-        let lock = planform_state::lock(&self.state_path, command, LEASE, timeout)?;
-        let state = load_state(&self.state_path, &self.desired.workspace)?;
-        Ok((state, lock))
+    /// The state as stored (no lock); `None` when there is none yet.
+    pub async fn stored(&self) -> Result<Option<State>> {
+        backend::load(&*self.backend, &self.desired.workspace).await
+    }
+
+    /// Takes the state lock for `command` and loads the state (a new one when there is none;
+    /// the flag says whether it is stored).
+    pub async fn lock(
+        &self,
+        command: &str,
+        timeout: Duration,
+    ) -> Result<(State, bool, Arc<Guard>)> {
+        let guard = Guard::new(self.backend.lock(command, timeout).await?);
+        let (state, exists) = match self.stored().await? {
+            Some(s) => (s, true),
+            None => (
+                State::new(&self.desired.workspace, planform_state::new_lineage()),
+                false,
+            ),
+        };
+        Ok((state, exists, guard))
+    }
+
+    /// The state, locked for `command` unless `lock` is false (a read-only session): a new one
+    /// when there is none, with whether it is stored.
+    async fn load_state(
+        &self,
+        command: &str,
+        timeout: Duration,
+        lock: bool,
+    ) -> Result<(State, bool, Option<Arc<Guard>>)> {
+        if lock {
+            let (s, exists, g) = self.lock(command, timeout).await?;
+            return Ok((s, exists, Some(g)));
+        }
+        Ok(match self.stored().await? {
+            Some(s) => (s, true, None),
+            None => (
+                State::new(&self.desired.workspace, planform_state::new_lineage()),
+                false,
+                None,
+            ),
+        })
     }
 
     /// A service per provider configuration the manifests and `state` use.
@@ -70,33 +110,41 @@ impl Workspace {
         providers(&self.dir, &self.desired, state, &self.env).await
     }
 
-    /// Locks, loads the state, builds the providers, refreshes and absorbs the refresh.
-    pub async fn open(&self, command: &str, timeout: Duration) -> Result<Session> {
-        let (stored, lock) = self.lock(command, timeout)?;
+    /// Locks (unless `lock` is false: a read-only session), loads the state, builds the
+    /// providers, refreshes and absorbs the refresh.
+    pub async fn open(&self, command: &str, timeout: Duration, lock: bool) -> Result<Session> {
+        let (stored, exists, guard) = self.load_state(command, timeout, lock).await?;
         let providers = self.providers(&stored).await?;
         let (live, _stats) = refresh(&self.desired, &stored, &providers).await?;
         let state = absorb(&stored, &live);
         Ok(Session {
             stored,
+            exists,
             state,
             live,
             providers,
-            _lock: lock,
+            guard,
         })
     }
 
-    /// Locks and loads the state like [`Workspace::open`], but reads nothing from any cloud
-    /// (`plan --refresh=false`): the state stands in for the refresh.
-    pub async fn open_stored(&self, command: &str, timeout: Duration) -> Result<Session> {
-        let (stored, lock) = self.lock(command, timeout)?;
+    /// Loads the state like [`Workspace::open`] (locked unless `lock` is false), but reads
+    /// nothing from any cloud (`plan --refresh=false`): the state stands in for the refresh.
+    pub async fn open_stored(
+        &self,
+        command: &str,
+        timeout: Duration,
+        lock: bool,
+    ) -> Result<Session> {
+        let (stored, exists, guard) = self.load_state(command, timeout, lock).await?;
         let providers = self.providers(&stored).await?;
         let live = planform_engine::stored_snapshot(&self.desired, &stored);
         Ok(Session {
             state: stored.clone(),
             stored,
+            exists,
             live,
             providers,
-            _lock: lock,
+            guard,
         })
     }
 
@@ -144,47 +192,53 @@ impl Workspace {
     }
 }
 
-/// The state path of the manifests in the invocation's directory, read without variables and
-/// without reporting diagnostics (the default path when they do not load).
-pub fn read_state_path(inv: &Invocation) -> Result<PathBuf> {
+impl Session {
+    /// The lock, or the error a read-only session gives a command that writes.
+    pub fn guard(&self, command: &str) -> Result<Arc<Guard>> {
+        match &self.guard {
+            Some(g) => Ok(g.clone()),
+            None => {
+                bail!("{command} writes the state, so it needs the state lock: drop --lock=false")
+            }
+        }
+    }
+
+    /// Stores what the refresh learnt (adopted plans, statuses, outputs) as one record of the
+    /// addresses that differ, or as the first snapshot of a new state; returns the state as
+    /// stored now, ready for the executor.
+    pub async fn store_refresh(&self, command: &str) -> Result<State> {
+        let guard = self.guard(command)?;
+        let mut state = self.state.clone();
+        state.serial = self.stored.serial;
+        if !self.exists {
+            guard.write(&state, None).await?;
+            return Ok(state);
+        }
+        let changes = state.changes_since(&self.stored);
+        if !changes.is_empty() {
+            state.serial += 1;
+            guard
+                .record(Record {
+                    serial: state.serial,
+                    changes,
+                })
+                .await?;
+        }
+        Ok(state)
+    }
+}
+
+/// The backend of the manifests in the invocation's directory, read without variables and
+/// without reporting diagnostics (the default local state when they do not load).
+pub fn read_backend(inv: &Invocation) -> Result<(Box<dyn Backend>, String)> {
     let desired = planform_manifest::load(&inv.dir, &[], &inv.env)
         .ok()
-        .map(|l| l.desired);
-    state_path(&inv.dir, desired.as_ref())
-}
-
-fn state_path(dir: &Path, desired: Option<&DesiredState>) -> Result<PathBuf> {
-    let p = match desired.map(|d| &d.backend) {
-        Some(StateBackend::Local { path }) => path.clone(),
-        // The pg backend (crates/state-pg) is wired in once the commands use the backend traits.
-        Some(StateBackend::Pg { .. }) => bail!(
-            "the manifests use state \"pg\", which these commands cannot use yet; use state \"local\""
-        ),
-        None => ".planform/state.json".into(),
-    };
-    Ok(dir.join(p))
-}
-
-/// Takes the lock of the state at `path` for `command`.
-pub fn lock_path(path: &Path, command: &str, timeout: Duration) -> Result<StateLock> {
-    Ok(planform_state::lock(path, command, LEASE, timeout)?)
-}
-
-fn load_state(path: &Path, workspace: &str) -> Result<State> {
-    Ok(match planform_state::load(path)? {
-        Some(s) => {
-            if s.workspace != workspace {
-                bail!(
-                    "the state at {} belongs to workspace {:?}, the manifests say {:?}",
-                    path.display(),
-                    s.workspace,
-                    workspace
-                );
-            }
-            s
-        }
-        None => State::new(workspace, planform_state::new_lineage()),
-    })
+        .map(|l| l.desired)
+        .unwrap_or_default();
+    Ok((
+        backend::backend(&desired, &inv.dir, &inv.env)?,
+        desired.workspace,
+    ))
 }
 
 fn parse_targets(list: &[String]) -> Result<Vec<Address>> {

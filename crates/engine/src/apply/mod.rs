@@ -1,5 +1,5 @@
-//! The executor: runs a change set in dependency order with bounded parallelism and saves the
-//! state after every cloud operation. It makes no choice the change set did not make: each
+//! The executor: runs a change set in dependency order with bounded parallelism and records
+//! each cloud operation's change (one address) through the held state lock before the next. It makes no choice the change set did not make: each
 //! change's steps (`steps.rs`) re-read the live status and carry out the planned action; waits
 //! go through the one poller (`poll.rs`); failures are typed (`error.rs`).
 //!
@@ -14,7 +14,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use planform_model::Address;
-use planform_state::{State, StateError};
+use planform_model::Address as Addr;
+use planform_state::{Change as StateChange, Locked, Record, State, StateError};
 use tokio::task::JoinSet;
 
 pub use error::{ApplyError, Phase};
@@ -24,11 +25,6 @@ use crate::events::{Event, Observer};
 use crate::graph::{order, OrderError};
 use crate::refresh::Providers;
 use poll::{Boards, Schedule};
-
-/// Where the executor saves the state after each cloud operation.
-pub trait StateSink: Send + Sync {
-    fn save(&self, state: &State) -> Result<(), StateError>;
-}
 
 #[derive(Clone)]
 pub struct ApplyOptions {
@@ -94,11 +90,11 @@ impl ApplyReport {
     }
 }
 
-/// What every running change shares: the state and where it is saved, the observer, the
-/// options and the pollers' boards.
+/// What every running change shares: the state and the lock it is recorded through, the
+/// observer, the options and the pollers' boards.
 pub(crate) struct Ctx {
     state: Mutex<State>,
-    sink: Arc<dyn StateSink>,
+    locked: Arc<dyn Locked>,
     observer: Arc<dyn Observer>,
     options: ApplyOptions,
     state_errors: Mutex<Vec<StateError>>,
@@ -110,12 +106,31 @@ impl Ctx {
         self.observer.event(&e);
     }
 
-    /// Changes the state and saves it durably (one cloud operation, one save).
-    fn update(&self, f: impl FnOnce(&mut State)) {
-        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        f(&mut s);
-        s.serial += 1;
-        if let Err(e) = self.sink.save(&s) {
+    /// One cloud operation's change: `f` changes `address` in the state under the mutex, the
+    /// serial is stamped and the record of that address alone is queued before the mutex is
+    /// released (so records are stored in serial order); durability is awaited outside it. A
+    /// record that fails stops new changes from starting (their effects could not be kept).
+    async fn update(&self, address: &Addr, f: impl FnOnce(&mut State)) {
+        let durable = {
+            let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            f(&mut s);
+            s.serial += 1;
+            let change = match s.plans.get(address) {
+                Some(m) => StateChange::Put {
+                    address: address.clone(),
+                    plan: Box::new(m.clone()),
+                },
+                None => StateChange::Remove {
+                    address: address.clone(),
+                },
+            };
+            self.locked.record(Record {
+                serial: s.serial,
+                changes: vec![change],
+            })
+        };
+        if let Err(e) = durable.await {
+            self.options.interrupt.store(true, Ordering::SeqCst);
             self.state_errors
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -123,8 +138,44 @@ impl Ctx {
         }
     }
 
-    fn snapshot(&self) -> State {
-        self.state.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    /// Renames addresses (`moved` blocks), all in one record.
+    async fn rename(&self, moved: &[(Addr, Addr)]) {
+        let durable = {
+            let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            let mut changes = vec![];
+            for (from, to) in moved {
+                if let Some(p) = s.plans.remove(from) {
+                    changes.push(StateChange::Remove {
+                        address: from.clone(),
+                    });
+                    changes.push(StateChange::Put {
+                        address: to.clone(),
+                        plan: Box::new(p.clone()),
+                    });
+                    s.plans.insert(to.clone(), p);
+                }
+            }
+            if changes.is_empty() {
+                return;
+            }
+            s.serial += 1;
+            self.locked.record(Record {
+                serial: s.serial,
+                changes,
+            })
+        };
+        if let Err(e) = durable.await {
+            self.options.interrupt.store(true, Ordering::SeqCst);
+            self.state_errors
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(e);
+        }
+    }
+
+    /// `f` of the state as it is now, borrowed under the mutex (no copy).
+    fn read<T>(&self, f: impl FnOnce(&State) -> T) -> T {
+        f(&self.state.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     fn schedule(&self) -> Schedule {
@@ -135,32 +186,28 @@ impl Ctx {
     }
 }
 
-/// Runs `changes`. Returns the final state and what happened to each change.
+/// Runs `changes` on `state` (as stored: its serial is the one `locked` holds), recording
+/// every cloud operation through `locked`. Returns the final state and what happened to each
+/// change; a record that failed is in the report's `state_errors` and stopped new changes.
 pub async fn apply(
     changes: &ChangeSet,
     state: State,
     providers: &Providers,
-    sink: Arc<dyn StateSink>,
+    locked: Arc<dyn Locked>,
     observer: Arc<dyn Observer>,
     options: &ApplyOptions,
 ) -> Result<(State, ApplyReport), OrderError> {
     let (topo, waits) = order(changes)?;
     let ctx = Arc::new(Ctx {
         state: Mutex::new(state),
-        sink,
+        locked,
         observer,
         options: options.clone(),
         state_errors: Mutex::new(vec![]),
         boards: Boards::default(),
     });
     if !changes.moved.is_empty() {
-        ctx.update(|s| {
-            for (from, to) in &changes.moved {
-                if let Some(p) = s.plans.remove(from) {
-                    s.plans.insert(to.clone(), p);
-                }
-            }
-        });
+        ctx.rename(&changes.moved).await;
     }
     let n = changes.changes.len();
     let mut outcome: Vec<Option<Outcome>> = vec![None; n];
@@ -257,8 +304,13 @@ pub async fn apply(
         .collect();
     let state_errors =
         std::mem::take(&mut *ctx.state_errors.lock().unwrap_or_else(|e| e.into_inner()));
+    // Every task has ended, so this is the last reference: the state is moved out, not copied.
+    let state = match Arc::try_unwrap(ctx) {
+        Ok(ctx) => ctx.state.into_inner().unwrap_or_else(|e| e.into_inner()),
+        Err(ctx) => ctx.read(State::clone),
+    };
     Ok((
-        ctx.snapshot(),
+        state,
         ApplyReport {
             results,
             state_errors,

@@ -97,7 +97,7 @@ async fn run_steps(
                 !s.in_progress() || s == PlanStatus::ApplicationInProgress
             })
             .await?;
-            record(ctx, c, &l, None, None);
+            record(ctx, c, &l, None, None).await;
             if !done {
                 return Err(timed_out(Phase::Running, &l, t));
             }
@@ -108,18 +108,18 @@ async fn run_steps(
             if *execute_after || l.status == PlanStatus::ExecuteSuccess {
                 return execute(ctx, service, c, l, &inputs).await;
             }
-            record(ctx, c, &l, Some(&inputs), None);
+            record(ctx, c, &l, Some(&inputs), None).await;
             Ok(Outcome::Done(format!("{id} reached {}", l.status)))
         }
         Action::Terminate { via } => terminate(ctx, service, c, via).await,
         Action::Delete { .. } => {
             let id = live_id(c, "delete")?;
             remove_plan(ctx, service, c, &id).await?;
-            forget(ctx, &c.address);
+            forget(ctx, &c.address).await;
             Ok(Outcome::Done(format!("deleted {id}")))
         }
         Action::Forget => {
-            forget(ctx, &c.address);
+            forget(ctx, &c.address).await;
             Ok(Outcome::Done("removed from the state".into()))
         }
         Action::Blocked { message } => Err(ApplyError::Blocked(message.clone())),
@@ -190,7 +190,7 @@ async fn wait(
 /// ownership tags added.
 fn inputs_to_send(ctx: &Ctx, change: &Change) -> Result<PlanInputs, ApplyError> {
     let after = change.after.as_ref().ok_or(ApplyError::NothingToSend)?;
-    let resolved = resolve_inputs(after, &ctx.snapshot(), &BTreeSet::new());
+    let resolved = ctx.read(|s| resolve_inputs(after, s, &BTreeSet::new()));
     if let Some(r) = unresolved(&resolved).first() {
         return Err(ApplyError::Unresolved {
             reference: r.to_string(),
@@ -205,14 +205,14 @@ fn inputs_to_send(ctx: &Ctx, change: &Change) -> Result<PlanInputs, ApplyError> 
 
 /// Records what the cloud said of the change's plan (and, once accepted, the inputs applied and
 /// the outputs) in the state, durably.
-fn record(
+async fn record(
     ctx: &Ctx,
     change: &Change,
     l: &LivePlan,
     applied: Option<&PlanInputs>,
     outputs: Option<BTreeMap<String, String>>,
 ) {
-    ctx.update(|s| {
+    ctx.update(&change.address, |s| {
         let lineage = s.lineage.clone();
         let m = s.observe(&change.address, &change.provider, l);
         m.provider = change.provider.clone();
@@ -225,23 +225,26 @@ fn record(
         if let Some(o) = outputs {
             m.outputs = o;
         }
-    });
+    })
+    .await;
 }
 
-fn forget(ctx: &Ctx, address: &Address) {
-    ctx.update(|s| {
+async fn forget(ctx: &Ctx, address: &Address) {
+    ctx.update(address, |s| {
         s.plans.remove(address);
-    });
+    })
+    .await;
 }
 
 /// Records the create's token before sending it: if we die before the answer is recorded, the
 /// next run adopts the plan by its ownership tags (and the token makes a resend return it).
-fn remember_token(ctx: &Ctx, c: &Change) {
-    ctx.update(|s| {
+async fn remember_token(ctx: &Ctx, c: &Change) {
+    ctx.update(&c.address, |s| {
         if let Some(m) = s.plans.get_mut(&c.address) {
             m.pending_token = Some(c.idempotency_token.clone());
         }
-    });
+    })
+    .await;
 }
 
 /// Cancels (if under review) and deletes a plan; a plan already gone counts as deleted.
@@ -303,7 +306,7 @@ async fn send_create(
     inputs: &PlanInputs,
     op: OperationType,
 ) -> Result<LivePlan, ApplyError> {
-    remember_token(ctx, c);
+    remember_token(ctx, c).await;
     let request = NewPlan {
         inputs: inputs.clone(),
         operation_type: op,
@@ -314,7 +317,7 @@ async fn send_create(
         address: c.address.clone(),
         message: format!("created {} ({})", l.id, op.as_str()),
     });
-    record(ctx, c, &l, None, None);
+    record(ctx, c, &l, None, None).await;
     Ok(l)
 }
 
@@ -340,7 +343,7 @@ async fn update(
         address: c.address.clone(),
         message: format!("updated {}", l.id),
     });
-    record(ctx, c, &l, None, None);
+    record(ctx, c, &l, None, None).await;
     preview_then_execute(ctx, service, c, id, &inputs, execute_after).await
 }
 
@@ -357,16 +360,16 @@ async fn preview_then_execute(
     })
     .await?;
     if !done {
-        record(ctx, c, &l, None, None);
+        record(ctx, c, &l, None, None).await;
         return Err(timed_out(Phase::Preview, &l, c.timeouts.preview));
     }
     if l.status == PlanStatus::PreviewFailed {
-        record(ctx, c, &l, None, None);
+        record(ctx, c, &l, None, None).await;
         return Err(preview_failed(&l));
     }
     if !execute_after {
         // The cloud accepted these inputs: record them as applied.
-        record(ctx, c, &l, Some(inputs), None);
+        record(ctx, c, &l, Some(inputs), None).await;
         return Ok(Outcome::Done(format!("{id} previewed ({})", l.status)));
     }
     execute(ctx, service, c, l, inputs).await
@@ -387,14 +390,14 @@ async fn execute(
     ) {
         service.execute_plan(&id).await?;
         l = service.get_plan(&id).await?;
-        record(ctx, c, &l, None, None);
+        record(ctx, c, &l, None, None).await;
     }
     if l.status == PlanStatus::ApplicationInProgress {
         let (a, done) = wait(ctx, service, &c.address, &id, c.timeouts.approval, |s| {
             s != PlanStatus::ApplicationInProgress
         })
         .await?;
-        record(ctx, c, &a, None, None);
+        record(ctx, c, &a, None, None).await;
         if !done {
             return Ok(Outcome::AwaitingApproval { plan_id: id });
         }
@@ -414,7 +417,7 @@ async fn execute(
     })
     .await?;
     if !done {
-        record(ctx, c, &l, None, None);
+        record(ctx, c, &l, None, None).await;
         return Err(timed_out(Phase::Execution, &l, c.timeouts.execute));
     }
     match l.status {
@@ -425,11 +428,11 @@ async fn execute(
                 }
                 _ => None,
             };
-            record(ctx, c, &l, Some(inputs), outputs);
+            record(ctx, c, &l, Some(inputs), outputs).await;
             Ok(Outcome::Done(format!("{id} executed")))
         }
         status => {
-            record(ctx, c, &l, None, None);
+            record(ctx, c, &l, None, None).await;
             Err(ApplyError::ExecutionFailed {
                 status,
                 message: l.status_message.unwrap_or_default(),
@@ -450,7 +453,7 @@ async fn terminate(
         .ok_or(ApplyError::NoLivePlan("terminate"))?;
     let product = before.provisioned_product_name.clone();
     if service.find_provisioned_product(&product).await?.is_none() {
-        forget(ctx, &c.address);
+        forget(ctx, &c.address).await;
         return Ok(Outcome::Done("the product was already gone".into()));
     }
     match via {
@@ -500,6 +503,6 @@ async fn terminate(
             }
         }
     }
-    forget(ctx, &c.address);
+    forget(ctx, &c.address).await;
     Ok(Outcome::Done(format!("terminated {product}")))
 }

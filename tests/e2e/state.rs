@@ -1,0 +1,206 @@
+//! Issue 13: the state through its backend from the command line: `state pull` / `state push`
+//! (and a migration between workspaces keeping lineage and serial), `--lock=false`, and two
+//! applies on one workspace.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use planform_state::{Backend, LocalBackend};
+
+use crate::Workspace;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap()
+}
+
+#[test]
+fn issue_13_pull_and_push_round_trip_and_refusals() {
+    let w = Workspace::example("quickstart");
+    w.run(&["apply", "--auto-approve"]).expect(0);
+    let pulled = w.run(&["state", "pull"]).expect(0).stdout;
+    let v = json(&pulled);
+    assert_eq!(
+        v,
+        json(&w.read(".planform/state.json")),
+        "pull prints the snapshot"
+    );
+    let serial = v["serial"].as_u64().unwrap();
+    assert!(serial > 0);
+
+    // The same serial again: refused, nothing written.
+    w.write("pulled.json", &pulled);
+    let same = w.run(&["state", "push", "pulled.json"]).expect(1).stderr;
+    assert!(same.contains("not newer than the stored serial"), "{same}");
+    // Another lineage: refused.
+    let other = pulled.replace(v["lineage"].as_str().unwrap(), "another-lineage");
+    w.write(
+        "other.json",
+        &other.replace(&format!("\"serial\": {serial}"), "\"serial\": 999"),
+    );
+    let foreign = w.run(&["state", "push", "other.json"]).expect(1).stderr;
+    assert!(foreign.contains("it is another state"), "{foreign}");
+    // A corrupt file: refused, naming it.
+    w.write("bad.json", "{ nope");
+    let bad = w.run(&["state", "push", "bad.json"]).expect(1).stderr;
+    assert!(bad.contains("bad.json") && bad.contains("corrupt"), "{bad}");
+    assert_eq!(
+        json(&w.read(".planform/state.json")),
+        v,
+        "refusals write nothing"
+    );
+
+    // An edited state with a newer serial: pushed.
+    let edited = pulled.replace(
+        &format!("\"serial\": {serial}"),
+        &format!("\"serial\": {}", serial + 1),
+    );
+    w.write("edited.json", &edited);
+    w.run(&["state", "push", "edited.json"]).expect(0);
+    assert_eq!(
+        json(&w.run(&["state", "pull"]).expect(0).stdout),
+        json(&edited)
+    );
+    w.run(&["plan", "--detailed-exitcode"]).expect(0);
+
+    // Migration: the pulled state pushed into a workspace without state keeps lineage and
+    // serial, and the moved workspace sees no change.
+    let moved = Workspace::example("quickstart");
+    moved.write("from.json", &edited);
+    moved.run(&["state", "push", "from.json"]).expect(0);
+    assert_eq!(
+        json(&moved.run(&["state", "pull"]).expect(0).stdout),
+        json(&edited)
+    );
+    assert_eq!(
+        moved.run(&["state", "list"]).expect(0).stdout,
+        w.run(&["state", "list"]).expect(0).stdout
+    );
+    let none = Workspace::example("quickstart");
+    let empty = none.run(&["state", "pull"]).expect(1).stderr;
+    assert!(
+        empty.contains("there is no state in local state"),
+        "{empty}"
+    );
+}
+
+#[test]
+fn issue_13_lock_false_is_read_only() {
+    let w = Workspace::example("quickstart");
+    w.run(&["apply", "--auto-approve"]).expect(0);
+    let backend = LocalBackend::new(w.path().join(".planform/state.json"));
+    let rt = runtime();
+    let held = rt
+        .block_on(backend.lock("apply (another job)", Duration::ZERO))
+        .unwrap();
+    // A read-only plan needs no lock.
+    let plan = w
+        .run(&["plan", "--lock=false", "--detailed-exitcode"])
+        .expect(0);
+    assert!(plan.stdout.contains("No changes"), "{}", plan.stdout);
+    // A plan that locks names the holder.
+    let locked = w.run(&["plan"]).expect(1).stderr;
+    assert!(locked.contains("apply (another job)"), "{locked}");
+    rt.block_on(held.release()).unwrap();
+    for args in [
+        &["apply", "--auto-approve", "--lock=false"][..],
+        &["destroy", "--auto-approve", "--lock=false"][..],
+        &["state", "rm", "plan.network", "--lock=false"][..],
+        &["state", "mv", "plan.network", "plan.net", "--lock=false"][..],
+        &["state", "push", "x.json", "--lock=false"][..],
+    ] {
+        w.write("x.json", &w.read(".planform/state.json"));
+        let refused = w.run(args).expect(1).stderr;
+        assert!(refused.contains("drop --lock=false"), "{args:?}: {refused}");
+    }
+    assert_eq!(
+        w.run(&["state", "list"]).expect(0).stdout.lines().count(),
+        3
+    );
+}
+
+fn slow(endpoint: &str) -> String {
+    format!(
+        r#"
+provider "alibaba" {{
+  region      = "cn-hangzhou"
+  endpoint    = "{endpoint}"
+  max_retries = 8
+}}
+
+plan "net" {{
+  count                    = 6
+  name                     = "net-${{count.index}}"
+  product_id               = "prod-sbxvpc0000001"
+  product_version_id       = "pv-sbxvpc0000001"
+  provisioned_product_name = "net-${{count.index}}"
+  parameters               = {{ cidr_block = "10.${{count.index}}.0.0/16" }}
+  execute                  = true
+}}
+"#
+    )
+}
+
+/// `planform args…` with the server's Alibaba credentials.
+fn alibaba(w: &Workspace, args: &[&str]) -> std::process::Command {
+    let mut c = w.command(args);
+    c.env("ALIBABA_CLOUD_ACCESS_KEY_ID", "e2eid")
+        .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "e2esecret")
+        .env("HOME", w.path());
+    c
+}
+
+/// Two applies on one workspace: while the first holds the lock, a second one without a
+/// timeout fails naming it, and one with a timeout waits and then finds nothing to do.
+#[test]
+fn issue_13_two_applies_on_one_workspace() {
+    let server = crate::server::serve(&["--latency-ms", "100"]);
+    let w = Workspace::new();
+    w.write("main.hcl", &slow(&server.endpoint));
+    let mut first = alibaba(&w, &["apply", "--auto-approve", "--parallelism", "2"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let backend = LocalBackend::new(w.path().join(".planform/state.json"));
+    let rt = runtime();
+    // Wait (by polling, not a timer) until the first apply holds the lock and has named itself.
+    let started = std::time::Instant::now();
+    while rt
+        .block_on(backend.holder())
+        .unwrap()
+        .is_none_or(|h| h.pid != first.id())
+    {
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "the first apply never locked"
+        );
+        assert!(
+            first.try_wait().unwrap().is_none(),
+            "the first apply ended early"
+        );
+        std::thread::yield_now();
+    }
+    let run = |args: &[&str]| crate::Run::from(alibaba(&w, args).output().unwrap());
+    let refused = run(&["apply", "--auto-approve"]).expect(1).stderr;
+    assert!(
+        refused.contains(&format!("locked by pid {}", first.id())) && refused.contains("(apply)"),
+        "{refused}"
+    );
+    let waited = run(&["apply", "--auto-approve", "--lock-timeout", "10m"]).expect(0);
+    assert!(first.wait().unwrap().success());
+    assert!(
+        waited.stdout.contains("No changes"),
+        "the waiting apply ran after the first one: {}",
+        waited.stdout
+    );
+    assert_eq!(
+        w.run(&["state", "list"]).expect(0).stdout.lines().count(),
+        6
+    );
+}
