@@ -556,7 +556,7 @@ fn documents_of_show_and_output() {
     let w = Workspace::example("quickstart");
     let missing = w.run(&["show"]).expect(1);
     assert!(
-        missing.stderr.contains("there is no state at"),
+        missing.stderr.contains("there is no state in local state"),
         "{}",
         missing.stderr
     );

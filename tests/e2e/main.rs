@@ -9,6 +9,7 @@ mod cli;
 mod corpus;
 mod credentials;
 mod format;
+mod pg;
 mod planfile;
 mod recipes;
 mod schema;

@@ -308,6 +308,8 @@ pub enum StateCommand {
     /// Replace the stored state with FILE (a `state pull` of this or another backend): refused
     /// for another lineage or a serial not newer than the stored one.
     Push {
+        /// The state file to store (e.g. from `state pull`, or `errored-state.json`): the same
+        /// lineage and a newer serial than the stored state, or a workspace without state.
         file: std::path::PathBuf,
         #[command(flatten)]
         lock: LockArgs,
