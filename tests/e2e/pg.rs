@@ -3,7 +3,6 @@
 
 use crate::{Run, Workspace};
 
-#[allow(dead_code)]
 #[path = "../../crates/state-pg/tests/support/mod.rs"]
 mod support;
 
