@@ -40,15 +40,26 @@ fn tempfile_dir() -> std::path::PathBuf {
     dir
 }
 
-/// The inputs kept for `target`: its corpus and its regressions.
+/// The inputs kept for `target`: its corpus and its regressions, and for `manifest` also the
+/// repository's own manifests (the examples and the bad-manifest corpus of the e2e tests).
 pub fn kept_inputs(target: &str) -> Vec<(String, Vec<u8>)> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut dirs = vec![
+        repo.join("fuzz/corpus").join(target),
+        repo.join("fuzz/regressions").join(target),
+    ];
+    if target == "manifest" {
+        dirs.push(repo.join("tests/manifests/bad"));
+        for example in ["quickstart", "alibaba", "aws"] {
+            dirs.push(repo.join("examples").join(example));
+        }
+    }
     let mut out = Vec::new();
-    for kind in ["corpus", "regressions"] {
-        let Ok(entries) = std::fs::read_dir(root.join(kind).join(target)) else {
+    for dir in dirs {
+        let Ok(entries) = std::fs::read_dir(dir) else {
             continue;
         };
-        for e in entries.flatten() {
+        for e in entries.flatten().filter(|e| e.path().is_file()) {
             if let Ok(bytes) = std::fs::read(e.path()) {
                 out.push((e.path().display().to_string(), bytes));
             }

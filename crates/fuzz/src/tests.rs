@@ -71,7 +71,13 @@ fn hcl_like() -> impl Strategy<Value = Vec<u8>> {
 
 #[test]
 fn kept_manifest_inputs() {
-    for (name, bytes) in kept_inputs("manifest") {
+    let kept = kept_inputs("manifest");
+    assert!(
+        kept.len() >= 60,
+        "the manifest corpus, examples and bad manifests hold {} files",
+        kept.len()
+    );
+    for (name, bytes) in kept {
         eprintln!("{name}");
         manifest(&bytes);
     }

@@ -1,2 +1,0 @@
-plan "a" {
-  name = "a"

@@ -1,3 +1,0 @@
-plan "a" {
-  name = "a"
-}

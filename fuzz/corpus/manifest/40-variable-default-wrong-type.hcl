@@ -1,4 +1,0 @@
-variable "replicas" {
-  type    = number
-  default = "three"
-}

@@ -1,4 +1,0 @@
-variable "db_password" {
-  type      = string
-  sensitive = true
-}

@@ -1,4 +1,0 @@
-provider "alibaba" {
-  region   = "cn-hangzhou"
-  endpoint = "ftp://127.0.0.1"
-}

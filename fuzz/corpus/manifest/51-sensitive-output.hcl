@@ -1,8 +1,0 @@
-variable "pw" {
-  sensitive = true
-  default   = "x"
-}
-
-output "pw" {
-  value = var.pw
-}

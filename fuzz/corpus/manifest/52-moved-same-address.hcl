@@ -1,4 +1,0 @@
-moved {
-  from = plan.a
-  to   = plan.a
-}

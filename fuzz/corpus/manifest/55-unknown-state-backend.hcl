@@ -1,5 +1,0 @@
-planform {
-  state "s3" {
-    bucket = "b"
-  }
-}
