@@ -560,6 +560,14 @@ fn documents_of_show_and_output() {
         "{}",
         missing.stderr
     );
+    for args in [&["state", "list"][..], &["state", "show", "plan.network"]] {
+        let missing = w.run(args).expect(1);
+        assert!(
+            missing.stderr.contains("there is no state in local state"),
+            "{}",
+            missing.stderr
+        );
+    }
     w.run(&["plan", "--out", "first.plan"]).expect(0);
     let plan_doc: serde_json::Value = serde_json::from_str(
         &w.run(&["show", "first.plan", "--format", "json"])

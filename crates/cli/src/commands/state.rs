@@ -12,18 +12,28 @@ use crate::exit;
 use crate::invocation::Invocation;
 use crate::ops::{self, Guard};
 
+/// The stored state; asking for one that does not exist is an error, not an empty state.
+async fn stored(backend: &dyn planform_state::Backend) -> Result<planform_state::State> {
+    backend.load().await?.ok_or_else(|| {
+        anyhow!(
+            "there is no state in {}: nothing was applied in this workspace yet",
+            backend.describe()
+        )
+    })
+}
+
 pub async fn run(inv: &Invocation, command: &StateCommand) -> Result<u8> {
     let (backend, workspace) = ops::read_backend(inv)?;
     let backend = &*backend;
     match command {
         StateCommand::List => {
-            for a in backend.load().await?.unwrap_or_default().plans.keys() {
+            for a in stored(backend).await?.plans.keys() {
                 println!("{a}");
             }
         }
         StateCommand::Show { address } => {
             let address: Address = address.parse()?;
-            let state = backend.load().await?.unwrap_or_default();
+            let state = stored(backend).await?;
             let m = state
                 .plans
                 .get(&address)
