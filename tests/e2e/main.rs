@@ -77,6 +77,8 @@ impl Workspace {
 
     pub fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_planform"));
+        // Run from the workspace, as a user would: relative paths (`--out F`) land there.
+        c.current_dir(self.path());
         c.arg("-C").arg(self.path()).args(args);
         c.env("CI", "true")
             .env("NO_COLOR", "1")
