@@ -190,6 +190,20 @@ impl Sandbox {
         }
     }
 
+    /// The portfolio a plan reports: the one the request named, or on Alibaba the product's
+    /// default launch option (the AWS face reports only a PathId it was given).
+    fn portfolio_answered(
+        &self,
+        given: Option<String>,
+        product_id: &str,
+        aws: bool,
+    ) -> Option<String> {
+        match given {
+            None if !aws => self.default_portfolio(product_id).map(|p| p.id.clone()),
+            given => given,
+        }
+    }
+
     /// The plan's portfolio: the one it names, or the product's only one.
     fn portfolio_for<'a>(&'a self, plan: &'a PlanRecord) -> Option<&'a Portfolio> {
         match &plan.portfolio_id {
@@ -246,12 +260,7 @@ impl Sandbox {
         };
         // Alibaba answers with the portfolio the plan launches through, also when the request
         // left it to the product's default launch option.
-        let portfolio_id = match req.portfolio_id {
-            None if !req.aws => self
-                .default_portfolio(&req.product_id)
-                .map(|p| p.id.clone()),
-            given => given,
-        };
+        let portfolio_id = self.portfolio_answered(req.portfolio_id, &req.product_id, req.aws);
         let pp_id = match (op, self.active_product_named(&req.provisioned_product_name)) {
             (OperationType::LaunchProduct, Some(pp)) => {
                 return Err(SandboxError::new(
@@ -357,12 +366,7 @@ impl Sandbox {
         let now = self.now_ms();
         plan.product_id = req.product_id;
         plan.product_version_id = req.product_version_id;
-        plan.portfolio_id = match req.portfolio_id {
-            None if !plan.aws => self
-                .default_portfolio(&plan.product_id)
-                .map(|p| p.id.clone()),
-            given => given,
-        };
+        plan.portfolio_id = self.portfolio_answered(req.portfolio_id, &plan.product_id, plan.aws);
         plan.description = req.description;
         plan.parameters = req.parameters;
         plan.tags = req.tags;
