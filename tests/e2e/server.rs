@@ -27,12 +27,14 @@ impl Served {
         self.data.path().to_path_buf()
     }
 
-    /// A new server (on a new port) over the same data.
+    /// A new server over the same data, at the same endpoint (a plan is where it was made:
+    /// another endpoint is another place to planform).
     pub fn restart(mut self) -> Served {
         self.stop();
         let data = std::mem::replace(&mut self.data, tempfile::tempdir().unwrap());
         let extra = std::mem::take(&mut self.extra);
-        start(data, extra)
+        let listen = self.endpoint.trim_start_matches("http://").to_string();
+        start(data, extra, &listen)
     }
 }
 
@@ -40,16 +42,17 @@ pub fn serve(extra: &[&str]) -> Served {
     start(
         tempfile::tempdir().unwrap(),
         extra.iter().map(|s| s.to_string()).collect(),
+        "127.0.0.1:0",
     )
 }
 
-fn start(data: tempfile::TempDir, extra: Vec<String>) -> Served {
+fn start(data: tempfile::TempDir, extra: Vec<String>, listen: &str) -> Served {
     let mut child = Command::new(env!("CARGO_BIN_EXE_planform"))
         .args([
             "sandbox",
             "serve",
             "--listen",
-            "127.0.0.1:0",
+            listen,
             "--access-key",
             "e2eid:e2esecret",
             "--preview-ms",
@@ -483,4 +486,59 @@ fn issue_12_two_principals_share_one_workspace_without_duplicates() {
     run(&w, &["plan", "--detailed-exitcode"]).expect(0);
     as_ci(&["destroy", "--auto-approve"]).expect(0);
     assert_eq!(run(&w, &["state", "list"]).expect(0).stdout, "");
+}
+
+/// Issue 12 (3): a plan's provider is part of what it is. Applied through one endpoint, the
+/// same `alibaba` provider pointed at another is refused — by plan, apply, destroy and drift,
+/// before any request (the other endpoint here has no server: a request would fail otherwise)
+/// — and pointed back, nothing changed. The embedded quickstart moved to the `alibaba` kind is
+/// refused as well.
+#[test]
+fn issue_12_a_provider_pointed_elsewhere_is_refused_before_any_request() {
+    let server = serve(&[]);
+    let w = Workspace::new();
+    w.write("main.hcl", &manifest(&server.endpoint));
+    run(&w, &["apply", "--auto-approve"]).expect(0);
+    let nowhere = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    w.write("main.hcl", &manifest(&nowhere));
+    for args in [
+        &["plan"][..],
+        &["apply", "--auto-approve"],
+        &["destroy", "--auto-approve"],
+        &["drift"],
+    ] {
+        let refused = run(&w, args).expect(1);
+        assert!(
+            refused.stderr.contains(&format!(
+                "was made in alibaba at {}, but provider alibaba now points at alibaba at {nowhere}",
+                server.endpoint
+            )) && refused.stderr.contains("planform destroy --target plan.network"),
+            "{args:?}: {}",
+            refused.stderr
+        );
+    }
+    w.write("main.hcl", &manifest(&server.endpoint));
+    run(&w, &["plan", "--detailed-exitcode"]).expect(0);
+
+    let q = Workspace::example("quickstart");
+    q.run(&["apply", "--auto-approve"]).expect(0);
+    let main = q.read("main.hcl").replace(
+        "provider \"sandbox\" {}",
+        &format!(
+            "provider \"alibaba\" {{\n  region   = \"cn-hangzhou\"\n  endpoint = \"{}\"\n}}",
+            server.endpoint
+        ),
+    );
+    q.write("main.hcl", &main);
+    let refused = run(&q, &["plan"]).expect(1);
+    assert!(
+        refused
+            .stderr
+            .contains("is managed through provider sandbox, but the manifests now say alibaba"),
+        "{}",
+        refused.stderr
+    );
 }

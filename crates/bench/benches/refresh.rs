@@ -91,6 +91,7 @@ async fn bench(n: usize, rounds: usize) {
                         history: vec![],
                         depends_on: Default::default(),
                         pending_token: None,
+                        location: None,
                     },
                 );
             }

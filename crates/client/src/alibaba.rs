@@ -735,6 +735,32 @@ impl PlanService for AlibabaClient {
     fn capabilities(&self) -> Capabilities {
         Capabilities::ALIBABA
     }
+
+    fn location(&self) -> String {
+        location(&self.options.endpoint)
+    }
+}
+
+/// Where the plans behind `endpoint` live: the region of an Alibaba Cloud endpoint
+/// (`servicecatalog[-vpc].<region>.aliyuncs.com`: the public and the VPC endpoint are one
+/// location), or the endpoint itself when it is not Alibaba Cloud's (a sandbox server).
+fn location(endpoint: &str) -> String {
+    let host = endpoint
+        .split_once("://")
+        .map_or(endpoint, |(_, rest)| rest)
+        .split(['/', ':'])
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    match host
+        .strip_suffix(".aliyuncs.com")
+        .map(|h| h.split('.').collect::<Vec<_>>())
+    {
+        Some(labels) if labels.len() == 2 && labels[0].starts_with("servicecatalog") => {
+            format!("alibaba {}", labels[1])
+        }
+        _ => format!("alibaba at {endpoint}"),
+    }
 }
 
 fn product(d: &Value, outputs: BTreeMap<String, String>) -> ProvisionedProduct {
@@ -754,6 +780,26 @@ fn product(d: &Value, outputs: BTreeMap<String, String>) -> ProvisionedProduct {
 mod tests {
     use super::*;
     use planform_model::Sensitive;
+
+    #[test]
+    fn a_region_whatever_its_endpoint_and_a_foreign_endpoint_as_itself() {
+        assert_eq!(
+            location("https://servicecatalog.cn-hangzhou.aliyuncs.com"),
+            "alibaba cn-hangzhou"
+        );
+        assert_eq!(
+            location("https://servicecatalog-vpc.cn-hangzhou.aliyuncs.com/"),
+            "alibaba cn-hangzhou"
+        );
+        assert_eq!(
+            location("https://servicecatalog.cn-shanghai.aliyuncs.com:443"),
+            "alibaba cn-shanghai"
+        );
+        assert_eq!(
+            location("http://127.0.0.1:8080"),
+            "alibaba at http://127.0.0.1:8080"
+        );
+    }
 
     fn creds(token: Option<&str>) -> AlibabaCredentials {
         AlibabaCredentials {

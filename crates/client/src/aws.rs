@@ -46,11 +46,33 @@ pub struct AwsOptions {
 pub struct AwsClient {
     client: Client,
     limit: Option<RateLimit>,
+    /// See [`PlanService::location`]: the region, and the endpoint when it is not AWS's own.
+    location: String,
 }
 
 impl std::fmt::Debug for AwsClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AwsClient").finish_non_exhaustive()
+    }
+}
+
+/// Where the plans of `region` behind `endpoint` live: the region alone for AWS's own endpoints
+/// (`*.amazonaws.com`, FIPS and dual-stack included), with the endpoint for any other.
+fn location(region: Option<&str>, endpoint: Option<&str>) -> String {
+    let region = region.unwrap_or("(no region)");
+    let foreign = endpoint.filter(|e| {
+        let host = e
+            .split_once("://")
+            .map_or(*e, |(_, rest)| rest)
+            .split(['/', ':'])
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        !(host.ends_with(".amazonaws.com") || host.ends_with(".amazonaws.com.cn"))
+    });
+    match foreign {
+        Some(e) => format!("aws {region} at {}", e.trim_end_matches('/')),
+        None => format!("aws {region}"),
     }
 }
 
@@ -339,10 +361,19 @@ impl AwsClient {
             );
         }
         let config = loader.load().await;
+        // The SDK's own precedence: the manifest's endpoint, then the service's variable, then
+        // the general one (`SdkConfig` holds the last two as one).
+        let endpoint = options
+            .endpoint
+            .clone()
+            .or_else(|| std::env::var("AWS_ENDPOINT_URL_SERVICE_CATALOG").ok())
+            .or_else(|| config.endpoint_url().map(str::to_string))
+            .filter(|e| !e.is_empty());
         let conf = aws_sdk_servicecatalog::config::Builder::from(&config)
             .interceptor(RequestLog)
             .build();
         AwsClient {
+            location: location(conf.region().map(|r| r.as_ref()), endpoint.as_deref()),
             client: Client::from_conf(conf),
             limit: options.requests_per_second.and_then(RateLimit::new),
         }
@@ -355,6 +386,7 @@ impl AwsClient {
         requests_per_second: Option<f64>,
     ) -> AwsClient {
         AwsClient {
+            location: location(conf.region().map(|r| r.as_ref()), None),
             client: Client::from_conf(conf.to_builder().interceptor(RequestLog).build()),
             limit: requests_per_second.and_then(RateLimit::new),
         }
@@ -715,6 +747,10 @@ impl PlanService for AwsClient {
         Capabilities::AWS
     }
 
+    fn location(&self) -> String {
+        self.location.clone()
+    }
+
     async fn terminate_product(&self, name: &str, token: &str) -> Result<(), ProviderError> {
         self.pace().await;
         self.client
@@ -778,6 +814,22 @@ mod tests {
     use super::*;
     use aws_sdk_servicecatalog::error::ConnectorError;
     use aws_sdk_servicecatalog::operation::describe_provisioned_product_plan::DescribeProvisionedProductPlanError as Describe;
+
+    #[test]
+    fn a_region_for_aws_endpoints_and_the_endpoint_for_any_other() {
+        assert_eq!(location(Some("us-east-1"), None), "aws us-east-1");
+        assert_eq!(
+            location(
+                Some("us-east-1"),
+                Some("https://servicecatalog-fips.us-east-1.amazonaws.com")
+            ),
+            "aws us-east-1"
+        );
+        assert_eq!(
+            location(Some("eu-west-1"), Some("http://127.0.0.1:9000/")),
+            "aws eu-west-1 at http://127.0.0.1:9000"
+        );
+    }
 
     #[test]
     fn every_status_and_code_family_has_its_kind() {

@@ -114,6 +114,7 @@ fn main() {
                 history: vec![],
                 depends_on: p.depends_on.clone(),
                 pending_token: None,
+                location: None,
             },
         );
         let mut inputs = planform_engine::resolve_inputs(&p.inputs, &state, &Default::default());

@@ -31,6 +31,8 @@ pub struct LiveSnapshot {
     pub outputs: BTreeMap<Address, BTreeMap<String, String>>,
     /// Which provider each entry came from.
     pub provider_of: BTreeMap<Address, ProviderRef>,
+    /// Where each provider read keeps its plans; empty when the state stands in for a refresh.
+    pub locations: BTreeMap<ProviderRef, String>,
     /// Plans carrying this workspace's ownership tag whose address is in neither the state nor
     /// the manifests: (the address they claim, plan id).
     pub unmanaged: Vec<(String, String)>,
@@ -97,6 +99,9 @@ pub fn absorb(state: &State, live: &LiveSnapshot) -> State {
             continue;
         };
         let m = out.observe(address, provider, l);
+        if let Some(at) = live.locations.get(provider) {
+            m.location = Some(at.clone());
+        }
         if let Some(o) = live.outputs.get(address) {
             m.outputs = o.clone();
         }
@@ -304,6 +309,59 @@ pub enum DiffError {
         from: ProviderRef,
         to: ProviderRef,
     },
+    #[error("{address}: its plan {plan_id} was made in {from}, but provider {provider} now points at {to}, where it does not exist; planform does not move plans between regions, endpoints or clouds. Point {provider} back at {from} and run `planform destroy --target {address}` first (or `planform state rm {address}` to leave the plan where it is), then apply with the new setting")]
+    ProviderMoved {
+        address: Address,
+        plan_id: String,
+        provider: ProviderRef,
+        from: String,
+        to: String,
+    },
+}
+
+/// The managed plans whose provider the manifests changed (another kind or alias) or pointed
+/// elsewhere (another region, endpoint or cloud than the one the state recorded): planform does
+/// not move plans, so these are refused. Pure, and cheap enough to run before any request (a
+/// refresh of the new place would only find the plans missing). `locations` says where each
+/// configured provider points now; a state entry written before planform recorded locations is
+/// taken to be where its provider points. `destroy` checks locations only: it works through the
+/// state's provider, whatever the manifests say.
+pub fn provider_moves(
+    desired: &DesiredState,
+    state: &State,
+    locations: &BTreeMap<ProviderRef, String>,
+    destroy: bool,
+) -> Vec<DiffError> {
+    let mut errors = vec![];
+    for (address, m) in &state.plans {
+        if !destroy {
+            if let Some(d) = desired
+                .plans
+                .get(address)
+                .filter(|d| d.provider != m.provider)
+            {
+                errors.push(DiffError::ProviderChanged {
+                    address: address.clone(),
+                    plan_id: m.plan_id.clone(),
+                    from: m.provider.clone(),
+                    to: d.provider.clone(),
+                });
+                continue;
+            }
+        }
+        if let (Some(from), Some(to)) = (&m.location, locations.get(&m.provider)) {
+            if from != to {
+                errors.push(DiffError::ProviderMoved {
+                    address: address.clone(),
+                    plan_id: m.plan_id.clone(),
+                    provider: m.provider.clone(),
+                    from: from.clone(),
+                    to: to.clone(),
+                });
+            }
+        }
+    }
+    errors
 }
 
 #[derive(Debug, Clone, Default)]
@@ -318,6 +376,9 @@ pub struct DiffOptions {
     /// What each configured provider can do (see [`crate::capabilities`]); a provider missing
     /// here is taken to have the capabilities of its kind's API.
     pub capabilities: BTreeMap<ProviderRef, Capabilities>,
+    /// Where each configured provider points now (see [`provider_moves`]); a provider missing
+    /// here is not checked.
+    pub locations: BTreeMap<ProviderRef, String>,
 }
 
 impl DiffOptions {
@@ -476,6 +537,16 @@ fn token(state: &State, address: &Address, live: Option<&str>) -> String {
     format!("pf-{h:016x}-{}", state.serial)
 }
 
+/// The address a provider-move refusal is about.
+fn moved_address(e: &DiffError) -> Option<Address> {
+    match e {
+        DiffError::ProviderChanged { address, .. } | DiffError::ProviderMoved { address, .. } => {
+            Some(address.clone())
+        }
+        _ => None,
+    }
+}
+
 fn topo(desired: &DesiredState) -> Vec<&Address> {
     let mut out = Vec::new();
     let mut seen = BTreeSet::new();
@@ -535,20 +606,13 @@ pub fn diff(
         }
     }
     let mut changing: BTreeSet<Address> = BTreeSet::new();
+    let moves = provider_moves(desired, state, &options.locations, options.destroy);
+    let moved: BTreeSet<Address> = moves.iter().filter_map(moved_address).collect();
+    errors.extend(moves);
     if !options.destroy {
         for address in topo(desired) {
             let d = &desired.plans[address];
-            if let Some(m) = state
-                .plans
-                .get(address)
-                .filter(|m| m.provider != d.provider)
-            {
-                errors.push(DiffError::ProviderChanged {
-                    address: address.clone(),
-                    plan_id: m.plan_id.clone(),
-                    from: m.provider.clone(),
-                    to: d.provider.clone(),
-                });
+            if moved.contains(address) {
                 continue;
             }
             let caps = options.capabilities_of(&d.provider);

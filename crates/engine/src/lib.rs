@@ -17,14 +17,14 @@ mod resolve;
 pub use apply::{apply, ApplyError, ApplyOptions, ApplyReport, Outcome, Phase};
 pub use diff::stored_snapshot;
 pub use diff::{
-    absorb, diff, Action, AttrDiff, Change, ChangeSet, DiffError, DiffOptions, LiveEntry,
-    LiveSnapshot, Termination,
+    absorb, diff, provider_moves, Action, AttrDiff, Change, ChangeSet, DiffError, DiffOptions,
+    LiveEntry, LiveSnapshot, Termination,
 };
 pub use drift::{drift, DriftItem, DriftKind, Products};
 pub use events::{Event, Observer};
 pub use fingerprint::{fingerprint, fingerprints, staleness, Fingerprint};
 pub use graph::{dot, order, OrderError};
-pub use refresh::{capabilities, refresh, refresh_to, Depth, Providers, RefreshStats};
+pub use refresh::{capabilities, locations, refresh, refresh_to, Depth, Providers, RefreshStats};
 pub use resolve::{resolve_inputs, resolve_value, unresolved};
 
 #[cfg(test)]

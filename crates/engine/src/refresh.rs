@@ -26,6 +26,14 @@ pub fn capabilities(providers: &Providers) -> BTreeMap<ProviderRef, Capabilities
         .collect()
 }
 
+/// Where each provider keeps its plans (see [`planform_model::PlanService::location`]).
+pub fn locations(providers: &Providers) -> BTreeMap<ProviderRef, String> {
+    providers
+        .iter()
+        .map(|(r, s)| (r.clone(), s.location()))
+        .collect()
+}
+
 /// How many requests a refresh sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct RefreshStats {
@@ -148,6 +156,9 @@ pub async fn refresh_to(
         let Some(service) = providers.get(provider) else {
             continue;
         };
+        snapshot
+            .locations
+            .insert(provider.clone(), service.location());
         let err = |error| RefreshError {
             provider: provider.clone(),
             error,

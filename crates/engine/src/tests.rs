@@ -13,8 +13,8 @@ use planform_state::{BackendFuture, Durable, LockInfo, Locked, Record, State, St
 use proptest::prelude::*;
 
 use crate::{
-    absorb, apply, diff, order, refresh, Action, ApplyOptions, DiffOptions, Event, LiveEntry,
-    LiveSnapshot, Providers,
+    absorb, apply, diff, order, refresh, Action, ApplyOptions, DiffError, DiffOptions, Event,
+    LiveEntry, LiveSnapshot, Providers,
 };
 
 /// A held lock in memory: keeps the records, checks that each one follows the last serial.
@@ -218,7 +218,7 @@ proptest! {
             state.plans.insert(Address::with_key("net", InstanceKey::Str(n.clone())), planform_state::ManagedPlan {
                 provider: ProviderRef::default_for(ProviderKind::Sandbox), plan_id: format!("plan-{n}"), provisioned_product_id: None, stack_id: None,
                 status: "PreviewSuccess".into(), applied: None, sensitive_parameters: BTreeSet::new(), launched: false, outputs: BTreeMap::new(),
-                history: vec![], depends_on: BTreeSet::new(), pending_token: None,
+                history: vec![], depends_on: BTreeSet::new(), pending_token: None, location: None,
             });
         }
         let mut live = LiveSnapshot::default();
@@ -316,6 +316,7 @@ fn prevent_destroy_blocks_destroy_and_replacement() {
             history: vec![],
             depends_on: BTreeSet::new(),
             pending_token: None,
+            location: None,
         },
     );
     let errors = diff(
@@ -367,6 +368,7 @@ fn refresh_lists_in_pages_of_100() {
             history: vec![],
             depends_on: BTreeSet::new(),
             pending_token: None,
+            location: None,
         },
     );
     let (live, stats) = rt.block_on(refresh(&desired, &state, &providers)).unwrap();
@@ -624,6 +626,65 @@ fn issue_12_a_changed_provider_is_refused_with_a_hint() {
         text.contains("managed through provider sandbox, but the manifests now say alibaba")
             && text.contains("planform destroy --target plan.net[\"a\"]"),
         "{text}"
+    );
+}
+
+/// Issue 12 (3): a provider pointed at another region or endpoint keeps its name, but its
+/// plans are not there. The state records where each plan was made; the move is refused
+/// before any request (and by the diff), for destroy too; a state written before locations
+/// were recorded is not refused, and the next refresh records where its plans were found.
+#[test]
+fn issue_12_a_provider_pointed_elsewhere_is_refused() {
+    let rt = runtime();
+    let (providers, _) = sandbox();
+    let desired = desired_of(vec![vpc("a", "10.1.0.0/16", BTreeMap::new(), true)]);
+    let state = rt.block_on(converge(
+        &desired,
+        State::new("test", "lin".into()),
+        &providers,
+    ));
+    let address: Address = "plan.net[\"a\"]".parse().unwrap();
+    assert_eq!(
+        state.plans[&address].location.as_deref(),
+        Some("embedded sandbox"),
+        "the executor records where the plan was made"
+    );
+    let here = crate::locations(&providers);
+    assert!(crate::provider_moves(&desired, &state, &here, false).is_empty());
+    let mut elsewhere = here.clone();
+    for at in elsewhere.values_mut() {
+        *at = "alibaba at http://127.0.0.1:9".into();
+    }
+    for destroy in [false, true] {
+        let errors = crate::provider_moves(&desired, &state, &elsewhere, destroy);
+        assert_eq!(errors.len(), 1, "destroy = {destroy}: {errors:?}");
+        let text = errors[0].to_string();
+        assert!(
+            text.contains("was made in embedded sandbox, but provider sandbox now points at alibaba at http://127.0.0.1:9")
+                && text.contains("planform destroy --target plan.net[\"a\"]"),
+            "{text}"
+        );
+    }
+    let (live, _) = rt.block_on(refresh(&desired, &state, &providers)).unwrap();
+    let options = DiffOptions {
+        locations: elsewhere.clone(),
+        ..DiffOptions::default()
+    };
+    let errors = diff(&desired, &state, &live, &options).unwrap_err();
+    assert!(
+        matches!(&errors[..], [DiffError::ProviderMoved { .. }]),
+        "one refusal, no follow-on change: {errors:?}"
+    );
+    // A state from before locations: nothing to compare, and the refresh records it.
+    let mut legacy = state.clone();
+    for m in legacy.plans.values_mut() {
+        m.location = None;
+    }
+    assert!(crate::provider_moves(&desired, &legacy, &elsewhere, false).is_empty());
+    let (live, _) = rt.block_on(refresh(&desired, &legacy, &providers)).unwrap();
+    assert_eq!(
+        absorb(&legacy, &live).plans[&address].location.as_deref(),
+        Some("embedded sandbox")
     );
 }
 

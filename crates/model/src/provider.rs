@@ -334,6 +334,11 @@ pub trait PlanService: Send + Sync {
     async fn provisioned_product(&self, id: &str) -> Result<ProvisionedProduct, ProviderError>;
     /// What this provider can do; the diff decides each change from it.
     fn capabilities(&self) -> Capabilities;
+    /// Where this service keeps its plans (`alibaba cn-hangzhou`, `aws us-east-1 at
+    /// http://127.0.0.1:9000`): a plan made here is found nowhere else, so the state remembers it
+    /// and the provider pointed elsewhere is refused rather than taken for an empty cloud. Two
+    /// endpoints of one region (public and VPC) are one location.
+    fn location(&self) -> String;
     /// Terminates the product named `name` directly; `token` makes a repeat harmless.
     async fn terminate_product(&self, name: &str, token: &str) -> Result<(), ProviderError> {
         let _ = token;

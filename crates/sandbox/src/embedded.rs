@@ -239,4 +239,9 @@ impl PlanService for Embedded {
     fn capabilities(&self) -> Capabilities {
         Capabilities::ALIBABA
     }
+
+    /// Every workspace's embedded sandbox lives in its own `.planform/sandbox`.
+    fn location(&self) -> String {
+        "embedded sandbox".to_string()
+    }
 }

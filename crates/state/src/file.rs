@@ -51,6 +51,8 @@ struct StateFileV1 {
 #[derive(Serialize, Deserialize)]
 pub(crate) struct PlanV1 {
     provider: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    location: Option<String>,
     plan_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     provisioned_product_id: Option<String>,
@@ -191,6 +193,7 @@ pub(crate) fn decode_plan(addr: &str, v: PlanV1) -> Result<(Address, ManagedPlan
         address,
         ManagedPlan {
             provider,
+            location: v.location,
             plan_id: v.plan_id,
             provisioned_product_id: v.provisioned_product_id,
             stack_id: v.stack_id,
@@ -210,6 +213,7 @@ pub(crate) fn decode_plan(addr: &str, v: PlanV1) -> Result<(Address, ManagedPlan
 pub(crate) fn encode_plan(m: &ManagedPlan) -> PlanV1 {
     PlanV1 {
         provider: m.provider.to_string(),
+        location: m.location.clone(),
         plan_id: m.plan_id.clone(),
         provisioned_product_id: m.provisioned_product_id.clone(),
         stack_id: m.stack_id.clone(),

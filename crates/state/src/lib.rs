@@ -33,6 +33,9 @@ pub struct State {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ManagedPlan {
     pub provider: ProviderRef,
+    /// Where the provider kept the plan when it was last applied or seen (see
+    /// `PlanService::location`); `None` in states written before planform recorded it.
+    pub location: Option<String>,
     pub plan_id: String,
     pub provisioned_product_id: Option<String>,
     pub stack_id: Option<String>,
@@ -56,6 +59,7 @@ impl ManagedPlan {
     pub fn new(provider: ProviderRef, plan_id: impl Into<String>) -> ManagedPlan {
         ManagedPlan {
             provider,
+            location: None,
             plan_id: plan_id.into(),
             provisioned_product_id: None,
             stack_id: None,

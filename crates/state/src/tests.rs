@@ -31,6 +31,7 @@ fn sample() -> State {
             history: vec!["plan-0".into()],
             depends_on: [Address::new("network")].into(),
             pending_token: None,
+            location: None,
         },
     );
     s

@@ -36,7 +36,7 @@ pub async fn run(
     if !inv.lock {
         bail!("{command} writes the state, so it needs the state lock: drop --lock=false");
     }
-    let session = ws.open(command, inv.lock_timeout()?, true).await?;
+    let session = ws.open(command, inv.lock_timeout()?, true, destroy).await?;
     let Some(changes) = ws.diff(&session, targets, destroy)? else {
         return Ok(exit::ERROR);
     };

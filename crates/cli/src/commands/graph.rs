@@ -23,7 +23,9 @@ pub async fn run(inv: &Invocation, format: GraphFormat, plan: bool) -> Result<u8
         );
         return Ok(exit::OK);
     }
-    let session = ws.open("graph", inv.lock_timeout()?, inv.lock).await?;
+    let session = ws
+        .open("graph", inv.lock_timeout()?, inv.lock, false)
+        .await?;
     let Some(changes) = ws.diff(&session, &[], false)? else {
         return Ok(exit::ERROR);
     };

@@ -37,9 +37,10 @@ pub async fn run(inv: &Invocation, o: &Options<'_>) -> Result<u8> {
         bail!("--cloud-preview needs the cloud's current plans, so it cannot run with --refresh=false");
     }
     let session = if o.refresh {
-        ws.open("plan", inv.lock_timeout()?, inv.lock).await?
+        ws.open("plan", inv.lock_timeout()?, inv.lock, o.destroy)
+            .await?
     } else {
-        ws.open_stored("plan", inv.lock_timeout()?, inv.lock)
+        ws.open_stored("plan", inv.lock_timeout()?, inv.lock, o.destroy)
             .await?
     };
     let changes = match ws.diff_replacing(&session, o.targets, o.destroy, o.replace)? {

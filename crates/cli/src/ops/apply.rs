@@ -207,6 +207,9 @@ pub async fn open_planfile(
         );
     }
     let providers = providers(&inv.dir, &desired, &state, &inv.env).await?;
+    // Where the plan's addresses live is checked as destroy checks it: the changes were made
+    // for the providers' places then, and a provider pointed elsewhere since is refused.
+    super::workspace::refuse_moves(&desired, &state, &providers, true)?;
     let (live, _) = refresh(&desired, &state, &providers).await?;
     let now = planform_engine::fingerprints(&live, pf.fingerprints.keys());
     let moved = planform_engine::staleness(&pf.fingerprints, &now);

@@ -15,6 +15,9 @@ pub async fn drift(ws: &Workspace, ignore: &[String]) -> Result<Vec<DriftItem>> 
         None => State::new(&ws.desired.workspace, String::new()),
     };
     let providers = ws.providers(&state).await?;
+    // Drift reads each plan where the state's provider is; one pointed elsewhere is refused
+    // rather than reported as everything deleted.
+    super::workspace::refuse_moves(&ws.desired, &state, &providers, true)?;
     // Drift takes the census of every plan (unmanaged ones may be anywhere in the history).
     let (live, _) = refresh_to(&ws.desired, &state, &providers, Depth::Full).await?;
     let mut products = Products::new();

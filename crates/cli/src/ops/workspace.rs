@@ -8,7 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Result};
-use planform_engine::{absorb, diff, refresh, ChangeSet, DiffOptions, LiveSnapshot, Providers};
+use planform_engine::{
+    absorb, diff, locations, provider_moves, refresh, ChangeSet, DiffOptions, LiveSnapshot,
+    Providers,
+};
 use planform_model::{Address, DesiredState};
 use planform_state::{Backend, Locked, Record, State};
 
@@ -111,10 +114,19 @@ impl Workspace {
     }
 
     /// Locks (unless `lock` is false: a read-only session), loads the state, builds the
-    /// providers, refreshes and absorbs the refresh.
-    pub async fn open(&self, command: &str, timeout: Duration, lock: bool) -> Result<Session> {
+    /// providers, refuses plans whose provider the manifests moved (before any request: a
+    /// refresh of the new place would only find them missing), refreshes and absorbs the
+    /// refresh. `destroy`: the session will destroy, through the state's providers.
+    pub async fn open(
+        &self,
+        command: &str,
+        timeout: Duration,
+        lock: bool,
+        destroy: bool,
+    ) -> Result<Session> {
         let (stored, exists, guard) = self.load_state(command, timeout, lock).await?;
         let providers = self.providers(&stored).await?;
+        refuse_moves(&self.desired, &stored, &providers, destroy)?;
         let (live, _stats) = refresh(&self.desired, &stored, &providers).await?;
         let state = absorb(&stored, &live);
         Ok(Session {
@@ -134,9 +146,11 @@ impl Workspace {
         command: &str,
         timeout: Duration,
         lock: bool,
+        destroy: bool,
     ) -> Result<Session> {
         let (stored, exists, guard) = self.load_state(command, timeout, lock).await?;
         let providers = self.providers(&stored).await?;
+        refuse_moves(&self.desired, &stored, &providers, destroy)?;
         let live = planform_engine::stored_snapshot(&self.desired, &stored);
         Ok(Session {
             state: stored.clone(),
@@ -187,6 +201,7 @@ impl Workspace {
                 })
                 .collect::<Result<_>>()?,
             capabilities: planform_engine::capabilities(&session.providers),
+            locations: locations(&session.providers),
         };
         Ok(diff(&self.desired, &session.state, &session.live, &options))
     }
@@ -239,6 +254,22 @@ pub fn read_backend(inv: &Invocation) -> Result<(Box<dyn Backend>, String)> {
         backend::backend(&desired, &inv.dir, &inv.env)?,
         desired.workspace,
     ))
+}
+
+/// The error naming every managed plan whose provider the manifests changed or pointed
+/// elsewhere (see [`planform_engine::provider_moves`]).
+pub fn refuse_moves(
+    desired: &DesiredState,
+    state: &State,
+    providers: &Providers,
+    destroy: bool,
+) -> Result<()> {
+    let moves = provider_moves(desired, state, &locations(providers), destroy);
+    if moves.is_empty() {
+        return Ok(());
+    }
+    let lines: Vec<String> = moves.iter().map(ToString::to_string).collect();
+    bail!("{}", lines.join("\nerror: "))
 }
 
 fn parse_targets(list: &[String]) -> Result<Vec<Address>> {

@@ -9,12 +9,13 @@ mod error;
 mod poll;
 mod steps;
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use planform_model::Address;
 use planform_model::Address as Addr;
+use planform_model::{Address, ProviderRef};
 use planform_state::{Change as StateChange, Locked, Record, State, StateError};
 use tokio::task::JoinSet;
 
@@ -94,6 +95,8 @@ impl ApplyReport {
 /// observer, the options and the pollers' boards.
 pub(crate) struct Ctx {
     state: Mutex<State>,
+    /// Where each provider keeps its plans, recorded with every plan it makes or changes.
+    locations: BTreeMap<ProviderRef, String>,
     locked: Arc<dyn Locked>,
     observer: Arc<dyn Observer>,
     options: ApplyOptions,
@@ -200,6 +203,7 @@ pub async fn apply(
     let (topo, waits) = order(changes)?;
     let ctx = Arc::new(Ctx {
         state: Mutex::new(state),
+        locations: crate::locations(providers),
         locked,
         observer,
         options: options.clone(),

@@ -216,6 +216,7 @@ async fn record(
         let lineage = s.lineage.clone();
         let m = s.observe(&change.address, &change.provider, l);
         m.provider = change.provider.clone();
+        m.location = ctx.locations.get(&change.provider).cloned();
         m.depends_on = change.depends_on.clone();
         m.sensitive_parameters = change.sensitive_parameters.clone();
         if let Some(a) = applied {
