@@ -194,3 +194,52 @@ fn issue_16_a_plan_file_is_0600_and_never_follows_a_symlink() {
     assert_eq!(mode(&linked), 0o600);
     w.run(&["show", linked.to_str().unwrap()]).expect(0);
 }
+
+/// Issue 16 (8): a plan file is applied to the state the manifests of the directory name, never
+/// to a path it carries: made for another workspace or another state, it is refused — a fresh
+/// one (serial 0) included — and nothing is written.
+#[test]
+fn issue_16_a_plan_file_applies_only_to_the_state_it_was_made_for() {
+    let w = Workspace::example("quickstart");
+    let plan = w.path().join("changes.plan");
+    let p = plan.to_str().unwrap();
+    w.run(&["plan", "--out", p]).expect(0);
+
+    let main = w.read("main.hcl");
+    let other = Workspace::new();
+    other.write(
+        "main.hcl",
+        &main.replace("workspace = \"quickstart\"", "workspace = \"other\""),
+    );
+    let refused = other.run(&["apply", p]).expect(1);
+    assert!(
+        refused
+            .stderr
+            .contains("was made for workspace \"quickstart\"; the manifests here say \"other\""),
+        "{}",
+        refused.stderr
+    );
+    let elsewhere = Workspace::new();
+    elsewhere.write(
+        "main.hcl",
+        &main.replace(
+            "workspace = \"quickstart\"",
+            "workspace = \"quickstart\"\n  state \"local\" { path = \"elsewhere.json\" }",
+        ),
+    );
+    let refused = elsewhere.run(&["apply", p]).expect(1);
+    assert!(
+        refused
+            .stderr
+            .contains("was made with the state in local state")
+            && refused.stderr.contains("elsewhere.json"),
+        "{}",
+        refused.stderr
+    );
+    for dir in [&other, &elsewhere] {
+        assert!(!dir.path().join(".planform/state.json").exists());
+        assert!(!dir.path().join("elsewhere.json").exists());
+    }
+    // Where it was made, it applies.
+    w.run(&["apply", p]).expect(0);
+}

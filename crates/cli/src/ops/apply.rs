@@ -160,19 +160,33 @@ pub async fn open_planfile(
     if !inv.lock {
         bail!("apply writes the state, so it needs the state lock: drop --lock=false");
     }
-    // A plan file names its local state by path; a PostgreSQL state is the one the manifests
-    // of the directory name (its connection string is never stored in the file).
-    let store = match pf.state_path.strip_prefix(PG_STATE_PREFIX) {
-        Some(schema) => {
-            let (store, _) = super::read_backend(inv)?;
-            let expected = format!("schema {schema},");
-            if !store.describe().contains(&expected) {
-                bail!("{} was made with the state in PostgreSQL schema {schema}; the manifests here name {}", file.display(), store.describe());
-            }
-            store
-        }
-        None => backend::local(&inv.dir, &pf.state_path),
+    // The state is the one the manifests of this directory name, never a path taken from the
+    // file: the file must have been made for that same workspace and backend (a plan file from
+    // elsewhere, serial 0 included, is refused rather than applied to a state it never saw).
+    let (store, workspace) = super::read_backend(inv)?;
+    if workspace != pf.workspace {
+        bail!(
+            "{} was made for workspace {:?}; the manifests here say {:?}",
+            file.display(),
+            pf.workspace,
+            workspace
+        );
+    }
+    let made_for = match pf.state_path.strip_prefix(PG_STATE_PREFIX) {
+        Some(schema) => store
+            .describe()
+            .contains(&format!("schema {schema},"))
+            .then(|| store.describe())
+            .unwrap_or_else(|| format!("PostgreSQL schema {schema}")),
+        None => backend::local(&inv.dir, &pf.state_path).describe(),
     };
+    if made_for != store.describe() {
+        bail!(
+            "{} was made with the state in {made_for}; the manifests here name {}",
+            file.display(),
+            store.describe()
+        );
+    }
     let guard = Guard::new(store.lock("apply", inv.lock_timeout()?).await?);
     let (state, exists) = match backend::load(&*store, &pf.workspace).await? {
         Some(s) if s.lineage != pf.lineage => bail!("{} is stale: it was made for another state (lineage {}, {} has {}); run `planform plan` again", file.display(), pf.lineage, store.describe(), s.lineage),
