@@ -148,8 +148,11 @@ pub struct Encryption {
     /// The salt this run's passphrase writes with (random per run).
     salt: [u8; SALT_BYTES],
     /// Keys derived from a passphrase, by (key index, salt): one PBKDF2 per salt met.
-    derived: Mutex<Vec<(usize, Vec<u8>, Sensitive<[u8; 32]>)>>,
+    derived: Mutex<Vec<Derived>>,
 }
+
+/// A key derived from a passphrase: (key index, salt, key).
+type Derived = (usize, Vec<u8>, Sensitive<[u8; 32]>);
 
 impl std::fmt::Debug for Encryption {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
