@@ -68,7 +68,7 @@ pub enum EncryptionError {
     },
     #[error("{origin} does not authenticate with the key that wrote it: it was changed or damaged after it was written (or moved from another place); it was left untouched")]
     Tampered { origin: String },
-    #[error("{origin} is not encrypted, but encryption is on ({variable} is set): to encrypt an existing state, run once with {MIGRATE_VAR}=encrypt; it was left untouched")]
+    #[error("{origin} is not encrypted, but encryption is on ({variable} is set): to read it and write it back encrypted, run once with {MIGRATE_VAR}=encrypt; it was left untouched")]
     Plaintext {
         origin: String,
         variable: &'static str,
@@ -212,10 +212,12 @@ fn read_key(
             rule: format!("set only one of {key_var} and {passphrase_var}"),
         }),
         (Some(k), None) => {
-            let bytes = BASE64.decode(k.trim()).map_err(|_| EncryptionError::Config {
-                variable: key_var,
-                rule: "must be base64 (make one with `openssl rand -base64 32`)".into(),
-            })?;
+            let bytes = BASE64
+                .decode(k.trim())
+                .map_err(|_| EncryptionError::Config {
+                    variable: key_var,
+                    rule: "must be base64 (make one with `openssl rand -base64 32`)".into(),
+                })?;
             let key: [u8; 32] = bytes.try_into().map_err(|b: Vec<u8>| EncryptionError::Config {
                 variable: key_var,
                 rule: format!(

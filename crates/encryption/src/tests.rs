@@ -55,12 +55,18 @@ fn a_passphrase_derives_a_key_with_a_salt_and_rotation_reads_with_the_fallback()
     assert_eq!(rotated.decode("plan", &stored, "p").unwrap().text, SECRET);
     let rewritten = rotated.encode("plan", SECRET).unwrap();
     let new_only = enc(&[(KEY_VAR, KEY_B)]);
-    assert_eq!(new_only.decode("plan", &rewritten, "p").unwrap().text, SECRET);
+    assert_eq!(
+        new_only.decode("plan", &rewritten, "p").unwrap().text,
+        SECRET
+    );
     // Without the fallback, the old file is refused by name, never naming a key.
     let e = new_only.decode("plan", &stored, "plan.out").unwrap_err();
     let m = e.to_string();
     assert!(matches!(e, EncryptionError::WrongKey { .. }), "{m}");
-    assert!(m.starts_with("plan.out was encrypted with a key (key id "), "{m}");
+    assert!(
+        m.starts_with("plan.out was encrypted with a key (key id "),
+        "{m}"
+    );
     assert!(!m.contains("correct horse") && !m.contains(KEY_B), "{m}");
 }
 
@@ -102,7 +108,7 @@ fn plaintext_is_refused_when_on_unless_migrating_and_envelopes_need_a_key() {
     let e = on.decode("state", "{\"version\":1}", "s.json").unwrap_err();
     assert_eq!(
         e.to_string(),
-        "s.json is not encrypted, but encryption is on (PLANFORM_ENCRYPTION_KEY is set): to encrypt an existing state, run once with PLANFORM_ENCRYPTION_MIGRATE=encrypt; it was left untouched"
+        "s.json is not encrypted, but encryption is on (PLANFORM_ENCRYPTION_KEY is set): to read it and write it back encrypted, run once with PLANFORM_ENCRYPTION_MIGRATE=encrypt; it was left untouched"
     );
     let migrating = enc(&[(KEY_VAR, KEY_A), (MIGRATE_VAR, "encrypt")]);
     assert!(!migrating.decode("state", "{}", "s").unwrap().sealed);
@@ -119,7 +125,10 @@ fn plaintext_is_refused_when_on_unless_migrating_and_envelopes_need_a_key() {
     // Decrypting: the keys read, writes are plaintext.
     let decrypting = enc(&[(KEY_VAR, KEY_A), (MIGRATE_VAR, "decrypt")]);
     assert!(!decrypting.writes_encrypted());
-    assert_eq!(decrypting.decode("state", &sealed, "s").unwrap().text, SECRET);
+    assert_eq!(
+        decrypting.decode("state", &sealed, "s").unwrap().text,
+        SECRET
+    );
     assert_eq!(decrypting.encode("state", SECRET).unwrap(), SECRET);
 }
 
@@ -130,7 +139,10 @@ fn json_values_round_trip_as_envelope_objects() {
     let stored = e.encode_value("pg:ws:a", v.clone()).unwrap();
     assert!(is_sealed_value(&stored));
     assert!(!stored.to_string().contains("hunter2"));
-    assert_eq!(e.decode_value("pg:ws:a", stored.clone(), "row a").unwrap(), v);
+    assert_eq!(
+        e.decode_value("pg:ws:a", stored.clone(), "row a").unwrap(),
+        v
+    );
     assert!(e.decode_value("pg:ws:b", stored, "row b").is_err());
     assert_eq!(Encryption::off().encode_value("x", v.clone()).unwrap(), v);
 }

@@ -213,7 +213,11 @@ fn with_sensitive_reference(
 }
 
 /// The manifests' value of parameter `k` at `address`, when the manifests set it to a known value.
-fn manifests_value<'a>(desired: &'a DesiredState, address: &Address, k: &str) -> Option<&'a String> {
+fn manifests_value<'a>(
+    desired: &'a DesiredState,
+    address: &Address,
+    k: &str,
+) -> Option<&'a String> {
     desired
         .plans
         .get(address)
@@ -372,7 +376,14 @@ mod tests {
         };
         let caps = BTreeMap::from([(wanted.provider.clone(), Capabilities::ALIBABA)]);
         let run = |desired: &DesiredState, state: &State, live: &str| {
-            drift(desired, state, &live_with(live), &Products::new(), &[], &caps)
+            drift(
+                desired,
+                state,
+                &live_with(live),
+                &Products::new(),
+                &[],
+                &caps,
+            )
         };
 
         // Plaintext state: the live value is compared with the manifests'.
@@ -434,6 +445,9 @@ mod tests {
         let LiveEntry::Present(l) = &stored.plans[&address] else {
             panic!("present");
         };
-        assert_eq!(l.inputs.parameters["password"], "hunter2", "the applied value");
+        assert_eq!(
+            l.inputs.parameters["password"], "hunter2",
+            "the applied value"
+        );
     }
 }

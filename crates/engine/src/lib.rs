@@ -15,11 +15,11 @@ mod refresh;
 mod resolve;
 
 pub use apply::{apply, ApplyError, ApplyOptions, ApplyReport, Outcome, Phase};
-pub use diff::{stored_snapshot, unverified_sensitive};
 pub use diff::{
     absorb, diff, Action, AttrDiff, Change, ChangeSet, DiffError, DiffOptions, LiveEntry,
     LiveSnapshot, Termination,
 };
+pub use diff::{stored_snapshot, unverified_sensitive};
 pub use drift::{drift, drift_unverifiable, DriftItem, DriftKind, Products};
 pub use events::{Event, Observer};
 pub use fingerprint::{fingerprint, fingerprints, staleness, Fingerprint};

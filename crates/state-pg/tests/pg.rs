@@ -826,7 +826,14 @@ async fn plan_rows_are_encrypted_and_sealed_for_their_address() {
     let dir = tempfile::tempdir().unwrap();
     let schema = schema();
     let key = Arc::new(planform_state::Encryption::with_key([5; 32]));
-    let secret = |m: &ManagedPlan| m.applied.as_ref().unwrap().parameters.get("password").cloned();
+    let secret = |m: &ManagedPlan| {
+        m.applied
+            .as_ref()
+            .unwrap()
+            .parameters
+            .get("password")
+            .cloned()
+    };
     let mut m = plan("plan-1");
     m.applied
         .as_mut()
@@ -844,7 +851,9 @@ async fn plan_rows_are_encrypted_and_sealed_for_their_address() {
     let rows = |admin: tokio_postgres::Client, schema: String| async move {
         admin
             .query(
-                &format!("SELECT address, plan::text FROM \"{schema}\".plans WHERE workspace = 'sealed'"),
+                &format!(
+                    "SELECT address, plan::text FROM \"{schema}\".plans WHERE workspace = 'sealed'"
+                ),
                 &[],
             )
             .await
@@ -901,5 +910,8 @@ async fn plan_rows_are_encrypted_and_sealed_for_their_address() {
     // Without the key, an encrypted row is refused by name.
     let no_key = backend(&pg, &schema, "sealed", dir.path());
     let e = no_key.load().await.unwrap_err().to_string();
-    assert!(e.contains("is encrypted, but no encryption key is set"), "{e}");
+    assert!(
+        e.contains("is encrypted, but no encryption key is set"),
+        "{e}"
+    );
 }

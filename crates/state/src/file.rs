@@ -299,9 +299,10 @@ pub(crate) fn encode_plan(m: &ManagedPlan, secrets: Secrets) -> PlanV1 {
         provisioned_product_id: m.provisioned_product_id.clone(),
         stack_id: m.stack_id.clone(),
         status: m.status.clone(),
-        applied: m.applied.as_ref().map(|i| {
-            (&stored_inputs(i.clone(), &m.sensitive_parameters, secrets)).into()
-        }),
+        applied: m
+            .applied
+            .as_ref()
+            .map(|i| (&stored_inputs(i.clone(), &m.sensitive_parameters, secrets)).into()),
         sensitive_parameters: m.sensitive_parameters.clone(),
         launched: m.launched,
         outputs: m.outputs.clone(),
@@ -340,8 +341,7 @@ pub fn encode(state: &State, encryption: &Encryption) -> Result<String, StateErr
     match Secrets::written_by(encryption) {
         Secrets::Strip => Ok(to_json(state)),
         Secrets::Keep => {
-            let mut sealed =
-                encryption.encode(SNAPSHOT, &to_json_keeping(state, Secrets::Keep))?;
+            let mut sealed = encryption.encode(SNAPSHOT, &to_json_keeping(state, Secrets::Keep))?;
             sealed.push('\n');
             Ok(sealed)
         }
@@ -405,7 +405,8 @@ pub fn plan_from_stored(
         path: origin.to_string(),
         message,
     };
-    let v: PlanV1 = serde_json::from_value(value).map_err(|e| corrupt(format!("{address}: {e}")))?;
+    let v: PlanV1 =
+        serde_json::from_value(value).map_err(|e| corrupt(format!("{address}: {e}")))?;
     decode_plan(&address.to_string(), v, secrets)
         .map(|(_, plan)| plan)
         .map_err(corrupt)

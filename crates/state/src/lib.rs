@@ -16,9 +16,9 @@ pub use file::{
     decode, encode, load, load_with, parse, plan_from_json, plan_from_stored, plan_to_json,
     plan_to_stored, save, save_with, to_json, StateError,
 };
-pub use planform_encryption::{Encryption, EncryptionError};
 pub use local::{lock_path, LocalBackend};
 pub use lock::{host_name, now, LockError, LockInfo};
+pub use planform_encryption::{Encryption, EncryptionError};
 
 use std::collections::{BTreeMap, BTreeSet};
 

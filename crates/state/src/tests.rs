@@ -71,7 +71,10 @@ fn round_trips_without_secrets_and_with_mode_0600() {
     for d in digests("lin-1", "hunter2") {
         assert!(!text.contains(&d), "{text}");
     }
-    assert!(text.contains("\"sensitive_parameters\": [\n        \"password\""), "{text}");
+    assert!(
+        text.contains("\"sensitive_parameters\": [\n        \"password\""),
+        "{text}"
+    );
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -219,7 +222,11 @@ fn an_encrypted_state_keeps_sensitive_values_and_shows_nothing() {
         load_with(&path, &other),
         Err(StateError::Encryption(EncryptionError::WrongKey { .. }))
     ));
-    assert_eq!(std::fs::read_to_string(&path).unwrap(), text, "left untouched");
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        text,
+        "left untouched"
+    );
     // A plaintext state where encryption is on is refused, not silently read.
     save(&path, &s).unwrap();
     assert!(matches!(

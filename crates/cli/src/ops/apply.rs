@@ -171,7 +171,7 @@ pub async fn open_planfile(
             }
             store
         }
-        None => backend::local(&inv.dir, &pf.state_path),
+        None => backend::local(&inv.dir, &pf.state_path, &inv.env)?,
     };
     let guard = Guard::new(store.lock("apply", inv.lock_timeout()?).await?);
     let (state, exists) = match backend::load(&*store, &pf.workspace).await? {

@@ -87,8 +87,10 @@ fn decode_line(
         return Ok(None);
     };
     let opened = encryption.decode(CONTEXT, payload, origin)?;
-    Ok(decode_record(&opened.text, Secrets::read_from(opened.sealed))
-        .map(|(lineage, record)| (lineage, record, opened.sealed)))
+    Ok(
+        decode_record(&opened.text, Secrets::read_from(opened.sealed))
+            .map(|(lineage, record)| (lineage, record, opened.sealed)),
+    )
 }
 
 fn decode_record(json: &str, secrets: Secrets) -> Option<(String, Record)> {
@@ -144,7 +146,8 @@ pub(crate) fn replay(
     let mut applied = 0;
     let mut other_form = false;
     while let Some(n) = journal[at..].iter().position(|&b| b == b'\n') {
-        let Some((lineage, record, sealed)) = decode_line(&journal[at..at + n], encryption, origin)?
+        let Some((lineage, record, sealed)) =
+            decode_line(&journal[at..at + n], encryption, origin)?
         else {
             break;
         };
@@ -243,14 +246,22 @@ mod tests {
     fn a_line_of_another_key_is_an_error_and_plaintext_lines_need_a_migration() {
         let sealed = journal(&[put(1, "a", "p1")], &Encryption::with_key([3; 32]));
         let mut state = State::new("ws", "lin".into());
-        let e = replay(&mut state, &sealed, &Encryption::with_key([4; 32]), "j.journal")
-            .unwrap_err()
-            .to_string();
+        let e = replay(
+            &mut state,
+            &sealed,
+            &Encryption::with_key([4; 32]),
+            "j.journal",
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.starts_with("j.journal was encrypted with a key"), "{e}");
         let e = replay(&mut state, &sealed, &Encryption::off(), "j.journal")
             .unwrap_err()
             .to_string();
-        assert!(e.starts_with("j.journal is encrypted, but no encryption key is set"), "{e}");
+        assert!(
+            e.starts_with("j.journal is encrypted, but no encryption key is set"),
+            "{e}"
+        );
 
         let plain = journal(&[put(1, "a", "p1")], &Encryption::off());
         let on = Encryption::with_key([3; 32]);
@@ -263,7 +274,10 @@ mod tests {
                 "PLANFORM_ENCRYPTION_KEY".to_string(),
                 "AwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwM=".to_string(),
             ),
-            ("PLANFORM_ENCRYPTION_MIGRATE".to_string(), "encrypt".to_string()),
+            (
+                "PLANFORM_ENCRYPTION_MIGRATE".to_string(),
+                "encrypt".to_string(),
+            ),
         ]
         .into();
         let migrating = Encryption::from_env(&env).unwrap();
