@@ -605,6 +605,8 @@ async fn prepare(client: &Client, tables: &Tables) -> Result<Statements, tokio_p
 /// so it cannot be taken over meanwhile), and the stored serial must be the expected one. The
 /// statements of a record are pipelined (sent together, one round trip) and their answers
 /// checked before the commit; when a check fails the transaction is rolled back.
+// The writer's fields, borrowed apart from its mutably borrowed connection.
+#[allow(clippy::too_many_arguments)]
 async fn commit(
     client: &mut Client,
     st: &Statements,
