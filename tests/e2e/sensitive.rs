@@ -339,3 +339,117 @@ fn issue_16_no_output_or_file_holds_a_sensitive_value_with_encryption_on() {
         .read("first.plan")
         .starts_with("{\"planform_encryption\":1,"));
 }
+
+const KEY_A: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+const KEY_B: &str = "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=";
+
+fn with_env(w: &Workspace, args: &[&str], env: &[(&str, &str)], code: i32) -> Run {
+    let mut c = w.command(args);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    Run::from(c.output().expect("planform runs")).expect(code)
+}
+
+/// Issue 16 (5): turning encryption on, rotating the key and turning it off are explicit; a
+/// wrong or missing key, or a malformed one, is exit 1 with an error naming the file or the
+/// variable (never the key), and the state is left byte for byte as it was.
+#[test]
+fn issue_16_encryption_is_turned_on_rotated_and_off_explicitly_and_a_wrong_key_loses_nothing() {
+    let w = Workspace::example("quickstart");
+    w.run(&["apply", "--auto-approve"]).expect(0);
+    let state = w.path().join(".planform/state.json");
+    let plaintext = std::fs::read(&state).unwrap();
+    let on = [("PLANFORM_ENCRYPTION_KEY", KEY_A)];
+
+    // A key alone does not read a plaintext state: the error says how to migrate.
+    let e = with_env(&w, &["plan"], &on, 1).stderr;
+    assert!(
+        e.contains("state.json is not encrypted, but encryption is on (PLANFORM_ENCRYPTION_KEY is set): to read it and write it back encrypted, run once with PLANFORM_ENCRYPTION_MIGRATE=encrypt"),
+        "{e}"
+    );
+    assert_eq!(std::fs::read(&state).unwrap(), plaintext, "untouched");
+    // A malformed key names the variable and the rule.
+    let e = with_env(&w, &["plan"], &[("PLANFORM_ENCRYPTION_KEY", "c2hvcnQ=")], 1).stderr;
+    assert!(
+        e.contains("PLANFORM_ENCRYPTION_KEY is not usable: must be 32 bytes in base64"),
+        "{e}"
+    );
+
+    // Migration: one run that takes the lock rewrites the state encrypted.
+    with_env(
+        &w,
+        &["plan"],
+        &[
+            ("PLANFORM_ENCRYPTION_KEY", KEY_A),
+            ("PLANFORM_ENCRYPTION_MIGRATE", "encrypt"),
+        ],
+        0,
+    );
+    let sealed = std::fs::read_to_string(&state).unwrap();
+    assert!(
+        sealed.starts_with("{\"planform_encryption\":1,"),
+        "{sealed}"
+    );
+    assert!(!sealed.contains("plan.network"));
+    let plan = with_env(&w, &["plan", "--detailed-exitcode"], &on, 0).stdout;
+    assert!(plan.contains("No changes."), "{plan}");
+    let pulled = with_env(&w, &["state", "pull"], &on, 0).stdout;
+    assert!(pulled.contains("\"plan.network\""), "pull prints plaintext");
+
+    // Without the key, or with another one: exit 1 naming the file, nothing changed.
+    for env in [vec![], vec![("PLANFORM_ENCRYPTION_KEY", KEY_B)]] {
+        let e = with_env(&w, &["apply", "--auto-approve"], &env, 1).stderr;
+        assert!(
+            e.contains(".planform/state.json is encrypted, but no encryption key is set")
+                || e.contains(".planform/state.json was encrypted with a key (key id "),
+            "{e}"
+        );
+        assert!(!e.contains(KEY_A) && !e.contains(KEY_B), "{e}");
+        assert_eq!(std::fs::read_to_string(&state).unwrap(), sealed);
+    }
+
+    // A plan file made with the key is encrypted and needs it.
+    let plan_file = w.path().join("next.plan");
+    let p = plan_file.to_str().unwrap();
+    w.edit(
+        "main.hcl",
+        "cidr_block = \"10.0.0.0/16\"",
+        "cidr_block = \"10.9.0.0/16\"",
+    );
+    with_env(&w, &["plan", "--out", p], &on, 0);
+    assert!(std::fs::read_to_string(&plan_file)
+        .unwrap()
+        .starts_with("{\"planform_encryption\":1,"));
+    let e = with_env(&w, &["show", p], &[], 1).stderr;
+    assert!(
+        e.contains("plan file")
+            && e.contains("next.plan is encrypted, but no encryption key is set"),
+        "{e}"
+    );
+
+    // Rotation: the new key writes, the old one reads as the fallback; then the new one alone.
+    let rotating = [
+        ("PLANFORM_ENCRYPTION_PASSPHRASE", PASSPHRASE),
+        ("PLANFORM_ENCRYPTION_KEY_FALLBACK", KEY_A),
+    ];
+    with_env(&w, &["apply", p], &rotating, 0);
+    let rotated = std::fs::read_to_string(&state).unwrap();
+    assert!(rotated.contains("\"kdf\":\"pbkdf2-sha256\""), "{rotated}");
+    let new_only = [("PLANFORM_ENCRYPTION_PASSPHRASE", PASSPHRASE)];
+    with_env(&w, &["plan", "--detailed-exitcode"], &new_only, 0);
+
+    // Off again, explicitly: plaintext, readable without a key.
+    with_env(
+        &w,
+        &["plan"],
+        &[
+            ("PLANFORM_ENCRYPTION_PASSPHRASE", PASSPHRASE),
+            ("PLANFORM_ENCRYPTION_MIGRATE", "decrypt"),
+        ],
+        0,
+    );
+    let plain = w.read(".planform/state.json");
+    assert!(plain.contains("\"plan.network\""), "{plain}");
+    w.run(&["plan", "--detailed-exitcode"]).expect(0);
+}
