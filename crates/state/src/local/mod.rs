@@ -6,7 +6,7 @@
 //! the lock file must still be the one this guard holds and the serial must follow the stored one.
 //! With encryption on, the snapshot is one envelope and each journal line another (see
 //! `journal.rs`); a run that finds them stored otherwise than it writes (a migration) rewrites
-//! the snapshot when it releases the lock.
+//! the snapshot as soon as it holds the lock.
 
 mod journal;
 mod lock;
@@ -242,7 +242,7 @@ impl LocalLocked {
         }
         crate::atomic::sync_directory(&dir).map_err(|e| write_error(&dir, e))?;
         let snapshot_len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-        let writer = Writer {
+        let mut writer = Writer {
             describe: backend.describe_path(),
             path,
             journal_path,
@@ -256,8 +256,12 @@ impl LocalLocked {
             compaction_bytes: backend.compaction_bytes,
             failed: None,
             encryption: backend.encryption.clone(),
-            rewrite,
         };
+        if rewrite {
+            // A migration: rewritten now, while the lock is held, rather than at release (a
+            // run that drops its guard may end before the writer thread compacts).
+            writer.snapshot()?;
+        }
         let (tx, rx) = mpsc::channel();
         std::thread::Builder::new()
             .name("planform-state-writer".into())
@@ -330,8 +334,6 @@ struct Writer {
     /// Set once a write failed: the journal's end is unknown, so nothing more is written.
     failed: Option<String>,
     encryption: Arc<Encryption>,
-    /// The snapshot is rewritten at release even with an empty journal (a migration).
-    rewrite: bool,
 }
 
 impl Writer {
@@ -369,7 +371,7 @@ impl Writer {
         // The guard was dropped without `release`: what was queued is written (above). Compact
         // as release would (if the process ends first, the journal is replayed instead), and
         // release the lock with `self`.
-        if self.journal_len > 0 || self.rewrite {
+        if self.journal_len > 0 {
             let _ = self.compact();
         }
         let _ = self.clear_info();
@@ -482,7 +484,6 @@ impl Writer {
                 return Err(e);
             }
         };
-        self.rewrite = false;
         self.snapshot_len = text_len as u64;
         // A crash before this leaves records the snapshot already has; replay skips them.
         if self.journal_len > 0 {
@@ -500,7 +501,7 @@ impl Writer {
     }
 
     fn compact(&mut self) -> Result<(), StateError> {
-        if self.journal_len == 0 && !self.rewrite {
+        if self.journal_len == 0 {
             return match &self.failed {
                 Some(m) => Err(write_error(&self.journal_path, m)),
                 None => Ok(()),
