@@ -13,6 +13,7 @@ mod pg;
 mod planfile;
 mod recipes;
 mod schema;
+mod sensitive;
 mod server;
 mod state;
 

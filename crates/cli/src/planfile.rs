@@ -2,8 +2,10 @@
 //! the live plans' fingerprints and the provider configurations, so `apply PLANFILE` runs exactly
 //! what was reviewed, or refuses when the state or the cloud moved since.
 //!
-//! The file holds the inputs to send, sensitive values included (as Terraform's plan files do):
-//! it is written with mode 0600 and should be treated as a secret.
+//! The file holds the inputs to send. A plan with sensitive values is saved only with encryption
+//! on (`PLANFORM_ENCRYPTION_KEY` or `_PASSPHRASE`, docs/security.md): the file is then one
+//! AES-256-GCM envelope; without encryption such a plan is refused, naming what it would hold,
+//! rather than written with the secret in clear. Either way it is written atomically, mode 0600.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -12,9 +14,31 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context, Result};
 use planform_engine::{Action, AttrDiff, Change, ChangeSet, Fingerprint, Termination};
 use planform_model::{Address, PlanInputs, PlanStatus, ProviderConfig, ProviderRef, Timeouts};
+use planform_state::Encryption;
 use serde::{Deserialize, Serialize};
 
 const VERSION: u32 = 1;
+
+/// The context a plan file is sealed for (a state snapshot does not open as a plan file).
+const CONTEXT: &str = "plan";
+
+/// The sensitive values a change set holds, as `ADDR.parameters["KEY"]`: what a plan file
+/// would have to keep.
+pub fn sensitive_values(changes: &ChangeSet) -> Vec<String> {
+    let mut out = Vec::new();
+    for c in &changes.changes {
+        for k in &c.sensitive_parameters {
+            let held = [&c.before, &c.after]
+                .into_iter()
+                .flatten()
+                .any(|i| i.parameters.contains_key(k));
+            if held {
+                out.push(format!("{}.parameters[{k:?}]", c.address));
+            }
+        }
+    }
+    out
+}
 
 /// A plan file's contents, in domain types.
 pub struct PlanFile {
@@ -247,7 +271,19 @@ fn addr(s: &str) -> Result<Address> {
     s.parse().map_err(|e| anyhow!("{e}"))
 }
 
-pub fn write(path: &Path, p: &PlanFile) -> Result<()> {
+/// Writes `p` to `path` as `encryption` stores it; a plan holding sensitive values is refused
+/// without encryption, and nothing is written.
+pub fn write(path: &Path, p: &PlanFile, encryption: &Encryption) -> Result<()> {
+    if !encryption.writes_encrypted() {
+        let held = sensitive_values(&p.changes);
+        if !held.is_empty() {
+            bail!(
+                "the plan was not saved to {}: it holds sensitive values ({}), which a plan file would keep in clear; turn on encryption (set PLANFORM_ENCRYPTION_KEY or PLANFORM_ENCRYPTION_PASSPHRASE, see docs/security.md) to save it, or run `planform apply` without a plan file",
+                path.display(),
+                held.join(", ")
+            );
+        }
+    }
     let file = PlanFileV1 {
         version: VERSION,
         workspace: p.workspace.clone(),
@@ -324,15 +360,19 @@ pub fn write(path: &Path, p: &PlanFile) -> Result<()> {
             })
             .collect(),
     };
-    let text = serde_json::to_string_pretty(&file)?;
+    let text = encryption.encode(CONTEXT, &serde_json::to_string_pretty(&file)?)?;
     // Mode 0600 whatever was there before: a plan file may hold values from the state.
     planform_state::write_atomically(path, text.as_bytes())
         .with_context(|| format!("cannot write plan file {}", path.display()))
 }
 
-pub fn read(path: &Path) -> Result<PlanFile> {
-    let text = std::fs::read_to_string(path)
+/// Reads the plan file at `path` (opened with `encryption` when it is encrypted).
+pub fn read(path: &Path, encryption: &Encryption) -> Result<PlanFile> {
+    let stored = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read plan file {}", path.display()))?;
+    let text = encryption
+        .decode(CONTEXT, &stored, &format!("plan file {}", path.display()))?
+        .text;
     let probe: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| anyhow!("{} is not a planform plan file: {e}", path.display()))?;
     match probe.get("version").and_then(|v| v.as_u64()) {

@@ -39,24 +39,25 @@ pub struct LiveSnapshot {
 }
 
 /// What the state knows of the cloud, standing in for a refresh (`plan --refresh=false`): each
-/// managed plan as last seen, with the inputs the cloud last accepted. A sensitive parameter is
-/// stored only as a salted hash; where the manifests' value hashes to it, the manifests' value
-/// stands in, so an unchanged secret shows no change. Pure: nothing is read from any cloud.
+/// managed plan as last seen, with the inputs the cloud last accepted. A sensitive parameter's
+/// value is in the state only when it is encrypted; where it is not, the manifests' value stands
+/// in (the parameter is taken as unchanged, which [`unverified_sensitive`] lists for the plan to
+/// say). Pure: nothing is read from any cloud.
 pub fn stored_snapshot(desired: &DesiredState, state: &State) -> LiveSnapshot {
     let mut out = LiveSnapshot::default();
     for (address, m) in &state.plans {
         let mut inputs = m.applied.clone().unwrap_or_default();
-        if let Some(d) = desired.plans.get(address) {
-            for k in &m.sensitive_parameters {
-                let (Some(stored), Some(wanted)) =
-                    (inputs.parameters.get(k), d.inputs.parameters.get(k))
-                else {
-                    continue;
-                };
-                if *stored == planform_state::hash_sensitive(&state.lineage, wanted) {
-                    inputs.parameters.insert(k.clone(), wanted.clone());
-                }
+        for k in &m.sensitive_parameters {
+            if m.applied.is_none() || inputs.parameters.contains_key(k) {
+                continue;
             }
+            let wanted = desired
+                .plans
+                .get(address)
+                .and_then(|d| d.inputs.parameters.get(k));
+            // Removed from the manifests: some value was set, and removing it is a change.
+            let stand_in = wanted.cloned().unwrap_or_else(|| SENSITIVE_STAND_IN.into());
+            inputs.parameters.insert(k.clone(), stand_in);
         }
         // The cloud's copy carries the ownership tags; so does this one (a plan file made
         // without a refresh fingerprints it, and `apply PLANFILE` compares with the cloud's).
@@ -84,6 +85,26 @@ pub fn stored_snapshot(desired: &DesiredState, state: &State) -> LiveSnapshot {
                 update_time: String::new(),
             }),
         );
+    }
+    out
+}
+
+/// What stands for a sensitive value that the state does not keep and the manifests no longer set.
+const SENSITIVE_STAND_IN: &str = "(sensitive value)";
+
+/// The sensitive parameters [`stored_snapshot`] takes as unchanged because the state does not
+/// keep their values (it is not encrypted) and the manifests still set them: `ADDR.parameters["KEY"]`.
+pub fn unverified_sensitive(desired: &DesiredState, state: &State) -> Vec<String> {
+    let mut out = Vec::new();
+    for (address, m) in &state.plans {
+        let (Some(applied), Some(d)) = (&m.applied, desired.plans.get(address)) else {
+            continue;
+        };
+        for k in &m.sensitive_parameters {
+            if !applied.parameters.contains_key(k) && d.inputs.parameters.contains_key(k) {
+                out.push(format!("{address}.parameters[{k:?}]"));
+            }
+        }
     }
     out
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use planform_model::{
     Address, Capabilities, DesiredState, PlanStatus, ProviderRef, ProvisionedProduct,
 };
-use planform_state::{hash_sensitive, State};
+use planform_state::{ManagedPlan, State};
 
 use crate::diff::{capabilities_of, compare, LiveEntry, LiveSnapshot};
 use crate::AttrDiff;
@@ -84,18 +84,13 @@ pub fn drift(
             }),
             Some(LiveEntry::Present(l)) => {
                 if let Some(applied) = &m.applied {
-                    // Compare like with like: hash the live sensitive values as the state does.
                     let mut now = l.inputs.clone();
                     now = planform_model::ownership::strip(now);
                     // A portfolio planform left to the cloud is the cloud's choice, not drift.
                     if applied.portfolio_id.is_none() {
                         now.portfolio_id = None;
                     }
-                    for (k, v) in now.parameters.iter_mut() {
-                        if m.sensitive_parameters.contains(k) {
-                            *v = hash_sensitive(&state.lineage, v);
-                        }
-                    }
+                    let applied = &with_sensitive_reference(desired, address, m, applied, &mut now);
                     let shape = desired
                         .plans
                         .get(address)
@@ -190,6 +185,65 @@ pub fn drift(
     out
 }
 
+/// What a sensitive parameter's live value is compared with: the applied value where the state
+/// keeps it (encrypted), else the manifests' value where it is known; with neither, the
+/// parameter is left out of the comparison (see [`drift_unverifiable`]).
+fn with_sensitive_reference(
+    desired: &DesiredState,
+    address: &Address,
+    m: &ManagedPlan,
+    applied: &planform_model::PlanInputs,
+    now: &mut planform_model::PlanInputs,
+) -> planform_model::PlanInputs {
+    let mut reference = applied.clone();
+    for k in &m.sensitive_parameters {
+        if reference.parameters.contains_key(k) {
+            continue;
+        }
+        match manifests_value(desired, address, k) {
+            Some(v) => {
+                reference.parameters.insert(k.clone(), v.clone());
+            }
+            None => {
+                now.parameters.remove(k);
+            }
+        }
+    }
+    reference
+}
+
+/// The manifests' value of parameter `k` at `address`, when the manifests set it to a known value.
+fn manifests_value<'a>(
+    desired: &'a DesiredState,
+    address: &Address,
+    k: &str,
+) -> Option<&'a String> {
+    desired
+        .plans
+        .get(address)
+        .and_then(|d| d.inputs.parameters.get(k))
+        .filter(|v| planform_model::is_known(v))
+}
+
+/// The sensitive parameters [`drift`] cannot compare: the state does not keep their values (it
+/// is not encrypted) and the manifests do not give one (the address left them, or the value is
+/// known only after apply): `ADDR.parameters["KEY"]`. The CLI says so rather than stay silent.
+pub fn drift_unverifiable(desired: &DesiredState, state: &State) -> Vec<String> {
+    let mut out = Vec::new();
+    for (address, m) in &state.plans {
+        let Some(applied) = &m.applied else {
+            continue;
+        };
+        for k in &m.sensitive_parameters {
+            if !applied.parameters.contains_key(k) && manifests_value(desired, address, k).is_none()
+            {
+                out.push(format!("{address}.parameters[{k:?}]"));
+            }
+        }
+    }
+    out
+}
+
 fn placeholder(address: &Address, m: &planform_state::ManagedPlan) -> planform_model::DesiredPlan {
     planform_model::DesiredPlan {
         address: address.clone(),
@@ -269,5 +323,131 @@ mod tests {
         live.plans.insert(address, LiveEntry::Present(l));
         let found = drift(&desired, &state, &live, &Products::new(), &[], &caps_of);
         assert_eq!(found.len(), 1, "{found:?}");
+    }
+
+    /// Issue 16 (5): the state keeps no digest of a sensitive value. Without encryption it keeps
+    /// only that the parameter is set: drift compares the live value with the manifests' (and
+    /// says when it cannot), and `plan --refresh=false` takes it as unchanged (and says so);
+    /// with the value kept (an encrypted state), both compare with it.
+    #[test]
+    fn sensitive_values_compare_with_the_manifests_or_are_said_to_be_unverifiable() {
+        let address = Address::new("app");
+        let mut wanted = plan(None);
+        wanted
+            .inputs
+            .parameters
+            .insert("password".into(), "hunter2".into());
+        wanted.sensitive_parameters.insert("password".into());
+        let desired = DesiredState {
+            plans: [(address.clone(), wanted.clone())].into(),
+            ..DesiredState::default()
+        };
+        let mut state = State::new("ws", "lin".into());
+        let mut m = planform_state::ManagedPlan::new(wanted.provider.clone(), "plan-1");
+        m.sensitive_parameters.insert("password".into());
+        m.applied = Some(planform_state::redact(
+            "lin",
+            &wanted.inputs,
+            &m.sensitive_parameters,
+        ));
+        state.plans.insert(address.clone(), m);
+        let live_with = |password: &str| {
+            let mut inputs = wanted.inputs.clone();
+            inputs
+                .parameters
+                .insert("password".into(), password.to_string());
+            let mut live = LiveSnapshot::default();
+            live.plans.insert(
+                address.clone(),
+                LiveEntry::Present(planform_model::LivePlan {
+                    id: "plan-1".into(),
+                    inputs,
+                    operation_type: planform_model::OperationType::LaunchProduct,
+                    status: PlanStatus::ExecuteSuccess,
+                    raw_status: "ExecuteSuccess".into(),
+                    status_message: None,
+                    provisioned_product_id: None,
+                    stack_id: None,
+                    create_time: String::new(),
+                    update_time: String::new(),
+                }),
+            );
+            live
+        };
+        let caps = BTreeMap::from([(wanted.provider.clone(), Capabilities::ALIBABA)]);
+        let run = |desired: &DesiredState, state: &State, live: &str| {
+            drift(
+                desired,
+                state,
+                &live_with(live),
+                &Products::new(),
+                &[],
+                &caps,
+            )
+        };
+
+        // Plaintext state: the live value is compared with the manifests'.
+        assert!(run(&desired, &state, "hunter2").is_empty());
+        let found = run(&desired, &state, "changed");
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].diffs[0].path, "parameters[\"password\"]");
+        assert!(found[0].diffs[0].sensitive, "masked when shown");
+        assert!(drift_unverifiable(&desired, &state).is_empty());
+        // Without the address in the manifests there is nothing to compare with: no drift
+        // claimed, and the CLI is told it could not tell.
+        let none = DesiredState::default();
+        assert!(run(&none, &state, "changed").is_empty());
+        assert_eq!(
+            drift_unverifiable(&none, &state),
+            ["plan.app.parameters[\"password\"]"]
+        );
+
+        // `plan --refresh=false`: taken as unchanged, and listed for the plan to say so.
+        let stored = crate::stored_snapshot(&desired, &state);
+        let LiveEntry::Present(l) = &stored.plans[&address] else {
+            panic!("present");
+        };
+        assert_eq!(l.inputs.parameters["password"], "hunter2");
+        assert_eq!(
+            crate::unverified_sensitive(&desired, &state),
+            ["plan.app.parameters[\"password\"]"]
+        );
+        // Removed from the manifests: still a change to show, with no value to show.
+        let mut dropped = desired.clone();
+        dropped
+            .plans
+            .get_mut(&address)
+            .unwrap()
+            .inputs
+            .parameters
+            .clear();
+        let stored = crate::stored_snapshot(&dropped, &state);
+        let LiveEntry::Present(l) = &stored.plans[&address] else {
+            panic!("present");
+        };
+        assert_eq!(l.inputs.parameters["password"], "(sensitive value)");
+
+        // An encrypted state keeps the value: both compare with it, and nothing is unverified.
+        state.plans.get_mut(&address).unwrap().applied = Some(wanted.inputs.clone());
+        assert!(run(&none, &state, "hunter2").is_empty());
+        assert_eq!(run(&none, &state, "changed").len(), 1);
+        assert!(drift_unverifiable(&none, &state).is_empty());
+        assert!(crate::unverified_sensitive(&desired, &state).is_empty());
+        let mut rotated = desired.clone();
+        rotated
+            .plans
+            .get_mut(&address)
+            .unwrap()
+            .inputs
+            .parameters
+            .insert("password".into(), "new".into());
+        let stored = crate::stored_snapshot(&rotated, &state);
+        let LiveEntry::Present(l) = &stored.plans[&address] else {
+            panic!("present");
+        };
+        assert_eq!(
+            l.inputs.parameters["password"], "hunter2",
+            "the applied value"
+        );
     }
 }

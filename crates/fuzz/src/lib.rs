@@ -33,6 +33,25 @@ pub fn state_file(data: &[u8]) {
     let _ = std::fs::remove_file(&path);
 }
 
+/// The key the `encrypted_file` target opens envelopes with (its corpus is sealed with it).
+pub const FUZZ_KEY: [u8; 32] = [42; 32];
+
+/// An encrypted state or plan file (the first stage of reading either): opening it with a key
+/// says what is wrong with it (or reads it) and never panics, and any text sealed opens to itself.
+pub fn encrypted_file(data: &[u8]) {
+    let key = planform_encryption::Encryption::with_key(FUZZ_KEY);
+    let text = String::from_utf8_lossy(data);
+    for context in ["state", "journal", "plan"] {
+        let _ = key.decode(context, &text, "fuzz");
+    }
+    let _ = planform_state::decode(&text, "fuzz", &key);
+    let sealed = key.encode("plan", &text).expect("sealing never fails");
+    let opened = key
+        .decode("plan", &sealed, "fuzz")
+        .expect("a sealed text opens");
+    assert_eq!(opened.text, text, "a sealed text opens to itself");
+}
+
 /// A directory of this process for files the targets write.
 fn tempfile_dir() -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("planform-fuzz-{}", std::process::id()));

@@ -91,8 +91,36 @@ fn kept_state_file_inputs() {
     }
 }
 
+#[test]
+fn kept_encrypted_file_inputs() {
+    let kept = kept_inputs("encrypted_file");
+    assert!(!kept.is_empty(), "the encrypted_file corpus");
+    for (name, bytes) in kept {
+        eprintln!("{name}");
+        encrypted_file(&bytes);
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn encrypted_files(data in prop::collection::vec(any::<u8>(), 0..256)) {
+        encrypted_file(&data);
+    }
+
+    /// Envelopes sealed with the target's key around JSON-shaped text, then damaged: past the
+    /// envelope's parser into authentication and, undamaged, into the state reader.
+    #[test]
+    fn encrypted_files_shaped_like_envelopes(v in json_like(), at in any::<prop::sample::Index>(), damage in any::<bool>()) {
+        let key = planform_encryption::Encryption::with_key(FUZZ_KEY);
+        let mut bytes = key.encode("state", &v).unwrap().into_bytes();
+        if damage {
+            let i = at.index(bytes.len());
+            bytes[i] ^= 0x01;
+        }
+        encrypted_file(&bytes);
+    }
 
     #[test]
     fn manifests_of_arbitrary_bytes(data in prop::collection::vec(any::<u8>(), 0..512)) {

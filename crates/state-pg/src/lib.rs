@@ -13,10 +13,13 @@ mod writer;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use planform_model::{is_pg_schema_name, Address};
-use planform_state::{Backend, BackendFuture, LockError, LockInfo, Locked, State, StateError};
+use planform_state::{
+    Backend, BackendFuture, Encryption, LockError, LockInfo, Locked, State, StateError,
+};
 use tokio::sync::OnceCell;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, IsolationLevel};
@@ -71,6 +74,7 @@ pub struct PgBackend {
     lease: Duration,
     retry_for: Duration,
     migrated: OnceCell<()>,
+    encryption: Arc<Encryption>,
 }
 
 impl PgBackend {
@@ -96,7 +100,15 @@ impl PgBackend {
             lease: DEFAULT_LEASE,
             retry_for: DEFAULT_RETRY_FOR,
             migrated: OnceCell::new(),
+            encryption: Arc::new(Encryption::off()),
         })
+    }
+
+    /// Reads and writes each plan row's payload with `encryption` (sealed for its workspace and
+    /// address; plaintext rows keep no sensitive value).
+    pub fn with_encryption(mut self, encryption: Arc<Encryption>) -> PgBackend {
+        self.encryption = encryption;
+        self
     }
 
     /// Sets how long a lease lasts (renewed every third of it).
@@ -164,11 +176,12 @@ impl PgBackend {
             .start()
             .await
             .map_err(|e| self.unavailable(&e))?;
-        let state = read_state_in(&tx, &self.tables, &self.workspace)
+        let state = read_state_in(&tx, &self.tables, &self.workspace, &self.rows())
             .await
             .map_err(|e| match e {
                 ReadError::Db(e) => self.unavailable(&e),
                 ReadError::Corrupt(m) => self.corrupt(m),
+                ReadError::Row(e) => e,
             })?;
         tx.commit().await.map_err(|e| self.unavailable(&e))?;
         Ok(state)
@@ -265,11 +278,12 @@ impl PgBackend {
             .await
             .map_err(db)?;
         let info = lock_info(&row);
-        let state = read_state_in(&tx, &self.tables, &self.workspace)
+        let state = read_state_in(&tx, &self.tables, &self.workspace, &self.rows())
             .await
             .map_err(|e| match e {
                 ReadError::Db(e) => self.unavailable(&e),
                 ReadError::Corrupt(m) => self.corrupt(m),
+                ReadError::Row(e) => e,
             })?;
         tx.commit().await.map_err(db)?;
         Ok(writer::start(writer::Start {
@@ -284,6 +298,7 @@ impl PgBackend {
             retry_for: self.retry_for,
             rescue_file: self.rescue_file.clone(),
             state,
+            encryption: self.encryption.clone(),
         }))
     }
 
@@ -357,6 +372,29 @@ fn lock_info(row: &tokio_postgres::Row) -> LockInfo {
 enum ReadError {
     Db(tokio_postgres::Error),
     Corrupt(String),
+    /// A row that does not open (another key, plaintext where encryption is on).
+    Row(StateError),
+}
+
+/// How plan rows are read: with which encryption, named how in errors.
+struct Rows<'a> {
+    encryption: &'a Encryption,
+    backend: String,
+}
+
+impl PgBackend {
+    fn rows(&self) -> Rows<'_> {
+        Rows {
+            encryption: &self.encryption,
+            backend: self.describe(),
+        }
+    }
+}
+
+/// The context a plan row is sealed for: its workspace and address, so a row copied to another
+/// address or workspace does not open.
+pub(crate) fn row_context(workspace: &str, address: &str) -> String {
+    format!("pg:{workspace}:{address}")
 }
 
 impl From<tokio_postgres::Error> for ReadError {
@@ -369,6 +407,7 @@ async fn read_state_in(
     tx: &tokio_postgres::Transaction<'_>,
     tables: &Tables,
     workspace: &str,
+    rows: &Rows<'_>,
 ) -> Result<Option<State>, ReadError> {
     let Some(row) = tx
         .query_opt(
@@ -401,8 +440,17 @@ async fn read_state_in(
                 .map_err(|e: planform_model::AddressParseError| {
                     ReadError::Corrupt(format!("address {spelled:?}: {e}"))
                 })?;
-        let plan =
-            planform_state::plan_from_json(&address, r.get(1)).map_err(ReadError::Corrupt)?;
+        let plan = planform_state::plan_from_stored(
+            &row_context(workspace, &spelled),
+            &address,
+            r.get(1),
+            rows.encryption,
+            &format!("{} row {spelled}", rows.backend),
+        )
+        .map_err(|e| match e {
+            StateError::Corrupt { message, .. } => ReadError::Corrupt(message),
+            other => ReadError::Row(other),
+        })?;
         state.plans.insert(address, plan);
     }
     Ok(Some(state))

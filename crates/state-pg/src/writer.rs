@@ -16,7 +16,8 @@ use std::time::Duration;
 
 use planform_model::Address;
 use planform_state::{
-    BackendFuture, Change, Durable, LockInfo, Locked, ManagedPlan, Record, State, StateError,
+    BackendFuture, Change, Durable, Encryption, LockInfo, Locked, ManagedPlan, Record, State,
+    StateError,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -114,6 +115,7 @@ pub(crate) struct Start {
     pub(crate) rescue_file: PathBuf,
     /// The stored state when the lock was taken.
     pub(crate) state: Option<State>,
+    pub(crate) encryption: Arc<Encryption>,
 }
 
 /// Starts the writer task of a lock just taken.
@@ -143,6 +145,7 @@ pub(crate) fn start(s: Start) -> PgLock {
         lease: s.lease,
         retry_for: s.retry_for,
         rescue_file: s.rescue_file,
+        encryption: s.encryption,
         known,
         failed: None,
         unwritten: 0,
@@ -194,6 +197,7 @@ struct Writer {
     lease: Duration,
     retry_for: Duration,
     rescue_file: PathBuf,
+    encryption: Arc<Encryption>,
     /// The state as this run knows it: the stored state with every record and write applied,
     /// whether or not it was stored.
     known: State,
@@ -299,7 +303,8 @@ impl Writer {
 
     /// Saves what this run knows to the rescue file (mode 0600, atomic).
     fn rescue(&mut self) {
-        if let Err(e) = planform_state::save(&self.rescue_file, &self.known) {
+        if let Err(e) = planform_state::save_with(&self.rescue_file, &self.known, &self.encryption)
+        {
             // Nothing better is left to do than to say so with the error every caller gets.
             let note = format!("and saving the rescue file failed too: {e}");
             self.failed = Some(match self.failed.take() {
@@ -394,6 +399,7 @@ impl Writer {
                     &self.tables,
                     &self.workspace,
                     &self.lock_id,
+                    &self.encryption,
                     &op,
                     retrying,
                 )
@@ -599,15 +605,23 @@ async fn prepare(client: &Client, tables: &Tables) -> Result<Statements, tokio_p
 /// so it cannot be taken over meanwhile), and the stored serial must be the expected one. The
 /// statements of a record are pipelined (sent together, one round trip) and their answers
 /// checked before the commit; when a check fails the transaction is rolled back.
+// The writer's fields, borrowed apart from its mutably borrowed connection.
+#[allow(clippy::too_many_arguments)]
 async fn commit(
     client: &mut Client,
     st: &Statements,
     tables: &Tables,
     workspace: &str,
     lock_id: &str,
+    encryption: &Encryption,
     op: &Op<'_>,
     retrying: bool,
 ) -> Result<(), Attempt> {
+    let stored = |address: &Address, plan: &ManagedPlan| {
+        let context = crate::row_context(workspace, &address.to_string());
+        planform_state::plan_to_stored(&context, plan, encryption)
+            .map_err(|e| Attempt::Fence(Failure::Unavailable(e.to_string())))
+    };
     let tx = client.transaction().await?;
     match op {
         Op::Records(records) => {
@@ -628,7 +642,7 @@ async fn commit(
                 match p {
                     Some(p) => {
                         put_addresses.push(a.to_string());
-                        put_plans.push(planform_state::plan_to_json(p));
+                        put_plans.push(stored(a, p)?);
                     }
                     None => removed.push(a.to_string()),
                 }
@@ -711,9 +725,9 @@ async fn commit(
             let addresses: Vec<String> = state.plans.keys().map(|a| a.to_string()).collect();
             let plans: Vec<serde_json::Value> = state
                 .plans
-                .values()
-                .map(planform_state::plan_to_json)
-                .collect();
+                .iter()
+                .map(|(a, p)| stored(a, p))
+                .collect::<Result<_, _>>()?;
             if !addresses.is_empty() {
                 tx.execute(&st.upsert, &[&workspace, &addresses, &plans])
                     .await?;

@@ -815,3 +815,103 @@ fn group_commits_store_what_applying_records_one_by_one_gives() {
         })
         .unwrap();
 }
+
+/// Issue 16 (5): with encryption on, each plan row's payload is an envelope sealed for its
+/// workspace and address, keeping the sensitive value for the next run; a row copied to another
+/// address does not open, a plaintext row is refused outside a migration, and without
+/// encryption no row holds the value.
+#[tokio::test]
+async fn plan_rows_are_encrypted_and_sealed_for_their_address() {
+    let pg = Pg::start();
+    let dir = tempfile::tempdir().unwrap();
+    let schema = schema();
+    let key = Arc::new(planform_state::Encryption::with_key([5; 32]));
+    let secret = |m: &ManagedPlan| {
+        m.applied
+            .as_ref()
+            .unwrap()
+            .parameters
+            .get("password")
+            .cloned()
+    };
+    let mut m = plan("plan-1");
+    m.applied
+        .as_mut()
+        .unwrap()
+        .parameters
+        .insert("password".into(), "pg-s3cr3t-distinctive".into());
+    m.sensitive_parameters.insert("password".into());
+    let record = |serial: u64, name: &str| Record {
+        serial,
+        changes: vec![Change::Put {
+            address: Address::new(name),
+            plan: Box::new(m.clone()),
+        }],
+    };
+    let rows = |admin: tokio_postgres::Client, schema: String| async move {
+        admin
+            .query(
+                &format!(
+                    "SELECT address, plan::text FROM \"{schema}\".plans WHERE workspace = 'sealed'"
+                ),
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get::<_, String>(0), r.get::<_, String>(1)))
+            .collect::<Vec<_>>()
+    };
+
+    // Off: the row keeps that the parameter is set, not its value.
+    let plain = backend(&pg, &schema, "plain", dir.path());
+    let guard = plain.lock("apply", Duration::ZERO).await.unwrap();
+    guard.write(&fresh_state("plain"), None).await.unwrap();
+    guard.record(record(1, "a")).await.unwrap();
+    guard.release().await.unwrap();
+    let loaded = plain.load().await.unwrap().unwrap();
+    assert_eq!(secret(&loaded.plans[&Address::new("a")]), None);
+
+    // On: an envelope that keeps it.
+    let sealed = backend(&pg, &schema, "sealed", dir.path()).with_encryption(key.clone());
+    let guard = sealed.lock("apply", Duration::ZERO).await.unwrap();
+    guard.write(&fresh_state("sealed"), None).await.unwrap();
+    guard.record(record(1, "a")).await.unwrap();
+    guard.record(record(2, "b")).await.unwrap();
+    guard.release().await.unwrap();
+    let loaded = sealed.load().await.unwrap().unwrap();
+    assert_eq!(
+        secret(&loaded.plans[&Address::new("a")]).as_deref(),
+        Some("pg-s3cr3t-distinctive")
+    );
+    for (address, text) in rows(admin(&pg).await, schema.clone()).await {
+        assert!(!text.contains("pg-s3cr3t"), "{address}: {text}");
+        assert!(!text.contains("plan-1"), "{address}: {text}");
+    }
+
+    // A row copied onto another address does not open; the error names the row.
+    admin(&pg)
+        .await
+        .execute(
+            &format!(
+                "UPDATE \"{schema}\".plans SET plan = (SELECT plan FROM \"{schema}\".plans WHERE workspace = 'sealed' AND address = 'plan.a') WHERE workspace = 'sealed' AND address = 'plan.b'"
+            ),
+            &[],
+        )
+        .await
+        .unwrap();
+    let e = sealed.load().await.unwrap_err().to_string();
+    assert!(e.contains("row plan.b does not authenticate"), "{e}");
+
+    // Plaintext rows where encryption is on: refused, unless migrating.
+    let on_plain = backend(&pg, &schema, "plain", dir.path()).with_encryption(key.clone());
+    let e = on_plain.load().await.unwrap_err().to_string();
+    assert!(e.contains("is not encrypted, but encryption is on"), "{e}");
+    // Without the key, an encrypted row is refused by name.
+    let no_key = backend(&pg, &schema, "sealed", dir.path());
+    let e = no_key.load().await.unwrap_err().to_string();
+    assert!(
+        e.contains("is encrypted, but no encryption key is set"),
+        "{e}"
+    );
+}

@@ -1,7 +1,8 @@
 //! The state: what planform manages (address → provider, plan id, product, last applied
 //! inputs, outputs, history), stored as versioned JSON (`StateFileV1`) behind a [`Backend`]:
 //! the local one keeps a snapshot replaced atomically (mode 0600) and a journal of per-address
-//! records, under an OS lock (see `docs/state.md`).
+//! records, under an OS lock (see `docs/state.md`). With a key in the environment, everything a
+//! backend writes is encrypted ([`Encryption`]); without one, no sensitive value is written at all.
 
 mod atomic;
 mod backend;
@@ -11,14 +12,17 @@ mod lock;
 
 pub use atomic::{write_atomically, write_atomically_with_mode};
 pub use backend::{Backend, BackendFuture, Change, Durable, Locked, Record};
-pub use file::{load, parse, plan_from_json, plan_to_json, save, to_json, StateError};
+pub use file::{
+    decode, encode, load, load_with, parse, plan_from_json, plan_from_stored, plan_to_json,
+    plan_to_stored, save, save_with, to_json, StateError,
+};
 pub use local::{lock_path, LocalBackend};
 pub use lock::{host_name, now, LockError, LockInfo};
+pub use planform_encryption::{Encryption, EncryptionError};
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use planform_model::{Address, LivePlan, OperationType, PlanInputs, PlanStatus, ProviderRef};
-use sha2::{Digest, Sha256};
 
 /// The state of one workspace.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -40,8 +44,11 @@ pub struct ManagedPlan {
     pub provisioned_product_id: Option<String>,
     pub stack_id: Option<String>,
     pub status: String,
-    /// The inputs the cloud last accepted, with sensitive parameter values replaced by hashes.
+    /// The inputs the cloud last accepted. A sensitive parameter's value is here only while it
+    /// is known: in memory after an apply, or read from an encrypted store; a plaintext store
+    /// leaves it out (see [`redact`]).
     pub applied: Option<PlanInputs>,
+    /// Parameters whose values are sensitive; each was set when applied.
     pub sensitive_parameters: BTreeSet<String>,
     /// Whether a product was launched through this address (decides terminate vs delete).
     pub launched: bool,
@@ -150,20 +157,13 @@ impl State {
     }
 }
 
-/// How a sensitive value is kept: a salted hash, never the value.
-pub fn hash_sensitive(lineage: &str, value: &str) -> String {
-    let digest = Sha256::digest(format!("{lineage}\0{value}"));
-    format!("sha256:{}", hex::encode(digest))
-}
-
-/// `inputs` as stored: sensitive parameter values replaced by their hashes.
-pub fn redact(lineage: &str, inputs: &PlanInputs, sensitive: &BTreeSet<String>) -> PlanInputs {
+/// `inputs` as a plaintext store keeps them: the sensitive parameters' values left out (the
+/// names stay in `sensitive`). No digest stands in for a value, since anything derived from it
+/// without a secret key can be guessed back. `_lineage` is unused: it salted the hash that older
+/// planforms stored, and the signature is kept for their callers.
+pub fn redact(_lineage: &str, inputs: &PlanInputs, sensitive: &BTreeSet<String>) -> PlanInputs {
     let mut out = inputs.clone();
-    for (k, v) in out.parameters.iter_mut() {
-        if sensitive.contains(k) {
-            *v = hash_sensitive(lineage, v);
-        }
-    }
+    out.parameters.retain(|k, _| !sensitive.contains(k));
     out
 }
 

@@ -59,7 +59,7 @@ pub async fn run(
 
 pub async fn run_planfile(inv: &Invocation, file: &Path, parallelism: usize) -> Result<u8> {
     let sink = super::sink(inv, apply_format(inv, false));
-    let pf = crate::planfile::read(file)?;
+    let pf = crate::planfile::read(file, &*ops::encryption(&inv.env)?)?;
     let session = match ops::open_planfile(inv, file, &pf).await? {
         Ok(s) => s,
         Err(moved) => {

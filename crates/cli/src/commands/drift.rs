@@ -20,6 +20,18 @@ pub async fn run(inv: &Invocation, out: Option<&Path>, ignore: &[String]) -> Res
         return Ok(exit::ERROR);
     };
     let items = ops::drift(&ws, ignore).await?;
+    if let Some(state) = ws.stored().await? {
+        let unverifiable = planform_engine::drift_unverifiable(&ws.desired, &state);
+        if !unverifiable.is_empty() {
+            sink.warning(
+                "Sensitive values not compared",
+                &format!(
+                    "{} cannot be compared with the cloud: the state keeps no sensitive value unless it is encrypted (docs/security.md), and the manifests do not give a known value for them.",
+                    unverifiable.join(", ")
+                ),
+            );
+        }
+    }
     sink.drift(&items, &ws.desired.workspace);
     if let Some(f) = out {
         std::fs::write(f, target.contents())

@@ -43,6 +43,18 @@ pub async fn run(inv: &Invocation, o: &Options<'_>) -> Result<u8> {
         ws.open_stored("plan", inv.lock_timeout()?, inv.lock, o.destroy)
             .await?
     };
+    if !o.refresh {
+        let unverified = planform_engine::unverified_sensitive(&ws.desired, &session.stored);
+        if !unverified.is_empty() {
+            sink.warning(
+                "Sensitive values taken as unchanged",
+                &format!(
+                    "Without a refresh, {} cannot be compared: the state keeps no sensitive value unless it is encrypted (docs/security.md), so they are taken as unchanged. Run `planform plan` with a refresh to compare them with the cloud.",
+                    unverified.join(", ")
+                ),
+            );
+        }
+    }
     let changes = match ws.diff_replacing(&session, o.targets, o.destroy, o.replace)? {
         Ok(c) => c,
         Err(errors) => {
@@ -59,7 +71,11 @@ pub async fn run(inv: &Invocation, o: &Options<'_>) -> Result<u8> {
         } else {
             changes.clone()
         };
-        crate::planfile::write(out, &ops::plan_file(&ws, &session, &saved))?;
+        crate::planfile::write(
+            out,
+            &ops::plan_file(&ws, &session, &saved),
+            &*ops::encryption(&ws.env)?,
+        )?;
         eprintln!(
             "Saved the plan to {}; `planform apply {}` runs exactly these changes.",
             out.display(),

@@ -15,7 +15,7 @@ pub async fn run(inv: &Invocation, planfile: Option<&Path>) -> Result<u8> {
     let json = inv.format == Format::Json;
     let loaded = planform_manifest::load(&inv.dir, &[], &inv.env).ok();
     if let Some(f) = planfile {
-        let pf = crate::planfile::read(f)?;
+        let pf = crate::planfile::read(f, &*ops::encryption(&inv.env)?)?;
         if !json {
             super::sink(inv, Format::Text).changes(&pf.changes);
             return Ok(exit::OK);

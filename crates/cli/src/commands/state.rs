@@ -50,11 +50,14 @@ pub async fn run(inv: &Invocation, command: &StateCommand) -> Result<u8> {
             }
             if let Some(a) = &m.applied {
                 println!("product_version_id     = {:?}", a.product_version_id);
-                for (k, v) in &a.parameters {
-                    let shown = if m.sensitive_parameters.contains(k) {
-                        "(sensitive value)".to_string()
-                    } else {
-                        format!("{v:?}")
+                // Sensitive parameters are listed even where the state keeps no value.
+                let keys: std::collections::BTreeSet<&String> =
+                    a.parameters.keys().chain(&m.sensitive_parameters).collect();
+                for k in keys {
+                    let shown = match a.parameters.get(k) {
+                        _ if m.sensitive_parameters.contains(k) => "(sensitive value)".to_string(),
+                        Some(v) => format!("{v:?}"),
+                        None => continue,
                     };
                     println!("parameters[{k:?}] = {shown}");
                 }
@@ -115,7 +118,7 @@ pub async fn run(inv: &Invocation, command: &StateCommand) -> Result<u8> {
             None => bail!("there is no state in {}", backend.describe()),
         },
         StateCommand::Push { file, .. } => {
-            let pushed = read_pushed(&inv.dir.join(file))?;
+            let pushed = read_pushed(&inv.dir.join(file), inv)?;
             if pushed.workspace != workspace {
                 bail!(
                     "{} is the state of workspace {:?}, the manifests say {:?}; nothing was written",
@@ -165,10 +168,13 @@ pub async fn run(inv: &Invocation, command: &StateCommand) -> Result<u8> {
     Ok(exit::OK)
 }
 
-fn read_pushed(file: &Path) -> Result<State> {
+/// The state file to push: plaintext (`state pull`), or encrypted (a copy of a state file, a
+/// rescue file) and opened with the key in the environment.
+fn read_pushed(file: &Path, inv: &Invocation) -> Result<State> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-    Ok(planform_state::parse(&text, &file.display().to_string())?)
+    let encryption = ops::encryption(&inv.env)?;
+    Ok(planform_state::decode(&text, &file.display().to_string(), &encryption)?.0)
 }
 
 /// Takes the lock for a `state` command that writes (refused with `--lock=false`).

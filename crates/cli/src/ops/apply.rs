@@ -178,7 +178,7 @@ pub async fn open_planfile(
             .contains(&format!("schema {schema},"))
             .then(|| store.describe())
             .unwrap_or_else(|| format!("PostgreSQL schema {schema}")),
-        None => backend::local(&inv.dir, &pf.state_path).describe(),
+        None => backend::local(&inv.dir, &pf.state_path, &inv.env)?.describe(),
     };
     if made_for != store.describe() {
         bail!(

@@ -8,30 +8,44 @@ use std::sync::Arc;
 use anyhow::{bail, Result};
 use planform_model::{DesiredState, StateBackend};
 use planform_state::{
-    Backend, BackendFuture, Durable, LocalBackend, LockInfo, Locked, Record, State,
+    Backend, BackendFuture, Durable, Encryption, LocalBackend, LockInfo, Locked, Record, State,
 };
 
+/// The key provider the process environment `env` describes (`PLANFORM_ENCRYPTION_*`, see
+/// docs/security.md): the state and plan files are encrypted when it holds a key.
+pub fn encryption(env: &BTreeMap<String, String>) -> Result<Arc<Encryption>> {
+    Ok(Arc::new(Encryption::from_env(env)?))
+}
+
 /// The backend the manifests name, for the manifests in `dir` with the process environment
-/// `env` (where a backend's secrets come from, never from the manifests).
+/// `env` (where a backend's secrets and the encryption key come from, never from the manifests).
 pub fn backend(
     desired: &DesiredState,
     dir: &Path,
     env: &BTreeMap<String, String>,
 ) -> Result<Box<dyn Backend>> {
+    let encryption = encryption(env)?;
     Ok(match &desired.backend {
-        StateBackend::Local { path } => Box::new(LocalBackend::new(dir.join(path))),
-        StateBackend::Pg { schema_name } => Box::new(planform_state_pg::PgBackend::new(
-            planform_state_pg::conn_str_from_env(env)?,
-            schema_name,
-            &desired.workspace,
-            dir.join(planform_state_pg::RESCUE_FILE_NAME),
-        )?),
+        StateBackend::Local { path } => {
+            Box::new(LocalBackend::new(dir.join(path)).with_encryption(encryption))
+        }
+        StateBackend::Pg { schema_name } => Box::new(
+            planform_state_pg::PgBackend::new(
+                planform_state_pg::conn_str_from_env(env)?,
+                schema_name,
+                &desired.workspace,
+                dir.join(planform_state_pg::RESCUE_FILE_NAME),
+            )?
+            .with_encryption(encryption),
+        ),
     })
 }
 
 /// The local backend of a state path relative to `dir` (plan files made with a local state).
-pub fn local(dir: &Path, path: &str) -> Box<dyn Backend> {
-    Box::new(LocalBackend::new(dir.join(path)))
+pub fn local(dir: &Path, path: &str, env: &BTreeMap<String, String>) -> Result<Box<dyn Backend>> {
+    Ok(Box::new(
+        LocalBackend::new(dir.join(path)).with_encryption(encryption(env)?),
+    ))
 }
 
 /// The state as stored, checked to belong to `workspace`; `None` when there is none yet.

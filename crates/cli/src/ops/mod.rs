@@ -15,7 +15,7 @@ pub use apply::{
     cloud_preview, execute, open_planfile, plan_file, ApplySummary, Executed, PreviewResult,
     Previewed,
 };
-pub use backend::Guard;
+pub use backend::{encryption, Guard};
 pub use drift::{drift, refresh_drift, RefreshDrift};
 pub use import::{import, import_from_tags};
 pub use outputs::{outputs, ShownOutput};

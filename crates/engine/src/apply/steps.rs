@@ -9,7 +9,6 @@ use planform_model::{
     ownership, Address, ErrorKind, LivePlan, NewPlan, OperationType, PlanInputs, PlanService,
     PlanStatus, PlanUpdate,
 };
-use planform_state::redact;
 use tokio::time::Instant;
 
 use super::error::{ApplyError, Phase};
@@ -213,15 +212,14 @@ async fn record(
     outputs: Option<BTreeMap<String, String>>,
 ) {
     ctx.update(&change.address, |s| {
-        let lineage = s.lineage.clone();
         let m = s.observe(&change.address, &change.provider, l);
         m.provider = change.provider.clone();
         m.location = ctx.locations.get(&change.provider).cloned();
         m.depends_on = change.depends_on.clone();
         m.sensitive_parameters = change.sensitive_parameters.clone();
         if let Some(a) = applied {
-            let a = ownership::strip(a.clone());
-            m.applied = Some(redact(&lineage, &a, &change.sensitive_parameters));
+            // Sensitive values stay in memory; the backend keeps them only when it encrypts.
+            m.applied = Some(ownership::strip(a.clone()));
         }
         if let Some(o) = outputs {
             m.outputs = o;

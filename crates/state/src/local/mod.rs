@@ -4,6 +4,9 @@
 //! replays it; it is compacted into the snapshot at `release` and when it outgrows the
 //! snapshot. The lock is an OS lock on `state.json.lock` (see `lock.rs`). Every commit is fenced:
 //! the lock file must still be the one this guard holds and the serial must follow the stored one.
+//! With encryption on, the snapshot is one envelope and each journal line another (see
+//! `journal.rs`); a run that finds them stored otherwise than it writes (a migration) rewrites
+//! the snapshot as soon as it holds the lock.
 
 mod journal;
 mod lock;
@@ -12,8 +15,10 @@ use std::fs::File;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
+
+use planform_encryption::Encryption;
 
 use tokio::sync::oneshot;
 
@@ -31,15 +36,24 @@ pub struct LocalBackend {
     /// The journal is compacted when it grows past this or the snapshot's size, whichever is
     /// larger, so a compaction's O(state) cost is spread over as many bytes of records.
     compaction_bytes: u64,
+    encryption: Arc<Encryption>,
 }
 
 impl LocalBackend {
-    /// The backend of the snapshot at `path` (`<dir>/.planform/state.json` by default).
+    /// The backend of the snapshot at `path` (`<dir>/.planform/state.json` by default), in
+    /// plaintext (see [`LocalBackend::with_encryption`]).
     pub fn new(path: impl Into<PathBuf>) -> LocalBackend {
         LocalBackend {
             path: path.into(),
             compaction_bytes: MIN_COMPACTION_BYTES,
+            encryption: Arc::new(Encryption::off()),
         }
+    }
+
+    /// The same backend, reading and writing with `encryption`.
+    pub fn with_encryption(mut self, encryption: Arc<Encryption>) -> LocalBackend {
+        self.encryption = encryption;
+        self
     }
 
     /// The snapshot's path.
@@ -50,7 +64,11 @@ impl LocalBackend {
     /// [`Backend::load`] without a runtime: the snapshot with the journal replayed (tests and
     /// benchmarks watch a running apply through this).
     pub fn load_now(&self) -> Result<Option<State>, StateError> {
-        Ok(read_state(&self.path, &self.journal_path())?.map(|(s, _)| s))
+        Ok(self.read()?.map(|r| r.state))
+    }
+
+    fn read(&self) -> Result<Option<Stored>, StateError> {
+        read_state(&self.path, &self.journal_path(), &self.encryption)
     }
 
     /// The journal's path.
@@ -77,18 +95,41 @@ fn write_error(path: &Path, e: impl std::fmt::Display) -> StateError {
     }
 }
 
-/// The snapshot with the journal replayed onto it, and how many bytes of the journal are valid.
-fn read_state(snapshot: &Path, journal_path: &Path) -> Result<Option<(State, u64)>, StateError> {
-    let state = crate::load(snapshot)?;
+/// What is stored: the snapshot with the journal replayed onto it.
+struct Stored {
+    state: State,
+    /// How many bytes of the journal are valid.
+    valid_len: u64,
+    /// Whether the snapshot or a journal line is stored otherwise (encrypted or not) than
+    /// this run writes: a migration, finished by rewriting the snapshot.
+    other_form: bool,
+}
+
+/// The snapshot with the journal replayed onto it.
+fn read_state(
+    snapshot: &Path,
+    journal_path: &Path,
+    encryption: &Encryption,
+) -> Result<Option<Stored>, StateError> {
+    let state = crate::file::load_with(snapshot, encryption)?;
     let bytes = match std::fs::read(journal_path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => vec![],
         Err(e) => return Err(read_error(journal_path, e)),
     };
     match state {
-        Some(mut state) => {
-            let replayed = journal::replay(&mut state, &bytes);
-            Ok(Some((state, replayed.valid_len)))
+        Some((mut state, sealed)) => {
+            let replayed = journal::replay(
+                &mut state,
+                &bytes,
+                encryption,
+                &journal_path.display().to_string(),
+            )?;
+            Ok(Some(Stored {
+                state,
+                valid_len: replayed.valid_len,
+                other_form: replayed.other_form || sealed != encryption.writes_encrypted(),
+            }))
         }
         None if bytes.is_empty() => Ok(None),
         None => Err(StateError::Corrupt {
@@ -115,7 +156,7 @@ impl Backend for LocalBackend {
     }
 
     fn load(&self) -> BackendFuture<'_, Option<State>> {
-        Box::pin(async move { Ok(read_state(&self.path, &self.journal_path())?.map(|(s, _)| s)) })
+        Box::pin(async move { Ok(self.read()?.map(|r| r.state)) })
     }
 
     fn lock<'a>(
@@ -177,9 +218,9 @@ impl LocalLocked {
         )
         .map_err(|e| write_error(&info_path, e))?;
         let journal_path = backend.journal_path();
-        let (state, valid_len) = match read_state(&path, &journal_path)? {
-            Some((s, len)) => (Some(s), len),
-            None => (None, 0),
+        let (state, valid_len, rewrite) = match backend.read()? {
+            Some(r) => (Some(r.state), r.valid_len, r.other_form),
+            None => (None, 0, false),
         };
         let journal = std::fs::OpenOptions::new()
             .append(true)
@@ -201,7 +242,7 @@ impl LocalLocked {
         }
         crate::atomic::sync_directory(&dir).map_err(|e| write_error(&dir, e))?;
         let snapshot_len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-        let writer = Writer {
+        let mut writer = Writer {
             describe: backend.describe_path(),
             path,
             journal_path,
@@ -214,7 +255,13 @@ impl LocalLocked {
             os_lock,
             compaction_bytes: backend.compaction_bytes,
             failed: None,
+            encryption: backend.encryption.clone(),
         };
+        if rewrite {
+            // A migration: rewritten now, while the lock is held, rather than at release (a
+            // run that drops its guard may end before the writer thread compacts).
+            writer.snapshot()?;
+        }
         let (tx, rx) = mpsc::channel();
         std::thread::Builder::new()
             .name("planform-state-writer".into())
@@ -286,6 +333,7 @@ struct Writer {
     compaction_bytes: u64,
     /// Set once a write failed: the journal's end is unknown, so nothing more is written.
     failed: Option<String>,
+    encryption: Arc<Encryption>,
 }
 
 impl Writer {
@@ -369,9 +417,14 @@ impl Writer {
             let expected = record.serial.wrapping_sub(1);
             match &mut self.state {
                 Some(state) if state.serial == expected => {
-                    bytes.extend(journal::encode(&state.lineage, &record));
-                    state.apply_record(&record);
-                    answers.push((reply, Ok(())));
+                    match journal::encode(&state.lineage, &record, &self.encryption) {
+                        Ok(line) => {
+                            bytes.extend(line);
+                            state.apply_record(&record);
+                            answers.push((reply, Ok(())));
+                        }
+                        Err(e) => answers.push((reply, Err(e))),
+                    }
                 }
                 _ => {
                     let e = self.mismatch(expected);
@@ -419,14 +472,19 @@ impl Writer {
         let Some(state) = &self.state else {
             return Ok(());
         };
-        let text = crate::file::to_json(state);
-        let done = crate::write_atomically(&self.path, text.as_bytes())
-            .map_err(|e| write_error(&self.path, e));
-        if let Err(e) = &done {
-            self.failed = Some(e.to_string());
-            return done;
-        }
-        self.snapshot_len = text.len() as u64;
+        let done = crate::file::encode(state, &self.encryption).and_then(|text| {
+            crate::write_atomically(&self.path, text.as_bytes())
+                .map_err(|e| write_error(&self.path, e))
+                .map(|()| text.len())
+        });
+        let text_len = match done {
+            Ok(n) => n,
+            Err(e) => {
+                self.failed = Some(e.to_string());
+                return Err(e);
+            }
+        };
+        self.snapshot_len = text_len as u64;
         // A crash before this leaves records the snapshot already has; replay skips them.
         if self.journal_len > 0 {
             if let Err(e) = self

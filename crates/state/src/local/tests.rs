@@ -135,7 +135,7 @@ fn a_torn_tail_is_ignored_and_cut_off_before_the_next_append() {
         .append(true)
         .open(backend.journal_path())
         .unwrap();
-    let torn = journal::encode("lin", &put(2, "b", "y"));
+    let torn = journal::encode("lin", &put(2, "b", "y"), &Encryption::off()).unwrap();
     j.write_all(&torn[..torn.len() / 2]).unwrap();
     rt.block_on(async {
         let s = backend.load().await.unwrap().unwrap();
@@ -484,4 +484,150 @@ fn a_killed_holder_loses_nothing_acknowledged_and_leaves_no_lock() {
     });
     // The name the killed holder left beside the lock is not a holder.
     assert!(acknowledged >= 30);
+}
+
+fn encryption(pairs: &[(&str, &str)]) -> Arc<Encryption> {
+    let env = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Arc::new(Encryption::from_env(&env).unwrap())
+}
+
+const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+/// A plan whose sensitive parameter is known (in memory after an apply).
+fn secret_plan(id: &str) -> Box<ManagedPlan> {
+    let mut m = plan(id);
+    m.applied = Some(planform_model::PlanInputs {
+        name: "db".into(),
+        parameters: [("password".to_string(), "s3cr3t-distinctive".to_string())].into(),
+        ..Default::default()
+    });
+    m.sensitive_parameters.insert("password".into());
+    m
+}
+
+fn files_text(backend: &LocalBackend) -> String {
+    [backend.path().to_path_buf(), backend.journal_path()]
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap_or_default())
+        .collect()
+}
+
+/// Issue 16 (5): with encryption on, the snapshot and every journal line are envelopes that
+/// keep the sensitive value for the next run; off, neither holds it. Migration both ways is
+/// explicit and finished by the next lock holder, and reading with the wrong key changes nothing.
+#[test]
+fn encrypted_snapshot_and_journal_and_migrations_both_ways() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.json");
+    let on = encryption(&[("PLANFORM_ENCRYPTION_KEY", KEY)]);
+    let secret = |b: &LocalBackend| {
+        b.load_now().unwrap().unwrap().plans[&Address::new("db")]
+            .applied
+            .as_ref()
+            .unwrap()
+            .parameters
+            .get("password")
+            .cloned()
+    };
+    runtime().block_on(async {
+        // Plaintext first: the value is not written.
+        let plain = LocalBackend::new(&path);
+        let guard = started(&plain).await;
+        let record = |serial| Record {
+            serial,
+            changes: vec![Change::Put {
+                address: Address::new("db"),
+                plan: secret_plan("plan-1"),
+            }],
+        };
+        guard.record(record(1)).await.unwrap();
+        assert!(!files_text(&plain).contains("s3cr3t"));
+        guard.release().await.unwrap();
+        assert_eq!(secret(&plain), None);
+
+        // Encryption on without a migration: the plaintext state is refused, and left as is.
+        let encrypted = LocalBackend::new(&path).with_encryption(on.clone());
+        let before = std::fs::read(&path).unwrap();
+        let e = encrypted.load().await.unwrap_err().to_string();
+        assert!(e.contains("is not encrypted, but encryption is on"), "{e}");
+        assert!(encrypted.lock("apply", Duration::ZERO).await.is_err());
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+
+        // Migrating: the next lock holder rewrites the snapshot encrypted, even with nothing
+        // to record.
+        let migrating = LocalBackend::new(&path).with_encryption(encryption(&[
+            ("PLANFORM_ENCRYPTION_KEY", KEY),
+            ("PLANFORM_ENCRYPTION_MIGRATE", "encrypt"),
+        ]));
+        migrating
+            .lock("plan", Duration::ZERO)
+            .await
+            .unwrap()
+            .release()
+            .await
+            .unwrap();
+        assert!(planform_encryption::is_sealed(
+            &std::fs::read_to_string(&path).unwrap()
+        ));
+        // Encrypted: the journal line keeps the value for the next run, in an envelope.
+        let guard = encrypted.lock("apply", Duration::ZERO).await.unwrap();
+        guard.record(record(2)).await.unwrap();
+        let journal = std::fs::read_to_string(encrypted.journal_path()).unwrap();
+        assert!(planform_encryption::is_sealed(&journal[17..]), "{journal}");
+        assert!(!files_text(&encrypted).contains("s3cr3t"));
+        assert_eq!(secret(&encrypted).as_deref(), Some("s3cr3t-distinctive"));
+        guard.release().await.unwrap();
+        assert_eq!(secret(&encrypted).as_deref(), Some("s3cr3t-distinctive"));
+
+        // Another key: refused by name, nothing changed.
+        let other = LocalBackend::new(&path).with_encryption(encryption(&[(
+            "PLANFORM_ENCRYPTION_KEY",
+            "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=",
+        )]));
+        let sealed = std::fs::read(&path).unwrap();
+        let e = other.lock("apply", Duration::ZERO).await.err().unwrap();
+        assert!(
+            e.to_string()
+                .starts_with(&format!("{} was encrypted with a key", path.display())),
+            "{e}"
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), sealed);
+
+        // Rotation: the new key writes, the old one reads as the fallback.
+        let rotated = LocalBackend::new(&path).with_encryption(encryption(&[
+            (
+                "PLANFORM_ENCRYPTION_KEY",
+                "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=",
+            ),
+            ("PLANFORM_ENCRYPTION_KEY_FALLBACK", KEY),
+        ]));
+        let guard = rotated.lock("apply", Duration::ZERO).await.unwrap();
+        guard.record(record(3)).await.unwrap();
+        guard.release().await.unwrap();
+        assert!(other.load().await.is_ok(), "rewritten with the new key");
+        assert_eq!(secret(&other).as_deref(), Some("s3cr3t-distinctive"));
+
+        // Decrypting: written back as plaintext, without the sensitive value.
+        let decrypting = LocalBackend::new(&path).with_encryption(encryption(&[
+            (
+                "PLANFORM_ENCRYPTION_KEY",
+                "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=",
+            ),
+            ("PLANFORM_ENCRYPTION_MIGRATE", "decrypt"),
+        ]));
+        decrypting
+            .lock("apply", Duration::ZERO)
+            .await
+            .unwrap()
+            .release()
+            .await
+            .unwrap();
+        let text = files_text(&plain);
+        assert!(!planform_encryption::is_sealed(&text) && !text.contains("s3cr3t"));
+        assert_eq!(plain.load().await.unwrap().unwrap().serial, 3);
+        assert_eq!(secret(&plain), None);
+    });
 }
