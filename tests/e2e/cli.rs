@@ -694,7 +694,10 @@ fn graphs_in_dot_and_mermaid() {
 fn the_markdown_plan_keeps_to_its_limit() {
     let w = Workspace::example("quickstart");
     let full = w.run(&["plan", "--format", "markdown"]).expect(0).stdout;
-    assert!(full.len() > 2_000 && !full.contains("_Cut to fit"), "{full}");
+    assert!(
+        full.len() > 2_000 && !full.contains("_Cut to fit"),
+        "{full}"
+    );
     let cut = w
         .run(&[
             "plan",

@@ -20,8 +20,8 @@ use crate::ops::{ApplySummary, Previewed, RefreshDrift, ShownOutput};
 /// The most a GitHub pull-request comment, issue body or review may hold.
 pub const COMMENT_LIMIT: usize = 65_536;
 
-/// The default budget: a comment's limit less room for a recipe's hidden marker line.
-pub const DEFAULT_LIMIT: usize = 65_000;
+/// The default budget, 65,000: a comment's limit less room for a recipe's hidden marker line.
+pub const DEFAULT_LIMIT: usize = COMMENT_LIMIT - 536;
 
 /// The smallest budget: the header, the summary and the line about what was left out.
 pub const MIN_LIMIT: usize = 2_000;
