@@ -469,16 +469,14 @@ fn the_github_recipe_annotates_manifest_errors() {
 /// planform under test is on PATH.
 mod gitlab {
     use std::collections::BTreeMap;
-    use std::io::{BufRead, BufReader, Read, Write};
-    use std::net::{TcpListener, TcpStream};
     use std::path::{Path, PathBuf};
     use std::process::Command;
-    use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Arc, Mutex};
 
     use serde_json::{json, Value};
     use yaml_rust2::{yaml::Hash, Yaml, YamlLoader};
 
+    use crate::credentials::fake_http::{form, percent_decode, FakeHttp, Request};
     use crate::repo;
 
     /// `before_script` lines that download and install the release: played by the test.
@@ -522,118 +520,6 @@ mod gitlab {
         merged: BTreeMap<String, u64>,
         /// (ref, job) → file name → contents.
         artifacts: BTreeMap<(String, String), BTreeMap<String, Vec<u8>>>,
-    }
-
-    /// GitLab's REST API (the part the recipe calls) on a local port.
-    struct FakeApi {
-        url: String,
-        state: Arc<Mutex<Gitlab>>,
-        stop: Arc<AtomicBool>,
-        thread: Option<std::thread::JoinHandle<()>>,
-    }
-
-    impl Drop for FakeApi {
-        fn drop(&mut self) {
-            self.stop.store(true, Ordering::SeqCst);
-            let _ = TcpStream::connect(self.url.trim_start_matches("http://"));
-            if let Some(t) = self.thread.take() {
-                let _ = t.join();
-            }
-        }
-    }
-
-    fn percent_decode(s: &str) -> String {
-        let b = s.as_bytes();
-        let mut out = Vec::with_capacity(b.len());
-        let mut i = 0;
-        while i < b.len() {
-            match b[i] {
-                b'%' if i + 2 < b.len() => {
-                    let hex = std::str::from_utf8(&b[i + 1..i + 3]).unwrap();
-                    out.push(u8::from_str_radix(hex, 16).unwrap());
-                    i += 3;
-                }
-                b'+' => {
-                    out.push(b' ');
-                    i += 1;
-                }
-                c => {
-                    out.push(c);
-                    i += 1;
-                }
-            }
-        }
-        String::from_utf8(out).unwrap()
-    }
-
-    /// `a=1&b=2` (a query or a form body), decoded.
-    fn form(s: &str) -> BTreeMap<String, String> {
-        s.split('&')
-            .filter(|p| !p.is_empty())
-            .map(|p| {
-                let (k, v) = p.split_once('=').unwrap_or((p, ""));
-                (percent_decode(k), percent_decode(v))
-            })
-            .collect()
-    }
-
-    struct Request {
-        method: String,
-        path: String,
-        query: BTreeMap<String, String>,
-        headers: BTreeMap<String, String>,
-        body: Vec<u8>,
-    }
-
-    fn read_request(stream: &mut TcpStream) -> Option<Request> {
-        let mut reader = BufReader::new(stream.try_clone().ok()?);
-        let mut line = String::new();
-        reader.read_line(&mut line).ok()?;
-        let mut parts = line.split_whitespace();
-        let method = parts.next()?.to_string();
-        let target = parts.next()?.to_string();
-        let mut headers = BTreeMap::new();
-        loop {
-            let mut h = String::new();
-            reader.read_line(&mut h).ok()?;
-            let h = h.trim_end();
-            if h.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = h.split_once(':') {
-                headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
-            }
-        }
-        if headers
-            .get("expect")
-            .is_some_and(|e| e.eq_ignore_ascii_case("100-continue"))
-        {
-            stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").ok()?;
-        }
-        let length: usize = headers
-            .get("content-length")
-            .map(|l| l.parse().unwrap())
-            .unwrap_or(0);
-        let mut body = vec![0; length];
-        reader.read_exact(&mut body).ok()?;
-        let (path, query) = target.split_once('?').unwrap_or((&target, ""));
-        Some(Request {
-            method,
-            path: path.to_string(),
-            query: form(query),
-            headers,
-            body,
-        })
-    }
-
-    fn respond(stream: &mut TcpStream, status: u16, body: &[u8]) {
-        let head = format!(
-            "HTTP/1.1 {status} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-            if status < 300 { "OK" } else { "Error" },
-            body.len()
-        );
-        let _ = stream.write_all(head.as_bytes());
-        let _ = stream.write_all(body);
     }
 
     /// One API call: (status, body).
@@ -745,32 +631,9 @@ mod gitlab {
         }
     }
 
-    fn fake_api() -> FakeApi {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let state = Arc::new(Mutex::new(Gitlab::default()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = {
-            let (state, stop) = (state.clone(), stop.clone());
-            std::thread::spawn(move || {
-                for stream in listener.incoming() {
-                    if stop.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    let Ok(mut stream) = stream else { continue };
-                    if let Some(req) = read_request(&mut stream) {
-                        let (status, body) = answer(&mut state.lock().unwrap(), &req);
-                        respond(&mut stream, status, &body);
-                    }
-                }
-            })
-        };
-        FakeApi {
-            url,
-            state,
-            stop,
-            thread: Some(thread),
-        }
+    /// GitLab's REST API (the part the recipe calls) on a local port.
+    fn fake_api(state: Arc<Mutex<Gitlab>>) -> FakeHttp {
+        FakeHttp::serve(move |req| answer(&mut state.lock().unwrap(), req))
     }
 
     fn text(y: &Yaml) -> Option<String> {
@@ -851,7 +714,8 @@ mod gitlab {
     struct Runner {
         pipeline: Yaml,
         root: tempfile::TempDir,
-        api: FakeApi,
+        api: FakeHttp,
+        state: Arc<Mutex<Gitlab>>,
         overrides: BTreeMap<String, String>,
     }
 
@@ -891,10 +755,12 @@ mod gitlab {
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))
             .collect();
+            let state = Arc::new(Mutex::new(Gitlab::default()));
             Runner {
                 pipeline,
                 root,
-                api: fake_api(),
+                api: fake_api(state.clone()),
+                state,
                 overrides,
             }
         }
@@ -904,7 +770,7 @@ mod gitlab {
         }
 
         fn api(&self) -> std::sync::MutexGuard<'_, Gitlab> {
-            self.api.state.lock().unwrap()
+            self.state.lock().unwrap()
         }
 
         /// Runs job `name` of a pipeline, as its rules allow (a job they leave out fails the test).
