@@ -324,7 +324,11 @@ fn aws_profiles_from_the_shared_config_and_credentials_files() {
     run_with(&["plan", "--detailed-exitcode"], &files("oidc")).expect(0);
     // A wrong secret in the profile: the cloud refuses the signature; the secret never shows.
     let r = run_with(&["plan"], &files("wrong")).expect(1);
-    assert!(r.stderr.contains("SignatureDoesNotMatch"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("InvalidSignatureException"),
+        "{}",
+        r.stderr
+    );
     assert!(!r.stderr.contains("not-the-e2e-secret"), "{}", r.stderr);
 }
 
