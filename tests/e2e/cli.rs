@@ -688,6 +688,52 @@ fn graphs_in_dot_and_mermaid() {
     assert!(md.contains("```mermaid\nflowchart RL\n"), "{md}");
 }
 
+/// `--markdown-limit` sizes the markdown plan, names the saved plan file for what it leaves
+/// out, and is refused where it would mean nothing.
+#[test]
+fn the_markdown_plan_keeps_to_its_limit() {
+    let w = Workspace::example("quickstart");
+    let full = w.run(&["plan", "--format", "markdown"]).expect(0).stdout;
+    assert!(
+        full.len() > 2_000 && !full.contains("_Cut to fit"),
+        "{full}"
+    );
+    let cut = w
+        .run(&[
+            "plan",
+            "--format",
+            "markdown",
+            "--markdown-limit",
+            "2000",
+            "--out",
+            "changes.plan",
+        ])
+        .expect(0)
+        .stdout;
+    assert!(cut.len() <= 2_000, "{} bytes:\n{cut}", cut.len());
+    assert!(
+        cut.lines().last().unwrap().contains(
+            "The full plan is the saved plan file `changes.plan` (the CI recipes keep it in the run's artifact): `planform show changes.plan` prints it."
+        ),
+        "{cut}"
+    );
+    let text = w.run(&["plan", "--markdown-limit", "5000"]).expect(1);
+    assert!(
+        text.stderr
+            .contains("--markdown-limit sizes a markdown report: it needs --format markdown"),
+        "{}",
+        text.stderr
+    );
+    let tiny = w
+        .run(&["drift", "--format", "markdown", "--markdown-limit", "100"])
+        .expect(1);
+    assert!(
+        tiny.stderr.contains("100 is not in 2000.."),
+        "{}",
+        tiny.stderr
+    );
+}
+
 /// A plan file made with `--refresh=false` is not stale when the cloud is as the state says:
 /// `apply PLANFILE` runs it.
 #[test]

@@ -254,10 +254,321 @@ fn aws_web_identity_through_the_sdk_default_chain() {
     wrong[0].1 = "arn:aws:iam::123456789012:role/nobody";
     let r = run(&w, &["plan"], &wrong).expect(1);
     assert!(
-        r.stderr.contains("AccessDenied")
+        r.stderr.contains(&format!(
+            "CredentialsRefused: the AWS credentials from web identity (AWS_ROLE_ARN arn:aws:iam::123456789012:role/nobody, the token in AWS_WEB_IDENTITY_TOKEN_FILE {}) were refused",
+            token.display()
+        )) && r.stderr.contains("AccessDenied")
             && r.stderr
                 .contains("Not authorized to perform sts:AssumeRoleWithWebIdentity"),
         "{}",
         r.stderr
     );
+    assert!(!r.stderr.contains("NetworkError"), "{}", r.stderr);
+}
+
+fn aws_workspace(server: &Server) -> Workspace {
+    let w = Workspace::new();
+    w.write(
+        "main.hcl",
+        &plan(&format!(
+            "provider \"aws\" {{\n  region   = \"us-east-1\"\n  endpoint = \"{}\"\n}}",
+            server.endpoint
+        )),
+    );
+    w
+}
+
+#[test]
+fn aws_profiles_from_the_shared_config_and_credentials_files() {
+    let server = serve("3600", "40");
+    let w = aws_workspace(&server);
+    w.write("token", &jwt());
+    let token = w.path().join("token");
+    w.write(
+        "aws-config",
+        &format!(
+            "[profile ci]\nregion = us-east-1\n\n\
+             [profile oidc]\nrole_arn = arn:aws:iam::123456789012:role/planform-plan\n\
+             web_identity_token_file = {}\nrole_session_name = ci-run\n",
+            token.display()
+        ),
+    );
+    w.write(
+        "aws-credentials",
+        "[ci]\naws_access_key_id = e2eid\naws_secret_access_key = e2esecret\n\n\
+         [wrong]\naws_access_key_id = e2eid\naws_secret_access_key = not-the-e2e-secret\n",
+    );
+    let config = w.path().join("aws-config");
+    let credentials = w.path().join("aws-credentials");
+    let files = |profile: &'static str| {
+        [
+            ("AWS_CONFIG_FILE", config.to_str().unwrap().to_string()),
+            (
+                "AWS_SHARED_CREDENTIALS_FILE",
+                credentials.to_str().unwrap().to_string(),
+            ),
+            ("AWS_PROFILE", profile.to_string()),
+            ("AWS_ENDPOINT_URL_STS", server.endpoint.clone()),
+        ]
+    };
+    let vars = |f: &[(&'static str, String)]| -> Vec<(&'static str, String)> { f.to_vec() };
+    let run_with = |args: &[&str], f: &[(&'static str, String)]| {
+        let owned = vars(f);
+        let pairs: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        run(&w, args, &pairs)
+    };
+    // AWS_PROFILE with keys in the credentials file: plan and apply sign with them.
+    run_with(&["apply", "--auto-approve"], &files("ci")).expect(0);
+    run_with(&["plan", "--detailed-exitcode"], &files("ci")).expect(0);
+    // A profile that assumes a role with a web identity token (STS through the sandbox).
+    run_with(&["plan", "--detailed-exitcode"], &files("oidc")).expect(0);
+    // A wrong secret in the profile: the cloud refuses the signature; the secret never shows.
+    let r = run_with(&["plan"], &files("wrong")).expect(1);
+    assert!(
+        r.stderr.contains("InvalidSignatureException"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("not-the-e2e-secret"), "{}", r.stderr);
+}
+
+/// The SSO portal's GetRoleCredentials (`GET /federation/credentials`), played by a local
+/// server that checks the cached token, the account and the role, and hands out the sandbox's key.
+fn fake_sso_portal(calls: std::sync::Arc<std::sync::Mutex<Vec<String>>>) -> fake_http::FakeHttp {
+    fake_http::FakeHttp::serve(move |req| {
+        let token = req.headers.get("x-amz-sso_bearer_token").cloned();
+        calls.lock().unwrap().push(format!(
+            "{} {} account={} role={} token={}",
+            req.method,
+            req.path,
+            req.query.get("account_id").cloned().unwrap_or_default(),
+            req.query.get("role_name").cloned().unwrap_or_default(),
+            token.clone().unwrap_or_default()
+        ));
+        if req.path != "/federation/credentials" {
+            return (404, br#"{"message":"Not Found"}"#.to_vec());
+        }
+        if token.as_deref() != Some("sso-access-token") {
+            return (
+                401,
+                br#"{"message":"Session token not found or invalid"}"#.to_vec(),
+            );
+        }
+        if req.query.get("account_id").map(String::as_str) != Some("123456789012")
+            || req.query.get("role_name").map(String::as_str) != Some("planform-plan")
+        {
+            return (403, br#"{"message":"No access"}"#.to_vec());
+        }
+        let expiration = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis()
+            + 3_600_000;
+        (
+            200,
+            format!(
+                r#"{{"roleCredentials":{{"accessKeyId":"e2eid","secretAccessKey":"e2esecret","expiration":{expiration}}}}}"#
+            )
+            .into_bytes(),
+        )
+    })
+}
+
+#[test]
+fn aws_sso_profile_with_a_cached_token() {
+    let server = serve("3600", "40");
+    let w = aws_workspace(&server);
+    let calls = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let portal = fake_sso_portal(calls.clone());
+    w.write(
+        "aws-config",
+        "[profile sso]\nsso_session = corp\nsso_account_id = 123456789012\n\
+         sso_role_name = planform-plan\nregion = us-east-1\n\n\
+         [sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\n\
+         sso_region = us-east-1\nsso_registration_scopes = sso:account:access\n",
+    );
+    // `aws sso login` caches the token under ~/.aws/sso/cache/<sha1 of the session name>.json.
+    let cache = w.path().join(".aws/sso/cache");
+    std::fs::create_dir_all(&cache).unwrap();
+    let cached = cache.join("ee0bfd2552fbd840c02cc48b6e823320543c450f.json"); // sha1("corp")
+    let token = |expires: &str| {
+        format!(
+            r#"{{"accessToken": "sso-access-token", "expiresAt": "{expires}", "region": "us-east-1", "startUrl": "https://corp.awsapps.com/start"}}"#
+        )
+    };
+    std::fs::write(&cached, token("2099-01-01T00:00:00Z")).unwrap();
+    let config = w.path().join("aws-config");
+    let vars = [
+        ("AWS_CONFIG_FILE", config.to_str().unwrap()),
+        ("AWS_PROFILE", "sso"),
+        ("AWS_ENDPOINT_URL_SSO", portal.url.as_str()),
+    ];
+    run(&w, &["plan", "--detailed-exitcode"], &vars).expect(2);
+    assert_eq!(
+        calls.lock().unwrap().first().map(String::as_str),
+        Some("GET /federation/credentials account=123456789012 role=planform-plan token=sso-access-token"),
+        "{:?}",
+        calls.lock().unwrap()
+    );
+    // An expired cached token (and no refresh token): `aws sso login` again. planform names the
+    // profile whose source refused, as an auth error.
+    std::fs::write(&cached, token("2020-01-01T00:00:00Z")).unwrap();
+    let r = run(&w, &["plan"], &vars).expect(1);
+    assert!(
+        r.stderr
+            .contains("CredentialsRefused: the AWS credentials from profile \"sso\"")
+            && r.stderr.contains("were refused"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("sso-access-token"), "{}", r.stderr);
+}
+
+/// A small HTTP/1.1 server on a local port for the services a test plays (GitLab's API, the AWS
+/// SSO portal): each request is answered by a handler, one connection per request.
+pub mod fake_http {
+    use std::collections::BTreeMap;
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    pub struct FakeHttp {
+        /// `http://127.0.0.1:PORT`
+        pub url: String,
+        stop: Arc<AtomicBool>,
+        thread: Option<std::thread::JoinHandle<()>>,
+    }
+
+    impl FakeHttp {
+        /// Serves `handler`'s answers (status, JSON body) until dropped.
+        pub fn serve(handler: impl Fn(&Request) -> (u16, Vec<u8>) + Send + 'static) -> FakeHttp {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let url = format!("http://{}", listener.local_addr().unwrap());
+            let stop = Arc::new(AtomicBool::new(false));
+            let stopped = stop.clone();
+            let thread = std::thread::spawn(move || {
+                for stream in listener.incoming() {
+                    if stopped.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let Ok(mut stream) = stream else { continue };
+                    if let Some(req) = read_request(&mut stream) {
+                        let (status, body) = handler(&req);
+                        respond(&mut stream, status, &body);
+                    }
+                }
+            });
+            FakeHttp {
+                url,
+                stop,
+                thread: Some(thread),
+            }
+        }
+    }
+
+    impl Drop for FakeHttp {
+        fn drop(&mut self) {
+            self.stop.store(true, Ordering::SeqCst);
+            let _ = TcpStream::connect(self.url.trim_start_matches("http://"));
+            if let Some(t) = self.thread.take() {
+                let _ = t.join();
+            }
+        }
+    }
+
+    pub fn percent_decode(s: &str) -> String {
+        let b = s.as_bytes();
+        let mut out = Vec::with_capacity(b.len());
+        let mut i = 0;
+        while i < b.len() {
+            match b[i] {
+                b'%' if i + 2 < b.len() => {
+                    let hex = std::str::from_utf8(&b[i + 1..i + 3]).unwrap();
+                    out.push(u8::from_str_radix(hex, 16).unwrap());
+                    i += 3;
+                }
+                b'+' => {
+                    out.push(b' ');
+                    i += 1;
+                }
+                c => {
+                    out.push(c);
+                    i += 1;
+                }
+            }
+        }
+        String::from_utf8(out).unwrap()
+    }
+
+    /// `a=1&b=2` (a query or a form body), decoded.
+    pub fn form(s: &str) -> BTreeMap<String, String> {
+        s.split('&')
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                (percent_decode(k), percent_decode(v))
+            })
+            .collect()
+    }
+
+    pub struct Request {
+        pub method: String,
+        pub path: String,
+        pub query: BTreeMap<String, String>,
+        /// Header names in lower case.
+        pub headers: BTreeMap<String, String>,
+        pub body: Vec<u8>,
+    }
+
+    fn read_request(stream: &mut TcpStream) -> Option<Request> {
+        let mut reader = BufReader::new(stream.try_clone().ok()?);
+        let mut line = String::new();
+        reader.read_line(&mut line).ok()?;
+        let mut parts = line.split_whitespace();
+        let method = parts.next()?.to_string();
+        let target = parts.next()?.to_string();
+        let mut headers = BTreeMap::new();
+        loop {
+            let mut h = String::new();
+            reader.read_line(&mut h).ok()?;
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = h.split_once(':') {
+                headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+            }
+        }
+        if headers
+            .get("expect")
+            .is_some_and(|e| e.eq_ignore_ascii_case("100-continue"))
+        {
+            stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").ok()?;
+        }
+        let length: usize = headers
+            .get("content-length")
+            .map(|l| l.parse().unwrap())
+            .unwrap_or(0);
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body).ok()?;
+        let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+        Some(Request {
+            method,
+            path: path.to_string(),
+            query: form(query),
+            headers,
+            body,
+        })
+    }
+
+    fn respond(stream: &mut TcpStream, status: u16, body: &[u8]) {
+        let head = format!(
+            "HTTP/1.1 {status} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            if status < 300 { "OK" } else { "Error" },
+            body.len()
+        );
+        let _ = stream.write_all(head.as_bytes());
+        let _ = stream.write_all(body);
+    }
 }

@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{ArgAction, Parser, Subcommand, ValueEnum};
 
+use crate::render::markdown::MIN_LIMIT;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "planform",
@@ -142,6 +144,10 @@ pub enum Command {
         /// text, json (one event per line) or markdown (a pull-request comment).
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
+        /// With --format markdown: the most characters the report may have (default 65000, a
+        /// GitHub comment's room); past it the most important changes are kept, the rest counted.
+        #[arg(long, value_name = "CHARS", value_parser = clap::value_parser!(u64).range(MIN_LIMIT as u64..))]
+        markdown_limit: Option<u64>,
     },
     /// Make the cloud match the manifests. Exit 0 converged, 1 error, 3 plans await approval.
     Apply {
@@ -187,6 +193,10 @@ pub enum Command {
         /// text, json (one event per line) or markdown (an alert).
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
+        /// With --format markdown: the most characters the report may have (default 65000, a
+        /// GitHub issue's room); past it the most important items are kept, the rest counted.
+        #[arg(long, value_name = "CHARS", value_parser = clap::value_parser!(u64).range(MIN_LIMIT as u64..))]
+        markdown_limit: Option<u64>,
         /// Write the report to FILE instead of standard output.
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,

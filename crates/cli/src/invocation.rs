@@ -12,6 +12,7 @@ use clap::{ArgMatches, CommandFactory, FromArgMatches};
 use planform_manifest::VarOption;
 
 use crate::args::{Cli, Command, Format, LockArgs, StateCommand, VarArgs};
+use crate::render::markdown::Budget;
 
 /// One run of `planform`, resolved from the command line and the process environment.
 pub struct Invocation {
@@ -32,6 +33,8 @@ pub struct Invocation {
     pub lock: bool,
     /// The command's `--format`, or text for commands without one.
     pub format: Format,
+    /// The size budget of a markdown report (`--markdown-limit`, the plan file `--out` saves).
+    pub markdown: Budget,
     /// The command and its own arguments.
     pub command: Command,
 }
@@ -102,6 +105,7 @@ fn resolve(
         lock_timeout,
         lock,
         format: format(&cli.command),
+        markdown: markdown_budget(&cli.command),
         command: cli.command,
     }
 }
@@ -139,6 +143,19 @@ fn lock_args(command: &Command) -> Option<&LockArgs> {
                 | StateCommand::Push { lock, .. },
         } => Some(lock),
         _ => None,
+    }
+}
+
+fn markdown_budget(command: &Command) -> Budget {
+    let limit = |l: &Option<u64>| l.map(|l| usize::try_from(l).unwrap_or(usize::MAX));
+    match command {
+        Command::Plan {
+            markdown_limit,
+            out,
+            ..
+        } => Budget::new(limit(markdown_limit), out.as_deref()),
+        Command::Drift { markdown_limit, .. } => Budget::new(limit(markdown_limit), None),
+        _ => Budget::default(),
     }
 }
 

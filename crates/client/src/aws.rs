@@ -13,6 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
+use aws_credential_types::provider::error::CredentialsError;
+use aws_credential_types::provider::{future, ProvideCredentials, SharedCredentialsProvider};
 use aws_sdk_servicecatalog::config::http::HttpResponse;
 use aws_sdk_servicecatalog::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_servicecatalog::operation::RequestId;
@@ -162,11 +164,117 @@ fn refused(e: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
+/// Which source of the SDK's default credential chain is in effect, named for errors: the first
+/// of the chain's order (environment keys, the profile, web identity, the container endpoint,
+/// the instance metadata service) whose settings are present. `env` looks up a variable;
+/// `profile` is the manifest's profile, if any.
+pub fn credential_source(env: &dyn Fn(&str) -> Option<String>, profile: Option<&str>) -> String {
+    let set = |k: &str| env(k).is_some_and(|v| !v.is_empty());
+    if set("AWS_ACCESS_KEY_ID") {
+        return "the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)".into();
+    }
+    let name = profile
+        .map(str::to_string)
+        .or_else(|| env("AWS_PROFILE").filter(|p| !p.is_empty()))
+        .unwrap_or_else(|| "default".into());
+    let home = env("HOME").unwrap_or_default();
+    let config = env("AWS_CONFIG_FILE").unwrap_or_else(|| format!("{home}/.aws/config"));
+    let credentials =
+        env("AWS_SHARED_CREDENTIALS_FILE").unwrap_or_else(|| format!("{home}/.aws/credentials"));
+    let has_section = |file: &str, section: &str| {
+        std::fs::read_to_string(file)
+            .map(|t| t.lines().any(|l| l.trim() == section))
+            .unwrap_or(false)
+    };
+    let config_section = if name == "default" {
+        "[default]".to_string()
+    } else {
+        format!("[profile {name}]")
+    };
+    if has_section(&config, &config_section) || has_section(&credentials, &format!("[{name}]")) {
+        return format!("profile {name:?} ({config}, {credentials})");
+    }
+    if set("AWS_WEB_IDENTITY_TOKEN_FILE") {
+        return format!(
+            "web identity (AWS_ROLE_ARN {}, the token in AWS_WEB_IDENTITY_TOKEN_FILE {})",
+            env("AWS_ROLE_ARN").unwrap_or_default(),
+            env("AWS_WEB_IDENTITY_TOKEN_FILE").unwrap_or_default()
+        );
+    }
+    if set("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") || set("AWS_CONTAINER_CREDENTIALS_FULL_URI") {
+        return "the container credentials endpoint (AWS_CONTAINER_CREDENTIALS_*)".into();
+    }
+    "the EC2 instance metadata service".into()
+}
+
+/// A credential source's refusal, naming the source.
+#[derive(Debug, thiserror::Error)]
+#[error("the AWS credentials from {source_name} were refused")]
+pub struct CredentialsRefused {
+    pub source_name: String,
+    #[source]
+    pub error: CredentialsError,
+}
+
+/// The SDK's default credential chain, whose failures name the source in effect.
+#[derive(Debug)]
+struct NamedChain {
+    chain: SharedCredentialsProvider,
+    source: String,
+}
+
+impl ProvideCredentials for NamedChain {
+    fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        future::ProvideCredentials::new(async move {
+            self.chain.provide_credentials().await.map_err(|e| match e {
+                // No source had settings: the chain's own message lists what it tried.
+                CredentialsError::CredentialsNotLoaded(_) => e,
+                error => CredentialsError::provider_error(CredentialsRefused {
+                    source_name: self.source.clone(),
+                    error,
+                }),
+            })
+        })
+    }
+}
+
+/// The credential failure behind an SDK error, if that is what stopped the request: the
+/// refusal naming its source (code `CredentialsRefused`) or no credentials at all
+/// (`NoCredentials`).
+fn credentials_failure(e: &(dyn std::error::Error + 'static)) -> Option<(&'static str, String)> {
+    let chain = || std::iter::successors(Some(e), |inner| inner.source());
+    if let Some(refused) = chain().find_map(|i| i.downcast_ref::<CredentialsRefused>()) {
+        // The causes, without the SDK's wrapper sentence ("an error occurred while loading
+        // credentials") that every `CredentialsError` layer repeats.
+        let mut message = refused.to_string();
+        let causes = std::iter::successors(std::error::Error::source(refused), |c| c.source());
+        for c in causes.filter(|c| !c.is::<CredentialsError>()) {
+            message.push_str(&format!(": {c}"));
+        }
+        return Some(("CredentialsRefused", message));
+    }
+    chain()
+        .find_map(|i| i.downcast_ref::<CredentialsError>())
+        .map(|c| match c {
+            CredentialsError::CredentialsNotLoaded(_) => ("NoCredentials", describe(c)),
+            _ => ("CredentialsRefused", describe(c)),
+        })
+}
+
 /// Maps an SDK error (after the SDK's own retries): its kind, whether the request may have been
-/// sent, and the cloud's code, message and request id when it answered.
+/// sent, and the cloud's code, message and request id when it answered. A request stopped
+/// because the credential source refused (or there was none) is an `Auth` error, never sent.
 pub fn provider_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
     e: SdkError<E, HttpResponse>,
 ) -> ProviderError {
+    if let SdkError::DispatchFailure(_) = &e {
+        if let Some((code, message)) = credentials_failure(&e) {
+            return ProviderError::new(ErrorKind::Auth, Sent::No, code, message);
+        }
+    }
     match &e {
         SdkError::ConstructionFailure(_) => ProviderError::new(
             ErrorKind::Invalid,
@@ -369,9 +477,16 @@ impl AwsClient {
             .or_else(|| std::env::var("AWS_ENDPOINT_URL_SERVICE_CATALOG").ok())
             .or_else(|| config.endpoint_url().map(str::to_string))
             .filter(|e| !e.is_empty());
-        let conf = aws_sdk_servicecatalog::config::Builder::from(&config)
-            .interceptor(RequestLog)
-            .build();
+        let mut conf =
+            aws_sdk_servicecatalog::config::Builder::from(&config).interceptor(RequestLog);
+        if let Some(chain) = config.credentials_provider() {
+            let env = |k: &str| std::env::var(k).ok();
+            conf = conf.credentials_provider(NamedChain {
+                chain,
+                source: credential_source(&env, options.profile.as_deref()),
+            });
+        }
+        let conf = conf.build();
         AwsClient {
             location: location(conf.region().map(|r| r.as_ref()), endpoint.as_deref()),
             client: Client::from_conf(conf),
@@ -912,5 +1027,77 @@ mod tests {
             ))),
             (ErrorKind::Transient, Sent::No, "NetworkError".into())
         );
+    }
+
+    #[test]
+    fn a_refused_credential_source_is_an_auth_error_naming_the_source() {
+        let refusal = CredentialsError::provider_error(CredentialsRefused {
+            source_name: "web identity (AWS_ROLE_ARN arn:aws:iam::1:role/x, …)".into(),
+            error: CredentialsError::provider_error("AccessDenied: Not authorized"),
+        });
+        let e: SdkError<Describe, HttpResponse> =
+            SdkError::dispatch_failure(ConnectorError::other(Box::new(refusal), None));
+        let p = provider_error(e);
+        assert_eq!(
+            (p.kind, p.sent, p.code.as_str()),
+            (ErrorKind::Auth, Sent::No, "CredentialsRefused")
+        );
+        assert!(
+            p.message.starts_with(
+                "the AWS credentials from web identity (AWS_ROLE_ARN arn:aws:iam::1:role/x, …) were refused: "
+            ) && p.message.contains("AccessDenied: Not authorized"),
+            "{}",
+            p.message
+        );
+        let none: SdkError<Describe, HttpResponse> =
+            SdkError::dispatch_failure(ConnectorError::other(
+                Box::new(CredentialsError::not_loaded(
+                    "no providers in chain provided credentials",
+                )),
+                None,
+            ));
+        let p = provider_error(none);
+        assert_eq!(
+            (p.kind, p.code.as_str()),
+            (ErrorKind::Auth, "NoCredentials")
+        );
+    }
+
+    #[test]
+    fn the_credential_source_named_follows_the_chain_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config");
+        std::fs::write(&config, "[profile ci]\nregion = us-east-1\n").unwrap();
+        let source = |vars: &[(&str, &str)], profile: Option<&str>| {
+            let mut vars: BTreeMap<String, String> = vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            vars.insert("AWS_CONFIG_FILE".into(), config.display().to_string());
+            vars.insert("HOME".into(), dir.path().display().to_string());
+            credential_source(&|k: &str| vars.get(k).cloned(), profile)
+        };
+        let web = [
+            ("AWS_WEB_IDENTITY_TOKEN_FILE", "/t"),
+            ("AWS_ROLE_ARN", "arn:aws:iam::1:role/ci"),
+        ];
+        assert_eq!(
+            source(&web, None),
+            "web identity (AWS_ROLE_ARN arn:aws:iam::1:role/ci, the token in AWS_WEB_IDENTITY_TOKEN_FILE /t)"
+        );
+        // A profile with settings comes before web identity; one the files lack does not.
+        let mut with_profile = web.to_vec();
+        with_profile.push(("AWS_PROFILE", "ci"));
+        assert!(source(&with_profile, None).starts_with("profile \"ci\" ("));
+        assert!(source(&web, Some("ci")).starts_with("profile \"ci\" ("));
+        assert!(source(&web, Some("other")).starts_with("web identity"));
+        let mut keys = with_profile.clone();
+        keys.push(("AWS_ACCESS_KEY_ID", "AKIA"));
+        assert!(source(&keys, None).starts_with("the environment"));
+        assert_eq!(
+            source(&[("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "/v2/x")], None),
+            "the container credentials endpoint (AWS_CONTAINER_CREDENTIALS_*)"
+        );
+        assert_eq!(source(&[], None), "the EC2 instance metadata service");
     }
 }

@@ -27,6 +27,18 @@ use crate::render::{self, Out, Sink, Style};
 /// Runs the invocation's command; the exit code of spec §3.
 pub async fn run(inv: Invocation) -> Result<u8> {
     match &inv.command {
+        Command::Plan {
+            markdown_limit: Some(_),
+            format,
+            ..
+        }
+        | Command::Drift {
+            markdown_limit: Some(_),
+            format,
+            ..
+        } if *format != Format::Markdown => {
+            bail!("--markdown-limit sizes a markdown report: it needs --format markdown")
+        }
         Command::Validate { .. } => validate::run(&inv),
         Command::Fmt { check, paths } => fmt::run(&inv, *check, paths),
         Command::Graph { format, plan, .. } => graph::run(&inv, *format, *plan).await,
@@ -153,5 +165,6 @@ fn sink_to(inv: &Invocation, format: Format, out: Out) -> Arc<dyn Sink> {
         inv.terminal,
         out,
         &inv.dir,
+        inv.markdown.clone(),
     )
 }

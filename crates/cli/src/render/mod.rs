@@ -172,19 +172,20 @@ pub trait Sink: Send + Sync {
 }
 
 /// The sink for `format`, writing to `out`; `terminal` chooses the live apply display; `dir` is
-/// the manifest directory (JSON diagnostics quote their source lines).
+/// the manifest directory (JSON diagnostics quote their source lines); `budget` sizes markdown.
 pub fn sink(
     format: Format,
     style: Style,
     terminal: bool,
     out: Out,
     dir: &std::path::Path,
+    budget: markdown::Budget,
 ) -> Arc<dyn Sink> {
     let text = text::Text::new(style, terminal, out.clone());
     match format {
         Format::Text => Arc::new(text),
         Format::Json => Arc::new(json::Json::new(text, out, dir.to_path_buf())),
-        Format::Markdown => Arc::new(markdown::Markdown::new(text, out)),
+        Format::Markdown => Arc::new(markdown::Markdown::new(text, out, budget)),
     }
 }
 

@@ -210,7 +210,10 @@ fn every_action_kind_renders() {
     let json = json::changes(&cs, T);
     assert!(!json.contains("hunter2"));
     insta::assert_snapshot!("every_action_json", json);
-    insta::assert_snapshot!("every_action_markdown", markdown::changes(&cs));
+    insta::assert_snapshot!(
+        "every_action_markdown",
+        markdown::changes(&cs, &markdown::Budget::default())
+    );
     let colored = text::changes(&cs, &Style { color: true });
     assert!(
         colored.contains("\x1b[32m+\x1b[0m"),
@@ -222,11 +225,212 @@ fn every_action_kind_renders() {
 fn drift_renderings() {
     insta::assert_snapshot!("drift_text", text::drift(&items()));
     insta::assert_snapshot!("drift_json", json::drift(&items(), T));
-    insta::assert_snapshot!("drift_markdown", markdown::drift(&items(), "prod"));
+    insta::assert_snapshot!(
+        "drift_markdown",
+        markdown::drift(&items(), "prod", &markdown::Budget::default())
+    );
     assert_eq!(
         text::drift(&[]),
         "No drift. The cloud matches what planform applied.\n"
     );
+}
+
+/// `n` changes cycling through every action kind, each at its own address.
+fn many_changes(n: usize) -> ChangeSet {
+    let kinds = every_action().changes.len();
+    changes_of(n, |i| i % kinds)
+}
+
+/// `n` changes, the `i`th of the kind `every_action()` has at `kind(i)`, each at its own address.
+fn changes_of(n: usize, kind: impl Fn(usize) -> usize) -> ChangeSet {
+    use planform_model::{Address, InstanceKey};
+    let kinds = every_action().changes;
+    ChangeSet {
+        moved: vec![],
+        changes: (0..n)
+            .map(|i| {
+                let mut c = kinds[kind(i)].clone();
+                c.address = Address::with_key("app", InstanceKey::Str(format!("service-{i:04}")));
+                c
+            })
+            .collect(),
+    }
+}
+
+/// The lines inside the ```` ```diff ```` blocks of a markdown report.
+fn diff_lines(markdown: &str) -> Vec<&str> {
+    let mut inside = false;
+    let mut out = Vec::new();
+    for line in markdown.lines() {
+        match line {
+            "```diff" => inside = true,
+            "```" => inside = false,
+            l if inside => out.push(l),
+            _ => {}
+        }
+    }
+    out
+}
+
+#[test]
+fn a_markdown_plan_of_5000_changes_fits_a_pull_request_comment() {
+    // Mostly creates and updates; one change in 100 replaces or terminates a plan.
+    let cs = changes_of(5_000, |i| match i % 200 {
+        0 => 3,               // replace
+        1 => 9,               // terminate
+        n if n % 3 == 0 => 2, // update in place
+        n if n % 3 == 1 => 4, // update product
+        _ => 0,               // create
+    });
+    let budget = markdown::Budget::new(None, Some(std::path::Path::new("changes.plan")));
+    let md = markdown::changes(&cs, &budget);
+    // Room for the recipes' hidden marker line too.
+    assert!(
+        md.len() + "<!-- planform plan -->\n".len() <= markdown::COMMENT_LIMIT,
+        "{} bytes",
+        md.len()
+    );
+    assert!(md.chars().count() <= markdown::DEFAULT_LIMIT);
+    assert!(
+        md.starts_with(&format!(
+            "### planform plan\n\n**{}**\n",
+            text::summary(&cs)
+        )),
+        "the summary stays: {}",
+        &md[..300]
+    );
+    // The most important first: every replacement and destroy listed comes before any update.
+    let actions: Vec<&str> = md
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .map(|l| l.split(" | ").nth(2).unwrap())
+        .collect();
+    assert!(actions.len() > 100, "{} rows", actions.len());
+    let first_other = actions
+        .iter()
+        .position(|a| !["replace", "terminate", "delete"].contains(a))
+        .unwrap_or(actions.len());
+    assert!(
+        actions[first_other..]
+            .iter()
+            .all(|a| !["replace", "terminate", "delete"].contains(a)),
+        "{actions:?}"
+    );
+    // The last line: how many are shown and left out, by kind, and where the whole plan is.
+    let last = md.lines().last().unwrap();
+    let left_out = 5_000 - actions.len();
+    let left_out = format!(
+        "Left out: {},{:03} changes (",
+        left_out / 1000,
+        left_out % 1000
+    );
+    assert!(last.contains(&left_out), "{last}");
+    assert!(
+        last.contains("`changes.plan`") && last.contains("`planform show changes.plan`"),
+        "{last}"
+    );
+    // Markers at column 0 inside the diff block, so GitHub colours them.
+    let lines = diff_lines(&md);
+    for marker in ["+ ", "- ", "~ ", "-/+ "] {
+        assert!(
+            lines.iter().any(|l| l.starts_with(marker)),
+            "no line starts with {marker:?}"
+        );
+    }
+    for l in &lines {
+        let t = l.trim_start();
+        let indent = l.len() - t.len();
+        assert!(
+            indent == 0 || indent >= 6 || t.starts_with('#') || t.starts_with('}'),
+            "a marker not at column 0: {l:?}"
+        );
+    }
+}
+
+#[test]
+fn diff_markers_move_to_column_0_and_unchanged_lines_stay() {
+    let cs = every_action();
+    let md = markdown::changes(&cs, &markdown::Budget::default());
+    let lines = diff_lines(&md);
+    assert!(
+        lines.contains(&"+   plan \"net\" [\"create\"] {"),
+        "{lines:#?}"
+    );
+    assert!(lines.contains(&"+     name                     = \"net\""));
+    assert!(lines.contains(&"+         cidr_block = (known after apply)"));
+    assert!(
+        lines.contains(&"~     parameters[\"cidr_block\"] = \"10.0.0.0/16\" -> \"10.1.0.0/16\"")
+    );
+    assert!(lines.contains(&"-/+   plan \"net\" [\"replace\"] {"));
+    // A long value's diff: changed lines marked at column 0, unchanged ones (column 10) not,
+    // even when their text starts like a marker.
+    assert!(lines.contains(&"-         line 4"));
+    assert!(lines.contains(&"+         line four"));
+    assert!(lines.contains(&"          line 5"));
+    let mut listy = every_action();
+    listy
+        .changes
+        .retain(|c| c.address.to_string() == "plan.net[\"product\"]");
+    let diff = &mut listy.changes[0].diffs[0];
+    diff.before = Some("- one\n- two\n- three".into());
+    diff.after = Some("- one\n- 2\n- three".into());
+    let md = markdown::changes(&listy, &markdown::Budget::default());
+    let lines = diff_lines(&md);
+    assert!(lines.contains(&"          - one"), "{lines:#?}");
+    assert!(lines.contains(&"-         - two"));
+    assert!(lines.contains(&"+         - 2"));
+}
+
+#[test]
+fn a_markdown_plan_cut_to_a_small_budget() {
+    let cs = many_changes(26);
+    let budget = markdown::Budget {
+        limit: 4_000,
+        full_plan: Some("changes.plan".into()),
+    };
+    let md = markdown::changes(&cs, &budget);
+    assert!(md.len() <= 4_000, "{}", md.len());
+    insta::assert_snapshot!("cut_markdown", md);
+}
+
+#[test]
+fn a_markdown_drift_report_of_5000_items_fits_an_issue() {
+    let items: Vec<DriftItem> = (0..5_000)
+        .map(|i| {
+            let mut item = items()[i % 3].clone();
+            item.address = format!("plan.app[\"service-{i:04}\"]");
+            item
+        })
+        .collect();
+    let md = markdown::drift(&items, "prod", &markdown::Budget::default());
+    assert!(md.len() <= markdown::DEFAULT_LIMIT, "{}", md.len());
+    assert!(md.contains("**5,000 drift items found.**"));
+    let last = md.lines().last().unwrap();
+    assert!(
+        last.contains("Left out: ") && last.contains("`planform drift` prints the full report"),
+        "{last}"
+    );
+    // Deleted plans first.
+    let first = md.lines().find(|l| l.starts_with("| `")).unwrap();
+    assert!(first.contains("| deleted |"), "{first}");
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+    /// Whatever the plan and the budget, the markdown fits it and accounts for every change.
+    #[test]
+    fn a_markdown_plan_always_fits_its_budget(n in 0usize..300, limit in markdown::MIN_LIMIT..40_000) {
+        let cs = many_changes(n);
+        let budget = markdown::Budget { limit, full_plan: Some("changes.plan".into()) };
+        let md = markdown::changes(&cs, &budget);
+        proptest::prop_assert!(md.len() <= limit, "{} > {limit}", md.len());
+        let listed = md.lines().filter(|l| l.starts_with("| `")).count();
+        proptest::prop_assert!(listed <= n);
+        if listed < n {
+            let last = md.lines().last().unwrap();
+            proptest::prop_assert!(last.contains("Left out: "), "{}", last);
+        }
+    }
 }
 
 /// The `@timestamp` of every line the tests render.
@@ -253,6 +457,7 @@ fn rendered(format: crate::args::Format, report: impl FnOnce(&dyn super::Sink)) 
             false,
             out.clone(),
             dir.path(),
+            markdown::Budget::default(),
         ),
     };
     report(&*sink);

@@ -169,33 +169,43 @@ pub fn changes(cs: &ChangeSet, style: &Style) -> String {
         out.push_str("planform will perform the following actions:\n\n");
     }
     for c in &cs.changes {
-        let _ = writeln!(out, "  {}", style.bold(&header(c)));
-        let key = match &c.address.key {
-            planform_model::InstanceKey::None => String::new(),
-            planform_model::InstanceKey::Str(s) => format!(" [{s:?}]"),
-            planform_model::InstanceKey::Int(i) => format!(" [{i}]"),
-        };
-        let _ = writeln!(
-            out,
-            "  {} plan {:?}{key} {{",
-            style.marker(&c.action),
-            c.address.name
-        );
-        if let Some(id) = &c.live_plan_id {
-            let _ = writeln!(
-                out,
-                "      id = {id:?}{}",
-                c.live_status.map(|s| format!(" ({s})")).unwrap_or_default()
-            );
-        }
-        for l in body_lines(c, style) {
-            out.push_str(&l);
-            out.push('\n');
-        }
-        out.push_str("    }\n\n");
+        out.push_str(&change(c, style));
+        out.push('\n');
     }
     out.push_str(&style.bold(&summary(cs)));
     out.push('\n');
+    out
+}
+
+/// One change: its `# address will …` header and its block, each line ending in a newline.
+/// Markers stand at fixed columns: 2 (the plan), 4 (an attribute), 8 (a map entry or a line of
+/// a long value's diff, whose unchanged lines start at column 10).
+pub fn change(c: &Change, style: &Style) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "  {}", style.bold(&header(c)));
+    let key = match &c.address.key {
+        planform_model::InstanceKey::None => String::new(),
+        planform_model::InstanceKey::Str(s) => format!(" [{s:?}]"),
+        planform_model::InstanceKey::Int(i) => format!(" [{i}]"),
+    };
+    let _ = writeln!(
+        out,
+        "  {} plan {:?}{key} {{",
+        style.marker(&c.action),
+        c.address.name
+    );
+    if let Some(id) = &c.live_plan_id {
+        let _ = writeln!(
+            out,
+            "      id = {id:?}{}",
+            c.live_status.map(|s| format!(" ({s})")).unwrap_or_default()
+        );
+    }
+    for l in body_lines(c, style) {
+        out.push_str(&l);
+        out.push('\n');
+    }
+    out.push_str("    }\n");
     out
 }
 
