@@ -356,9 +356,17 @@ pub struct ServeArgs {
     /// A catalog file (JSON, see docs/sandbox.md) instead of the built-in demo catalog.
     #[arg(long)]
     pub catalog: Option<PathBuf>,
-    /// ID:SECRET or ID:SECRET:STS_TOKEN (repeatable). Without it a key pair is generated and printed.
+    /// ID:SECRET or ID:SECRET:STS_TOKEN (repeatable). Visible to other users in `ps`: prefer
+    /// --access-key-file or PLANFORM_SANDBOX_ACCESS_KEY. Keys from every source are accepted;
+    /// with none, a key pair is generated from the OS random source and printed.
     #[arg(long = "access-key", value_name = "ID:SECRET")]
     pub access_keys: Vec<String>,
+    /// A file of keys, one ID:SECRET[:TOKEN] a line (# comments). Refused, as ssh refuses a
+    /// private key, unless it is a regular file of yours that group and others cannot read
+    /// (chmod 600). The environment variable PLANFORM_SANDBOX_ACCESS_KEY=ID:SECRET[:TOKEN] adds
+    /// one more key.
+    #[arg(long = "access-key-file", value_name = "PATH")]
+    pub access_key_files: Vec<PathBuf>,
     /// Added latency of every answer, in milliseconds.
     #[arg(long, default_value_t = 0)]
     pub latency_ms: u64,

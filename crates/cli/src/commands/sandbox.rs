@@ -40,14 +40,52 @@ fn review(inv: &Invocation, command: &SandboxCommand) -> Result<u8> {
     Ok(exit::OK)
 }
 
+/// The variable that holds one more key for `sandbox serve`, out of sight of `ps`.
+const ACCESS_KEY_VAR: &str = "PLANFORM_SANDBOX_ACCESS_KEY";
+
+/// The keys `sandbox serve` accepts: every `--access-key`, every key of every
+/// `--access-key-file`, and `PLANFORM_SANDBOX_ACCESS_KEY`; with none of them, a key pair from the
+/// operating system's random source, printed once.
+fn access_keys_of(
+    inv: &Invocation,
+    flags: &[String],
+    files: &[std::path::PathBuf],
+) -> Result<Vec<planform_sandbox::server::AccessKey>> {
+    use planform_sandbox::server::AccessKey;
+    let mut keys = Vec::new();
+    for k in flags {
+        keys.push(AccessKey::parse(k).ok_or_else(|| {
+            anyhow!(
+                "--access-key {:?}: expected ID:SECRET or ID:SECRET:TOKEN",
+                k.split(':').next().unwrap_or("")
+            )
+        })?);
+    }
+    for f in files {
+        keys.extend(AccessKey::from_file(f)?);
+    }
+    if let Some(v) = inv.env.get(ACCESS_KEY_VAR) {
+        keys.push(AccessKey::parse(v.trim()).ok_or_else(|| {
+            anyhow!("{ACCESS_KEY_VAR}: expected ID:SECRET or ID:SECRET:TOKEN")
+        })?);
+    }
+    if keys.is_empty() {
+        let key = AccessKey::generate()?;
+        println!("access key: {}:{}", key.id, key.secret);
+        keys.push(key);
+    }
+    Ok(keys)
+}
+
 /// `sandbox serve`: the emulator over HTTP until Ctrl-C.
 async fn serve(inv: &Invocation, args: &ServeArgs) -> Result<u8> {
-    use planform_sandbox::server::{AccessKey, ServerConfig};
+    use planform_sandbox::server::ServerConfig;
     let ServeArgs {
         listen,
         data,
         catalog,
         access_keys,
+        access_key_files,
         latency_ms,
         preview_ms,
         execute_ms,
@@ -60,25 +98,7 @@ async fn serve(inv: &Invocation, args: &ServeArgs) -> Result<u8> {
     if throttle_rps.is_some_and(|r| r <= 0.0) {
         bail!("--throttle-rps must be above 0");
     }
-    let mut keys = Vec::new();
-    for k in &access_keys {
-        keys.push(AccessKey::parse(k).ok_or_else(|| {
-            anyhow!(
-                "--access-key {:?}: expected ID:SECRET or ID:SECRET:TOKEN",
-                k.split(':').next().unwrap_or("")
-            )
-        })?);
-    }
-    if keys.is_empty() {
-        let seed = planform_state::new_lineage().replace('-', "");
-        let key = AccessKey {
-            id: format!("LTAIsbx{}", &seed[..16]),
-            secret: seed[16..].to_string(),
-            token: None,
-        };
-        println!("access key: {}:{}", key.id, key.secret);
-        keys.push(key);
-    }
+    let keys = access_keys_of(inv, &access_keys, &access_key_files)?;
     let catalog = match catalog {
         Some(f) => planform_sandbox::Catalog::from_json(
             &std::fs::read_to_string(&f).with_context(|| format!("cannot read {}", f.display()))?,
