@@ -65,9 +65,11 @@ fn access_keys_of(
         keys.extend(AccessKey::from_file(f)?);
     }
     if let Some(v) = inv.env.get(ACCESS_KEY_VAR) {
-        keys.push(AccessKey::parse(v.trim()).ok_or_else(|| {
-            anyhow!("{ACCESS_KEY_VAR}: expected ID:SECRET or ID:SECRET:TOKEN")
-        })?);
+        keys.push(
+            AccessKey::parse(v.trim()).ok_or_else(|| {
+                anyhow!("{ACCESS_KEY_VAR}: expected ID:SECRET or ID:SECRET:TOKEN")
+            })?,
+        );
     }
     if keys.is_empty() {
         let key = AccessKey::generate()?;
@@ -114,8 +116,11 @@ async fn serve(inv: &Invocation, args: &ServeArgs) -> Result<u8> {
         settings.execute_ms = ms;
     }
     let data = data.unwrap_or_else(|| inv.dir.join(".planform/sandbox"));
-    let store = planform_sandbox::store::Store::open(&data.join("sandbox.redb"))
-        .map_err(|e| anyhow!("{e}"))?;
+    planform_sandbox::data_dir::prepare(&data)
+        .with_context(|| format!("cannot prepare the sandbox's data in {}", data.display()))?;
+    let store =
+        planform_sandbox::store::Store::open(&data.join(planform_sandbox::data_dir::SANDBOX_DB))
+            .map_err(|e| anyhow!("{e}"))?;
     let sandbox = planform_sandbox::Sandbox::new(
         catalog,
         settings,
@@ -144,6 +149,7 @@ async fn serve(inv: &Invocation, args: &ServeArgs) -> Result<u8> {
         fail_rate,
         throttle_rps,
         credentials_ttl,
+        nonce_db: Some(data.join(planform_sandbox::data_dir::NONCE_DB)),
         ..ServerConfig::default()
     };
     let server =

@@ -41,7 +41,11 @@ pub enum KeyError {
     )]
     TooOpen { path: PathBuf, mode: u32 },
     #[error("access key file {path}: owned by uid {owner}, not by you (uid {user}) or root")]
-    NotOwned { path: PathBuf, owner: u32, user: u32 },
+    NotOwned {
+        path: PathBuf,
+        owner: u32,
+        user: u32,
+    },
     #[error("access key file {path}: larger than {max} bytes")]
     TooLarge { path: PathBuf, max: u64 },
     #[error("access key file {path}:{line}: expected ID:SECRET or ID:SECRET:TOKEN")]
@@ -213,7 +217,11 @@ mod tests {
         }
         for &c in ALNUM {
             let n = counts[usize::from(c)];
-            assert!((9_500..=10_500).contains(&n), "{} drawn {n} times", c as char);
+            assert!(
+                (9_500..=10_500).contains(&n),
+                "{} drawn {n} times",
+                c as char
+            );
         }
     }
 

@@ -6,13 +6,16 @@ mod alibaba;
 mod aws;
 mod keys;
 mod metadata;
+mod nonces;
 mod principals;
 mod sts;
 
 pub use keys::{AccessKey, KeyError};
+pub use nonces::{NonceError, MAX_LIVE_NONCES, MAX_NONCE_LEN};
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::BTreeMap;
 use std::num::NonZeroU32;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -49,6 +52,9 @@ pub struct ServerConfig {
     /// Caps the lifetime of issued credentials below what the request asks for, so tests see
     /// them expire (`PLANFORM_SANDBOX_CREDENTIALS_TTL_SECONDS` for `sandbox serve`).
     pub credentials_ttl: Option<Duration>,
+    /// Where the Alibaba face keeps the signature nonces it has seen (a redb file), so a
+    /// request replayed after a restart is still refused; `None` keeps them in memory only.
+    pub nonce_db: Option<PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -72,6 +78,7 @@ impl Default for ServerConfig {
                 .map(String::from)
                 .to_vec(),
             credentials_ttl: None,
+            nonce_db: None,
         }
     }
 }
@@ -103,13 +110,36 @@ fn rate_limit(rps: f64, clock: Arc<dyn Clock>) -> Option<RateLimit> {
 pub(crate) struct App {
     pub sandbox: Arc<Mutex<Sandbox>>,
     pub config: ServerConfig,
-    nonces: Mutex<(HashSet<String>, VecDeque<String>)>,
+    nonces: nonces::Nonces,
     limit: Option<RateLimit>,
     clock: Arc<dyn Clock>,
     pub principals: principals::Principals,
 }
 
 impl App {
+    /// The server's state: the emulator, the configuration, the rate limit on the sandbox's
+    /// clock, and the nonces seen (from the nonce database, when configured).
+    fn new(sandbox: Arc<Mutex<Sandbox>>, config: ServerConfig) -> std::io::Result<App> {
+        let clock = sandbox.lock().unwrap_or_else(|e| e.into_inner()).clock();
+        let limit = config
+            .throttle_rps
+            .and_then(|rps| rate_limit(rps, clock.clone()));
+        let nonces = match &config.nonce_db {
+            Some(path) => {
+                nonces::Nonces::open(path, clock.now_ms()).map_err(std::io::Error::other)?
+            }
+            None => nonces::Nonces::memory(),
+        };
+        Ok(App {
+            sandbox,
+            config,
+            nonces,
+            limit,
+            clock,
+            principals: principals::Principals::default(),
+        })
+    }
+
     /// The key with this id, configured or issued, and whom it acts for: a configured key acts
     /// as itself, an issued one as the role it was issued for.
     pub fn caller(&self, id: &str) -> Option<principals::Caller> {
@@ -132,20 +162,12 @@ impl App {
         self.now_ms() + ms
     }
 
-    /// Records a nonce; false when it was seen before.
-    pub fn fresh_nonce(&self, nonce: &str) -> bool {
-        let mut n = self.nonces.lock().unwrap_or_else(|e| e.into_inner());
-        if n.0.contains(nonce) {
-            return false;
-        }
-        n.0.insert(nonce.to_string());
-        n.1.push_back(nonce.to_string());
-        if n.1.len() > 100_000 {
-            if let Some(old) = n.1.pop_front() {
-                n.0.remove(&old);
-            }
-        }
-        true
+    /// Admits a signature nonce whose request was signed at `signed_ms`: it must not have been
+    /// seen within the window, and is remembered (durably, with a nonce database) until the
+    /// signed time plus the allowed skew, after which the timestamp check refuses it anyway.
+    pub fn admit_nonce(&self, nonce: &str, signed_ms: u64) -> Result<(), NonceError> {
+        let until = signed_ms.saturating_add(self.config.max_skew.as_millis() as u64);
+        self.nonces.admit(nonce, until, self.now_ms())
     }
 
     pub fn now_ms(&self) -> u64 {
@@ -262,18 +284,7 @@ pub async fn serve(
     sandbox: Arc<Mutex<Sandbox>>,
     config: ServerConfig,
 ) -> std::io::Result<()> {
-    let clock = sandbox.lock().unwrap_or_else(|e| e.into_inner()).clock();
-    let limit = config
-        .throttle_rps
-        .and_then(|rps| rate_limit(rps, clock.clone()));
-    let app = Arc::new(App {
-        sandbox,
-        config,
-        nonces: Mutex::new((HashSet::new(), VecDeque::new())),
-        limit,
-        clock,
-        principals: principals::Principals::default(),
-    });
+    let app = Arc::new(App::new(sandbox, config)?);
     let router = axum::Router::new().fallback(handle).with_state(app);
     axum::serve(listener, router).await
 }
@@ -299,6 +310,9 @@ pub(crate) fn repeat_list(
     }
     by_index.into_values().collect()
 }
+
+#[cfg(test)]
+mod faces_tests;
 
 #[cfg(test)]
 mod tests {
