@@ -382,6 +382,20 @@ pub struct ServeArgs {
     /// Requests per second above which requests are throttled.
     #[arg(long)]
     pub throttle_rps: Option<f64>,
+    /// A request must arrive whole within this time of its first byte (a new connection: of
+    /// connecting), or the connection is closed, e.g. 10s.
+    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    pub header_read_timeout: String,
+    /// A keep-alive connection with no request under way is closed after this time, e.g. 60s.
+    #[arg(long, value_name = "DURATION", default_value = "60s")]
+    pub idle_timeout: String,
+    /// Connections served at once; past it, a connection is refused (answered 503 with
+    /// Retry-After: 1, which both clouds' SDKs retry) rather than queued.
+    #[arg(long, value_name = "N", default_value_t = 512)]
+    pub max_connections: usize,
+    /// The largest request body accepted, in bytes (413 above it).
+    #[arg(long, value_name = "BYTES", default_value_t = 2 * 1024 * 1024)]
+    pub max_body_bytes: usize,
 }
 
 #[cfg(test)]

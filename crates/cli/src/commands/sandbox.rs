@@ -40,6 +40,15 @@ fn review(inv: &Invocation, command: &SandboxCommand) -> Result<u8> {
     Ok(exit::OK)
 }
 
+/// A duration flag (`10s`, `500ms`, `2m`), above zero.
+fn positive_duration(flag: &str, value: &str) -> Result<Duration> {
+    match humantime::parse_duration(value) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        Ok(_) => bail!("{flag} must be above 0, got {value:?}"),
+        Err(e) => bail!("{flag} {value:?}: {e} (e.g. 10s, 500ms, 2m)"),
+    }
+}
+
 /// The variable that holds one more key for `sandbox serve`, out of sight of `ps`.
 const ACCESS_KEY_VAR: &str = "PLANFORM_SANDBOX_ACCESS_KEY";
 
@@ -93,7 +102,16 @@ async fn serve(inv: &Invocation, args: &ServeArgs) -> Result<u8> {
         execute_ms,
         fail_rate,
         throttle_rps,
+        header_read_timeout,
+        idle_timeout,
+        max_connections,
+        max_body_bytes,
     } = args.clone();
+    let header_read_timeout = positive_duration("--header-read-timeout", &header_read_timeout)?;
+    let idle_timeout = positive_duration("--idle-timeout", &idle_timeout)?;
+    if max_connections == 0 {
+        bail!("--max-connections must be 1 or more");
+    }
     if !(0.0..=1.0).contains(&fail_rate) {
         bail!("--fail-rate must be from 0 to 1, got {fail_rate}");
     }
@@ -150,6 +168,10 @@ async fn serve(inv: &Invocation, args: &ServeArgs) -> Result<u8> {
         throttle_rps,
         credentials_ttl,
         nonce_db: Some(data.join(planform_sandbox::data_dir::NONCE_DB)),
+        header_read_timeout,
+        idle_timeout,
+        max_connections,
+        max_body_bytes,
         ..ServerConfig::default()
     };
     let server =

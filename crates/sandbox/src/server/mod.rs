@@ -4,12 +4,14 @@
 
 mod alibaba;
 mod aws;
+mod http;
 mod keys;
 mod metadata;
 mod nonces;
 mod principals;
 mod sts;
 
+pub use http::Limits;
 pub use keys::{AccessKey, KeyError};
 pub use nonces::{NonceError, MAX_LIVE_NONCES, MAX_NONCE_LEN};
 
@@ -20,9 +22,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, Method, Uri};
 use axum::response::Response;
+use axum::Extension;
 use governor::middleware::NoOpMiddleware;
 use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
@@ -55,6 +58,15 @@ pub struct ServerConfig {
     /// Where the Alibaba face keeps the signature nonces it has seen (a redb file), so a
     /// request replayed after a restart is still refused; `None` keeps them in memory only.
     pub nonce_db: Option<PathBuf>,
+    /// A request must arrive whole within this time of its first byte (and a new connection
+    /// send its first request within it), or the connection is closed.
+    pub header_read_timeout: Duration,
+    /// A keep-alive connection with no request under way is closed after this time.
+    pub idle_timeout: Duration,
+    /// Connections served at once; past it, a connection is answered 503 and closed.
+    pub max_connections: usize,
+    /// The largest request body accepted (413 above it).
+    pub max_body_bytes: usize,
 }
 
 impl Default for ServerConfig {
@@ -79,6 +91,10 @@ impl Default for ServerConfig {
                 .to_vec(),
             credentials_ttl: None,
             nonce_db: None,
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 512,
+            max_body_bytes: 2 * 1024 * 1024,
         }
     }
 }
@@ -228,8 +244,13 @@ async fn handle(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
+    connection: Option<Extension<http::Connection>>,
     body: Bytes,
 ) -> Response {
+    // The request has arrived whole: the header-read deadline no longer applies.
+    if let Some(Extension(c)) = connection {
+        c.handling();
+    }
     if !app.config.latency.is_zero() {
         tokio::time::sleep(app.config.latency).await;
     }
@@ -278,15 +299,23 @@ async fn handle(
     })
 }
 
-/// Serves until the listener fails.
+/// Serves for ever (see [`Limits`] for how connections are bounded).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     sandbox: Arc<Mutex<Sandbox>>,
     config: ServerConfig,
 ) -> std::io::Result<()> {
     let app = Arc::new(App::new(sandbox, config)?);
-    let router = axum::Router::new().fallback(handle).with_state(app);
-    axum::serve(listener, router).await
+    let limits = Limits {
+        header_read_timeout: app.config.header_read_timeout,
+        idle_timeout: app.config.idle_timeout,
+        max_connections: app.config.max_connections.max(1),
+    };
+    let router = axum::Router::new()
+        .fallback(handle)
+        .layer(DefaultBodyLimit::max(app.config.max_body_bytes))
+        .with_state(app);
+    http::accept(listener, router, limits).await
 }
 
 /// Groups flat, 1-based repeat-list parameters: `Tags.1.Key`, `Tags.1.Value`, … → [{Key, Value}, …].
