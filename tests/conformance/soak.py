@@ -128,6 +128,8 @@ def soak(server, seconds, clients):
         "rss_kib_warm": int(statistics.median(warm)),
         "rss_kib_end": int(statistics.median(end)),
         "rss_kib_max": max(r for _, r in samples),
+        # RSS at every tenth of the run, to see whether it levels off.
+        "rss_kib_by_tenth": [min(samples, key=lambda s: abs(s[0] - k * seconds / 10))[1] for k in range(1, 11)],
     }
 
 
