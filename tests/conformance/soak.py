@@ -7,7 +7,7 @@ Each client cycles over one plan of its own, so the stored data stays the same s
 read until the preview is done → list a page → delete. Memory that grows is then the server's,
 not the data's (the nonces of the last 15 minutes are kept by design: about 100 bytes each).
 
-    scripts/soak [SECONDS] [CLIENTS]       # 60 s, 64 clients by default
+    scripts/soak [SECONDS] [CLIENTS] [both|aws|alibaba]    # 60 s, 64 clients, both faces by default
 """
 
 import json
@@ -63,18 +63,26 @@ def ali_cycle(c, name):
     return n + 3
 
 
-def client_loop(i, endpoint, until, counts, errors, lock):
-    if i % 2 == 0:
-        c = boto3.session.Session().client(
-            "servicecatalog", endpoint_url=f"http://{endpoint}", region_name="us-east-1",
-            aws_access_key_id=KEY[0], aws_secret_access_key=KEY[1], config=BotoConfig(retries={"mode": "standard"}))
+def aws_client(endpoint, clients):
+    """One boto3 client for every AWS-face thread (botocore clients are thread-safe; making 32
+    of them takes seconds of the GIL), with a connection per thread."""
+    return boto3.session.Session().client(
+        "servicecatalog", endpoint_url=f"http://{endpoint}", region_name="us-east-1",
+        aws_access_key_id=KEY[0], aws_secret_access_key=KEY[1],
+        config=BotoConfig(retries={"mode": "standard"}, max_pool_connections=clients))
+
+
+def client_loop(i, endpoint, stop, warmed, counts, errors, lock, faces, aws):
+    if faces == "aws" or (faces == "both" and i % 2 == 0):
+        c = aws
         cycle = aws_cycle
     else:
         c = Client(AliConfig(access_key_id=KEY[0], access_key_secret=KEY[1], endpoint=endpoint, protocol="http",
                              region_id="cn-hangzhou"))
         cycle = ali_cycle
     name = f"soak-{i}"
-    while time.monotonic() < until:
+    first = True
+    while not stop.is_set():
         try:
             n = cycle(c, name)
             with lock:
@@ -83,48 +91,64 @@ def client_loop(i, endpoint, until, counts, errors, lock):
         except Exception as e:  # every error counts: none is injected
             with lock:
                 errors[f"{type(e).__name__}: {getattr(e, 'code', '') or str(e)[:120]}"] += 1
+        if first:
+            first = False
+            warmed.release()
 
 
-def run(seconds=60.0, clients=64, data_dir=None):
-    """Soaks a fresh server for `seconds` with `clients` threads; returns the figures."""
+def run(seconds=60.0, clients=64, data_dir=None, faces="both"):
+    """Soaks a fresh server for `seconds` with `clients` threads (`faces`: both, aws or
+    alibaba); returns the figures."""
     with tempfile.TemporaryDirectory() as tmp:
         server = Server(data_dir or tmp).start()
         try:
-            return soak(server, seconds, clients)
+            return soak(server, seconds, clients, faces)
         finally:
             server.stop()
 
 
-def soak(server, seconds, clients):
+def soak(server, seconds, clients, faces):
+    """Starts the clients, waits until each has done one cycle (Python starts 64 SDK clients
+    slowly), then runs for `seconds`, sampling the server's RSS twice a second."""
     pid = server.proc.pid
     counts, errors, lock = Counter(), Counter(), threading.Lock()
-    start = time.monotonic()
-    until = start + seconds
-    samples = []  # (seconds since start, RSS KiB)
-    threads = [threading.Thread(target=client_loop, args=(i, server.endpoint, until, counts, errors, lock)) for i in range(clients)]
+    stop, warmed = threading.Event(), threading.Semaphore(0)
+    rss_start = rss_kib(pid)
+    begun = time.monotonic()
+    aws = aws_client(server.endpoint, clients)
+    threads = [threading.Thread(target=client_loop, args=(i, server.endpoint, stop, warmed, counts, errors, lock, faces, aws))
+               for i in range(clients)]
     for t in threads:
         t.start()
-    samples.append((0.0, rss_kib(pid)))
-    while time.monotonic() < until:
+    for _ in threads:
+        assert warmed.acquire(timeout=120), "a client never finished its first cycle"
+    warm_up = time.monotonic() - begun
+    with lock:
+        counts.clear()
+    start = time.monotonic()
+    samples = [(0.0, rss_kib(pid))]  # (seconds since warmed up, RSS KiB)
+    while time.monotonic() < start + seconds:
         time.sleep(0.5)
         samples.append((time.monotonic() - start, rss_kib(pid)))
+    elapsed = time.monotonic() - start
+    stop.set()
     for t in threads:
         t.join(timeout=120)
     stuck = sum(t.is_alive() for t in threads)
-    elapsed = time.monotonic() - start
-    # Warmed up: the median of 20–40 % of the run (threads and pools are all started by then);
-    # the end: the median of its last 20 %.
-    warm = [r for t, r in samples if 0.2 * seconds <= t <= 0.4 * seconds] or [samples[len(samples) // 3][1]]
-    end = [r for t, r in samples if t >= 0.8 * seconds] or [samples[-1][1]]
+    # Warmed up: the median of the first 10 % of the run; the end: the median of its last 10 %.
+    warm = [r for t, r in samples if t <= 0.1 * seconds]
+    end = [r for t, r in samples if t >= 0.9 * seconds] or [samples[-1][1]]
     return {
         "seconds": round(elapsed, 1),
+        "warm_up_seconds": round(warm_up, 1),
         "clients": clients,
+        "faces": faces,
         "requests": counts["requests"],
         "requests_per_second": round(counts["requests"] / elapsed, 1),
         "cycles": counts["cycles"],
         "errors": dict(errors),
         "stuck_clients": stuck,
-        "rss_kib_start": samples[0][1],
+        "rss_kib_start": rss_start,
         "rss_kib_warm": int(statistics.median(warm)),
         "rss_kib_end": int(statistics.median(end)),
         "rss_kib_max": max(r for _, r in samples),
@@ -136,10 +160,13 @@ def soak(server, seconds, clients):
 if __name__ == "__main__":
     seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 60.0
     clients = int(sys.argv[2]) if len(sys.argv) > 2 else 64
-    report = run(seconds, clients)
+    faces = sys.argv[3] if len(sys.argv) > 3 else "both"
+    assert faces in ("both", "aws", "alibaba"), faces
+    report = run(seconds, clients, faces=faces)
     print(json.dumps(report, indent=2))
     growth = report["rss_kib_end"] - report["rss_kib_warm"]
-    print(f"{report['requests']} requests in {report['seconds']} s ({report['requests_per_second']}/s), "
+    print(f"{report['requests']} requests in {report['seconds']} s after {report['warm_up_seconds']} s of warm-up "
+          f"({report['requests_per_second']}/s), "
           f"{sum(report['errors'].values())} errors; RSS warmed up {report['rss_kib_warm']} KiB, "
           f"at the end {report['rss_kib_end']} KiB ({growth:+d} KiB)")
     sys.exit(1 if report["errors"] or report["stuck_clients"] else 0)
