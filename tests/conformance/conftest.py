@@ -11,20 +11,30 @@ KEY = ("testid", "testsecret")
 STS = ("stsid", "stssecret", "ststoken")
 
 
+def binary():
+    return os.environ.get("PLANFORM_BIN", os.path.join(os.path.dirname(__file__), "../../target/debug/planform"))
+
+
 class Server:
-    def __init__(self, data_dir, extra=()):
+    def __init__(self, data_dir, extra=(), env=None, keys=True, listen="127.0.0.1:0"):
         self.data_dir = str(data_dir)
         self.extra = list(extra)
+        self.env = env
+        self.keys = keys
+        self.listen = listen
         self.proc = None
         self.endpoint = None
+        self.printed = []
 
     def start(self):
-        binary = os.environ.get("PLANFORM_BIN", os.path.join(os.path.dirname(__file__), "../../target/debug/planform"))
-        args = [binary, "sandbox", "serve", "--listen", "127.0.0.1:0", "--data", self.data_dir,
-                "--access-key", ":".join(KEY), "--access-key", ":".join(STS),
+        keys = ["--access-key", ":".join(KEY), "--access-key", ":".join(STS)] if self.keys else []
+        args = [binary(), "sandbox", "serve", "--listen", self.listen, "--data", self.data_dir, *keys,
                 "--preview-ms", "30", "--execute-ms", "60", *self.extra]
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=self.env)
         line = self.proc.stdout.readline()
+        while line.startswith("access key: "):
+            self.printed.append(line)
+            line = self.proc.stdout.readline()
         assert line.startswith("listening on http://"), line
         self.endpoint = line.split("http://", 1)[1].strip()
         return self

@@ -12,6 +12,7 @@ mod format;
 mod pg;
 mod planfile;
 mod recipes;
+mod restart;
 mod schema;
 mod sensitive;
 mod server;

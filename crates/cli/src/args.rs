@@ -366,9 +366,17 @@ pub struct ServeArgs {
     /// A catalog file (JSON, see docs/sandbox.md) instead of the built-in demo catalog.
     #[arg(long)]
     pub catalog: Option<PathBuf>,
-    /// ID:SECRET or ID:SECRET:STS_TOKEN (repeatable). Without it a key pair is generated and printed.
+    /// ID:SECRET or ID:SECRET:STS_TOKEN (repeatable). Visible to other users in `ps`: prefer
+    /// --access-key-file or PLANFORM_SANDBOX_ACCESS_KEY. Keys from every source are accepted;
+    /// with none, a key pair is generated from the OS random source and printed.
     #[arg(long = "access-key", value_name = "ID:SECRET")]
     pub access_keys: Vec<String>,
+    /// A file of keys, one ID:SECRET[:TOKEN] a line (# comments). Refused, as ssh refuses a
+    /// private key, unless it is a regular file of yours that group and others cannot read
+    /// (chmod 600). The environment variable PLANFORM_SANDBOX_ACCESS_KEY=ID:SECRET[:TOKEN] adds
+    /// one more key.
+    #[arg(long = "access-key-file", value_name = "PATH")]
+    pub access_key_files: Vec<PathBuf>,
     /// Added latency of every answer, in milliseconds.
     #[arg(long, default_value_t = 0)]
     pub latency_ms: u64,
@@ -384,6 +392,20 @@ pub struct ServeArgs {
     /// Requests per second above which requests are throttled.
     #[arg(long)]
     pub throttle_rps: Option<f64>,
+    /// A request must arrive whole within this time of its first byte (a new connection: of
+    /// connecting), or the connection is closed, e.g. 10s.
+    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    pub header_read_timeout: String,
+    /// A keep-alive connection with no request under way is closed after this time, e.g. 60s.
+    #[arg(long, value_name = "DURATION", default_value = "60s")]
+    pub idle_timeout: String,
+    /// Connections served at once; past it, a connection is refused (answered 503 with
+    /// Retry-After: 1, which both clouds' SDKs retry) rather than queued.
+    #[arg(long, value_name = "N", default_value_t = 512)]
+    pub max_connections: usize,
+    /// The largest request body accepted, in bytes (413 above it).
+    #[arg(long, value_name = "BYTES", default_value_t = 2 * 1024 * 1024)]
+    pub max_body_bytes: usize,
 }
 
 #[cfg(test)]

@@ -25,7 +25,10 @@ pub struct Embedded {
 impl Embedded {
     /// Opens (or creates) the persistent sandbox in `dir` with the demo catalog.
     pub fn open(dir: &Path, settings: Settings) -> Result<Embedded, SandboxError> {
-        let store = Store::open(&dir.join("sandbox.redb"))?;
+        crate::data_dir::prepare(dir).map_err(|e| {
+            SandboxError::new(500, "InternalError", format!("{}: {e}", dir.display()))
+        })?;
+        let store = Store::open(&dir.join(crate::data_dir::SANDBOX_DB))?;
         Ok(Embedded::with(Sandbox::new(
             Catalog::demo(),
             settings,

@@ -8,6 +8,7 @@
 pub mod catalog;
 pub mod clock;
 pub mod core;
+pub mod data_dir;
 mod embedded;
 pub mod server;
 pub mod store;

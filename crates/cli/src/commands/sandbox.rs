@@ -40,28 +40,29 @@ fn review(inv: &Invocation, command: &SandboxCommand) -> Result<u8> {
     Ok(exit::OK)
 }
 
-/// `sandbox serve`: the emulator over HTTP until Ctrl-C.
-async fn serve(inv: &Invocation, args: &ServeArgs) -> Result<u8> {
-    use planform_sandbox::server::{AccessKey, ServerConfig};
-    let ServeArgs {
-        listen,
-        data,
-        catalog,
-        access_keys,
-        latency_ms,
-        preview_ms,
-        execute_ms,
-        fail_rate,
-        throttle_rps,
-    } = args.clone();
-    if !(0.0..=1.0).contains(&fail_rate) {
-        bail!("--fail-rate must be from 0 to 1, got {fail_rate}");
+/// A duration flag (`10s`, `500ms`, `2m`), above zero.
+fn positive_duration(flag: &str, value: &str) -> Result<Duration> {
+    match humantime::parse_duration(value) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        Ok(_) => bail!("{flag} must be above 0, got {value:?}"),
+        Err(e) => bail!("{flag} {value:?}: {e} (e.g. 10s, 500ms, 2m)"),
     }
-    if throttle_rps.is_some_and(|r| r <= 0.0) {
-        bail!("--throttle-rps must be above 0");
-    }
+}
+
+/// The variable that holds one more key for `sandbox serve`, out of sight of `ps`.
+const ACCESS_KEY_VAR: &str = "PLANFORM_SANDBOX_ACCESS_KEY";
+
+/// The keys `sandbox serve` accepts: every `--access-key`, every key of every
+/// `--access-key-file`, and `PLANFORM_SANDBOX_ACCESS_KEY`; with none of them, a key pair from the
+/// operating system's random source, printed once.
+fn access_keys_of(
+    inv: &Invocation,
+    flags: &[String],
+    files: &[std::path::PathBuf],
+) -> Result<Vec<planform_sandbox::server::AccessKey>> {
+    use planform_sandbox::server::AccessKey;
     let mut keys = Vec::new();
-    for k in &access_keys {
+    for k in flags {
         keys.push(AccessKey::parse(k).ok_or_else(|| {
             anyhow!(
                 "--access-key {:?}: expected ID:SECRET or ID:SECRET:TOKEN",
@@ -69,16 +70,55 @@ async fn serve(inv: &Invocation, args: &ServeArgs) -> Result<u8> {
             )
         })?);
     }
+    for f in files {
+        keys.extend(AccessKey::from_file(f)?);
+    }
+    if let Some(v) = inv.env.get(ACCESS_KEY_VAR) {
+        keys.push(
+            AccessKey::parse(v.trim()).ok_or_else(|| {
+                anyhow!("{ACCESS_KEY_VAR}: expected ID:SECRET or ID:SECRET:TOKEN")
+            })?,
+        );
+    }
     if keys.is_empty() {
-        let seed = planform_state::new_lineage().replace('-', "");
-        let key = AccessKey {
-            id: format!("LTAIsbx{}", &seed[..16]),
-            secret: seed[16..].to_string(),
-            token: None,
-        };
+        let key = AccessKey::generate()?;
         println!("access key: {}:{}", key.id, key.secret);
         keys.push(key);
     }
+    Ok(keys)
+}
+
+/// `sandbox serve`: the emulator over HTTP until Ctrl-C.
+async fn serve(inv: &Invocation, args: &ServeArgs) -> Result<u8> {
+    use planform_sandbox::server::ServerConfig;
+    let ServeArgs {
+        listen,
+        data,
+        catalog,
+        access_keys,
+        access_key_files,
+        latency_ms,
+        preview_ms,
+        execute_ms,
+        fail_rate,
+        throttle_rps,
+        header_read_timeout,
+        idle_timeout,
+        max_connections,
+        max_body_bytes,
+    } = args.clone();
+    let header_read_timeout = positive_duration("--header-read-timeout", &header_read_timeout)?;
+    let idle_timeout = positive_duration("--idle-timeout", &idle_timeout)?;
+    if max_connections == 0 {
+        bail!("--max-connections must be 1 or more");
+    }
+    if !(0.0..=1.0).contains(&fail_rate) {
+        bail!("--fail-rate must be from 0 to 1, got {fail_rate}");
+    }
+    if throttle_rps.is_some_and(|r| r <= 0.0) {
+        bail!("--throttle-rps must be above 0");
+    }
+    let keys = access_keys_of(inv, &access_keys, &access_key_files)?;
     let catalog = match catalog {
         Some(f) => planform_sandbox::Catalog::from_json(
             &std::fs::read_to_string(&f).with_context(|| format!("cannot read {}", f.display()))?,
@@ -94,8 +134,11 @@ async fn serve(inv: &Invocation, args: &ServeArgs) -> Result<u8> {
         settings.execute_ms = ms;
     }
     let data = data.unwrap_or_else(|| inv.dir.join(".planform/sandbox"));
-    let store = planform_sandbox::store::Store::open(&data.join("sandbox.redb"))
-        .map_err(|e| anyhow!("{e}"))?;
+    planform_sandbox::data_dir::prepare(&data)
+        .with_context(|| format!("cannot prepare the sandbox's data in {}", data.display()))?;
+    let store =
+        planform_sandbox::store::Store::open(&data.join(planform_sandbox::data_dir::SANDBOX_DB))
+            .map_err(|e| anyhow!("{e}"))?;
     let sandbox = planform_sandbox::Sandbox::new(
         catalog,
         settings,
@@ -124,6 +167,11 @@ async fn serve(inv: &Invocation, args: &ServeArgs) -> Result<u8> {
         fail_rate,
         throttle_rps,
         credentials_ttl,
+        nonce_db: Some(data.join(planform_sandbox::data_dir::NONCE_DB)),
+        header_read_timeout,
+        idle_timeout,
+        max_connections,
+        max_body_bytes,
         ..ServerConfig::default()
     };
     let server =

@@ -69,7 +69,7 @@ pub(crate) fn authenticate(
     let now = app.now_ms();
     let skew = app.config.max_skew.as_millis() as u64;
     // The signed date must be well formed and within the clock window (15 minutes).
-    let check_time = |value: Option<&str>| -> Result<(), Denied> {
+    let check_time = |value: Option<&str>| -> Result<u64, Denied> {
         let t = value.and_then(parse_iso8601).ok_or(Denied(
             400,
             "InvalidTimeStamp.Format",
@@ -82,7 +82,7 @@ pub(crate) fn authenticate(
                 "Specified time stamp or date value is expired.".into(),
             ));
         }
-        Ok(())
+        Ok(t)
     };
     if let Some(auth) = req
         .header("authorization")
@@ -111,11 +111,12 @@ pub(crate) fn authenticate(
                 return Err(Denied(400, "IncompleteSignature", format!("The request signature does not conform to Aliyun standards: {required} must be signed.")));
             }
         }
+        let nonce = checked_nonce(req.header("x-acs-signature-nonce"))?;
         let payload = req.header("x-acs-content-sha256").unwrap_or_default();
         if payload != sha256_hex(&req.body) {
             return Err(Denied(400, "SignatureDoesNotMatch", "Specified signature is not matched with our calculation: x-acs-content-sha256 does not match the body.".into()));
         }
-        check_time(req.header("x-acs-date"))?;
+        let signed_ms = check_time(req.header("x-acs-date"))?;
         let canonical = acs3::canonical_request(
             req.method.as_str(),
             query,
@@ -132,16 +133,8 @@ pub(crate) fn authenticate(
         }
         check_token(key, req.header("x-acs-security-token"))?;
         check_expiry(app, &caller)?;
-        let principal = caller.principal.clone();
-        let nonce = req.header("x-acs-signature-nonce").unwrap_or_default();
-        if !app.fresh_nonce(nonce) {
-            return Err(Denied(
-                400,
-                "SignatureNonceUsed",
-                "Specified signature nonce was used already.".into(),
-            ));
-        }
-        return Ok(principal);
+        admit_nonce(app, nonce, signed_ms)?;
+        return Ok(caller.principal.clone());
     }
     if let Some(sig) = params.get("Signature") {
         if params.get("SignatureMethod").map(String::as_str) != Some("HMAC-SHA1") {
@@ -162,7 +155,8 @@ pub(crate) fn authenticate(
             "Specified access key is not found.".into(),
         ))?;
         let key = &caller.key;
-        check_time(params.get("Timestamp").map(String::as_str))?;
+        let nonce = checked_nonce(params.get("SignatureNonce").map(String::as_str))?;
+        let signed_ms = check_time(params.get("Timestamp").map(String::as_str))?;
         let all: Vec<(String, String)> =
             params.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         if !constant_time_eq(&rpc::signature(&key.secret, req.method.as_str(), &all), sig) {
@@ -171,26 +165,57 @@ pub(crate) fn authenticate(
         }
         check_token(key, params.get("SecurityToken").map(String::as_str))?;
         check_expiry(app, &caller)?;
-        let principal = caller.principal.clone();
-        if !app.fresh_nonce(
-            params
-                .get("SignatureNonce")
-                .map(String::as_str)
-                .unwrap_or_default(),
-        ) {
-            return Err(Denied(
-                400,
-                "SignatureNonceUsed",
-                "Specified signature nonce was used already.".into(),
-            ));
-        }
-        return Ok(principal);
+        admit_nonce(app, nonce, signed_ms)?;
+        return Ok(caller.principal.clone());
     }
     Err(Denied(
         400,
         "IncompleteSignature",
         "The request signature does not conform to Aliyun standards: no signature.".into(),
     ))
+}
+
+/// The request's signature nonce: present, and at most [`super::MAX_NONCE_LEN`] characters.
+fn checked_nonce(nonce: Option<&str>) -> Result<&str, Denied> {
+    match nonce {
+        None | Some("") => Err(Denied(
+            400,
+            "MissingSignatureNonce",
+            "SignatureNonce is mandatory for this action.".into(),
+        )),
+        Some(n) if n.len() > super::MAX_NONCE_LEN => Err(Denied(
+            400,
+            "InvalidSignatureNonce",
+            format!(
+                "Specified parameter SignatureNonce is not valid: longer than {} characters.",
+                super::MAX_NONCE_LEN
+            ),
+        )),
+        Some(n) => Ok(n),
+    }
+}
+
+/// Refuses a nonce seen before (or, with the nonce table full, any new one until nonces
+/// expire); a nonce admitted is remembered before the request is carried out.
+fn admit_nonce(app: &App, nonce: &str, signed_ms: u64) -> Result<(), Denied> {
+    match app.admit_nonce(nonce, signed_ms) {
+        Ok(()) => Ok(()),
+        Err(super::NonceError::Used) => Err(Denied(
+            400,
+            "SignatureNonceUsed",
+            "Specified signature nonce was used already.".into(),
+        )),
+        Err(super::NonceError::Full(_)) => Err(Denied(
+            400,
+            "Throttling.User",
+            "Request was denied due to user flow control.".into(),
+        )),
+        Err(super::NonceError::Store(_)) => Err(Denied(
+            500,
+            "InternalError",
+            "The request processing has failed due to some unknown error.".into(),
+        )),
+    }
 }
 
 /// Temporary credentials past their expiry are refused, as the cloud refuses them.

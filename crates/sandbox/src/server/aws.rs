@@ -98,10 +98,10 @@ fn authenticate(app: &App, req: &Request) -> Result<(String, String), (u16, &'st
             ),
         ));
     }
-    if parsed.service != "servicecatalog"
-        || !amz_date.starts_with(&parsed.date)
-        || !parsed.signed_headers.iter().any(|h| h == "host")
-    {
+    if let Some(name) = unsigned_header(req, &parsed.signed_headers) {
+        return Err((400, "InvalidSignatureException", name));
+    }
+    if parsed.service != "servicecatalog" || !amz_date.starts_with(&parsed.date) {
         return Err((
             400,
             "InvalidSignatureException",
@@ -150,6 +150,49 @@ fn authenticate(app: &App, req: &Request) -> Result<(String, String), (u16, &'st
         ));
     }
     Ok((parsed.region, caller.principal.clone()))
+}
+
+/// The message for the first header that must be signed and is not: `host`, `content-type`,
+/// `x-amz-target` and every other `x-amz-*` header the request carries. A request that leaves
+/// one out could be replayed with that header changed (a captured Describe turned into a
+/// Delete by rewriting `X-Amz-Target`), so AWS refuses it before checking the signature.
+fn unsigned_header(req: &Request, signed: &[String]) -> Option<String> {
+    let is_signed = |name: &str| signed.iter().any(|h| h == name);
+    if !is_signed("host") {
+        return Some(
+            "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.".into(),
+        );
+    }
+    let mut present: Vec<&str> = req
+        .headers
+        .keys()
+        .map(|k| k.as_str())
+        .filter(|k| *k == "content-type" || k.starts_with("x-amz-"))
+        .collect();
+    present.sort_unstable();
+    present
+        .into_iter()
+        .find(|name| !is_signed(name))
+        .map(|name| {
+            format!(
+                "'{}' must be a 'SignedHeader' in the AWS Authorization.",
+                header_spelling(name)
+            )
+        })
+}
+
+/// `x-amz-target` → `X-Amz-Target`, as AWS names headers in its messages.
+fn header_spelling(name: &str) -> String {
+    name.split('-')
+        .map(|part| {
+            let mut c = part.chars();
+            match c.next() {
+                Some(first) => first.to_ascii_uppercase().to_string() + c.as_str(),
+                None => String::new(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("-")
 }
 
 pub(crate) fn handle(app: &App, req: &Request, fault: Option<Fault>) -> Response {

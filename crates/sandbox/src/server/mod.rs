@@ -4,57 +4,34 @@
 
 mod alibaba;
 mod aws;
+mod http;
+mod keys;
 mod metadata;
+mod nonces;
 mod principals;
 mod sts;
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+pub use http::Limits;
+pub use keys::{AccessKey, KeyError};
+pub use nonces::{NonceError, MAX_LIVE_NONCES, MAX_NONCE_LEN};
+
+use std::collections::BTreeMap;
 use std::num::NonZeroU32;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, Method, Uri};
 use axum::response::Response;
+use axum::Extension;
 use governor::middleware::NoOpMiddleware;
 use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
 
 use crate::clock::Clock;
 use crate::core::Sandbox;
-
-/// A key pair the server accepts, with an optional STS token that must come with it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct AccessKey {
-    pub id: String,
-    pub secret: String,
-    pub token: Option<String>,
-}
-
-impl std::fmt::Debug for AccessKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AccessKey")
-            .field("id", &self.id)
-            .field("secret", &"(sensitive value)")
-            .field("token", &self.token.as_ref().map(|_| "(sensitive value)"))
-            .finish()
-    }
-}
-
-impl AccessKey {
-    /// `ID:SECRET` or `ID:SECRET:TOKEN`.
-    pub fn parse(s: &str) -> Option<AccessKey> {
-        let mut parts = s.splitn(3, ':');
-        let id = parts.next().filter(|x| !x.is_empty())?;
-        let secret = parts.next().filter(|x| !x.is_empty())?;
-        Some(AccessKey {
-            id: id.into(),
-            secret: secret.into(),
-            token: parts.next().map(str::to_string),
-        })
-    }
-}
 
 /// Fault injection and checks.
 #[derive(Debug, Clone)]
@@ -78,6 +55,18 @@ pub struct ServerConfig {
     /// Caps the lifetime of issued credentials below what the request asks for, so tests see
     /// them expire (`PLANFORM_SANDBOX_CREDENTIALS_TTL_SECONDS` for `sandbox serve`).
     pub credentials_ttl: Option<Duration>,
+    /// Where the Alibaba face keeps the signature nonces it has seen (a redb file), so a
+    /// request replayed after a restart is still refused; `None` keeps them in memory only.
+    pub nonce_db: Option<PathBuf>,
+    /// A request must arrive whole within this time of its first byte (and a new connection
+    /// send its first request within it), or the connection is closed.
+    pub header_read_timeout: Duration,
+    /// A keep-alive connection with no request under way is closed after this time.
+    pub idle_timeout: Duration,
+    /// Connections served at once; past it, a connection is answered 503 and closed.
+    pub max_connections: usize,
+    /// The largest request body accepted (413 above it).
+    pub max_body_bytes: usize,
 }
 
 impl Default for ServerConfig {
@@ -101,6 +90,11 @@ impl Default for ServerConfig {
                 .map(String::from)
                 .to_vec(),
             credentials_ttl: None,
+            nonce_db: None,
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 512,
+            max_body_bytes: 2 * 1024 * 1024,
         }
     }
 }
@@ -132,13 +126,36 @@ fn rate_limit(rps: f64, clock: Arc<dyn Clock>) -> Option<RateLimit> {
 pub(crate) struct App {
     pub sandbox: Arc<Mutex<Sandbox>>,
     pub config: ServerConfig,
-    nonces: Mutex<(HashSet<String>, VecDeque<String>)>,
+    nonces: nonces::Nonces,
     limit: Option<RateLimit>,
     clock: Arc<dyn Clock>,
     pub principals: principals::Principals,
 }
 
 impl App {
+    /// The server's state: the emulator, the configuration, the rate limit on the sandbox's
+    /// clock, and the nonces seen (from the nonce database, when configured).
+    fn new(sandbox: Arc<Mutex<Sandbox>>, config: ServerConfig) -> std::io::Result<App> {
+        let clock = sandbox.lock().unwrap_or_else(|e| e.into_inner()).clock();
+        let limit = config
+            .throttle_rps
+            .and_then(|rps| rate_limit(rps, clock.clone()));
+        let nonces = match &config.nonce_db {
+            Some(path) => {
+                nonces::Nonces::open(path, clock.now_ms()).map_err(std::io::Error::other)?
+            }
+            None => nonces::Nonces::memory(),
+        };
+        Ok(App {
+            sandbox,
+            config,
+            nonces,
+            limit,
+            clock,
+            principals: principals::Principals::default(),
+        })
+    }
+
     /// The key with this id, configured or issued, and whom it acts for: a configured key acts
     /// as itself, an issued one as the role it was issued for.
     pub fn caller(&self, id: &str) -> Option<principals::Caller> {
@@ -161,20 +178,12 @@ impl App {
         self.now_ms() + ms
     }
 
-    /// Records a nonce; false when it was seen before.
-    pub fn fresh_nonce(&self, nonce: &str) -> bool {
-        let mut n = self.nonces.lock().unwrap_or_else(|e| e.into_inner());
-        if n.0.contains(nonce) {
-            return false;
-        }
-        n.0.insert(nonce.to_string());
-        n.1.push_back(nonce.to_string());
-        if n.1.len() > 100_000 {
-            if let Some(old) = n.1.pop_front() {
-                n.0.remove(&old);
-            }
-        }
-        true
+    /// Admits a signature nonce whose request was signed at `signed_ms`: it must not have been
+    /// seen within the window, and is remembered (durably, with a nonce database) until the
+    /// signed time plus the allowed skew, after which the timestamp check refuses it anyway.
+    pub fn admit_nonce(&self, nonce: &str, signed_ms: u64) -> Result<(), NonceError> {
+        let until = signed_ms.saturating_add(self.config.max_skew.as_millis() as u64);
+        self.nonces.admit(nonce, until, self.now_ms())
     }
 
     pub fn now_ms(&self) -> u64 {
@@ -235,8 +244,13 @@ async fn handle(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
+    connection: Option<Extension<http::Connection>>,
     body: Bytes,
 ) -> Response {
+    // The request has arrived whole: the header-read deadline no longer applies.
+    if let Some(Extension(c)) = connection {
+        c.handling();
+    }
     if !app.config.latency.is_zero() {
         tokio::time::sleep(app.config.latency).await;
     }
@@ -285,26 +299,23 @@ async fn handle(
     })
 }
 
-/// Serves until the listener fails.
+/// Serves for ever (see [`Limits`] for how connections are bounded).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     sandbox: Arc<Mutex<Sandbox>>,
     config: ServerConfig,
 ) -> std::io::Result<()> {
-    let clock = sandbox.lock().unwrap_or_else(|e| e.into_inner()).clock();
-    let limit = config
-        .throttle_rps
-        .and_then(|rps| rate_limit(rps, clock.clone()));
-    let app = Arc::new(App {
-        sandbox,
-        config,
-        nonces: Mutex::new((HashSet::new(), VecDeque::new())),
-        limit,
-        clock,
-        principals: principals::Principals::default(),
-    });
-    let router = axum::Router::new().fallback(handle).with_state(app);
-    axum::serve(listener, router).await
+    let app = Arc::new(App::new(sandbox, config)?);
+    let limits = Limits {
+        header_read_timeout: app.config.header_read_timeout,
+        idle_timeout: app.config.idle_timeout,
+        max_connections: app.config.max_connections.max(1),
+    };
+    let router = axum::Router::new()
+        .fallback(handle)
+        .layer(DefaultBodyLimit::max(app.config.max_body_bytes))
+        .with_state(app);
+    http::accept(listener, router, limits).await
 }
 
 /// Groups flat, 1-based repeat-list parameters: `Tags.1.Key`, `Tags.1.Value`, … → [{Key, Value}, …].
@@ -328,6 +339,9 @@ pub(crate) fn repeat_list(
     }
     by_index.into_values().collect()
 }
+
+#[cfg(test)]
+mod faces_tests;
 
 #[cfg(test)]
 mod tests {
@@ -390,11 +404,5 @@ mod tests {
             l.iter().map(|m| m["Key"].as_str()).collect::<Vec<_>>(),
             ["a", "b", "j"]
         );
-    }
-
-    #[test]
-    fn keys_never_print_secrets() {
-        let k = AccessKey::parse("id:secret:token").unwrap();
-        assert!(!format!("{k:?}").contains("secret\"") && !format!("{k:?}").contains("token\""));
     }
 }

@@ -40,13 +40,13 @@ pub(crate) struct Principals {
     metadata_tokens: Mutex<HashMap<String, u64>>,
 }
 
+/// Secrets and tokens come from the operating system's random source. A failing source is a
+/// broken machine: the request that needed one fails with a 500 (the server catches the panic).
 fn random(alphabet: &[u8], n: usize) -> String {
-    (0..n)
-        .map(|_| alphabet[fastrand::usize(..alphabet.len())] as char)
-        .collect()
+    super::keys::random_string(alphabet, n).expect("the operating system's random source works")
 }
 
-const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+use super::keys::ALNUM;
 const UPPER: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 
 impl Principals {

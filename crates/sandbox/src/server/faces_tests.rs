@@ -1,0 +1,400 @@
+//! Both faces' authentication against replayed and tampered requests, in process: requests are
+//! built and signed here (or copied from wire/aws.md's captures), handed to the face, and the
+//! sandbox's clock is a manual one.
+
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
+use planform_wire::{acs3, encoding, sha256_hex, sigv4};
+use serde_json::Value;
+
+use super::{alibaba, aws, AccessKey, App, Request, ServerConfig};
+use crate::catalog::Catalog;
+use crate::clock::ManualClock;
+use crate::core::{CreatePlan, ListPlans, Sandbox, Settings};
+use crate::store::Store;
+
+/// 2026-11-22T23:09:19Z, when wire/aws.md's captures were made.
+const CAPTURED_AT: u64 = 1_795_388_959_000;
+
+fn sandbox(clock: &Arc<ManualClock>) -> Arc<Mutex<Sandbox>> {
+    Arc::new(Mutex::new(
+        Sandbox::new(
+            Catalog::demo(),
+            Settings::default(),
+            clock.clone(),
+            Store::memory(),
+        )
+        .unwrap(),
+    ))
+}
+
+fn app(sandbox: &Arc<Mutex<Sandbox>>, key: AccessKey, nonce_db: Option<std::path::PathBuf>) -> App {
+    App::new(
+        sandbox.clone(),
+        ServerConfig {
+            keys: vec![key],
+            nonce_db,
+            ..ServerConfig::default()
+        },
+    )
+    .unwrap()
+}
+
+fn request(headers: &[(&str, &str)], query: &str, body: &str) -> Request {
+    let mut map = HeaderMap::new();
+    for (k, v) in headers {
+        map.append(
+            HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            HeaderValue::from_str(v).unwrap(),
+        );
+    }
+    Request {
+        method: Method::POST,
+        uri: format!("/{query}").parse::<Uri>().unwrap(),
+        headers: map,
+        body: Bytes::from(body.to_string()),
+    }
+}
+
+/// The status and JSON body of a face's answer.
+fn answer(r: axum::response::Response) -> (u16, Value) {
+    let status = r.status().as_u16();
+    let body = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(axum::body::to_bytes(r.into_body(), usize::MAX))
+        .unwrap();
+    (status, serde_json::from_slice(&body).unwrap())
+}
+
+fn code(v: &Value) -> &str {
+    v.get("__type")
+        .or_else(|| v.get("Code"))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+}
+
+// ---- AWS ----
+
+const AKID: &str = "AKIDEXAMPLE";
+const AWS_SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+
+/// Capture 2 of wire/aws.md: boto3's DescribeProvisionedProductPlan, as it went on the wire.
+const CAPTURED_DESCRIBE: &[(&str, &str)] = &[
+    ("host", "127.0.0.1:18765"),
+    ("accept-encoding", "identity"),
+    ("x-amz-target", "AWS242ServiceCatalogService.DescribeProvisionedProductPlan"),
+    ("content-type", "application/x-amz-json-1.1"),
+    ("user-agent", "Boto3/1.44.5 md/Botocore#1.44.5 ua/2.1 os/linux#6.18.44-fc-v669 md/arch#x86_64 lang/python#3.11.7 md/pyimpl#CPython m/Z,b,e,E,N cfg/retry-mode#standard Botocore/1.44.5"),
+    ("x-amz-date", "20261122T230919Z"),
+    ("authorization", "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261122/us-east-1/servicecatalog/aws4_request, SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=fc2716a3b31a9180f38ccdf5022ebf2d2ad8428aa828d3e16dfc9b629839d837"),
+    ("amz-sdk-invocation-id", "ef2a0bdc-8d5c-4b5d-a4b4-0c5d8e0a93a4"),
+    ("amz-sdk-request", "attempt=1; max=3"),
+];
+const CAPTURED_DESCRIBE_BODY: &str = r#"{"PlanId": "pp-abcdefghijklm"}"#;
+
+fn owned(headers: &[(&str, &str)]) -> Vec<(String, String)> {
+    with_header(headers, "", "")
+}
+
+/// `headers` with `name`'s value replaced by `value`.
+fn with_header(headers: &[(&str, &str)], name: &str, value: &str) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(k, v)| {
+            let v = if *k == name { value } else { v };
+            (k.to_string(), v.to_string())
+        })
+        .collect()
+}
+
+fn aws_request(headers: &[(String, String)], body: &str) -> Request {
+    let h: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    request(&h, "", body)
+}
+
+/// Signs `headers` + `body` over the headers named in `signed` only, as a client that signs
+/// less than it sends would.
+fn aws_signed(headers: &[(&str, &str)], signed: &[&str], body: &str) -> Vec<(String, String)> {
+    let mut h: Vec<(String, String)> = headers
+        .iter()
+        .filter(|(k, _)| *k != "authorization")
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let amz_date = h.iter().find(|(k, _)| k == "x-amz-date").unwrap().1.clone();
+    let date = &amz_date[..8];
+    let signed: Vec<String> = signed.iter().map(|s| s.to_string()).collect();
+    let canonical = sigv4::canonical_request("POST", &h, &signed, &sha256_hex(body.as_bytes()));
+    let scope = sigv4::scope(date, "us-east-1", "servicecatalog");
+    let key = sigv4::signing_key(AWS_SECRET, date, "us-east-1", "servicecatalog");
+    let sig = sigv4::signature(&key, &sigv4::string_to_sign(&amz_date, &scope, &canonical));
+    h.push((
+        "authorization".into(),
+        format!(
+            "AWS4-HMAC-SHA256 Credential={AKID}/{scope}, SignedHeaders={}, Signature={sig}",
+            signed.join(";")
+        ),
+    ));
+    h
+}
+
+fn aws_app(clock: &Arc<ManualClock>) -> (Arc<Mutex<Sandbox>>, App) {
+    let sb = sandbox(clock);
+    let app = app(
+        &sb,
+        AccessKey::parse(&format!("{AKID}:{AWS_SECRET}")).unwrap(),
+        None,
+    );
+    (sb, app)
+}
+
+fn plan_count(sb: &Arc<Mutex<Sandbox>>) -> usize {
+    sb.lock()
+        .unwrap()
+        .list_plans(&ListPlans {
+            page_number: 1,
+            page_size: 100,
+            ..ListPlans::default()
+        })
+        .unwrap()
+        .1
+}
+
+#[test]
+fn the_captured_describe_verifies_and_with_its_target_changed_it_does_not() {
+    let clock = Arc::new(ManualClock::new(CAPTURED_AT));
+    let (_sb, app) = aws_app(&clock);
+    let (status, body) = answer(aws::handle(
+        &app,
+        &aws_request(&owned(CAPTURED_DESCRIBE), CAPTURED_DESCRIBE_BODY),
+        None,
+    ));
+    // Past authentication: the plan of the capture does not exist here.
+    assert_eq!(
+        (status, code(&body)),
+        (400, "ResourceNotFoundException"),
+        "{body}"
+    );
+    let tampered = with_header(
+        CAPTURED_DESCRIBE,
+        "x-amz-target",
+        "AWS242ServiceCatalogService.DeleteProvisionedProductPlan",
+    );
+    let (status, body) = answer(aws::handle(
+        &app,
+        &aws_request(&tampered, CAPTURED_DESCRIBE_BODY),
+        None,
+    ));
+    assert_eq!(
+        (status, code(&body)),
+        (400, "InvalidSignatureException"),
+        "{body}"
+    );
+}
+
+#[test]
+fn a_describe_that_did_not_sign_its_target_cannot_be_replayed_as_a_delete() {
+    let clock = Arc::new(ManualClock::new(CAPTURED_AT));
+    let (sb, app) = aws_app(&clock);
+    let plan = sb
+        .lock()
+        .unwrap()
+        .create_plan(CreatePlan {
+            name: "net".into(),
+            product_id: "prod-sbxvpc0000001".into(),
+            product_version_id: "pv-sbxvpc0000001".into(),
+            provisioned_product_name: "net".into(),
+            stack_region_id: Some("us-east-1".into()),
+            parameters: vec![("cidr_block".into(), "10.0.0.0/16".into())],
+            aws: true,
+            ..CreatePlan::default()
+        })
+        .unwrap();
+    let body = format!(r#"{{"PlanId": "{}"}}"#, plan.id);
+    // A client that signs only what SigV4 itself needs: host and x-amz-date.
+    let weak = aws_signed(CAPTURED_DESCRIBE, &["host", "x-amz-date"], &body);
+    let weak: Vec<(&str, &str)> = weak.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let (status, answered) = answer(aws::handle(&app, &aws_request(&owned(&weak), &body), None));
+    assert_eq!(
+        (
+            status,
+            code(&answered),
+            answered["message"].as_str().unwrap()
+        ),
+        (
+            400,
+            "InvalidSignatureException",
+            "'Content-Type' must be a 'SignedHeader' in the AWS Authorization."
+        )
+    );
+    let replayed = with_header(
+        &weak,
+        "x-amz-target",
+        "AWS242ServiceCatalogService.DeleteProvisionedProductPlan",
+    );
+    let (status, answered) = answer(aws::handle(&app, &aws_request(&replayed, &body), None));
+    assert_eq!(
+        (status, code(&answered)),
+        (400, "InvalidSignatureException"),
+        "{answered}"
+    );
+    assert_eq!(plan_count(&sb), 1, "the plan was not deleted");
+
+    // Each header that must be signed is named when it is left out.
+    for (left_out, named) in [
+        (
+            "host",
+            "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.",
+        ),
+        (
+            "x-amz-target",
+            "'X-Amz-Target' must be a 'SignedHeader' in the AWS Authorization.",
+        ),
+        (
+            "x-amz-date",
+            "'X-Amz-Date' must be a 'SignedHeader' in the AWS Authorization.",
+        ),
+    ] {
+        let all = ["content-type", "host", "x-amz-date", "x-amz-target"];
+        let signed: Vec<&str> = all.into_iter().filter(|h| *h != left_out).collect();
+        let h = aws_signed(CAPTURED_DESCRIBE, &signed, &body);
+        let (status, answered) = answer(aws::handle(&app, &aws_request(&h, &body), None));
+        assert_eq!(
+            (status, answered["message"].as_str().unwrap()),
+            (400, named)
+        );
+    }
+    // Another x-amz-* header sent but not signed is refused too.
+    let mut extra: Vec<(&str, &str)> = CAPTURED_DESCRIBE.to_vec();
+    extra.push(("x-amz-user-agent", "aws-sdk-rust/1.0"));
+    let h = aws_signed(
+        &extra,
+        &["content-type", "host", "x-amz-date", "x-amz-target"],
+        &body,
+    );
+    let (_, answered) = answer(aws::handle(&app, &aws_request(&h, &body), None));
+    assert_eq!(
+        answered["message"],
+        "'X-Amz-User-Agent' must be a 'SignedHeader' in the AWS Authorization."
+    );
+    // Signed over everything, the same request is served.
+    let h = aws_signed(
+        &extra,
+        &[
+            "content-type",
+            "host",
+            "x-amz-date",
+            "x-amz-target",
+            "x-amz-user-agent",
+        ],
+        &body,
+    );
+    let (status, answered) = answer(aws::handle(&app, &aws_request(&h, &body), None));
+    assert_eq!(status, 200, "{answered}");
+}
+
+// ---- Alibaba ----
+
+const ALI_KEY: &str = "testid:testsecret";
+
+/// A CreateProvisionedProductPlan signed with ACS3-HMAC-SHA256 at the clock's time, with
+/// `nonce`, its parameters in the query as the Alibaba SDK sends them.
+fn ali_create(clock: &ManualClock, nonce: &str) -> Request {
+    let query: Vec<(String, String)> = [
+        ("PlanName", "replayed"),
+        ("PlanType", "Ros"),
+        ("ProductId", "prod-sbxvpc0000001"),
+        ("ProductVersionId", "pv-sbxvpc0000001"),
+        ("ProvisionedProductName", "replayed"),
+        ("StackRegionId", "cn-hangzhou"),
+        ("Parameters.1.ParameterKey", "cidr_block"),
+        ("Parameters.1.ParameterValue", "10.0.0.0/16"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    use crate::clock::Clock;
+    let date = crate::clock::iso8601(clock.now_ms());
+    let mut headers: Vec<(String, String)> = [
+        ("host", "servicecatalog.cn-hangzhou.aliyuncs.com"),
+        ("x-acs-action", "CreateProvisionedProductPlan"),
+        ("x-acs-version", "2021-09-01"),
+        ("x-acs-date", date.as_str()),
+        ("x-acs-signature-nonce", nonce),
+        ("x-acs-content-sha256", &sha256_hex(b"")),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let signed: Vec<String> = headers.iter().map(|(k, _)| k.clone()).collect();
+    let canonical = acs3::canonical_request("POST", &query, &headers, &signed, &sha256_hex(b""));
+    let sig = acs3::signature("testsecret", &canonical);
+    headers.push((
+        "authorization".into(),
+        acs3::authorization("testid", &signed, &sig),
+    ));
+    let h: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    request(&h, &format!("?{}", encoding::form_encode(&query)), "")
+}
+
+#[test]
+fn a_captured_create_replayed_after_a_restart_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("nonces.redb");
+    let clock = Arc::new(ManualClock::new(CAPTURED_AT));
+    let sb = sandbox(&clock);
+    let captured = ali_create(&clock, "5f4dcc3b5aa765d61d8327deb882cf99");
+    {
+        let app = app(&sb, AccessKey::parse(ALI_KEY).unwrap(), Some(db.clone()));
+        let (status, body) = answer(alibaba::handle(&app, &captured, None));
+        assert_eq!(status, 200, "{body}");
+        let (status, body) = answer(alibaba::handle(&app, &captured, None));
+        assert_eq!((status, code(&body)), (400, "SignatureNonceUsed"));
+    }
+    // The server restarts (a new App over the same data) ten minutes later: still refused.
+    clock.advance(10 * 60_000);
+    let app = app(&sb, AccessKey::parse(ALI_KEY).unwrap(), Some(db.clone()));
+    let (status, body) = answer(alibaba::handle(&app, &captured, None));
+    assert_eq!((status, code(&body)), (400, "SignatureNonceUsed"), "{body}");
+    assert_eq!(plan_count(&sb), 1);
+    // Past the window, the timestamp check refuses it (and the nonce may be forgotten).
+    clock.advance(6 * 60_000);
+    let (status, body) = answer(alibaba::handle(&app, &captured, None));
+    assert_eq!(
+        (status, code(&body)),
+        (400, "InvalidTimeStamp.Expired"),
+        "{body}"
+    );
+    assert_eq!(plan_count(&sb), 1);
+}
+
+#[test]
+fn nonces_must_be_present_and_short() {
+    let clock = Arc::new(ManualClock::new(CAPTURED_AT));
+    let sb = sandbox(&clock);
+    let app = app(&sb, AccessKey::parse(ALI_KEY).unwrap(), None);
+    let longest = "n".repeat(super::MAX_NONCE_LEN);
+    let (status, body) = answer(alibaba::handle(&app, &ali_create(&clock, &longest), None));
+    assert_eq!(status, 200, "{body}");
+    let long = "n".repeat(super::MAX_NONCE_LEN + 1);
+    let (status, body) = answer(alibaba::handle(&app, &ali_create(&clock, &long), None));
+    assert_eq!(
+        (status, code(&body), body["Message"].as_str().unwrap()),
+        (
+            400,
+            "InvalidSignatureNonce",
+            "Specified parameter SignatureNonce is not valid: longer than 128 characters."
+        )
+    );
+    let (status, body) = answer(alibaba::handle(&app, &ali_create(&clock, ""), None));
+    assert_eq!((status, code(&body)), (400, "MissingSignatureNonce"));
+    assert_eq!(plan_count(&sb), 1);
+}

@@ -1,0 +1,299 @@
+//! The long-lived keys `sandbox serve` accepts: generated from the operating system's random
+//! source, or read from a key file that only its owner may read (checked as ssh checks a
+//! private key), from the environment, or from the command line.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// A key pair the server accepts, with an optional STS token that must come with it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AccessKey {
+    pub id: String,
+    pub secret: String,
+    pub token: Option<String>,
+}
+
+impl std::fmt::Debug for AccessKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessKey")
+            .field("id", &self.id)
+            .field("secret", &"(sensitive value)")
+            .field("token", &self.token.as_ref().map(|_| "(sensitive value)"))
+            .finish()
+    }
+}
+
+/// Why keys could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("the operating system's random source failed: {0}")]
+    Random(getrandom::Error),
+    #[error("access key file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("access key file {path}: not a regular file")]
+    NotAFile { path: PathBuf },
+    #[error(
+        "access key file {path}: permissions {mode:04o} are too open; it must not be readable or \
+         writable by group or others (chmod 600 {path})"
+    )]
+    TooOpen { path: PathBuf, mode: u32 },
+    #[error("access key file {path}: owned by uid {owner}, not by you (uid {user}) or root")]
+    NotOwned {
+        path: PathBuf,
+        owner: u32,
+        user: u32,
+    },
+    #[error("access key file {path}: larger than {max} bytes")]
+    TooLarge { path: PathBuf, max: u64 },
+    #[error("access key file {path}:{line}: expected ID:SECRET or ID:SECRET:TOKEN")]
+    Malformed { path: PathBuf, line: usize },
+    #[error("access key file {path}: no key in it")]
+    Empty { path: PathBuf },
+}
+
+/// Key files are a few lines; anything bigger is not one.
+const MAX_KEY_FILE: u64 = 64 * 1024;
+
+/// Letters and digits, as both clouds spell key ids and secrets.
+pub(crate) const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+/// `n` characters of `alphabet`, each drawn uniformly from the operating system's random source
+/// (rejection sampling, so no character is likelier than another).
+pub(crate) fn random_string(alphabet: &[u8], n: usize) -> Result<String, KeyError> {
+    assert!(!alphabet.is_empty() && alphabet.len() <= 256);
+    // The largest multiple of the alphabet's size that fits in a byte: bytes at or above it are
+    // drawn again.
+    let limit = 256 - 256 % alphabet.len();
+    let mut out = String::with_capacity(n);
+    let mut buf = [0u8; 64];
+    while out.len() < n {
+        getrandom::fill(&mut buf).map_err(KeyError::Random)?;
+        for b in buf {
+            if out.len() == n {
+                break;
+            }
+            if usize::from(b) < limit {
+                out.push(alphabet[usize::from(b) % alphabet.len()] as char);
+            }
+        }
+    }
+    Ok(out)
+}
+
+impl AccessKey {
+    /// `ID:SECRET` or `ID:SECRET:TOKEN`.
+    pub fn parse(s: &str) -> Option<AccessKey> {
+        let mut parts = s.splitn(3, ':');
+        let id = parts.next().filter(|x| !x.is_empty())?;
+        let secret = parts.next().filter(|x| !x.is_empty())?;
+        Some(AccessKey {
+            id: id.into(),
+            secret: secret.into(),
+            token: parts.next().map(str::to_string),
+        })
+    }
+
+    /// A new key pair from the operating system's random source: an Alibaba-style id
+    /// (`LTAIsbx` and 17 random characters) and a 30-character secret (about 178 bits), drawn
+    /// independently, so the printed id says nothing about the secret.
+    pub fn generate() -> Result<AccessKey, KeyError> {
+        Ok(AccessKey {
+            id: format!("LTAIsbx{}", random_string(ALNUM, 17)?),
+            secret: random_string(ALNUM, 30)?,
+            token: None,
+        })
+    }
+
+    /// The keys in a key file: one `ID:SECRET` or `ID:SECRET:TOKEN` a line; blank lines and
+    /// lines starting with `#` are skipped. Like ssh with a private key, the file must be a
+    /// regular file owned by the caller (or root) that neither group nor others may read or
+    /// write, or it is refused before it is read.
+    pub fn from_file(path: &Path) -> Result<Vec<AccessKey>, KeyError> {
+        let read = |source| KeyError::Read {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = std::fs::File::open(path).map_err(read)?;
+        let meta = file.metadata().map_err(read)?;
+        if !meta.is_file() {
+            return Err(KeyError::NotAFile {
+                path: path.to_path_buf(),
+            });
+        }
+        check_private(path, &meta)?;
+        if meta.len() > MAX_KEY_FILE {
+            return Err(KeyError::TooLarge {
+                path: path.to_path_buf(),
+                max: MAX_KEY_FILE,
+            });
+        }
+        let mut text = String::new();
+        file.take(MAX_KEY_FILE + 1)
+            .read_to_string(&mut text)
+            .map_err(read)?;
+        let mut keys = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            keys.push(AccessKey::parse(line).ok_or_else(|| KeyError::Malformed {
+                path: path.to_path_buf(),
+                line: i + 1,
+            })?);
+        }
+        if keys.is_empty() {
+            return Err(KeyError::Empty {
+                path: path.to_path_buf(),
+            });
+        }
+        Ok(keys)
+    }
+}
+
+#[cfg(unix)]
+fn check_private(path: &Path, meta: &std::fs::Metadata) -> Result<(), KeyError> {
+    use std::os::unix::fs::MetadataExt;
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o077 != 0 {
+        return Err(KeyError::TooOpen {
+            path: path.to_path_buf(),
+            mode,
+        });
+    }
+    let user = rustix::process::geteuid().as_raw();
+    if meta.uid() != user && meta.uid() != 0 {
+        return Err(KeyError::NotOwned {
+            path: path.to_path_buf(),
+            owner: meta.uid(),
+            user,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn check_private(_path: &Path, _meta: &std::fs::Metadata) -> Result<(), KeyError> {
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn keys_never_print_secrets() {
+        let k = AccessKey::parse("id:secret:token").unwrap();
+        assert!(!format!("{k:?}").contains("secret\"") && !format!("{k:?}").contains("token\""));
+    }
+
+    #[test]
+    fn generated_keys_are_long_independent_and_unique() {
+        let a = AccessKey::generate().unwrap();
+        let b = AccessKey::generate().unwrap();
+        assert!(a.id.starts_with("LTAIsbx") && a.id.len() == 24, "{}", a.id);
+        assert_eq!(a.secret.len(), 30);
+        assert!(a.secret.bytes().all(|c| c.is_ascii_alphanumeric()));
+        assert_ne!(a.secret, b.secret);
+        assert_ne!(a.id, b.id);
+        // Nothing of the secret is in the id (the old key split one hash in two halves).
+        assert!(!a.id.contains(&a.secret[..8]));
+        assert_eq!(a.token, None);
+    }
+
+    #[test]
+    fn random_strings_use_the_whole_alphabet_evenly() {
+        // 62 × 10,000 draws: each character's count is within 5 standard deviations (±500) of
+        // its share. A modulo-biased draw (256 % 62 = 8 characters drawn 5/256 of the time
+        // instead of 1/62: about 12,100 each) or a stuck source would break this.
+        let s = random_string(ALNUM, 620_000).unwrap();
+        let mut counts = [0u32; 256];
+        for b in s.bytes() {
+            counts[usize::from(b)] += 1;
+        }
+        for &c in ALNUM {
+            let n = counts[usize::from(c)];
+            assert!(
+                (9_500..=10_500).contains(&n),
+                "{} drawn {n} times",
+                c as char
+            );
+        }
+    }
+
+    fn key_file(text: &str, mode: u32) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys");
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn key_files_hold_one_key_a_line() {
+        let (_d, path) = key_file("# ci keys\nid1:secret1\n\n  id2:secret2:token2  \n", 0o600);
+        let keys = AccessKey::from_file(&path).unwrap();
+        assert_eq!(
+            keys,
+            vec![
+                AccessKey::parse("id1:secret1").unwrap(),
+                AccessKey::parse("id2:secret2:token2").unwrap()
+            ]
+        );
+        let (_d, path) = key_file("id1:secret1\n", 0o400);
+        assert_eq!(AccessKey::from_file(&path).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn key_files_readable_by_others_are_refused() {
+        for mode in [0o644, 0o640, 0o604, 0o660, 0o602, 0o620] {
+            let (_d, path) = key_file("id1:secret1\n", mode);
+            let e = AccessKey::from_file(&path).unwrap_err();
+            assert!(
+                matches!(e, KeyError::TooOpen { mode: m, .. } if m == mode),
+                "{mode:o}: {e}"
+            );
+            let text = e.to_string();
+            assert!(
+                text.contains(&format!("{mode:04o}")) && text.contains("chmod 600"),
+                "{text}"
+            );
+            // The secret is never echoed back.
+            assert!(!text.contains("secret1"));
+        }
+    }
+
+    #[test]
+    fn bad_key_files_name_the_file_and_line() {
+        let (_d, path) = key_file("id1:secret1\njustanid\n", 0o600);
+        let e = AccessKey::from_file(&path).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "access key file {}:2: expected ID:SECRET or ID:SECRET:TOKEN",
+                path.display()
+            )
+        );
+        let (_d, path) = key_file("# nothing\n", 0o600);
+        assert!(matches!(
+            AccessKey::from_file(&path),
+            Err(KeyError::Empty { .. })
+        ));
+        let e = AccessKey::from_file(Path::new("/nonexistent/keys")).unwrap_err();
+        assert!(matches!(e, KeyError::Read { .. }), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            AccessKey::from_file(dir.path()),
+            Err(KeyError::NotAFile { .. }) | Err(KeyError::TooOpen { .. })
+        ));
+        let (_d, path) = key_file(&"x".repeat(70_000), 0o600);
+        assert!(matches!(
+            AccessKey::from_file(&path),
+            Err(KeyError::TooLarge { .. })
+        ));
+    }
+}

@@ -1,0 +1,186 @@
+//! An apply during which `sandbox serve` is killed (SIGKILL) and restarted on the same port and
+//! data converges: the interrupted apply retries or fails, the next one finishes, and every
+//! address has one provisioned product and no plan left waiting.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::{Run, Workspace};
+
+/// Far beyond what each step takes: reaching it means the step hung.
+const HANG: Duration = Duration::from_secs(120);
+
+const PLANS: usize = 10;
+
+/// `sandbox serve` on `port` over `data`; returns once it listens. `None` when the port is
+/// not free yet (the killed server's socket may linger a moment).
+fn serve(port: u16, data: &Path) -> Option<Child> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_planform"))
+        .args(["sandbox", "serve", "--listen"])
+        .arg(format!("127.0.0.1:{port}"))
+        .args(["--access-key", "e2eid:e2esecret"])
+        .args(["--preview-ms", "100", "--execute-ms", "200", "--data"])
+        .arg(data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    if line.starts_with("listening on ") {
+        return Some(child);
+    }
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "the server stopped without listening");
+    None
+}
+
+fn serve_on(port: u16, data: &Path) -> Child {
+    let deadline = Instant::now() + HANG;
+    loop {
+        if let Some(child) = serve(port, data) {
+            return child;
+        }
+        assert!(Instant::now() < deadline, "port {port} never became free");
+        std::thread::yield_now();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn manifest(port: u16) -> String {
+    format!(
+        r#"
+provider "alibaba" {{
+  region      = "cn-hangzhou"
+  endpoint    = "http://127.0.0.1:{port}"
+  max_retries = 8
+}}
+
+plan "app" {{
+  count                    = {PLANS}
+  name                     = "restart-${{count.index}}"
+  product_id               = "prod-sbxvpc0000001"
+  product_version_id       = "pv-sbxvpc0000001"
+  provisioned_product_name = "restart-${{count.index}}"
+  parameters               = {{ cidr_block = "10.${{count.index}}.0.0/16" }}
+  execute                  = true
+}}
+"#
+    )
+}
+
+fn planform(w: &Workspace, args: &[&str]) -> Command {
+    let mut c = w.command(args);
+    c.env("ALIBABA_CLOUD_ACCESS_KEY_ID", "e2eid")
+        .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "e2esecret")
+        .env("HOME", w.path());
+    c
+}
+
+/// Waits until the client's request log shows a create was sent.
+fn wait_for_first_create(log: &Path, apply: &mut Child) {
+    let deadline = Instant::now() + HANG;
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if text.contains("action=\"CreateProvisionedProductPlan\"") {
+            return;
+        }
+        assert!(
+            apply.try_wait().unwrap().is_none(),
+            "the apply ended before it sent a create:\n{text}"
+        );
+        assert!(Instant::now() < deadline, "no create was sent:\n{text}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn kill(mut server: Child) {
+    server.kill().unwrap(); // SIGKILL
+    server.wait().unwrap();
+}
+
+#[test]
+fn an_apply_converges_when_the_server_is_killed_and_restarted() {
+    let data = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let server = serve_on(port, data.path());
+    let w = Workspace::new();
+    w.write("main.hcl", &manifest(port));
+    let log = w.path().join("requests.log");
+    let mut apply = planform(&w, &["apply", "--auto-approve"])
+        .env("PLANFORM_LOG", "planform_client=debug")
+        .env("PLANFORM_LOG_PATH", &log)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_first_create(&log, &mut apply);
+    kill(server);
+    let server = serve_on(port, data.path());
+    // The interrupted apply retries through the outage, or fails; either is fine.
+    let first = Run::from(apply.wait_with_output().unwrap());
+    assert!(
+        first.code == 0 || first.code == 1,
+        "{}\n{}",
+        first.stdout,
+        first.stderr
+    );
+    eprintln!(
+        "the interrupted apply exited {}:\n{}{}",
+        first.code, first.stdout, first.stderr
+    );
+    let second = Run::from(planform(&w, &["apply", "--auto-approve"]).output().unwrap());
+    assert_eq!(
+        second.code, 0,
+        "first apply:\n{}\n{}\nsecond apply:\n{}\n{}",
+        first.stdout, first.stderr, second.stdout, second.stderr
+    );
+    Run::from(
+        planform(&w, &["plan", "--detailed-exitcode"])
+            .output()
+            .unwrap(),
+    )
+    .expect(0);
+    let listed = Run::from(planform(&w, &["state", "list"]).output().unwrap()).expect(0);
+    assert_eq!(listed.stdout.lines().count(), PLANS, "{}", listed.stdout);
+    kill(server);
+
+    // What the cloud holds: one provisioned product per address, and every plan carried out.
+    let sandbox =
+        planform_sandbox::Embedded::open(data.path(), planform_sandbox::Settings::default())
+            .unwrap()
+            .sandbox;
+    let mut sb = sandbox.lock().unwrap();
+    let mut products: BTreeMap<String, usize> = BTreeMap::new();
+    for p in sb.list_provisioned_products().unwrap() {
+        *products.entry(p.name.clone()).or_default() += 1;
+    }
+    let expected: BTreeMap<String, usize> =
+        (0..PLANS).map(|i| (format!("restart-{i}"), 1)).collect();
+    assert_eq!(products, expected);
+    let (plans, _) = sb
+        .list_plans(&planform_sandbox::ListPlans {
+            page_number: 1,
+            page_size: 100,
+            ..Default::default()
+        })
+        .unwrap();
+    let waiting: Vec<String> = plans
+        .iter()
+        .filter(|p| p.status != planform_sandbox::PlanStatus::ExecuteSuccess)
+        .map(|p| format!("{} {} {}", p.id, p.name, p.status))
+        .collect();
+    assert!(waiting.is_empty(), "plans left waiting: {waiting:?}");
+}
