@@ -22,7 +22,7 @@ const VERSION: u32 = 1;
 pub enum StateError {
     #[error("cannot read state file {path}: {message}")]
     Read { path: String, message: String },
-    #[error("state file {path} is corrupt ({message}); it was left untouched: fix it or restore a backup")]
+    #[error("state file {path} is corrupt ({message}); it was left untouched: fix it, or restore an earlier copy (a local state keeps the one before its last write in {path}.backup)")]
     Corrupt { path: String, message: String },
     #[error("state file {path} has format version {version}, newer than this planform understands ({VERSION}); upgrade planform")]
     TooNew { path: String, version: u32 },

@@ -95,6 +95,26 @@ fn write_error(path: &Path, e: impl std::fmt::Display) -> StateError {
     }
 }
 
+/// The file beside the snapshot `path` that holds the snapshot before its last replacement
+/// (`state.json.backup`, as Terraform keeps `terraform.tfstate.backup`).
+pub fn backup_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".backup");
+    PathBuf::from(name)
+}
+
+/// Copies the snapshot at `path`, as it is, to its backup (atomically, mode 0600) before it is
+/// replaced, so a snapshot damaged later by hand or by the disk has an earlier one to restore.
+fn keep_backup(path: &Path) -> Result<(), StateError> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(read_error(path, e)),
+    };
+    let backup = backup_path(path);
+    crate::write_atomically(&backup, &bytes).map_err(|e| write_error(&backup, e))
+}
+
 /// What is stored: the snapshot with the journal replayed onto it.
 struct Stored {
     state: State,
@@ -473,6 +493,7 @@ impl Writer {
             return Ok(());
         };
         let done = crate::file::encode(state, &self.encryption).and_then(|text| {
+            keep_backup(&self.path)?;
             crate::write_atomically(&self.path, text.as_bytes())
                 .map_err(|e| write_error(&self.path, e))
                 .map(|()| text.len())

@@ -631,3 +631,42 @@ fn encrypted_snapshot_and_journal_and_migrations_both_ways() {
         assert_eq!(secret(&plain), None);
     });
 }
+
+/// Issue 16 (8): the corrupt-state error points at a backup, so one is kept: every time the
+/// snapshot is replaced, the one before goes to `state.json.backup` (0600); a snapshot damaged
+/// afterwards is refused naming it, and restoring it loads the earlier state.
+#[test]
+fn the_snapshot_before_the_last_write_is_kept_as_a_backup() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = LocalBackend::new(dir.path().join(".planform/state.json"));
+    let backup = backup_path(backend.path());
+    runtime().block_on(async {
+        let guard = started(&backend).await;
+        assert!(
+            !backup.exists(),
+            "nothing to back up before the first snapshot"
+        );
+        guard.record(put(1, "a", "first")).await.unwrap();
+        guard.release().await.unwrap();
+        let first = crate::load(backend.path()).unwrap().unwrap();
+        assert_eq!(crate::load(&backup).unwrap().unwrap().serial, 0);
+        let guard = backend.lock("test", Duration::ZERO).await.unwrap();
+        guard.record(put(2, "a", "second")).await.unwrap();
+        guard.release().await.unwrap();
+        assert_eq!(crate::load(&backup).unwrap().unwrap(), first);
+    });
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&backup).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    std::fs::write(backend.path(), b"{ damaged").unwrap();
+    let refused = runtime().block_on(backend.load()).unwrap_err().to_string();
+    assert!(
+        refused.contains("is corrupt") && refused.contains("state.json.backup"),
+        "{refused}"
+    );
+    std::fs::copy(&backup, backend.path()).unwrap();
+    let restored = runtime().block_on(backend.load()).unwrap().unwrap();
+    assert_eq!(restored.plans[&Address::new("a")].plan_id, "first");
+}
