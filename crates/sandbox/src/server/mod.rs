@@ -329,6 +329,36 @@ pub(crate) fn repeat_list(
     by_index.into_values().collect()
 }
 
+/// Answers one request as [`serve`] does, without a socket: the same faces, checks and dispatch
+/// (signatures, nonces, the emulator), with no latency or fault injected, for a server made for
+/// this request alone (its nonce cache and issued credentials start empty). For driving the
+/// request decoding with arbitrary input (the fuzz targets in `crates/fuzz`).
+pub async fn answer(
+    sandbox: Arc<Mutex<Sandbox>>,
+    config: ServerConfig,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let clock = sandbox.lock().unwrap_or_else(|e| e.into_inner()).clock();
+    let config = ServerConfig {
+        latency: Duration::ZERO,
+        fail_rate: 0.0,
+        throttle_rps: None,
+        ..config
+    };
+    let app = Arc::new(App {
+        sandbox,
+        config,
+        nonces: Mutex::new((HashSet::new(), VecDeque::new())),
+        limit: None,
+        clock,
+        principals: principals::Principals::default(),
+    });
+    handle(State(app), method, uri, headers, body).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
