@@ -17,9 +17,7 @@ use aws_smithy_runtime_api::client::http::{
 };
 use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
 use aws_smithy_types::body::SdkBody;
-use planform_client::{
-    AlibabaClient, AlibabaCredentials, AlibabaOptions, AwsClient, RetryPolicy,
-};
+use planform_client::{AlibabaClient, AlibabaCredentials, AlibabaOptions, AwsClient, RetryPolicy};
 use planform_model::{
     NewPlan, OperationType, PlanFilter, PlanInputs, PlanService, PlanUpdate, ProviderError,
     Sensitive,
@@ -53,7 +51,12 @@ impl Canned {
                 let (k, v) = line.split_once(':')?;
                 let (k, v) = (k.trim().to_ascii_lowercase(), v.trim().to_string());
                 // Framing is the server's; a redirect could lead the client off loopback.
-                let framing = ["content-length", "transfer-encoding", "connection", "location"];
+                let framing = [
+                    "content-length",
+                    "transfer-encoding",
+                    "connection",
+                    "location",
+                ];
                 let ok = !k.is_empty()
                     && !framing.contains(&k.as_str())
                     && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')

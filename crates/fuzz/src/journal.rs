@@ -39,10 +39,8 @@ pub(crate) fn record(i: u64) -> String {
 /// A snapshot path of its own for this call (the state and its journal beside it).
 pub(crate) fn fresh_snapshot_path() -> PathBuf {
     static NEXT: AtomicU64 = AtomicU64::new(0);
-    let dir = crate::tempfile_dir().join(format!(
-        "journal-{}",
-        NEXT.fetch_add(1, Ordering::SeqCst)
-    ));
+    let dir =
+        crate::tempfile_dir().join(format!("journal-{}", NEXT.fetch_add(1, Ordering::SeqCst)));
     std::fs::create_dir_all(&dir).expect("temporary directory");
     dir.join("state.json")
 }
