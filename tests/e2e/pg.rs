@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use planform_sandbox::{store::Store, Catalog, PlanStatus, Sandbox, Settings, SystemClock};
 use planform_state::Backend;
