@@ -173,7 +173,13 @@ pub fn provider_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
             request_id: r.raw().request_id().map(str::to_string),
         },
         _ => {
-            let code = e.code().unwrap_or("Unknown").to_string();
+            // An answer with an empty error type names no code (found by the aws_response fuzz
+            // target): say "Unknown" rather than nothing.
+            let code = e
+                .code()
+                .filter(|c| !c.is_empty())
+                .unwrap_or("Unknown")
+                .to_string();
             let message = e.message().unwrap_or_default().to_string();
             let raw = e.raw_response();
             let kind = classify(

@@ -5,6 +5,14 @@ use proptest::prelude::*;
 
 use super::*;
 
+/// `PROPTEST_CASES` when set (the configs below would override it), else `default`.
+fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// Pieces of the manifest language, so generated inputs reach past the parser.
 const HCL_PIECES: &[&str] = &[
     "plan \"a\" {\n",
@@ -92,7 +100,7 @@ fn kept_state_file_inputs() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(512), ..ProptestConfig::default() })]
 
     #[test]
     fn manifests_of_arbitrary_bytes(data in prop::collection::vec(any::<u8>(), 0..512)) {
@@ -405,7 +413,7 @@ fn journal_tail() -> impl Strategy<Value = Vec<u8>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(256), ..ProptestConfig::default() })]
 
     #[test]
     fn sandbox_requests_of_arbitrary_bytes(data in prop::collection::vec(any::<u8>(), 0..512)) {
@@ -441,7 +449,7 @@ proptest! {
 
 proptest! {
     // Each case makes every client call (about a dozen requests): fewer cases keep it quick.
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(64), ..ProptestConfig::default() })]
 
     #[test]
     fn alibaba_answers(data in canned_answer()) {
