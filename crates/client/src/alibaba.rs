@@ -450,8 +450,11 @@ impl AlibabaClient {
             "response"
         );
         if status >= 300 {
+            // An empty code names nothing (found by the alibaba_response fuzz target): the
+            // status stands in for it.
             let code = s(&body, "Code")
                 .or_else(|| s(&body, "code"))
+                .filter(|c| !c.is_empty())
                 .unwrap_or_else(|| status.to_string());
             let message = s(&body, "Message")
                 .or_else(|| s(&body, "message"))

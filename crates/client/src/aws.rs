@@ -303,7 +303,13 @@ pub fn provider_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
             request_id: r.raw().request_id().map(str::to_string),
         },
         _ => {
-            let code = e.code().unwrap_or("Unknown").to_string();
+            // An answer with an empty error type names no code (found by the aws_response fuzz
+            // target): say "Unknown" rather than nothing.
+            let code = e
+                .code()
+                .filter(|c| !c.is_empty())
+                .unwrap_or("Unknown")
+                .to_string();
             let message = e.message().unwrap_or_default().to_string();
             let raw = e.raw_response();
             let kind = classify(
@@ -621,6 +627,7 @@ impl PlanService for AwsClient {
         }
         let mut ids = Vec::new();
         let mut token: Option<String> = None;
+        let mut tokens = PageTokens::default();
         loop {
             self.pace().await;
             let out = self
@@ -647,10 +654,7 @@ impl PlanService for AwsClient {
                     ids.push(id.to_string());
                 }
             }
-            token = out
-                .next_page_token()
-                .filter(|t| !t.is_empty())
-                .map(str::to_string);
+            token = tokens.next("ListProvisionedProductPlans", out.next_page_token())?;
             if token.is_none() {
                 break;
             }
@@ -784,11 +788,13 @@ impl PlanService for AwsClient {
 
     /// Every page of the plan's resource changes (AWS pages them, 20 at most).
     async fn resource_changes(&self, plan_id: &str) -> Result<Vec<ResourceChange>, ProviderError> {
-        let (_, mut all, mut next) = self.describe_plan(plan_id, None).await?;
+        let mut tokens = PageTokens::default();
+        let (_, mut all, next) = self.describe_plan(plan_id, None).await?;
+        let mut next = tokens.next("DescribeProvisionedProductPlan", next.as_deref())?;
         while let Some(token) = next {
             let (_, page, after) = self.describe_plan(plan_id, Some(token)).await?;
             all.extend(page);
-            next = after;
+            next = tokens.next("DescribeProvisionedProductPlan", after.as_deref())?;
         }
         Ok(all)
     }
@@ -825,6 +831,7 @@ impl PlanService for AwsClient {
             .map_err(provider_error)?;
         let mut outputs = BTreeMap::new();
         let mut token: Option<String> = None;
+        let mut tokens = PageTokens::default();
         loop {
             self.pace().await;
             let o = self
@@ -844,10 +851,7 @@ impl PlanService for AwsClient {
                     );
                 }
             }
-            token = o
-                .next_page_token()
-                .filter(|t| !t.is_empty())
-                .map(str::to_string);
+            token = tokens.next("GetProvisionedProductOutputs", o.next_page_token())?;
             if token.is_none() {
                 break;
             }
@@ -922,6 +926,34 @@ async fn futures_join<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output>
     out.into_iter()
         .map(|o| o.expect("every future finished"))
         .collect()
+}
+
+/// The page tokens one listing was handed: a service that hands back a token it gave before
+/// would be paged forever, so the listing fails instead (found by the `aws_response` fuzz
+/// target, `fuzz/regressions/aws_response/`).
+#[derive(Default)]
+struct PageTokens(std::collections::HashSet<String>);
+
+impl PageTokens {
+    /// The token of the next page; `None` at the end (no token, or an empty one).
+    fn next(
+        &mut self,
+        operation: &str,
+        token: Option<&str>,
+    ) -> Result<Option<String>, ProviderError> {
+        let Some(t) = token.filter(|t| !t.is_empty()) else {
+            return Ok(None);
+        };
+        if !self.0.insert(t.to_string()) {
+            return Err(ProviderError::new(
+                ErrorKind::Transient,
+                Sent::Yes,
+                "RepeatedPageToken",
+                format!("{operation} handed back a page token it gave before ({t:?}): the listing would never end"),
+            ));
+        }
+        Ok(Some(t.to_string()))
+    }
 }
 
 #[cfg(test)]

@@ -5,6 +5,14 @@ use proptest::prelude::*;
 
 use super::*;
 
+/// `PROPTEST_CASES` when set (the configs below would override it), else `default`.
+fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// Pieces of the manifest language, so generated inputs reach past the parser.
 const HCL_PIECES: &[&str] = &[
     "plan \"a\" {\n",
@@ -102,7 +110,7 @@ fn kept_encrypted_file_inputs() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(512), ..ProptestConfig::default() })]
 
     #[test]
     fn encrypted_files(data in prop::collection::vec(any::<u8>(), 0..256)) {
@@ -186,4 +194,308 @@ fn json_like() -> impl Strategy<Value = String> {
             )),
         ]
     })
+}
+
+#[test]
+fn kept_sandbox_request_inputs() {
+    let kept = kept_inputs("sandbox_request");
+    assert!(kept.len() >= 6, "{} kept sandbox requests", kept.len());
+    for (name, bytes) in kept {
+        eprintln!("{name}");
+        sandbox_request(&bytes);
+    }
+}
+
+#[test]
+fn kept_alibaba_response_inputs() {
+    let kept = kept_inputs("alibaba_response");
+    assert!(kept.len() >= 3, "{} kept Alibaba answers", kept.len());
+    for (name, bytes) in kept {
+        eprintln!("{name}");
+        alibaba_response(&bytes);
+    }
+}
+
+#[test]
+fn kept_aws_response_inputs() {
+    let kept = kept_inputs("aws_response");
+    assert!(kept.len() >= 3, "{} kept AWS answers", kept.len());
+    for (name, bytes) in kept {
+        eprintln!("{name}");
+        aws_response(&bytes);
+    }
+}
+
+#[test]
+fn kept_journal_inputs() {
+    let kept = kept_inputs("journal");
+    assert!(kept.len() >= 3, "{} kept journals", kept.len());
+    for (name, bytes) in kept {
+        eprintln!("{name}");
+        journal(&bytes);
+    }
+}
+
+/// The signed shapes reach the emulator: a create through each face makes a plan, and a
+/// request with a wrong signature is refused, not answered.
+#[test]
+fn signed_requests_reach_the_emulator() {
+    let alibaba = b"\x00ProductId=prod-sbxvpc0000001&ProductVersionId=pv-sbxvpc0000001&PlanName=fz&PlanType=Ros&ProvisionedProductName=fz-a&OperationType=LaunchProduct&StackRegionId=cn-hangzhou&Parameters.1.ParameterKey=cidr_block&Parameters.1.ParameterValue=10.0.0.0%2F16";
+    let (status, _, body) = faces::answer(faces::alibaba_rpc(alibaba, true).unwrap());
+    let text = String::from_utf8_lossy(&body);
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("\"PlanId\""), "{text}");
+    let aws = b"\x00{\"PlanName\":\"fz\",\"PlanType\":\"CLOUDFORMATION\",\"ProductId\":\"prod-sbxvpc0000001\",\"ProvisioningArtifactId\":\"pv-sbxvpc0000001\",\"ProvisionedProductName\":\"fz-b\",\"IdempotencyToken\":\"t1\",\"ProvisioningParameters\":[{\"Key\":\"cidr_block\",\"Value\":\"10.0.0.0/16\"}]}";
+    let (status, _, body) = faces::answer(faces::aws_json(aws).unwrap());
+    let text = String::from_utf8_lossy(&body);
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("\"PlanId\""), "{text}");
+    let mut forged = faces::alibaba_rpc(b"\x02", false).unwrap();
+    forged.uri = forged
+        .uri
+        .to_string()
+        .replace("Signature=", "Signature=x")
+        .parse()
+        .unwrap();
+    let (status, _, body) = faces::answer(forged);
+    assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
+}
+
+/// Pieces of Alibaba RPC parameters, so generated requests get past the validation's first rule.
+const RPC_PIECES: &[&str] = &[
+    "&",
+    "=",
+    "PlanId=",
+    "plan-",
+    "ProductId=prod-sbxvpc0000001",
+    "ProductVersionId=pv-sbxvpc0000001",
+    "PortfolioId=port-sbxreview0001",
+    "PlanName=",
+    "PlanType=Ros",
+    "ProvisionedProductName=",
+    "ProvisionedProductId=pp-",
+    "OperationType=LaunchProduct",
+    "OperationType=UpdateProduct",
+    "OperationType=TerminateProduct",
+    "StackRegionId=cn-hangzhou",
+    "Parameters.1.ParameterKey=cidr_block",
+    "Parameters.1.ParameterValue=10.0.0.0%2F16",
+    "Parameters.99999999999.ParameterKey=x",
+    "Tags.1.Key=",
+    "Tags.1.Value=",
+    "PageNumber=",
+    "PageSize=",
+    "18446744073709551616",
+    "-1",
+    "0",
+    "1",
+    "100",
+    "Filters.1.Key=ProvisionedProductPlanStatus",
+    "Filters.1.Value=",
+    "SortBy=CreateTime",
+    "SortOrder=Desc",
+    "AccessLevelFilter=Account",
+    "Timestamp=2000-01-01T00%3A00%3A00Z",
+    "Version=2014-01-01",
+    "TaskId=t-",
+    "%FF",
+    "%",
+    "x",
+];
+
+fn rpc_params() -> impl Strategy<Value = Vec<u8>> {
+    (
+        any::<u8>(),
+        prop::collection::vec(prop::sample::select(RPC_PIECES), 0..24),
+    )
+        .prop_map(|(action, pieces)| {
+            let mut v = vec![action];
+            v.extend(pieces.concat().into_bytes());
+            v
+        })
+}
+
+/// JSON bodies with the field names of both clouds' plan and product answers.
+fn cloud_json() -> impl Strategy<Value = String> {
+    let leaf = prop_oneof![
+        Just("null".to_string()),
+        Just("0".to_string()),
+        Just("-1".to_string()),
+        Just("1e400".to_string()),
+        Just("18446744073709551616".to_string()),
+        Just("true".to_string()),
+        Just("\"\"".to_string()),
+        Just("\"ExecuteSuccess\"".to_string()),
+        Just("\"SUCCEEDED\"".to_string()),
+        Just("\"token\"".to_string()),
+        Just("1700000000.5".to_string()),
+        "\"[a-zA-Z0-9:\\-]{0,10}\"".prop_map(|s| s),
+    ];
+    leaf.prop_recursive(4, 48, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(|v| format!("[{}]", v.join(","))),
+            prop::collection::vec(
+                (
+                    prop::sample::select(
+                        &[
+                            "RequestId",
+                            "Code",
+                            "Message",
+                            "PlanId",
+                            "PlanDetail",
+                            "PlanDetails",
+                            "TotalCount",
+                            "Status",
+                            "Parameters",
+                            "ParameterKey",
+                            "ParameterValue",
+                            "Tags",
+                            "ResourceChanges",
+                            "ProvisionedProductDetail",
+                            "ProvisionedProductDetails",
+                            "LastSuccessfulProvisioningTaskId",
+                            "TaskDetail",
+                            "Outputs",
+                            "OutputKey",
+                            "__type",
+                            "message",
+                            "NextPageToken",
+                            "ProvisionedProductPlans",
+                            "ProvisionedProductPlanDetails",
+                            "ProvisioningParameters",
+                            "CreatedTime",
+                            "ProvisionedProductId",
+                            "RecordDetail",
+                        ][..]
+                    ),
+                    inner
+                ),
+                0..6
+            )
+            .prop_map(|kv| format!(
+                "{{{}}}",
+                kv.iter()
+                    .map(|(k, v)| format!("\"{k}\":{v}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            )),
+        ]
+    })
+}
+
+/// A canned answer: status bytes, a few headers, a JSON-like body.
+fn canned_answer() -> impl Strategy<Value = Vec<u8>> {
+    (
+        any::<u16>(),
+        prop::collection::vec(
+            prop::sample::select(
+                &[
+                    "x-acs-request-id: r-1",
+                    "x-acs-retry-after: 18446744073709551615",
+                    "retry-after: 99999999999999",
+                    "x-amz-retry-after: 1",
+                    "x-amzn-requestid: r-2",
+                    "x-amzn-errortype: ThrottlingException",
+                    "x-amzn-errortype: ResourceNotFoundException:http://internal.amazon.com/",
+                    "content-type: application/x-amz-json-1.1",
+                    "content-type: text/xml",
+                ][..],
+            ),
+            0..3,
+        ),
+        cloud_json(),
+    )
+        .prop_map(|(status, headers, body)| {
+            let mut v = status.to_be_bytes().to_vec();
+            for h in headers {
+                v.extend_from_slice(h.as_bytes());
+                v.push(b'\n');
+            }
+            v.extend_from_slice(b"\n");
+            v.extend_from_slice(body.as_bytes());
+            v
+        })
+}
+
+/// Journal tails: valid lines of other lineages, serials that skip or repeat, torn and
+/// corrupted lines, and noise.
+fn journal_tail() -> impl Strategy<Value = Vec<u8>> {
+    let piece = prop_oneof![
+        (0u64..8).prop_map(|i| journal::line(&journal::record(i))),
+        (0u64..8).prop_map(|i| journal::line(&journal::record(i).replace("\"x\"", "\"y\""))),
+        (0u64..8).prop_map(|i| {
+            let mut l = journal::line(&journal::record(i));
+            l.pop();
+            l
+        }),
+        (0u64..8, any::<u8>()).prop_map(|(i, b)| {
+            let mut l = journal::line(&journal::record(i));
+            let at = usize::from(b) % l.len();
+            l[at] ^= 0x20;
+            l
+        }),
+        prop::collection::vec(any::<u8>(), 0..40),
+        Just(b"\n".to_vec()),
+    ];
+    prop::collection::vec(piece, 0..6).prop_map(|p| p.concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(256), ..ProptestConfig::default() })]
+
+    #[test]
+    fn sandbox_requests_of_arbitrary_bytes(data in prop::collection::vec(any::<u8>(), 0..512)) {
+        sandbox_request(&data);
+    }
+
+    #[test]
+    fn signed_alibaba_requests(shape in 1u8..3, params in rpc_params()) {
+        let mut data = vec![shape];
+        data.extend(params);
+        sandbox_request(&data);
+    }
+
+    #[test]
+    fn signed_aws_requests(op in any::<u8>(), body in cloud_json()) {
+        let mut data = vec![3, op];
+        data.extend(body.into_bytes());
+        sandbox_request(&data);
+    }
+
+    #[test]
+    fn journals(valid in 0u8..5, tail in journal_tail()) {
+        let mut data = vec![valid];
+        data.extend(tail);
+        journal(&data);
+    }
+
+    #[test]
+    fn journals_of_arbitrary_bytes(data in prop::collection::vec(any::<u8>(), 0..512)) {
+        journal(&data);
+    }
+}
+
+proptest! {
+    // Each case makes every client call (about a dozen requests): fewer cases keep it quick.
+    #![proptest_config(ProptestConfig { cases: cases(64), ..ProptestConfig::default() })]
+
+    #[test]
+    fn alibaba_answers(data in canned_answer()) {
+        alibaba_response(&data);
+    }
+
+    #[test]
+    fn alibaba_answers_of_arbitrary_bytes(data in prop::collection::vec(any::<u8>(), 0..256)) {
+        alibaba_response(&data);
+    }
+
+    #[test]
+    fn aws_answers(data in canned_answer()) {
+        aws_response(&data);
+    }
+
+    #[test]
+    fn aws_answers_of_arbitrary_bytes(data in prop::collection::vec(any::<u8>(), 0..256)) {
+        aws_response(&data);
+    }
 }

@@ -127,7 +127,15 @@ pub async fn execute(
             return Err(e.into());
         }
     };
-    let mut state_errors: Vec<String> = report.state_errors.iter().map(|e| e.to_string()).collect();
+    // The first failed record stopped the run; the later ones failed for the same reason (a
+    // backend whose writes failed refuses the rest), and release says what was not written.
+    let mut state_errors: Vec<String> = vec![];
+    if let Some((first, later)) = report.state_errors.split_first() {
+        state_errors.push(match later.len() {
+            0 => first.to_string(),
+            n => format!("{first} ({n} later write(s) of this run failed too)"),
+        });
+    }
     if let Err(e) = Guard::release(guard).await {
         state_errors.push(e.to_string());
     }

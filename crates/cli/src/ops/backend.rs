@@ -4,8 +4,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use planform_model::{DesiredState, StateBackend};
 use planform_state::{
     Backend, BackendFuture, Durable, Encryption, LocalBackend, LockInfo, Locked, Record, State,
@@ -29,16 +30,34 @@ pub fn backend(
         StateBackend::Local { path } => {
             Box::new(LocalBackend::new(dir.join(path)).with_encryption(encryption))
         }
-        StateBackend::Pg { schema_name } => Box::new(
-            planform_state_pg::PgBackend::new(
+        StateBackend::Pg { schema_name } => {
+            let mut pg = planform_state_pg::PgBackend::new(
                 planform_state_pg::conn_str_from_env(env)?,
                 schema_name,
                 &desired.workspace,
                 dir.join(planform_state_pg::RESCUE_FILE_NAME),
             )?
-            .with_encryption(encryption),
-        ),
+            .with_encryption(encryption);
+            if let Some(retry_for) = pg_retry_for(env)? {
+                pg = pg.with_retry_for(retry_for);
+            }
+            Box::new(pg)
+        }
     })
+}
+
+/// The environment variable that sets how long the pg backend retries a write while the
+/// database cannot be reached (default [`planform_state_pg::DEFAULT_RETRY_FOR`]).
+pub const PG_RETRY_FOR_VAR: &str = "PLANFORM_PG_RETRY_FOR";
+
+/// `PLANFORM_PG_RETRY_FOR` as a duration (`90s`, `5m`), if set.
+fn pg_retry_for(env: &BTreeMap<String, String>) -> Result<Option<Duration>> {
+    let Some(v) = env.get(PG_RETRY_FOR_VAR).filter(|v| !v.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let d = crate::invocation::parse_duration(v.trim())
+        .with_context(|| format!("the environment variable {PG_RETRY_FOR_VAR}"))?;
+    Ok(Some(d))
 }
 
 /// The local backend of a state path relative to `dir` (plan files made with a local state).
@@ -98,5 +117,35 @@ impl Locked for Guard {
 
     fn release(self: Box<Self>) -> BackendFuture<'static, ()> {
         self.0.release()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn the_pg_retry_window_comes_from_the_environment() {
+        assert_eq!(pg_retry_for(&env(&[])).unwrap(), None);
+        assert_eq!(
+            pg_retry_for(&env(&[(PG_RETRY_FOR_VAR, " ")])).unwrap(),
+            None
+        );
+        assert_eq!(
+            pg_retry_for(&env(&[(PG_RETRY_FOR_VAR, "90s")])).unwrap(),
+            Some(Duration::from_secs(90))
+        );
+        let e = pg_retry_for(&env(&[(PG_RETRY_FOR_VAR, "soon")])).unwrap_err();
+        assert_eq!(
+            format!("{e:#}"),
+            "the environment variable PLANFORM_PG_RETRY_FOR: \"soon\" is not a duration such as 30s or 2m"
+        );
     }
 }

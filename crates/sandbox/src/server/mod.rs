@@ -340,6 +340,37 @@ pub(crate) fn repeat_list(
     by_index.into_values().collect()
 }
 
+/// Answers one request as [`serve`] does, without a socket: the same faces, checks and dispatch
+/// (signatures, nonces, the emulator), with no latency or fault injected, for a server made for
+/// this request alone (its nonce cache and issued credentials start empty). For driving the
+/// request decoding with arbitrary input (the fuzz targets in `crates/fuzz`).
+pub async fn answer(
+    sandbox: Arc<Mutex<Sandbox>>,
+    config: ServerConfig,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let config = ServerConfig {
+        latency: Duration::ZERO,
+        fail_rate: 0.0,
+        throttle_rps: None,
+        nonce_db: None,
+        ..config
+    };
+    let app = match App::new(sandbox, config) {
+        Ok(app) => Arc::new(app),
+        Err(e) => {
+            return axum::response::IntoResponse::into_response((
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                e.to_string(),
+            ))
+        }
+    };
+    handle(State(app), method, uri, headers, None, body).await
+}
+
 #[cfg(test)]
 mod faces_tests;
 

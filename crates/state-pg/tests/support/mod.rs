@@ -141,6 +141,23 @@ impl Pg {
         );
     }
 
+    /// Stops the server at once, as a crash would (`pg_ctl stop -m immediate`): sessions are cut
+    /// and the next start recovers from the WAL.
+    pub fn stop_immediately(&self) {
+        let l = self.local();
+        l.run(
+            "pg_ctl",
+            &[
+                "-D",
+                path(&l.dir.path().join("data")),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ],
+        );
+    }
+
     /// Starts the (stopped) server again on the same port.
     pub fn start_again(&self) {
         let l = self.local();
