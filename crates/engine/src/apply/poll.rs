@@ -1,6 +1,6 @@
 //! The one waiter: polls until a condition holds or a timeout passes, on tokio's clock (which
 //! tests pause and advance, so no engine test waits on wall-clock time), and rate-aware status
-//! reads that let one list call answer many waiting plans.
+//! reads that let one list call answer many waiting plans, each page offered to every waiter.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -61,12 +61,38 @@ where
 const SHARE_AT: usize = 4;
 
 /// Rate-aware polling: while several plans wait on one provider, a list call (newest 100 plans,
-/// full details) answers all of them at once instead of one read per plan.
-#[derive(Default)]
+/// full details) answers all of them at once instead of one read per plan, and every page
+/// fetched is offered to every waiter the moment it arrives, so a waiter learns of its plan's
+/// change from whichever poll comes first, its own or another's.
 pub(crate) struct Board {
     waiting: AtomicUsize,
     seen: Mutex<HashMap<String, (Instant, LivePlan)>>,
     listing: tokio::sync::Mutex<()>,
+    /// Bumped after each page is stored in `seen`.
+    pages: tokio::sync::watch::Sender<()>,
+}
+
+impl Default for Board {
+    fn default() -> Self {
+        Board {
+            waiting: AtomicUsize::new(0),
+            seen: Mutex::new(HashMap::new()),
+            listing: tokio::sync::Mutex::new(()),
+            pages: tokio::sync::watch::Sender::new(()),
+        }
+    }
+}
+
+impl Board {
+    /// The plan as the newest page fetched (its request sent) no earlier than `since` shows it.
+    fn fresh(&self, plan_id: &str, since: Instant) -> Option<LivePlan> {
+        self.seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(plan_id)
+            .filter(|(t, _)| *t >= since)
+            .map(|(_, l)| l.clone())
+    }
 }
 
 /// One board per provider service, keyed by the service's address.
@@ -86,10 +112,10 @@ impl Boards {
 }
 
 /// Counts a waiter on a board for as long as it lives.
-pub(crate) struct Waiting<'a>(&'a Board);
+struct Waiting<'a>(&'a Board);
 
 impl<'a> Waiting<'a> {
-    pub fn on(board: &'a Board) -> Waiting<'a> {
+    fn on(board: &'a Board) -> Waiting<'a> {
         board.waiting.fetch_add(1, Ordering::SeqCst);
         Waiting(board)
     }
@@ -101,29 +127,25 @@ impl Drop for Waiting<'_> {
     }
 }
 
-/// The plan's status as read no earlier than `since`: from a shared list when many wait.
-pub(crate) async fn read_status(
+/// The plan's status as read no earlier than `since`: from a shared list when many wait and
+/// the plan is among the newest (`listed`, cleared once a page fetched after `since` lacks
+/// it: a plan that is not among the newest 100 never becomes so), else by a single read.
+async fn read_status(
     board: &Board,
     service: &dyn PlanService,
     plan_id: &str,
     since: Instant,
+    listed: &mut bool,
 ) -> Result<LivePlan, ProviderError> {
-    if board.waiting.load(Ordering::SeqCst) >= SHARE_AT && service.capabilities().lists_with_details
+    if *listed
+        && board.waiting.load(Ordering::SeqCst) >= SHARE_AT
+        && service.capabilities().lists_with_details
     {
-        let fresh = || {
-            board
-                .seen
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .get(plan_id)
-                .filter(|(t, _)| *t >= since)
-                .map(|(_, l)| l.clone())
-        };
-        if let Some(l) = fresh() {
+        if let Some(l) = board.fresh(plan_id, since) {
             return Ok(l);
         }
         let _one_list_at_a_time = board.listing.lock().await;
-        if let Some(l) = fresh() {
+        if let Some(l) = board.fresh(plan_id, since) {
             return Ok(l);
         }
         let fetched = Instant::now();
@@ -134,11 +156,71 @@ pub(crate) async fn read_status(
                 seen.insert(l.id.clone(), (fetched, l));
             }
         }
-        if let Some(l) = fresh() {
+        board.pages.send_replace(());
+        if let Some(l) = board.fresh(plan_id, since) {
             return Ok(l);
         }
+        *listed = false;
     }
     service.get_plan(plan_id).await
+}
+
+/// Watches one plan until `done` holds for it or `timeout` passes: reads it on `schedule`
+/// (shared lists when many wait, [`read_status`]), and between its own reads looks at every
+/// page another waiter fetches, so the change is seen at the first poll of anyone after it.
+/// `seen` is called with every status read. Returns the last plan read and whether it is done.
+pub(crate) async fn watch_plan(
+    board: &Board,
+    service: &dyn PlanService,
+    plan_id: &str,
+    schedule: Schedule,
+    timeout: Duration,
+    done: impl Fn(&LivePlan) -> bool,
+    mut seen: impl FnMut(&LivePlan),
+) -> Result<(LivePlan, bool), ProviderError> {
+    let start = Instant::now();
+    let _waiting = Waiting::on(board);
+    let mut pages = board.pages.subscribe();
+    let mut listed = true;
+    let mut delay = schedule.initial;
+    loop {
+        // A shared answer may be up to a quarter of the poll interval old, but never older than
+        // this wait (which starts after the request whose effect it waits for).
+        let since = Instant::now()
+            .checked_sub(delay / 4)
+            .map_or(start, |t| t.max(start));
+        pages.mark_unchanged();
+        let l = read_status(board, service, plan_id, since, &mut listed).await?;
+        seen(&l);
+        if done(&l) {
+            return Ok((l, true));
+        }
+        if start.elapsed() >= timeout {
+            return Ok((l, false));
+        }
+        let due = Instant::now()
+            + delay
+                .min(timeout.saturating_sub(start.elapsed()))
+                .max(Duration::from_millis(1));
+        while listed {
+            tokio::select! {
+                _ = tokio::time::sleep_until(due) => break,
+                changed = pages.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                    if let Some(l) = board.fresh(plan_id, start) {
+                        seen(&l);
+                        if done(&l) {
+                            return Ok((l, true));
+                        }
+                    }
+                }
+            }
+        }
+        tokio::time::sleep_until(due).await;
+        delay = schedule.next(start.elapsed());
+    }
 }
 
 #[cfg(test)]

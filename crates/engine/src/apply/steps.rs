@@ -10,10 +10,9 @@ use planform_model::{
     PlanStatus, PlanUpdate,
 };
 use planform_state::redact;
-use tokio::time::Instant;
 
 use super::error::{ApplyError, Phase};
-use super::poll::{poll_until, read_status, Waiting};
+use super::poll::{poll_until, watch_plan};
 use super::{Ctx, Outcome};
 use crate::diff::{Action, Change, Termination};
 use crate::events::Event;
@@ -160,30 +159,26 @@ async fn wait(
     done: impl Fn(PlanStatus) -> bool,
 ) -> Result<(LivePlan, bool), ApplyError> {
     let board = ctx.boards.of(service);
-    let _waiting = Waiting::on(&board);
-    let last = std::sync::Mutex::new(None::<PlanStatus>);
-    let read = |start: Instant, delay: Duration| {
-        // A shared answer may be up to a quarter of the poll interval old, but never older than
-        // this wait (which starts after the request whose effect it waits for).
-        let since = Instant::now()
-            .checked_sub(delay / 4)
-            .map_or(start, |t| t.max(start));
-        let board = &board;
-        let last = &last;
-        async move {
-            let l = read_status(board, service, plan_id, since).await?;
-            let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
-            if *last != Some(l.status) {
-                ctx.emit(Event::Progress {
-                    address: address.clone(),
-                    message: format!("{} is {}", l.id, l.status),
-                });
-                *last = Some(l.status);
-            }
-            Ok::<_, ApplyError>(l)
+    let mut last = None::<PlanStatus>;
+    let seen = |l: &LivePlan| {
+        if last != Some(l.status) {
+            ctx.emit(Event::Progress {
+                address: address.clone(),
+                message: format!("{} is {}", l.id, l.status),
+            });
+            last = Some(l.status);
         }
     };
-    poll_until(ctx.schedule(), timeout, read, |l: &LivePlan| done(l.status)).await
+    Ok(watch_plan(
+        &board,
+        service,
+        plan_id,
+        ctx.schedule(),
+        timeout,
+        |l: &LivePlan| done(l.status),
+        seen,
+    )
+    .await?)
 }
 
 /// The change's inputs with the outputs of the plans it depends on filled in, and the
@@ -384,15 +379,29 @@ async fn execute(
 ) -> Result<Outcome, ApplyError> {
     let id = l.id.clone();
     let mut l = l;
+    // Whether `l` already shows how the execution ended (read after it), so no wait is needed.
+    let mut settled = false;
     if matches!(
         l.status,
         PlanStatus::PreviewSuccess | PlanStatus::ApplicationApproved
     ) {
+        let before = l.status;
         service.execute_plan(&id).await?;
-        l = service.get_plan(&id).await?;
-        record(ctx, c, &l, None, None).await;
+        // The answer carries no status: the first reads tell review from execution, and an
+        // execution seen to end needs no further wait.
+        let (seen, done) = wait(ctx, service, &c.address, &id, c.timeouts.execute, |s| {
+            s != before && (!s.in_progress() || s == PlanStatus::ApplicationInProgress)
+        })
+        .await?;
+        if !done {
+            record(ctx, c, &seen, None, None).await;
+            return Err(timed_out(Phase::Execution, &seen, c.timeouts.execute));
+        }
+        settled = !seen.status.in_progress();
+        l = seen;
     }
     if l.status == PlanStatus::ApplicationInProgress {
+        record(ctx, c, &l, None, None).await;
         let (a, done) = wait(ctx, service, &c.address, &id, c.timeouts.approval, |s| {
             s != PlanStatus::ApplicationInProgress
         })
@@ -411,20 +420,24 @@ async fn execute(
                 })
             }
         }
+        settled = false;
     }
-    let (l, done) = wait(ctx, service, &c.address, &id, c.timeouts.execute, |s| {
-        !s.in_progress()
-    })
-    .await?;
-    if !done {
-        record(ctx, c, &l, None, None).await;
-        return Err(timed_out(Phase::Execution, &l, c.timeouts.execute));
+    if !settled {
+        let (w, done) = wait(ctx, service, &c.address, &id, c.timeouts.execute, |s| {
+            !s.in_progress()
+        })
+        .await?;
+        if !done {
+            record(ctx, c, &w, None, None).await;
+            return Err(timed_out(Phase::Execution, &w, c.timeouts.execute));
+        }
+        l = w;
     }
     match l.status {
         PlanStatus::ExecuteSuccess => {
             let outputs = match &l.provisioned_product_id {
                 Some(pp) if l.operation_type != OperationType::TerminateProvisionedProduct => {
-                    Some(service.provisioned_product(pp).await?.outputs)
+                    Some(service.product_outputs(pp).await?)
                 }
                 _ => None,
             };
