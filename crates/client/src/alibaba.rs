@@ -7,12 +7,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use futures_util::{StreamExt, TryStreamExt};
 use planform_model::{
     Capabilities, ErrorKind, LivePlan, NewPlan, OperationType, Page, PlanFilter, PlanInputs,
     PlanService, PlanStatus, PlanUpdate, ProviderError, ProvisionedProduct, ResourceChange, Sent,
 };
 use planform_wire::{acs3, encoding, sha256_hex};
-use futures_util::{StreamExt, TryStreamExt};
 use serde_json::Value;
 
 use crate::credentials::{AlibabaCredentials, CredentialProvider};
@@ -1064,6 +1064,61 @@ mod tests {
                 "{status} {code}"
             );
         }
+    }
+
+    #[test]
+    fn outputs_come_from_the_newest_successful_provisioning_task() {
+        let task = |id: &str, kind: &str, status: &str, at: &str| {
+            serde_json::json!({"TaskId": id, "TaskType": kind, "Status": status, "CreateTime": at,
+                "Outputs": [{"OutputKey": "k", "OutputValue": id}]})
+        };
+        let page = |tasks: Vec<Value>| serde_json::json!({ "TaskDetails": tasks });
+        let id = |body: &Value| {
+            last_successful_provisioning(body).map(|t| s(t, "TaskId").unwrap_or_default())
+        };
+        let launch = task("t1", "LaunchProduct", "Succeeded", "2026-01-01T00:00:00Z");
+        let update = task(
+            "t2",
+            "UpdateProvisionedProduct",
+            "Succeeded",
+            "2026-01-02T00:00:00Z",
+        );
+        let failed = task(
+            "t3",
+            "UpdateProvisionedProduct",
+            "Failed",
+            "2026-01-03T00:00:00Z",
+        );
+        let running = task(
+            "t4",
+            "UpdateProvisionedProduct",
+            "InProgress",
+            "2026-01-04T00:00:00Z",
+        );
+        let ended = task(
+            "t5",
+            "TerminateProvisionedProduct",
+            "Succeeded",
+            "2026-01-05T00:00:00Z",
+        );
+        // In whatever order the page comes, the newest successful launch or update wins.
+        assert_eq!(
+            id(&page(vec![
+                running.clone(),
+                failed.clone(),
+                launch.clone(),
+                update.clone()
+            ])),
+            Some("t2".into())
+        );
+        assert_eq!(
+            id(&page(vec![launch.clone(), update.clone()])),
+            Some("t2".into())
+        );
+        assert_eq!(id(&page(vec![failed.clone(), running])), None);
+        // A product terminated since has no outputs to read (GetProvisionedProduct says so).
+        assert_eq!(id(&page(vec![ended, update, launch])), None);
+        assert_eq!(id(&serde_json::json!({})), None);
     }
 
     #[test]

@@ -162,10 +162,7 @@ impl Durability {
                 return Ok(());
             }
             if q.writing {
-                q = shared
-                    .settled
-                    .wait(q)
-                    .unwrap_or_else(|e| e.into_inner());
+                q = shared.settled.wait(q).unwrap_or_else(|e| e.into_inner());
                 continue;
             }
             let group = std::mem::take(&mut q.pending);

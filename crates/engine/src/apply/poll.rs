@@ -226,6 +226,202 @@ pub(crate) async fn watch_plan(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use planform_model::{
+        Capabilities, NewPlan, OperationType, Page, PlanInputs, PlanStatus, PlanUpdate,
+        ProvisionedProduct, ResourceChange,
+    };
+
+    /// A cloud of plans whose statuses the test sets, listing only the plans it calls newest,
+    /// counting list and single reads.
+    #[derive(Default)]
+    struct Cloud {
+        status: Mutex<HashMap<String, PlanStatus>>,
+        newest: Mutex<Vec<String>>,
+        lists: AtomicUsize,
+        gets: Mutex<HashMap<String, usize>>,
+    }
+
+    impl Cloud {
+        fn with(plans: &[&str], listed: &[&str]) -> Arc<Cloud> {
+            let c = Cloud::default();
+            for p in plans {
+                c.status
+                    .lock()
+                    .unwrap()
+                    .insert(p.to_string(), PlanStatus::PreviewInProgress);
+            }
+            *c.newest.lock().unwrap() = listed.iter().map(|p| p.to_string()).collect();
+            Arc::new(c)
+        }
+
+        fn set(&self, plan: &str, status: PlanStatus) {
+            self.status.lock().unwrap().insert(plan.into(), status);
+        }
+
+        fn plan(&self, id: &str) -> LivePlan {
+            let status = self.status.lock().unwrap()[id];
+            LivePlan {
+                id: id.into(),
+                inputs: PlanInputs::default(),
+                operation_type: OperationType::LaunchProduct,
+                status,
+                raw_status: status.as_str().into(),
+                status_message: None,
+                provisioned_product_id: None,
+                stack_id: None,
+                create_time: String::new(),
+                update_time: String::new(),
+            }
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl PlanService for Cloud {
+        async fn list_plans(
+            &self,
+            _: &PlanFilter,
+            _: usize,
+            _: usize,
+        ) -> Result<Page<LivePlan>, ProviderError> {
+            self.lists.fetch_add(1, Ordering::SeqCst);
+            let newest = self.newest.lock().unwrap().clone();
+            Ok(Page {
+                total_count: newest.len(),
+                items: newest.iter().map(|id| self.plan(id)).collect(),
+            })
+        }
+        async fn get_plan(&self, id: &str) -> Result<LivePlan, ProviderError> {
+            *self.gets.lock().unwrap().entry(id.into()).or_default() += 1;
+            Ok(self.plan(id))
+        }
+        async fn create_plan(&self, _: &NewPlan) -> Result<LivePlan, ProviderError> {
+            unreachable!("the poller only reads")
+        }
+        async fn update_plan(&self, _: &PlanUpdate) -> Result<LivePlan, ProviderError> {
+            unreachable!("the poller only reads")
+        }
+        async fn execute_plan(&self, _: &str) -> Result<(), ProviderError> {
+            unreachable!("the poller only reads")
+        }
+        async fn cancel_plan(&self, _: &str) -> Result<(), ProviderError> {
+            unreachable!("the poller only reads")
+        }
+        async fn delete_plan(&self, _: &str) -> Result<(), ProviderError> {
+            unreachable!("the poller only reads")
+        }
+        async fn resource_changes(&self, _: &str) -> Result<Vec<ResourceChange>, ProviderError> {
+            unreachable!("the poller reads statuses only")
+        }
+        async fn find_provisioned_product(
+            &self,
+            _: &str,
+        ) -> Result<Option<ProvisionedProduct>, ProviderError> {
+            unreachable!("the poller reads statuses only")
+        }
+        async fn provisioned_product(&self, _: &str) -> Result<ProvisionedProduct, ProviderError> {
+            unreachable!("the poller reads statuses only")
+        }
+        fn capabilities(&self) -> Capabilities {
+            Capabilities::ALIBABA
+        }
+    }
+
+    fn previewed(l: &LivePlan) -> bool {
+        l.status != PlanStatus::PreviewInProgress
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn every_page_wakes_every_waiter_so_all_see_the_change_at_the_first_poll_after_it() {
+        let ids: Vec<String> = (0..8).map(|i| format!("plan-{i}")).collect();
+        let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let cloud = Cloud::with(&refs, &refs);
+        let board = Arc::new(Board::default());
+        let schedule = Schedule {
+            initial: Duration::from_millis(50),
+            max: Duration::from_secs(5),
+        };
+        let t0 = Instant::now();
+        let mut waiters = tokio::task::JoinSet::new();
+        for (i, id) in ids.iter().enumerate() {
+            let (cloud, board, id) = (cloud.clone(), board.clone(), id.clone());
+            waiters.spawn(async move {
+                // Started at different moments, so their own polls fall at different times.
+                tokio::time::sleep(Duration::from_millis(7 * i as u64)).await;
+                let (l, done) = watch_plan(
+                    &board,
+                    cloud.as_ref(),
+                    &id,
+                    schedule,
+                    Duration::from_secs(60),
+                    previewed,
+                    |_| {},
+                )
+                .await
+                .unwrap();
+                assert!(done && l.status == PlanStatus::PreviewSuccess);
+                Instant::now()
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(1_000)).await;
+        for id in &ids {
+            cloud.set(id, PlanStatus::PreviewSuccess);
+        }
+        let mut ends = vec![];
+        while let Some(end) = waiters.join_next().await {
+            ends.push(end.unwrap() - t0);
+        }
+        let (first, last) = (ends.iter().min().unwrap(), ends.iter().max().unwrap());
+        assert_eq!(first, last, "one page told every waiter: {ends:?}");
+        assert!(*last <= Duration::from_millis(1_050), "{last:?}");
+        // Eight waiters polling every 50-100 ms for a second would read about 130 times alone;
+        // shared lists (a page serves every poll due within a quarter interval) take far fewer.
+        let lists = cloud.lists.load(Ordering::SeqCst);
+        let gets: usize = cloud.gets.lock().unwrap().values().sum();
+        assert!(lists + gets <= 70, "{lists} lists, {gets} single reads");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_plan_missing_from_a_fresh_page_is_read_alone_from_then_on() {
+        let cloud = Cloud::with(&["old", "a", "b", "c", "d"], &["a", "b", "c", "d"]);
+        let board = Arc::new(Board::default());
+        let schedule = Schedule {
+            initial: Duration::from_millis(100),
+            max: Duration::from_millis(100),
+        };
+        let mut waiters = tokio::task::JoinSet::new();
+        for id in ["old", "a", "b", "c", "d"] {
+            let (cloud, board) = (cloud.clone(), board.clone());
+            waiters.spawn(async move {
+                watch_plan(
+                    &board,
+                    cloud.as_ref(),
+                    id,
+                    schedule,
+                    Duration::from_millis(1_000),
+                    previewed,
+                    |_| {},
+                )
+                .await
+                .unwrap()
+            });
+        }
+        while let Some(r) = waiters.join_next().await {
+            assert!(!r.unwrap().1, "nothing changed: every wait times out");
+        }
+        let lists = cloud.lists.load(Ordering::SeqCst);
+        let gets = cloud.gets.lock().unwrap().clone();
+        // One single read per poll of `old` (about 11 in a second at 100 ms); the others read
+        // alone only while fewer than four wait (as the waiters start and as they end), and
+        // otherwise share the lists, which `old` no longer asks for once a page lacked it.
+        assert!((10..=12).contains(&gets["old"]), "{gets:?}");
+        assert!(
+            ["a", "b", "c", "d"]
+                .iter()
+                .all(|p| gets.get(*p).copied().unwrap_or(0) <= 2),
+            "{gets:?}"
+        );
+        assert!(lists <= 12, "{lists} lists");
+    }
 
     #[tokio::test(start_paused = true)]
     async fn polls_after_a_tenth_of_the_time_waited_and_stops_at_the_timeout() {
