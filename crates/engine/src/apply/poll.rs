@@ -127,25 +127,34 @@ impl Drop for Waiting<'_> {
     }
 }
 
-/// The plan's status as read no earlier than `since`: from a shared list when many wait and
-/// the plan is among the newest (`listed`, cleared once a page fetched after `since` lacks
-/// it: a plan that is not among the newest 100 never becomes so), else by a single read.
+/// The plan's status as read no earlier than `since`, or, if it shows the wait `done`, no
+/// earlier than `start` (the wait's start: a page read since then that shows the plan done
+/// ends the wait, however old). From a shared list when many wait and the plan is among the
+/// newest (`listed`, cleared once a page fetched after `since` lacks it: a plan that is not
+/// among the newest 100 never becomes so), else by a single read.
 async fn read_status(
     board: &Board,
     service: &dyn PlanService,
     plan_id: &str,
-    since: Instant,
+    (start, since): (Instant, Instant),
+    done: &impl Fn(&LivePlan) -> bool,
     listed: &mut bool,
 ) -> Result<LivePlan, ProviderError> {
     if *listed
         && board.waiting.load(Ordering::SeqCst) >= SHARE_AT
         && service.capabilities().lists_with_details
     {
-        if let Some(l) = board.fresh(plan_id, since) {
+        let known = || {
+            board
+                .fresh(plan_id, since)
+                .or_else(|| board.fresh(plan_id, start).filter(|l| done(l)))
+        };
+        if let Some(l) = known() {
             return Ok(l);
         }
+        // One list at a time: whoever queued while one was under way shares the next.
         let _one_list_at_a_time = board.listing.lock().await;
-        if let Some(l) = board.fresh(plan_id, since) {
+        if let Some(l) = known() {
             return Ok(l);
         }
         let fetched = Instant::now();
@@ -190,7 +199,7 @@ pub(crate) async fn watch_plan(
             .checked_sub(delay / 4)
             .map_or(start, |t| t.max(start));
         pages.mark_unchanged();
-        let l = read_status(board, service, plan_id, since, &mut listed).await?;
+        let l = read_status(board, service, plan_id, (start, since), &done, &mut listed).await?;
         seen(&l);
         if done(&l) {
             return Ok((l, true));
