@@ -806,8 +806,9 @@ impl PlanService for AlibabaClient {
     /// One request: the product's newest tasks (`ListTasks`, newest first), whose items carry
     /// the outputs as `GetTask` does (wire/alibaba.md §4); the newest successful provisioning
     /// task is the one `LastSuccessfulProvisioningTaskId` names. Falls back to the documented
-    /// two reads (`GetProvisionedProduct`, `GetTask`) when the page holds no such task or its
-    /// items come without outputs.
+    /// two reads (`GetProvisionedProduct`, `GetTask`) when the page holds no such task, its
+    /// items come without outputs, or the caller may not list tasks (a RAM policy written
+    /// before planform read outputs this way).
     async fn product_outputs(&self, id: &str) -> Result<BTreeMap<String, String>, ProviderError> {
         let params = [
             p("ProvisionedProductId", id),
@@ -816,7 +817,11 @@ impl PlanService for AlibabaClient {
             p("SortBy", "CreateTime"),
             p("SortOrder", "Desc"),
         ];
-        let body = self.call("ListTasks", &params).await?;
+        let body = match self.call("ListTasks", &params).await {
+            Ok(body) => body,
+            Err(e) if e.kind == ErrorKind::Auth => Value::Null,
+            Err(e) => return Err(e),
+        };
         match last_successful_provisioning(&body) {
             Some(task) if task.get("Outputs").is_some() => {
                 Ok(pairs(task, "Outputs", "OutputKey", "OutputValue"))
