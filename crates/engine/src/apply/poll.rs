@@ -63,13 +63,23 @@ const SHARE_AT: usize = 4;
 /// Rate-aware polling: while several plans wait on one provider, a list call (newest 100 plans,
 /// full details) answers all of them at once instead of one read per plan, and every page
 /// fetched is offered to every waiter the moment it arrives, so a waiter learns of its plan's
-/// change from whichever poll comes first, its own or another's.
+/// change from whichever poll comes first, its own or another's. Lists are staggered: a new one
+/// may go out half a list's duration after the previous one (so at most about two are under way),
+/// and a waiter whose poll a list already under way will answer waits for that page instead.
 pub(crate) struct Board {
     waiting: AtomicUsize,
     seen: Mutex<HashMap<String, (Instant, LivePlan)>>,
+    lists: Mutex<Lists>,
     listing: tokio::sync::Mutex<()>,
-    /// Bumped after each page is stored in `seen`.
+    /// Bumped after each page is stored in `seen` (and when a list fails).
     pages: tokio::sync::watch::Sender<()>,
+}
+
+/// The lists under way (when each was sent) and how long the last one took.
+#[derive(Default)]
+struct Lists {
+    under_way: Vec<Instant>,
+    took: Duration,
 }
 
 impl Default for Board {
@@ -77,6 +87,7 @@ impl Default for Board {
         Board {
             waiting: AtomicUsize::new(0),
             seen: Mutex::new(HashMap::new()),
+            lists: Mutex::new(Lists::default()),
             listing: tokio::sync::Mutex::new(()),
             pages: tokio::sync::watch::Sender::new(()),
         }
@@ -92,6 +103,55 @@ impl Board {
             .get(plan_id)
             .filter(|(t, _)| *t >= since)
             .map(|(_, l)| l.clone())
+    }
+
+    fn lists(&self) -> std::sync::MutexGuard<'_, Lists> {
+        self.lists.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether a list sent no earlier than `since` is under way (its page will answer).
+    fn coming(&self, since: Instant) -> bool {
+        self.lists().under_way.iter().any(|t| *t >= since)
+    }
+
+    /// One list call, stored in `seen` and announced to every waiter. The `listing` guard is
+    /// let go half the last list's duration after sending (or when the answer comes, if sooner).
+    async fn list(
+        &self,
+        service: &dyn PlanService,
+        guard: tokio::sync::MutexGuard<'_, ()>,
+    ) -> Result<(), ProviderError> {
+        let fetched = Instant::now();
+        let spacing = {
+            let mut lists = self.lists();
+            lists.under_way.push(fetched);
+            lists.took / 2
+        };
+        let filter = PlanFilter::default();
+        let call = service.list_plans(&filter, 1, 100);
+        tokio::pin!(call);
+        let mut guard = Some(guard);
+        let page = loop {
+            tokio::select! {
+                page = &mut call => break page,
+                _ = tokio::time::sleep(spacing), if guard.is_some() => guard = None,
+            }
+        };
+        drop(guard);
+        {
+            let mut lists = self.lists();
+            lists.under_way.retain(|t| *t != fetched);
+            lists.took = fetched.elapsed();
+        }
+        if let Ok(page) = &page {
+            let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+            for l in &page.items {
+                seen.insert(l.id.clone(), (fetched, l.clone()));
+            }
+        }
+        // Also on failure: whoever waits for this page looks again.
+        self.pages.send_replace(());
+        page.map(|_| ())
     }
 }
 
@@ -149,27 +209,29 @@ async fn read_status(
                 .fresh(plan_id, since)
                 .or_else(|| board.fresh(plan_id, start).filter(|l| done(l)))
         };
-        if let Some(l) = known() {
-            return Ok(l);
-        }
-        // One list at a time: whoever queued while one was under way shares the next.
-        let _one_list_at_a_time = board.listing.lock().await;
-        if let Some(l) = known() {
-            return Ok(l);
-        }
-        let fetched = Instant::now();
-        let page = service.list_plans(&PlanFilter::default(), 1, 100).await?;
-        {
-            let mut seen = board.seen.lock().unwrap_or_else(|e| e.into_inner());
-            for l in page.items {
-                seen.insert(l.id.clone(), (fetched, l));
+        // Subscribed before looking, so no page stored after the look goes unnoticed.
+        let mut pages = board.pages.subscribe();
+        loop {
+            if let Some(l) = known() {
+                return Ok(l);
             }
+            if board.coming(since) {
+                if pages.changed().await.is_err() {
+                    break;
+                }
+                continue;
+            }
+            let guard = board.listing.lock().await;
+            if known().is_some() || board.coming(since) {
+                continue;
+            }
+            board.list(service, guard).await?;
+            if let Some(l) = board.fresh(plan_id, since) {
+                return Ok(l);
+            }
+            *listed = false;
+            break;
         }
-        board.pages.send_replace(());
-        if let Some(l) = board.fresh(plan_id, since) {
-            return Ok(l);
-        }
-        *listed = false;
     }
     service.get_plan(plan_id).await
 }
