@@ -3,6 +3,8 @@
 //! decided; it records every cloud operation in the state before the next one.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use planform_model::{
@@ -198,6 +200,9 @@ fn inputs_to_send(ctx: &Ctx, change: &Change) -> Result<PlanInputs, ApplyError> 
     ))
 }
 
+/// A record queued in the state, durable once this ends.
+type Recorded<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
+
 /// Records what the cloud said of the change's plan (and, once accepted, the inputs applied and
 /// the outputs) in the state, durably.
 async fn record(
@@ -207,7 +212,19 @@ async fn record(
     applied: Option<&PlanInputs>,
     outputs: Option<BTreeMap<String, String>>,
 ) {
-    ctx.update(&change.address, |s| {
+    record_queued(ctx, change, l, applied, outputs).await
+}
+
+/// [`record`], queued now and durable once the returned future ends (awaited before the
+/// change's next cloud operation).
+fn record_queued<'a>(
+    ctx: &'a Ctx,
+    change: &Change,
+    l: &LivePlan,
+    applied: Option<&PlanInputs>,
+    outputs: Option<BTreeMap<String, String>>,
+) -> Recorded<'a> {
+    Box::pin(ctx.update_queued(&change.address, |s| {
         let lineage = s.lineage.clone();
         let m = s.observe(&change.address, &change.provider, l);
         m.provider = change.provider.clone();
@@ -220,8 +237,7 @@ async fn record(
         if let Some(o) = outputs {
             m.outputs = o;
         }
-    })
-    .await;
+    }))
 }
 
 async fn forget(ctx: &Ctx, address: &Address) {
@@ -290,17 +306,20 @@ async fn create(
     execute_after: bool,
 ) -> Result<Outcome, ApplyError> {
     let inputs = inputs_to_send(ctx, c)?;
-    let l = send_create(ctx, service, c, &inputs, op).await?;
-    preview_then_execute(ctx, service, c, &l.id, &inputs, execute_after).await
+    let (l, recorded) = send_create(ctx, service, c, &inputs, op).await?;
+    preview_then_execute(ctx, service, c, &l.id, &inputs, execute_after, recorded).await
 }
 
-async fn send_create(
-    ctx: &Ctx,
+/// Creates the plan (its token recorded durably first) and queues the record of what the
+/// create answered, durable once the returned future ends: the preview's wait needs no record,
+/// so the two overlap, and the record is durable before the next cloud operation.
+async fn send_create<'a>(
+    ctx: &'a Ctx,
     service: &dyn PlanService,
     c: &Change,
     inputs: &PlanInputs,
     op: OperationType,
-) -> Result<LivePlan, ApplyError> {
+) -> Result<(LivePlan, Recorded<'a>), ApplyError> {
     remember_token(ctx, c).await;
     let request = NewPlan {
         inputs: inputs.clone(),
@@ -312,8 +331,8 @@ async fn send_create(
         address: c.address.clone(),
         message: format!("created {} ({})", l.id, op.as_str()),
     });
-    record(ctx, c, &l, None, None).await;
-    Ok(l)
+    let recorded = record_queued(ctx, c, &l, None, None);
+    Ok((l, recorded))
 }
 
 async fn update(
@@ -338,10 +357,12 @@ async fn update(
         address: c.address.clone(),
         message: format!("updated {}", l.id),
     });
-    record(ctx, c, &l, None, None).await;
-    preview_then_execute(ctx, service, c, id, &inputs, execute_after).await
+    let recorded = record_queued(ctx, c, &l, None, None);
+    preview_then_execute(ctx, service, c, id, &inputs, execute_after, recorded).await
 }
 
+/// Waits for the preview (while `recorded`, the record of the operation that started it,
+/// becomes durable), then executes if asked.
 async fn preview_then_execute(
     ctx: &Ctx,
     service: &dyn PlanService,
@@ -349,11 +370,15 @@ async fn preview_then_execute(
     id: &str,
     inputs: &PlanInputs,
     execute_after: bool,
+    recorded: Recorded<'_>,
 ) -> Result<Outcome, ApplyError> {
-    let (l, done) = wait(ctx, service, &c.address, id, c.timeouts.preview, |s| {
-        s != PlanStatus::PreviewInProgress
-    })
-    .await?;
+    let (waited, ()) = tokio::join!(
+        wait(ctx, service, &c.address, id, c.timeouts.preview, |s| {
+            s != PlanStatus::PreviewInProgress
+        }),
+        recorded
+    );
+    let (l, done) = waited?;
     if !done {
         record(ctx, c, &l, None, None).await;
         return Err(timed_out(Phase::Preview, &l, c.timeouts.preview));
@@ -494,7 +519,10 @@ async fn terminate(
         }
         Termination::Resume { plan_id } => {
             let inputs = service.get_plan(plan_id).await?.inputs;
-            match preview_then_execute(ctx, service, c, plan_id, &inputs, true).await? {
+            let nothing_to_record = Box::pin(std::future::ready(()));
+            match preview_then_execute(ctx, service, c, plan_id, &inputs, true, nothing_to_record)
+                .await?
+            {
                 Outcome::Done(_) => {}
                 other => return Ok(other),
             }
@@ -502,7 +530,7 @@ async fn terminate(
         Termination::Plan { name } => {
             let mut inputs = ownership::tag(&before, &ctx.options.workspace, &c.address);
             inputs.name = name.clone();
-            let l = send_create(
+            let (l, recorded) = send_create(
                 ctx,
                 service,
                 c,
@@ -510,7 +538,7 @@ async fn terminate(
                 OperationType::TerminateProvisionedProduct,
             )
             .await?;
-            match preview_then_execute(ctx, service, c, &l.id, &inputs, true).await? {
+            match preview_then_execute(ctx, service, c, &l.id, &inputs, true, recorded).await? {
                 Outcome::Done(_) => {}
                 other => return Ok(other),
             }
