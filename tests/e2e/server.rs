@@ -151,7 +151,7 @@ fn apply_plan_destroy_through_the_alibaba_client() {
     let state = w.read(".planform/state.json");
     assert!(
         state.contains("\"vpc_id\": \"vpc-"),
-        "outputs read through GetProvisionedProduct + GetTask"
+        "outputs read (ListTasks, else GetProvisionedProduct + GetTask)"
     );
     run(&w, &["destroy", "--auto-approve"]).expect(0);
     assert_eq!(run(&w, &["state", "list"]).expect(0).stdout, "");

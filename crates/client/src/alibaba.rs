@@ -3,10 +3,11 @@
 //! 1-based arrays, JSON answers, typed errors that keep the cloud's code, message and request id.
 //! This client is the only layer that retries its requests (`retry::retry`, docs/retries.md).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use futures_util::{StreamExt, TryStreamExt};
 use planform_model::{
     Capabilities, ErrorKind, LivePlan, NewPlan, OperationType, Page, PlanFilter, PlanInputs,
     PlanService, PlanStatus, PlanUpdate, ProviderError, ProvisionedProduct, ResourceChange, Sent,
@@ -526,6 +527,27 @@ impl AlibabaClient {
         }))
     }
 
+    /// One page of the caller's products (`ListProvisionedProducts`, newest first), outputs
+    /// not included.
+    async fn product_page(&self, page: usize) -> Result<Page<ProvisionedProduct>, ProviderError> {
+        let params = [
+            p("PageNumber", page.to_string()),
+            p("PageSize", PRODUCT_PAGE.to_string()),
+            p("SortBy", "CreateTime"),
+            p("SortOrder", "Desc"),
+        ];
+        let body = self.call("ListProvisionedProducts", &params).await?;
+        let items = body
+            .get("ProvisionedProductDetails")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().map(|d| product(d, BTreeMap::new())).collect())
+            .unwrap_or_default();
+        Ok(Page {
+            items,
+            total_count: body.get("TotalCount").and_then(Value::as_u64).unwrap_or(0) as usize,
+        })
+    }
+
     fn inputs_params(params: &mut Vec<(String, String)>, i: &PlanInputs) {
         params.push(p("ProductId", &i.product_id));
         params.push(p("ProductVersionId", &i.product_version_id));
@@ -735,6 +757,82 @@ impl PlanService for AlibabaClient {
         Ok(product(&d, outputs))
     }
 
+    /// One listing of the caller's products answers many names: page 1 gives the total, then
+    /// the rest of the pages (concurrently) when they are fewer than the names still unknown,
+    /// else one filtered lookup per remaining name. So new addresses cost
+    /// min(names, ⌈products / 100⌉) + 1 requests instead of one per name.
+    async fn find_provisioned_products(
+        &self,
+        names: &[String],
+    ) -> Result<BTreeMap<String, ProvisionedProduct>, ProviderError> {
+        let wanted: BTreeSet<&str> = names.iter().map(String::as_str).collect();
+        let mut found = BTreeMap::new();
+        if wanted.len() <= 1 {
+            for name in wanted {
+                if let Some(p) = self.find_provisioned_product(name).await? {
+                    found.insert(name.to_string(), p);
+                }
+            }
+            return Ok(found);
+        }
+        let first = self.product_page(1).await?;
+        let pages = first.total_count.div_ceil(PRODUCT_PAGE);
+        keep_named(&mut found, &wanted, first.items);
+        let unknown: Vec<String> = wanted
+            .iter()
+            .filter(|n| !found.contains_key(**n))
+            .map(|n| n.to_string())
+            .collect();
+        if unknown.is_empty() || pages <= 1 {
+            return Ok(found);
+        }
+        if pages - 1 <= unknown.len() {
+            let rest: Vec<Page<ProvisionedProduct>> = futures_util::stream::iter(2..=pages)
+                .map(|n| self.product_page(n))
+                .buffer_unordered(LOOKUPS_AT_ONCE)
+                .try_collect()
+                .await?;
+            for page in rest {
+                keep_named(&mut found, &wanted, page.items);
+            }
+        } else {
+            let each: Vec<Option<ProvisionedProduct>> = futures_util::stream::iter(unknown)
+                .map(|n| async move { self.find_provisioned_product(&n).await })
+                .buffer_unordered(LOOKUPS_AT_ONCE)
+                .try_collect()
+                .await?;
+            keep_named(&mut found, &wanted, each.into_iter().flatten().collect());
+        }
+        Ok(found)
+    }
+
+    /// One request: the product's newest tasks (`ListTasks`, newest first), whose items carry
+    /// the outputs as `GetTask` does (wire/alibaba.md §4); the newest successful provisioning
+    /// task is the one `LastSuccessfulProvisioningTaskId` names. Falls back to the documented
+    /// two reads (`GetProvisionedProduct`, `GetTask`) when the page holds no such task, its
+    /// items come without outputs, or the caller may not list tasks (a RAM policy written
+    /// before planform read outputs this way).
+    async fn product_outputs(&self, id: &str) -> Result<BTreeMap<String, String>, ProviderError> {
+        let params = [
+            p("ProvisionedProductId", id),
+            p("PageNumber", "1"),
+            p("PageSize", "10"),
+            p("SortBy", "CreateTime"),
+            p("SortOrder", "Desc"),
+        ];
+        let body = match self.call("ListTasks", &params).await {
+            Ok(body) => body,
+            Err(e) if e.kind == ErrorKind::Auth => Value::Null,
+            Err(e) => return Err(e),
+        };
+        match last_successful_provisioning(&body) {
+            Some(task) if task.get("Outputs").is_some() => {
+                Ok(pairs(task, "Outputs", "OutputKey", "OutputValue"))
+            }
+            _ => Ok(self.provisioned_product(id).await?.outputs),
+        }
+    }
+
     fn capabilities(&self) -> Capabilities {
         Capabilities::ALIBABA
     }
@@ -764,6 +862,61 @@ fn location(endpoint: &str) -> String {
         }
         _ => format!("alibaba at {endpoint}"),
     }
+}
+
+/// Keeps the products whose name is wanted (the first seen of each name).
+fn keep_named(
+    found: &mut BTreeMap<String, ProvisionedProduct>,
+    wanted: &BTreeSet<&str>,
+    items: Vec<ProvisionedProduct>,
+) {
+    for p in items {
+        if wanted.contains(p.name.as_str()) {
+            found.entry(p.name.clone()).or_insert(p);
+        }
+    }
+}
+
+/// Products per `ListProvisionedProducts` page (the API's largest).
+const PRODUCT_PAGE: usize = 100;
+/// Concurrent requests of one batched lookup.
+const LOOKUPS_AT_ONCE: usize = 16;
+
+/// Of a `ListTasks` answer, the newest task that provisioned the product (launch or update)
+/// and succeeded: the newest `CreateTime`, the page's order (newest first) breaking ties. None
+/// when the page has none, or when a successful termination is as new (the product is gone,
+/// which `GetProvisionedProduct` reports as not found).
+fn last_successful_provisioning(body: &Value) -> Option<&Value> {
+    let tasks = body.get("TaskDetails").and_then(Value::as_array)?;
+    let time = |v: &Value| {
+        v.get("CreateTime")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    let succeeded = |t: &&Value| t.get("Status").and_then(Value::as_str) == Some("Succeeded");
+    let of_type = |t: &&Value, types: &[&str]| {
+        t.get("TaskType")
+            .and_then(Value::as_str)
+            .is_some_and(|x| types.contains(&x))
+    };
+    let mut best: Option<&Value> = None;
+    for t in tasks
+        .iter()
+        .filter(succeeded)
+        .filter(|t| of_type(t, &["LaunchProduct", "UpdateProvisionedProduct"]))
+    {
+        if best.is_none_or(|b| time(t) > time(b)) {
+            best = Some(t);
+        }
+    }
+    let best = best?;
+    let terminated = tasks
+        .iter()
+        .filter(succeeded)
+        .filter(|t| of_type(t, &["TerminateProvisionedProduct"]))
+        .any(|t| time(t) >= time(best));
+    (!terminated).then_some(best)
 }
 
 fn product(d: &Value, outputs: BTreeMap<String, String>) -> ProvisionedProduct {
@@ -965,6 +1118,61 @@ mod tests {
                 "{status} {code}"
             );
         }
+    }
+
+    #[test]
+    fn outputs_come_from_the_newest_successful_provisioning_task() {
+        let task = |id: &str, kind: &str, status: &str, at: &str| {
+            serde_json::json!({"TaskId": id, "TaskType": kind, "Status": status, "CreateTime": at,
+                "Outputs": [{"OutputKey": "k", "OutputValue": id}]})
+        };
+        let page = |tasks: Vec<Value>| serde_json::json!({ "TaskDetails": tasks });
+        let id = |body: &Value| {
+            last_successful_provisioning(body).map(|t| s(t, "TaskId").unwrap_or_default())
+        };
+        let launch = task("t1", "LaunchProduct", "Succeeded", "2026-01-01T00:00:00Z");
+        let update = task(
+            "t2",
+            "UpdateProvisionedProduct",
+            "Succeeded",
+            "2026-01-02T00:00:00Z",
+        );
+        let failed = task(
+            "t3",
+            "UpdateProvisionedProduct",
+            "Failed",
+            "2026-01-03T00:00:00Z",
+        );
+        let running = task(
+            "t4",
+            "UpdateProvisionedProduct",
+            "InProgress",
+            "2026-01-04T00:00:00Z",
+        );
+        let ended = task(
+            "t5",
+            "TerminateProvisionedProduct",
+            "Succeeded",
+            "2026-01-05T00:00:00Z",
+        );
+        // In whatever order the page comes, the newest successful launch or update wins.
+        assert_eq!(
+            id(&page(vec![
+                running.clone(),
+                failed.clone(),
+                launch.clone(),
+                update.clone()
+            ])),
+            Some("t2".into())
+        );
+        assert_eq!(
+            id(&page(vec![launch.clone(), update.clone()])),
+            Some("t2".into())
+        );
+        assert_eq!(id(&page(vec![failed.clone(), running])), None);
+        // A product terminated since has no outputs to read (GetProvisionedProduct says so).
+        assert_eq!(id(&page(vec![ended, update, launch])), None);
+        assert_eq!(id(&serde_json::json!({})), None);
     }
 
     #[test]

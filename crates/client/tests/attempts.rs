@@ -356,3 +356,42 @@ async fn an_unreachable_aws_endpoint_is_a_transient_error_not_sent() {
         .unwrap_err();
     assert_eq!((e.kind, e.sent), (ErrorKind::Transient, Sent::No));
 }
+
+/// Outputs in one `ListTasks`, else the documented two reads: when the caller may not list
+/// tasks (a RAM policy without `ListTasks`) or the listed tasks come without outputs.
+#[tokio::test]
+async fn outputs_fall_back_to_the_documented_reads() {
+    let ok = |body: &str| -> Answer {
+        (
+            200,
+            vec![("content-type", "application/json".to_string())],
+            body.to_string(),
+        )
+    };
+    let detail = r#"{"RequestId":"r","ProvisionedProductDetail":{"ProvisionedProductId":"pp-1","ProvisionedProductName":"n","Status":"Available","LastSuccessfulProvisioningTaskId":"task-1"}}"#;
+    let task = r#"{"RequestId":"r","TaskDetail":{"TaskId":"task-1","Outputs":[{"OutputKey":"vpc_id","OutputValue":"vpc-1"}]}}"#;
+    let listed = r#"{"RequestId":"r","TaskDetails":[{"TaskId":"task-1","TaskType":"LaunchProduct","Status":"Succeeded","CreateTime":"2026-01-01T00:00:00Z","Outputs":[{"OutputKey":"vpc_id","OutputValue":"vpc-1"}]}]}"#;
+    let summaries = r#"{"RequestId":"r","TaskDetails":[{"TaskId":"task-1","TaskType":"LaunchProduct","Status":"Succeeded","CreateTime":"2026-01-01T00:00:00Z"}]}"#;
+    for (list_tasks, expected) in [
+        (ok(listed), vec!["ListTasks"]),
+        (
+            alibaba_error(403, "NoPermission", None),
+            vec!["ListTasks", "GetProvisionedProduct", "GetTask"],
+        ),
+        (
+            ok(summaries),
+            vec!["ListTasks", "GetProvisionedProduct", "GetTask"],
+        ),
+    ] {
+        let (endpoint, r) = responder(move |action| match action {
+            "ListTasks" => list_tasks.clone(),
+            "GetProvisionedProduct" => ok(detail),
+            "GetTask" => ok(task),
+            other => panic!("unexpected {other}"),
+        })
+        .await;
+        let outputs = alibaba(&endpoint, 1).product_outputs("pp-1").await.unwrap();
+        assert_eq!(outputs["vpc_id"], "vpc-1");
+        assert_eq!(actions(&r), expected);
+    }
+}

@@ -1,8 +1,8 @@
 //! Refresh: reads the live plans with the fewest requests the API allows. Each provider is
 //! listed in pages of 100 (the first page gives the total; the rest are fetched concurrently),
 //! managed plans are matched by state id or ownership tags, and single reads are made only for
-//! what a list does not carry (outputs of executed plans the state lacks, products by name for
-//! new addresses).
+//! what a list does not carry (outputs of executed plans the state lacks); the products of new
+//! addresses are looked up by name in one batch.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -39,6 +39,9 @@ pub fn locations(providers: &Providers) -> BTreeMap<ProviderRef, String> {
 pub struct RefreshStats {
     pub list_requests: usize,
     pub single_requests: usize,
+    /// Batched product lookups (by name, for addresses without a live plan): one call each,
+    /// however many names it answers.
+    pub product_lookups: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -228,26 +231,38 @@ pub async fn refresh_to(
                 .insert(address.clone(), provider.clone());
             snapshot.plans.insert(address.clone(), entry);
         }
-        for (address, d) in desired
+        // Addresses with no live plan: whether their product exists decides launch or update.
+        // One batched lookup answers every name (a listing, where the provider has one).
+        let unplanned: Vec<(&Address, &planform_model::DesiredPlan)> = desired
             .plans
             .iter()
-            .filter(|(_, d)| &d.provider == provider)
-        {
-            if matches!(snapshot.plans.get(address), Some(LiveEntry::Present(_))) {
-                continue;
-            }
-            let found = service
-                .find_provisioned_product(&d.inputs.provisioned_product_name)
+            .filter(|(a, d)| {
+                &d.provider == provider
+                    && !matches!(snapshot.plans.get(*a), Some(LiveEntry::Present(_)))
+            })
+            .collect();
+        let names: Vec<String> = unplanned
+            .iter()
+            .map(|(_, d)| d.inputs.provisioned_product_name.clone())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let products = if names.is_empty() {
+            BTreeMap::new()
+        } else {
+            stats.product_lookups += 1;
+            service
+                .find_provisioned_products(&names)
                 .await
-                .map_err(err)?;
-            stats.single_requests += 1;
+                .map_err(err)?
+        };
+        for (address, d) in unplanned {
+            let found = products.get(&d.inputs.provisioned_product_name);
             if let Some(t) = tagged.get(address) {
                 // Made by planform in this workspace but not in the state (lost state, crash):
                 // adopt it, unless it launched a product that has since been terminated.
                 let product_gone = t.status == PlanStatus::ExecuteSuccess
-                    && found
-                        .as_ref()
-                        .is_none_or(|p| Some(&p.id) != t.provisioned_product_id.as_ref());
+                    && found.is_none_or(|p| Some(&p.id) != t.provisioned_product_id.as_ref());
                 if !product_gone {
                     snapshot
                         .provider_of
@@ -297,9 +312,9 @@ pub async fn refresh_to(
                 .is_some_and(|m| m.plan_id == l.id && !m.outputs.is_empty());
             if l.status == PlanStatus::ExecuteSuccess && !known {
                 if let Some(pp) = &l.provisioned_product_id {
-                    match service.provisioned_product(pp).await {
-                        Ok(p) => {
-                            snapshot.outputs.insert(address.clone(), p.outputs);
+                    match service.product_outputs(pp).await {
+                        Ok(outputs) => {
+                            snapshot.outputs.insert(address.clone(), outputs);
                         }
                         Err(e) if e.kind == planform_model::ErrorKind::NotFound => {}
                         Err(e) => return Err(err(e)),

@@ -332,6 +332,25 @@ pub trait PlanService: Send + Sync {
     ) -> Result<Option<ProvisionedProduct>, ProviderError>;
     /// A provisioned product with its outputs.
     async fn provisioned_product(&self, id: &str) -> Result<ProvisionedProduct, ProviderError>;
+    /// The provisioned products among `names` that exist, by name. One lookup per name unless
+    /// the provider can answer many names with fewer requests (a listing).
+    async fn find_provisioned_products(
+        &self,
+        names: &[String],
+    ) -> Result<BTreeMap<String, ProvisionedProduct>, ProviderError> {
+        let mut found = BTreeMap::new();
+        for name in names {
+            if let Some(p) = self.find_provisioned_product(name).await? {
+                found.insert(name.clone(), p);
+            }
+        }
+        Ok(found)
+    }
+    /// The outputs of a provisioned product's last successful provisioning, in as few requests
+    /// as the provider allows (what [`PlanService::provisioned_product`] reads, outputs only).
+    async fn product_outputs(&self, id: &str) -> Result<BTreeMap<String, String>, ProviderError> {
+        Ok(self.provisioned_product(id).await?.outputs)
+    }
     /// What this provider can do; the diff decides each change from it.
     fn capabilities(&self) -> Capabilities;
     /// Where this service keeps its plans (`alibaba cn-hangzhou`, `aws us-east-1 at

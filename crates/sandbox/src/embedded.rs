@@ -50,12 +50,20 @@ impl Embedded {
         }
     }
 
+    /// Runs `f` on the sandbox, then (outside its mutex, so concurrent operations share an
+    /// fsync) waits until what it changed, and anything it saw, is durable.
     fn run<T>(
         &self,
         f: impl FnOnce(&mut Sandbox) -> Result<T, SandboxError>,
     ) -> Result<T, ProviderError> {
-        let mut sb = self.sandbox.lock().unwrap_or_else(|e| e.into_inner());
-        f(&mut sb).map_err(provider_error)
+        let (answer, durability) = {
+            let mut sb = self.sandbox.lock().unwrap_or_else(|e| e.into_inner());
+            (f(&mut sb), sb.durability())
+        };
+        if let Some(d) = durability {
+            d.settle().map_err(|e| provider_error(e.into()))?;
+        }
+        answer.map_err(provider_error)
     }
 }
 

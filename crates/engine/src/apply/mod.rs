@@ -114,6 +114,17 @@ impl Ctx {
     /// released (so records are stored in serial order); durability is awaited outside it. A
     /// record that fails stops new changes from starting (their effects could not be kept).
     async fn update(&self, address: &Addr, f: impl FnOnce(&mut State)) {
+        self.update_queued(address, f).await
+    }
+
+    /// [`Ctx::update`] whose durability is awaited later: the record is queued (and its serial
+    /// stamped) now, and the returned future ends once it is durable. The caller awaits it
+    /// before the change's next cloud operation.
+    fn update_queued(
+        &self,
+        address: &Addr,
+        f: impl FnOnce(&mut State),
+    ) -> impl std::future::Future<Output = ()> + '_ {
         let durable = {
             let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
             f(&mut s);
@@ -132,12 +143,14 @@ impl Ctx {
                 changes: vec![change],
             })
         };
-        if let Err(e) = durable.await {
-            self.options.interrupt.store(true, Ordering::SeqCst);
-            self.state_errors
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(e);
+        async move {
+            if let Err(e) = durable.await {
+                self.options.interrupt.store(true, Ordering::SeqCst);
+                self.state_errors
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(e);
+            }
         }
     }
 

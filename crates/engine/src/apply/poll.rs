@@ -1,6 +1,6 @@
 //! The one waiter: polls until a condition holds or a timeout passes, on tokio's clock (which
 //! tests pause and advance, so no engine test waits on wall-clock time), and rate-aware status
-//! reads that let one list call answer many waiting plans.
+//! reads that let one list call answer many waiting plans, each page offered to every waiter.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -61,12 +61,98 @@ where
 const SHARE_AT: usize = 4;
 
 /// Rate-aware polling: while several plans wait on one provider, a list call (newest 100 plans,
-/// full details) answers all of them at once instead of one read per plan.
-#[derive(Default)]
+/// full details) answers all of them at once instead of one read per plan, and every page
+/// fetched is offered to every waiter the moment it arrives, so a waiter learns of its plan's
+/// change from whichever poll comes first, its own or another's. Lists are staggered: a new one
+/// may go out half a list's duration after the previous one (so at most about two are under way),
+/// and a waiter whose poll a list already under way will answer waits for that page instead.
 pub(crate) struct Board {
     waiting: AtomicUsize,
     seen: Mutex<HashMap<String, (Instant, LivePlan)>>,
+    lists: Mutex<Lists>,
     listing: tokio::sync::Mutex<()>,
+    /// Bumped after each page is stored in `seen` (and when a list fails).
+    pages: tokio::sync::watch::Sender<()>,
+}
+
+/// The lists under way (when each was sent) and how long the last one took.
+#[derive(Default)]
+struct Lists {
+    under_way: Vec<Instant>,
+    took: Duration,
+}
+
+impl Default for Board {
+    fn default() -> Self {
+        Board {
+            waiting: AtomicUsize::new(0),
+            seen: Mutex::new(HashMap::new()),
+            lists: Mutex::new(Lists::default()),
+            listing: tokio::sync::Mutex::new(()),
+            pages: tokio::sync::watch::Sender::new(()),
+        }
+    }
+}
+
+impl Board {
+    /// The plan as the newest page fetched (its request sent) no earlier than `since` shows it.
+    fn fresh(&self, plan_id: &str, since: Instant) -> Option<LivePlan> {
+        self.seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(plan_id)
+            .filter(|(t, _)| *t >= since)
+            .map(|(_, l)| l.clone())
+    }
+
+    fn lists(&self) -> std::sync::MutexGuard<'_, Lists> {
+        self.lists.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether a list sent no earlier than `since` is under way (its page will answer).
+    fn coming(&self, since: Instant) -> bool {
+        self.lists().under_way.iter().any(|t| *t >= since)
+    }
+
+    /// One list call, stored in `seen` and announced to every waiter. The `listing` guard is
+    /// let go half the last list's duration after sending (or when the answer comes, if sooner).
+    async fn list(
+        &self,
+        service: &dyn PlanService,
+        guard: tokio::sync::MutexGuard<'_, ()>,
+    ) -> Result<(), ProviderError> {
+        let fetched = Instant::now();
+        let spacing = {
+            let mut lists = self.lists();
+            lists.under_way.push(fetched);
+            lists.took / 2
+        };
+        let filter = PlanFilter::default();
+        let call = service.list_plans(&filter, 1, 100);
+        tokio::pin!(call);
+        let mut guard = Some(guard);
+        let page = loop {
+            tokio::select! {
+                page = &mut call => break page,
+                _ = tokio::time::sleep(spacing), if guard.is_some() => guard = None,
+            }
+        };
+        drop(guard);
+        {
+            let mut lists = self.lists();
+            lists.under_way.retain(|t| *t != fetched);
+            lists.took = fetched.elapsed();
+        }
+        if let Ok(page) = &page {
+            let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+            for l in &page.items {
+                seen.insert(l.id.clone(), (fetched, l.clone()));
+            }
+        }
+        // Also on failure: whoever waits for this page looks again.
+        self.pages.send_replace(());
+        page.map(|_| ())
+    }
 }
 
 /// One board per provider service, keyed by the service's address.
@@ -86,10 +172,10 @@ impl Boards {
 }
 
 /// Counts a waiter on a board for as long as it lives.
-pub(crate) struct Waiting<'a>(&'a Board);
+struct Waiting<'a>(&'a Board);
 
 impl<'a> Waiting<'a> {
-    pub fn on(board: &'a Board) -> Waiting<'a> {
+    fn on(board: &'a Board) -> Waiting<'a> {
         board.waiting.fetch_add(1, Ordering::SeqCst);
         Waiting(board)
     }
@@ -101,49 +187,312 @@ impl Drop for Waiting<'_> {
     }
 }
 
-/// The plan's status as read no earlier than `since`: from a shared list when many wait.
-pub(crate) async fn read_status(
+/// The plan's status as read no earlier than `since`, or, if it shows the wait `done`, no
+/// earlier than `start` (the wait's start: a page read since then that shows the plan done
+/// ends the wait, however old). From a shared list when many wait and the plan is among the
+/// newest (`listed`, cleared once a page fetched after `since` lacks it: a plan that is not
+/// among the newest 100 never becomes so), else by a single read.
+async fn read_status(
     board: &Board,
     service: &dyn PlanService,
     plan_id: &str,
-    since: Instant,
+    (start, since): (Instant, Instant),
+    done: &impl Fn(&LivePlan) -> bool,
+    listed: &mut bool,
 ) -> Result<LivePlan, ProviderError> {
-    if board.waiting.load(Ordering::SeqCst) >= SHARE_AT && service.capabilities().lists_with_details
+    if *listed
+        && board.waiting.load(Ordering::SeqCst) >= SHARE_AT
+        && service.capabilities().lists_with_details
     {
-        let fresh = || {
+        let known = || {
             board
-                .seen
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .get(plan_id)
-                .filter(|(t, _)| *t >= since)
-                .map(|(_, l)| l.clone())
+                .fresh(plan_id, since)
+                .or_else(|| board.fresh(plan_id, start).filter(|l| done(l)))
         };
-        if let Some(l) = fresh() {
-            return Ok(l);
-        }
-        let _one_list_at_a_time = board.listing.lock().await;
-        if let Some(l) = fresh() {
-            return Ok(l);
-        }
-        let fetched = Instant::now();
-        let page = service.list_plans(&PlanFilter::default(), 1, 100).await?;
-        {
-            let mut seen = board.seen.lock().unwrap_or_else(|e| e.into_inner());
-            for l in page.items {
-                seen.insert(l.id.clone(), (fetched, l));
+        // Subscribed before looking, so no page stored after the look goes unnoticed.
+        let mut pages = board.pages.subscribe();
+        loop {
+            if let Some(l) = known() {
+                return Ok(l);
             }
-        }
-        if let Some(l) = fresh() {
-            return Ok(l);
+            if board.coming(since) {
+                if pages.changed().await.is_err() {
+                    break;
+                }
+                continue;
+            }
+            let guard = board.listing.lock().await;
+            if known().is_some() || board.coming(since) {
+                continue;
+            }
+            board.list(service, guard).await?;
+            if let Some(l) = board.fresh(plan_id, since) {
+                return Ok(l);
+            }
+            *listed = false;
+            break;
         }
     }
     service.get_plan(plan_id).await
 }
 
+/// Watches one plan until `done` holds for it or `timeout` passes: reads it on `schedule`
+/// (shared lists when many wait, [`read_status`]), and between its own reads looks at every
+/// page another waiter fetches, so the change is seen at the first poll of anyone after it.
+/// `seen` is called with every status read. Returns the last plan read and whether it is done.
+pub(crate) async fn watch_plan(
+    board: &Board,
+    service: &dyn PlanService,
+    plan_id: &str,
+    schedule: Schedule,
+    timeout: Duration,
+    done: impl Fn(&LivePlan) -> bool,
+    mut seen: impl FnMut(&LivePlan),
+) -> Result<(LivePlan, bool), ProviderError> {
+    let start = Instant::now();
+    let _waiting = Waiting::on(board);
+    let mut pages = board.pages.subscribe();
+    let mut listed = true;
+    let mut delay = schedule.initial;
+    loop {
+        // A shared answer may be up to a quarter of the poll interval old, but never older than
+        // this wait (which starts after the request whose effect it waits for).
+        let since = Instant::now()
+            .checked_sub(delay / 4)
+            .map_or(start, |t| t.max(start));
+        pages.mark_unchanged();
+        let l = read_status(board, service, plan_id, (start, since), &done, &mut listed).await?;
+        seen(&l);
+        if done(&l) {
+            return Ok((l, true));
+        }
+        if start.elapsed() >= timeout {
+            return Ok((l, false));
+        }
+        let due = Instant::now()
+            + delay
+                .min(timeout.saturating_sub(start.elapsed()))
+                .max(Duration::from_millis(1));
+        while listed {
+            tokio::select! {
+                _ = tokio::time::sleep_until(due) => break,
+                changed = pages.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                    if let Some(l) = board.fresh(plan_id, start) {
+                        seen(&l);
+                        if done(&l) {
+                            return Ok((l, true));
+                        }
+                    }
+                }
+            }
+        }
+        tokio::time::sleep_until(due).await;
+        delay = schedule.next(start.elapsed());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use planform_model::{
+        Capabilities, NewPlan, OperationType, Page, PlanInputs, PlanStatus, PlanUpdate,
+        ProvisionedProduct, ResourceChange,
+    };
+
+    /// A cloud of plans whose statuses the test sets, listing only the plans it calls newest,
+    /// counting list and single reads.
+    #[derive(Default)]
+    struct Cloud {
+        status: Mutex<HashMap<String, PlanStatus>>,
+        newest: Mutex<Vec<String>>,
+        lists: AtomicUsize,
+        gets: Mutex<HashMap<String, usize>>,
+    }
+
+    impl Cloud {
+        fn with(plans: &[&str], listed: &[&str]) -> Arc<Cloud> {
+            let c = Cloud::default();
+            for p in plans {
+                c.status
+                    .lock()
+                    .unwrap()
+                    .insert(p.to_string(), PlanStatus::PreviewInProgress);
+            }
+            *c.newest.lock().unwrap() = listed.iter().map(|p| p.to_string()).collect();
+            Arc::new(c)
+        }
+
+        fn set(&self, plan: &str, status: PlanStatus) {
+            self.status.lock().unwrap().insert(plan.into(), status);
+        }
+
+        fn plan(&self, id: &str) -> LivePlan {
+            let status = self.status.lock().unwrap()[id];
+            LivePlan {
+                id: id.into(),
+                inputs: PlanInputs::default(),
+                operation_type: OperationType::LaunchProduct,
+                status,
+                raw_status: status.as_str().into(),
+                status_message: None,
+                provisioned_product_id: None,
+                stack_id: None,
+                create_time: String::new(),
+                update_time: String::new(),
+            }
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl PlanService for Cloud {
+        async fn list_plans(
+            &self,
+            _: &PlanFilter,
+            _: usize,
+            _: usize,
+        ) -> Result<Page<LivePlan>, ProviderError> {
+            self.lists.fetch_add(1, Ordering::SeqCst);
+            let newest = self.newest.lock().unwrap().clone();
+            Ok(Page {
+                total_count: newest.len(),
+                items: newest.iter().map(|id| self.plan(id)).collect(),
+            })
+        }
+        async fn get_plan(&self, id: &str) -> Result<LivePlan, ProviderError> {
+            *self.gets.lock().unwrap().entry(id.into()).or_default() += 1;
+            Ok(self.plan(id))
+        }
+        async fn create_plan(&self, _: &NewPlan) -> Result<LivePlan, ProviderError> {
+            unreachable!("the poller only reads")
+        }
+        async fn update_plan(&self, _: &PlanUpdate) -> Result<LivePlan, ProviderError> {
+            unreachable!("the poller only reads")
+        }
+        async fn execute_plan(&self, _: &str) -> Result<(), ProviderError> {
+            unreachable!("the poller only reads")
+        }
+        async fn cancel_plan(&self, _: &str) -> Result<(), ProviderError> {
+            unreachable!("the poller only reads")
+        }
+        async fn delete_plan(&self, _: &str) -> Result<(), ProviderError> {
+            unreachable!("the poller only reads")
+        }
+        async fn resource_changes(&self, _: &str) -> Result<Vec<ResourceChange>, ProviderError> {
+            unreachable!("the poller reads statuses only")
+        }
+        async fn find_provisioned_product(
+            &self,
+            _: &str,
+        ) -> Result<Option<ProvisionedProduct>, ProviderError> {
+            unreachable!("the poller reads statuses only")
+        }
+        async fn provisioned_product(&self, _: &str) -> Result<ProvisionedProduct, ProviderError> {
+            unreachable!("the poller reads statuses only")
+        }
+        fn capabilities(&self) -> Capabilities {
+            Capabilities::ALIBABA
+        }
+    }
+
+    fn previewed(l: &LivePlan) -> bool {
+        l.status != PlanStatus::PreviewInProgress
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn every_page_wakes_every_waiter_so_all_see_the_change_at_the_first_poll_after_it() {
+        let ids: Vec<String> = (0..8).map(|i| format!("plan-{i}")).collect();
+        let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let cloud = Cloud::with(&refs, &refs);
+        let board = Arc::new(Board::default());
+        let schedule = Schedule {
+            initial: Duration::from_millis(50),
+            max: Duration::from_secs(5),
+        };
+        let t0 = Instant::now();
+        let mut waiters = tokio::task::JoinSet::new();
+        for (i, id) in ids.iter().enumerate() {
+            let (cloud, board, id) = (cloud.clone(), board.clone(), id.clone());
+            waiters.spawn(async move {
+                // Started at different moments, so their own polls fall at different times.
+                tokio::time::sleep(Duration::from_millis(7 * i as u64)).await;
+                let (l, done) = watch_plan(
+                    &board,
+                    cloud.as_ref(),
+                    &id,
+                    schedule,
+                    Duration::from_secs(60),
+                    previewed,
+                    |_| {},
+                )
+                .await
+                .unwrap();
+                assert!(done && l.status == PlanStatus::PreviewSuccess);
+                Instant::now()
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(1_000)).await;
+        for id in &ids {
+            cloud.set(id, PlanStatus::PreviewSuccess);
+        }
+        let mut ends = vec![];
+        while let Some(end) = waiters.join_next().await {
+            ends.push(end.unwrap() - t0);
+        }
+        let (first, last) = (ends.iter().min().unwrap(), ends.iter().max().unwrap());
+        assert_eq!(first, last, "one page told every waiter: {ends:?}");
+        assert!(*last <= Duration::from_millis(1_050), "{last:?}");
+        // Eight waiters polling every 50-100 ms for a second would read about 130 times alone;
+        // shared lists (a page serves every poll due within a quarter interval) take far fewer.
+        let lists = cloud.lists.load(Ordering::SeqCst);
+        let gets: usize = cloud.gets.lock().unwrap().values().sum();
+        assert!(lists + gets <= 70, "{lists} lists, {gets} single reads");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_plan_missing_from_a_fresh_page_is_read_alone_from_then_on() {
+        let cloud = Cloud::with(&["old", "a", "b", "c", "d"], &["a", "b", "c", "d"]);
+        let board = Arc::new(Board::default());
+        let schedule = Schedule {
+            initial: Duration::from_millis(100),
+            max: Duration::from_millis(100),
+        };
+        let mut waiters = tokio::task::JoinSet::new();
+        for id in ["old", "a", "b", "c", "d"] {
+            let (cloud, board) = (cloud.clone(), board.clone());
+            waiters.spawn(async move {
+                watch_plan(
+                    &board,
+                    cloud.as_ref(),
+                    id,
+                    schedule,
+                    Duration::from_millis(1_000),
+                    previewed,
+                    |_| {},
+                )
+                .await
+                .unwrap()
+            });
+        }
+        while let Some(r) = waiters.join_next().await {
+            assert!(!r.unwrap().1, "nothing changed: every wait times out");
+        }
+        let lists = cloud.lists.load(Ordering::SeqCst);
+        let gets = cloud.gets.lock().unwrap().clone();
+        // One single read per poll of `old` (about 11 in a second at 100 ms); the others read
+        // alone only while fewer than four wait (as the waiters start and as they end), and
+        // otherwise share the lists, which `old` no longer asks for once a page lacked it.
+        assert!((10..=12).contains(&gets["old"]), "{gets:?}");
+        assert!(
+            ["a", "b", "c", "d"]
+                .iter()
+                .all(|p| gets.get(*p).copied().unwrap_or(0) <= 2),
+            "{gets:?}"
+        );
+        assert!(lists <= 12, "{lists} lists");
+    }
 
     #[tokio::test(start_paused = true)]
     async fn polls_after_a_tenth_of_the_time_waited_and_stops_at_the_timeout() {

@@ -3,16 +3,17 @@
 //! decided; it records every cloud operation in the state before the next one.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use planform_model::{
     ownership, Address, ErrorKind, LivePlan, NewPlan, OperationType, PlanInputs, PlanService,
     PlanStatus, PlanUpdate,
 };
-use tokio::time::Instant;
 
 use super::error::{ApplyError, Phase};
-use super::poll::{poll_until, read_status, Waiting};
+use super::poll::{poll_until, watch_plan};
 use super::{Ctx, Outcome};
 use crate::diff::{Action, Change, Termination};
 use crate::events::Event;
@@ -159,30 +160,26 @@ async fn wait(
     done: impl Fn(PlanStatus) -> bool,
 ) -> Result<(LivePlan, bool), ApplyError> {
     let board = ctx.boards.of(service);
-    let _waiting = Waiting::on(&board);
-    let last = std::sync::Mutex::new(None::<PlanStatus>);
-    let read = |start: Instant, delay: Duration| {
-        // A shared answer may be up to a quarter of the poll interval old, but never older than
-        // this wait (which starts after the request whose effect it waits for).
-        let since = Instant::now()
-            .checked_sub(delay / 4)
-            .map_or(start, |t| t.max(start));
-        let board = &board;
-        let last = &last;
-        async move {
-            let l = read_status(board, service, plan_id, since).await?;
-            let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
-            if *last != Some(l.status) {
-                ctx.emit(Event::Progress {
-                    address: address.clone(),
-                    message: format!("{} is {}", l.id, l.status),
-                });
-                *last = Some(l.status);
-            }
-            Ok::<_, ApplyError>(l)
+    let mut last = None::<PlanStatus>;
+    let seen = |l: &LivePlan| {
+        if last != Some(l.status) {
+            ctx.emit(Event::Progress {
+                address: address.clone(),
+                message: format!("{} is {}", l.id, l.status),
+            });
+            last = Some(l.status);
         }
     };
-    poll_until(ctx.schedule(), timeout, read, |l: &LivePlan| done(l.status)).await
+    Ok(watch_plan(
+        &board,
+        service,
+        plan_id,
+        ctx.schedule(),
+        timeout,
+        |l: &LivePlan| done(l.status),
+        seen,
+    )
+    .await?)
 }
 
 /// The change's inputs with the outputs of the plans it depends on filled in, and the
@@ -202,6 +199,9 @@ fn inputs_to_send(ctx: &Ctx, change: &Change) -> Result<PlanInputs, ApplyError> 
     ))
 }
 
+/// A record queued in the state, durable once this ends.
+type Recorded<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
+
 /// Records what the cloud said of the change's plan (and, once accepted, the inputs applied and
 /// the outputs) in the state, durably.
 async fn record(
@@ -211,7 +211,19 @@ async fn record(
     applied: Option<&PlanInputs>,
     outputs: Option<BTreeMap<String, String>>,
 ) {
-    ctx.update(&change.address, |s| {
+    record_queued(ctx, change, l, applied, outputs).await
+}
+
+/// [`record`], queued now and durable once the returned future ends (awaited before the
+/// change's next cloud operation).
+fn record_queued<'a>(
+    ctx: &'a Ctx,
+    change: &Change,
+    l: &LivePlan,
+    applied: Option<&PlanInputs>,
+    outputs: Option<BTreeMap<String, String>>,
+) -> Recorded<'a> {
+    Box::pin(ctx.update_queued(&change.address, |s| {
         let m = s.observe(&change.address, &change.provider, l);
         m.provider = change.provider.clone();
         m.location = ctx.locations.get(&change.provider).cloned();
@@ -224,8 +236,7 @@ async fn record(
         if let Some(o) = outputs {
             m.outputs = o;
         }
-    })
-    .await;
+    }))
 }
 
 async fn forget(ctx: &Ctx, address: &Address) {
@@ -294,17 +305,20 @@ async fn create(
     execute_after: bool,
 ) -> Result<Outcome, ApplyError> {
     let inputs = inputs_to_send(ctx, c)?;
-    let l = send_create(ctx, service, c, &inputs, op).await?;
-    preview_then_execute(ctx, service, c, &l.id, &inputs, execute_after).await
+    let (l, recorded) = send_create(ctx, service, c, &inputs, op).await?;
+    preview_then_execute(ctx, service, c, &l.id, &inputs, execute_after, recorded).await
 }
 
-async fn send_create(
-    ctx: &Ctx,
+/// Creates the plan (its token recorded durably first) and queues the record of what the
+/// create answered, durable once the returned future ends: the preview's wait needs no record,
+/// so the two overlap, and the record is durable before the next cloud operation.
+async fn send_create<'a>(
+    ctx: &'a Ctx,
     service: &dyn PlanService,
     c: &Change,
     inputs: &PlanInputs,
     op: OperationType,
-) -> Result<LivePlan, ApplyError> {
+) -> Result<(LivePlan, Recorded<'a>), ApplyError> {
     remember_token(ctx, c).await;
     let request = NewPlan {
         inputs: inputs.clone(),
@@ -316,8 +330,8 @@ async fn send_create(
         address: c.address.clone(),
         message: format!("created {} ({})", l.id, op.as_str()),
     });
-    record(ctx, c, &l, None, None).await;
-    Ok(l)
+    let recorded = record_queued(ctx, c, &l, None, None);
+    Ok((l, recorded))
 }
 
 async fn update(
@@ -342,10 +356,12 @@ async fn update(
         address: c.address.clone(),
         message: format!("updated {}", l.id),
     });
-    record(ctx, c, &l, None, None).await;
-    preview_then_execute(ctx, service, c, id, &inputs, execute_after).await
+    let recorded = record_queued(ctx, c, &l, None, None);
+    preview_then_execute(ctx, service, c, id, &inputs, execute_after, recorded).await
 }
 
+/// Waits for the preview (while `recorded`, the record of the operation that started it,
+/// becomes durable), then executes if asked.
 async fn preview_then_execute(
     ctx: &Ctx,
     service: &dyn PlanService,
@@ -353,11 +369,15 @@ async fn preview_then_execute(
     id: &str,
     inputs: &PlanInputs,
     execute_after: bool,
+    recorded: Recorded<'_>,
 ) -> Result<Outcome, ApplyError> {
-    let (l, done) = wait(ctx, service, &c.address, id, c.timeouts.preview, |s| {
-        s != PlanStatus::PreviewInProgress
-    })
-    .await?;
+    let (waited, ()) = tokio::join!(
+        wait(ctx, service, &c.address, id, c.timeouts.preview, |s| {
+            s != PlanStatus::PreviewInProgress
+        }),
+        recorded
+    );
+    let (l, done) = waited?;
     if !done {
         record(ctx, c, &l, None, None).await;
         return Err(timed_out(Phase::Preview, &l, c.timeouts.preview));
@@ -383,15 +403,29 @@ async fn execute(
 ) -> Result<Outcome, ApplyError> {
     let id = l.id.clone();
     let mut l = l;
+    // Whether `l` already shows how the execution ended (read after it), so no wait is needed.
+    let mut settled = false;
     if matches!(
         l.status,
         PlanStatus::PreviewSuccess | PlanStatus::ApplicationApproved
     ) {
+        let before = l.status;
         service.execute_plan(&id).await?;
-        l = service.get_plan(&id).await?;
-        record(ctx, c, &l, None, None).await;
+        // The answer carries no status: the first reads tell review from execution, and an
+        // execution seen to end needs no further wait.
+        let (seen, done) = wait(ctx, service, &c.address, &id, c.timeouts.execute, |s| {
+            s != before && (!s.in_progress() || s == PlanStatus::ApplicationInProgress)
+        })
+        .await?;
+        if !done {
+            record(ctx, c, &seen, None, None).await;
+            return Err(timed_out(Phase::Execution, &seen, c.timeouts.execute));
+        }
+        settled = !seen.status.in_progress();
+        l = seen;
     }
     if l.status == PlanStatus::ApplicationInProgress {
+        record(ctx, c, &l, None, None).await;
         let (a, done) = wait(ctx, service, &c.address, &id, c.timeouts.approval, |s| {
             s != PlanStatus::ApplicationInProgress
         })
@@ -410,20 +444,24 @@ async fn execute(
                 })
             }
         }
+        settled = false;
     }
-    let (l, done) = wait(ctx, service, &c.address, &id, c.timeouts.execute, |s| {
-        !s.in_progress()
-    })
-    .await?;
-    if !done {
-        record(ctx, c, &l, None, None).await;
-        return Err(timed_out(Phase::Execution, &l, c.timeouts.execute));
+    if !settled {
+        let (w, done) = wait(ctx, service, &c.address, &id, c.timeouts.execute, |s| {
+            !s.in_progress()
+        })
+        .await?;
+        if !done {
+            record(ctx, c, &w, None, None).await;
+            return Err(timed_out(Phase::Execution, &w, c.timeouts.execute));
+        }
+        l = w;
     }
     match l.status {
         PlanStatus::ExecuteSuccess => {
             let outputs = match &l.provisioned_product_id {
                 Some(pp) if l.operation_type != OperationType::TerminateProvisionedProduct => {
-                    Some(service.provisioned_product(pp).await?.outputs)
+                    Some(service.product_outputs(pp).await?)
                 }
                 _ => None,
             };
@@ -480,7 +518,10 @@ async fn terminate(
         }
         Termination::Resume { plan_id } => {
             let inputs = service.get_plan(plan_id).await?.inputs;
-            match preview_then_execute(ctx, service, c, plan_id, &inputs, true).await? {
+            let nothing_to_record = Box::pin(std::future::ready(()));
+            match preview_then_execute(ctx, service, c, plan_id, &inputs, true, nothing_to_record)
+                .await?
+            {
                 Outcome::Done(_) => {}
                 other => return Ok(other),
             }
@@ -488,7 +529,7 @@ async fn terminate(
         Termination::Plan { name } => {
             let mut inputs = ownership::tag(&before, &ctx.options.workspace, &c.address);
             inputs.name = name.clone();
-            let l = send_create(
+            let (l, recorded) = send_create(
                 ctx,
                 service,
                 c,
@@ -496,7 +537,7 @@ async fn terminate(
                 OperationType::TerminateProvisionedProduct,
             )
             .await?;
-            match preview_then_execute(ctx, service, c, &l.id, &inputs, true).await? {
+            match preview_then_execute(ctx, service, c, &l.id, &inputs, true, recorded).await? {
                 Outcome::Done(_) => {}
                 other => return Ok(other),
             }

@@ -174,6 +174,12 @@ impl Sandbox {
         self.clock.now_ms()
     }
 
+    /// What answers settle with before they go out, outside the sandbox's mutex: every
+    /// mutation is queued in the store and durable once settled (`None`: a memory store).
+    pub fn durability(&self) -> Option<crate::store::Durability> {
+        self.store.durability()
+    }
+
     /// The injected clock, for the server's rate limit.
     pub fn clock(&self) -> Arc<dyn Clock> {
         self.clock.clone()

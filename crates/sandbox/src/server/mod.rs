@@ -130,13 +130,17 @@ pub(crate) struct App {
     limit: Option<RateLimit>,
     clock: Arc<dyn Clock>,
     pub principals: principals::Principals,
+    durability: Option<crate::store::Durability>,
 }
 
 impl App {
     /// The server's state: the emulator, the configuration, the rate limit on the sandbox's
     /// clock, and the nonces seen (from the nonce database, when configured).
     fn new(sandbox: Arc<Mutex<Sandbox>>, config: ServerConfig) -> std::io::Result<App> {
-        let clock = sandbox.lock().unwrap_or_else(|e| e.into_inner()).clock();
+        let (clock, durability) = {
+            let sb = sandbox.lock().unwrap_or_else(|e| e.into_inner());
+            (sb.clock(), sb.durability())
+        };
         let limit = config
             .throttle_rps
             .and_then(|rps| rate_limit(rps, clock.clone()));
@@ -153,6 +157,7 @@ impl App {
             limit,
             clock,
             principals: principals::Principals::default(),
+            durability,
         })
     }
 
@@ -275,7 +280,7 @@ async fn handle(
     // The emulator holds a mutex and writes to disk: keep it off the async workers.
     tokio::task::spawn_blocking(move || {
         let path = request.uri.path();
-        if path.starts_with(metadata::METADATA_PREFIX) {
+        let response = if path.starts_with(metadata::METADATA_PREFIX) {
             metadata::instance(&app2, &request)
         } else if path.starts_with(metadata::URI_PREFIX) {
             metadata::credentials_uri(&app2, &request)
@@ -285,6 +290,17 @@ async fn handle(
             sts::handle(&app2, &request, service)
         } else {
             alibaba::handle(&app2, &request, fault)
+        };
+        // Answered only once what it changed or saw is durable (group commit, store.rs).
+        match app2.durability.as_ref().map(|d| d.settle()) {
+            Some(Err(_)) => alibaba::error_response(
+                &app2,
+                500,
+                "InternalError",
+                "The request processing has failed due to some unknown error.",
+                None,
+            ),
+            _ => response,
         }
     })
     .await
