@@ -181,11 +181,8 @@ pub async fn open_planfile(
         );
     }
     let made_for = match pf.state_path.strip_prefix(PG_STATE_PREFIX) {
-        Some(schema) => store
-            .describe()
-            .contains(&format!("schema {schema},"))
-            .then(|| store.describe())
-            .unwrap_or_else(|| format!("PostgreSQL schema {schema}")),
+        Some(schema) if store.describe().contains(&format!("schema {schema},")) => store.describe(),
+        Some(schema) => format!("PostgreSQL schema {schema}"),
         None => backend::local(&inv.dir, &pf.state_path, &inv.env)?.describe(),
     };
     if made_for != store.describe() {

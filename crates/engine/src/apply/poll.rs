@@ -273,17 +273,19 @@ pub(crate) async fn watch_plan(
             + delay
                 .min(timeout.saturating_sub(start.elapsed()))
                 .max(Duration::from_millis(1));
-        while listed {
-            tokio::select! {
-                _ = tokio::time::sleep_until(due) => break,
-                changed = pages.changed() => {
-                    if changed.is_err() {
-                        break;
-                    }
-                    if let Some(l) = board.fresh(plan_id, start) {
-                        seen(&l);
-                        if done(&l) {
-                            return Ok((l, true));
+        if listed {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(due) => break,
+                    changed = pages.changed() => {
+                        if changed.is_err() {
+                            break;
+                        }
+                        if let Some(l) = board.fresh(plan_id, start) {
+                            seen(&l);
+                            if done(&l) {
+                                return Ok((l, true));
+                            }
                         }
                     }
                 }
@@ -394,6 +396,10 @@ mod tests {
         }
         fn capabilities(&self) -> Capabilities {
             Capabilities::ALIBABA
+        }
+
+        fn location(&self) -> String {
+            "test cloud".into()
         }
     }
 
