@@ -273,17 +273,21 @@ pub(crate) async fn watch_plan(
             + delay
                 .min(timeout.saturating_sub(start.elapsed()))
                 .max(Duration::from_millis(1));
-        while listed {
-            tokio::select! {
-                _ = tokio::time::sleep_until(due) => break,
-                changed = pages.changed() => {
-                    if changed.is_err() {
-                        break;
-                    }
-                    if let Some(l) = board.fresh(plan_id, start) {
-                        seen(&l);
-                        if done(&l) {
-                            return Ok((l, true));
+        // Until the next own poll, every page another waiter fetches is looked at (a plan that
+        // is not on the pages has nothing to look at).
+        if listed {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(due) => break,
+                    changed = pages.changed() => {
+                        if changed.is_err() {
+                            break;
+                        }
+                        if let Some(l) = board.fresh(plan_id, start) {
+                            seen(&l);
+                            if done(&l) {
+                                return Ok((l, true));
+                            }
                         }
                     }
                 }
