@@ -273,6 +273,8 @@ pub(crate) async fn watch_plan(
             + delay
                 .min(timeout.saturating_sub(start.elapsed()))
                 .max(Duration::from_millis(1));
+        // Until the next own poll, every page another waiter fetches is looked at (a plan that
+        // is not on the pages has nothing to look at).
         if listed {
             loop {
                 tokio::select! {
