@@ -724,8 +724,6 @@ pub fn diff(
                             });
                             None
                         }
-                        // One plan per product (AWS): the executed plan makes way for the new one.
-                        PlanStatus::ExecuteSuccess if changed && launched_product && caps.one_plan_per_product => Some(Action::Replace { update_existing: true, execute: exec }),
                         PlanStatus::ExecuteSuccess if changed && launched_product => Some(Action::UpdateProduct { execute: exec }),
                         PlanStatus::ExecuteSuccess if !launched_product => Some(Action::Create { update_existing: false, execute: exec }),
                         PlanStatus::ExecuteSuccess => None,
