@@ -77,36 +77,34 @@ fn hcl_like() -> impl Strategy<Value = Vec<u8>> {
         .prop_map(|pieces| pieces.concat().into_bytes())
 }
 
-#[test]
-fn kept_manifest_inputs() {
-    let kept = kept_inputs("manifest");
+/// Runs `body` on every kept input of `target` (its corpus and regressions), after checking
+/// that at least `at_least` are kept, so a corpus that went missing does not pass unnoticed.
+fn replay_kept(target: &str, at_least: usize, body: fn(&[u8])) {
+    let kept = kept_inputs(target);
     assert!(
-        kept.len() >= 60,
-        "the manifest corpus, examples and bad manifests hold {} files",
+        kept.len() >= at_least,
+        "{target}: {} kept inputs, expected at least {at_least}",
         kept.len()
     );
     for (name, bytes) in kept {
         eprintln!("{name}");
-        manifest(&bytes);
+        body(&bytes);
     }
+}
+
+#[test]
+fn kept_manifest_inputs() {
+    replay_kept("manifest", 60, manifest);
 }
 
 #[test]
 fn kept_state_file_inputs() {
-    for (name, bytes) in kept_inputs("state_file") {
-        eprintln!("{name}");
-        state_file(&bytes);
-    }
+    replay_kept("state_file", 0, state_file);
 }
 
 #[test]
 fn kept_encrypted_file_inputs() {
-    let kept = kept_inputs("encrypted_file");
-    assert!(!kept.is_empty(), "the encrypted_file corpus");
-    for (name, bytes) in kept {
-        eprintln!("{name}");
-        encrypted_file(&bytes);
-    }
+    replay_kept("encrypted_file", 1, encrypted_file);
 }
 
 proptest! {
@@ -198,42 +196,22 @@ fn json_like() -> impl Strategy<Value = String> {
 
 #[test]
 fn kept_sandbox_request_inputs() {
-    let kept = kept_inputs("sandbox_request");
-    assert!(kept.len() >= 6, "{} kept sandbox requests", kept.len());
-    for (name, bytes) in kept {
-        eprintln!("{name}");
-        sandbox_request(&bytes);
-    }
+    replay_kept("sandbox_request", 6, sandbox_request);
 }
 
 #[test]
 fn kept_alibaba_response_inputs() {
-    let kept = kept_inputs("alibaba_response");
-    assert!(kept.len() >= 3, "{} kept Alibaba answers", kept.len());
-    for (name, bytes) in kept {
-        eprintln!("{name}");
-        alibaba_response(&bytes);
-    }
+    replay_kept("alibaba_response", 3, alibaba_response);
 }
 
 #[test]
 fn kept_aws_response_inputs() {
-    let kept = kept_inputs("aws_response");
-    assert!(kept.len() >= 3, "{} kept AWS answers", kept.len());
-    for (name, bytes) in kept {
-        eprintln!("{name}");
-        aws_response(&bytes);
-    }
+    replay_kept("aws_response", 3, aws_response);
 }
 
 #[test]
 fn kept_journal_inputs() {
-    let kept = kept_inputs("journal");
-    assert!(kept.len() >= 3, "{} kept journals", kept.len());
-    for (name, bytes) in kept {
-        eprintln!("{name}");
-        journal(&bytes);
-    }
+    replay_kept("journal", 3, journal);
 }
 
 /// The signed shapes reach the emulator: a create through each face makes a plan, and a
