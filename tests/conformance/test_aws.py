@@ -55,6 +55,12 @@ def test_plan_lifecycle(server):
     with pytest.raises(botocore.exceptions.ClientError) as e:
         c.execute_provisioned_product_plan(PlanId=made["PlanId"])
     assert e.value.response["Error"]["Code"] == "InvalidStateException"
+    # One plan per provisioned product (the seed), the executed one included: a second is
+    # refused until the first is deleted.
+    with pytest.raises(c.exceptions.InvalidParametersException) as e:
+        create(c, "aws-net", params={"cidr_block": "10.7.0.0/16"})
+    assert "already has plan " + made["PlanId"] in str(e.value)
+    assert c.delete_provisioned_product_plan(PlanId=made["PlanId"])["ResponseMetadata"]["HTTPStatusCode"] == 200
     # A plan for the existing product updates it.
     upd = create(c, "aws-net", params={"cidr_block": "10.7.0.0/16"})
     wait_for(lambda: status(c, upd["PlanId"]), lambda s: s == "CREATE_SUCCESS")
@@ -70,9 +76,9 @@ def test_plan_lifecycle(server):
     with pytest.raises(botocore.exceptions.ClientError) as e:
         c.describe_provisioned_product(Name="aws-net")
     assert e.value.response["Error"]["Code"] == "ResourceNotFoundException"
-    assert c.delete_provisioned_product_plan(PlanId=made["PlanId"])["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert c.delete_provisioned_product_plan(PlanId=upd["PlanId"])["ResponseMetadata"]["HTTPStatusCode"] == 200
     with pytest.raises(c.exceptions.ResourceNotFoundException):
-        c.describe_provisioned_product_plan(PlanId=made["PlanId"])
+        c.describe_provisioned_product_plan(PlanId=upd["PlanId"])
 
 
 def test_idempotency_token_returns_the_first_plan(server):
@@ -179,6 +185,9 @@ def test_audit_of_the_aws_model(server):
     with pytest.raises(c.exceptions.InvalidStateException):
         create(c, "aws-audit", params={"cidr_block": "10.9.0.0/16"})  # the launch is under way
     wait_for(lambda: status(c, made["PlanId"]), lambda s: s == "EXECUTE_SUCCESS")
+    with pytest.raises(c.exceptions.InvalidParametersException):
+        create(c, "aws-audit", params={"cidr_block": "10.9.0.0/16"})  # one plan per product
+    c.delete_provisioned_product_plan(PlanId=made["PlanId"])
     upd = c.create_provisioned_product_plan(PlanName="aws-audit-2", PlanType="CLOUDFORMATION", ProductId="prod-sbxvpc0000001",
         ProvisioningArtifactId="pv-sbxvpc0000001", ProvisionedProductName="aws-audit",
         ProvisioningParameters=[{"Key": "cidr_block", "UsePreviousValue": True, "Value": "ignored"}])

@@ -542,3 +542,52 @@ fn issue_12_a_provider_pointed_elsewhere_is_refused_before_any_request() {
         refused.stderr
     );
 }
+
+/// Issue 12 (7): AWS allows one plan per provisioned product, executed plans included (the
+/// seed: "You can create one plan per provisioned product"); the sandbox's AWS face refuses a
+/// second one. An update through the AWS provider replaces the product's executed plan (deleted
+/// first) instead of adding a second, and the cloud keeps one plan per product.
+#[test]
+fn issue_12_an_aws_update_keeps_one_plan_per_provisioned_product() {
+    let mut server = serve(&[]);
+    let w = Workspace::new();
+    let manifest = |cidr: &str| {
+        format!(
+            r#"
+provider "aws" {{
+  region   = "us-east-1"
+  endpoint = "{}"
+}}
+
+plan "app" {{
+  for_each                 = toset(["web", "api"])
+  name                     = "app-${{each.key}}"
+  product_id               = "prod-sbxvpc0000001"
+  product_version_id       = "pv-sbxvpc0000001"
+  provisioned_product_name = "app-${{each.key}}"
+  parameters               = {{ cidr_block = "{cidr}" }}
+  execute                  = true
+}}
+"#,
+            server.endpoint
+        )
+    };
+    w.write("main.hcl", &manifest("10.0.0.0/16"));
+    run_aws(&w, &["apply", "--auto-approve"]).expect(0);
+    w.write("main.hcl", &manifest("10.9.0.0/16"));
+    let updated = run_aws(&w, &["apply", "--auto-approve"]).expect(0);
+    assert!(
+        updated.stdout.contains("Apply complete! 2 done"),
+        "{}",
+        updated.stdout
+    );
+    run_aws(&w, &["plan", "--detailed-exitcode"]).expect(0);
+    let data = server.stop();
+    let (products, pending, per_address) = cloud_of(&data);
+    assert_eq!(products, 2);
+    assert!(pending.is_empty(), "{pending:?}");
+    assert!(
+        per_address.values().all(|n| *n == 1) && per_address.len() == 2,
+        "one plan per product: {per_address:?}"
+    );
+}

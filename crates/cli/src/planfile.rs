@@ -99,6 +99,9 @@ enum ActionV1 {
     },
     UpdateProduct {
         execute: bool,
+        /// Absent in files written before AWS's one plan per provisioned product was kept.
+        #[serde(default)]
+        delete_executed_first: bool,
     },
     Retry,
     Execute,
@@ -214,7 +217,13 @@ fn action_v1(a: &Action) -> ActionV1 {
             update_existing,
             execute,
         },
-        Action::UpdateProduct { execute } => ActionV1::UpdateProduct { execute },
+        Action::UpdateProduct {
+            execute,
+            delete_executed_first,
+        } => ActionV1::UpdateProduct {
+            execute,
+            delete_executed_first,
+        },
         Action::Retry => ActionV1::Retry,
         Action::Execute => ActionV1::Execute,
         Action::AwaitApproval => ActionV1::AwaitApproval,
@@ -249,7 +258,13 @@ fn action(a: ActionV1) -> Action {
             update_existing,
             execute,
         },
-        ActionV1::UpdateProduct { execute } => Action::UpdateProduct { execute },
+        ActionV1::UpdateProduct {
+            execute,
+            delete_executed_first,
+        } => Action::UpdateProduct {
+            execute,
+            delete_executed_first,
+        },
         ActionV1::Retry => Action::Retry,
         ActionV1::Execute => Action::Execute,
         ActionV1::AwaitApproval => Action::AwaitApproval,

@@ -155,8 +155,12 @@ pub enum Action {
         update_existing: bool,
         execute: bool,
     },
-    /// `~ update product`: a new plan that updates the launched product.
-    UpdateProduct { execute: bool },
+    /// `~ update product`: a new plan that updates the launched product. Where a provisioned
+    /// product has one plan (AWS), its executed plan is deleted first (`delete_executed_first`).
+    UpdateProduct {
+        execute: bool,
+        delete_executed_first: bool,
+    },
     /// `~ retry`: the last execution failed; update the plan in place and execute it again
     /// (only where plans update in place; elsewhere a failed plan is replaced).
     Retry,
@@ -219,7 +223,7 @@ impl Action {
             Action::Create { execute, .. }
             | Action::UpdateInPlace { execute }
             | Action::Replace { execute, .. }
-            | Action::UpdateProduct { execute } => *execute,
+            | Action::UpdateProduct { execute, .. } => *execute,
             Action::Retry | Action::Execute | Action::AwaitApproval | Action::Terminate { .. } => {
                 true
             }
@@ -724,7 +728,7 @@ pub fn diff(
                             });
                             None
                         }
-                        PlanStatus::ExecuteSuccess if changed && launched_product => Some(Action::UpdateProduct { execute: exec }),
+                        PlanStatus::ExecuteSuccess if changed && launched_product => Some(Action::UpdateProduct { execute: exec, delete_executed_first: caps.one_plan_per_product }),
                         PlanStatus::ExecuteSuccess if !launched_product => Some(Action::Create { update_existing: false, execute: exec }),
                         PlanStatus::ExecuteSuccess => None,
                         PlanStatus::ExecuteFailed if in_place && !replace => Some(Action::Retry),

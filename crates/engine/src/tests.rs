@@ -491,6 +491,47 @@ fn the_diff_decides_retry_and_replacement_from_capabilities() {
     );
 }
 
+/// Issue 12 (7): an AWS provisioned product has one plan, executed ones included, so changing a
+/// launched product deletes its executed plan before the new one is made; on Alibaba the
+/// executed plan stays as history.
+#[test]
+fn an_update_of_a_launched_product_deletes_its_executed_plan_where_a_product_has_one_plan() {
+    let before = vpc("a", "10.1.0.0/16", BTreeMap::new(), true);
+    let after = vpc("a", "10.2.0.0/16", BTreeMap::new(), true);
+    let state = State::new("test", "lin".into());
+    let mut live = LiveSnapshot::default();
+    live.plans.insert(
+        before.address.clone(),
+        LiveEntry::Present(live_of(&before, planform_model::PlanStatus::ExecuteSuccess)),
+    );
+    let action = |caps| {
+        let options = DiffOptions {
+            capabilities: [(after.provider.clone(), caps)].into(),
+            ..DiffOptions::default()
+        };
+        diff(&desired_of(vec![after.clone()]), &state, &live, &options)
+            .unwrap()
+            .changes
+            .into_iter()
+            .map(|c| c.action)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        action(planform_model::Capabilities::AWS),
+        vec![Action::UpdateProduct {
+            execute: true,
+            delete_executed_first: true
+        }]
+    );
+    assert_eq!(
+        action(planform_model::Capabilities::ALIBABA),
+        vec![Action::UpdateProduct {
+            execute: true,
+            delete_executed_first: false
+        }]
+    );
+}
+
 /// Leaves a terminate plan for `address`'s product in the cloud and in the state, previewed but
 /// not executed, as a destroy killed after its create would.
 async fn interrupt_a_destroy(

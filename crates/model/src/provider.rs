@@ -280,6 +280,10 @@ pub struct Capabilities {
     pub lists_with_details: bool,
     /// Plans have a stack region (Alibaba `StackRegionId`; AWS has none).
     pub stack_regions: bool,
+    /// A provisioned product has at most one plan (AWS: "you can create one plan per
+    /// provisioned product", executed plans included), so a product's earlier plan is deleted
+    /// before a new one is made for it.
+    pub one_plan_per_product: bool,
 }
 
 impl Capabilities {
@@ -289,6 +293,7 @@ impl Capabilities {
         terminate_via: TerminateVia::Plan,
         lists_with_details: true,
         stack_regions: true,
+        one_plan_per_product: false,
     };
     /// AWS Service Catalog.
     pub const AWS: Capabilities = Capabilities {
@@ -296,6 +301,7 @@ impl Capabilities {
         terminate_via: TerminateVia::Direct,
         lists_with_details: false,
         stack_regions: false,
+        one_plan_per_product: true,
     };
 
     /// What the API a provider kind speaks can do; used where the live service is not at hand

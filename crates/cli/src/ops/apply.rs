@@ -312,7 +312,13 @@ pub async fn cloud_preview(
                 update_existing: *update_existing,
                 execute: false,
             },
-            Action::UpdateProduct { .. } => Action::UpdateProduct { execute: false },
+            Action::UpdateProduct {
+                delete_executed_first,
+                ..
+            } => Action::UpdateProduct {
+                execute: false,
+                delete_executed_first: *delete_executed_first,
+            },
             // The diff retries in place only where plans update in place.
             Action::Retry => Action::UpdateInPlace { execute: false },
             _ => continue,

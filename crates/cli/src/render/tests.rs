@@ -128,7 +128,10 @@ fn every_action() -> ChangeSet {
             ),
             change(
                 "product",
-                A::UpdateProduct { execute: true },
+                A::UpdateProduct {
+                    execute: true,
+                    delete_executed_first: false,
+                },
                 Some(inputs("x")),
                 Some(inputs("x")),
                 vec![d("description", &long_before, &long_after, false, false)],
@@ -196,6 +199,17 @@ fn every_action() -> ChangeSet {
                 Some(inputs("x")),
                 vec![],
                 Some(PlanStatus::PreviewFailed),
+            ),
+            change(
+                "one_plan",
+                A::UpdateProduct {
+                    execute: true,
+                    delete_executed_first: true,
+                },
+                Some(inputs("x")),
+                Some(inputs("x")),
+                vec![d("description", "old", "new", false, false)],
+                Some(PlanStatus::ExecuteSuccess),
             ),
         ],
     }

@@ -23,6 +23,13 @@ fn header(c: &Change) -> String {
         } => "will be created, updating the existing product".to_string(),
         Action::UpdateInPlace { .. } => "will be updated in place".to_string(),
         Action::Replace { .. } => "must be replaced".to_string(),
+        Action::UpdateProduct {
+            delete_executed_first: true,
+            ..
+        } => format!(
+            "will update its product with a new plan, deleting executed plan {} first (one plan per provisioned product)",
+            c.live_plan_id.as_deref().unwrap_or("(unknown)")
+        ),
         Action::UpdateProduct { .. } => "will update its product with a new plan".to_string(),
         Action::Retry => "will be retried".to_string(),
         Action::Execute => "will be executed".to_string(),

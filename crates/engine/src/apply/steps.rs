@@ -49,7 +49,14 @@ async fn run_steps(
             )
             .await
         }
-        Action::UpdateProduct { execute } => {
+        Action::UpdateProduct {
+            execute,
+            delete_executed_first,
+        } => {
+            if *delete_executed_first {
+                let id = live_id(c, "update")?;
+                remove_plan(ctx, service, c, &id).await?;
+            }
             create(
                 ctx,
                 service,

@@ -544,6 +544,17 @@ impl Sandbox {
             })
     }
 
+    /// The plan made through the AWS face for the provisioned product `name`, if one exists
+    /// (AWS allows one plan per provisioned product, whatever its status).
+    pub fn aws_plan_for_product(&mut self, name: &str) -> Result<Option<PlanRecord>, SandboxError> {
+        self.advance()?;
+        Ok(self
+            .plans
+            .values()
+            .find(|p| p.aws && p.provisioned_product_name == name)
+            .cloned())
+    }
+
     pub fn provisioned_product_named(
         &mut self,
         name: &str,

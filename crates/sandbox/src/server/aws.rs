@@ -607,6 +607,16 @@ fn dispatch(
                     ));
                 }
             }
+            // Then "you can create one plan per provisioned product" (the seed): any plan counts,
+            // executed ones included, except the one a resend of this request made.
+            if let Some(other) = sb.aws_plan_for_product(pp_name)? {
+                if other.idempotency_token.as_deref() != Some(token) {
+                    return Err(invalid(format!(
+                        "Provisioned product {pp_name} already has plan {}; a provisioned product can have one plan. Delete it before creating another.",
+                        other.id
+                    )));
+                }
+            }
             let parameters = provisioning_parameters(b, product_now.as_ref())?;
             let existing = product_now.is_some();
             let plan = sb.create_plan(CreatePlan {
