@@ -302,6 +302,8 @@ impl AlibabaClient {
         credentials: std::sync::Arc<CredentialProvider>,
     ) -> Result<AlibabaClient, ProviderError> {
         let http = reqwest::Client::builder()
+            // A signed request goes only where it was addressed: never follow a redirect.
+            .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(options.connect_timeout)
             .timeout(options.timeout)
             .user_agent(concat!("planform/", env!("CARGO_PKG_VERSION")))

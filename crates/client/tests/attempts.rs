@@ -395,3 +395,24 @@ async fn outputs_fall_back_to_the_documented_reads() {
         assert_eq!(actions(&r), expected);
     }
 }
+
+/// A redirect is not followed: the Alibaba request is signed in its query (with the security
+/// token), so following a `Location` would hand a signed request to another host. The answer is
+/// an error naming the status, and the other host receives nothing.
+#[tokio::test]
+async fn an_alibaba_redirect_is_not_followed() {
+    let (elsewhere, other) = responder(|_| (200, vec![], "{}".into())).await;
+    let (endpoint, r) = responder(move |_| {
+        (
+            302,
+            vec![("location", format!("{elsewhere}/steal"))],
+            "".into(),
+        )
+    })
+    .await;
+    let c = alibaba(&endpoint, 1);
+    let e = c.get_plan("plan-1").await.unwrap_err();
+    assert_eq!(actions(&r), ["GetProvisionedProductPlan"]);
+    assert!(actions(&other).is_empty(), "the redirect was followed");
+    assert!(e.message.contains("302") || e.code.contains("302"), "{e:?}");
+}

@@ -66,22 +66,35 @@ pub enum Depth {
     Enough,
 }
 
-/// Lists `pages` (by number) concurrently, in page order.
+/// How many list pages are requested at once.
+const PAGES_AT_ONCE: usize = 16;
+
+/// Lists `pages` (by number), [`PAGES_AT_ONCE`] at a time, in page order. A short or empty page
+/// is the end of the listing, whatever total the first page claimed: a wrong `TotalCount` costs
+/// at most one round of requests, never a task per page it claims.
 async fn list_pages(
     service: &Arc<dyn PlanService>,
     pages: std::ops::RangeInclusive<usize>,
     stats: &mut RefreshStats,
 ) -> Result<Vec<LivePlan>, ProviderError> {
     let mut set = JoinSet::new();
-    for n in pages {
-        let s = service.clone();
-        set.spawn(async move { (n, s.list_plans(&PlanFilter::default(), n, PAGE).await) });
-    }
+    let mut to_ask = pages;
+    let mut ended = false;
     let mut got: Vec<(usize, Vec<LivePlan>)> = Vec::new();
-    while let Some(r) = set.join_next().await {
+    loop {
+        while !ended && set.len() < PAGES_AT_ONCE {
+            let Some(n) = to_ask.next() else { break };
+            let s = service.clone();
+            set.spawn(async move { (n, s.list_plans(&PlanFilter::default(), n, PAGE).await) });
+        }
+        let Some(r) = set.join_next().await else {
+            break;
+        };
         let (n, page) = r.expect("list task does not panic");
         stats.list_requests += 1;
-        got.push((n, page?.items));
+        let items = page?.items;
+        ended |= items.len() < PAGE;
+        got.push((n, items));
     }
     got.sort_by_key(|(n, _)| *n);
     Ok(got.into_iter().flat_map(|(_, items)| items).collect())

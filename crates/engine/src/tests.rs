@@ -904,3 +904,119 @@ fn moves_are_one_record() {
     assert_eq!(records[0].changes.len(), 2);
     assert!(after.plans.contains_key(&to) && !after.plans.contains_key(&from));
 }
+
+/// A cloud whose listing claims a total of `usize::MAX` plans and holds `real` of them.
+struct ClaimsAHugeTotal(Arc<dyn PlanService>);
+
+#[async_trait::async_trait]
+impl PlanService for ClaimsAHugeTotal {
+    async fn list_plans(
+        &self,
+        filter: &planform_model::PlanFilter,
+        page: usize,
+        page_size: usize,
+    ) -> Result<planform_model::Page<planform_model::LivePlan>, planform_model::ProviderError> {
+        let mut p = self.0.list_plans(filter, page, page_size).await?;
+        p.total_count = usize::MAX;
+        Ok(p)
+    }
+    async fn get_plan(
+        &self,
+        id: &str,
+    ) -> Result<planform_model::LivePlan, planform_model::ProviderError> {
+        self.0.get_plan(id).await
+    }
+    async fn create_plan(
+        &self,
+        r: &planform_model::NewPlan,
+    ) -> Result<planform_model::LivePlan, planform_model::ProviderError> {
+        self.0.create_plan(r).await
+    }
+    async fn update_plan(
+        &self,
+        r: &planform_model::PlanUpdate,
+    ) -> Result<planform_model::LivePlan, planform_model::ProviderError> {
+        self.0.update_plan(r).await
+    }
+    async fn execute_plan(&self, id: &str) -> Result<(), planform_model::ProviderError> {
+        self.0.execute_plan(id).await
+    }
+    async fn cancel_plan(&self, id: &str) -> Result<(), planform_model::ProviderError> {
+        self.0.cancel_plan(id).await
+    }
+    async fn delete_plan(&self, id: &str) -> Result<(), planform_model::ProviderError> {
+        self.0.delete_plan(id).await
+    }
+    async fn resource_changes(
+        &self,
+        id: &str,
+    ) -> Result<Vec<planform_model::ResourceChange>, planform_model::ProviderError> {
+        self.0.resource_changes(id).await
+    }
+    async fn find_provisioned_product(
+        &self,
+        name: &str,
+    ) -> Result<Option<planform_model::ProvisionedProduct>, planform_model::ProviderError> {
+        self.0.find_provisioned_product(name).await
+    }
+    async fn provisioned_product(
+        &self,
+        id: &str,
+    ) -> Result<planform_model::ProvisionedProduct, planform_model::ProviderError> {
+        self.0.provisioned_product(id).await
+    }
+    fn capabilities(&self) -> planform_model::Capabilities {
+        self.0.capabilities()
+    }
+    fn location(&self) -> String {
+        self.0.location()
+    }
+}
+
+/// A listing that claims more plans than it holds (a wrong or hostile `TotalCount`) costs one
+/// round of page requests past the real end, not a task per claimed page.
+#[test]
+fn a_wrong_total_count_ends_at_the_first_short_page() {
+    let rt = runtime();
+    let (_, service) = sandbox();
+    for i in 0..150 {
+        let inputs = vpc(&format!("x{i}"), "10.0.0.0/16", BTreeMap::new(), false).inputs;
+        rt.block_on(service.create_plan(&planform_model::NewPlan {
+            inputs,
+            operation_type: planform_model::OperationType::LaunchProduct,
+            idempotency_token: format!("t{i}"),
+        }))
+        .unwrap();
+    }
+    let boasting: Arc<dyn PlanService> = Arc::new(ClaimsAHugeTotal(service));
+    let providers: Providers = [(ProviderRef::default_for(ProviderKind::Sandbox), boasting)].into();
+    let mut state = State::new("test", "lin".into());
+    state.plans.insert(
+        Address::new("gone"),
+        planform_state::ManagedPlan {
+            provider: ProviderRef::default_for(ProviderKind::Sandbox),
+            plan_id: "plan-gone".into(),
+            provisioned_product_id: None,
+            stack_id: None,
+            status: "PreviewSuccess".into(),
+            applied: None,
+            sensitive_parameters: BTreeSet::new(),
+            launched: false,
+            outputs: BTreeMap::new(),
+            history: vec![],
+            depends_on: BTreeSet::new(),
+            pending_token: None,
+            location: None,
+        },
+    );
+    let (_, stats) = rt
+        .block_on(crate::refresh_to(
+            &desired_of(vec![]),
+            &state,
+            &providers,
+            crate::Depth::Full,
+        ))
+        .unwrap();
+    // Page 1, then pages 2..=17 at once; page 2 is short (50 plans), so nothing more is asked.
+    assert_eq!(stats.list_requests, 17);
+}

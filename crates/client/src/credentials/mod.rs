@@ -213,6 +213,8 @@ impl CredentialProvider {
     /// A provider for `source`; `origin` says where it was configured (for logs).
     pub fn new(source: Source, origin: impl Into<String>, clock: Clock) -> CredentialProvider {
         let http = reqwest::Client::builder()
+            // A signed request goes only where it was addressed: never follow a redirect.
+            .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(10))
             .user_agent(concat!("planform/", env!("CARGO_PKG_VERSION")))

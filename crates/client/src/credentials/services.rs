@@ -235,6 +235,8 @@ pub async fn assume_role_with_oidc(
 /// The metadata service has short timeouts: off ECS nothing answers.
 fn metadata_http() -> reqwest::Client {
     reqwest::Client::builder()
+        // A signed request goes only where it was addressed: never follow a redirect.
+        .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
         .connect_timeout(Duration::from_secs(1))
         .timeout(Duration::from_secs(2))
