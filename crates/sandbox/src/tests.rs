@@ -294,3 +294,36 @@ fn data_survives_reopening_the_database() {
     let q = sb.create_plan(vpc("other")).unwrap();
     assert_ne!(q.id, id);
 }
+
+/// Two launches of one name made before either executed: the first to execute takes the name,
+/// the second's execution is refused as its creation would be now (found by a new user: two
+/// addresses launched two products named "same").
+#[test]
+fn a_launch_whose_name_was_taken_since_is_refused_at_execution() {
+    let clock = Arc::new(ManualClock::new(1_700_000_000_000));
+    let mut sb = sandbox(&clock, Store::memory());
+    let mut first = vpc("same");
+    first.name = "a".into();
+    let mut second = vpc("same");
+    second.name = "b".into();
+    let a = sb.create_plan(first).unwrap();
+    let b = sb.create_plan(second).unwrap();
+    clock.advance(1000);
+    sb.execute_plan(&a.id).unwrap();
+    let refused = sb.execute_plan(&b.id).unwrap_err();
+    assert_eq!(
+        (refused.status, refused.code.as_str()),
+        (400, "InvalidProvisionedProductName.Duplicate")
+    );
+    assert_eq!(
+        sb.get_plan(&b.id).unwrap().status.as_str(),
+        "PreviewSuccess"
+    );
+    clock.advance(5000);
+    // Still refused once the first launch is done; the first plan is unaffected.
+    assert!(sb.execute_plan(&b.id).is_err());
+    assert_eq!(
+        sb.get_plan(&a.id).unwrap().status.as_str(),
+        "ExecuteSuccess"
+    );
+}

@@ -16,6 +16,7 @@ mod moved;
 mod outputs;
 mod planform_block;
 mod plans;
+mod products;
 mod providers;
 mod scope;
 mod sensitivity;
@@ -146,6 +147,7 @@ pub fn lower(files: &[SourceFile], inputs: &Inputs) -> Result<Loaded, Diagnostic
         &sensitive_locals,
     );
     dependencies::check_cycles(&cx.desired, &mut cx.diags);
+    products::check_one_address_per_product(&cx.desired, &mut cx.diags);
     outputs::lower_all(
         &mut cx,
         &output_blocks,

@@ -120,7 +120,7 @@ plan "app" {
   name                     = "app-${var.nope}"
   product_id               = "prod-sbxvpc0000001"
   product_version_id       = "pv-sbxvpc0000001"
-  provisioned_product_name = "app"
+  provisioned_product_name = "app-${count.index}"
   parameters = {
     a = "ok"
     x = var.nope
@@ -134,4 +134,69 @@ plan "app" {
         main.hcl:10:9: plan.app.parameters: reference to undeclared variable "nope"
         "#,
     );
+}
+
+/// Two addresses naming one provisioned product would fight over it (or launch two products of
+/// one name): refused at the second claimant, naming every claimant; instances of one block
+/// with a constant name are the common case.
+#[test]
+fn two_addresses_claiming_one_provisioned_product_are_refused() {
+    let text = r#"
+plan "a" {
+  name                     = "a"
+  product_id               = "prod-sbxvpc0000001"
+  product_version_id       = "pv-sbxvpc0000001"
+  provisioned_product_name = "same"
+}
+
+plan "b" {
+  name                     = "b"
+  product_id               = "prod-sbxvpc0000001"
+  product_version_id       = "pv-sbxvpc0000001"
+  provisioned_product_name = "same"
+}
+
+plan "app" {
+  count                    = 2
+  name                     = "app-${count.index}"
+  product_id               = "prod-sbxvpc0000001"
+  product_version_id       = "pv-sbxvpc0000001"
+  provisioned_product_name = "app"
+}
+"#;
+    assert_text(
+        &render(lower_main(text, &Inputs::default()), |_| String::new()),
+        r#"
+        main.hcl:9:1: plan.b.provisioned_product_name: provisioned product "same" on provider sandbox is claimed by 2 addresses (plan.a, plan.b; the first at main.hcl:2:1): a provisioned product is managed by one address; give each instance its own name (for example with each.key or count.index)
+        main.hcl:16:1: plan.app[1].provisioned_product_name: provisioned product "app" on provider sandbox is claimed by 2 addresses (plan.app[0], plan.app[1]; the first at main.hcl:16:1): a provisioned product is managed by one address; give each instance its own name (for example with each.key or count.index)
+        "#,
+    );
+}
+
+/// One name on two providers (two regions, two clouds) is two products.
+#[test]
+fn one_product_name_on_two_providers_is_two_products() {
+    let text = r#"
+provider "sandbox" {}
+
+provider "sandbox" {
+  alias = "other"
+}
+
+plan "a" {
+  name                     = "a"
+  product_id               = "prod-sbxvpc0000001"
+  product_version_id       = "pv-sbxvpc0000001"
+  provisioned_product_name = "same"
+}
+
+plan "b" {
+  provider                 = sandbox.other
+  name                     = "b"
+  product_id               = "prod-sbxvpc0000001"
+  product_version_id       = "pv-sbxvpc0000001"
+  provisioned_product_name = "same"
+}
+"#;
+    assert!(lower_main(text, &Inputs::default()).is_ok());
 }

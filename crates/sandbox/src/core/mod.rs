@@ -409,6 +409,22 @@ impl Sandbox {
             PlanStatus::ApplicationApproved => {}
             _ => return Err(status::refuse(&plan, "ExecuteProvisionedProductPlan")),
         }
+        // Names are unique: a launch whose name another plan has taken since this one was
+        // made is refused as its creation would be now.
+        if plan.operation_type == OperationType::LaunchProduct {
+            if let Some(pp) = self.active_product_named(&plan.provisioned_product_name) {
+                if pp.id != plan.provisioned_product_id {
+                    return Err(SandboxError::new(
+                        400,
+                        "InvalidProvisionedProductName.Duplicate",
+                        format!(
+                            "A product instance named {:?} already exists ({}); use OperationType UpdateProvisionedProduct.",
+                            pp.name, pp.id
+                        ),
+                    ));
+                }
+            }
+        }
         let mut writes = Vec::new();
         self.start_execution(&mut plan, now, &mut writes);
         self.store.commit(writes)?;

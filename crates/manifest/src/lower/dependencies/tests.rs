@@ -8,13 +8,19 @@ use crate::lower::Inputs;
 /// dependencies, or the diagnostics.
 fn check(a: &str, b: &str, c: &str, expect: &str) {
     let plan = |name: &str, extra: &str| {
+        // Each instance names its own product.
+        let product = if extra.contains("count") {
+            format!("{name}-${{count.index}}")
+        } else {
+            name.to_string()
+        };
         format!(
             r#"
 plan "{name}" {{
   name                     = "{name}"
   product_id               = "prod-sbxvpc0000001"
   product_version_id       = "pv-sbxvpc0000001"
-  provisioned_product_name = "{name}"
+  provisioned_product_name = "{product}"
   {extra}
 }}"#
         )
