@@ -492,7 +492,8 @@ fn issue_12_two_principals_share_one_workspace_without_duplicates() {
 /// same `alibaba` provider pointed at another is refused — by plan, apply, destroy and drift,
 /// before any request (the other endpoint here has no server: a request would fail otherwise)
 /// — and pointed back, nothing changed. The embedded quickstart moved to the `alibaba` kind is
-/// refused as well.
+/// refused by plan and drift (found by a new-user trial: drift checked the new place), while
+/// destroy works through the provider the state recorded.
 #[test]
 fn issue_12_a_provider_pointed_elsewhere_is_refused_before_any_request() {
     let server = serve(&[]);
@@ -533,14 +534,25 @@ fn issue_12_a_provider_pointed_elsewhere_is_refused_before_any_request() {
         ),
     );
     q.write("main.hcl", &main);
-    let refused = run(&q, &["plan"]).expect(1);
+    for args in [&["plan"][..], &["drift"]] {
+        let refused = run(&q, args).expect(1);
+        assert!(
+            refused
+                .stderr
+                .contains("is managed through provider sandbox, but the manifests now say alibaba"),
+            "{args:?}: {}",
+            refused.stderr
+        );
+    }
+    // destroy works through the provider the state recorded (the embedded sandbox is where it
+    // always was), whatever the manifests now say.
+    let destroyed = run(&q, &["destroy", "--auto-approve"]).expect(0);
     assert!(
-        refused
-            .stderr
-            .contains("is managed through provider sandbox, but the manifests now say alibaba"),
+        destroyed.stdout.contains("Destroy complete!"),
         "{}",
-        refused.stderr
+        destroyed.stdout
     );
+    assert!(q.run(&["state", "list"]).stdout.trim().is_empty());
 }
 
 /// Issue 12 (7): AWS allows one plan per provisioned product, executed plans included (the

@@ -334,7 +334,7 @@ pub enum DiffError {
         from: ProviderRef,
         to: ProviderRef,
     },
-    #[error("{address}: its plan {plan_id} was made in {from}, but provider {provider} now points at {to}, where it does not exist; planform does not move plans between regions, endpoints or clouds. Point {provider} back at {from} and run `planform destroy --target {address}` first (or `planform state rm {address}` to leave the plan where it is), then apply with the new setting")]
+    #[error("{address}: its plan {plan_id} was made in {from}, but provider {provider} now points at {to}, where planform did not make it (the same data behind another endpoint is another location to planform); planform does not move plans between regions, endpoints or clouds. Point {provider} back at {from} and run `planform destroy --target {address}` first (or `planform state rm {address}` to leave the plan where it is), then apply with the new setting")]
     ProviderMoved {
         address: Address,
         plan_id: String,

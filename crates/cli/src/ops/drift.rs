@@ -15,9 +15,10 @@ pub async fn drift(ws: &Workspace, ignore: &[String]) -> Result<Vec<DriftItem>> 
         None => State::new(&ws.desired.workspace, String::new()),
     };
     let providers = ws.providers(&state).await?;
-    // Drift reads each plan where the state's provider is; one pointed elsewhere is refused
-    // rather than reported as everything deleted.
-    super::workspace::refuse_moves(&ws.desired, &state, &providers, true)?;
+    // Drift compares the cloud with the manifests: a plan whose manifests now name another
+    // provider, or whose provider points elsewhere, is refused as `plan` refuses it, rather than
+    // checked in a place the manifests no longer mean (or reported as everything deleted).
+    super::workspace::refuse_moves(&ws.desired, &state, &providers, false)?;
     // Drift takes the census of every plan (unmanaged ones may be anywhere in the history).
     let (live, _) = refresh_to(&ws.desired, &state, &providers, Depth::Full).await?;
     let mut products = Products::new();
