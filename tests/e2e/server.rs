@@ -603,3 +603,41 @@ plan "app" {{
         "one plan per product: {per_address:?}"
     );
 }
+
+/// `import ADDR PLAN_ID` refuses a plan whose ownership tags name another workspace (two
+/// workspaces would each update or terminate its product), unless `--force` (found by a
+/// new-user trial: the adoption was silent and both workspaces then managed the product).
+#[test]
+fn import_refuses_a_plan_another_workspace_owns() {
+    let server = serve(&[]);
+    let prod = Workspace::new();
+    prod.write("main.hcl", &manifest(&server.endpoint));
+    run(&prod, &["apply", "--auto-approve"]).expect(0);
+    let shown = run(&prod, &["state", "show", "plan.network"])
+        .expect(0)
+        .stdout;
+    let id = shown
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+        .find(|w| w.starts_with("plan-"))
+        .unwrap_or_else(|| panic!("no plan id in {shown}"))
+        .to_string();
+    let other = Workspace::new();
+    let network_only = manifest(&server.endpoint);
+    let network_only = &network_only[..network_only.find("plan \"app\"").unwrap()];
+    other.write(
+        "main.hcl",
+        &format!("planform {{\n  workspace = \"adopt\"\n}}\n{network_only}"),
+    );
+    let refused = run(&other, &["import", "plan.network", &id]).expect(1);
+    assert!(
+        refused.stderr.contains(&format!(
+            "{id} belongs to workspace \"default\" (as plan.network)"
+        )),
+        "{}",
+        refused.stderr
+    );
+    assert!(run(&other, &["state", "list"]).stdout.trim().is_empty());
+    run(&other, &["import", "plan.network", &id, "--force"]).expect(0);
+    let again = run(&other, &["import", "plan.network", &id]).expect(1);
+    assert!(again.stderr.contains("already managed"), "{}", again.stderr);
+}

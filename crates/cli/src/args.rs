@@ -245,6 +245,10 @@ pub enum Command {
         /// ownership tags for an address in the manifests.
         #[arg(long, conflicts_with_all = ["address", "plan_id"])]
         from_tags: bool,
+        /// Adopt the plan although its ownership tags name another workspace (which then no
+        /// longer manages it: `planform state rm` it there).
+        #[arg(long, conflicts_with = "from_tags")]
+        force: bool,
         #[command(flatten)]
         vars: VarArgs,
         #[command(flatten)]

@@ -147,6 +147,21 @@ async fn list_all(
     Ok(all)
 }
 
+/// Where `address` is now by the manifests' `moved` blocks (followed through chains), unless the
+/// manifests still declare it.
+fn follow_moves(mut address: Address, desired: &DesiredState) -> Address {
+    for _ in 0..desired.moved.len() {
+        if desired.plans.contains_key(&address) {
+            break;
+        }
+        match desired.moved.iter().find(|m| m.from == address) {
+            Some(m) => address = m.to.clone(),
+            None => break,
+        }
+    }
+    address
+}
+
 /// Reads what the cloud holds for every managed and desired address ([`Depth::Enough`]).
 pub async fn refresh(
     desired: &DesiredState,
@@ -212,6 +227,9 @@ pub async fn refresh_to(
             let Some(a) = ownership::claimed_address(&p.inputs, &state.workspace) else {
                 continue;
             };
+            // A plan's tags keep the address it was made for; `moved` blocks say where that
+            // address is now (a lost state rebuilt from tags finds renamed plans too).
+            let a = follow_moves(a, desired);
             tagged_any.entry(a.clone()).or_default().push(p);
             if p.operation_type == OperationType::TerminateProvisionedProduct {
                 continue;

@@ -1020,3 +1020,34 @@ fn a_wrong_total_count_ends_at_the_first_short_page() {
     // Page 1, then pages 2..=17 at once; page 2 is short (50 plans), so nothing more is asked.
     assert_eq!(stats.list_requests, 17);
 }
+
+/// A lost state rebuilt from the ownership tags finds a renamed plan: its tags keep the address
+/// it was made for, and the manifests' `moved` block says where that address is now (found by
+/// a new-user trial: `import --from-tags` after a rename missed the plan and created it again).
+#[test]
+fn a_lost_state_finds_a_plan_renamed_by_moved() {
+    let rt = runtime();
+    let (providers, _) = sandbox();
+    let before = vpc("a", "10.1.0.0/16", BTreeMap::new(), true);
+    let applied = rt.block_on(converge(
+        &desired_of(vec![before.clone()]),
+        State::new("test", "lin".into()),
+        &providers,
+    ));
+    let mut renamed = before.clone();
+    renamed.address = Address::new("renamed");
+    let mut desired = desired_of(vec![renamed.clone()]);
+    desired.moved.push(planform_model::Moved {
+        from: before.address.clone(),
+        to: renamed.address.clone(),
+    });
+    let lost = State::new("test", "lin2".into());
+    let (live, _) = rt.block_on(refresh(&desired, &lost, &providers)).unwrap();
+    let rebuilt = absorb(&lost, &live);
+    assert_eq!(
+        rebuilt.plans[&renamed.address].plan_id,
+        applied.plans[&before.address].plan_id
+    );
+    let changes = diff(&desired, &rebuilt, &live, &DiffOptions::default()).unwrap();
+    assert!(changes.is_empty(), "{:?}", changes.changes);
+}

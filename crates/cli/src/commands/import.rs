@@ -7,12 +7,12 @@ use crate::exit;
 use crate::invocation::Invocation;
 use crate::ops::{self, Workspace};
 
-pub async fn run(inv: &Invocation, address: &str, plan_id: &str) -> Result<u8> {
+pub async fn run(inv: &Invocation, address: &str, plan_id: &str, force: bool) -> Result<u8> {
     let Some(ws) = Workspace::load(inv, &*super::sink(inv, inv.format))? else {
         return Ok(exit::ERROR);
     };
     let address: Address = address.parse()?;
-    ops::import(&ws, inv, &address, plan_id).await?;
+    ops::import(&ws, inv, &address, plan_id, force).await?;
     println!("Imported {plan_id} as {address}. Run `planform plan` to see how it differs from the manifests.");
     Ok(exit::OK)
 }

@@ -113,12 +113,16 @@ pub async fn run(inv: Invocation) -> Result<u8> {
             from_tags: true, ..
         } => import::run_from_tags(&inv).await,
         Command::Import {
-            address, plan_id, ..
+            address,
+            plan_id,
+            force,
+            ..
         } => {
             import::run(
                 &inv,
                 address.as_deref().unwrap_or_default(),
                 plan_id.as_deref().unwrap_or_default(),
+                *force,
             )
             .await
         }

@@ -5,19 +5,22 @@ use std::collections::BTreeMap;
 
 use anyhow::{anyhow, bail, Result};
 use planform_engine::{absorb, refresh};
-use planform_model::Address;
+use planform_model::{ownership, Address};
 use planform_state::{Change, Locked, Record, State};
 
 use super::backend::Guard;
 use super::workspace::Workspace;
 use crate::invocation::Invocation;
 
-/// `import ADDR PLAN_ID`: records the plan as `address` in the state.
+/// `import ADDR PLAN_ID`: records the plan as `address` in the state. A plan this state already
+/// manages (at another address), or whose ownership tags name another workspace (unless
+/// `force`), is refused: two owners would each update or terminate one product.
 pub async fn import(
     ws: &Workspace,
     inv: &Invocation,
     address: &Address,
     plan_id: &str,
+    force: bool,
 ) -> Result<()> {
     let Some(d) = ws.desired.plans.get(address) else {
         bail!("{address} is not in the manifests; add its plan block first");
@@ -29,6 +32,11 @@ pub async fn import(
             m.plan_id
         );
     }
+    if let Some((other, _)) = state.plans.iter().find(|(_, m)| m.plan_id == plan_id) {
+        bail!(
+            "{plan_id} is already managed as {other}; a plan has one address (`moved` renames it)"
+        );
+    }
     let providers = ws.providers(&state).await?;
     let service = providers
         .get(&d.provider)
@@ -37,6 +45,16 @@ pub async fn import(
         .get_plan(plan_id)
         .await
         .map_err(|e| anyhow!("{plan_id}: {e}"))?;
+    if let Some(claim) = ownership::claim(&l.inputs) {
+        if claim.workspace != state.workspace && !force {
+            bail!(
+                "{plan_id} belongs to workspace {:?} (as {}), by its ownership tags; two workspaces would each update or terminate its product. Remove it from that workspace first (`planform state rm {}` there), then import it here with --force",
+                claim.workspace,
+                claim.address().map_or_else(|| "an unreadable address".to_string(), |a| a.to_string()),
+                claim.address().map_or_else(|| "ADDRESS".to_string(), |a| a.to_string()),
+            );
+        }
+    }
     let mut outputs = BTreeMap::new();
     if let (planform_model::PlanStatus::ExecuteSuccess, Some(pp)) =
         (l.status, &l.provisioned_product_id)
