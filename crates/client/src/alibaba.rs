@@ -437,8 +437,38 @@ impl AlibabaClient {
                 format!("{action}: reading the answer: {e}"),
             )
         })?;
-        let body: Value =
-            serde_json::from_str(&text).unwrap_or_else(|_| serde_json::json!({"Message": text}));
+        let Some(body) = serde_json::from_str::<Value>(&text)
+            .ok()
+            .filter(Value::is_object)
+        else {
+            // Not an answer of the API (a proxy's page, another service): say where it came
+            // from, and never take a 2xx page for an empty answer.
+            let shown: String = text
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .take(200)
+                .collect();
+            let code = status.to_string();
+            return Err(ProviderError {
+                kind: if status < 300 {
+                    ErrorKind::Invalid
+                } else {
+                    classify(status, &code, retry_after)
+                },
+                sent: Sent::Yes,
+                message: format!(
+                    "{action} at {}: HTTP {status} with an answer that is not Service Catalog's JSON{}",
+                    self.options.endpoint,
+                    if shown.trim().is_empty() {
+                        " (empty)".to_string()
+                    } else {
+                        format!(": {}", shown.trim())
+                    }
+                ),
+                code,
+                request_id: header_request_id,
+            });
+        };
         let request_id = s(&body, "RequestId")
             .or_else(|| s(&body, "requestId"))
             .or(header_request_id);

@@ -416,3 +416,26 @@ async fn an_alibaba_redirect_is_not_followed() {
     assert!(actions(&other).is_empty(), "the redirect was followed");
     assert!(e.message.contains("302") || e.code.contains("302"), "{e:?}");
 }
+
+/// An endpoint that answers with something other than the API's JSON (a proxy's page, another
+/// service) is an error naming the action, the endpoint and the status, also with a 2xx status
+/// (found by a new-user trial: "404: " with nothing else, and a 200 page read as an empty answer).
+#[tokio::test]
+async fn an_answer_that_is_not_the_apis_json_names_the_action_and_endpoint() {
+    for (status, body) in [(404, ""), (200, "<html><body>portal</body></html>")] {
+        let (endpoint, _) = responder(move |_| (status, vec![], body.into())).await;
+        let c = alibaba(&endpoint, 1);
+        let e = c.get_plan("plan-1").await.unwrap_err();
+        assert!(
+            e.message.contains(&format!(
+                "GetProvisionedProductPlan at {endpoint}: HTTP {status}"
+            )),
+            "{e:?}"
+        );
+        assert_eq!(e.code, status.to_string());
+        if status == 200 {
+            assert_eq!(e.kind, ErrorKind::Invalid);
+            assert!(e.message.contains("portal"), "{e:?}");
+        }
+    }
+}
