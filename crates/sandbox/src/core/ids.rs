@@ -43,9 +43,9 @@ impl Sandbox {
     /// A fresh id for a record of `partition`: the stored counter moves on, so ids never repeat
     /// in one database. Alibaba's are `plan-`/`pp-`/`task-` and 14 characters; AWS's are a
     /// prefix and 13 (wire/aws.md §3 "Example IDs"), its tasks being records (`rec-`).
-    pub(super) fn next_id(&mut self, prefix: &str, partition: &Partition) -> String {
+    pub(super) fn next_id(&mut self, prefix: &str, partition: Option<&Partition>) -> String {
         self.meta.counter += 1;
-        let (prefix, len) = match (partition.is_aws(), prefix) {
+        let (prefix, len) = match (partition.is_some_and(Partition::is_aws), prefix) {
             (true, "task") => ("rec", 13),
             (true, _) => (prefix, 13),
             (false, _) => (prefix, 14),

@@ -118,11 +118,12 @@ pub struct Sandbox {
     products: BTreeMap<String, ProductRecord>,
     tasks: BTreeMap<String, TaskRecord>,
     /// Idempotency tokens (per partition) and the plan each created.
-    tokens: BTreeMap<(Partition, String), String>,
+    tokens: BTreeMap<(Option<Partition>, String), String>,
     /// The plans waiting for a timed step, by the moment it is due.
     due: BTreeSet<(u64, String)>,
     /// The partition the request being answered sees ([`Sandbox::within`]); `None`: every one
-    /// (the sandbox's owner calling it directly), and new records go to the embedded one.
+    /// (the sandbox's owner calling it directly: tests, benchmarks), and what it makes is
+    /// unplaced, seen from every partition as every record was before partitions.
     scope: Option<Partition>,
 }
 
@@ -167,10 +168,7 @@ impl Sandbox {
         store.commit(migrated)?;
         let tokens = token_records
             .into_iter()
-            .map(|t| {
-                let p = t.partition.unwrap_or(Partition::Embedded);
-                ((p, t.token), t.plan_id)
-            })
+            .map(|t| ((t.partition, t.token), t.plan_id))
             .collect();
         let due = plans
             .values()
@@ -201,9 +199,9 @@ impl Sandbox {
         answer
     }
 
-    /// The partition what is made now goes to.
-    fn partition(&self) -> Partition {
-        self.scope.clone().unwrap_or(Partition::Embedded)
+    /// The partition what is made now goes to (`None`: unplaced, made by the owner directly).
+    fn partition(&self) -> Option<Partition> {
+        self.scope.clone()
     }
 
     /// Whether the request being answered sees a record of `partition` (one no plan could place,
@@ -282,17 +280,7 @@ impl Sandbox {
     /// request with the same idempotency token created.
     pub fn create_plan(&mut self, req: CreatePlan) -> Result<PlanRecord, SandboxError> {
         self.advance()?;
-        // Called directly (no request's partition), an AWS plan goes where the AWS face would
-        // have put it: the region it names.
-        let partition = match (&self.scope, req.aws) {
-            (None, true) => Partition::aws(
-                req.stack_region_id
-                    .as_deref()
-                    .filter(|r| partition::is_region(r))
-                    .unwrap_or(partition::AWS_DEFAULT_REGION),
-            ),
-            _ => self.partition(),
-        };
+        let partition = self.partition();
         if let Some(token) = &req.idempotency_token {
             if let Some(existing) = self
                 .tokens
@@ -338,7 +326,7 @@ impl Sandbox {
                     ),
                 ))
             }
-            (OperationType::LaunchProduct, None) => self.next_id("pp", &partition),
+            (OperationType::LaunchProduct, None) => self.next_id("pp", partition.as_ref()),
             (_, Some(pp)) => pp.id.clone(),
             (_, None) => {
                 return Err(SandboxError::new(
@@ -352,7 +340,7 @@ impl Sandbox {
             }
         };
         let now = self.now_ms();
-        let id = self.next_id("plan", &partition);
+        let id = self.next_id("plan", partition.as_ref());
         let mut plan = PlanRecord {
             id: id.clone(),
             seq: self.meta.counter,
@@ -384,7 +372,7 @@ impl Sandbox {
                 .clone()
                 .unwrap_or_else(|| self.settings.account_id.clone()),
             aws: req.aws,
-            partition: Some(partition.clone()),
+            partition: partition.clone(),
         };
         self.start_preview(&mut plan, now);
         let mut writes = Vec::new();
@@ -392,7 +380,7 @@ impl Sandbox {
             writes.push(token_write(&TokenRecord {
                 token: token.clone(),
                 plan_id: id.clone(),
-                partition: Some(partition.clone()),
+                partition: partition.clone(),
             }));
             self.tokens.insert((partition, token), id.clone());
         }
@@ -573,8 +561,8 @@ impl Sandbox {
         let id = plan.id.as_str();
         let mut writes = vec![plan_delete(id)];
         if let Some(t) = &plan.idempotency_token {
-            let partition = plan.partition.clone().unwrap_or(Partition::Embedded);
-            writes.extend(token_delete(&partition, t));
+            let partition = plan.partition.clone();
+            writes.extend(token_delete(partition.as_ref(), t));
             self.tokens.remove(&(partition, t.clone()));
         }
         self.store.commit(writes)?;
@@ -706,9 +694,9 @@ impl Sandbox {
             ));
         }
         let now = self.now_ms();
-        let partition = pp.partition.clone().unwrap_or_else(|| self.partition());
+        let partition = pp.partition.clone();
         let task = TaskRecord {
-            id: self.next_id("task", &partition),
+            id: self.next_id("task", partition.as_ref()),
             task_type: OperationType::TerminateProvisionedProduct,
             status: TaskStatus::Succeeded,
             status_message: None,
@@ -722,7 +710,7 @@ impl Sandbox {
             plan_id: String::new(),
             create_ms: now,
             update_ms: now,
-            partition: Some(partition),
+            partition,
         };
         pp.terminated = true;
         pp.status = ProductStatus::Terminated;

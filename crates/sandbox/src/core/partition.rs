@@ -1,7 +1,10 @@
 //! Where a record lives: as on the real clouds, each face (Alibaba, AWS) keeps each region's
 //! plans, provisioned products, tasks and idempotency tokens apart, and the embedded provider
 //! (`provider "sandbox"`) has its own. A request sees only its own partition; the sandbox's
-//! owner (tests, `planform sandbox approve`) calling [`super::Sandbox`] directly sees them all.
+//! owner (tests, benchmarks, `planform sandbox approve`) calling [`super::Sandbox`] directly,
+//! outside [`super::Sandbox::within`], sees them all, and what it makes there is unplaced: seen
+//! from every partition, as every record was before partitions (and placed by
+//! [`place_unpartitioned`] when a persistent sandbox is opened again).
 //!
 //! Stored as one string: `embedded`, `alibaba/<region>`, `aws/<region>`.
 
@@ -160,7 +163,7 @@ pub(super) fn place_unpartitioned(
             .and_then(|p| p.partition.clone())
             .unwrap_or(Partition::Embedded);
         // The token moves to today's key: the old one goes.
-        writes.extend(token_delete(&placed, &token.token));
+        writes.extend(token_delete(Some(&placed), &token.token));
         token.partition = Some(placed);
         writes.push(token_write(token));
     }

@@ -217,9 +217,9 @@ pub(super) fn token_write(t: &TokenRecord) -> Write {
 }
 
 /// Deletes the token under both spellings of its key (today's and the one before partitions).
-pub(super) fn token_delete(partition: &Partition, token: &str) -> [Write; 2] {
+pub(super) fn token_delete(partition: Option<&Partition>, token: &str) -> [Write; 2] {
     [
-        (token_key(Some(partition), token), None),
+        (token_key(partition, token), None),
         (token_key(None, token), None),
     ]
 }

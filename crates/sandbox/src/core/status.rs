@@ -13,7 +13,7 @@ use super::records::{
     plan_write, task_write, ApprovalAction, Due, Event, OperationRecord, PlanRecord, ProductRecord,
     ResourceChangeRecord, TaskRecord,
 };
-use super::{ids, validation, Partition, Sandbox};
+use super::{ids, validation, Sandbox};
 use crate::store::Write;
 
 /// A plan's status: the model's, stored and answered in Alibaba's spelling.
@@ -281,8 +281,8 @@ impl Sandbox {
             at_ms: now + self.settings.execute_ms,
             event: Event::ExecuteDone,
         });
-        let partition = plan.partition.clone().unwrap_or(Partition::Embedded);
-        let task_id = self.next_id("task", &partition);
+        let partition = plan.partition.clone();
+        let task_id = self.next_id("task", partition.as_ref());
         let mut pp = self
             .products
             .get(&plan.provisioned_product_id)
@@ -305,7 +305,7 @@ impl Sandbox {
                 last_successful_task_id: None,
                 create_ms: now,
                 terminated: false,
-                partition: Some(partition.clone()),
+                partition: partition.clone(),
             });
         pp.status = ProductStatus::UnderChange;
         pp.last_task_id = Some(task_id.clone());
@@ -327,7 +327,7 @@ impl Sandbox {
             plan_id: plan.id.clone(),
             create_ms: now,
             update_ms: now,
-            partition: Some(partition),
+            partition,
         };
         writes.push(task_write(&task));
         writes.push(super::records::product_write(&pp));
