@@ -8,7 +8,11 @@ import time
 import pytest
 
 KEY = ("testid", "testsecret")
+# The RAM user KEY belongs to (`USER=ID:SECRET`): plans name it as their owner.
+USER = "conformance"
 STS = ("stsid", "stssecret", "ststoken")
+# The key of the RAM user `dba`, the demo catalog's approver for RDS (port-sbxreview0001).
+DBA = ("dbaid", "dbasecret")
 
 
 def binary():
@@ -27,7 +31,8 @@ class Server:
         self.printed = []
 
     def start(self):
-        keys = ["--access-key", ":".join(KEY), "--access-key", ":".join(STS)] if self.keys else []
+        keys = ["--access-key", f"{USER}=" + ":".join(KEY), "--access-key", ":".join(STS),
+                "--access-key", "dba=" + ":".join(DBA)] if self.keys else []
         args = [binary(), "sandbox", "serve", "--listen", self.listen, "--data", self.data_dir, *keys,
                 "--preview-ms", "30", "--execute-ms", "60", *self.extra]
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=self.env)

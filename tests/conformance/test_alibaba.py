@@ -17,7 +17,7 @@ from alibabacloud_servicecatalog20210901 import models
 from alibabacloud_servicecatalog20210901.client import Client
 from alibabacloud_tea_openapi.models import Config
 
-from conftest import KEY, STS, wait_for
+from conftest import DBA, KEY, STS, USER, wait_for
 
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 
@@ -144,8 +144,19 @@ def test_approval_flow(server):
     assert listing(c, filters=[("ProvisionedProductPlanApprover", "RamUser:dba")]).total_count >= 1
     approvers = c.list_provisioned_product_plan_approvers(models.ListProvisionedProductPlanApproversRequest(access_level_filter="User")).body.approvers
     assert ("RamUser", "dba") in [(a.principal_type, a.principal_name) for a in approvers]
-    c.approve_provisioned_product_plan(models.ApproveProvisionedProductPlanRequest(plan_id=made.plan_id, approval_action="Approve", comment="ok"))
+    # Issue 14: only an assigned approver reviews; the owner (or anyone else) is refused.
+    for who in [c, client(server, key=STS[:2], token=STS[2])]:
+        for action in ["Approve", "Reject"]:
+            with pytest.raises(Exception) as e:
+                who.approve_provisioned_product_plan(models.ApproveProvisionedProductPlanRequest(plan_id=made.plan_id, approval_action=action, comment="mine"))
+            assert (e.value.status_code, e.value.code) == (403, "Forbidden")
+    assert status_of(c, made.plan_id) == "ApplicationInProgress"
+    dba = client(server, key=DBA)
+    dba.approve_provisioned_product_plan(models.ApproveProvisionedProductPlanRequest(plan_id=made.plan_id, approval_action="Approve", comment="ok"))
     assert status_of(c, made.plan_id) == "ApplicationApproved"
+    records = get(c, made.plan_id).plan_detail.approval_detail.operation_records
+    assert [(r.approval_action, r.operator.principal_type, r.operator.principal_name, r.comment) for r in records] == [
+        ("Submit", "RamUser", USER, ""), ("Approve", "RamUser", "dba", "ok")]
     c.execute_provisioned_product_plan(models.ExecuteProvisionedProductPlanRequest(plan_id=made.plan_id))
     d = wait_for(lambda: get(c, made.plan_id).plan_detail, lambda d: d.status == "ExecuteSuccess")
     assert [r.approval_action for r in d.approval_detail.operation_records] == ["Submit", "Approve"]
@@ -153,8 +164,15 @@ def test_approval_flow(server):
     other = create(c, "conf-db2", product="prod-sbxrds0000001", version="pv-sbxrds0000001", portfolio="port-sbxreview0001", params={"engine": "PostgreSQL"})
     wait_for(lambda: status_of(c, other.plan_id), lambda s: s == "PreviewSuccess")
     c.execute_provisioned_product_plan(models.ExecuteProvisionedProductPlanRequest(plan_id=other.plan_id))
-    c.cancel_provisioned_product_plan(models.CancelProvisionedProductPlanRequest(plan_id=other.plan_id))
-    assert status_of(c, other.plan_id) == "Canceled"
+    dba.approve_provisioned_product_plan(models.ApproveProvisionedProductPlanRequest(plan_id=other.plan_id, approval_action="Reject", comment="not now"))
+    d = get(c, other.plan_id).plan_detail
+    assert d.status == "ApplicationRejected"
+    assert (d.approval_detail.operation_records[-1].approval_action, d.approval_detail.operation_records[-1].operator.principal_name) == ("reject", "dba")
+    third = create(c, "conf-db3", product="prod-sbxrds0000001", version="pv-sbxrds0000001", portfolio="port-sbxreview0001", params={"engine": "PostgreSQL"})
+    wait_for(lambda: status_of(c, third.plan_id), lambda s: s == "PreviewSuccess")
+    c.execute_provisioned_product_plan(models.ExecuteProvisionedProductPlanRequest(plan_id=third.plan_id))
+    c.cancel_provisioned_product_plan(models.CancelProvisionedProductPlanRequest(plan_id=third.plan_id))
+    assert status_of(c, third.plan_id) == "Canceled"
 
 
 def test_reads_of_products_and_launch_options(server):
@@ -262,7 +280,9 @@ def test_plans_belong_to_the_principal_that_made_them(server):
     assert mine.plan_id in ids(listing(other, page_size=100, access_level_filter="Account"))
     assert mine.plan_id in ids(listing(client(server), page_size=100))
     detail = get(client(server), mine.plan_id).plan_detail
-    assert detail.owner_principal_name == KEY[0]
+    # Issue 24: the owner is the key's RAM user by name (the key id is half a credential).
+    assert (detail.owner_principal_type, detail.owner_principal_name) == ("RamUser", USER)
+    assert get(other, create(other, "conf-principal-b").plan_id).plan_detail.owner_principal_name not in (STS[0], "")
     assert detail.owner_principal_id.isdigit() and len(detail.owner_principal_id) == 17
 
 

@@ -239,3 +239,60 @@ def test_page_tokens_are_checked_not_wrapped(server):
     for token in ["pt-18446744073709551615", "pt-999999", "pt-x"]:
         with pytest.raises(c.exceptions.InvalidParametersException):
             c.list_provisioned_product_plans(PageToken=token)
+
+
+def test_each_region_and_the_alibaba_face_are_separate_stores(server):
+    """Issue 13: an AWS region is its own store, and plans made through the Alibaba face never
+    show up on AWS (nor AWS's on Alibaba); ids and ARNs are spelled as AWS spells them."""
+    from alibabacloud_servicecatalog20210901 import models
+    from alibabacloud_servicecatalog20210901.client import Client
+    from alibabacloud_tea_openapi.models import Config as AliConfig
+
+    us = sc(server)
+    eu = boto3.client("servicecatalog", endpoint_url=f"http://{server.endpoint}", region_name="eu-west-1",
+                      aws_access_key_id=KEY[0], aws_secret_access_key=KEY[1], config=Config(retries={"max_attempts": 1}))
+    account = {"Key": "Account", "Value": "self"}
+
+    def listed(c):
+        out, token = [], None
+        while True:
+            page = c.list_provisioned_product_plans(PageSize=20, AccessLevelFilter=account, **({"PageToken": token} if token else {}))
+            out += [(p["PlanId"], p["PlanName"], p["PlanType"]) for p in page["ProvisionedProductPlans"]]
+            token = page.get("NextPageToken")
+            if not token:
+                return out
+
+    ali = Client(AliConfig(access_key_id=KEY[0], access_key_secret=KEY[1], endpoint=server.endpoint, protocol="http", region_id="cn-hangzhou"))
+    ali_plan = ali.create_provisioned_product_plan(models.CreateProvisionedProductPlanRequest(
+        plan_name="DEMO-ECS instance web", plan_type="Ros", product_id="prod-sbxvpc0000001", product_version_id="pv-sbxvpc0000001",
+        provisioned_product_name="DEMO-ECS instance web", stack_region_id="cn-hangzhou",
+        parameters=[models.CreateProvisionedProductPlanRequestParameters(parameter_key="cidr_block", parameter_value="10.0.0.0/16")])).body.plan_id
+    made = create(us, "region-net", IdempotencyToken="region-token")
+    assert len(made["PlanId"]) == len("plan-") + 13, made["PlanId"]
+    # The same name and token in another region is another plan, for another product.
+    theirs = create(eu, "region-net", IdempotencyToken="region-token")
+    assert theirs["PlanId"] != made["PlanId"]
+    us_ids = {p[0] for p in listed(us)}
+    eu_ids = {p[0] for p in listed(eu)}
+    assert made["PlanId"] in us_ids and made["PlanId"] not in eu_ids
+    assert theirs["PlanId"] in eu_ids and theirs["PlanId"] not in us_ids
+    assert ali_plan not in us_ids | eu_ids and all(t == "CLOUDFORMATION" for _, _, t in listed(us) + listed(eu))
+    with pytest.raises(us.exceptions.ResourceNotFoundException):
+        eu.describe_provisioned_product_plan(PlanId=made["PlanId"])
+    with pytest.raises(us.exceptions.ResourceNotFoundException):
+        us.describe_provisioned_product_plan(PlanId=ali_plan)
+    with pytest.raises(Exception) as e:
+        ali.get_provisioned_product_plan(models.GetProvisionedProductPlanRequest(plan_id=made["PlanId"]))
+    assert e.value.code == "InvalidProvisionedProductPlan.NotFound"
+    # Executed in us-east-1, the product is not in eu-west-1; its record is `rec-` and 13.
+    wait_for(lambda: status(us, made["PlanId"]), lambda s: s == "CREATE_SUCCESS")
+    rec = us.execute_provisioned_product_plan(PlanId=made["PlanId"])["RecordDetail"]
+    assert rec["RecordId"].startswith("rec-") and len(rec["RecordId"]) == len("rec-") + 13, rec["RecordId"]
+    wait_for(lambda: status(us, made["PlanId"]), lambda s: s == "EXECUTE_SUCCESS")
+    pp = us.describe_provisioned_product(Name="region-net")["ProvisionedProductDetail"]
+    assert pp["Arn"].split(":")[3:5] == ["us-east-1", "123456789012"], pp["Arn"]
+    with pytest.raises(us.exceptions.ResourceNotFoundException):
+        eu.describe_provisioned_product(Name="region-net")
+    with pytest.raises(us.exceptions.ResourceNotFoundException):
+        eu.describe_record(Id=rec["RecordId"])
+    assert eu.search_provisioned_products(Filters={"SearchQuery": ["name:region-net"]})["TotalResultsCount"] == 0

@@ -93,6 +93,7 @@ fn config() -> ServerConfig {
             id: KEY_ID.into(),
             secret: SECRET.into(),
             token: None,
+            user: None,
         }],
         ..ServerConfig::default()
     }

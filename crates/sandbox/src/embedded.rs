@@ -12,7 +12,8 @@ use planform_model::{
 use crate::catalog::Catalog;
 use crate::clock::{iso8601, Clock, SystemClock};
 use crate::core::{
-    CreatePlan, ListPlans, PlanRecord, ProductRecord, Sandbox, SandboxError, Settings, UpdatePlan,
+    CreatePlan, ListPlans, Partition, PlanRecord, ProductRecord, Sandbox, SandboxError, Settings,
+    UpdatePlan,
 };
 use crate::store::Store;
 
@@ -58,7 +59,9 @@ impl Embedded {
     ) -> Result<T, ProviderError> {
         let (answer, durability) = {
             let mut sb = self.sandbox.lock().unwrap_or_else(|e| e.into_inner());
-            (f(&mut sb), sb.durability())
+            // The embedded provider's records are its own, apart from any `sandbox serve`
+            // face's that share the data directory.
+            (sb.within(Partition::Embedded, f), sb.durability())
         };
         if let Some(d) = durability {
             d.settle().map_err(|e| provider_error(e.into()))?;

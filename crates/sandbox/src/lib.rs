@@ -16,8 +16,8 @@ pub mod store;
 pub use catalog::Catalog;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use core::{
-    CreatePlan, ListPlans, PlanRecord, PlanStatus, ProductStatus, Sandbox, SandboxError, Settings,
-    TaskStatus, UpdatePlan,
+    CreatePlan, ListPlans, Partition, PlanRecord, PlanStatus, ProductStatus, Sandbox, SandboxError,
+    Settings, TaskStatus, UpdatePlan,
 };
 pub use embedded::{live_plan, provider_error, Embedded};
 

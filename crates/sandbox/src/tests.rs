@@ -4,7 +4,10 @@ use std::sync::Arc;
 
 use crate::catalog::Catalog;
 use crate::clock::ManualClock;
-use crate::core::{CreatePlan, ListPlans, Sandbox, Settings, UpdatePlan};
+use crate::core::{
+    CreatePlan, ListPlans, Partition, PlanRecord, ProductRecord, Sandbox, Settings, TaskRecord,
+    UpdatePlan,
+};
 use crate::store::Store;
 
 fn sandbox(clock: &Arc<ManualClock>, store: Store) -> Sandbox {
@@ -326,4 +329,295 @@ fn a_launch_whose_name_was_taken_since_is_refused_at_execution() {
         sb.get_plan(&a.id).unwrap().status.as_str(),
         "ExecuteSuccess"
     );
+}
+
+fn list_all(sb: &mut Sandbox) -> Vec<String> {
+    let (items, _) = sb
+        .list_plans(&ListPlans {
+            page_number: 1,
+            page_size: 100,
+            ..ListPlans::default()
+        })
+        .unwrap();
+    items.into_iter().map(|p| p.name).collect()
+}
+
+/// Issue 13: each face and region keeps its own plans, products, tasks and idempotency tokens,
+/// as the real clouds do; the sandbox's owner, calling it directly, sees them all.
+#[test]
+fn each_face_and_region_is_its_own_store() {
+    let clock = Arc::new(ManualClock::new(0));
+    let mut sb = sandbox(&clock, Store::memory());
+    let us = Partition::aws("us-east-1");
+    let eu = Partition::aws("eu-west-1");
+    let hz = Partition::alibaba("cn-hangzhou");
+    let token = |name: &str| CreatePlan {
+        idempotency_token: Some("same-token".into()),
+        ..vpc(name)
+    };
+    let made = sb.within(us.clone(), |sb| {
+        sb.create_plan(CreatePlan {
+            aws: true,
+            ..token("net")
+        })
+    });
+    let made = made.unwrap();
+    assert!(
+        made.id.starts_with("plan-") && made.id.len() == 18,
+        "AWS: 13 characters: {}",
+        made.id
+    );
+    // The same token and the same product name are another plan and another product elsewhere.
+    let other = sb
+        .within(eu.clone(), |sb| {
+            sb.create_plan(CreatePlan {
+                aws: true,
+                ..token("net")
+            })
+        })
+        .unwrap();
+    assert_ne!(other.id, made.id);
+    let ali = sb
+        .within(hz.clone(), |sb| sb.create_plan(token("net")))
+        .unwrap();
+    assert!(ali.id.len() == 19, "Alibaba: 14 characters: {}", ali.id);
+    let embedded = sb
+        .within(Partition::Embedded, |sb| sb.create_plan(vpc("quick")))
+        .unwrap();
+    for (p, seen) in [
+        (&us, vec!["net"]),
+        (&eu, vec!["net"]),
+        (&hz, vec!["net"]),
+        (&Partition::Embedded, vec!["quick"]),
+        (&Partition::aws("ap-south-1"), vec![]),
+    ] {
+        assert_eq!(sb.within(p.clone(), list_all), seen, "{p}");
+    }
+    assert_eq!(list_all(&mut sb).len(), 4, "the owner sees every partition");
+    // A plan is not found from another partition, nor can it be executed or deleted there.
+    let err = sb
+        .within(eu.clone(), |sb| sb.get_plan(&made.id))
+        .unwrap_err();
+    assert_eq!(err.code, "InvalidProvisionedProductPlan.NotFound");
+    assert_eq!(
+        sb.within(hz.clone(), |sb| sb.delete_plan(&embedded.id))
+            .unwrap_err()
+            .status,
+        404
+    );
+    // Executed, each makes its own product and task (AWS: a record, `rec-`).
+    clock.advance(1000);
+    for (p, id) in [(&us, &made.id), (&hz, &ali.id)] {
+        sb.within(p.clone(), |sb| sb.execute_plan(id)).unwrap();
+    }
+    clock.advance(5000);
+    let pp = sb
+        .within(us.clone(), |sb| sb.provisioned_product_named("net"))
+        .unwrap()
+        .unwrap();
+    let task = pp.last_task_id.clone().unwrap();
+    assert!(task.starts_with("rec-") && task.len() == 17, "{task}");
+    assert!(pp.id.starts_with("pp-") && pp.id.len() == 16, "{}", pp.id);
+    assert!(sb.within(us.clone(), |sb| sb.task(&task)).is_ok());
+    assert_eq!(
+        sb.within(hz.clone(), |sb| sb.task(&task)).unwrap_err().code,
+        "InvalidTask.NotFound"
+    );
+    assert!(sb
+        .within(eu.clone(), |sb| sb.provisioned_product(&pp.id))
+        .is_err());
+    assert_eq!(
+        sb.within(eu.clone(), |sb| sb.list_provisioned_products())
+            .unwrap()
+            .len(),
+        0
+    );
+    let hz_products = sb
+        .within(hz.clone(), |sb| sb.list_provisioned_products())
+        .unwrap();
+    assert_eq!(hz_products.len(), 1);
+    assert!(hz_products[0]
+        .last_task_id
+        .as_deref()
+        .unwrap()
+        .starts_with("task-"));
+}
+
+/// A data directory written before partitions keeps working: each record goes to the partition
+/// it was made in (an AWS plan to its signing region, an account-owned one to the embedded
+/// provider, a key's Alibaba plan to `sandbox serve`'s cn-hangzhou), with its product, task and
+/// token, and stays there once rewritten.
+#[test]
+fn records_written_before_partitions_stay_where_they_were_made() {
+    use crate::store::encode;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sb.redb");
+    let clock = Arc::new(ManualClock::new(0));
+    // Yesterday's records: made, then stripped of their partition as the old sandbox wrote them.
+    let (aws_id, ali_id, emb_id) = {
+        let mut sb = sandbox(&clock, Store::memory());
+        let aws = sb
+            .create_plan(CreatePlan {
+                aws: true,
+                owner: Some("AKIDOLD".into()),
+                stack_region_id: Some("eu-west-1".into()),
+                idempotency_token: Some("t1".into()),
+                ..vpc("aws-net")
+            })
+            .unwrap();
+        let ali = sb
+            .create_plan(CreatePlan {
+                owner: Some("LTAIold".into()),
+                ..vpc("ali-net")
+            })
+            .unwrap();
+        let emb = sb.create_plan(vpc("quick")).unwrap();
+        clock.advance(1000);
+        sb.execute_plan(&aws.id).unwrap();
+        clock.advance(5000);
+        let aws = sb.get_plan(&aws.id).unwrap();
+        let pp = sb.provisioned_product(&aws.provisioned_product_id).unwrap();
+        let task = sb.task(pp.last_task_id.as_deref().unwrap()).unwrap();
+        let store = Store::open(&path).unwrap();
+        let mut writes = vec![];
+        for p in [
+            aws.clone(),
+            sb.get_plan(&ali.id).unwrap(),
+            sb.get_plan(&emb.id).unwrap(),
+        ] {
+            let p = PlanRecord {
+                partition: None,
+                ..p
+            };
+            writes.push(encode(format!("plan/{}", p.id), &p));
+        }
+        writes.push(encode(
+            format!("pp/{}", pp.id),
+            &ProductRecord {
+                partition: None,
+                ..pp
+            },
+        ));
+        writes.push(encode(
+            format!("task/{}", task.id),
+            &TaskRecord {
+                partition: None,
+                ..task
+            },
+        ));
+        writes.push(encode(
+            "token/t1".into(),
+            &serde_json::json!({"token": "t1", "plan_id": aws.id}),
+        ));
+        store.commit(writes).unwrap();
+        drop(store);
+        (aws.id, ali.id, emb.id)
+    };
+    for _ in 0..2 {
+        let mut sb = sandbox(&clock, Store::open(&path).unwrap());
+        let eu = Partition::aws("eu-west-1");
+        assert_eq!(sb.within(eu.clone(), list_all), ["aws-net"]);
+        assert_eq!(
+            sb.within(Partition::alibaba("cn-hangzhou"), list_all),
+            ["ali-net"]
+        );
+        assert_eq!(sb.within(Partition::Embedded, list_all), ["quick"]);
+        assert!(sb.within(Partition::aws("us-east-1"), list_all).is_empty());
+        let pp = sb
+            .within(eu.clone(), |sb| sb.provisioned_product_named("aws-net"))
+            .unwrap()
+            .expect("the product went with its plan");
+        assert!(sb
+            .within(eu.clone(), |sb| sb
+                .task(pp.last_task_id.as_deref().unwrap()))
+            .is_ok());
+        assert!(sb
+            .within(Partition::Embedded, |sb| sb.provisioned_product(&pp.id))
+            .is_err());
+        // The token still answers with its plan, in its partition.
+        let again = sb
+            .within(eu.clone(), |sb| {
+                sb.create_plan(CreatePlan {
+                    aws: true,
+                    idempotency_token: Some("t1".into()),
+                    stack_region_id: Some("eu-west-1".into()),
+                    ..vpc("aws-net")
+                })
+            })
+            .unwrap();
+        assert_eq!(again.id, aws_id);
+        assert!(sb
+            .within(Partition::alibaba("cn-hangzhou"), |sb| sb.get_plan(&ali_id))
+            .is_ok());
+        assert!(sb
+            .within(Partition::Embedded, |sb| sb.get_plan(&emb_id))
+            .is_ok());
+        assert!(sb
+            .within(Partition::Embedded, |sb| sb.get_plan(&ali_id))
+            .is_err());
+        drop(sb);
+    }
+}
+
+/// Issue 14: only an assigned approver approves or rejects, and the record names who did.
+#[test]
+fn only_an_assigned_approver_reviews_and_the_record_names_them() {
+    let clock = Arc::new(ManualClock::new(0));
+    let mut sb = sandbox(&clock, Store::memory());
+    let mut req = vpc("db");
+    req.product_id = "prod-sbxrds0000001".into();
+    req.product_version_id = "pv-sbxrds0000001".into();
+    req.parameters = vec![("engine".into(), "MySQL".into())];
+    req.owner = Some("RamUser:alice".into());
+    let p = sb.create_plan(req.clone()).unwrap();
+    clock.advance(1000);
+    sb.execute_plan(&p.id).unwrap();
+    for who in ["RamUser:alice", "RamUser:mallory", "RamRole:dba", "dba"] {
+        let e = sb.approve_plan(&p.id, "Reject", "no", who).unwrap_err();
+        assert_eq!((e.status, e.code.as_str()), (403, "Forbidden"), "{who}");
+        assert!(
+            e.message.contains(who) && e.message.contains("RamUser:dba"),
+            "{}",
+            e.message
+        );
+    }
+    assert_eq!(
+        sb.get_plan(&p.id).unwrap().status.as_str(),
+        "ApplicationInProgress",
+        "a refused review changes nothing"
+    );
+    let p = sb
+        .approve_plan(&p.id, "Reject", "not now", "RamUser:dba")
+        .unwrap();
+    assert_eq!(p.status.as_str(), "ApplicationRejected");
+    let last = p.records.last().unwrap();
+    assert_eq!(
+        (last.principal.as_str(), last.comment.as_str()),
+        ("RamUser:dba", "not now")
+    );
+    // A plan not under review is refused for its status first.
+    let e = sb
+        .approve_plan(&p.id, "Approve", "", "RamUser:dba")
+        .unwrap_err();
+    assert!(e.code.starts_with("InvalidStatus"), "{e}");
+    // `planform sandbox approve` acts as the assigned approver, in whatever partition.
+    let q = sb
+        .within(Partition::alibaba("cn-shanghai"), |sb| {
+            sb.create_plan(CreatePlan {
+                name: "db2".into(),
+                provisioned_product_name: "db2".into(),
+                ..req.clone()
+            })
+        })
+        .unwrap();
+    clock.advance(1000);
+    sb.within(Partition::alibaba("cn-shanghai"), |sb| {
+        sb.execute_plan(&q.id)
+    })
+    .unwrap();
+    let q = sb
+        .approve_as_assigned_approver(&q.id, "Approve", "ok")
+        .unwrap();
+    assert_eq!(q.status.as_str(), "ApplicationApproved");
+    assert_eq!(q.records.last().unwrap().principal, "RamUser:dba");
 }

@@ -34,7 +34,7 @@ fn review(inv: &Invocation, command: &SandboxCommand) -> Result<u8> {
         SandboxCommand::Serve(_) => unreachable!("handled in run"),
     };
     let p = sb
-        .approve_plan(id, action, comment, "RamUser:sandbox-admin")
+        .approve_as_assigned_approver(id, action, comment)
         .map_err(|e| anyhow!("{e}"))?;
     println!("{} is now {}", p.id, p.status);
     Ok(exit::OK)

@@ -3,15 +3,20 @@
 
 use sha2::{Digest, Sha256};
 
-use super::Sandbox;
+use super::{Partition, Sandbox};
 
 /// `{prefix}-` and 14 characters of `[0-9a-z]` taken from the SHA-256 of `seed`.
 fn cloud_id(seed: &str, prefix: &str) -> String {
+    cloud_id_of_len(seed, prefix, 14)
+}
+
+/// `{prefix}-` and `len` characters of `[0-9a-z]` taken from the SHA-256 of `seed`.
+fn cloud_id_of_len(seed: &str, prefix: &str, len: usize) -> String {
     const ALPHABET: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
     let digest = Sha256::digest(seed);
     let tail: String = digest
         .iter()
-        .take(14)
+        .take(len)
         .map(|b| ALPHABET[(*b as usize) % 36] as char)
         .collect();
     format!("{prefix}-{tail}")
@@ -35,12 +40,20 @@ pub(super) fn stack_id(provisioned_product_id: &str) -> String {
 }
 
 impl Sandbox {
-    /// A fresh id: the stored counter moves on, so ids never repeat in one database.
-    pub(super) fn next_id(&mut self, prefix: &str) -> String {
+    /// A fresh id for a record of `partition`: the stored counter moves on, so ids never repeat
+    /// in one database. Alibaba's are `plan-`/`pp-`/`task-` and 14 characters; AWS's are a
+    /// prefix and 13 (wire/aws.md §3 "Example IDs"), its tasks being records (`rec-`).
+    pub(super) fn next_id(&mut self, prefix: &str, partition: Option<&Partition>) -> String {
         self.meta.counter += 1;
-        cloud_id(
+        let (prefix, len) = match (partition.is_some_and(Partition::is_aws), prefix) {
+            (true, "task") => ("rec", 13),
+            (true, _) => (prefix, 13),
+            (false, _) => (prefix, 14),
+        };
+        cloud_id_of_len(
             &format!("{}:{}:{prefix}", self.meta.salt, self.meta.counter),
             prefix,
+            len,
         )
     }
 }

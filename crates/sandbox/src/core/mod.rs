@@ -7,6 +7,7 @@
 mod error;
 pub mod ids;
 mod outputs;
+pub mod partition;
 pub mod records;
 pub mod status;
 mod validation;
@@ -21,6 +22,7 @@ use crate::clock::Clock;
 use crate::store::{Store, Write};
 
 pub use error::SandboxError;
+pub use partition::Partition;
 use records::{
     meta_write, plan_delete, plan_write, product_write, task_write, token_delete, token_write,
     Meta, TokenRecord, META_KEY, PLAN_PREFIX, PRODUCT_PREFIX, TASK_PREFIX, TOKEN_PREFIX,
@@ -37,8 +39,10 @@ use validation::PlanInputs;
 pub struct Settings {
     pub preview_ms: u64,
     pub execute_ms: u64,
-    /// The account id reported as `Uid` / owner.
+    /// The account id reported as `Uid` / owner (Alibaba's are 16 digits).
     pub account_id: String,
+    /// The account id in the AWS face's ARNs (AWS's are 12 digits).
+    pub aws_account_id: String,
 }
 
 impl Default for Settings {
@@ -47,6 +51,7 @@ impl Default for Settings {
             preview_ms: 200,
             execute_ms: 400,
             account_id: "1234567890123456".into(),
+            aws_account_id: "123456789012".into(),
         }
     }
 }
@@ -112,9 +117,14 @@ pub struct Sandbox {
     plans: BTreeMap<String, PlanRecord>,
     products: BTreeMap<String, ProductRecord>,
     tasks: BTreeMap<String, TaskRecord>,
-    tokens: BTreeMap<String, String>,
+    /// Idempotency tokens (per partition) and the plan each created.
+    tokens: BTreeMap<(Option<Partition>, String), String>,
     /// The plans waiting for a timed step, by the moment it is due.
     due: BTreeSet<(u64, String)>,
+    /// The partition the request being answered sees ([`Sandbox::within`]); `None`: every one
+    /// (the sandbox's owner calling it directly: tests, benchmarks), and what it makes is
+    /// unplaced, seen from every partition as every record was before partitions.
+    scope: Option<Partition>,
 }
 
 impl Sandbox {
@@ -132,25 +142,33 @@ impl Sandbox {
                 salt: format!("{}-{}", clock.now_ms(), std::process::id()),
                 counter: 0,
             });
-        let plans: BTreeMap<_, _> = store
+        let mut plans: BTreeMap<_, _> = store
             .load::<PlanRecord>(PLAN_PREFIX)?
             .into_iter()
             .map(|p| (p.id.clone(), p))
             .collect();
-        let products = store
+        let mut products = store
             .load::<ProductRecord>(PRODUCT_PREFIX)?
             .into_iter()
             .map(|p| (p.id.clone(), p))
             .collect();
-        let tasks = store
+        let mut tasks = store
             .load::<TaskRecord>(TASK_PREFIX)?
             .into_iter()
             .map(|t| (t.id.clone(), t))
             .collect();
-        let tokens = store
-            .load::<TokenRecord>(TOKEN_PREFIX)?
+        let mut token_records = store.load::<TokenRecord>(TOKEN_PREFIX)?;
+        let migrated = partition::place_unpartitioned(
+            &settings.account_id,
+            &mut plans,
+            &mut products,
+            &mut tasks,
+            &mut token_records,
+        );
+        store.commit(migrated)?;
+        let tokens = token_records
             .into_iter()
-            .map(|t| (t.token, t.plan_id))
+            .map(|t| ((t.partition, t.token), t.plan_id))
             .collect();
         let due = plans
             .values()
@@ -167,7 +185,32 @@ impl Sandbox {
             tasks,
             tokens,
             due,
+            scope: None,
         })
+    }
+
+    /// Runs `f` as a request of `partition`: it sees that partition's plans, products, tasks
+    /// and tokens only, and what it makes goes there (`sandbox serve` answers each request
+    /// within the partition of its face and region, the embedded provider within its own).
+    pub fn within<T>(&mut self, partition: Partition, f: impl FnOnce(&mut Sandbox) -> T) -> T {
+        let outer = self.scope.replace(partition);
+        let answer = f(self);
+        self.scope = outer;
+        answer
+    }
+
+    /// The partition what is made now goes to (`None`: unplaced, made by the owner directly).
+    fn partition(&self) -> Option<Partition> {
+        self.scope.clone()
+    }
+
+    /// Whether the request being answered sees a record of `partition` (one no plan could place,
+    /// written before partitions, is seen from every partition, so nothing is lost).
+    fn sees(&self, partition: &Option<Partition>) -> bool {
+        match (&self.scope, partition) {
+            (Some(s), Some(p)) => s == p,
+            _ => true,
+        }
     }
 
     pub fn now_ms(&self) -> u64 {
@@ -221,7 +264,7 @@ impl Sandbox {
     fn active_product_named(&self, name: &str) -> Option<&ProductRecord> {
         self.products
             .values()
-            .find(|p| !p.terminated && p.name == name)
+            .find(|p| !p.terminated && p.name == name && self.sees(&p.partition))
     }
 
     /// Stores `plan` and keeps it, with its timed step.
@@ -237,8 +280,13 @@ impl Sandbox {
     /// request with the same idempotency token created.
     pub fn create_plan(&mut self, req: CreatePlan) -> Result<PlanRecord, SandboxError> {
         self.advance()?;
+        let partition = self.partition();
         if let Some(token) = &req.idempotency_token {
-            if let Some(existing) = self.tokens.get(token).and_then(|id| self.plans.get(id)) {
+            if let Some(existing) = self
+                .tokens
+                .get(&(partition.clone(), token.clone()))
+                .and_then(|id| self.plans.get(id))
+            {
                 return Ok(existing.clone());
             }
         }
@@ -278,7 +326,7 @@ impl Sandbox {
                     ),
                 ))
             }
-            (OperationType::LaunchProduct, None) => self.next_id("pp"),
+            (OperationType::LaunchProduct, None) => self.next_id("pp", partition.as_ref()),
             (_, Some(pp)) => pp.id.clone(),
             (_, None) => {
                 return Err(SandboxError::new(
@@ -292,7 +340,7 @@ impl Sandbox {
             }
         };
         let now = self.now_ms();
-        let id = self.next_id("plan");
+        let id = self.next_id("plan", partition.as_ref());
         let mut plan = PlanRecord {
             id: id.clone(),
             seq: self.meta.counter,
@@ -324,6 +372,7 @@ impl Sandbox {
                 .clone()
                 .unwrap_or_else(|| self.settings.account_id.clone()),
             aws: req.aws,
+            partition: partition.clone(),
         };
         self.start_preview(&mut plan, now);
         let mut writes = Vec::new();
@@ -331,8 +380,9 @@ impl Sandbox {
             writes.push(token_write(&TokenRecord {
                 token: token.clone(),
                 plan_id: id.clone(),
+                partition: partition.clone(),
             }));
-            self.tokens.insert(token, id.clone());
+            self.tokens.insert((partition, token), id.clone());
         }
         writes.push(meta_write(&self.meta));
         self.put_plan(plan, writes)?;
@@ -347,6 +397,7 @@ impl Sandbox {
         }
         self.plans
             .get(id)
+            .filter(|p| self.sees(&p.partition))
             .cloned()
             .ok_or_else(|| SandboxError::plan_not_found(id))
     }
@@ -447,9 +498,35 @@ impl Sandbox {
         if plan.status != PlanStatus::ApplicationInProgress {
             return Err(status::refuse(&plan, "ApproveProvisionedProductPlan"));
         }
+        if !plan.approvers.iter().any(|a| a == principal) {
+            return Err(SandboxError::new(
+                403,
+                "Forbidden",
+                format!(
+                    "User not authorized to operate on the specified resource: {principal} is not an assigned approver of plan {id} ({}).",
+                    plan.approvers.join(", ")
+                ),
+            ));
+        }
         Self::review(&mut plan, approve, comment, principal, self.now_ms());
         self.put_plan(plan.clone(), vec![])?;
         Ok(plan)
+    }
+
+    /// `planform sandbox approve|reject`: the sandbox's owner acts as the plan's (first)
+    /// assigned approver, whichever partition the plan is in.
+    pub fn approve_as_assigned_approver(
+        &mut self,
+        id: &str,
+        action: &str,
+        comment: &str,
+    ) -> Result<PlanRecord, SandboxError> {
+        let plan = self.get_plan(id)?;
+        let approver = plan.approvers.first().cloned().unwrap_or_default();
+        match plan.partition.clone() {
+            Some(p) => self.within(p, |sb| sb.approve_plan(id, action, comment, &approver)),
+            None => self.approve_plan(id, action, comment, &approver),
+        }
     }
 
     /// `CancelProvisionedProductPlan`: the owner withdraws a plan waiting for approval.
@@ -484,8 +561,9 @@ impl Sandbox {
         let id = plan.id.as_str();
         let mut writes = vec![plan_delete(id)];
         if let Some(t) = &plan.idempotency_token {
-            writes.push(token_delete(t));
-            self.tokens.remove(t);
+            let partition = plan.partition.clone();
+            writes.extend(token_delete(partition.as_ref(), t));
+            self.tokens.remove(&(partition, t.clone()));
         }
         self.store.commit(writes)?;
         self.plans.remove(id);
@@ -499,6 +577,7 @@ impl Sandbox {
         let mut matching: Vec<&PlanRecord> = self
             .plans
             .values()
+            .filter(|p| self.sees(&p.partition))
             .filter(|p| {
                 q.names.is_empty() || q.names.iter().any(|n| n.eq_ignore_ascii_case(&p.name))
             })
@@ -549,7 +628,7 @@ impl Sandbox {
         self.advance()?;
         self.products
             .get(id)
-            .filter(|p| !p.terminated)
+            .filter(|p| !p.terminated && self.sees(&p.partition))
             .cloned()
             .ok_or_else(|| {
                 SandboxError::new(
@@ -567,7 +646,7 @@ impl Sandbox {
         Ok(self
             .plans
             .values()
-            .find(|p| p.aws && p.provisioned_product_name == name)
+            .find(|p| p.aws && p.provisioned_product_name == name && self.sees(&p.partition))
             .cloned())
     }
 
@@ -584,7 +663,7 @@ impl Sandbox {
         let mut v: Vec<ProductRecord> = self
             .products
             .values()
-            .filter(|p| !p.terminated)
+            .filter(|p| !p.terminated && self.sees(&p.partition))
             .cloned()
             .collect();
         v.sort_by_key(|p| std::cmp::Reverse((p.create_ms, p.seq)));
@@ -597,7 +676,7 @@ impl Sandbox {
         let mut v: Vec<TaskRecord> = self
             .tasks
             .values()
-            .filter(|t| t.provisioned_product_id == pp_id)
+            .filter(|t| t.provisioned_product_id == pp_id && self.sees(&t.partition))
             .cloned()
             .collect();
         v.sort_by_key(|t| std::cmp::Reverse((t.create_ms, t.id.clone())));
@@ -615,8 +694,9 @@ impl Sandbox {
             ));
         }
         let now = self.now_ms();
+        let partition = pp.partition.clone();
         let task = TaskRecord {
-            id: self.next_id("task"),
+            id: self.next_id("task", partition.as_ref()),
             task_type: OperationType::TerminateProvisionedProduct,
             status: TaskStatus::Succeeded,
             status_message: None,
@@ -630,6 +710,7 @@ impl Sandbox {
             plan_id: String::new(),
             create_ms: now,
             update_ms: now,
+            partition,
         };
         pp.terminated = true;
         pp.status = ProductStatus::Terminated;
@@ -646,12 +727,16 @@ impl Sandbox {
 
     pub fn task(&mut self, id: &str) -> Result<TaskRecord, SandboxError> {
         self.advance()?;
-        self.tasks.get(id).cloned().ok_or_else(|| {
-            SandboxError::new(
-                404,
-                "InvalidTask.NotFound",
-                format!("The specified task {id} does not exist."),
-            )
-        })
+        self.tasks
+            .get(id)
+            .filter(|t| self.sees(&t.partition))
+            .cloned()
+            .ok_or_else(|| {
+                SandboxError::new(
+                    404,
+                    "InvalidTask.NotFound",
+                    format!("The specified task {id} does not exist."),
+                )
+            })
     }
 }

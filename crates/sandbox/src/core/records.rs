@@ -5,6 +5,7 @@
 use planform_model::OperationType;
 use serde::{Deserialize, Serialize};
 
+use super::partition::Partition;
 use super::status::{PlanStatus, ProductStatus, TaskStatus};
 use crate::store::{encode, Write};
 
@@ -101,6 +102,10 @@ pub struct PlanRecord {
     /// Created through the AWS face: AWS tag rules, no approval step.
     #[serde(default)]
     pub aws: bool,
+    /// The face and region it was made through; `None` in a record written before the sandbox
+    /// kept partitions (see `Sandbox::new` for where those go).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<Partition>,
 }
 
 /// A provisioned product (Alibaba: product instance).
@@ -123,6 +128,10 @@ pub struct ProductRecord {
     pub last_successful_task_id: Option<String>,
     pub create_ms: u64,
     pub terminated: bool,
+    /// The face and region it was made through; `None` in a record written before the sandbox
+    /// kept partitions (see `Sandbox::new` for where those go).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<Partition>,
 }
 
 /// A task (AWS: record): one execution against a provisioned product.
@@ -143,6 +152,10 @@ pub struct TaskRecord {
     pub plan_id: String,
     pub create_ms: u64,
     pub update_ms: u64,
+    /// The face and region it was made through; `None` in a record written before the sandbox
+    /// kept partitions (see `Sandbox::new` for where those go).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<Partition>,
 }
 
 /// The sandbox's own bookkeeping: the salt and counter its identifiers are drawn from.
@@ -157,6 +170,10 @@ pub(super) struct Meta {
 pub(super) struct TokenRecord {
     pub token: String,
     pub plan_id: String,
+    /// The face and region it was made through; `None` in a record written before the sandbox
+    /// kept partitions (see `Sandbox::new` for where those go).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<Partition>,
 }
 
 /// The key prefixes of the record kinds.
@@ -186,12 +203,25 @@ pub(super) fn task_write(t: &TaskRecord) -> Write {
     encode(format!("{TASK_PREFIX}{}", t.id), t)
 }
 
-pub(super) fn token_write(t: &TokenRecord) -> Write {
-    encode(format!("{TOKEN_PREFIX}{}", t.token), t)
+/// A token's key: tokens are per partition (`token/<partition>/<token>`); one written before
+/// partitions has the key `token/<token>`.
+fn token_key(partition: Option<&Partition>, token: &str) -> String {
+    match partition {
+        Some(p) => format!("{TOKEN_PREFIX}{p}/{token}"),
+        None => format!("{TOKEN_PREFIX}{token}"),
+    }
 }
 
-pub(super) fn token_delete(token: &str) -> Write {
-    (format!("{TOKEN_PREFIX}{token}"), None)
+pub(super) fn token_write(t: &TokenRecord) -> Write {
+    encode(token_key(t.partition.as_ref(), &t.token), t)
+}
+
+/// Deletes the token under both spellings of its key (today's and the one before partitions).
+pub(super) fn token_delete(partition: Option<&Partition>, token: &str) -> [Write; 2] {
+    [
+        (token_key(partition, token), None),
+        (token_key(None, token), None),
+    ]
 }
 
 /// Stores `planform_model::OperationType` as its wire spelling (`LaunchProduct`, …); the model

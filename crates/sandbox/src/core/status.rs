@@ -281,7 +281,8 @@ impl Sandbox {
             at_ms: now + self.settings.execute_ms,
             event: Event::ExecuteDone,
         });
-        let task_id = self.next_id("task");
+        let partition = plan.partition.clone();
+        let task_id = self.next_id("task", partition.as_ref());
         let mut pp = self
             .products
             .get(&plan.provisioned_product_id)
@@ -304,6 +305,7 @@ impl Sandbox {
                 last_successful_task_id: None,
                 create_ms: now,
                 terminated: false,
+                partition: partition.clone(),
             });
         pp.status = ProductStatus::UnderChange;
         pp.last_task_id = Some(task_id.clone());
@@ -325,6 +327,7 @@ impl Sandbox {
             plan_id: plan.id.clone(),
             create_ms: now,
             update_ms: now,
+            partition,
         };
         writes.push(task_write(&task));
         writes.push(super::records::product_write(&pp));

@@ -12,8 +12,9 @@ use serde_json::{json, Value};
 
 use super::{repeat_list, App, Fault, Request};
 use crate::clock::iso8601;
+use crate::core::partition::is_region;
 use crate::core::{
-    CreatePlan, ListPlans, PlanRecord, PlanStatus, ProductRecord, Sandbox, SandboxError,
+    CreatePlan, ListPlans, Partition, PlanRecord, PlanStatus, ProductRecord, Sandbox, SandboxError,
     TaskRecord, UpdatePlan,
 };
 use planform_wire::parse_iso8601;
@@ -315,8 +316,17 @@ pub(crate) fn handle(app: &App, req: &Request, fault: Option<Fault>) -> Response
         }
         None => {}
     }
+    let region = match request_region(req, &params) {
+        Ok(r) => r,
+        Err(e) => return error_response(app, e.status, &e.code, &e.message, None),
+    };
     let mut sb = app.sandbox.lock().unwrap_or_else(|e| e.into_inner());
-    match dispatch(&mut sb, &action, &params, &caller, &endpoint_region(req)) {
+    // Each region is its own store, as on Alibaba Cloud: the request sees the plans, product
+    // instances and tasks of its region, and none of the AWS face's.
+    let answer = sb.within(Partition::alibaba(&region), |sb| {
+        dispatch(sb, &action, &params, &caller, &region)
+    });
+    match answer {
         Ok(Some(body)) => {
             drop(sb);
             ok_response(app, body)
@@ -348,13 +358,25 @@ fn endpoint_region(req: &Request) -> String {
             h.strip_prefix("servicecatalog.")
                 .or_else(|| h.strip_prefix("servicecatalog-vpc."))
         })
-        .filter(|r| {
-            !r.is_empty()
-                && r.chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        })
-        .unwrap_or("cn-hangzhou")
+        .filter(|r| is_region(r))
+        .unwrap_or(crate::core::partition::ALIBABA_DEFAULT_REGION)
         .to_string()
+}
+
+/// The region a request is for: its `RegionId` when it names one, else its endpoint's.
+fn request_region(
+    req: &Request,
+    params: &BTreeMap<String, String>,
+) -> Result<String, SandboxError> {
+    match params.get("RegionId") {
+        Some(r) if is_region(r) => Ok(r.clone()),
+        Some(_) => Err(SandboxError::new(
+            400,
+            "InvalidRegionId",
+            "Specified parameter RegionId is not valid: lower-case letters, digits and hyphens.",
+        )),
+        None => Ok(endpoint_region(req)),
+    }
 }
 
 fn required<'a>(p: &'a BTreeMap<String, String>, name: &str) -> Result<&'a str, SandboxError> {
@@ -421,6 +443,7 @@ fn principal(s: &str) -> (String, String) {
 }
 
 pub(crate) fn plan_detail(sb: &Sandbox, p: &PlanRecord, with_approval: bool) -> Value {
+    let (owner_type, owner_name) = principal(&p.owner);
     let mut d = json!({
         "PlanId": p.id,
         "PlanName": p.name,
@@ -435,8 +458,9 @@ pub(crate) fn plan_detail(sb: &Sandbox, p: &PlanRecord, with_approval: bool) -> 
         "Tags": kv(&p.tags, "Key", "Value"),
         "Uid": sb.settings.account_id,
         "OwnerPrincipalId": crate::core::ids::principal_id(&p.owner),
-        "OwnerPrincipalName": p.owner,
-        "OwnerPrincipalType": "RamUser",
+        // The RAM user (or role) by name, as Alibaba shows it; never a key id.
+        "OwnerPrincipalName": owner_name,
+        "OwnerPrincipalType": owner_type,
         "AssignedApprovers": p.approvers.iter().map(|a| { let (t, n) = principal(a); json!({"PrincipalType": t, "PrincipalName": n}) }).collect::<Vec<_>>(),
         "CreateTime": iso8601(p.create_ms),
         "UpdateTime": iso8601(p.update_ms),
@@ -769,7 +793,7 @@ fn dispatch(
                 required(p, "PlanId")?,
                 required(p, "ApprovalAction")?,
                 p.get("Comment").map(String::as_str).unwrap_or_default(),
-                "RamUser:approver",
+                caller,
             )?;
             json!({})
         }

@@ -11,8 +11,8 @@ use std::sync::OnceLock;
 
 use super::{App, Fault, Request};
 use crate::core::{
-    CreatePlan, ListPlans, PlanRecord, PlanStatus, ProductRecord, ProductStatus, Sandbox,
-    SandboxError, TaskRecord, TaskStatus,
+    CreatePlan, ListPlans, Partition, PlanRecord, PlanStatus, ProductRecord, ProductStatus,
+    Sandbox, SandboxError, TaskRecord, TaskStatus,
 };
 use planform_model::OperationType;
 use planform_wire::parse_amz_date;
@@ -101,7 +101,10 @@ fn authenticate(app: &App, req: &Request) -> Result<(String, String), (u16, &'st
     if let Some(name) = unsigned_header(req, &parsed.signed_headers) {
         return Err((400, "InvalidSignatureException", name));
     }
-    if parsed.service != "servicecatalog" || !amz_date.starts_with(&parsed.date) {
+    if parsed.service != "servicecatalog"
+        || !amz_date.starts_with(&parsed.date)
+        || !crate::core::partition::is_region(&parsed.region)
+    {
         return Err((
             400,
             "InvalidSignatureException",
@@ -252,7 +255,11 @@ pub(crate) fn handle(app: &App, req: &Request, fault: Option<Fault>) -> Response
         }
     };
     let mut sb = app.sandbox.lock().unwrap_or_else(|e| e.into_inner());
-    let result = dispatch(&mut sb, &op, &body, &region, &caller);
+    // Each region is its own store, as on AWS: the request sees the plans, products and
+    // records of the region its credential scope names, and none of the Alibaba face's.
+    let result = sb.within(Partition::aws(&region), |sb| {
+        dispatch(sb, &op, &body, &region, &caller)
+    });
     drop(sb);
     match result {
         Ok(Some(v)) => respond(app, 200, v, None),
@@ -408,7 +415,7 @@ fn pp_json(sb: &Sandbox, p: &ProductRecord) -> Value {
         ProductStatus::Terminated => "TAINTED",
     };
     let mut d = json!({
-        "Name": p.name, "Arn": format!("arn:aws:servicecatalog:{}:{}:stack/{}/{}", p.stack_region_id.as_deref().unwrap_or(DEFAULT_REGION), sb.settings.account_id, p.name, p.id),
+        "Name": p.name, "Arn": format!("arn:aws:servicecatalog:{}:{}:stack/{}/{}", p.stack_region_id.as_deref().unwrap_or(DEFAULT_REGION), sb.settings.aws_account_id, p.name, p.id),
         "Type": "CFN_STACK", "Id": p.id, "Status": status, "CreatedTime": secs(p.create_ms), "ProductId": p.product_id,
         "ProvisioningArtifactId": p.product_version_id,
     });

@@ -305,7 +305,17 @@ const ALI_KEY: &str = "testid:testsecret";
 /// A CreateProvisionedProductPlan signed with ACS3-HMAC-SHA256 at the clock's time, with
 /// `nonce`, its parameters in the query as the Alibaba SDK sends them.
 fn ali_create(clock: &ManualClock, nonce: &str) -> Request {
-    let query: Vec<(String, String)> = [
+    ali_create_at(
+        clock,
+        nonce,
+        "servicecatalog.cn-hangzhou.aliyuncs.com",
+        None,
+    )
+}
+
+/// [`ali_create`] sent to `host`, with a `RegionId` when given.
+fn ali_create_at(clock: &ManualClock, nonce: &str, host: &str, region: Option<&str>) -> Request {
+    let mut query: Vec<(String, String)> = [
         ("PlanName", "replayed"),
         ("PlanType", "Ros"),
         ("ProductId", "prod-sbxvpc0000001"),
@@ -318,10 +328,13 @@ fn ali_create(clock: &ManualClock, nonce: &str) -> Request {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
+    if let Some(r) = region {
+        query.push(("RegionId".into(), r.into()));
+    }
     use crate::clock::Clock;
     let date = crate::clock::iso8601(clock.now_ms());
     let mut headers: Vec<(String, String)> = [
-        ("host", "servicecatalog.cn-hangzhou.aliyuncs.com"),
+        ("host", host),
         ("x-acs-action", "CreateProvisionedProductPlan"),
         ("x-acs-version", "2021-09-01"),
         ("x-acs-date", date.as_str()),
@@ -397,4 +410,72 @@ fn nonces_must_be_present_and_short() {
     let (status, body) = answer(alibaba::handle(&app, &ali_create(&clock, ""), None));
     assert_eq!((status, code(&body)), (400, "MissingSignatureNonce"));
     assert_eq!(plan_count(&sb), 1);
+}
+
+/// Issue 13: an Alibaba request's region is its `RegionId`, else its endpoint's (a local
+/// endpoint: cn-hangzhou), and its plan lives in that region only. Issue 24: the plan's owner is
+/// the key's RAM user by name.
+#[test]
+fn an_alibaba_request_works_in_its_region_as_its_user() {
+    let clock = Arc::new(ManualClock::new(CAPTURED_AT));
+    let sb = sandbox(&clock);
+    let app = app(
+        &sb,
+        AccessKey::parse("ops=testid:testsecret").unwrap(),
+        None,
+    );
+    for (nonce, host, region, partition) in [
+        (
+            "n1",
+            "servicecatalog.cn-hangzhou.aliyuncs.com",
+            None,
+            "cn-hangzhou",
+        ),
+        (
+            "n2",
+            "servicecatalog.cn-shanghai.aliyuncs.com",
+            None,
+            "cn-shanghai",
+        ),
+        ("n3", "127.0.0.1:8787", None, "cn-hangzhou"),
+        ("n4", "127.0.0.1:8787", Some("cn-beijing"), "cn-beijing"),
+    ] {
+        let (status, body) = answer(alibaba::handle(
+            &app,
+            &ali_create_at(&clock, nonce, host, region),
+            None,
+        ));
+        assert_eq!(status, 200, "{body}");
+        let id = body["PlanId"].as_str().unwrap().to_string();
+        let mut sb = sb.lock().unwrap();
+        let plan = sb
+            .within(crate::core::Partition::alibaba(partition), |sb| {
+                sb.get_plan(&id)
+            })
+            .unwrap_or_else(|e| panic!("{host} {region:?}: {e}"));
+        assert_eq!(plan.owner, "RamUser:ops");
+        let shown = alibaba::plan_detail(&sb, &plan, false);
+        assert_eq!(
+            (&shown["OwnerPrincipalType"], &shown["OwnerPrincipalName"]),
+            (&Value::from("RamUser"), &Value::from("ops"))
+        );
+        for other in ["cn-hangzhou", "cn-shanghai", "cn-beijing"] {
+            if other != partition {
+                let seen = sb.within(crate::core::Partition::alibaba(other), |sb| {
+                    sb.get_plan(&id)
+                });
+                assert!(seen.is_err(), "{id} seen from {other}");
+            }
+        }
+        assert!(sb
+            .within(crate::core::Partition::aws(partition), |sb| sb
+                .get_plan(&id))
+            .is_err());
+    }
+    let (status, body) = answer(alibaba::handle(
+        &app,
+        &ali_create_at(&clock, "n5", "127.0.0.1:8787", Some("CN_Beijing")),
+        None,
+    ));
+    assert_eq!((status, code(&body)), (400, "InvalidRegionId"), "{body}");
 }

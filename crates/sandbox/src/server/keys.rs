@@ -5,12 +5,15 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-/// A key pair the server accepts, with an optional STS token that must come with it.
+/// A key pair the server accepts, with an optional STS token that must come with it, and the
+/// RAM user it belongs to.
 #[derive(Clone, PartialEq, Eq)]
 pub struct AccessKey {
     pub id: String,
     pub secret: String,
     pub token: Option<String>,
+    /// The user's name (`dba=ID:SECRET`); without one, [`AccessKey::user_name`] makes one up.
+    pub user: Option<String>,
 }
 
 impl std::fmt::Debug for AccessKey {
@@ -19,6 +22,7 @@ impl std::fmt::Debug for AccessKey {
             .field("id", &self.id)
             .field("secret", &"(sensitive value)")
             .field("token", &self.token.as_ref().map(|_| "(sensitive value)"))
+            .field("user", &self.user)
             .finish()
     }
 }
@@ -48,7 +52,7 @@ pub enum KeyError {
     },
     #[error("access key file {path}: larger than {max} bytes")]
     TooLarge { path: PathBuf, max: u64 },
-    #[error("access key file {path}:{line}: expected ID:SECRET or ID:SECRET:TOKEN")]
+    #[error("access key file {path}:{line}: expected [USER=]ID:SECRET[:TOKEN] (USER: 1 to 64 letters, digits, '.', '_', '-')")]
     Malformed { path: PathBuf, line: usize },
     #[error("access key file {path}: no key in it")]
     Empty { path: PathBuf },
@@ -84,16 +88,42 @@ pub(crate) fn random_string(alphabet: &[u8], n: usize) -> Result<String, KeyErro
 }
 
 impl AccessKey {
-    /// `ID:SECRET` or `ID:SECRET:TOKEN`.
+    /// `ID:SECRET` or `ID:SECRET:TOKEN`, optionally after the RAM user's name: `USER=ID:SECRET`
+    /// (a name is 1 to 64 letters, digits, `.`, `_` and `-`, as RAM user names).
     pub fn parse(s: &str) -> Option<AccessKey> {
-        let mut parts = s.splitn(3, ':');
+        let (user, rest) = match s.split_once(':')?.0.split_once('=') {
+            Some((user, _)) => (Some(user), &s[user.len() + 1..]),
+            None => (None, s),
+        };
+        if let Some(u) = user {
+            if !is_user_name(u) {
+                return None;
+            }
+        }
+        let mut parts = rest.splitn(3, ':');
         let id = parts.next().filter(|x| !x.is_empty())?;
         let secret = parts.next().filter(|x| !x.is_empty())?;
         Some(AccessKey {
             id: id.into(),
             secret: secret.into(),
             token: parts.next().map(str::to_string),
+            user: user.map(str::to_string),
         })
+    }
+
+    /// The RAM user the key belongs to, as `OwnerPrincipalName` and approvals name it: the
+    /// name it was given, else `user-` and 8 characters derived from the key id (stable, and
+    /// revealing nothing of the id, which is half a credential).
+    pub fn user_name(&self) -> String {
+        match &self.user {
+            Some(u) => u.clone(),
+            None => {
+                use sha2::{Digest, Sha256};
+                let digest = Sha256::digest(format!("sandbox-user:{}", self.id));
+                let hex: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
+                format!("user-{hex}")
+            }
+        }
     }
 
     /// A new key pair from the operating system's random source: an Alibaba-style id
@@ -104,6 +134,7 @@ impl AccessKey {
             id: format!("LTAIsbx{}", random_string(ALNUM, 17)?),
             secret: random_string(ALNUM, 30)?,
             token: None,
+            user: None,
         })
     }
 
@@ -154,6 +185,13 @@ impl AccessKey {
     }
 }
 
+/// A RAM user name: 1 to 64 letters, digits, `.`, `_` and `-`.
+fn is_user_name(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
+}
+
 #[cfg(unix)]
 fn check_private(path: &Path, meta: &std::fs::Metadata) -> Result<(), KeyError> {
     use std::os::unix::fs::MetadataExt;
@@ -184,6 +222,39 @@ fn check_private(_path: &Path, _meta: &std::fs::Metadata) -> Result<(), KeyError
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_key_may_name_its_user_and_otherwise_gets_a_name_not_its_id() {
+        let named = AccessKey::parse("dba=dbaid:dbasecret:tok").unwrap();
+        assert_eq!(
+            (
+                named.id.as_str(),
+                named.secret.as_str(),
+                named.token.as_deref()
+            ),
+            ("dbaid", "dbasecret", Some("tok"))
+        );
+        assert_eq!(named.user_name(), "dba");
+        let plain = AccessKey::parse("LTAIsbxabc:s").unwrap();
+        assert_eq!(plain.user, None);
+        let name = plain.user_name();
+        assert!(name.starts_with("user-") && name.len() == 13, "{name}");
+        assert!(!name.contains("LTAI"));
+        assert_eq!(
+            name,
+            AccessKey::parse("LTAIsbxabc:other").unwrap().user_name()
+        );
+        // A secret or token may hold '='; only the part before the id names a user.
+        assert_eq!(AccessKey::parse("id:se=cret").unwrap().secret, "se=cret");
+        for bad in [
+            "=id:s",
+            "bad name=id:s",
+            "a/b=id:s",
+            &format!("{}=id:s", "u".repeat(65)),
+        ] {
+            assert_eq!(AccessKey::parse(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn keys_never_print_secrets() {
@@ -274,7 +345,7 @@ mod tests {
         assert_eq!(
             e.to_string(),
             format!(
-                "access key file {}:2: expected ID:SECRET or ID:SECRET:TOKEN",
+                "access key file {}:2: expected [USER=]ID:SECRET[:TOKEN] (USER: 1 to 64 letters, digits, '.', '_', '-')",
                 path.display()
             )
         );

@@ -162,12 +162,12 @@ impl App {
     }
 
     /// The key with this id, configured or issued, and whom it acts for: a configured key acts
-    /// as itself, an issued one as the role it was issued for.
+    /// as its RAM user (`RamUser:<name>`), an issued one as the role it was issued for.
     pub fn caller(&self, id: &str) -> Option<principals::Caller> {
         if let Some(k) = self.config.keys.iter().find(|k| k.id == id) {
             return Some(principals::Caller {
                 key: k.clone(),
-                principal: k.id.clone(),
+                principal: format!("RamUser:{}", k.user_name()),
                 expires_ms: None,
             });
         }

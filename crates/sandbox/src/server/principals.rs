@@ -70,6 +70,7 @@ impl Principals {
                 id: id.clone(),
                 secret: secret.clone(),
                 token: Some(token.clone()),
+                user: None,
             },
             principal: principal.to_string(),
             expires_ms: Some(expires_ms),
