@@ -43,30 +43,34 @@ impl<F: Fn() -> String> Subject for F {
 }
 
 thread_local! {
-    /// The locals whose evaluation failed in the current lowering: their error was reported,
-    /// so an expression that reads one fails without a follow-on diagnostic.
-    static FAILED_LOCALS: std::cell::RefCell<std::collections::BTreeSet<String>> =
+    /// The values whose evaluation failed in the current lowering, as `(root, name)`: locals
+    /// (`("local", "tags")`), variables (`("var", "env")`) and plans whose instances could not
+    /// be made (`("plan", "app")`). Their error was reported, so an expression that reads one
+    /// fails without a follow-on diagnostic.
+    static FAILED_VALUES: std::cell::RefCell<std::collections::BTreeSet<(String, String)>> =
         Default::default();
 }
 
-/// Records that the local `name` has no value (its error was reported).
-pub(super) fn local_failed(name: &str) {
-    FAILED_LOCALS.with(|f| f.borrow_mut().insert(name.to_string()));
+/// Records that `root.name` (`local.tags`, `var.env`, `plan.app`) has no value: its error was
+/// reported.
+pub(super) fn value_failed(root: &str, name: &str) {
+    FAILED_VALUES.with(|f| f.borrow_mut().insert((root.to_string(), name.to_string())));
 }
 
-/// Forgets the failed locals of an earlier lowering on this thread.
-pub(super) fn forget_failed_locals() {
-    FAILED_LOCALS.with(|f| f.borrow_mut().clear());
+/// Forgets the failed values of an earlier lowering on this thread.
+pub(super) fn forget_failed_values() {
+    FAILED_VALUES.with(|f| f.borrow_mut().clear());
 }
 
-/// Whether `expr` reads a local whose evaluation failed.
-pub(super) fn reads_failed_local(expr: &Expression) -> bool {
-    FAILED_LOCALS.with(|f| {
+/// Whether `expr` reads a value whose evaluation failed (see [`value_failed`]).
+pub(super) fn reads_failed_value(expr: &Expression) -> bool {
+    FAILED_VALUES.with(|f| {
         let f = f.borrow();
         !f.is_empty()
-            && crate::references::references(expr)
-                .iter()
-                .any(|r| r.root == "local" && r.first_attr().is_some_and(|l| f.contains(l)))
+            && crate::references::references(expr).iter().any(|r| {
+                r.first_attr()
+                    .is_some_and(|n| f.contains(&(r.root.clone(), n.to_string())))
+            })
     })
 }
 
@@ -88,8 +92,8 @@ pub(super) fn eval(
         },
         Err(e) => {
             // One error per expression: a reference problem already reported here says more,
-            // and so does the error of a local it reads.
-            if !diags.errors().any(|d| d.anchor == *loc) && !reads_failed_local(expr) {
+            // and so does the error of a value it reads.
+            if !diags.errors().any(|d| d.anchor == *loc) && !reads_failed_value(expr) {
                 diags.push(error(
                     loc,
                     Some(subject.text()),

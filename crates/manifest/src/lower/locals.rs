@@ -111,7 +111,7 @@ pub(super) fn lower_early(cx: &mut Lowering, blocks: &[&BlockNode], plans: &[&st
     let ctx = &mut cx.ctx;
     for name in locals.order.iter().filter(|n| !locals.late.contains(*n)) {
         if !locals.can_evaluate(name) {
-            super::eval::local_failed(name);
+            super::eval::value_failed("local", name);
             continue;
         }
         let a = locals.attr(name);
@@ -122,7 +122,7 @@ pub(super) fn lower_early(cx: &mut Lowering, blocks: &[&BlockNode], plans: &[&st
             Some(v) => {
                 locals.values.insert(name.to_string(), v);
             }
-            None => super::eval::local_failed(name),
+            None => super::eval::value_failed("local", name),
         }
     }
     ctx.declare_var("local", Value::Object(locals.values.clone()));
@@ -139,7 +139,7 @@ pub(super) fn lower_late(cx: &mut Lowering, locals: &mut Locals, plan: &Value) {
     lctx.declare_var("plan", plan.clone());
     for name in locals.order.iter().filter(|n| locals.late.contains(*n)) {
         if !locals.can_evaluate(name) {
-            super::eval::local_failed(name);
+            super::eval::value_failed("local", name);
             continue;
         }
         let a = locals.attr(name);
@@ -154,7 +154,7 @@ pub(super) fn lower_late(cx: &mut Lowering, locals: &mut Locals, plan: &Value) {
             Some(v) => {
                 locals.values.insert(name.to_string(), v);
             }
-            None => super::eval::local_failed(name),
+            None => super::eval::value_failed("local", name),
         }
     }
     cx.ctx

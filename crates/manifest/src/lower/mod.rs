@@ -87,7 +87,7 @@ struct Lowering {
 
 /// Lowers parsed `files` and `inputs` into a desired state, or every problem found.
 pub fn lower(files: &[SourceFile], inputs: &Inputs) -> Result<Loaded, Diagnostics> {
-    eval::forget_failed_locals();
+    eval::forget_failed_values();
     let mut diags = Diagnostics::default();
     let roots: Vec<BlockNode> = files
         .iter()

@@ -136,8 +136,9 @@ pub(super) fn lower_all(
             vars: variables,
             locals: &local_names,
             plans: &plan_names,
-            each: matches!(instances[&p.name], Instances::ForEach(_)),
-            count: matches!(instances[&p.name], Instances::Count(_)),
+            // What the block declares, even when its for_each or count failed (reported once).
+            each: p.node.attr("for_each").is_some(),
+            count: p.node.attr("count").is_some(),
         };
         // Attributes whose references are wrong: their values fail, and a limit they then break
         // is an echo of that error, not another one.
@@ -512,7 +513,7 @@ fn lower_plan_instance(
     reported.extend(
         node.attrs
             .iter()
-            .filter(|a| super::eval::reads_failed_local(&a.expr))
+            .filter(|a| super::eval::reads_failed_value(&a.expr))
             .map(|a| a.value_loc.clone()),
     );
     let loc_of = |n: &str| {

@@ -154,3 +154,35 @@ plan "net" {
         "#,
     );
 }
+
+/// A refused `for_each` or `count` is reported once: the plan's `each.key`, and what other
+/// blocks read of it, make no follow-on error.
+#[test]
+fn a_refused_for_each_makes_no_follow_on_error() {
+    let net = r#"
+plan "net" {
+  name                     = "net"
+  product_id               = "prod-sbxvpc0000001"
+  product_version_id       = "pv-sbxvpc0000001"
+  provisioned_product_name = "net"
+}
+output "ids" { value = plan.app["a"].id }"#;
+    check(
+        net,
+        "for_each = toset([plan.net.outputs.vpc_id])",
+        "each.key",
+        "main.hcl:10:14: plan.app.for_each: for_each must be known before apply; it cannot depend on another plan's attributes",
+    );
+    check(
+        net,
+        "for_each = [1, [2]]",
+        "each.key",
+        "main.hcl:10:14: plan.app.for_each: must be a map, or a set of strings (use toset([…])), got a list",
+    );
+    check(
+        "variable \"zones\" { type = set(string) }",
+        "for_each = var.zones",
+        "each.key",
+        r#"main.hcl:1:1: var.zones: no value given for required variable "zones": set a default, --var zones=…, a .pfvars file or PLANFORM_VAR_zones"#,
+    );
+}
