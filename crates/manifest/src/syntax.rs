@@ -18,6 +18,34 @@ pub struct AttrNode {
     pub value_loc: SourceLocation,
     /// The value's source text.
     pub value_text: String,
+    /// Where the value's parts are: a diagnostic points at the part that fails.
+    pub places: Places,
+}
+
+/// Where an expression starts, and where its parts do: the values of an object, the items of a
+/// list, the arguments of a function call (in source order), the inside of parentheses. Other
+/// expressions have no parts.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Places {
+    pub at: SourceLocation,
+    pub parts: Vec<Places>,
+}
+
+impl Places {
+    fn of(expr: &hcl::edit::expr::Expression, file: &SourceFile) -> Places {
+        use hcl::edit::expr::Expression as E;
+        let parts = match expr {
+            E::Array(items) => items.iter().map(|e| Places::of(e, file)).collect(),
+            E::Object(o) => o.iter().map(|(_, v)| Places::of(v.expr(), file)).collect(),
+            E::FuncCall(f) => f.args.iter().map(|e| Places::of(e, file)).collect(),
+            E::Parenthesis(p) => vec![Places::of(p.inner(), file)],
+            _ => Vec::new(),
+        };
+        Places {
+            at: file.location_of(expr.span()),
+            parts,
+        }
+    }
 }
 
 impl AttrNode {
@@ -123,6 +151,7 @@ fn lower_body(
                         .and_then(|r| file.text.get(r))
                         .unwrap_or_default()
                         .to_string(),
+                    places: Places::of(&a.value, file),
                 };
                 if let Some(first) = attrs.iter().find(|x| x.name == node.name) {
                     diags.push(error(

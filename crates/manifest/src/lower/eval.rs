@@ -10,7 +10,7 @@ use planform_model::SourceLocation;
 
 use crate::diagnostic::Diagnostics;
 use crate::functions::{self, primitive_to_string, type_name};
-use crate::syntax::{error, hint};
+use crate::syntax::{error, hint, AttrNode, Places};
 
 /// The context every evaluation starts from: the built-in functions and no variables.
 pub(super) fn base_context() -> Context<'static> {
@@ -74,14 +74,15 @@ pub(super) fn reads_failed_value(expr: &Expression) -> bool {
     })
 }
 
-/// Evaluates `expr`, turning evaluation errors into a diagnostic at `loc`.
+/// Evaluates the value of attribute `a`, turning evaluation errors into a diagnostic at the part
+/// of the value that fails (anchored at the value's start: one error per attribute).
 pub(super) fn eval(
-    expr: &Expression,
+    a: &AttrNode,
     ctx: &Context,
-    loc: &SourceLocation,
     subject: impl Subject,
     diags: &mut Diagnostics,
 ) -> Option<Value> {
+    let (expr, loc) = (&a.expr, &a.value_loc);
     match expr.evaluate(ctx) {
         Ok(v) => match super::bounds::check_value(&v) {
             Ok(()) => Some(v),
@@ -94,15 +95,109 @@ pub(super) fn eval(
             // One error per expression: a reference problem already reported here says more,
             // and so does the error of a value it reads.
             if !diags.errors().any(|d| d.anchor == *loc) && !reads_failed_value(expr) {
-                diags.push(error(
-                    loc,
-                    Some(subject.text()),
-                    eval_message(&e.to_string()),
-                ));
+                let (part, e) = failing_part(expr, &a.places, ctx, e);
+                let mut d = error(&part.at, Some(subject.text()), error_message(&e));
+                d.anchor = loc.clone();
+                diags.push(d);
             }
             None
         }
     }
+}
+
+/// The innermost part of `expr` (an object's value, a list's item, a call's argument) whose
+/// evaluation fails, where it is, and its error; `expr` itself (with `error`) when no part
+/// fails alone.
+fn failing_part<'p>(
+    expr: &Expression,
+    places: &'p Places,
+    ctx: &Context,
+    error: hcl::eval::Error,
+) -> (&'p Places, hcl::eval::Error) {
+    let parts: Vec<&Expression> = match expr {
+        Expression::Array(items) => items.iter().collect(),
+        Expression::Object(o) => o.values().collect(),
+        Expression::FuncCall(f) => f.args.iter().collect(),
+        Expression::Parenthesis(inner) => vec![inner.as_ref()],
+        _ => Vec::new(),
+    };
+    // A template is a call of planform's own after parsing: its parts are not the source's.
+    if parts.len() != places.parts.len() {
+        return (places, error);
+    }
+    for (part, place) in parts.into_iter().zip(&places.parts) {
+        if let Err(e) = part.evaluate(ctx) {
+            return failing_part(part, place, ctx, e);
+        }
+    }
+    (places, error)
+}
+
+/// What an evaluation error says, on one line: values in compact form (or by type when long),
+/// without the expression hcl-rs appends.
+pub(super) fn error_message(e: &hcl::eval::Error) -> String {
+    use hcl::eval::ErrorKind;
+    match e.kind() {
+        ErrorKind::Unexpected(v, want) => format!("unexpected {}, expected {want}", shown(v)),
+        ErrorKind::UnaryOp(op, v) => {
+            format!("unary operator `{op}` is not applicable to {}", shown(v))
+        }
+        ErrorKind::BinaryOp(l, op, r) => format!(
+            "binary operator `{op}` is not applicable to {} and {}",
+            shown(l),
+            shown(r)
+        ),
+        ErrorKind::FuncCall(name, msg) => eval_message(&format!(
+            "error calling function `{name}`: {}",
+            one_line(msg)
+        )),
+        kind => eval_message(&kind.to_string()),
+    }
+}
+
+/// A value as an error message shows it: compact source form in backquotes when short, by type
+/// otherwise.
+fn shown(v: &Value) -> String {
+    let text = compact(v);
+    if text.chars().count() <= 60 {
+        format!("`{text}`")
+    } else {
+        format!("a {}", type_name(v))
+    }
+}
+
+/// `v` in HCL source form on one line: `["a", 1]`, `{ a = 1 }`.
+pub(super) fn compact(v: &Value) -> String {
+    match v {
+        Value::Array(items) => format!(
+            "[{}]",
+            items.iter().map(compact).collect::<Vec<_>>().join(", ")
+        ),
+        Value::Object(o) if o.is_empty() => "{}".into(),
+        Value::Object(o) => format!(
+            "{{ {} }}",
+            o.iter()
+                .map(|(k, v)| format!("{} = {}", object_key(k), compact(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Value::String(s) => format!("{s:?}"),
+        other => other.to_string(),
+    }
+}
+
+fn object_key(k: &str) -> String {
+    if super::valid_identifier(k) {
+        k.to_string()
+    } else {
+        format!("{k:?}")
+    }
+}
+
+/// A message that spans lines (a value hcl-rs printed over several) on one line.
+fn one_line(msg: &str) -> String {
+    let joined = msg.lines().map(str::trim).collect::<Vec<_>>().join(" ");
+    joined.replace("[ ", "[").replace(" ]", "]")
 }
 
 /// hcl-rs messages end with the whole expression; keep the first line, which says what is wrong.

@@ -254,13 +254,7 @@ fn expand(
         ));
         return None;
     }
-    let v = eval(
-        &a.expr,
-        ctx,
-        &a.value_loc,
-        &format!("{subject}.{}", a.name),
-        diags,
-    )?;
+    let v = eval(a, ctx, &format!("{subject}.{}", a.name), diags)?;
     let too_many = |n: u64, diags: &mut Diagnostics| {
         diags.push(error(
             &a.value_loc,

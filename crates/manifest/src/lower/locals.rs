@@ -118,7 +118,7 @@ pub(super) fn lower_early(cx: &mut Lowering, blocks: &[&BlockNode], plans: &[&st
         // Each local sees only the locals it reads, so the cost of evaluating all of them is
         // the size of what they read, not the number of locals times everything before them.
         ctx.declare_var("local", locals.read_by(name));
-        match eval(&a.expr, ctx, &a.value_loc, &format!("local.{name}"), diags) {
+        match eval(a, ctx, &format!("local.{name}"), diags) {
             Some(v) => {
                 locals.values.insert(name.to_string(), v);
             }
@@ -144,13 +144,7 @@ pub(super) fn lower_late(cx: &mut Lowering, locals: &mut Locals, plan: &Value) {
         }
         let a = locals.attr(name);
         lctx.declare_var("local", locals.read_by(name));
-        match eval(
-            &a.expr,
-            &lctx,
-            &a.value_loc,
-            &format!("local.{name}"),
-            &mut cx.diags,
-        ) {
+        match eval(a, &lctx, &format!("local.{name}"), &mut cx.diags) {
             Some(v) => {
                 locals.values.insert(name.to_string(), v);
             }

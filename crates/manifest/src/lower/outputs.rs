@@ -100,7 +100,7 @@ fn lower_output(
         .attr("sensitive")
         .and_then(|s| {
             typed(
-                eval(&s.expr, ctx, &s.value_loc, &subject, diags),
+                eval(s, ctx, &subject, diags),
                 &s.value_loc,
                 &subject,
                 "true or false",
@@ -120,7 +120,7 @@ fn lower_output(
     }
     let description = b.attr("description").and_then(|d| {
         typed(
-            eval(&d.expr, ctx, &d.value_loc, &subject, diags),
+            eval(d, ctx, &subject, diags),
             &d.value_loc,
             &subject,
             "a string",
@@ -128,7 +128,7 @@ fn lower_output(
             diags,
         )
     });
-    if let Some(v) = eval(&a.expr, ctx, &a.value_loc, &subject, diags) {
+    if let Some(v) = eval(a, ctx, &subject, diags) {
         desired.outputs.insert(
             name.clone(),
             DesiredOutput {

@@ -316,7 +316,7 @@ fn lower_plan_instance(
     let get = |n: &str, diags: &mut Diagnostics| {
         node.attr(n)
             .filter(|a| !shared.failed_refs.contains(&a.value_loc))
-            .and_then(|a| eval(&a.expr, ctx, &a.value_loc, || subject(n), diags).map(|v| (v, a)))
+            .and_then(|a| eval(a, ctx, || subject(n), diags).map(|v| (v, a)))
     };
     let string = |n: &str, required: bool, diags: &mut Diagnostics| -> Option<String> {
         match get(n, diags) {
@@ -393,13 +393,7 @@ fn lower_plan_instance(
     let mut prevent_destroy = false;
     for l in node.blocks_of("lifecycle") {
         if let Some(a) = l.attr("prevent_destroy") {
-            let v = eval(
-                &a.expr,
-                ctx,
-                &a.value_loc,
-                &subject("lifecycle.prevent_destroy"),
-                diags,
-            );
+            let v = eval(a, ctx, &subject("lifecycle.prevent_destroy"), diags);
             prevent_destroy = typed(
                 v,
                 &a.value_loc,
@@ -422,7 +416,7 @@ fn lower_plan_instance(
         );
         for a in &t.attrs {
             let sub = subject(&format!("timeouts.{}", a.name));
-            let v = eval(&a.expr, ctx, &a.value_loc, &sub, diags);
+            let v = eval(a, ctx, &sub, diags);
             if let Some(d) = typed(
                 v,
                 &a.value_loc,
@@ -545,13 +539,7 @@ fn typed_attr<T>(
     diags: &mut Diagnostics,
 ) -> Option<T> {
     let a = node.attr(name)?;
-    let v = eval(
-        &a.expr,
-        ctx,
-        &a.value_loc,
-        || format!("{address}.{name}"),
-        diags,
-    )?;
+    let v = eval(a, ctx, || format!("{address}.{name}"), diags)?;
     typed(
         Some(v),
         &a.value_loc,

@@ -93,7 +93,7 @@ fn declare(blocks: &[&BlockNode], ctx: &Context, diags: &mut Diagnostics) -> Vec
         };
         let flag = |n: &str, default: bool, diags: &mut Diagnostics| match b.attr(n) {
             Some(a) => typed(
-                eval(&a.expr, ctx, &a.value_loc, &subject, diags),
+                eval(a, ctx, &subject, diags),
                 &a.value_loc,
                 &format!("{subject}.{n}"),
                 "true or false",
@@ -106,7 +106,7 @@ fn declare(blocks: &[&BlockNode], ctx: &Context, diags: &mut Diagnostics) -> Vec
         let sensitive = flag("sensitive", false, diags);
         let nullable = flag("nullable", true, diags);
         let default = b.attr("default").and_then(|a| {
-            let v = eval(&a.expr, ctx, &a.value_loc, &subject, diags)?;
+            let v = eval(a, ctx, &subject, diags)?;
             match convert(&v, &ty) {
                 Ok(v) => Some(v),
                 Err(e) => {
@@ -216,13 +216,7 @@ fn assign(decls: &[VarDecl], inputs: &Inputs, diags: &mut Diagnostics) -> BTreeM
                     });
                     continue;
                 }
-                if let Some(v) = eval(
-                    &a.expr,
-                    &ctx,
-                    &a.value_loc,
-                    &format!("var.{}", a.name),
-                    diags,
-                ) {
+                if let Some(v) = eval(a, &ctx, &format!("var.{}", a.name), diags) {
                     raw.insert(a.name.clone(), (RawValue::Value(v), a.value_loc.clone()));
                 } else {
                     given_but_failed.insert(a.name.clone());
@@ -333,7 +327,7 @@ fn validate(
         for (cond, msg) in &d.validations {
             let subject = format!("var.{}", d.name);
             let Some(ok) = typed(
-                eval(&cond.expr, ctx, &cond.value_loc, &subject, diags),
+                eval(cond, ctx, &subject, diags),
                 &cond.value_loc,
                 &subject,
                 "a condition that is true or false",
@@ -345,7 +339,7 @@ fn validate(
             if !ok {
                 let text = msg
                     .as_ref()
-                    .and_then(|m| eval(&m.expr, ctx, &m.value_loc, &subject, diags))
+                    .and_then(|m| eval(m, ctx, &subject, diags))
                     .and_then(|v| as_string(&v))
                     .unwrap_or_else(|| "validation failed".into());
                 diags.push(error(
