@@ -138,7 +138,7 @@ fn failing_part<'p>(
 pub(super) fn error_message(e: &hcl::eval::Error) -> String {
     use hcl::eval::ErrorKind;
     match e.kind() {
-        ErrorKind::Unexpected(v, want) => format!("unexpected {}, expected {want}", shown(v)),
+        ErrorKind::Unexpected(v, want) => format!("expected {want}, got {}", shown(v)),
         ErrorKind::UnaryOp(op, v) => {
             format!("unary operator `{op}` is not applicable to {}", shown(v))
         }
@@ -230,13 +230,70 @@ pub(super) fn typed<T>(
     match f(&v) {
         Some(t) => Some(t),
         None => {
-            diags.push(error(
-                loc,
-                Some(subject.text()),
-                format!("must be {want}, got {}", describe(&v)),
-            ));
+            diags.push(error(loc, Some(subject.text()), mismatch(&v, want)));
             None
         }
+    }
+}
+
+/// Converts the value of attribute `a` with `f` like [`typed`]; when a map or list of strings
+/// holds something else, the diagnostic is at that key's value or item.
+pub(super) fn typed_value<T>(
+    v: Option<Value>,
+    a: &AttrNode,
+    subject: impl Subject,
+    want: &str,
+    f: impl Fn(&Value) -> Option<T>,
+    diags: &mut Diagnostics,
+) -> Option<T> {
+    let v = v?;
+    if let Some(t) = f(&v) {
+        return Some(t);
+    }
+    // The place of the offending element when the value is written as a literal object or list.
+    let literal_len = match &a.expr {
+        Expression::Object(o) => Some(o.len()),
+        Expression::Array(items) => Some(items.len()),
+        _ => None,
+    };
+    let at = match (non_string_element(&v), literal_len) {
+        (Some((i, ..)), Some(n)) if n == a.places.parts.len() && want.ends_with("of strings") => {
+            &a.places.parts[i].at
+        }
+        _ => &a.value_loc,
+    };
+    let mut d = error(at, Some(subject.text()), mismatch(&v, want));
+    d.anchor = a.value_loc.clone();
+    diags.push(d);
+    None
+}
+
+/// "must be {want}, got …", naming the first key or item that is not a string when a map or
+/// list of strings is wanted.
+fn mismatch(v: &Value, want: &str) -> String {
+    match non_string_element(v) {
+        Some((_, which, x)) if want.ends_with("of strings") => {
+            format!("must be {want}; {which} is {}", describe(x))
+        }
+        _ => format!("must be {want}, got {}", describe(v)),
+    }
+}
+
+/// The first value of a map or item of a list that is not a string (or a number or bool, which
+/// convert): its position, `key "name"` or `item 2` (from 1), and itself.
+fn non_string_element(v: &Value) -> Option<(usize, String, &Value)> {
+    match v {
+        Value::Object(o) => o
+            .iter()
+            .enumerate()
+            .find(|(_, (_, x))| as_string(x).is_none())
+            .map(|(i, (k, x))| (i, format!("key {k:?}"), x)),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find(|(_, x)| as_string(x).is_none())
+            .map(|(i, x)| (i, format!("item {}", i + 1), x)),
+        _ => None,
     }
 }
 
@@ -245,6 +302,7 @@ pub(super) fn describe(v: &Value) -> String {
     match v {
         Value::String(s) if s.len() < 40 => format!("the string {s:?}"),
         Value::Number(n) => format!("the number {n}"),
+        Value::Null => "null".into(),
         other => format!("a {}", type_name(other)),
     }
 }

@@ -93,6 +93,7 @@ pub(super) fn expand_all(
             &cx.variables,
             &local_names,
             plan_names,
+            &cx.repeated_plans,
             &locals.late,
             &mut cx.diags,
         ) {
@@ -206,6 +207,7 @@ fn expand(
     decls: &[VarDecl],
     locals: &[&str],
     plans: &[&str],
+    repeated: &BTreeMap<String, &'static str>,
     late_locals: &BTreeSet<String>,
     diags: &mut Diagnostics,
 ) -> Option<Instances> {
@@ -232,6 +234,7 @@ fn expand(
             vars: decls,
             locals,
             plans,
+            repeated,
             each: false,
             count: false,
         },

@@ -78,6 +78,7 @@ pub(super) fn lower_early(cx: &mut Lowering, blocks: &[&BlockNode], plans: &[&st
                 vars: &cx.variables,
                 locals: &names,
                 plans,
+                repeated: &cx.repeated_plans,
                 each: false,
                 count: false,
             },

@@ -45,6 +45,7 @@ pub(super) fn lower_all(
         ctx,
         variables,
         sensitive_vars,
+        repeated_plans,
     } = cx;
     let mut octx = ctx.clone();
     octx.declare_var("plan", plan.clone());
@@ -53,6 +54,7 @@ pub(super) fn lower_all(
         vars: variables,
         locals: &local_names,
         plans: plan_names,
+        repeated: repeated_plans,
         each: false,
         count: false,
     };

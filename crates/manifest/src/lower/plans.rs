@@ -11,7 +11,9 @@ use planform_model::{
 };
 
 use super::dependencies::{add_implied, explicit_dependencies};
-use super::eval::{as_bool, as_string, as_string_list, as_string_map, eval, parse_duration, typed};
+use super::eval::{
+    as_bool, as_string, as_string_list, as_string_map, eval, parse_duration, typed, typed_value,
+};
 use super::instances::{Instances, PlanObject};
 use super::locals::Locals;
 use super::providers::{default_provider, resolve_provider};
@@ -100,6 +102,12 @@ pub(super) fn declare<'a>(cx: &mut Lowering, blocks: &[&'a BlockNode]) -> Vec<Pl
             .filter(|a| a.name != "depends_on" && a.name != "provider")
             .map(|a| (a, references(&a.expr)))
             .collect();
+        if let Some(meta) = ["for_each", "count"]
+            .into_iter()
+            .find(|m| b.attr(m).is_some())
+        {
+            cx.repeated_plans.insert(name.clone(), meta);
+        }
         plan_blocks.push(PlanBlock {
             name,
             node: b,
@@ -125,6 +133,7 @@ pub(super) fn lower_all(
         ctx,
         variables,
         sensitive_vars,
+        repeated_plans,
     } = cx;
     let local_names = locals.names();
     let plan_names: Vec<&str> = plan_blocks.iter().map(|p| p.name.as_str()).collect();
@@ -136,6 +145,7 @@ pub(super) fn lower_all(
             vars: variables,
             locals: &local_names,
             plans: &plan_names,
+            repeated: repeated_plans,
             // What the block declares, even when its for_each or count failed (reported once).
             each: p.node.attr("for_each").is_some(),
             count: p.node.attr("count").is_some(),
@@ -349,8 +359,13 @@ fn lower_plan_instance(
     let portfolio_id = string("portfolio_id", false, diags);
     let provisioned_product_name = string("provisioned_product_name", true, diags);
     let stack_region_id = string("stack_region_id", false, diags);
+    // An attribute whose references are wrong is not evaluated: its errors are already said.
+    let live = |n: &str| {
+        node.attr(n)
+            .filter(|a| !shared.failed_refs.contains(&a.value_loc))
+    };
     let parameters = typed_attr(
-        node,
+        live("parameters"),
         ctx,
         address,
         "parameters",
@@ -360,7 +375,7 @@ fn lower_plan_instance(
     )
     .unwrap_or_default();
     let tags = typed_attr(
-        node,
+        live("tags"),
         ctx,
         address,
         "tags",
@@ -370,7 +385,7 @@ fn lower_plan_instance(
     )
     .unwrap_or_default();
     let notification_arns = typed_attr(
-        node,
+        live("notification_arns"),
         ctx,
         address,
         "notification_arns",
@@ -380,7 +395,7 @@ fn lower_plan_instance(
     )
     .unwrap_or_default();
     let execute = typed_attr(
-        node,
+        live("execute"),
         ctx,
         address,
         "execute",
@@ -528,9 +543,10 @@ fn lower_plan_instance(
     Some(plan)
 }
 
-/// Evaluates attribute `name` of a plan instance and converts it, reporting what is wrong.
+/// Evaluates attribute `name` (`attr`, when it is set and its references are right) of a plan
+/// instance and converts it, reporting what is wrong.
 fn typed_attr<T>(
-    node: &BlockNode,
+    attr: Option<&AttrNode>,
     ctx: &Context,
     address: &Address,
     name: &str,
@@ -538,16 +554,9 @@ fn typed_attr<T>(
     f: impl Fn(&Value) -> Option<T>,
     diags: &mut Diagnostics,
 ) -> Option<T> {
-    let a = node.attr(name)?;
+    let a = attr?;
     let v = eval(a, ctx, || format!("{address}.{name}"), diags)?;
-    typed(
-        Some(v),
-        &a.value_loc,
-        || format!("{address}.{name}"),
-        want,
-        f,
-        diags,
-    )
+    typed_value(Some(v), a, || format!("{address}.{name}"), want, f, diags)
 }
 
 #[cfg(test)]

@@ -277,3 +277,26 @@ plan "a" {
         "#,
     );
 }
+
+/// A map or list of strings holding something else names the key or item, at its place.
+#[test]
+fn a_map_of_strings_names_the_key_that_is_not_a_string() {
+    check(
+        r#"
+plan "a" {
+  name                     = "a"
+  product_id               = "prod-sbxvpc0000001"
+  product_version_id       = "pv-sbxvpc0000001"
+  provisioned_product_name = "a"
+  parameters               = { cidr_block = 1, nested = { a = 1 } }
+  tags                     = merge({ a = "b" }, { c = ["d"] })
+  notification_arns        = ["arn", null]
+}
+"#,
+        r#"
+        main.hcl:7:57: plan.a.parameters: must be a map of strings; key "nested" is a map
+        main.hcl:8:30: plan.a.tags: must be a map of strings; key "c" is a list
+        main.hcl:9:38: plan.a.notification_arns: must be a list of strings; item 2 is null
+        "#,
+    );
+}
