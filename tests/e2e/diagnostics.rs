@@ -71,3 +71,17 @@ plan "a" {
     );
     assert!(r.stderr.contains("1 error found"), "{}", r.stderr);
 }
+
+/// `fmt --check` of a file that does not parse says `file:line:col: syntax error: …` on one
+/// line, as validate does, and leaves the file alone.
+#[test]
+fn fmt_check_locates_a_syntax_error() {
+    let w = Workspace::new();
+    w.write("bad.pfvars", "name = \n");
+    let r = w.run(&["fmt", "--check", "bad.pfvars"]).expect(1);
+    assert_eq!(
+        r.stderr.trim_end(),
+        "error: bad.pfvars:1:8: syntax error: invalid expression; expected `\"`, `[`, `{`, `-`, `!`, `(`, `_`, `<`, letter or digit"
+    );
+    assert_eq!(w.read("bad.pfvars"), "name = \n");
+}
