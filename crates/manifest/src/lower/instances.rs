@@ -12,7 +12,6 @@ use super::eval::{as_string, describe, eval};
 use super::locals::Locals;
 use super::plans::PlanBlock;
 use super::scope::{check_references, Scope};
-use super::variables::VarDecl;
 use super::Lowering;
 use crate::diagnostic::Diagnostics;
 use crate::references::{references, Reference, Step};
@@ -87,16 +86,16 @@ pub(super) fn expand_all(
     let mut instances: BTreeMap<String, Instances> = BTreeMap::new();
     let mut total = 0u64;
     for p in plans {
-        let mut inst = match expand(
-            p,
-            &cx.ctx,
-            &cx.variables,
-            &local_names,
-            plan_names,
-            &cx.repeated_plans,
-            &locals.late,
-            &mut cx.diags,
-        ) {
+        // What for_each and count may read: no `each`, no `count`.
+        let scope = Scope {
+            vars: &cx.variables,
+            locals: &local_names,
+            plans: plan_names,
+            repeated: &cx.repeated_plans,
+            each: false,
+            count: false,
+        };
+        let mut inst = match expand(p, &cx.ctx, &scope, &locals.late, &mut cx.diags) {
             Some(inst) => inst,
             // Its for_each or count failed (and was reported): the plan has no instances to
             // evaluate, and what reads it makes no follow-on error.
@@ -204,10 +203,7 @@ pub(super) fn plan_object(
 fn expand(
     p: &PlanBlock,
     ctx: &Context,
-    decls: &[VarDecl],
-    locals: &[&str],
-    plans: &[&str],
-    repeated: &BTreeMap<String, &'static str>,
+    scope: &Scope,
     late_locals: &BTreeSet<String>,
     diags: &mut Diagnostics,
 ) -> Option<Instances> {
@@ -226,20 +222,7 @@ fn expand(
         return Some(Instances::Single);
     };
     let refs = references(&a.expr);
-    let wrong_refs = check_references(
-        &refs,
-        a,
-        &format!("{subject}.{}", a.name),
-        &Scope {
-            vars: decls,
-            locals,
-            plans,
-            repeated,
-            each: false,
-            count: false,
-        },
-        diags,
-    );
+    let wrong_refs = check_references(&refs, a, &format!("{subject}.{}", a.name), scope, diags);
     if wrong_refs {
         return None;
     }
