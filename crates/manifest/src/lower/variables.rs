@@ -8,7 +8,9 @@ use hcl::eval::{Context, Evaluate};
 use hcl::{Expression, Map, Value};
 use planform_model::SourceLocation;
 
-use super::eval::{as_bool, as_string, base_context, eval, eval_message, typed, value_failed};
+use super::eval::{
+    as_bool, as_string, base_context, error_message, eval, eval_message, typed, value_failed,
+};
 use super::{single_label, Inputs, Lowering, VarArg};
 use crate::diagnostic::{Diagnostic, Diagnostics, Severity, SourceFile};
 use crate::syntax::{check_schema, error, hint, parse_file, AttrNode, BlockNode};
@@ -266,10 +268,9 @@ fn assign(decls: &[VarDecl], inputs: &Inputs, diags: &mut Diagnostics) -> BTreeM
                     Type::String | Type::Number | Type::Bool | Type::Any => {
                         Ok(Value::String(t.clone()))
                     }
-                    _ => t
-                        .parse::<Expression>()
-                        .map_err(|e| e.to_string())
-                        .and_then(|e| e.evaluate(&ctx).map_err(|e| e.to_string())),
+                    _ => {
+                        parse_text(&t).and_then(|e| e.evaluate(&ctx).map_err(|e| error_message(&e)))
+                    }
                 };
                 match v.and_then(|v| convert(&v, &d.ty)) {
                     Ok(v) => Some(v),
@@ -311,6 +312,19 @@ fn assign(decls: &[VarDecl], inputs: &Inputs, diags: &mut Diagnostics) -> BTreeM
         }
     }
     out
+}
+
+/// A value given as text for a collection type, parsed as an HCL expression; a syntax error
+/// says where in the text (on one line).
+fn parse_text(text: &str) -> Result<Expression, String> {
+    match hcl::edit::parser::parse_expr(text) {
+        Ok(e) => Ok(crate::functions::pre_parse_templates(e.into())),
+        Err(e) => Err(format!(
+            "not an HCL value: column {}: {}",
+            e.location().column(),
+            e.message()
+        )),
+    }
 }
 
 /// Reports every validation whose condition is false, with its error message.

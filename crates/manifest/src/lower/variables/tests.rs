@@ -162,7 +162,7 @@ output "zones" { value = var.zones }
         input,
         &vars(&[("n", "three"), ("zones", "[a"), ("on", "true")]),
         r#"
-        <command line>:1:1: var.zones: value does not match type list(string): --> HCL parse error in line 1, column 3
+        <command line>:1:1: var.zones: value does not match type list(string): not an HCL value: column 3: expected `]`
         <command line>:1:1: var.n: value does not match type number: a number is required, got "three"
         "#,
     );
