@@ -139,7 +139,11 @@ pub fn parse_file(file: &SourceFile, diags: &mut Diagnostics) -> Option<BlockNod
 /// the last token (where the missing `}` or value belongs), not past the end of a line.
 fn error_offset(text: &str, e: &hcl::edit::parser::Error) -> usize {
     let loc = e.location();
-    let offset = loc.offset().min(text.len());
+    let mut offset = loc.offset().min(text.len());
+    // The clamped offset may fall inside the last character.
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
     let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
     let col = text[line_start..offset].chars().count() + 1;
     let past = loc.column().saturating_sub(col);
@@ -407,5 +411,6 @@ mod tests {
         );
         assert!(syntax_error("plan \"z\" {").starts_with("main.hcl:1:11: "));
         assert!(syntax_error("x = 1\ny = \n").starts_with("main.hcl:2:5: "));
+        assert!(syntax_error("x = [\"é\", é").starts_with("main.hcl:1:"));
     }
 }
