@@ -68,7 +68,16 @@ pub(super) fn check_references(
                         (_, Some(Step::Index(_)), None) => Some(format!("plan.{n} has no instances (it has no for_each or count): write plan.{n}.ATTRIBUTE without an index")),
                         (Some(Step::Attr(a)), Some(Step::Attr(_)), Some(meta)) if PLAN_REF_ATTRS.contains(&a.as_str()) => {
                             let example = if meta == "count" { "[0]".to_string() } else { "[\"KEY\"]".to_string() };
-                            Some(format!("plan.{n} has instances (it has {meta}): name one, e.g. plan.{n}{example}.{a}"))
+                            let path: String = r.steps[1..]
+                                .iter()
+                                .map(|s| match s {
+                                    Step::Attr(a) => format!(".{a}"),
+                                    Step::Index(Some(k)) => format!("[{}]", crate::functions::hcl_json(k)),
+                                    Step::Index(None) => "[…]".into(),
+                                    Step::Splat => "[*]".into(),
+                                })
+                                .collect();
+                            Some(format!("plan.{n} has instances (it has {meta}): name one, e.g. plan.{n}{example}{path}"))
                         }
                         (Some(Step::Attr(a)), ..) if PLAN_REF_ATTRS.contains(&a.as_str()) => None,
                         (Some(Step::Attr(a)), ..) => Some(format!("plan.{n} has no attribute {a:?}; it exposes {}{}", PLAN_REF_ATTRS.join(", "), hint(a, PLAN_REF_ATTRS))),

@@ -208,7 +208,7 @@ output "ok" { value = plan.net[1].id }"#;
         "\"app-${plan.net[0].id}-${plan.net[\"k\"].id}-${each.key}\"",
         r#"
         main.hcl:9:24: output.one: plan.app has instances (it has for_each): name one, e.g. plan.app["KEY"].id
-        main.hcl:10:24: output.two: plan.net has instances (it has count): name one, e.g. plan.net[0].outputs
+        main.hcl:10:24: output.two: plan.net has instances (it has count): name one, e.g. plan.net[0].outputs["x"]
         main.hcl:14:55: plan.app.name: plan.net has count: its instances are numbered, e.g. plan.net[0]
         main.hcl:17:55: plan.app.provisioned_product_name: plan.net has count: its instances are numbered, e.g. plan.net[0]
         "#,
