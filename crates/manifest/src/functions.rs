@@ -541,12 +541,26 @@ fn file(args: FuncArgs) -> Result<Value, String> {
     let base = ENVIRONMENT.with(|e| e.borrow().base_dir.clone());
     let shown = path.display();
     let cannot = |e: std::io::Error| format!("cannot read {shown}: {e}");
-    let root = base.canonicalize().map_err(cannot)?;
-    let full = root.join(&path).canonicalize().map_err(cannot)?;
-    if !full.starts_with(&root) {
-        return Err(format!(
+    let outside = || {
+        format!(
             "{shown} is outside the manifest directory; file() reads only files of the workspace"
-        ));
+        )
+    };
+    // Decided before touching the filesystem, so that whether a file outside exists is never
+    // told: an absolute path or one whose `..` leave the directory is outside.
+    let Some(inside) = lexically_inside(&path) else {
+        return Err(outside());
+    };
+    let root = base.canonicalize().map_err(cannot)?;
+    let full = match root.join(&inside).canonicalize() {
+        Ok(full) => full,
+        // A missing file of the workspace is said to be missing; a link on the way (which may
+        // lead out, to a file that does not exist) is not followed to say so.
+        Err(_) if through_a_link(&root, &inside) => return Err(outside()),
+        Err(e) => return Err(cannot(e)),
+    };
+    if !full.starts_with(&root) {
+        return Err(outside());
     }
     let f = std::fs::File::open(&full).map_err(cannot)?;
     let meta = f.metadata().map_err(cannot)?;
@@ -566,6 +580,40 @@ fn file(args: FuncArgs) -> Result<Value, String> {
     String::from_utf8(bytes)
         .map(Value::String)
         .map_err(|_| format!("{shown} is not UTF-8 text"))
+}
+
+/// `path` with `.` and `..` resolved without the filesystem, when it stays inside the directory
+/// it is relative to; `None` when it is absolute or leaves it.
+fn lexically_inside(path: &std::path::Path) -> Option<PathBuf> {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::Normal(part) => out.push(part),
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    return None;
+                }
+            }
+            Component::RootDir | Component::Prefix(_) => return None,
+        }
+    }
+    Some(out)
+}
+
+/// Whether a prefix of `root/inside` that exists is a symbolic link.
+fn through_a_link(root: &std::path::Path, inside: &std::path::Path) -> bool {
+    let mut at = root.to_path_buf();
+    for part in inside.components() {
+        at.push(part);
+        match std::fs::symlink_metadata(&at) {
+            Ok(m) if m.file_type().is_symlink() => return true,
+            Ok(_) => {}
+            Err(_) => return false,
+        }
+    }
+    false
 }
 
 /// Converts an HCL value to JSON (for `jsonencode` and output rendering).
@@ -749,6 +797,10 @@ mod tests {
         std::fs::write(ws.join("big.txt"), vec![b'a'; FILE_MAX_BYTES as usize + 1]).unwrap();
         #[cfg(unix)]
         std::os::unix::fs::symlink(dir.path().join("secret.txt"), ws.join("link.txt")).unwrap();
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(dir.path().join("none.txt"), ws.join("dangling.txt")).unwrap();
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(dir.path(), ws.join("up")).unwrap();
         let mut ctx = Context::new();
         declare(&mut ctx);
         let _g = install(Environment {
@@ -767,9 +819,39 @@ mod tests {
             #[cfg(unix)]
             (r#"file("link.txt")"#, "outside the manifest directory"),
             (r#"file(".")"#, "not a regular file"),
+            (
+                r#"file("sub/../missing.txt")"#,
+                "cannot read sub/../missing.txt: ",
+            ),
         ] {
             let e = run(src).unwrap_err();
             assert!(e.contains(why), "{src}: {e}");
+        }
+        // Issue 15: the same answer for a file outside that exists and one that does not, so
+        // file() tells nothing of the runner's files.
+        let outside = |p: &str| {
+            format!(
+                "{p} is outside the manifest directory; file() reads only files of the workspace"
+            )
+        };
+        let mut pairs = vec![
+            ("../secret.txt", "../nothing.txt"),
+            (
+                "../../../../../../etc/passwd",
+                "../../../../../../etc/nonexistent",
+            ),
+            ("/etc/passwd", "/etc/nonexistent"),
+            ("ok.txt/../../secret.txt", "ok.txt/../../nothing.txt"),
+        ];
+        if cfg!(unix) {
+            pairs.push(("link.txt", "dangling.txt"));
+            pairs.push(("up/secret.txt", "up/nothing.txt"));
+        }
+        for (exists, missing) in pairs {
+            for p in [exists, missing] {
+                let e = run(&format!("file({p:?})")).unwrap_err();
+                assert!(e.contains(&outside(p)), "{p}: {e}");
+            }
         }
     }
 }

@@ -18,6 +18,34 @@ pub struct AttrNode {
     pub value_loc: SourceLocation,
     /// The value's source text.
     pub value_text: String,
+    /// Where the value's parts are: a diagnostic points at the part that fails.
+    pub places: Places,
+}
+
+/// Where an expression starts, and where its parts do: the values of an object, the items of a
+/// list, the arguments of a function call (in source order), the inside of parentheses. Other
+/// expressions have no parts.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Places {
+    pub at: SourceLocation,
+    pub parts: Vec<Places>,
+}
+
+impl Places {
+    fn of(expr: &hcl::edit::expr::Expression, file: &SourceFile) -> Places {
+        use hcl::edit::expr::Expression as E;
+        let parts = match expr {
+            E::Array(items) => items.iter().map(|e| Places::of(e, file)).collect(),
+            E::Object(o) => o.iter().map(|(_, v)| Places::of(v.expr(), file)).collect(),
+            E::FuncCall(f) => f.args.iter().map(|e| Places::of(e, file)).collect(),
+            E::Parenthesis(p) => vec![Places::of(p.inner(), file)],
+            _ => Vec::new(),
+        };
+        Places {
+            at: file.location_of(expr.span()),
+            parts,
+        }
+    }
 }
 
 impl AttrNode {
@@ -87,19 +115,142 @@ pub fn parse_file(file: &SourceFile, diags: &mut Diagnostics) -> Option<BlockNod
             })
         }
         Err(e) => {
-            let loc = e.location();
-            diags.push(error(
-                &SourceLocation {
-                    file: file.name.clone(),
-                    line: loc.line(),
-                    col: loc.column(),
-                },
-                None,
-                format!("syntax error: {}", e.message()),
-            ));
+            let d = match unterminated_string(&file.text) {
+                Some(quote) => error(
+                    &file.location(quote),
+                    None,
+                    "syntax error: unterminated string: a quoted string ends with `\"` on its line \
+                     (for text over several lines use a heredoc, <<EOT … EOT)",
+                ),
+                None => error(
+                    &file.location(error_offset(&file.text, &e)),
+                    None,
+                    format!("syntax error: {}", e.message()),
+                ),
+            };
+            diags.push(d);
             None
         }
     }
+}
+
+/// The byte offset of a parse error. hcl-edit clamps the offset of an error at the end of the
+/// input to the last byte and counts the rest in the column; such an error is placed just after
+/// the last token (where the missing `}` or value belongs), not past the end of a line.
+fn error_offset(text: &str, e: &hcl::edit::parser::Error) -> usize {
+    let loc = e.location();
+    let mut offset = loc.offset().min(text.len());
+    // The clamped offset may fall inside the last character.
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let col = text[line_start..offset].chars().count() + 1;
+    let past = loc.column().saturating_sub(col);
+    if past == 0 {
+        return offset;
+    }
+    let end = (offset + past).min(text.len());
+    if end == text.len() {
+        text.trim_end().len()
+    } else {
+        end
+    }
+}
+
+/// Where the first quoted string that does not end on its line opens (its `"`), if any: the
+/// usual cause of a syntax error the parser reports later, where it gave up. Comments, heredocs
+/// and the strings inside `${ … }` / `%{ … }` are followed.
+pub(crate) fn unterminated_string(text: &str) -> Option<usize> {
+    enum Frame {
+        /// A quoted string, opened at this offset.
+        Str(usize),
+        /// An interpolation or directive, with the braces opened inside it.
+        Interp(usize),
+    }
+    let bytes = text.as_bytes();
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let rest = &bytes[i..];
+        match stack.last_mut() {
+            Some(Frame::Str(open)) => {
+                let open = *open;
+                match rest {
+                    [b'\\', ..] => i += 1,
+                    [b'"', ..] => {
+                        stack.pop();
+                    }
+                    [b'\n', ..] => return Some(open),
+                    [b'$', b'$', b'{', ..] | [b'%', b'%', b'{', ..] => i += 2,
+                    [b'$' | b'%', b'{', ..] => {
+                        stack.push(Frame::Interp(0));
+                        i += 1;
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+            code => {
+                match rest {
+                    [b'#', ..] | [b'/', b'/', ..] => {
+                        i += rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
+                        continue;
+                    }
+                    [b'/', b'*', ..] => {
+                        i += text[i + 2..].find("*/").map_or(rest.len(), |e| e + 4);
+                        continue;
+                    }
+                    [b'<', b'<', ..]
+                        if code.is_none() || matches!(code, Some(Frame::Interp(_))) =>
+                    {
+                        if let Some(end) = heredoc_end(&text[i..]) {
+                            i += end;
+                            continue;
+                        }
+                    }
+                    [b'"', ..] => stack.push(Frame::Str(i)),
+                    [b'{', ..] => {
+                        if let Some(Frame::Interp(depth)) = code {
+                            *depth += 1;
+                        }
+                    }
+                    [b'}', ..] => match code {
+                        Some(Frame::Interp(0)) => {
+                            stack.pop();
+                        }
+                        Some(Frame::Interp(depth)) => *depth -= 1,
+                        _ => {}
+                    },
+                    _ => {}
+                }
+                i += 1;
+            }
+        }
+    }
+    stack.iter().rev().find_map(|f| match f {
+        Frame::Str(open) => Some(*open),
+        Frame::Interp(_) => None,
+    })
+}
+
+/// The length of the heredoc `text` starts with (`<<EOT` or `<<-EOT`, through its closing
+/// marker line), or `None` when `text` does not start a heredoc.
+fn heredoc_end(text: &str) -> Option<usize> {
+    let header_end = text.find('\n')?;
+    let marker = text[2..header_end].trim_end_matches('\r');
+    let marker = marker.strip_prefix('-').unwrap_or(marker);
+    if marker.is_empty() || !marker.chars().all(|c| c.is_alphanumeric() || c == '_') {
+        return None;
+    }
+    let mut at = header_end + 1;
+    for line in text[at..].split_inclusive('\n') {
+        at += line.len();
+        if line.trim() == marker {
+            return Some(at);
+        }
+    }
+    Some(text.len())
 }
 
 fn lower_body(
@@ -123,6 +274,7 @@ fn lower_body(
                         .and_then(|r| file.text.get(r))
                         .unwrap_or_default()
                         .to_string(),
+                    places: Places::of(&a.value, file),
                 };
                 if let Some(first) = attrs.iter().find(|x| x.name == node.name) {
                     diags.push(error(
@@ -207,5 +359,58 @@ pub fn check_schema(
                 format!("unknown block {:?} in {what}{extra}", b.kind),
             ));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn syntax_error(text: &str) -> String {
+        let mut diags = Diagnostics::default();
+        assert!(parse_file(&SourceFile::new("main.hcl", text), &mut diags).is_none());
+        diags.to_string().trim_end().to_string()
+    }
+
+    #[test]
+    fn an_unterminated_string_is_reported_at_its_opening_quote() {
+        assert_eq!(
+            syntax_error("plan \"a\" {\n  name = \"x\n}\n"),
+            "main.hcl:2:10: syntax error: unterminated string: a quoted string ends with `\"` on \
+             its line (for text over several lines use a heredoc, <<EOT … EOT)"
+        );
+        // Inside an object over several lines, inside an interpolation, at the end of the file.
+        assert!(syntax_error("tags = {\n  a = \"b\"\n  c = \"d\n}\n").starts_with("main.hcl:3:7: "));
+        assert!(syntax_error("a = \"${upper(\"x)}\"\n").starts_with("main.hcl:1:5: "));
+        assert!(syntax_error("a = \"x").starts_with("main.hcl:1:5: syntax error: unterminated"));
+    }
+
+    #[test]
+    fn quotes_in_comments_heredocs_escapes_and_interpolations_are_not_unterminated() {
+        for text in [
+            "# a \"comment\nx = 1\n",
+            "// it's \" here\nx = 1\n",
+            "/* \"\n */ x = 1\n",
+            "x = <<EOT\nsay \"hi\nEOT\n",
+            "x = <<-EOT\n  \"\n  EOT\n",
+            "x = \"a \\\" b\"\n",
+            "x = \"${join(\",\", [\"a\"])} and %{if true}\"y\"%{endif} $${literal\"\n",
+            "x = \"${\n  upper(\"multi-line interpolation\")\n}\"\n",
+            "x = { a = \"}\" }\n",
+        ] {
+            assert_eq!(unterminated_string(text), None, "{text}");
+        }
+        assert_eq!(unterminated_string("x = \"${\"\n"), Some(7));
+    }
+
+    #[test]
+    fn an_error_at_the_end_of_the_input_is_placed_after_the_last_token() {
+        assert_eq!(
+            syntax_error("plan \"z\" {\n"),
+            "main.hcl:1:11: syntax error: invalid block body; expected `}`, newline or identifier"
+        );
+        assert!(syntax_error("plan \"z\" {").starts_with("main.hcl:1:11: "));
+        assert!(syntax_error("x = 1\ny = \n").starts_with("main.hcl:2:5: "));
+        assert!(syntax_error("x = [\"é\", é").starts_with("main.hcl:1:"));
     }
 }

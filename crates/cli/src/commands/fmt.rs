@@ -41,6 +41,11 @@ pub fn run(inv: &Invocation, check: bool, paths: &[PathBuf]) -> Result<u8> {
                 changed.push(f);
             }
             Ok(_) => {}
+            Err(e @ planform_manifest::FormatError::Syntax { .. }) => {
+                // `file:line:col: syntax error: …`, as validate writes it.
+                eprintln!("error: {}:{e}", f.display());
+                failed = true;
+            }
             Err(e) => {
                 eprintln!("error: {}: {e}", f.display());
                 failed = true;

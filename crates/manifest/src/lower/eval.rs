@@ -10,7 +10,7 @@ use planform_model::SourceLocation;
 
 use crate::diagnostic::Diagnostics;
 use crate::functions::{self, primitive_to_string, type_name};
-use crate::syntax::{error, hint};
+use crate::syntax::{error, hint, AttrNode, Places};
 
 /// The context every evaluation starts from: the built-in functions and no variables.
 pub(super) fn base_context() -> Context<'static> {
@@ -43,41 +43,46 @@ impl<F: Fn() -> String> Subject for F {
 }
 
 thread_local! {
-    /// The locals whose evaluation failed in the current lowering: their error was reported,
-    /// so an expression that reads one fails without a follow-on diagnostic.
-    static FAILED_LOCALS: std::cell::RefCell<std::collections::BTreeSet<String>> =
+    /// The values whose evaluation failed in the current lowering, as `(root, name)`: locals
+    /// (`("local", "tags")`), variables (`("var", "env")`) and plans whose instances could not
+    /// be made (`("plan", "app")`). Their error was reported, so an expression that reads one
+    /// fails without a follow-on diagnostic.
+    static FAILED_VALUES: std::cell::RefCell<std::collections::BTreeSet<(String, String)>> =
         Default::default();
 }
 
-/// Records that the local `name` has no value (its error was reported).
-pub(super) fn local_failed(name: &str) {
-    FAILED_LOCALS.with(|f| f.borrow_mut().insert(name.to_string()));
+/// Records that `root.name` (`local.tags`, `var.env`, `plan.app`) has no value: its error was
+/// reported.
+pub(super) fn value_failed(root: &str, name: &str) {
+    FAILED_VALUES.with(|f| f.borrow_mut().insert((root.to_string(), name.to_string())));
 }
 
-/// Forgets the failed locals of an earlier lowering on this thread.
-pub(super) fn forget_failed_locals() {
-    FAILED_LOCALS.with(|f| f.borrow_mut().clear());
+/// Forgets the failed values of an earlier lowering on this thread.
+pub(super) fn forget_failed_values() {
+    FAILED_VALUES.with(|f| f.borrow_mut().clear());
 }
 
-/// Whether `expr` reads a local whose evaluation failed.
-pub(super) fn reads_failed_local(expr: &Expression) -> bool {
-    FAILED_LOCALS.with(|f| {
+/// Whether `expr` reads a value whose evaluation failed (see [`value_failed`]).
+pub(super) fn reads_failed_value(expr: &Expression) -> bool {
+    FAILED_VALUES.with(|f| {
         let f = f.borrow();
         !f.is_empty()
-            && crate::references::references(expr)
-                .iter()
-                .any(|r| r.root == "local" && r.first_attr().is_some_and(|l| f.contains(l)))
+            && crate::references::references(expr).iter().any(|r| {
+                r.first_attr()
+                    .is_some_and(|n| f.contains(&(r.root.clone(), n.to_string())))
+            })
     })
 }
 
-/// Evaluates `expr`, turning evaluation errors into a diagnostic at `loc`.
+/// Evaluates the value of attribute `a`, turning evaluation errors into a diagnostic at the part
+/// of the value that fails (anchored at the value's start: one error per attribute).
 pub(super) fn eval(
-    expr: &Expression,
+    a: &AttrNode,
     ctx: &Context,
-    loc: &SourceLocation,
     subject: impl Subject,
     diags: &mut Diagnostics,
 ) -> Option<Value> {
+    let (expr, loc) = (&a.expr, &a.value_loc);
     match expr.evaluate(ctx) {
         Ok(v) => match super::bounds::check_value(&v) {
             Ok(()) => Some(v),
@@ -88,17 +93,111 @@ pub(super) fn eval(
         },
         Err(e) => {
             // One error per expression: a reference problem already reported here says more,
-            // and so does the error of a local it reads.
-            if !diags.errors().any(|d| d.anchor == *loc) && !reads_failed_local(expr) {
-                diags.push(error(
-                    loc,
-                    Some(subject.text()),
-                    eval_message(&e.to_string()),
-                ));
+            // and so does the error of a value it reads.
+            if !diags.errors().any(|d| d.anchor == *loc) && !reads_failed_value(expr) {
+                let (part, e) = failing_part(expr, &a.places, ctx, e);
+                let mut d = error(&part.at, Some(subject.text()), error_message(&e));
+                d.anchor = loc.clone();
+                diags.push(d);
             }
             None
         }
     }
+}
+
+/// The innermost part of `expr` (an object's value, a list's item, a call's argument) whose
+/// evaluation fails, where it is, and its error; `expr` itself (with `error`) when no part
+/// fails alone.
+fn failing_part<'p>(
+    expr: &Expression,
+    places: &'p Places,
+    ctx: &Context,
+    error: hcl::eval::Error,
+) -> (&'p Places, hcl::eval::Error) {
+    let parts: Vec<&Expression> = match expr {
+        Expression::Array(items) => items.iter().collect(),
+        Expression::Object(o) => o.values().collect(),
+        Expression::FuncCall(f) => f.args.iter().collect(),
+        Expression::Parenthesis(inner) => vec![inner.as_ref()],
+        _ => Vec::new(),
+    };
+    // A template is a call of planform's own after parsing: its parts are not the source's.
+    if parts.len() != places.parts.len() {
+        return (places, error);
+    }
+    for (part, place) in parts.into_iter().zip(&places.parts) {
+        if let Err(e) = part.evaluate(ctx) {
+            return failing_part(part, place, ctx, e);
+        }
+    }
+    (places, error)
+}
+
+/// What an evaluation error says, on one line: values in compact form (or by type when long),
+/// without the expression hcl-rs appends.
+pub(super) fn error_message(e: &hcl::eval::Error) -> String {
+    use hcl::eval::ErrorKind;
+    match e.kind() {
+        ErrorKind::Unexpected(v, want) => format!("expected {want}, got {}", shown(v)),
+        ErrorKind::UnaryOp(op, v) => {
+            format!("unary operator `{op}` is not applicable to {}", shown(v))
+        }
+        ErrorKind::BinaryOp(l, op, r) => format!(
+            "binary operator `{op}` is not applicable to {} and {}",
+            shown(l),
+            shown(r)
+        ),
+        ErrorKind::FuncCall(name, msg) => eval_message(&format!(
+            "error calling function `{name}`: {}",
+            one_line(msg)
+        )),
+        kind => eval_message(&kind.to_string()),
+    }
+}
+
+/// A value as an error message shows it: compact source form in backquotes when short, by type
+/// otherwise.
+fn shown(v: &Value) -> String {
+    let text = compact(v);
+    if text.chars().count() <= 60 {
+        format!("`{text}`")
+    } else {
+        format!("a {}", type_name(v))
+    }
+}
+
+/// `v` in HCL source form on one line: `["a", 1]`, `{ a = 1 }`.
+pub(super) fn compact(v: &Value) -> String {
+    match v {
+        Value::Array(items) => format!(
+            "[{}]",
+            items.iter().map(compact).collect::<Vec<_>>().join(", ")
+        ),
+        Value::Object(o) if o.is_empty() => "{}".into(),
+        Value::Object(o) => format!(
+            "{{ {} }}",
+            o.iter()
+                .map(|(k, v)| format!("{} = {}", object_key(k), compact(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Value::String(s) => format!("{s:?}"),
+        other => other.to_string(),
+    }
+}
+
+fn object_key(k: &str) -> String {
+    if super::valid_identifier(k) {
+        k.to_string()
+    } else {
+        format!("{k:?}")
+    }
+}
+
+/// A message that spans lines (a value hcl-rs printed over several) on one line.
+fn one_line(msg: &str) -> String {
+    let joined = msg.lines().map(str::trim).collect::<Vec<_>>().join(" ");
+    joined.replace("[ ", "[").replace(" ]", "]")
 }
 
 /// hcl-rs messages end with the whole expression; keep the first line, which says what is wrong.
@@ -131,13 +230,70 @@ pub(super) fn typed<T>(
     match f(&v) {
         Some(t) => Some(t),
         None => {
-            diags.push(error(
-                loc,
-                Some(subject.text()),
-                format!("must be {want}, got {}", describe(&v)),
-            ));
+            diags.push(error(loc, Some(subject.text()), mismatch(&v, want)));
             None
         }
+    }
+}
+
+/// Converts the value of attribute `a` with `f` like [`typed`]; when a map or list of strings
+/// holds something else, the diagnostic is at that key's value or item.
+pub(super) fn typed_value<T>(
+    v: Option<Value>,
+    a: &AttrNode,
+    subject: impl Subject,
+    want: &str,
+    f: impl Fn(&Value) -> Option<T>,
+    diags: &mut Diagnostics,
+) -> Option<T> {
+    let v = v?;
+    if let Some(t) = f(&v) {
+        return Some(t);
+    }
+    // The place of the offending element when the value is written as a literal object or list.
+    let literal_len = match &a.expr {
+        Expression::Object(o) => Some(o.len()),
+        Expression::Array(items) => Some(items.len()),
+        _ => None,
+    };
+    let at = match (non_string_element(&v), literal_len) {
+        (Some((i, ..)), Some(n)) if n == a.places.parts.len() && want.ends_with("of strings") => {
+            &a.places.parts[i].at
+        }
+        _ => &a.value_loc,
+    };
+    let mut d = error(at, Some(subject.text()), mismatch(&v, want));
+    d.anchor = a.value_loc.clone();
+    diags.push(d);
+    None
+}
+
+/// "must be {want}, got …", naming the first key or item that is not a string when a map or
+/// list of strings is wanted.
+fn mismatch(v: &Value, want: &str) -> String {
+    match non_string_element(v) {
+        Some((_, which, x)) if want.ends_with("of strings") => {
+            format!("must be {want}; {which} is {}", describe(x))
+        }
+        _ => format!("must be {want}, got {}", describe(v)),
+    }
+}
+
+/// The first value of a map or item of a list that is not a string (or a number or bool, which
+/// convert): its position, `key "name"` or `item 2` (from 1), and itself.
+fn non_string_element(v: &Value) -> Option<(usize, String, &Value)> {
+    match v {
+        Value::Object(o) => o
+            .iter()
+            .enumerate()
+            .find(|(_, (_, x))| as_string(x).is_none())
+            .map(|(i, (k, x))| (i, format!("key {k:?}"), x)),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find(|(_, x)| as_string(x).is_none())
+            .map(|(i, x)| (i, format!("item {}", i + 1), x)),
+        _ => None,
     }
 }
 
@@ -146,6 +302,7 @@ pub(super) fn describe(v: &Value) -> String {
     match v {
         Value::String(s) if s.len() < 40 => format!("the string {s:?}"),
         Value::Number(n) => format!("the number {n}"),
+        Value::Null => "null".into(),
         other => format!("a {}", type_name(other)),
     }
 }

@@ -12,7 +12,6 @@ use super::eval::{as_string, describe, eval};
 use super::locals::Locals;
 use super::plans::PlanBlock;
 use super::scope::{check_references, Scope};
-use super::variables::VarDecl;
 use super::Lowering;
 use crate::diagnostic::Diagnostics;
 use crate::references::{references, Reference, Step};
@@ -87,15 +86,24 @@ pub(super) fn expand_all(
     let mut instances: BTreeMap<String, Instances> = BTreeMap::new();
     let mut total = 0u64;
     for p in plans {
-        let mut inst = expand(
-            p,
-            &cx.ctx,
-            &cx.variables,
-            &local_names,
-            plan_names,
-            &locals.late,
-            &mut cx.diags,
-        );
+        // What for_each and count may read: no `each`, no `count`.
+        let scope = Scope {
+            vars: &cx.variables,
+            locals: &local_names,
+            plans: plan_names,
+            repeated: &cx.repeated_plans,
+            each: false,
+            count: false,
+        };
+        let mut inst = match expand(p, &cx.ctx, &scope, &locals.late, &mut cx.diags) {
+            Some(inst) => inst,
+            // Its for_each or count failed (and was reported): the plan has no instances to
+            // evaluate, and what reads it makes no follow-on error.
+            None => {
+                super::eval::value_failed("plan", &p.name);
+                Instances::Count(0)
+            }
+        };
         let n = inst.len();
         if total <= MAX_INSTANCES && total + n > MAX_INSTANCES {
             cx.diags.push(error(
@@ -190,16 +198,15 @@ pub(super) fn plan_object(
     PlanObject { per_plan, all }
 }
 
-/// The instances of one plan, from its `for_each` or `count`.
+/// The instances of one plan, from its `for_each` or `count`; `None` when they fail (reported,
+/// or echoing an error already reported).
 fn expand(
     p: &PlanBlock,
     ctx: &Context,
-    decls: &[VarDecl],
-    locals: &[&str],
-    plans: &[&str],
+    scope: &Scope,
     late_locals: &BTreeSet<String>,
     diags: &mut Diagnostics,
-) -> Instances {
+) -> Option<Instances> {
     let subject = format!("plan.{}", p.name);
     let fe = p.node.attr("for_each");
     let ct = p.node.attr("count");
@@ -209,25 +216,16 @@ fn expand(
             Some(subject),
             "for_each and count cannot both be set",
         ));
-        return Instances::Single;
+        return None;
     }
     let Some(a) = fe.or(ct) else {
-        return Instances::Single;
+        return Some(Instances::Single);
     };
     let refs = references(&a.expr);
-    check_references(
-        &refs,
-        a,
-        &format!("{subject}.{}", a.name),
-        &Scope {
-            vars: decls,
-            locals,
-            plans,
-            each: false,
-            count: false,
-        },
-        diags,
-    );
+    let wrong_refs = check_references(&refs, a, &format!("{subject}.{}", a.name), scope, diags);
+    if wrong_refs {
+        return None;
+    }
     if refs.iter().any(|r| {
         r.root == "plan"
             || (r.root == "local" && r.first_attr().is_some_and(|l| late_locals.contains(l)))
@@ -240,36 +238,28 @@ fn expand(
                 a.name
             ),
         ));
-        return Instances::Single;
+        return None;
     }
-    let Some(v) = eval(
-        &a.expr,
-        ctx,
-        &a.value_loc,
-        &format!("{subject}.{}", a.name),
-        diags,
-    ) else {
-        return Instances::Single;
-    };
+    let v = eval(a, ctx, &format!("{subject}.{}", a.name), diags)?;
     let too_many = |n: u64, diags: &mut Diagnostics| {
         diags.push(error(
             &a.value_loc,
             Some(format!("{subject}.{}", a.name)),
             format!("makes {n} instances; at most {MAX_INSTANCES_PER_BLOCK} per plan block (a limit of planform)"),
         ));
-        Instances::Count(0)
+        None
     };
     if a.name == "count" {
         return match as_count(&v) {
             Some(n) if n > MAX_INSTANCES_PER_BLOCK => too_many(n, diags),
-            Some(n) => Instances::Count(n),
+            Some(n) => Some(Instances::Count(n)),
             None => {
                 diags.push(error(
                     &a.value_loc,
                     Some(format!("{subject}.count")),
                     format!("must be a whole number of 0 or more, got {}", describe(&v)),
                 ));
-                Instances::Single
+                None
             }
         };
     }
@@ -289,7 +279,7 @@ fn expand(
             items.sort_by(|a, b| a.0.cmp(&b.0));
             // Sets drop duplicates, as toset() does.
             items.dedup_by(|a, b| a.0 == b.0);
-            Instances::ForEach(items)
+            Some(Instances::ForEach(items))
         }
         None => {
             diags.push(error(
@@ -300,7 +290,7 @@ fn expand(
                     describe(&v)
                 ),
             ));
-            Instances::Single
+            None
         }
     }
 }

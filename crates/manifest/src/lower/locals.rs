@@ -78,6 +78,7 @@ pub(super) fn lower_early(cx: &mut Lowering, blocks: &[&BlockNode], plans: &[&st
                 vars: &cx.variables,
                 locals: &names,
                 plans,
+                repeated: &cx.repeated_plans,
                 each: false,
                 count: false,
             },
@@ -111,18 +112,18 @@ pub(super) fn lower_early(cx: &mut Lowering, blocks: &[&BlockNode], plans: &[&st
     let ctx = &mut cx.ctx;
     for name in locals.order.iter().filter(|n| !locals.late.contains(*n)) {
         if !locals.can_evaluate(name) {
-            super::eval::local_failed(name);
+            super::eval::value_failed("local", name);
             continue;
         }
         let a = locals.attr(name);
         // Each local sees only the locals it reads, so the cost of evaluating all of them is
         // the size of what they read, not the number of locals times everything before them.
         ctx.declare_var("local", locals.read_by(name));
-        match eval(&a.expr, ctx, &a.value_loc, &format!("local.{name}"), diags) {
+        match eval(a, ctx, &format!("local.{name}"), diags) {
             Some(v) => {
                 locals.values.insert(name.to_string(), v);
             }
-            None => super::eval::local_failed(name),
+            None => super::eval::value_failed("local", name),
         }
     }
     ctx.declare_var("local", Value::Object(locals.values.clone()));
@@ -139,22 +140,16 @@ pub(super) fn lower_late(cx: &mut Lowering, locals: &mut Locals, plan: &Value) {
     lctx.declare_var("plan", plan.clone());
     for name in locals.order.iter().filter(|n| locals.late.contains(*n)) {
         if !locals.can_evaluate(name) {
-            super::eval::local_failed(name);
+            super::eval::value_failed("local", name);
             continue;
         }
         let a = locals.attr(name);
         lctx.declare_var("local", locals.read_by(name));
-        match eval(
-            &a.expr,
-            &lctx,
-            &a.value_loc,
-            &format!("local.{name}"),
-            &mut cx.diags,
-        ) {
+        match eval(a, &lctx, &format!("local.{name}"), &mut cx.diags) {
             Some(v) => {
                 locals.values.insert(name.to_string(), v);
             }
-            None => super::eval::local_failed(name),
+            None => super::eval::value_failed("local", name),
         }
     }
     cx.ctx

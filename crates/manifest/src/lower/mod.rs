@@ -83,11 +83,14 @@ struct Lowering {
     variables: Vec<VarDecl>,
     /// Names of the variables declared `sensitive = true`.
     sensitive_vars: BTreeSet<String>,
+    /// The plans declared with `for_each` or `count` (by name, with which), whose references
+    /// must name an instance.
+    repeated_plans: BTreeMap<String, &'static str>,
 }
 
 /// Lowers parsed `files` and `inputs` into a desired state, or every problem found.
 pub fn lower(files: &[SourceFile], inputs: &Inputs) -> Result<Loaded, Diagnostics> {
-    eval::forget_failed_locals();
+    eval::forget_failed_values();
     let mut diags = Diagnostics::default();
     let roots: Vec<BlockNode> = files
         .iter()
@@ -113,6 +116,7 @@ pub fn lower(files: &[SourceFile], inputs: &Inputs) -> Result<Loaded, Diagnostic
         ctx: eval::base_context(),
         variables: Vec::new(),
         sensitive_vars: BTreeSet::new(),
+        repeated_plans: BTreeMap::new(),
     };
 
     if let Some(unmet) = planform_block::unmet_version(&cx, &of_kind("planform")) {

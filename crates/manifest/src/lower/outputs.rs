@@ -45,6 +45,7 @@ pub(super) fn lower_all(
         ctx,
         variables,
         sensitive_vars,
+        repeated_plans,
     } = cx;
     let mut octx = ctx.clone();
     octx.declare_var("plan", plan.clone());
@@ -53,6 +54,7 @@ pub(super) fn lower_all(
         vars: variables,
         locals: &local_names,
         plans: plan_names,
+        repeated: repeated_plans,
         each: false,
         count: false,
     };
@@ -100,7 +102,7 @@ fn lower_output(
         .attr("sensitive")
         .and_then(|s| {
             typed(
-                eval(&s.expr, ctx, &s.value_loc, &subject, diags),
+                eval(s, ctx, &subject, diags),
                 &s.value_loc,
                 &subject,
                 "true or false",
@@ -120,7 +122,7 @@ fn lower_output(
     }
     let description = b.attr("description").and_then(|d| {
         typed(
-            eval(&d.expr, ctx, &d.value_loc, &subject, diags),
+            eval(d, ctx, &subject, diags),
             &d.value_loc,
             &subject,
             "a string",
@@ -128,7 +130,7 @@ fn lower_output(
             diags,
         )
     });
-    if let Some(v) = eval(&a.expr, ctx, &a.value_loc, &subject, diags) {
+    if let Some(v) = eval(a, ctx, &subject, diags) {
         desired.outputs.insert(
             name.clone(),
             DesiredOutput {

@@ -19,15 +19,10 @@ pub(super) fn unmet_version(cx: &Lowering, blocks: &[&BlockNode]) -> Option<Diag
             continue;
         };
         let mut scratch = Diagnostics::default();
-        let Some(Ok(req)) = eval(
-            &a.expr,
-            &cx.ctx,
-            &a.value_loc,
-            "planform.required_version",
-            &mut scratch,
-        )
-        .and_then(|v| as_string(&v))
-        .map(|c| version_req(&c).map(|r| (c, r))) else {
+        let Some(Ok(req)) = eval(a, &cx.ctx, "planform.required_version", &mut scratch)
+            .and_then(|v| as_string(&v))
+            .map(|c| version_req(&c).map(|r| (c, r)))
+        else {
             continue;
         };
         let (text, req) = req;
@@ -106,13 +101,7 @@ pub(super) fn lower(cx: &mut Lowering, blocks: &[&BlockNode]) {
     );
     if let Some(a) = b.attr("required_version") {
         if let Some(c) = typed(
-            eval(
-                &a.expr,
-                ctx,
-                &a.value_loc,
-                "planform.required_version",
-                diags,
-            ),
+            eval(a, ctx, "planform.required_version", diags),
             &a.value_loc,
             "planform.required_version",
             "a string",
@@ -130,7 +119,7 @@ pub(super) fn lower(cx: &mut Lowering, blocks: &[&BlockNode]) {
     }
     if let Some(a) = b.attr("workspace") {
         if let Some(w) = typed(
-            eval(&a.expr, ctx, &a.value_loc, "planform.workspace", diags),
+            eval(a, ctx, "planform.workspace", diags),
             &a.value_loc,
             "planform.workspace",
             "a string",
@@ -169,7 +158,7 @@ pub(super) fn lower(cx: &mut Lowering, blocks: &[&BlockNode]) {
             check_schema(s, "state \"local\"", &["path"], &[], diags);
             if let Some(a) = s.attr("path") {
                 if let Some(p) = typed(
-                    eval(&a.expr, ctx, &a.value_loc, "planform.state.path", diags),
+                    eval(a, ctx, "planform.state.path", diags),
                     &a.value_loc,
                     "planform.state.path",
                     "a string",
@@ -194,7 +183,7 @@ pub(super) fn lower(cx: &mut Lowering, blocks: &[&BlockNode]) {
             if let Some(a) = s.attr("schema_name") {
                 let subject = "planform.state.schema_name";
                 match typed(
-                    eval(&a.expr, ctx, &a.value_loc, subject, diags),
+                    eval(a, ctx, subject, diags),
                     &a.value_loc,
                     subject,
                     "a string",

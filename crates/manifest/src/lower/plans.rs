@@ -11,7 +11,9 @@ use planform_model::{
 };
 
 use super::dependencies::{add_implied, explicit_dependencies};
-use super::eval::{as_bool, as_string, as_string_list, as_string_map, eval, parse_duration, typed};
+use super::eval::{
+    as_bool, as_string, as_string_list, as_string_map, eval, parse_duration, typed, typed_value,
+};
 use super::instances::{Instances, PlanObject};
 use super::locals::Locals;
 use super::providers::{default_provider, resolve_provider};
@@ -100,6 +102,12 @@ pub(super) fn declare<'a>(cx: &mut Lowering, blocks: &[&'a BlockNode]) -> Vec<Pl
             .filter(|a| a.name != "depends_on" && a.name != "provider")
             .map(|a| (a, references(&a.expr)))
             .collect();
+        if let Some(meta) = ["for_each", "count"]
+            .into_iter()
+            .find(|m| b.attr(m).is_some())
+        {
+            cx.repeated_plans.insert(name.clone(), meta);
+        }
         plan_blocks.push(PlanBlock {
             name,
             node: b,
@@ -125,6 +133,7 @@ pub(super) fn lower_all(
         ctx,
         variables,
         sensitive_vars,
+        repeated_plans,
     } = cx;
     let local_names = locals.names();
     let plan_names: Vec<&str> = plan_blocks.iter().map(|p| p.name.as_str()).collect();
@@ -136,8 +145,10 @@ pub(super) fn lower_all(
             vars: variables,
             locals: &local_names,
             plans: &plan_names,
-            each: matches!(instances[&p.name], Instances::ForEach(_)),
-            count: matches!(instances[&p.name], Instances::Count(_)),
+            repeated: repeated_plans,
+            // What the block declares, even when its for_each or count failed (reported once).
+            each: p.node.attr("for_each").is_some(),
+            count: p.node.attr("count").is_some(),
         };
         // Attributes whose references are wrong: their values fail, and a limit they then break
         // is an echo of that error, not another one.
@@ -315,7 +326,7 @@ fn lower_plan_instance(
     let get = |n: &str, diags: &mut Diagnostics| {
         node.attr(n)
             .filter(|a| !shared.failed_refs.contains(&a.value_loc))
-            .and_then(|a| eval(&a.expr, ctx, &a.value_loc, || subject(n), diags).map(|v| (v, a)))
+            .and_then(|a| eval(a, ctx, || subject(n), diags).map(|v| (v, a)))
     };
     let string = |n: &str, required: bool, diags: &mut Diagnostics| -> Option<String> {
         match get(n, diags) {
@@ -348,8 +359,13 @@ fn lower_plan_instance(
     let portfolio_id = string("portfolio_id", false, diags);
     let provisioned_product_name = string("provisioned_product_name", true, diags);
     let stack_region_id = string("stack_region_id", false, diags);
+    // An attribute whose references are wrong is not evaluated: its errors are already said.
+    let live = |n: &str| {
+        node.attr(n)
+            .filter(|a| !shared.failed_refs.contains(&a.value_loc))
+    };
     let parameters = typed_attr(
-        node,
+        live("parameters"),
         ctx,
         address,
         "parameters",
@@ -359,7 +375,7 @@ fn lower_plan_instance(
     )
     .unwrap_or_default();
     let tags = typed_attr(
-        node,
+        live("tags"),
         ctx,
         address,
         "tags",
@@ -369,7 +385,7 @@ fn lower_plan_instance(
     )
     .unwrap_or_default();
     let notification_arns = typed_attr(
-        node,
+        live("notification_arns"),
         ctx,
         address,
         "notification_arns",
@@ -379,7 +395,7 @@ fn lower_plan_instance(
     )
     .unwrap_or_default();
     let execute = typed_attr(
-        node,
+        live("execute"),
         ctx,
         address,
         "execute",
@@ -392,13 +408,7 @@ fn lower_plan_instance(
     let mut prevent_destroy = false;
     for l in node.blocks_of("lifecycle") {
         if let Some(a) = l.attr("prevent_destroy") {
-            let v = eval(
-                &a.expr,
-                ctx,
-                &a.value_loc,
-                &subject("lifecycle.prevent_destroy"),
-                diags,
-            );
+            let v = eval(a, ctx, &subject("lifecycle.prevent_destroy"), diags);
             prevent_destroy = typed(
                 v,
                 &a.value_loc,
@@ -421,7 +431,7 @@ fn lower_plan_instance(
         );
         for a in &t.attrs {
             let sub = subject(&format!("timeouts.{}", a.name));
-            let v = eval(&a.expr, ctx, &a.value_loc, &sub, diags);
+            let v = eval(a, ctx, &sub, diags);
             if let Some(d) = typed(
                 v,
                 &a.value_loc,
@@ -512,7 +522,7 @@ fn lower_plan_instance(
     reported.extend(
         node.attrs
             .iter()
-            .filter(|a| super::eval::reads_failed_local(&a.expr))
+            .filter(|a| super::eval::reads_failed_value(&a.expr))
             .map(|a| a.value_loc.clone()),
     );
     let loc_of = |n: &str| {
@@ -533,9 +543,10 @@ fn lower_plan_instance(
     Some(plan)
 }
 
-/// Evaluates attribute `name` of a plan instance and converts it, reporting what is wrong.
+/// Evaluates attribute `name` (`attr`, when it is set and its references are right) of a plan
+/// instance and converts it, reporting what is wrong.
 fn typed_attr<T>(
-    node: &BlockNode,
+    attr: Option<&AttrNode>,
     ctx: &Context,
     address: &Address,
     name: &str,
@@ -543,22 +554,9 @@ fn typed_attr<T>(
     f: impl Fn(&Value) -> Option<T>,
     diags: &mut Diagnostics,
 ) -> Option<T> {
-    let a = node.attr(name)?;
-    let v = eval(
-        &a.expr,
-        ctx,
-        &a.value_loc,
-        || format!("{address}.{name}"),
-        diags,
-    )?;
-    typed(
-        Some(v),
-        &a.value_loc,
-        || format!("{address}.{name}"),
-        want,
-        f,
-        diags,
-    )
+    let a = attr?;
+    let v = eval(a, ctx, || format!("{address}.{name}"), diags)?;
+    typed_value(Some(v), a, || format!("{address}.{name}"), want, f, diags)
 }
 
 #[cfg(test)]

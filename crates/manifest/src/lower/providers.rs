@@ -58,7 +58,7 @@ pub(super) fn lower(cx: &mut Lowering, blocks: &[&BlockNode]) {
         let string = |n: &str, diags: &mut Diagnostics| {
             b.attr(n).and_then(|a| {
                 typed(
-                    eval(&a.expr, ctx, &a.value_loc, &subject(n), diags),
+                    eval(a, ctx, &subject(n), diags),
                     &a.value_loc,
                     &subject(n),
                     "a string",
@@ -99,7 +99,7 @@ pub(super) fn lower(cx: &mut Lowering, blocks: &[&BlockNode]) {
             }
         }
         if let Some(a) = b.attr("max_retries") {
-            let v = eval(&a.expr, ctx, &a.value_loc, &subject("max_retries"), diags);
+            let v = eval(a, ctx, &subject("max_retries"), diags);
             cfg.max_retries = typed(
                 v,
                 &a.value_loc,
@@ -110,13 +110,7 @@ pub(super) fn lower(cx: &mut Lowering, blocks: &[&BlockNode]) {
             );
         }
         if let Some(a) = b.attr("requests_per_second") {
-            let v = eval(
-                &a.expr,
-                ctx,
-                &a.value_loc,
-                &subject("requests_per_second"),
-                diags,
-            );
+            let v = eval(a, ctx, &subject("requests_per_second"), diags);
             cfg.requests_per_second = typed(
                 v,
                 &a.value_loc,
@@ -127,7 +121,7 @@ pub(super) fn lower(cx: &mut Lowering, blocks: &[&BlockNode]) {
             );
         }
         if let Some(a) = b.attr("timeout") {
-            let v = eval(&a.expr, ctx, &a.value_loc, &subject("timeout"), diags);
+            let v = eval(a, ctx, &subject("timeout"), diags);
             cfg.timeout = typed(
                 v,
                 &a.value_loc,

@@ -6,12 +6,15 @@ use super::variables::VarDecl;
 use crate::diagnostic::Diagnostics;
 use crate::references::{Reference, Step};
 use crate::syntax::{error, hint, AttrNode};
+use hcl::Value;
 
 /// The names in scope of one expression.
 pub(super) struct Scope<'a> {
     pub(super) vars: &'a [VarDecl],
     pub(super) locals: &'a [&'a str],
     pub(super) plans: &'a [&'a str],
+    /// The plans with `for_each` or `count` (which one): references must name an instance.
+    pub(super) repeated: &'a std::collections::BTreeMap<String, &'static str>,
     pub(super) each: bool,
     pub(super) count: bool,
 }
@@ -53,14 +56,31 @@ pub(super) fn check_references(
             },
             "plan" => match r.steps.first() {
                 Some(Step::Attr(n)) if scope.plans.contains(&n.as_str()) => {
+                    let repeated = scope.repeated.get(n.as_str()).copied();
                     let rest = if matches!(r.steps.get(1), Some(Step::Index(_))) {
                         &r.steps[2..]
                     } else {
                         &r.steps[1..]
                     };
-                    match rest.first() {
-                        Some(Step::Attr(a)) if PLAN_REF_ATTRS.contains(&a.as_str()) => None,
-                        Some(Step::Attr(a)) => Some(format!("plan.{n} has no attribute {a:?}; it exposes {}{}", PLAN_REF_ATTRS.join(", "), hint(a, PLAN_REF_ATTRS))),
+                    match (rest.first(), r.steps.get(1), repeated) {
+                        (_, Some(Step::Index(Some(Value::String(_)))), Some("count")) => Some(format!("plan.{n} has count: its instances are numbered, e.g. plan.{n}[0]")),
+                        (_, Some(Step::Index(Some(Value::Number(_)))), Some("for_each")) => Some(format!("plan.{n} has for_each: its instances are named by key, e.g. plan.{n}[\"KEY\"]")),
+                        (_, Some(Step::Index(_)), None) => Some(format!("plan.{n} has no instances (it has no for_each or count): write plan.{n}.ATTRIBUTE without an index")),
+                        (Some(Step::Attr(a)), Some(Step::Attr(_)), Some(meta)) if PLAN_REF_ATTRS.contains(&a.as_str()) => {
+                            let example = if meta == "count" { "[0]".to_string() } else { "[\"KEY\"]".to_string() };
+                            let path: String = r.steps[1..]
+                                .iter()
+                                .map(|s| match s {
+                                    Step::Attr(a) => format!(".{a}"),
+                                    Step::Index(Some(k)) => format!("[{}]", crate::functions::hcl_json(k)),
+                                    Step::Index(None) => "[…]".into(),
+                                    Step::Splat => "[*]".into(),
+                                })
+                                .collect();
+                            Some(format!("plan.{n} has instances (it has {meta}): name one, e.g. plan.{n}{example}{path}"))
+                        }
+                        (Some(Step::Attr(a)), ..) if PLAN_REF_ATTRS.contains(&a.as_str()) => None,
+                        (Some(Step::Attr(a)), ..) => Some(format!("plan.{n} has no attribute {a:?}; it exposes {}{}", PLAN_REF_ATTRS.join(", "), hint(a, PLAN_REF_ATTRS))),
                         _ => Some(format!("a reference to plan.{n} must name an attribute ({}); to order plans use depends_on", PLAN_REF_ATTRS.join(", "))),
                     }
                 }
@@ -93,7 +113,18 @@ pub(super) fn check_references(
                 Some(Step::Attr(a)) => format!("{}.{a}", r.root),
                 _ => r.root.clone(),
             };
-            let mut e = error(&attr.location_of(&needle), Some(subject.to_string()), m);
+            // The reference with its literal index (`plan.net["k"]`) when it is written so: the
+            // same name may be read correctly elsewhere in the value.
+            let indexed = match r.steps.get(1) {
+                Some(Step::Index(Some(k))) => {
+                    Some(format!("{needle}[{}]", crate::functions::hcl_json(k)))
+                }
+                _ => None,
+            };
+            let place = indexed
+                .filter(|n| attr.value_text.contains(n.as_str()))
+                .unwrap_or(needle);
+            let mut e = error(&attr.location_of(&place), Some(subject.to_string()), m);
             e.anchor = attr.value_loc.clone();
             diags.push(e);
             reported = true;

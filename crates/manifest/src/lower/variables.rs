@@ -2,13 +2,15 @@
 //! with Terraform's precedence (environment < `planform.pfvars` < `*.auto.pfvars` <
 //! `--var-file` / `--var` in command-line order) and checking their validations.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use hcl::eval::{Context, Evaluate};
 use hcl::{Expression, Map, Value};
 use planform_model::SourceLocation;
 
-use super::eval::{as_bool, as_string, base_context, eval, eval_message, typed};
+use super::eval::{
+    as_bool, as_string, base_context, error_message, eval, eval_message, typed, value_failed,
+};
 use super::{single_label, Inputs, Lowering, VarArg};
 use crate::diagnostic::{Diagnostic, Diagnostics, Severity, SourceFile};
 use crate::syntax::{check_schema, error, hint, parse_file, AttrNode, BlockNode};
@@ -93,7 +95,7 @@ fn declare(blocks: &[&BlockNode], ctx: &Context, diags: &mut Diagnostics) -> Vec
         };
         let flag = |n: &str, default: bool, diags: &mut Diagnostics| match b.attr(n) {
             Some(a) => typed(
-                eval(&a.expr, ctx, &a.value_loc, &subject, diags),
+                eval(a, ctx, &subject, diags),
                 &a.value_loc,
                 &format!("{subject}.{n}"),
                 "true or false",
@@ -106,7 +108,7 @@ fn declare(blocks: &[&BlockNode], ctx: &Context, diags: &mut Diagnostics) -> Vec
         let sensitive = flag("sensitive", false, diags);
         let nullable = flag("nullable", true, diags);
         let default = b.attr("default").and_then(|a| {
-            let v = eval(&a.expr, ctx, &a.value_loc, &subject, diags)?;
+            let v = eval(a, ctx, &subject, diags)?;
             match convert(&v, &ty) {
                 Ok(v) => Some(v),
                 Err(e) => {
@@ -147,6 +149,10 @@ fn declare(blocks: &[&BlockNode], ctx: &Context, diags: &mut Diagnostics) -> Vec
 
 /// The value of every variable, from the last source that sets it, converted to its type;
 /// the default otherwise.
+///
+/// A variable whose value fails (its error reported once: a value that does not convert, a
+/// default that does not match, a variable file that does not parse) is recorded as failed,
+/// so an expression that reads it makes no follow-on error.
 fn assign(decls: &[VarDecl], inputs: &Inputs, diags: &mut Diagnostics) -> BTreeMap<String, Value> {
     let mut raw: BTreeMap<String, (RawValue, SourceLocation)> = BTreeMap::new();
     let cli = SourceLocation {
@@ -172,51 +178,53 @@ fn assign(decls: &[VarDecl], inputs: &Inputs, diags: &mut Diagnostics) -> BTreeM
         }
     }
     let ctx = base_context();
-    let from_file = |file: &SourceFile,
-                     diags: &mut Diagnostics,
-                     raw: &mut BTreeMap<String, (RawValue, SourceLocation)>| {
-        let Some(root) = parse_file(file, diags) else {
-            return;
-        };
-        for b in &root.blocks {
-            diags.push(error(
-                &b.loc,
-                None,
-                format!(
-                    "variable files hold only NAME = VALUE lines, not blocks ({:?})",
-                    b.kind
-                ),
-            ));
-        }
-        for a in &root.attrs {
-            if !decls.iter().any(|d| d.name == a.name) {
-                diags.push(Diagnostic {
-                    severity: Severity::Warning,
-                    anchor: a.loc.clone(),
-                    location: a.loc.clone(),
-                    subject: None,
-                    message: format!(
-                        "value for undeclared variable {:?}{}",
-                        a.name,
-                        hint(
-                            &a.name,
-                            &decls.iter().map(|d| d.name.as_str()).collect::<Vec<_>>()
-                        )
+    // Variables given a value that failed to evaluate, and whether a variable file did not
+    // parse (then any variable may have been given there: its syntax error says what failed).
+    let mut given_but_failed: BTreeSet<String> = BTreeSet::new();
+    let mut unparsed_file = false;
+    let mut from_file =
+        |file: &SourceFile,
+         diags: &mut Diagnostics,
+         raw: &mut BTreeMap<String, (RawValue, SourceLocation)>| {
+            let Some(root) = parse_file(file, diags) else {
+                unparsed_file = true;
+                return;
+            };
+            for b in &root.blocks {
+                diags.push(error(
+                    &b.loc,
+                    None,
+                    format!(
+                        "variable files hold only NAME = VALUE lines, not blocks ({:?})",
+                        b.kind
                     ),
-                });
-                continue;
+                ));
             }
-            if let Some(v) = eval(
-                &a.expr,
-                &ctx,
-                &a.value_loc,
-                &format!("var.{}", a.name),
-                diags,
-            ) {
-                raw.insert(a.name.clone(), (RawValue::Value(v), a.value_loc.clone()));
+            for a in &root.attrs {
+                if !decls.iter().any(|d| d.name == a.name) {
+                    diags.push(Diagnostic {
+                        severity: Severity::Warning,
+                        anchor: a.loc.clone(),
+                        location: a.loc.clone(),
+                        subject: None,
+                        message: format!(
+                            "value for undeclared variable {:?}{}",
+                            a.name,
+                            hint(
+                                &a.name,
+                                &decls.iter().map(|d| d.name.as_str()).collect::<Vec<_>>()
+                            )
+                        ),
+                    });
+                    continue;
+                }
+                if let Some(v) = eval(a, &ctx, &format!("var.{}", a.name), diags) {
+                    raw.insert(a.name.clone(), (RawValue::Value(v), a.value_loc.clone()));
+                } else {
+                    given_but_failed.insert(a.name.clone());
+                }
             }
-        }
-    };
+        };
     for f in &inputs.pfvars {
         from_file(f, diags, &mut raw);
     }
@@ -260,10 +268,9 @@ fn assign(decls: &[VarDecl], inputs: &Inputs, diags: &mut Diagnostics) -> BTreeM
                     Type::String | Type::Number | Type::Bool | Type::Any => {
                         Ok(Value::String(t.clone()))
                     }
-                    _ => t
-                        .parse::<Expression>()
-                        .map_err(|e| e.to_string())
-                        .and_then(|e| e.evaluate(&ctx).map_err(|e| e.to_string())),
+                    _ => {
+                        parse_text(&t).and_then(|e| e.evaluate(&ctx).map_err(|e| error_message(&e)))
+                    }
                 };
                 match v.and_then(|v| convert(&v, &d.ty)) {
                     Ok(v) => Some(v),
@@ -279,7 +286,10 @@ fn assign(decls: &[VarDecl], inputs: &Inputs, diags: &mut Diagnostics) -> BTreeM
             }
             None => match &d.default {
                 Some(v) => Some(v.clone()),
-                None if d.has_default => None,
+                // The default's error, the value's or the file's syntax error was reported.
+                None if d.has_default || given_but_failed.contains(&d.name) || unparsed_file => {
+                    None
+                }
                 None => {
                     diags.push(error(&d.loc, Some(subject.clone()), format!("no value given for required variable {:?}: set a default, --var {}=…, a .pfvars file or PLANFORM_VAR_{}", d.name, d.name, d.name)));
                     None
@@ -293,12 +303,28 @@ fn assign(decls: &[VarDecl], inputs: &Inputs, diags: &mut Diagnostics) -> BTreeM
                     Some(subject),
                     "must not be null (nullable = false)",
                 ));
+                value_failed("var", &d.name);
                 continue;
             }
             out.insert(d.name.clone(), v);
+        } else {
+            value_failed("var", &d.name);
         }
     }
     out
+}
+
+/// A value given as text for a collection type, parsed as an HCL expression; a syntax error
+/// says where in the text (on one line).
+fn parse_text(text: &str) -> Result<Expression, String> {
+    match hcl::edit::parser::parse_expr(text) {
+        Ok(e) => Ok(crate::functions::pre_parse_templates(e.into())),
+        Err(e) => Err(format!(
+            "not an HCL value: column {}: {}",
+            e.location().column(),
+            e.message()
+        )),
+    }
 }
 
 /// Reports every validation whose condition is false, with its error message.
@@ -315,7 +341,7 @@ fn validate(
         for (cond, msg) in &d.validations {
             let subject = format!("var.{}", d.name);
             let Some(ok) = typed(
-                eval(&cond.expr, ctx, &cond.value_loc, &subject, diags),
+                eval(cond, ctx, &subject, diags),
                 &cond.value_loc,
                 &subject,
                 "a condition that is true or false",
@@ -327,7 +353,7 @@ fn validate(
             if !ok {
                 let text = msg
                     .as_ref()
-                    .and_then(|m| eval(&m.expr, ctx, &m.value_loc, &subject, diags))
+                    .and_then(|m| eval(m, ctx, &subject, diags))
                     .and_then(|v| as_string(&v))
                     .unwrap_or_else(|| "validation failed".into());
                 diags.push(error(

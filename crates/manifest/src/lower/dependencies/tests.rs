@@ -107,7 +107,6 @@ fn references_must_name_an_exposed_attribute() {
         "tags = { x = plan.a }",
         r#"
         main.hcl:14:16: plan.b.tags: plan.a has no attribute "arn"; it exposes id, provisioned_product_id, stack_id, status, outputs
-        main.hcl:21:10: plan.c.tags: must be a map of strings, got a map
         main.hcl:21:16: plan.c.tags: a reference to plan.a must name an attribute (id, provisioned_product_id, stack_id, status, outputs); to order plans use depends_on
         "#,
     );

@@ -154,3 +154,75 @@ plan "net" {
         "#,
     );
 }
+
+/// A refused `for_each` or `count` is reported once: the plan's `each.key`, and what other
+/// blocks read of it, make no follow-on error.
+#[test]
+fn a_refused_for_each_makes_no_follow_on_error() {
+    let net = r#"
+plan "net" {
+  name                     = "net"
+  product_id               = "prod-sbxvpc0000001"
+  product_version_id       = "pv-sbxvpc0000001"
+  provisioned_product_name = "net"
+}
+output "ids" { value = plan.app["a"].id }"#;
+    check(
+        net,
+        "for_each = toset([plan.net.outputs.vpc_id])",
+        "each.key",
+        "main.hcl:10:14: plan.app.for_each: for_each must be known before apply; it cannot depend on another plan's attributes",
+    );
+    check(
+        net,
+        "for_each = [1, [2]]",
+        "each.key",
+        "main.hcl:10:14: plan.app.for_each: must be a map, or a set of strings (use toset([…])), got a list",
+    );
+    check(
+        "variable \"zones\" { type = set(string) }",
+        "for_each = var.zones",
+        "each.key",
+        r#"main.hcl:1:1: var.zones: no value given for required variable "zones": set a default, --var zones=…, a .pfvars file or PLANFORM_VAR_zones"#,
+    );
+}
+
+/// A reference to a plan with instances must name one, and one to a plan without may not:
+/// each says so instead of "no such key".
+#[test]
+fn references_say_whether_the_plan_has_instances() {
+    let net = r#"
+plan "net" {
+  count                    = 2
+  name                     = "net-${count.index}"
+  product_id               = "prod-sbxvpc0000001"
+  product_version_id       = "pv-sbxvpc0000001"
+  provisioned_product_name = "net-${count.index}"
+}
+output "one" { value = plan.app.id }
+output "two" { value = plan.net.outputs["x"] }
+output "ok" { value = plan.net[1].id }"#;
+    check(
+        net,
+        "for_each = toset([\"a\"])",
+        "\"app-${plan.net[0].id}-${plan.net[\"k\"].id}-${each.key}\"",
+        r#"
+        main.hcl:9:24: output.one: plan.app has instances (it has for_each): name one, e.g. plan.app["KEY"].id
+        main.hcl:10:24: output.two: plan.net has instances (it has count): name one, e.g. plan.net[0].outputs["x"]
+        main.hcl:14:55: plan.app.name: plan.net has count: its instances are numbered, e.g. plan.net[0]
+        main.hcl:17:55: plan.app.provisioned_product_name: plan.net has count: its instances are numbered, e.g. plan.net[0]
+        "#,
+    );
+    check(
+        net.replace("count                    = 2", "")
+            .replace("-${count.index}", "")
+            .as_str(),
+        "",
+        "plan.net[\"k\"].id",
+        r#"
+        main.hcl:11:23: output.ok: plan.net has no instances (it has no for_each or count): write plan.net.ATTRIBUTE without an index
+        main.hcl:14:30: plan.app.name: plan.net has no instances (it has no for_each or count): write plan.net.ATTRIBUTE without an index
+        main.hcl:17:30: plan.app.provisioned_product_name: plan.net has no instances (it has no for_each or count): write plan.net.ATTRIBUTE without an index
+        "#,
+    );
+}

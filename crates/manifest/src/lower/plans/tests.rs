@@ -244,3 +244,59 @@ plan "app" {{
         &format!("main.hcl:3:30: plan.app[\"{key}\"].for_each: the ownership tag planform:address = \"plan.app/{key}\" would be 129 characters long; the sandbox provider allows at most 128 in a tag value: use a shorter name or key\n"),
     );
 }
+
+/// An error inside an object or list is reported at the part that fails (a call, a nested
+/// value, an argument), not at the object's `{`, with any value it shows on one line.
+#[test]
+fn errors_inside_objects_point_at_the_failing_part_on_one_line() {
+    check(
+        r#"
+plan "a" {
+  name                     = "a"
+  product_id               = "prod-sbxvpc0000001"
+  product_version_id       = "pv-sbxvpc0000001"
+  provisioned_product_name = "a"
+  parameters = {
+    cidr_block = "10.0.0.0/16"
+    zone       = upper(["x"])
+  }
+  tags = {
+    team = "t"
+    list = [
+      "ok",
+      join("-", [1, ["nested", "list"]]),
+    ]
+  }
+  notification_arns = [lower("A"), 1 + "x"]
+}
+"#,
+        r#"
+        main.hcl:9:18: plan.a.parameters: error calling function `upper`: expected argument at position 0 to be of type `string`, got `["x"]`
+        main.hcl:15:7: plan.a.tags: error calling function `join`: join() cannot join a list
+        main.hcl:18:36: plan.a.notification_arns: binary operator `+` is not applicable to `1` and `"x"`
+        "#,
+    );
+}
+
+/// A map or list of strings holding something else names the key or item, at its place.
+#[test]
+fn a_map_of_strings_names_the_key_that_is_not_a_string() {
+    check(
+        r#"
+plan "a" {
+  name                     = "a"
+  product_id               = "prod-sbxvpc0000001"
+  product_version_id       = "pv-sbxvpc0000001"
+  provisioned_product_name = "a"
+  parameters               = { cidr_block = 1, nested = { a = 1 } }
+  tags                     = merge({ a = "b" }, { c = ["d"] })
+  notification_arns        = ["arn", null]
+}
+"#,
+        r#"
+        main.hcl:7:57: plan.a.parameters: must be a map of strings; key "nested" is a map
+        main.hcl:8:30: plan.a.tags: must be a map of strings; key "c" is a list
+        main.hcl:9:38: plan.a.notification_arns: must be a list of strings; item 2 is null
+        "#,
+    );
+}

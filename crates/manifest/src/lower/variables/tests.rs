@@ -68,8 +68,74 @@ fn a_required_variable_without_a_value_says_how_to_give_one() {
         &Inputs::default(),
         r#"
         main.hcl:2:1: var.env: no value given for required variable "env": set a default, --var env=…, a .pfvars file or PLANFORM_VAR_env
-        main.hcl:3:24: output.env: no such key: `env`
         "#,
+    );
+}
+
+/// A variable whose value fails is reported once: where it is used there is no follow-on
+/// error (docs/manifest.md), whatever made it fail.
+#[test]
+fn a_failed_variable_makes_no_follow_on_error_where_it_is_used() {
+    let input = r#"
+variable "n" { type = number }
+variable "d" {
+  type    = number
+  default = "many"
+}
+variable "strict" {
+  type     = string
+  nullable = false
+}
+locals { twice = var.n * 2 }
+output "n" { value = "n-${var.n}" }
+output "d" { value = var.d + 1 }
+output "strict" { value = upper(var.strict) }
+output "twice" { value = local.twice }
+"#;
+    let env = BTreeMap::from([("PLANFORM_VAR_n".to_string(), "zz".to_string())]);
+    let pf = |text: &str| Inputs {
+        pfvars: vec![pfvars("planform.pfvars", text)],
+        env: env.clone(),
+        ..Inputs::default()
+    };
+    check(
+        input,
+        &pf("strict = null\n"),
+        r#"
+        $PLANFORM_VAR_n:1:1: var.n: value does not match type number: a number is required, got "zz"
+        main.hcl:5:13: var.d: default does not match type number: a number is required, got "many"
+        main.hcl:7:1: var.strict: must not be null (nullable = false)
+        "#,
+    );
+    check(
+        input,
+        &vars(&[("n", "abc"), ("strict", "s")]),
+        r#"
+        <command line>:1:1: var.n: value does not match type number: a number is required, got "abc"
+        main.hcl:5:13: var.d: default does not match type number: a number is required, got "many"
+        "#,
+    );
+}
+
+/// A variable file that does not parse says so, once: not "no value given" for the variables
+/// it may have set, nor follow-on errors where they are used.
+#[test]
+fn a_broken_variable_file_says_it_did_not_parse_and_nothing_else() {
+    check(
+        ENV,
+        &Inputs {
+            pfvars: vec![pfvars("planform.pfvars", "env = \n")],
+            ..Inputs::default()
+        },
+        "planform.pfvars:1:7: syntax error: invalid expression; expected `\"`, `[`, `{`, `-`, `!`, `(`, `_`, `<`, letter or digit",
+    );
+    check(
+        ENV,
+        &Inputs {
+            pfvars: vec![pfvars("planform.pfvars", "env = upper(1)\n")],
+            ..Inputs::default()
+        },
+        "planform.pfvars:1:7: var.env: error calling function `upper`: expected argument at position 0 to be of type `string`, got `1`",
     );
 }
 
@@ -96,10 +162,8 @@ output "zones" { value = var.zones }
         input,
         &vars(&[("n", "three"), ("zones", "[a"), ("on", "true")]),
         r#"
-        <command line>:1:1: var.zones: value does not match type list(string): --> HCL parse error in line 1, column 3
+        <command line>:1:1: var.zones: value does not match type list(string): not an HCL value: column 3: expected `]`
         <command line>:1:1: var.n: value does not match type number: a number is required, got "three"
-        main.hcl:5:22: output.n: no such key: `n`
-        main.hcl:7:26: output.zones: no such key: `zones`
         "#,
     );
 }
