@@ -15,6 +15,20 @@ use std::process::ExitCode;
 
 use invocation::Invocation;
 
+/// A failed command's error as `error: …` lines: one line per error, each escaped
+/// ([`render::escape::text`]), so a message from a manifest or a cloud cannot forge a line.
+fn error_lines(e: &anyhow::Error) -> String {
+    match e.downcast_ref::<ops::ProviderMoves>() {
+        Some(moves) if e.chain().count() == 1 => moves
+            .0
+            .iter()
+            .map(|m| format!("error: {}", render::escape::text(m)))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => format!("error: {}", render::escape::text(&format!("{e:#}"))),
+    }
+}
+
 fn main() -> ExitCode {
     let env: BTreeMap<String, String> = std::env::vars().collect();
     let inv = Invocation::from_args(std::env::args_os(), env);
@@ -48,7 +62,7 @@ fn main() -> ExitCode {
             if streams_json {
                 render::json::fatal(&format!("{e:#}"));
             }
-            eprintln!("error: {e:#}");
+            eprintln!("{}", error_lines(&e));
             ExitCode::from(exit::ERROR)
         }
     }

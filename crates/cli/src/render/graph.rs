@@ -143,7 +143,8 @@ fn node_ids<'a>(addresses: impl Iterator<Item = &'a Address>) -> BTreeMap<&'a Ad
 
 /// Text inside a quoted Mermaid label: quotes and markup characters as entities.
 fn mermaid_label(s: &str) -> String {
-    s.replace('&', "#amp;")
+    super::escape::text(s)
+        .replace('&', "#amp;")
         .replace('"', "#quot;")
         .replace('<', "#lt;")
         .replace('>', "#gt;")

@@ -123,9 +123,26 @@ fn diff_block(text: &str) -> String {
     out
 }
 
-/// A table cell's text: `|` escaped, one line.
+/// A table cell's text: one line (control characters escaped), `|` escaped.
 fn cell(s: &str) -> String {
-    s.replace('|', "\\|").replace(['\n', '\r'], " ")
+    super::escape::text(s).replace('|', "\\|")
+}
+
+/// A table cell's code span: one line, `|` escaped, fenced by more backticks than it holds.
+fn code(s: &str) -> String {
+    let s = cell(s);
+    let mut longest = 0;
+    let mut run = 0;
+    for c in s.chars() {
+        run = if c == '`' { run + 1 } else { 0 };
+        longest = longest.max(run);
+    }
+    let fence = "`".repeat(longest + 1);
+    if longest == 0 {
+        format!("{fence}{s}{fence}")
+    } else {
+        format!("{fence} {s} {fence}")
+    }
 }
 
 /// Which entries of a report fit a budget: the first `listed` (in the order given) have a table
@@ -277,9 +294,9 @@ pub fn changes(cs: &ChangeSet, budget: &Budget) -> String {
         .iter()
         .map(|c| {
             let row = format!(
-                "| `{}` | `{}` | {} | {} |\n",
+                "| `{}` | {} | {} | {} |\n",
                 c.action.marker(),
-                c.address,
+                code(&c.address.to_string()),
                 c.action.label(),
                 cell(c.reason.as_deref().unwrap_or_default())
             );
@@ -375,8 +392,8 @@ pub fn drift(items: &[DriftItem], workspace: &str, budget: &Budget) -> String {
         .iter()
         .map(|i| {
             let row = format!(
-                "| `{}` | {} | {} |\n",
-                i.address,
+                "| {} | {} | {} |\n",
+                code(&i.address.to_string()),
                 i.kind.as_str(),
                 cell(&i.message)
             );

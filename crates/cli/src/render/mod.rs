@@ -4,6 +4,7 @@
 //! The JSON schema is documented in docs/json-output.md.
 
 pub mod document;
+pub mod escape;
 pub mod graph;
 pub mod json;
 pub mod markdown;
@@ -76,7 +77,7 @@ pub fn show_value(v: &str, sensitive: bool) -> String {
     } else if !is_known(v) {
         "(known after apply)".into()
     } else {
-        format!("{v:?}")
+        escape::quoted(v)
     }
 }
 
@@ -146,7 +147,7 @@ pub trait Sink: Send + Sync {
             } else {
                 ""
             };
-            eprintln!("{prefix}{x}");
+            eprintln!("{prefix}{}", escape::text(&x.to_string()));
         }
     }
 
@@ -157,7 +158,7 @@ pub trait Sink: Send + Sync {
 
     /// An error that stops the command, such as one the diff finds; on standard error in text.
     fn error(&self, message: &str) {
-        eprintln!("error: {message}");
+        eprintln!("error: {}", escape::text(message));
     }
 
     /// The manifests are invalid: their diagnostics and the count of errors.
