@@ -59,6 +59,10 @@ impl Budget {
 /// blocks the plan, updates, creates, executions, waits, and what only leaves the state.
 fn importance(action: &Action) -> u8 {
     match action {
+        Action::Replace {
+            update_existing: true,
+            ..
+        } => 2,
         Action::Replace { .. } | Action::Terminate { .. } | Action::Delete { .. } => 0,
         Action::Blocked { .. } => 1,
         Action::UpdateInPlace { .. } | Action::UpdateProduct { .. } | Action::Retry => 2,
@@ -297,7 +301,7 @@ pub fn changes(cs: &ChangeSet, budget: &Budget) -> String {
                 "| `{}` | {} | {} | {} |\n",
                 c.action.marker(),
                 code(&c.address.to_string()),
-                c.action.label(),
+                super::label(&c.action),
                 cell(c.reason.as_deref().unwrap_or_default())
             );
             (
@@ -313,7 +317,7 @@ pub fn changes(cs: &ChangeSet, budget: &Budget) -> String {
     let details_close = format!("{}\n```\n\n</details>\n", text::summary(cs));
     let whole = whole_plan(budget);
     // The last line at its longest: every change left out.
-    let all = tally(ordered.iter().map(|c| c.action.label()));
+    let all = tally(ordered.iter().map(|c| super::label(&c.action)));
     let mut cut = Cut {
         what: "change",
         total: cs.changes.len(),
@@ -366,7 +370,11 @@ pub fn changes(cs: &ChangeSet, budget: &Budget) -> String {
         cut.listed = fit.listed;
         cut.detailed = detailed;
         cut.detailable = fit.detailable;
-        cut.left_out = tally(ordered[fit.listed..].iter().map(|c| c.action.label()));
+        cut.left_out = tally(
+            ordered[fit.listed..]
+                .iter()
+                .map(|c| super::label(&c.action)),
+        );
         out.push('\n');
         out.push_str(&cut.line());
     }

@@ -966,3 +966,34 @@ proptest::proptest! {
         proptest::prop_assert!(inert(&super::graph::changes_dot(&cs)));
     }
 }
+
+/// `plan --replace` of an executed plan (and AWS's retry of a failed execution): the plan is
+/// made anew and updates its product, which is kept: one update, nothing launched or terminated.
+#[test]
+fn a_replacement_that_keeps_its_product_counts_as_an_update() {
+    use planform_engine::Action as A;
+    let mut cs = every_action();
+    cs.moved.clear();
+    cs.changes.retain(|c| matches!(c.action, A::Replace { .. }));
+    cs.changes[0].action = A::Replace {
+        update_existing: true,
+        execute: true,
+    };
+    cs.changes[0].reason = Some("replacement requested with --replace".into());
+    let text = text::changes(&cs, &Style { color: false });
+    assert!(
+        text.contains("Plan: 0 to create, 1 to update, 0 to terminate, 1 to execute."),
+        "{text}"
+    );
+    insta::assert_snapshot!("replace_keeping_the_product_text", text);
+    let md = markdown::changes(&cs, &markdown::Budget::default());
+    assert!(md.contains("| replace plan, update product |"), "{md}");
+    let json = json::changes(&cs, T);
+    let summary = json.lines().last().unwrap();
+    assert!(
+        summary.contains(r#""create":0"#)
+            && summary.contains(r#""update":1"#)
+            && summary.contains(r#""terminate":0"#),
+        "{summary}"
+    );
+}

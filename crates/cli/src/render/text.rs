@@ -23,6 +23,10 @@ fn header(c: &Change) -> String {
             ..
         } => "will be created, updating the existing product".to_string(),
         Action::UpdateInPlace { .. } => "will be updated in place".to_string(),
+        Action::Replace {
+            update_existing: true,
+            ..
+        } => "will be replaced by a new plan that updates its product".to_string(),
         Action::Replace { .. } => "must be replaced".to_string(),
         Action::UpdateProduct {
             delete_executed_first: true,
@@ -161,7 +165,7 @@ fn body_lines(c: &Change, style: &Style) -> Vec<String> {
 }
 
 pub fn summary(cs: &ChangeSet) -> String {
-    let (create, update, terminate, execute) = cs.counts();
+    let (create, update, terminate, execute) = super::counts(cs);
     format!("Plan: {create} to create, {update} to update, {terminate} to terminate, {execute} to execute.")
 }
 
