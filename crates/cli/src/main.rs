@@ -25,7 +25,67 @@ fn error_lines(e: &anyhow::Error) -> String {
             .map(|m| format!("error: {}", render::escape::text(m)))
             .collect::<Vec<_>>()
             .join("\n"),
-        _ => format!("error: {}", render::escape::text(&format!("{e:#}"))),
+        _ => format!("error: {}", render::escape::text(&chain(e))),
+    }
+}
+
+/// An error and its causes joined by `: ` (as anyhow's `{:#}`), leaving out a cause that only
+/// repeats the message before it (an error whose message is its source's).
+fn chain(e: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let message = cause.to_string();
+        if parts.last().is_some_and(|last| last.ends_with(&message)) {
+            continue;
+        }
+        parts.push(message);
+    }
+    parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fmt;
+
+    /// A lock error, and the state error that says only its message and names it as its source.
+    #[derive(Debug)]
+    struct Held;
+
+    impl fmt::Display for Held {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("the state is locked by pid 7")
+        }
+    }
+
+    impl std::error::Error for Held {}
+
+    #[derive(Debug)]
+    struct Locked(Held);
+
+    impl fmt::Display for Locked {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            self.0.fmt(f)
+        }
+    }
+
+    impl std::error::Error for Locked {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn an_error_repeating_its_source_is_said_once() {
+        let e = anyhow::Error::from(Locked(Held)).context("apply");
+        assert_eq!(
+            super::error_lines(&e),
+            "error: apply: the state is locked by pid 7"
+        );
+        let e = anyhow::anyhow!("line one\n  # forged").context("refresh");
+        assert_eq!(
+            super::error_lines(&e),
+            "error: refresh: line one\\n  # forged"
+        );
     }
 }
 
@@ -58,9 +118,9 @@ fn main() -> ExitCode {
             ExitCode::from(code)
         }
         Err(e) => {
-            tracing::error!(error = %format!("{e:#}"), "planform failed");
+            tracing::error!(error = %chain(&e), "planform failed");
             if streams_json {
-                render::json::fatal(&format!("{e:#}"));
+                render::json::fatal(&chain(&e));
             }
             eprintln!("{}", error_lines(&e));
             ExitCode::from(exit::ERROR)
