@@ -747,3 +747,38 @@ fn a_plan_file_made_without_a_refresh_applies() {
     assert!(applied.stdout.contains("2 done"), "{}", applied.stdout);
     w.run(&["plan", "--detailed-exitcode"]).expect(0);
 }
+
+/// Issue 20: a reader that closes standard output early (`planform state list | head -0`) ends
+/// nothing in a panic: the command runs to its end quietly, with its own exit code.
+#[test]
+fn issue_20_a_closed_standard_output_is_quiet() {
+    let w = Workspace::example("quickstart");
+    w.run(&["apply", "--auto-approve"]).expect(0);
+    for (args, code) in [
+        (&["state", "list"][..], 0),
+        (&["show"], 0),
+        (&["output"], 0),
+        (&["plan", "--detailed-exitcode"], 0),
+        (&["plan", "--format", "json"], 0),
+        (&["graph"], 0),
+        (&["version"], 0),
+        (&["completions", "bash"], 0),
+    ] {
+        // The pipe's reading end is closed before planform starts, so its first write fails
+        // with EPIPE, whatever the timing.
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        drop(reader);
+        let out = w
+            .command(args)
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .expect("planform runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
+        assert!(
+            stderr.is_empty(),
+            "{args:?} says nothing of the closed pipe: {stderr}"
+        );
+    }
+}

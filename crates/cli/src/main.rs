@@ -1,6 +1,27 @@
 //! `planform`: the command line. The only crate that knows terminals, exit codes, the JSON
 //! event schema and `anyhow`; each command is a thin layer over the operations in `ops`.
 
+/// `print!` that never panics ([`render::console`]).
+macro_rules! out {
+    ($($arg:tt)*) => { $crate::render::console::stdout(format_args!($($arg)*)) };
+}
+
+/// `println!` that never panics ([`render::console`]).
+macro_rules! outln {
+    () => { $crate::render::console::stdout(format_args!("\n")) };
+    ($($arg:tt)*) => {
+        $crate::render::console::stdout(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// `eprintln!` that never panics ([`render::console`]).
+macro_rules! errln {
+    () => { $crate::render::console::stderr(format_args!("\n")) };
+    ($($arg:tt)*) => {
+        $crate::render::console::stderr(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
 mod args;
 mod commands;
 mod exit;
@@ -93,7 +114,7 @@ fn main() -> ExitCode {
     let env: BTreeMap<String, String> = std::env::vars().collect();
     let inv = Invocation::from_args(std::env::args_os(), env);
     if let Err(e) = logs::init(&inv.env) {
-        eprintln!("error: {e}");
+        errln!("error: {e}");
         return ExitCode::from(exit::ERROR);
     }
     tracing::info!(
@@ -108,11 +129,11 @@ fn main() -> ExitCode {
     {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
+            errln!("error: cannot start the runtime: {e}");
             return ExitCode::from(exit::ERROR);
         }
     };
-    match runtime.block_on(commands::run(inv)) {
+    let code = match runtime.block_on(commands::run(inv)) {
         Ok(code) => {
             tracing::info!(code, "planform finished");
             ExitCode::from(code)
@@ -122,8 +143,17 @@ fn main() -> ExitCode {
             if streams_json {
                 render::json::fatal(&chain(&e));
             }
-            eprintln!("{}", error_lines(&e));
+            errln!("{}", error_lines(&e));
             ExitCode::from(exit::ERROR)
         }
+    };
+    // A reader that closed standard output early is no error; any other failure to write is.
+    match render::console::finish() {
+        Some(failure) => {
+            tracing::error!(error = %failure, "planform failed");
+            errln!("error: {failure}");
+            ExitCode::from(exit::ERROR)
+        }
+        None => code,
     }
 }

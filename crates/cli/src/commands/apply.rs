@@ -1,7 +1,7 @@
 //! `planform apply` and `planform destroy`: plan, confirm, carry out; or carry out a saved plan
 //! file exactly.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal};
 use std::path::Path;
 
 use anyhow::{bail, Result};
@@ -42,7 +42,7 @@ pub async fn run(
     };
     sink.changes(&changes);
     if !changes.is_empty() && !auto_approve && !confirm(command)? {
-        println!("{command} cancelled.");
+        outln!("{command} cancelled.");
         return Ok(exit::ERROR);
     }
     let executed = ops::execute(
@@ -63,14 +63,14 @@ pub async fn run_planfile(inv: &Invocation, file: &Path, parallelism: usize) -> 
     let session = match ops::open_planfile(inv, file, &pf).await? {
         Ok(s) => s,
         Err(moved) => {
-            eprintln!(
+            errln!(
                 "error: {} is stale: the cloud changed since it was made:",
                 file.display()
             );
             for m in moved {
-                eprintln!("  {m}");
+                errln!("  {m}");
             }
-            eprintln!("Run `planform plan` again.");
+            errln!("Run `planform plan` again.");
             return Ok(exit::ERROR);
         }
     };
@@ -108,8 +108,8 @@ fn confirm(what: &str) -> Result<bool> {
     if !std::io::stdin().is_terminal() {
         bail!("{what} needs confirmation: there is no terminal to ask on, so pass --auto-approve");
     }
-    print!("Do you want to perform these actions? Only 'yes' will be accepted.\n  Enter a value: ");
-    std::io::stdout().flush()?;
+    out!("Do you want to perform these actions? Only 'yes' will be accepted.\n  Enter a value: ");
+    crate::render::console::flush();
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
     Ok(line.trim() == "yes")

@@ -20,7 +20,7 @@ pub async fn run(inv: &Invocation, name: Option<&str>) -> Result<u8> {
     let Some(name) = name else {
         if inv.format == Format::Json {
             let doc = document::OutputDocument(json::outputs_json(&outputs));
-            print!("{}", document::to_json(&doc));
+            out!("{}", document::to_json(&doc));
         } else {
             sink.outputs(&outputs);
         }
@@ -37,7 +37,7 @@ pub async fn run(inv: &Invocation, name: Option<&str>) -> Result<u8> {
         );
     };
     if inv.format == Format::Json {
-        print!("{}", document::to_json(&json::output_value(o)));
+        out!("{}", document::to_json(&json::output_value(o)));
     } else {
         sink.output_value(o);
     }

@@ -174,7 +174,7 @@ impl Workspace {
             Ok(c) => Some(c),
             Err(errors) => {
                 for e in &errors {
-                    eprintln!("error: {e}");
+                    errln!("error: {e}");
                 }
                 None
             }

@@ -877,9 +877,9 @@ impl Json {
 pub fn fatal(message: &str) {
     let t = now();
     if !STDOUT_STARTED.swap(true, Ordering::SeqCst) {
-        print!("{}", line(version_event(), &t));
+        out!("{}", line(version_event(), &t));
     }
-    print!(
+    out!(
         "{}",
         line(
             JsonEvent::Diagnostic {

@@ -3,6 +3,7 @@
 //! implement it (ripgrep's printers, Terraform's views); `progress` is the live apply display.
 //! The JSON schema is documented in docs/json-output.md.
 
+pub mod console;
 pub mod document;
 pub mod escape;
 pub mod graph;
@@ -150,7 +151,7 @@ impl Out {
 
     pub fn put(&self, s: &str) {
         match self {
-            Out::Stdout => print!("{s}"),
+            Out::Stdout => out!("{s}"),
             Out::Buffer(b) => b.lock().unwrap_or_else(|e| e.into_inner()).push_str(s),
         }
     }
@@ -194,25 +195,25 @@ pub trait Sink: Send + Sync {
             } else {
                 ""
             };
-            eprintln!("{prefix}{}", escape::text(&x.to_string()));
+            errln!("{prefix}{}", escape::text(&x.to_string()));
         }
     }
 
     /// A warning about the run itself (e.g. `--target` is in effect), on standard error in text.
     fn warning(&self, summary: &str, detail: &str) {
-        eprintln!("Warning: {summary}\n\n{detail}\n");
+        errln!("Warning: {summary}\n\n{detail}\n");
     }
 
     /// An error that stops the command, such as one the diff finds; on standard error in text.
     fn error(&self, message: &str) {
-        eprintln!("error: {}", escape::text(message));
+        errln!("error: {}", escape::text(message));
     }
 
     /// The manifests are invalid: their diagnostics and the count of errors.
     fn invalid(&self, diagnostics: &Diagnostics) {
         self.diagnostics(diagnostics);
         let n = diagnostics.errors().count();
-        eprintln!(
+        errln!(
             "{n} error{} found; nothing was sent to any cloud.",
             if n == 1 { "" } else { "s" }
         );
@@ -249,6 +250,6 @@ impl Observer for Feed {
 /// Saving the state failed during apply: said on standard error in every format.
 fn state_errors(summary: &ApplySummary) {
     for e in &summary.state_errors {
-        eprintln!("error: saving the state failed: {e}");
+        errln!("error: saving the state failed: {e}");
     }
 }
