@@ -782,3 +782,44 @@ fn issue_20_a_closed_standard_output_is_quiet() {
         );
     }
 }
+
+/// Issue 21: outputs whose plans are not applied, or were destroyed, have no value: `output`
+/// warns and prints none (exit 0, as Terraform), `output NAME` fails (exit 1); never the
+/// placeholder "(known after apply)", which a script would take for a value.
+#[test]
+fn issue_21_outputs_after_destroy_have_no_value() {
+    let w = Workspace::example("quickstart");
+    let before = w.run(&["output"]).expect(0);
+    assert_eq!(before.stdout, "");
+    assert!(
+        before.stderr.contains("No outputs found"),
+        "{}",
+        before.stderr
+    );
+    w.run(&["apply", "--auto-approve"]).expect(0);
+    assert!(w
+        .run(&["output", "vpc_id"])
+        .expect(0)
+        .stdout
+        .starts_with("vpc-"));
+    w.run(&["destroy", "--auto-approve"]).expect(0);
+    let all = w.run(&["output"]).expect(0);
+    assert_eq!(all.stdout, "");
+    assert!(
+        all.stderr.contains("Warning: No outputs found")
+            && all.stderr.contains("vpc_id, web_instance"),
+        "{}",
+        all.stderr
+    );
+    let json = w.run(&["output", "--format", "json"]).expect(0);
+    assert_eq!(json.stdout.trim(), "{}");
+    let one = w.run(&["output", "vpc_id"]).expect(1);
+    assert_eq!(one.stdout, "");
+    assert!(
+        one.stderr
+            .contains("error: output \"vpc_id\" has no value: the plans it reads are not applied"),
+        "{}",
+        one.stderr
+    );
+    assert!(!format!("{}{}", all.stdout, one.stdout).contains("known after apply"));
+}

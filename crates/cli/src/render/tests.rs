@@ -528,11 +528,13 @@ fn outputs() -> Vec<crate::ops::ShownOutput> {
             name: "b".into(),
             value: serde_json::Value::from("x"),
             sensitive: false,
+            known: true,
         },
         crate::ops::ShownOutput {
             name: "a".into(),
             value: serde_json::Value::from(vec![1.5]),
             sensitive: true,
+            known: true,
         },
     ]
 }
