@@ -823,3 +823,36 @@ fn issue_21_outputs_after_destroy_have_no_value() {
     );
     assert!(!format!("{}{}", all.stdout, one.stdout).contains("known after apply"));
 }
+
+/// Issue 22: `destroy --format json` prints the events `apply --format json` does (every line
+/// checked against the UI schema by `run`), and, as apply, needs --auto-approve.
+#[test]
+fn issue_22_destroy_streams_json_events() {
+    let w = Workspace::example("quickstart");
+    w.run(&["apply", "--auto-approve"]).expect(0);
+    let refused = w.run(&["destroy", "--format", "json"]).expect(1);
+    assert!(
+        refused
+            .stderr
+            .contains("destroy --format json needs --auto-approve"),
+        "{}",
+        refused.stderr
+    );
+    let destroy = w
+        .run(&["destroy", "--auto-approve", "--format", "json"])
+        .expect(0);
+    let kinds = types(&destroy.stdout);
+    assert_eq!(kinds.first().map(String::as_str), Some("version"));
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "planned_change").count(),
+        3,
+        "{kinds:?}"
+    );
+    for kind in ["change_summary", "apply_start", "apply_complete"] {
+        assert!(kinds.iter().any(|k| k == kind), "{kind} in {kinds:?}");
+    }
+    assert_eq!(kinds.last().map(String::as_str), Some("apply_summary"));
+    assert!(planned(&destroy.stdout)
+        .iter()
+        .all(|(_, action)| action == "terminate"));
+}

@@ -12,9 +12,10 @@ use crate::invocation::Invocation;
 use crate::ops::{self, ApplySummary, Executed, Workspace};
 use crate::render::Sink;
 
-/// Apply shows text or JSON; markdown is for plans and drift reports only.
-fn apply_format(inv: &Invocation, destroy: bool) -> Format {
-    if !destroy && inv.format == Format::Json {
+/// Apply and destroy show text or JSON (the same events); markdown is for plans and drift
+/// reports only.
+fn apply_format(inv: &Invocation) -> Format {
+    if inv.format == Format::Json {
         Format::Json
     } else {
         Format::Text
@@ -29,7 +30,7 @@ pub async fn run(
     destroy: bool,
 ) -> Result<u8> {
     let command = if destroy { "destroy" } else { "apply" };
-    let sink = super::sink(inv, apply_format(inv, destroy));
+    let sink = super::sink(inv, apply_format(inv));
     let Some(ws) = Workspace::load(inv, &*sink)? else {
         return Ok(exit::ERROR);
     };
@@ -58,7 +59,7 @@ pub async fn run(
 }
 
 pub async fn run_planfile(inv: &Invocation, file: &Path, parallelism: usize) -> Result<u8> {
-    let sink = super::sink(inv, apply_format(inv, false));
+    let sink = super::sink(inv, apply_format(inv));
     let pf = crate::planfile::read(file, &*ops::encryption(&inv.env)?)?;
     let session = match ops::open_planfile(inv, file, &pf).await? {
         Ok(s) => s,
