@@ -856,3 +856,60 @@ fn issue_22_destroy_streams_json_events() {
         .iter()
         .all(|(_, action)| action == "terminate"));
 }
+
+/// Issue 24: `apply PLANFILE` ends with the outputs, as `apply` does.
+#[test]
+fn issue_24_apply_of_a_plan_file_prints_the_outputs() {
+    let w = Workspace::example("quickstart");
+    w.run(&["plan", "--out", "changes.plan"]).expect(0);
+    let applied = w.run(&["apply", "changes.plan"]).expect(0);
+    let vpc = w.run(&["output", "vpc_id"]).expect(0).stdout;
+    assert!(
+        applied.stdout.contains("\nOutputs:\n")
+            && applied
+                .stdout
+                .contains(&format!("vpc_id = \"{}\"", vpc.trim())),
+        "{}",
+        applied.stdout
+    );
+}
+
+/// Issue 24: `state push` of a file that is no state says so, without advising to restore a
+/// backup of the file pushed.
+#[test]
+fn issue_24_state_push_of_a_non_state_file_says_what_it_is() {
+    let w = Workspace::example("quickstart");
+    w.run(&["apply", "--auto-approve"]).expect(0);
+    w.write("g.json", "{\"a\": 1}\n");
+    let push = w.run(&["state", "push", "g.json"]).expect(1);
+    assert!(
+        push.stderr
+            .contains("g.json is not a state file planform can push")
+            && push.stderr.contains("nothing was written")
+            && !push.stderr.contains(".backup"),
+        "{}",
+        push.stderr
+    );
+    w.run(&["plan", "--detailed-exitcode"]).expect(0);
+}
+
+/// Issue 24: a launched product's provisioned_product_name cannot change; the error says how to
+/// launch another product (a new address), not `moved`, which keeps the plan.
+#[test]
+fn issue_24_a_changed_product_name_points_at_a_new_address() {
+    let w = Workspace::example("quickstart");
+    w.run(&["apply", "--auto-approve"]).expect(0);
+    w.edit(
+        "main.hcl",
+        "provisioned_product_name = \"vpc-${var.env}\"",
+        "provisioned_product_name = \"vpc2-${var.env}\"",
+    );
+    let plan = w.run(&["plan"]).expect(1);
+    assert!(
+        plan.stderr
+            .contains("to launch another product, declare the plan at a new address")
+            && !plan.stderr.contains("moved"),
+        "{}",
+        plan.stderr
+    );
+}

@@ -76,8 +76,22 @@ pub async fn run_planfile(inv: &Invocation, file: &Path, parallelism: usize) -> 
         }
     };
     sink.changes(&pf.changes);
-    let executed =
-        ops::execute(&pf.changes, session, None, parallelism, false, sink.clone()).await?;
+    // The outputs at the end, as after `apply`: those the manifests beside the plan file declare
+    // (read quietly: they may have changed since, and a plan file needs none), resolved from
+    // the state the apply leaves.
+    let desired = planform_manifest::load(&inv.dir, &[], &inv.env)
+        .ok()
+        .map(|l| l.desired)
+        .filter(|d| d.workspace == pf.workspace);
+    let executed = ops::execute(
+        &pf.changes,
+        session,
+        desired.as_ref(),
+        parallelism,
+        false,
+        sink.clone(),
+    )
+    .await?;
     Ok(report(&*sink, &executed))
 }
 

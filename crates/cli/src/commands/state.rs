@@ -177,7 +177,14 @@ fn read_pushed(file: &Path, inv: &Invocation) -> Result<State> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
     let encryption = ops::encryption(&inv.env)?;
-    Ok(planform_state::decode(&text, &file.display().to_string(), &encryption)?.0)
+    match planform_state::decode(&text, &file.display().to_string(), &encryption) {
+        Ok((state, ..)) => Ok(state),
+        // The input is the user's file, not the stored state: no backup of it to restore.
+        Err(planform_state::StateError::Corrupt { path, message }) => bail!(
+            "{path} is not a state file planform can push ({message}); nothing was written: push a file `planform state pull` wrote, or a copy of a state's state.json"
+        ),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Takes the lock for a `state` command that writes (refused with `--lock=false`).

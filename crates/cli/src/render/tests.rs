@@ -999,3 +999,39 @@ fn a_replacement_that_keeps_its_product_counts_as_an_update() {
         "{summary}"
     );
 }
+
+/// An attribute the change adds shows its value alone (`+ parameters["engine"] = "MySQL"`, as
+/// Terraform), never `null -> "MySQL"`; one it removes goes to null.
+#[test]
+fn an_added_attribute_shows_its_value_alone() {
+    use planform_engine::Action as A;
+    let mut cs = every_action();
+    cs.moved.clear();
+    cs.changes
+        .retain(|c| matches!(c.action, A::UpdateInPlace { .. }));
+    cs.changes[0].diffs = vec![
+        AttrDiff {
+            path: "parameters[\"engine\"]".into(),
+            before: None,
+            after: Some("MySQL".into()),
+            sensitive: false,
+            forces_replacement: false,
+        },
+        AttrDiff {
+            path: "tags[\"old\"]".into(),
+            before: Some("x".into()),
+            after: None,
+            sensitive: false,
+            forces_replacement: false,
+        },
+    ];
+    let text = text::changes(&cs, &Style { color: false });
+    assert!(
+        text.contains("    + parameters[\"engine\"] = \"MySQL\"\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("    - tags[\"old\"] = \"x\" -> null\n"),
+        "{text}"
+    );
+}

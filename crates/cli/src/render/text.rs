@@ -146,6 +146,13 @@ fn body_lines(c: &Change, style: &Style) -> Vec<String> {
                             ));
                         }
                     }
+                    // An added attribute shows its value alone, as Terraform's `+` lines do;
+                    // a removed one goes to null.
+                    (None, Some(a)) => out.push(format!(
+                        "    {sign} {} = {}{suffix}",
+                        d.path,
+                        show_value(a, d.sensitive)
+                    )),
                     (b, a) => {
                         let b = b
                             .as_deref()
