@@ -107,7 +107,8 @@ fn replace_forces_a_replacement_of_exactly_that_address() {
         .expect(0)
         .stdout;
     assert!(
-        text.contains("# plan.network must be replaced (replacement requested with --replace)"),
+        text.contains("# plan.network will be replaced by a new plan that updates its product (replacement requested with --replace)")
+            && text.contains("Plan: 0 to create, 1 to update, 0 to terminate, 1 to execute."),
         "{text}"
     );
     w.run(&["plan", "--replace", "plan.network", "--out", "r.plan"])
