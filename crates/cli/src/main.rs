@@ -64,52 +64,6 @@ fn chain(e: &anyhow::Error) -> String {
     parts.join(": ")
 }
 
-#[cfg(test)]
-mod tests {
-    use std::fmt;
-
-    /// A lock error, and the state error that says only its message and names it as its source.
-    #[derive(Debug)]
-    struct Held;
-
-    impl fmt::Display for Held {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("the state is locked by pid 7")
-        }
-    }
-
-    impl std::error::Error for Held {}
-
-    #[derive(Debug)]
-    struct Locked(Held);
-
-    impl fmt::Display for Locked {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            self.0.fmt(f)
-        }
-    }
-
-    impl std::error::Error for Locked {
-        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-            Some(&self.0)
-        }
-    }
-
-    #[test]
-    fn an_error_repeating_its_source_is_said_once() {
-        let e = anyhow::Error::from(Locked(Held)).context("apply");
-        assert_eq!(
-            super::error_lines(&e),
-            "error: apply: the state is locked by pid 7"
-        );
-        let e = anyhow::anyhow!("line one\n  # forged").context("refresh");
-        assert_eq!(
-            super::error_lines(&e),
-            "error: refresh: line one\\n  # forged"
-        );
-    }
-}
-
 fn main() -> ExitCode {
     let env: BTreeMap<String, String> = std::env::vars().collect();
     let inv = Invocation::from_args(std::env::args_os(), env);
@@ -155,5 +109,51 @@ fn main() -> ExitCode {
             ExitCode::from(exit::ERROR)
         }
         None => code,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fmt;
+
+    /// A lock error, and the state error that says only its message and names it as its source.
+    #[derive(Debug)]
+    struct Held;
+
+    impl fmt::Display for Held {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("the state is locked by pid 7")
+        }
+    }
+
+    impl std::error::Error for Held {}
+
+    #[derive(Debug)]
+    struct Locked(Held);
+
+    impl fmt::Display for Locked {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            self.0.fmt(f)
+        }
+    }
+
+    impl std::error::Error for Locked {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn an_error_repeating_its_source_is_said_once() {
+        let e = anyhow::Error::from(Locked(Held)).context("apply");
+        assert_eq!(
+            super::error_lines(&e),
+            "error: apply: the state is locked by pid 7"
+        );
+        let e = anyhow::anyhow!("line one\n  # forged").context("refresh");
+        assert_eq!(
+            super::error_lines(&e),
+            "error: refresh: line one\\n  # forged"
+        );
     }
 }
