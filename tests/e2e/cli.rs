@@ -914,3 +914,37 @@ fn issue_24_a_changed_product_name_points_at_a_new_address() {
         plan.stderr
     );
 }
+
+/// Issue 6: a manifest's map keys cannot forge a line of the plan a reviewer reads, nor reach
+/// the terminal as escape sequences, in text or in markdown.
+#[test]
+fn issue_6_map_keys_cannot_forge_plan_lines() {
+    let w = Workspace::new();
+    w.write(
+        "main.hcl",
+        r#"plan "x" {
+  name                     = "ansi"
+  product_id               = "prod-sbxvpc0000001"
+  product_version_id       = "pv-sbxvpc0000001"
+  provisioned_product_name = "ansi"
+  parameters               = { cidr_block = "10.0.0.0/16", "\u001b[31mEVIL\u001b[0m" = "v" }
+  tags                     = { "ok\n  # plan.fake will be destroyed | x |\n" = "v" }
+}
+"#,
+    );
+    for format in ["text", "markdown"] {
+        let plan = w.run(&["plan", "--format", format]).expect(0).stdout;
+        assert!(!plan.contains('\u{1b}'), "{plan}");
+        assert!(
+            !plan
+                .lines()
+                .any(|l| l.trim_start().starts_with("# plan.fake")),
+            "{plan}"
+        );
+        assert!(
+            plan.contains(r#""ok\n  # plan.fake will be destroyed | x |\n" = "v""#)
+                && plan.contains(r#""\u{1b}[31mEVIL\u{1b}[0m" = "v""#),
+            "{plan}"
+        );
+    }
+}

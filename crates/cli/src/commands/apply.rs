@@ -69,7 +69,7 @@ pub async fn run_planfile(inv: &Invocation, file: &Path, parallelism: usize) -> 
                 file.display()
             );
             for m in moved {
-                errln!("  {m}");
+                errln!("  {}", crate::render::escape::text(&m.to_string()));
             }
             errln!("Run `planform plan` again.");
             return Ok(exit::ERROR);

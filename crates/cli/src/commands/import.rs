@@ -23,7 +23,7 @@ pub async fn run_from_tags(inv: &Invocation) -> Result<u8> {
     };
     let adopted = ops::import_from_tags(&ws, inv).await?;
     for (a, id) in &adopted {
-        outln!("Imported {a} ({id})");
+        outln!("Imported {a} ({})", crate::render::escape::text(id));
     }
     if adopted.is_empty() {
         outln!("Nothing to import: no plan carries this workspace's ownership tags for an unmanaged address.");

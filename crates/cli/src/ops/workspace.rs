@@ -174,7 +174,7 @@ impl Workspace {
             Ok(c) => Some(c),
             Err(errors) => {
                 for e in &errors {
-                    errln!("error: {e}");
+                    errln!("error: {}", crate::render::escape::text(&e.to_string()));
                 }
                 None
             }
