@@ -132,6 +132,15 @@ fn cell(s: &str) -> String {
     super::escape::text(s).replace('|', "\\|")
 }
 
+/// A table cell's text outside a code span: [`cell`], and HTML's `&`, `<`, `>` as entities, so
+/// a message cannot open a tag (GitHub renders HTML in a comment).
+fn prose(s: &str) -> String {
+    cell(s)
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
 /// A table cell's code span: one line, `|` escaped, fenced by more backticks than it holds.
 fn code(s: &str) -> String {
     let s = cell(s);
@@ -302,7 +311,7 @@ pub fn changes(cs: &ChangeSet, budget: &Budget) -> String {
                 c.action.marker(),
                 code(&c.address.to_string()),
                 super::label(&c.action),
-                cell(c.reason.as_deref().unwrap_or_default())
+                prose(c.reason.as_deref().unwrap_or_default())
             );
             (
                 row,
@@ -403,7 +412,7 @@ pub fn drift(items: &[DriftItem], workspace: &str, budget: &Budget) -> String {
                 "| {} | {} | {} |\n",
                 code(&i.address.to_string()),
                 i.kind.as_str(),
-                cell(&i.message)
+                prose(&i.message)
             );
             let details = (!i.diffs.is_empty()).then(|| {
                 let mut d = format!("# {}\n", i.address);

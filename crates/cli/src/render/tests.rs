@@ -919,7 +919,8 @@ fn inert(rendered: &str) -> bool {
 
 #[test]
 fn hostile_keys_and_messages_cannot_forge_lines() {
-    let hostile = "ok\n  # plan.fake will be destroyed | x |\n\u{1b}[31mEVIL\u{1b}[0m\u{202e}`";
+    let hostile =
+        "ok\n  # plan.fake will be destroyed | x |\n\u{1b}[31mEVIL\u{1b}[0m\u{202e}`<br><b>";
     let cs = hostile_changes(hostile);
     let n = cs.changes.len();
     let text = text::changes(&cs, &Style { color: false });
@@ -932,6 +933,10 @@ fn hostile_keys_and_messages_cannot_forge_lines() {
     for row in md.lines().filter(|l| l.starts_with("| `")) {
         let cells = row.replace("\\|", "").matches('|').count();
         assert_eq!(cells, 5, "a pipe in a cell is escaped: {row}");
+        assert!(
+            row.ends_with("&lt;br&gt;&lt;b&gt; |"),
+            "no tag opens in a reason: {row}"
+        );
     }
     insta::assert_snapshot!("hostile_markdown", md);
     let mermaid = super::graph::changes_mermaid(&cs);
