@@ -107,7 +107,8 @@ fn replace_forces_a_replacement_of_exactly_that_address() {
         .expect(0)
         .stdout;
     assert!(
-        text.contains("# plan.network must be replaced (replacement requested with --replace)"),
+        text.contains("# plan.network will be replaced by a new plan that updates its product (replacement requested with --replace)")
+            && text.contains("Plan: 0 to create, 1 to update, 0 to terminate, 1 to execute."),
         "{text}"
     );
     w.run(&["plan", "--replace", "plan.network", "--out", "r.plan"])
@@ -746,4 +747,204 @@ fn a_plan_file_made_without_a_refresh_applies() {
     let applied = w.run(&["apply", "stored.plan"]).expect(0);
     assert!(applied.stdout.contains("2 done"), "{}", applied.stdout);
     w.run(&["plan", "--detailed-exitcode"]).expect(0);
+}
+
+/// Issue 20: a reader that closes standard output early (`planform state list | head -0`) ends
+/// nothing in a panic: the command runs to its end quietly, with its own exit code.
+#[test]
+fn issue_20_a_closed_standard_output_is_quiet() {
+    let w = Workspace::example("quickstart");
+    w.run(&["apply", "--auto-approve"]).expect(0);
+    for (args, code) in [
+        (&["state", "list"][..], 0),
+        (&["show"], 0),
+        (&["output"], 0),
+        (&["plan", "--detailed-exitcode"], 0),
+        (&["plan", "--format", "json"], 0),
+        (&["graph"], 0),
+        (&["version"], 0),
+        (&["completions", "bash"], 0),
+    ] {
+        // The pipe's reading end is closed before planform starts, so its first write fails
+        // with EPIPE, whatever the timing.
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        drop(reader);
+        let out = w
+            .command(args)
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .expect("planform runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
+        assert!(
+            stderr.is_empty(),
+            "{args:?} says nothing of the closed pipe: {stderr}"
+        );
+    }
+}
+
+/// Issue 21: outputs whose plans are not applied, or were destroyed, have no value: `output`
+/// warns and prints none (exit 0, as Terraform), `output NAME` fails (exit 1); never the
+/// placeholder "(known after apply)", which a script would take for a value.
+#[test]
+fn issue_21_outputs_after_destroy_have_no_value() {
+    let w = Workspace::example("quickstart");
+    let before = w.run(&["output"]).expect(0);
+    assert_eq!(before.stdout, "");
+    assert!(
+        before.stderr.contains("No outputs found"),
+        "{}",
+        before.stderr
+    );
+    w.run(&["apply", "--auto-approve"]).expect(0);
+    assert!(w
+        .run(&["output", "vpc_id"])
+        .expect(0)
+        .stdout
+        .starts_with("vpc-"));
+    w.run(&["destroy", "--auto-approve"]).expect(0);
+    let all = w.run(&["output"]).expect(0);
+    assert_eq!(all.stdout, "");
+    assert!(
+        all.stderr.contains("Warning: No outputs found")
+            && all.stderr.contains("vpc_id, web_instance"),
+        "{}",
+        all.stderr
+    );
+    let json = w.run(&["output", "--format", "json"]).expect(0);
+    assert_eq!(json.stdout.trim(), "{}");
+    let one = w.run(&["output", "vpc_id"]).expect(1);
+    assert_eq!(one.stdout, "");
+    assert!(
+        one.stderr
+            .contains("error: output \"vpc_id\" has no value: the plans it reads are not applied"),
+        "{}",
+        one.stderr
+    );
+    assert!(!format!("{}{}", all.stdout, one.stdout).contains("known after apply"));
+}
+
+/// Issue 22: `destroy --format json` prints the events `apply --format json` does (every line
+/// checked against the UI schema by `run`), and, as apply, needs --auto-approve.
+#[test]
+fn issue_22_destroy_streams_json_events() {
+    let w = Workspace::example("quickstart");
+    w.run(&["apply", "--auto-approve"]).expect(0);
+    let refused = w.run(&["destroy", "--format", "json"]).expect(1);
+    assert!(
+        refused
+            .stderr
+            .contains("destroy --format json needs --auto-approve"),
+        "{}",
+        refused.stderr
+    );
+    let destroy = w
+        .run(&["destroy", "--auto-approve", "--format", "json"])
+        .expect(0);
+    let kinds = types(&destroy.stdout);
+    assert_eq!(kinds.first().map(String::as_str), Some("version"));
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "planned_change").count(),
+        3,
+        "{kinds:?}"
+    );
+    for kind in ["change_summary", "apply_start", "apply_complete"] {
+        assert!(kinds.iter().any(|k| k == kind), "{kind} in {kinds:?}");
+    }
+    assert_eq!(kinds.last().map(String::as_str), Some("apply_summary"));
+    assert!(planned(&destroy.stdout)
+        .iter()
+        .all(|(_, action)| action == "terminate"));
+}
+
+/// Issue 24: `apply PLANFILE` ends with the outputs, as `apply` does.
+#[test]
+fn issue_24_apply_of_a_plan_file_prints_the_outputs() {
+    let w = Workspace::example("quickstart");
+    w.run(&["plan", "--out", "changes.plan"]).expect(0);
+    let applied = w.run(&["apply", "changes.plan"]).expect(0);
+    let vpc = w.run(&["output", "vpc_id"]).expect(0).stdout;
+    assert!(
+        applied.stdout.contains("\nOutputs:\n")
+            && applied
+                .stdout
+                .contains(&format!("vpc_id = \"{}\"", vpc.trim())),
+        "{}",
+        applied.stdout
+    );
+}
+
+/// Issue 24: `state push` of a file that is no state says so, without advising to restore a
+/// backup of the file pushed.
+#[test]
+fn issue_24_state_push_of_a_non_state_file_says_what_it_is() {
+    let w = Workspace::example("quickstart");
+    w.run(&["apply", "--auto-approve"]).expect(0);
+    w.write("g.json", "{\"a\": 1}\n");
+    let push = w.run(&["state", "push", "g.json"]).expect(1);
+    assert!(
+        push.stderr
+            .contains("g.json is not a state file planform can push")
+            && push.stderr.contains("nothing was written")
+            && !push.stderr.contains(".backup"),
+        "{}",
+        push.stderr
+    );
+    w.run(&["plan", "--detailed-exitcode"]).expect(0);
+}
+
+/// Issue 24: a launched product's provisioned_product_name cannot change; the error says how to
+/// launch another product (a new address), not `moved`, which keeps the plan.
+#[test]
+fn issue_24_a_changed_product_name_points_at_a_new_address() {
+    let w = Workspace::example("quickstart");
+    w.run(&["apply", "--auto-approve"]).expect(0);
+    w.edit(
+        "main.hcl",
+        "provisioned_product_name = \"vpc-${var.env}\"",
+        "provisioned_product_name = \"vpc2-${var.env}\"",
+    );
+    let plan = w.run(&["plan"]).expect(1);
+    assert!(
+        plan.stderr
+            .contains("to launch another product, declare the plan at a new address")
+            && !plan.stderr.contains("moved"),
+        "{}",
+        plan.stderr
+    );
+}
+
+/// Issue 6: a manifest's map keys cannot forge a line of the plan a reviewer reads, nor reach
+/// the terminal as escape sequences, in text or in markdown.
+#[test]
+fn issue_6_map_keys_cannot_forge_plan_lines() {
+    let w = Workspace::new();
+    w.write(
+        "main.hcl",
+        r#"plan "x" {
+  name                     = "ansi"
+  product_id               = "prod-sbxvpc0000001"
+  product_version_id       = "pv-sbxvpc0000001"
+  provisioned_product_name = "ansi"
+  parameters               = { cidr_block = "10.0.0.0/16", "\u001b[31mEVIL\u001b[0m" = "v" }
+  tags                     = { "ok\n  # plan.fake will be destroyed | x |\n" = "v" }
+}
+"#,
+    );
+    for format in ["text", "markdown"] {
+        let plan = w.run(&["plan", "--format", format]).expect(0).stdout;
+        assert!(!plan.contains('\u{1b}'), "{plan}");
+        assert!(
+            !plan
+                .lines()
+                .any(|l| l.trim_start().starts_with("# plan.fake")),
+            "{plan}"
+        );
+        assert!(
+            plan.contains(r#""ok\n  # plan.fake will be destroyed | x |\n" = "v""#)
+                && plan.contains(r#""\u{1b}[31mEVIL\u{1b}[0m" = "v""#),
+            "{plan}"
+        );
+    }
 }

@@ -185,6 +185,9 @@ pub enum Command {
         /// Destroy only ADDR and what depends on it (repeatable).
         #[arg(long = "target", value_name = "ADDR")]
         targets: Vec<String>,
+        /// text, or json: one event per line (as apply's).
+        #[arg(long, value_parser = text_or_json(), default_value = "text")]
+        format: Format,
     },
     /// Report what changed in the cloud outside planform. Read-only. Exit 0 in sync, 1 error, 2 drift.
     Drift {

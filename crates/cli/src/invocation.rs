@@ -62,13 +62,16 @@ impl Invocation {
         resolve(cli, &matches, env, terminal)
     }
 
-    /// Whether standard output is a stream of JSON events (`--format json` of plan, apply and
-    /// drift), so an error that ends the run is reported as a `diagnostic` event there too.
+    /// Whether standard output is a stream of JSON events (`--format json` of plan, apply,
+    /// destroy and drift), so an error that ends the run is reported as a `diagnostic` event there too.
     pub fn streams_json(&self) -> bool {
         self.format == Format::Json
             && matches!(
                 self.command,
-                Command::Plan { .. } | Command::Apply { .. } | Command::Drift { out: None, .. }
+                Command::Plan { .. }
+                    | Command::Apply { .. }
+                    | Command::Destroy { .. }
+                    | Command::Drift { out: None, .. }
             )
     }
 
@@ -164,6 +167,7 @@ fn format(command: &Command) -> Format {
         Command::Validate { format, .. }
         | Command::Plan { format, .. }
         | Command::Apply { format, .. }
+        | Command::Destroy { format, .. }
         | Command::Drift { format, .. }
         | Command::Show { format, .. }
         | Command::Output { format, .. }

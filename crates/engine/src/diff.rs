@@ -724,7 +724,7 @@ pub fn diff(
                         PlanStatus::ExecuteSuccess if changed && replace && diffs.iter().any(|x| x.path == "provisioned_product_name" || x.path == "stack_region_id") => {
                             errors.push(DiffError::Unsupported {
                                 address: address.clone(),
-                                message: "provisioned_product_name and stack_region_id of a launched product cannot change; use a new address (or moved) to launch another product".into(),
+                                message: "provisioned_product_name and stack_region_id of a launched product cannot change; to launch another product, declare the plan at a new address (removing this one terminates its product)".into(),
                             });
                             None
                         }

@@ -21,7 +21,7 @@ pub struct LockInfo {
 
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
-    #[error("the state is locked by pid {} on {} ({}) since {}s ago{} (lock id {}); wait (--lock-timeout), or run `planform state unlock --force` if that job is gone", .0.pid, .0.host, .0.command, now().saturating_sub(.0.since), lease(.0), .0.id)]
+    #[error("the state is locked by pid {} on {} ({}) since {}s ago{} (lock id {}); {}", .0.pid, .0.host, .0.command, now().saturating_sub(.0.since), lease(.0), .0.id, advice(.0))]
     Held(LockInfo),
     /// The lock is held, but its holder has not said who it is yet (it is just starting).
     #[error("the state at {path} is locked by another process that is just starting; wait (--lock-timeout) and retry")]
@@ -45,6 +45,16 @@ fn lease(info: &LockInfo) -> String {
     }
 }
 
+/// What to do about a held lock: a lock without a lease is the operating system's, released
+/// when its holder ends, so only waiting helps; a leased one may outlive a job that is gone.
+fn advice(info: &LockInfo) -> &'static str {
+    if info.lease_until == 0 {
+        "wait (--lock-timeout): the operating system releases the lock when that process ends"
+    } else {
+        "wait (--lock-timeout), or run `planform state unlock --force` if that job is gone"
+    }
+}
+
 /// Seconds since the epoch.
 pub fn now() -> u64 {
     SystemTime::now()
@@ -62,4 +72,32 @@ pub fn host_name() -> String {
         .ok()
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "localhost".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn holder(lease_until: u64) -> LockInfo {
+        LockInfo {
+            id: "l-1".into(),
+            pid: 7,
+            host: "vm".into(),
+            command: "apply".into(),
+            since: now(),
+            lease_until,
+        }
+    }
+
+    #[test]
+    fn only_a_leased_lock_is_advised_to_be_forced() {
+        let os = LockError::Held(holder(0)).to_string();
+        assert!(!os.contains("unlock --force"), "{os}");
+        assert!(
+            os.contains("releases the lock when that process ends"),
+            "{os}"
+        );
+        let leased = LockError::Held(holder(now() + 60)).to_string();
+        assert!(leased.contains("unlock --force"), "{leased}");
+    }
 }

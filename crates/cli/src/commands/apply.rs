@@ -1,7 +1,7 @@
 //! `planform apply` and `planform destroy`: plan, confirm, carry out; or carry out a saved plan
 //! file exactly.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal};
 use std::path::Path;
 
 use anyhow::{bail, Result};
@@ -12,9 +12,10 @@ use crate::invocation::Invocation;
 use crate::ops::{self, ApplySummary, Executed, Workspace};
 use crate::render::Sink;
 
-/// Apply shows text or JSON; markdown is for plans and drift reports only.
-fn apply_format(inv: &Invocation, destroy: bool) -> Format {
-    if !destroy && inv.format == Format::Json {
+/// Apply and destroy show text or JSON (the same events); markdown is for plans and drift
+/// reports only.
+fn apply_format(inv: &Invocation) -> Format {
+    if inv.format == Format::Json {
         Format::Json
     } else {
         Format::Text
@@ -29,7 +30,7 @@ pub async fn run(
     destroy: bool,
 ) -> Result<u8> {
     let command = if destroy { "destroy" } else { "apply" };
-    let sink = super::sink(inv, apply_format(inv, destroy));
+    let sink = super::sink(inv, apply_format(inv));
     let Some(ws) = Workspace::load(inv, &*sink)? else {
         return Ok(exit::ERROR);
     };
@@ -42,7 +43,7 @@ pub async fn run(
     };
     sink.changes(&changes);
     if !changes.is_empty() && !auto_approve && !confirm(command)? {
-        println!("{command} cancelled.");
+        outln!("{command} cancelled.");
         return Ok(exit::ERROR);
     }
     let executed = ops::execute(
@@ -58,25 +59,39 @@ pub async fn run(
 }
 
 pub async fn run_planfile(inv: &Invocation, file: &Path, parallelism: usize) -> Result<u8> {
-    let sink = super::sink(inv, apply_format(inv, false));
+    let sink = super::sink(inv, apply_format(inv));
     let pf = crate::planfile::read(file, &*ops::encryption(&inv.env)?)?;
     let session = match ops::open_planfile(inv, file, &pf).await? {
         Ok(s) => s,
         Err(moved) => {
-            eprintln!(
+            errln!(
                 "error: {} is stale: the cloud changed since it was made:",
                 file.display()
             );
             for m in moved {
-                eprintln!("  {m}");
+                errln!("  {}", crate::render::escape::text(&m.to_string()));
             }
-            eprintln!("Run `planform plan` again.");
+            errln!("Run `planform plan` again.");
             return Ok(exit::ERROR);
         }
     };
     sink.changes(&pf.changes);
-    let executed =
-        ops::execute(&pf.changes, session, None, parallelism, false, sink.clone()).await?;
+    // The outputs at the end, as after `apply`: those the manifests beside the plan file declare
+    // (read quietly: they may have changed since, and a plan file needs none), resolved from
+    // the state the apply leaves.
+    let desired = planform_manifest::load(&inv.dir, &[], &inv.env)
+        .ok()
+        .map(|l| l.desired)
+        .filter(|d| d.workspace == pf.workspace);
+    let executed = ops::execute(
+        &pf.changes,
+        session,
+        desired.as_ref(),
+        parallelism,
+        false,
+        sink.clone(),
+    )
+    .await?;
     Ok(report(&*sink, &executed))
 }
 
@@ -108,8 +123,8 @@ fn confirm(what: &str) -> Result<bool> {
     if !std::io::stdin().is_terminal() {
         bail!("{what} needs confirmation: there is no terminal to ask on, so pass --auto-approve");
     }
-    print!("Do you want to perform these actions? Only 'yes' will be accepted.\n  Enter a value: ");
-    std::io::stdout().flush()?;
+    out!("Do you want to perform these actions? Only 'yes' will be accepted.\n  Enter a value: ");
+    crate::render::console::flush();
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
     Ok(line.trim() == "yes")

@@ -37,17 +37,17 @@ pub fn run(inv: &Invocation, check: bool, paths: &[PathBuf]) -> Result<u8> {
                 if !check {
                     write_atomic(&f, &out)?;
                 }
-                println!("{}", f.display());
+                outln!("{}", f.display());
                 changed.push(f);
             }
             Ok(_) => {}
             Err(e @ planform_manifest::FormatError::Syntax { .. }) => {
                 // `file:line:col: syntax error: …`, as validate writes it.
-                eprintln!("error: {}:{e}", f.display());
+                errln!("error: {}:{e}", f.display());
                 failed = true;
             }
             Err(e) => {
-                eprintln!("error: {}: {e}", f.display());
+                errln!("error: {}: {e}", f.display());
                 failed = true;
             }
         }
@@ -56,7 +56,7 @@ pub fn run(inv: &Invocation, check: bool, paths: &[PathBuf]) -> Result<u8> {
         return Ok(exit::ERROR);
     }
     if check && !changed.is_empty() {
-        eprintln!(
+        errln!(
             "{} file{} would be reformatted; run `planform fmt`.",
             changed.len(),
             if changed.len() == 1 { "" } else { "s" }

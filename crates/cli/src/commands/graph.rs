@@ -14,7 +14,7 @@ pub async fn run(inv: &Invocation, format: GraphFormat, plan: bool) -> Result<u8
         return Ok(exit::ERROR);
     };
     if !plan {
-        print!(
+        out!(
             "{}",
             match format {
                 GraphFormat::Dot => graph::dependencies_dot(&ws.desired),
@@ -29,7 +29,7 @@ pub async fn run(inv: &Invocation, format: GraphFormat, plan: bool) -> Result<u8
     let Some(changes) = ws.diff(&session, &[], false)? else {
         return Ok(exit::ERROR);
     };
-    print!(
+    out!(
         "{}",
         match format {
             GraphFormat::Dot => graph::changes_dot(&changes),

@@ -13,7 +13,7 @@ pub async fn run(inv: &Invocation, address: &str, plan_id: &str, force: bool) ->
     };
     let address: Address = address.parse()?;
     ops::import(&ws, inv, &address, plan_id, force).await?;
-    println!("Imported {plan_id} as {address}. Run `planform plan` to see how it differs from the manifests.");
+    outln!("Imported {plan_id} as {address}. Run `planform plan` to see how it differs from the manifests.");
     Ok(exit::OK)
 }
 
@@ -23,14 +23,14 @@ pub async fn run_from_tags(inv: &Invocation) -> Result<u8> {
     };
     let adopted = ops::import_from_tags(&ws, inv).await?;
     for (a, id) in &adopted {
-        println!("Imported {a} ({id})");
+        outln!("Imported {a} ({})", crate::render::escape::text(id));
     }
     if adopted.is_empty() {
-        println!("Nothing to import: no plan carries this workspace's ownership tags for an unmanaged address.");
+        outln!("Nothing to import: no plan carries this workspace's ownership tags for an unmanaged address.");
         return Ok(exit::OK);
     }
     let n = adopted.len();
-    println!(
+    outln!(
         "{n} plan{} imported. Run `planform plan` to see how they differ from the manifests.",
         if n == 1 { "" } else { "s" }
     );

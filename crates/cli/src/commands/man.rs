@@ -14,7 +14,7 @@ pub fn run(dir: &Path) -> Result<u8> {
     let mut cmd = Cli::command();
     cmd.build();
     let written = write_pages(&cmd, dir)?;
-    eprintln!("{written} man pages written to {}", dir.display());
+    errln!("{written} man pages written to {}", dir.display());
     Ok(exit::OK)
 }
 

@@ -98,6 +98,13 @@ pub async fn run(inv: Invocation) -> Result<u8> {
             apply::run(&inv, *auto_approve, *parallelism, targets, false).await
         }
         Command::Destroy {
+            auto_approve: false,
+            format: Format::Json,
+            ..
+        } => bail!(
+            "destroy --format json needs --auto-approve: the confirmation prompt would break the JSON stream"
+        ),
+        Command::Destroy {
             auto_approve,
             parallelism,
             targets,

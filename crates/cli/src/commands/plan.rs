@@ -76,7 +76,7 @@ pub async fn run(inv: &Invocation, o: &Options<'_>) -> Result<u8> {
             &ops::plan_file(&ws, &session, &saved),
             &*ops::encryption(&ws.env)?,
         )?;
-        eprintln!(
+        errln!(
             "Saved the plan to {}; `planform apply {}` runs exactly these changes.",
             out.display(),
             out.display()

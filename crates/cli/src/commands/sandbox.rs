@@ -1,6 +1,5 @@
 //! `planform sandbox`: serve the embedded emulator, approve or reject plans under review.
 
-use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -36,7 +35,7 @@ fn review(inv: &Invocation, command: &SandboxCommand) -> Result<u8> {
     let p = sb
         .approve_as_assigned_approver(id, action, comment)
         .map_err(|e| anyhow!("{e}"))?;
-    println!("{} is now {}", p.id, p.status);
+    outln!("{} is now {}", p.id, p.status);
     Ok(exit::OK)
 }
 
@@ -82,7 +81,7 @@ fn access_keys_of(
     }
     if keys.is_empty() {
         let key = AccessKey::generate()?;
-        println!("access key: {}:{}", key.id, key.secret);
+        outln!("access key: {}:{}", key.id, key.secret);
         keys.push(key);
     }
     Ok(keys)
@@ -149,8 +148,8 @@ async fn serve(inv: &Invocation, args: &ServeArgs) -> Result<u8> {
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
-    println!("listening on http://{}", listener.local_addr()?);
-    std::io::stdout().flush()?;
+    outln!("listening on http://{}", listener.local_addr()?);
+    crate::render::console::flush();
     let credentials_ttl = match inv.env.get("PLANFORM_SANDBOX_CREDENTIALS_TTL_SECONDS") {
         None => None,
         Some(v) => Some(Duration::from_secs(v.parse().ok().filter(|s| *s > 0).ok_or_else(
@@ -178,7 +177,7 @@ async fn serve(inv: &Invocation, args: &ServeArgs) -> Result<u8> {
         planform_sandbox::server::serve(listener, Arc::new(std::sync::Mutex::new(sandbox)), config);
     tokio::select! {
         r = server => r.context("the server stopped")?,
-        _ = tokio::signal::ctrl_c() => println!("stopped"),
+        _ = tokio::signal::ctrl_c() => outln!("stopped"),
     }
     Ok(exit::OK)
 }

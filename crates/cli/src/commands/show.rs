@@ -31,7 +31,7 @@ pub async fn run(inv: &Invocation, planfile: Option<&Path>) -> Result<u8> {
             _ => vec![],
         };
         let doc = document::show_plan(&pf.workspace, &pf.changes, prior.as_ref(), &outputs);
-        print!("{}", document::to_json(&doc));
+        out!("{}", document::to_json(&doc));
         return Ok(exit::OK);
     }
     // The state the manifests name; without loadable manifests there is no telling which.
@@ -50,7 +50,7 @@ pub async fn run(inv: &Invocation, planfile: Option<&Path>) -> Result<u8> {
     })?;
     if json {
         let outputs = ops::outputs(&loaded.desired, &state);
-        print!(
+        out!(
             "{}",
             document::to_json(&document::show_state(&state, &outputs))
         );

@@ -28,7 +28,7 @@ pub async fn run(inv: &Invocation, command: &StateCommand) -> Result<u8> {
     match command {
         StateCommand::List => {
             for a in stored(backend).await?.plans.keys() {
-                println!("{a}");
+                outln!("{a}");
             }
         }
         StateCommand::Show { address } => {
@@ -38,18 +38,18 @@ pub async fn run(inv: &Invocation, command: &StateCommand) -> Result<u8> {
                 .plans
                 .get(&address)
                 .ok_or_else(|| anyhow!("{address} is not in the state"))?;
-            println!("# {address}");
-            println!("provider               = {}", m.provider);
-            println!("plan_id                = {:?}", m.plan_id);
-            println!("status                 = {:?}", m.status);
+            outln!("# {address}");
+            outln!("provider               = {}", m.provider);
+            outln!("plan_id                = {:?}", m.plan_id);
+            outln!("status                 = {:?}", m.status);
             if let Some(pp) = &m.provisioned_product_id {
-                println!("provisioned_product_id = {pp:?}");
+                outln!("provisioned_product_id = {pp:?}");
             }
             if let Some(s) = &m.stack_id {
-                println!("stack_id               = {s:?}");
+                outln!("stack_id               = {s:?}");
             }
             if let Some(a) = &m.applied {
-                println!("product_version_id     = {:?}", a.product_version_id);
+                outln!("product_version_id     = {:?}", a.product_version_id);
                 // Sensitive parameters are listed even where the state keeps no value.
                 let keys: std::collections::BTreeSet<&String> =
                     a.parameters.keys().chain(&m.sensitive_parameters).collect();
@@ -59,14 +59,14 @@ pub async fn run(inv: &Invocation, command: &StateCommand) -> Result<u8> {
                         Some(v) => format!("{v:?}"),
                         None => continue,
                     };
-                    println!("parameters[{k:?}] = {shown}");
+                    outln!("parameters[{k:?}] = {shown}");
                 }
             }
             for (k, v) in &m.outputs {
-                println!("outputs[{k:?}] = {v:?}");
+                outln!("outputs[{k:?}] = {v:?}");
             }
             if !m.history.is_empty() {
-                println!("history                = {:?}", m.history);
+                outln!("history                = {:?}", m.history);
             }
         }
         StateCommand::Rm { addresses, .. } => {
@@ -86,7 +86,7 @@ pub async fn run(inv: &Invocation, command: &StateCommand) -> Result<u8> {
             })
             .await?;
             for a in &addresses {
-                println!("Removed {a} (the cloud plan is left as it is)");
+                outln!("Removed {a} (the cloud plan is left as it is)");
             }
         }
         StateCommand::Mv { from, to, .. } => {
@@ -111,10 +111,10 @@ pub async fn run(inv: &Invocation, command: &StateCommand) -> Result<u8> {
                 ])
             })
             .await?;
-            println!("Moved {from} to {to}");
+            outln!("Moved {from} to {to}");
         }
         StateCommand::Pull => match backend.load().await? {
-            Some(state) => print!("{}", planform_state::to_json(&state)),
+            Some(state) => out!("{}", planform_state::to_json(&state)),
             None => bail!("there is no state in {}", backend.describe()),
         },
         StateCommand::Push { file, .. } => {
@@ -149,7 +149,7 @@ pub async fn run(inv: &Invocation, command: &StateCommand) -> Result<u8> {
             };
             guard.write(&pushed, expected).await?;
             Guard::release(guard).await?;
-            println!(
+            outln!(
                 "Pushed {} (lineage {}, serial {}) to {}",
                 file.display(),
                 pushed.lineage,
@@ -158,11 +158,14 @@ pub async fn run(inv: &Invocation, command: &StateCommand) -> Result<u8> {
             );
         }
         StateCommand::Unlock { force } => match backend.unlock(*force).await? {
-            Some(held) => println!(
+            Some(held) => outln!(
                 "Cleared the lock left by pid {} on {} ({}, lock id {})",
-                held.pid, held.host, held.command, held.id
+                held.pid,
+                held.host,
+                held.command,
+                held.id
             ),
-            None => println!("The state is not locked."),
+            None => outln!("The state is not locked."),
         },
     }
     Ok(exit::OK)
@@ -174,7 +177,14 @@ fn read_pushed(file: &Path, inv: &Invocation) -> Result<State> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
     let encryption = ops::encryption(&inv.env)?;
-    Ok(planform_state::decode(&text, &file.display().to_string(), &encryption)?.0)
+    match planform_state::decode(&text, &file.display().to_string(), &encryption) {
+        Ok((state, ..)) => Ok(state),
+        // The input is the user's file, not the stored state: no backup of it to restore.
+        Err(planform_state::StateError::Corrupt { path, message }) => bail!(
+            "{path} is not a state file planform can push ({message}); nothing was written: push a file `planform state pull` wrote, or a copy of a state's state.json"
+        ),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Takes the lock for a `state` command that writes (refused with `--lock=false`).

@@ -17,14 +17,14 @@ pub fn run(inv: &Invocation) -> Result<u8> {
             Err(d) => d,
         };
         let doc = document::validate(diagnostics, &inv.dir);
-        print!("{}", document::to_json(&doc));
+        out!("{}", document::to_json(&doc));
         return Ok(if doc.valid { exit::OK } else { exit::ERROR });
     }
     let Some(ws) = Workspace::load(inv, &*super::sink(inv, inv.format))? else {
         return Ok(exit::ERROR);
     };
     let d = &ws.desired;
-    println!(
+    outln!(
         "The manifests are valid: {} plan{}, {} output{}.",
         d.plans.len(),
         if d.plans.len() == 1 { "" } else { "s" },

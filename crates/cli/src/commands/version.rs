@@ -11,13 +11,15 @@ use crate::render::document;
 pub fn run(inv: &Invocation) -> Result<u8> {
     let v = document::version();
     if inv.format == Format::Json {
-        print!("{}", document::to_json(&v));
+        out!("{}", document::to_json(&v));
     } else {
-        println!(
+        outln!(
             "planform {} ({} {})",
-            v.planform_version, v.commit, v.target
+            v.planform_version,
+            v.commit,
+            v.target
         );
-        println!("UI format {}", v.ui_version);
+        outln!("UI format {}", v.ui_version);
     }
     Ok(exit::OK)
 }

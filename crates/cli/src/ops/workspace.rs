@@ -174,7 +174,7 @@ impl Workspace {
             Ok(c) => Some(c),
             Err(errors) => {
                 for e in &errors {
-                    eprintln!("error: {e}");
+                    errln!("error: {}", crate::render::escape::text(&e.to_string()));
                 }
                 None
             }
@@ -268,9 +268,21 @@ pub fn refuse_moves(
     if moves.is_empty() {
         return Ok(());
     }
-    let lines: Vec<String> = moves.iter().map(ToString::to_string).collect();
-    bail!("{}", lines.join("\nerror: "))
+    Err(ProviderMoves(moves.iter().map(ToString::to_string).collect()).into())
 }
+
+/// Plans whose provider the manifests changed, one message each: `main` prints each as an
+/// error line of its own.
+#[derive(Debug)]
+pub struct ProviderMoves(pub Vec<String>);
+
+impl std::fmt::Display for ProviderMoves {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.join("\nerror: "))
+    }
+}
+
+impl std::error::Error for ProviderMoves {}
 
 fn parse_targets(list: &[String]) -> Result<Vec<Address>> {
     list.iter()

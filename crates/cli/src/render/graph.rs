@@ -77,7 +77,12 @@ pub fn changes_dot(cs: &ChangeSet) -> String {
             out,
             "  {:?} [label = {:?}, fillcolor = {:?}];",
             c.address.to_string(),
-            format!("{} {}\n{}", c.action.marker(), c.address, c.action.label()),
+            format!(
+                "{} {}\n{}",
+                c.action.marker(),
+                c.address,
+                super::label(&c.action)
+            ),
             fill(class(&c.action))
         );
     }
@@ -99,7 +104,7 @@ pub fn changes_mermaid(cs: &ChangeSet) -> String {
             ids[&c.address],
             mermaid_label(c.action.marker()),
             mermaid_label(&c.address.to_string()),
-            c.action.label(),
+            super::label(&c.action),
             class(&c.action)
         );
     }
@@ -143,7 +148,8 @@ fn node_ids<'a>(addresses: impl Iterator<Item = &'a Address>) -> BTreeMap<&'a Ad
 
 /// Text inside a quoted Mermaid label: quotes and markup characters as entities.
 fn mermaid_label(s: &str) -> String {
-    s.replace('&', "#amp;")
+    super::escape::text(s)
+        .replace('&', "#amp;")
         .replace('"', "#quot;")
         .replace('<', "#lt;")
         .replace('>', "#gt;")

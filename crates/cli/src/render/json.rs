@@ -762,7 +762,7 @@ pub fn changes(cs: &ChangeSet, timestamp: &str) -> String {
     for c in &cs.changes {
         out.push_str(&line(planned_change(c), timestamp));
     }
-    let (create, update, terminate, execute) = cs.counts();
+    let (create, update, terminate, execute) = super::counts(cs);
     out.push_str(&line(
         JsonEvent::ChangeSummary {
             create,
@@ -877,9 +877,9 @@ impl Json {
 pub fn fatal(message: &str) {
     let t = now();
     if !STDOUT_STARTED.swap(true, Ordering::SeqCst) {
-        print!("{}", line(version_event(), &t));
+        out!("{}", line(version_event(), &t));
     }
-    print!(
+    out!(
         "{}",
         line(
             JsonEvent::Diagnostic {

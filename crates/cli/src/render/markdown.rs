@@ -59,6 +59,10 @@ impl Budget {
 /// blocks the plan, updates, creates, executions, waits, and what only leaves the state.
 fn importance(action: &Action) -> u8 {
     match action {
+        Action::Replace {
+            update_existing: true,
+            ..
+        } => 2,
         Action::Replace { .. } | Action::Terminate { .. } | Action::Delete { .. } => 0,
         Action::Blocked { .. } => 1,
         Action::UpdateInPlace { .. } | Action::UpdateProduct { .. } | Action::Retry => 2,
@@ -123,9 +127,35 @@ fn diff_block(text: &str) -> String {
     out
 }
 
-/// A table cell's text: `|` escaped, one line.
+/// A table cell's text: one line (control characters escaped), `|` escaped.
 fn cell(s: &str) -> String {
-    s.replace('|', "\\|").replace(['\n', '\r'], " ")
+    super::escape::text(s).replace('|', "\\|")
+}
+
+/// A table cell's text outside a code span: [`cell`], and HTML's `&`, `<`, `>` as entities, so
+/// a message cannot open a tag (GitHub renders HTML in a comment).
+fn prose(s: &str) -> String {
+    cell(s)
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// A table cell's code span: one line, `|` escaped, fenced by more backticks than it holds.
+fn code(s: &str) -> String {
+    let s = cell(s);
+    let mut longest = 0;
+    let mut run = 0;
+    for c in s.chars() {
+        run = if c == '`' { run + 1 } else { 0 };
+        longest = longest.max(run);
+    }
+    let fence = "`".repeat(longest + 1);
+    if longest == 0 {
+        format!("{fence}{s}{fence}")
+    } else {
+        format!("{fence} {s} {fence}")
+    }
 }
 
 /// Which entries of a report fit a budget: the first `listed` (in the order given) have a table
@@ -277,11 +307,11 @@ pub fn changes(cs: &ChangeSet, budget: &Budget) -> String {
         .iter()
         .map(|c| {
             let row = format!(
-                "| `{}` | `{}` | {} | {} |\n",
+                "| `{}` | {} | {} | {} |\n",
                 c.action.marker(),
-                c.address,
-                c.action.label(),
-                cell(c.reason.as_deref().unwrap_or_default())
+                code(&c.address.to_string()),
+                super::label(&c.action),
+                prose(c.reason.as_deref().unwrap_or_default())
             );
             (
                 row,
@@ -296,7 +326,7 @@ pub fn changes(cs: &ChangeSet, budget: &Budget) -> String {
     let details_close = format!("{}\n```\n\n</details>\n", text::summary(cs));
     let whole = whole_plan(budget);
     // The last line at its longest: every change left out.
-    let all = tally(ordered.iter().map(|c| c.action.label()));
+    let all = tally(ordered.iter().map(|c| super::label(&c.action)));
     let mut cut = Cut {
         what: "change",
         total: cs.changes.len(),
@@ -349,7 +379,11 @@ pub fn changes(cs: &ChangeSet, budget: &Budget) -> String {
         cut.listed = fit.listed;
         cut.detailed = detailed;
         cut.detailable = fit.detailable;
-        cut.left_out = tally(ordered[fit.listed..].iter().map(|c| c.action.label()));
+        cut.left_out = tally(
+            ordered[fit.listed..]
+                .iter()
+                .map(|c| super::label(&c.action)),
+        );
         out.push('\n');
         out.push_str(&cut.line());
     }
@@ -375,10 +409,10 @@ pub fn drift(items: &[DriftItem], workspace: &str, budget: &Budget) -> String {
         .iter()
         .map(|i| {
             let row = format!(
-                "| `{}` | {} | {} |\n",
-                i.address,
+                "| {} | {} | {} |\n",
+                code(&i.address.to_string()),
                 i.kind.as_str(),
-                cell(&i.message)
+                prose(&i.message)
             );
             let details = (!i.diffs.is_empty()).then(|| {
                 let mut d = format!("# {}\n", i.address);

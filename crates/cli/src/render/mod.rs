@@ -3,7 +3,9 @@
 //! implement it (ripgrep's printers, Terraform's views); `progress` is the live apply display.
 //! The JSON schema is documented in docs/json-output.md.
 
+pub mod console;
 pub mod document;
+pub mod escape;
 pub mod graph;
 pub mod json;
 pub mod markdown;
@@ -69,6 +71,53 @@ impl Style {
     }
 }
 
+/// What a change set's summary counts: `(create, update, terminate, execute)`. A replacement that
+/// keeps the launched product (`Replace { update_existing: true }`: its plan is deleted and a new
+/// plan updates the product, as `plan --replace` of an executed plan and AWS's retry of a failed
+/// execution do) is an update: nothing is launched or terminated.
+pub fn counts(cs: &ChangeSet) -> (usize, usize, usize, usize) {
+    let mut c = (0, 0, 0, 0);
+    for ch in &cs.changes {
+        match ch.action {
+            Action::Create { .. } => c.0 += 1,
+            Action::Replace {
+                update_existing: true,
+                ..
+            } => c.1 += 1,
+            Action::Replace {
+                update_existing: false,
+                ..
+            } => {
+                c.0 += 1;
+                c.2 += 1
+            }
+            Action::UpdateInPlace { .. } | Action::UpdateProduct { .. } | Action::Retry => c.1 += 1,
+            Action::Terminate { .. } | Action::Delete { .. } => c.2 += 1,
+            Action::Execute
+            | Action::AwaitApproval
+            | Action::Wait { .. }
+            | Action::Forget
+            | Action::Blocked { .. } => {}
+        }
+        if ch.action.executes() && !matches!(ch.action, Action::Terminate { .. }) {
+            c.3 += 1;
+        }
+    }
+    c
+}
+
+/// An action in a few words (the markdown table, the graphs): the engine's label, except that a
+/// replacement keeping its product says so.
+pub fn label(action: &Action) -> &'static str {
+    match action {
+        Action::Replace {
+            update_existing: true,
+            ..
+        } => "replace plan, update product",
+        a => a.label(),
+    }
+}
+
 /// How a value shows: masked, unknown, or quoted.
 pub fn show_value(v: &str, sensitive: bool) -> String {
     if sensitive {
@@ -76,7 +125,7 @@ pub fn show_value(v: &str, sensitive: bool) -> String {
     } else if !is_known(v) {
         "(known after apply)".into()
     } else {
-        format!("{v:?}")
+        escape::quoted(v)
     }
 }
 
@@ -102,7 +151,7 @@ impl Out {
 
     pub fn put(&self, s: &str) {
         match self {
-            Out::Stdout => print!("{s}"),
+            Out::Stdout => out!("{s}"),
             Out::Buffer(b) => b.lock().unwrap_or_else(|e| e.into_inner()).push_str(s),
         }
     }
@@ -146,25 +195,25 @@ pub trait Sink: Send + Sync {
             } else {
                 ""
             };
-            eprintln!("{prefix}{x}");
+            errln!("{prefix}{}", escape::text(&x.to_string()));
         }
     }
 
     /// A warning about the run itself (e.g. `--target` is in effect), on standard error in text.
     fn warning(&self, summary: &str, detail: &str) {
-        eprintln!("Warning: {summary}\n\n{detail}\n");
+        errln!("Warning: {summary}\n\n{detail}\n");
     }
 
     /// An error that stops the command, such as one the diff finds; on standard error in text.
     fn error(&self, message: &str) {
-        eprintln!("error: {message}");
+        errln!("error: {}", escape::text(message));
     }
 
     /// The manifests are invalid: their diagnostics and the count of errors.
     fn invalid(&self, diagnostics: &Diagnostics) {
         self.diagnostics(diagnostics);
         let n = diagnostics.errors().count();
-        eprintln!(
+        errln!(
             "{n} error{} found; nothing was sent to any cloud.",
             if n == 1 { "" } else { "s" }
         );
@@ -201,6 +250,6 @@ impl Observer for Feed {
 /// Saving the state failed during apply: said on standard error in every format.
 fn state_errors(summary: &ApplySummary) {
     for e in &summary.state_errors {
-        eprintln!("error: saving the state failed: {e}");
+        errln!("error: saving the state failed: {e}");
     }
 }

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use planform_engine::Event;
 use planform_model::Address;
 
+use super::escape::text;
 use super::Out;
 
 /// The display of one apply, alive while it runs.
@@ -42,11 +43,11 @@ fn timestamped(elapsed: Duration, e: &Event) -> String {
     let stamp = format!("[{:02}:{:02}]", t / 60, t % 60);
     let line = match e {
         Event::Started { address, action } => format!("{address}: {action}…"),
-        Event::Progress { address, message } => format!("{address}: {message}"),
-        Event::Finished { address, message } => format!("{address}: done ({message})"),
-        Event::Failed { address, message } => format!("{address}: FAILED: {message}"),
+        Event::Progress { address, message } => format!("{address}: {}", text(message)),
+        Event::Finished { address, message } => format!("{address}: done ({})", text(message)),
+        Event::Failed { address, message } => format!("{address}: FAILED: {}", text(message)),
         Event::AwaitingApproval { address, plan_id } => {
-            format!("{address}: {plan_id} awaits approval")
+            format!("{address}: {} awaits approval", text(plan_id))
         }
         Event::Deferred { address, because } => {
             format!("{address}: deferred (waits on {because})")
@@ -152,18 +153,22 @@ impl TerminalProgress {
                     .unwrap_or_else(|e| e.into_inner())
                     .get(address)
                 {
-                    bar.set_message(message.clone());
+                    bar.set_message(text(message));
                 }
             }
-            Event::Finished { address, message } => {
-                self.finish(address, format!("  ✓ {address}: {message}"), |c| c.0 += 1)
-            }
-            Event::Failed { address, message } => {
-                self.finish(address, format!("  ✗ {address}: {message}"), |c| c.1 += 1)
-            }
+            Event::Finished { address, message } => self.finish(
+                address,
+                format!("  ✓ {address}: {}", text(message)),
+                |c| c.0 += 1,
+            ),
+            Event::Failed { address, message } => self.finish(
+                address,
+                format!("  ✗ {address}: {}", text(message)),
+                |c| c.1 += 1,
+            ),
             Event::AwaitingApproval { address, plan_id } => self.finish(
                 address,
-                format!("  … {address}: {plan_id} awaits approval"),
+                format!("  … {address}: {} awaits approval", text(plan_id)),
                 |c| c.2 += 1,
             ),
             Event::Deferred { address, because } => self.finish(

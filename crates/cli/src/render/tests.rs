@@ -528,11 +528,13 @@ fn outputs() -> Vec<crate::ops::ShownOutput> {
             name: "b".into(),
             value: serde_json::Value::from("x"),
             sensitive: false,
+            known: true,
         },
         crate::ops::ShownOutput {
             name: "a".into(),
             value: serde_json::Value::from(vec![1.5]),
             sensitive: true,
+            known: true,
         },
     ]
 }
@@ -847,5 +849,194 @@ fn pictures_of_the_change_set() {
     assert!(
         super::graph::markdown_mermaid(&big).starts_with("_The change graph is left out:"),
         "too large a graph is left out of the markdown"
+    );
+}
+
+/// Every change of [`every_action`] carrying `hostile` wherever a manifest or a cloud puts a
+/// string: an instance key, a map key and value, a reason, a blocked message, a plan id, a
+/// long value.
+fn hostile_changes(hostile: &str) -> ChangeSet {
+    use planform_engine::Action as A;
+    let mut cs = every_action();
+    for c in &mut cs.changes {
+        if let planform_model::InstanceKey::Str(name) = &c.address.key {
+            c.address.key = planform_model::InstanceKey::Str(format!("{hostile}{name}"));
+        }
+        c.reason = Some(hostile.to_string());
+        if c.live_plan_id.is_some() {
+            c.live_plan_id = Some(hostile.to_string());
+        }
+        if let A::Blocked { message } = &mut c.action {
+            *message = hostile.to_string();
+        }
+        for inputs in [&mut c.before, &mut c.after].into_iter().flatten() {
+            inputs
+                .parameters
+                .insert(hostile.to_string(), hostile.to_string());
+            inputs.tags.insert(hostile.to_string(), hostile.to_string());
+            inputs.description = Some(hostile.to_string());
+        }
+        c.diffs.push(AttrDiff {
+            path: format!("tags[{hostile:?}]"),
+            before: Some(format!("{hostile}\nline 2\nline 3")),
+            after: Some(format!(
+                "{hostile}\nline 2 changed\nline 3 {}",
+                "x".repeat(120)
+            )),
+            sensitive: false,
+            forces_replacement: false,
+        });
+    }
+    cs
+}
+
+/// Lines a reviewer could mistake for a change's own: its header (`  # plan… will …`) and its
+/// block's first line (`  + plan "net" …`), each at column 2.
+fn change_heads(text: &str) -> (usize, usize) {
+    let headers = text.lines().filter(|l| l.starts_with("  # ")).count();
+    let blocks = text
+        .lines()
+        .filter(|l| {
+            ["+", "-", "~", "-/+", ">", "!", "…", "?"]
+                .iter()
+                .any(|m| l.starts_with(&format!("  {m} plan ")))
+        })
+        .count();
+    (headers, blocks)
+}
+
+/// Whether a rendering holds a character that could move the cursor, colour the terminal or
+/// reorder text: each of its lines is left as it is by the escaping.
+fn inert(rendered: &str) -> bool {
+    match rendered.lines().find(|l| super::escape::text(l) != *l) {
+        Some(l) => {
+            eprintln!("not inert: {l:?}");
+            false
+        }
+        None => true,
+    }
+}
+
+#[test]
+fn hostile_keys_and_messages_cannot_forge_lines() {
+    let hostile =
+        "ok\n  # plan.fake will be destroyed | x |\n\u{1b}[31mEVIL\u{1b}[0m\u{202e}`<br><b>";
+    let cs = hostile_changes(hostile);
+    let n = cs.changes.len();
+    let text = text::changes(&cs, &Style { color: false });
+    assert!(inert(&text), "{text}");
+    assert_eq!(change_heads(&text), (n + cs.moved.len(), n));
+    insta::assert_snapshot!("hostile_text", text);
+    let md = markdown::changes(&cs, &markdown::Budget::default());
+    assert!(inert(&md), "{md}");
+    assert_eq!(md.lines().filter(|l| l.starts_with("| `")).count(), n);
+    for row in md.lines().filter(|l| l.starts_with("| `")) {
+        let cells = row.replace("\\|", "").matches('|').count();
+        assert_eq!(cells, 5, "a pipe in a cell is escaped: {row}");
+        assert!(
+            row.ends_with("&lt;br&gt;&lt;b&gt; |"),
+            "no tag opens in a reason: {row}"
+        );
+    }
+    insta::assert_snapshot!("hostile_markdown", md);
+    let mermaid = super::graph::changes_mermaid(&cs);
+    assert!(inert(&mermaid), "{mermaid}");
+    insta::assert_snapshot!("hostile_mermaid", mermaid);
+    let dot = super::graph::changes_dot(&cs);
+    assert!(inert(&dot), "{dot}");
+    let mut hostile_items = items();
+    for i in &mut hostile_items {
+        i.message = hostile.to_string();
+    }
+    let drift = text::drift(&hostile_items);
+    assert!(inert(&drift), "{drift}");
+    assert_eq!(drift.lines().count(), text::drift(&items()).lines().count());
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+    /// Whatever a manifest or a cloud puts in a change's strings, its text, markdown and graph
+    /// renderings hold no control or format character, and no line of them is a forged header.
+    #[test]
+    fn no_rendered_line_carries_a_line_break_or_control_character_from_the_input(
+        hostile in "(\\PC|[\\x00-\\x1f\\x7f\\u{80}-\\u{9f}\\u{2028}\\u{2029}\\u{202a}-\\u{202e}\\u{2066}-\\u{2069}]|`|\\|| |#|\n  # plan.x will be destroyed\n)*"
+    ) {
+        let cs = hostile_changes(&hostile);
+        let n = cs.changes.len();
+        let text = text::changes(&cs, &Style { color: false });
+        proptest::prop_assert!(inert(&text), "{}", text);
+        proptest::prop_assert_eq!(change_heads(&text), (n + cs.moved.len(), n));
+        let md = markdown::changes(&cs, &markdown::Budget::default());
+        proptest::prop_assert!(inert(&md), "{}", md);
+        proptest::prop_assert_eq!(md.lines().filter(|l| l.starts_with("| `")).count(), n);
+        proptest::prop_assert!(inert(&super::graph::changes_mermaid(&cs)));
+        proptest::prop_assert!(inert(&super::graph::changes_dot(&cs)));
+    }
+}
+
+/// `plan --replace` of an executed plan (and AWS's retry of a failed execution): the plan is
+/// made anew and updates its product, which is kept: one update, nothing launched or terminated.
+#[test]
+fn a_replacement_that_keeps_its_product_counts_as_an_update() {
+    use planform_engine::Action as A;
+    let mut cs = every_action();
+    cs.moved.clear();
+    cs.changes.retain(|c| matches!(c.action, A::Replace { .. }));
+    cs.changes[0].action = A::Replace {
+        update_existing: true,
+        execute: true,
+    };
+    cs.changes[0].reason = Some("replacement requested with --replace".into());
+    let text = text::changes(&cs, &Style { color: false });
+    assert!(
+        text.contains("Plan: 0 to create, 1 to update, 0 to terminate, 1 to execute."),
+        "{text}"
+    );
+    insta::assert_snapshot!("replace_keeping_the_product_text", text);
+    let md = markdown::changes(&cs, &markdown::Budget::default());
+    assert!(md.contains("| replace plan, update product |"), "{md}");
+    let json = json::changes(&cs, T);
+    let summary = json.lines().last().unwrap();
+    assert!(
+        summary.contains(r#""create":0"#)
+            && summary.contains(r#""update":1"#)
+            && summary.contains(r#""terminate":0"#),
+        "{summary}"
+    );
+}
+
+/// An attribute the change adds shows its value alone (`+ parameters["engine"] = "MySQL"`, as
+/// Terraform), never `null -> "MySQL"`; one it removes goes to null.
+#[test]
+fn an_added_attribute_shows_its_value_alone() {
+    use planform_engine::Action as A;
+    let mut cs = every_action();
+    cs.moved.clear();
+    cs.changes
+        .retain(|c| matches!(c.action, A::UpdateInPlace { .. }));
+    cs.changes[0].diffs = vec![
+        AttrDiff {
+            path: "parameters[\"engine\"]".into(),
+            before: None,
+            after: Some("MySQL".into()),
+            sensitive: false,
+            forces_replacement: false,
+        },
+        AttrDiff {
+            path: "tags[\"old\"]".into(),
+            before: Some("x".into()),
+            after: None,
+            sensitive: false,
+            forces_replacement: false,
+        },
+    ];
+    let text = text::changes(&cs, &Style { color: false });
+    assert!(
+        text.contains("    + parameters[\"engine\"] = \"MySQL\"\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("    - tags[\"old\"] = \"x\" -> null\n"),
+        "{text}"
     );
 }

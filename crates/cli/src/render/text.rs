@@ -7,6 +7,7 @@ use planform_engine::{Action, Change, ChangeSet, DriftItem, Event};
 use planform_model::{is_known, PlanInputs};
 use planform_state::State;
 
+use super::escape;
 use super::progress::Live;
 use super::{show_value, state_errors, Out, Sink, Style};
 use crate::ops::{ApplySummary, PreviewResult, Previewed, RefreshDrift, ShownOutput};
@@ -22,13 +23,17 @@ fn header(c: &Change) -> String {
             ..
         } => "will be created, updating the existing product".to_string(),
         Action::UpdateInPlace { .. } => "will be updated in place".to_string(),
+        Action::Replace {
+            update_existing: true,
+            ..
+        } => "will be replaced by a new plan that updates its product".to_string(),
         Action::Replace { .. } => "must be replaced".to_string(),
         Action::UpdateProduct {
             delete_executed_first: true,
             ..
         } => format!(
             "will update its product with a new plan, deleting executed plan {} first (one plan per provisioned product)",
-            c.live_plan_id.as_deref().unwrap_or("(unknown)")
+            escape::text(c.live_plan_id.as_deref().unwrap_or("(unknown)"))
         ),
         Action::UpdateProduct { .. } => "will update its product with a new plan".to_string(),
         Action::Retry => "will be retried".to_string(),
@@ -38,10 +43,10 @@ fn header(c: &Change) -> String {
         Action::Terminate { .. } => "will be terminated".to_string(),
         Action::Delete { .. } => "will be deleted".to_string(),
         Action::Forget => "will be forgotten (already deleted outside planform)".to_string(),
-        Action::Blocked { message } => format!("cannot proceed: {message}"),
+        Action::Blocked { message } => format!("cannot proceed: {}", escape::text(message)),
     };
     match &c.reason {
-        Some(r) => format!("# {} {what} ({r})", c.address),
+        Some(r) => format!("# {} {what} ({})", c.address, escape::text(r)),
         None => format!("# {} {what}", c.address),
     }
 }
@@ -81,11 +86,12 @@ fn body_lines(c: &Change, style: &Style) -> Vec<String> {
                 continue;
             }
             out.push(format!("    {sign} {attr} = {{"));
-            let w = map.keys().map(|k| k.len()).max().unwrap_or(0);
-            for (k, v) in map {
+            let keys: Vec<String> = map.keys().map(|k| escape::key(k)).collect();
+            let w = keys.iter().map(|k| k.chars().count()).max().unwrap_or(0);
+            for ((k, v), shown) in map.iter().zip(&keys) {
                 let sensitive = attr == "parameters" && c.sensitive_parameters.contains(k);
                 out.push(format!(
-                    "        {sign} {k:w$} = {}",
+                    "        {sign} {shown:w$} = {}",
                     show_value(v, sensitive)
                 ));
             }
@@ -99,7 +105,7 @@ fn body_lines(c: &Change, style: &Style) -> Vec<String> {
                 "    {sign} notification_arns = [{}]",
                 i.notification_arns
                     .iter()
-                    .map(|a| format!("{a:?}"))
+                    .map(|a| escape::quoted(a))
                     .collect::<Vec<_>>()
                     .join(", ")
             ));
@@ -136,10 +142,17 @@ fn body_lines(c: &Change, style: &Style) -> Vec<String> {
                             };
                             out.push(format!(
                                 "        {tag} {}",
-                                change.value().trim_end_matches('\n')
+                                escape::text(change.value().trim_end_matches('\n'))
                             ));
                         }
                     }
+                    // An added attribute shows its value alone, as Terraform's `+` lines do;
+                    // a removed one goes to null.
+                    (None, Some(a)) => out.push(format!(
+                        "    {sign} {} = {}{suffix}",
+                        d.path,
+                        show_value(a, d.sensitive)
+                    )),
                     (b, a) => {
                         let b = b
                             .as_deref()
@@ -159,7 +172,7 @@ fn body_lines(c: &Change, style: &Style) -> Vec<String> {
 }
 
 pub fn summary(cs: &ChangeSet) -> String {
-    let (create, update, terminate, execute) = cs.counts();
+    let (create, update, terminate, execute) = super::counts(cs);
     format!("Plan: {create} to create, {update} to update, {terminate} to terminate, {execute} to execute.")
 }
 
@@ -192,19 +205,20 @@ pub fn change(c: &Change, style: &Style) -> String {
     let _ = writeln!(out, "  {}", style.bold(&header(c)));
     let key = match &c.address.key {
         planform_model::InstanceKey::None => String::new(),
-        planform_model::InstanceKey::Str(s) => format!(" [{s:?}]"),
+        planform_model::InstanceKey::Str(s) => format!(" [{}]", escape::quoted(s)),
         planform_model::InstanceKey::Int(i) => format!(" [{i}]"),
     };
     let _ = writeln!(
         out,
-        "  {} plan {:?}{key} {{",
+        "  {} plan {}{key} {{",
         style.marker(&c.action),
-        c.address.name
+        escape::quoted(&c.address.name)
     );
     if let Some(id) = &c.live_plan_id {
         let _ = writeln!(
             out,
-            "      id = {id:?}{}",
+            "      id = {}{}",
+            escape::quoted(id),
             c.live_status.map(|s| format!(" ({s})")).unwrap_or_default()
         );
     }
@@ -245,7 +259,13 @@ pub fn drift(items: &[DriftItem]) -> String {
         if items.len() == 1 { "" } else { "s" }
     );
     for i in items {
-        let _ = writeln!(out, "  {} [{}] {}", i.address, i.kind.as_str(), i.message);
+        let _ = writeln!(
+            out,
+            "  {} [{}] {}",
+            i.address,
+            i.kind.as_str(),
+            escape::text(&i.message)
+        );
         for d in drift_diffs(i) {
             let _ = writeln!(out, "      ~ {d}");
         }
@@ -312,28 +332,40 @@ impl Sink for Text {
                 result,
             } => match result {
                 PreviewResult::Ready(changes) => {
-                    self.out.line(&format!("  # {address}: {plan_id} ({status})"));
+                    self.out.line(&format!(
+                        "  # {address}: {} ({})",
+                        escape::text(plan_id),
+                        escape::text(&status.to_string())
+                    ));
                     for r in changes {
                         let replacement = r
                             .replacement
                             .as_deref()
-                            .map(|x| format!(" (replacement: {x})"))
+                            .map(|x| format!(" (replacement: {})", escape::text(x)))
                             .unwrap_or_default();
                         let physical = r
                             .physical_resource_id
                             .as_deref()
-                            .map(|x| format!(" {x}"))
+                            .map(|x| format!(" {}", escape::text(x)))
                             .unwrap_or_default();
                         self.out.line(&format!(
                             "      {:<6} {} {}{physical}{replacement}",
-                            r.action, r.resource_type, r.logical_resource_id
+                            escape::text(&r.action),
+                            escape::text(&r.resource_type),
+                            escape::text(&r.logical_resource_id)
                         ));
                     }
                 }
                 PreviewResult::Failed(msg) => {
-                    self.out.line(&format!("  # {address}: preview failed: {msg}"))
+                    self.out.line(&format!(
+                        "  # {address}: preview failed: {}",
+                        escape::text(msg)
+                    ))
                 }
-                PreviewResult::Other(other) => self.out.line(&format!("  # {address}: {other}")),
+                PreviewResult::Other(other) => self.out.line(&format!(
+                    "  # {address}: {}",
+                    escape::text(&other.to_string())
+                )),
             },
             Previewed::Deferred { address } => self.out.line(&format!(
                 "  # {address}: previewed by apply: its inputs are known only after its dependencies are executed"
@@ -357,11 +389,16 @@ impl Sink for Text {
         let style = &self.style;
         self.out.line("");
         for (a, m) in &s.failed {
-            self.out.line(&format!("{} {a}: {m}", style.bold("Error:")));
+            self.out.line(&format!(
+                "{} {a}: {}",
+                style.bold("Error:"),
+                escape::text(m)
+            ));
         }
         for (a, id) in &s.awaiting {
             self.out.line(&format!(
-                "Awaiting approval: {a} ({id}); approve it, then run `planform apply` again."
+                "Awaiting approval: {a} ({}); approve it, then run `planform apply` again.",
+                escape::text(id)
             ));
         }
         let word = if s.destroy { "Destroy" } else { "Apply" };
@@ -420,7 +457,12 @@ pub(super) fn state_text(out: &Out, state: &State) {
         out.line("The state is empty.");
     }
     for (a, m) in &state.plans {
-        out.line(&format!("{a}  {}  {}  {}", m.provider, m.plan_id, m.status));
+        out.line(&format!(
+            "{a}  {}  {}  {}",
+            escape::text(&m.provider.to_string()),
+            escape::text(&m.plan_id),
+            escape::text(&m.status.to_string())
+        ));
     }
 }
 
@@ -430,7 +472,9 @@ pub(super) fn refresh_drift_text(out: &Out, drift: &[RefreshDrift]) {
         match d {
             RefreshDrift::Deleted(a) => out.line(&format!("  # {a} was deleted outside planform")),
             RefreshDrift::Status { address, from, to } => out.line(&format!(
-                "  # {address} status changed outside planform: {from} -> {to}"
+                "  # {address} status changed outside planform: {} -> {}",
+                escape::text(&from.to_string()),
+                escape::text(&to.to_string())
             )),
         }
     }
