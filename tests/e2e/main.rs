@@ -8,6 +8,7 @@ mod apply;
 mod cli;
 mod corpus;
 mod credentials;
+mod drift;
 mod format;
 mod pg;
 mod planfile;

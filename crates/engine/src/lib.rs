@@ -20,7 +20,9 @@ pub use diff::{
     LiveEntry, LiveSnapshot, Termination,
 };
 pub use diff::{stored_snapshot, unverified_sensitive};
-pub use drift::{drift, drift_unverifiable, DriftItem, DriftKind, Products};
+pub use drift::{
+    drift, drift_unverifiable, ignores_matching_nothing, DriftItem, DriftKind, Products,
+};
 pub use events::{Event, Observer};
 pub use fingerprint::{fingerprint, fingerprints, staleness, Fingerprint};
 pub use graph::{dot, order, OrderError};

@@ -1020,3 +1020,98 @@ fn a_wrong_total_count_ends_at_the_first_short_page() {
     // Page 1, then pages 2..=17 at once; page 2 is short (50 plans), so nothing more is asked.
     assert_eq!(stats.list_requests, 17);
 }
+
+/// Trial finding 1: drift's census counts only tagged plans that still matter. An address
+/// removed from the manifests leaves its launch, update and executed terminate plans in the
+/// cloud, forgotten by the state: finished history, not drift. A tagged plan that can still act,
+/// or whose product still lives with no address managing it (a lost state), still is.
+#[test]
+fn the_unmanaged_census_leaves_out_the_history_of_a_removed_address() {
+    let rt = runtime();
+    let (providers, service) = sandbox();
+    let census = |desired: &DesiredState, state: &State| {
+        let (live, _) = rt
+            .block_on(crate::refresh_to(
+                desired,
+                state,
+                &providers,
+                crate::Depth::Full,
+            ))
+            .unwrap();
+        live.unmanaged
+    };
+    let a = vpc("a", "10.1.0.0/16", BTreeMap::new(), true);
+    let b = vpc("b", "10.2.0.0/16", BTreeMap::new(), true);
+    let both = desired_of(vec![a.clone(), b.clone()]);
+    let state = rt.block_on(converge(
+        &both,
+        State::new("test", "lin".into()),
+        &providers,
+    ));
+    // An update of b, then b removed (terminated): three plans of b stay in the cloud.
+    let b2 = vpc("b", "10.3.0.0/16", BTreeMap::new(), true);
+    let state = rt.block_on(converge(
+        &desired_of(vec![a.clone(), b2]),
+        state,
+        &providers,
+    ));
+    let only_a = desired_of(vec![a.clone()]);
+    let state = rt.block_on(converge(&only_a, state, &providers));
+    assert!(!state.plans.contains_key(&b.address));
+    let page = rt
+        .block_on(service.list_plans(&Default::default(), 1, 100))
+        .unwrap();
+    assert!(
+        page.items.len() >= 4,
+        "b's history is still listed: {page:?}"
+    );
+    assert_eq!(
+        census(&only_a, &state),
+        vec![],
+        "finished history is not drift"
+    );
+
+    // A plan made by hand with this workspace's tags, never executed: it can still act.
+    let mut inputs = vpc("c", "10.4.0.0/16", BTreeMap::new(), true).inputs;
+    inputs = planform_model::ownership::tag(
+        &inputs,
+        "test",
+        &Address::with_key("net", InstanceKey::Str("c".into())),
+    );
+    let by_hand = rt
+        .block_on(service.create_plan(&planform_model::NewPlan {
+            inputs,
+            operation_type: planform_model::OperationType::LaunchProduct,
+            idempotency_token: "by-hand".into(),
+        }))
+        .unwrap();
+    assert_eq!(
+        census(&only_a, &state),
+        vec![("plan.net[\"c\"]".to_string(), by_hand.id.clone())]
+    );
+    // Another workspace's plans are not this one's census.
+    let mut other = State::new("elsewhere", "lin".into());
+    other.plans = state.plans.clone();
+    let elsewhere = DesiredState {
+        workspace: "elsewhere".into(),
+        ..only_a.clone()
+    };
+    assert_eq!(census(&elsewhere, &other), vec![]);
+
+    // A lost state: a's executed plan holds a live product no address manages.
+    let lost = State::new("test", "lin".into());
+    // (Some address of the manifests makes the provider one to read.)
+    let z = vpc("z", "10.9.0.0/16", BTreeMap::new(), true);
+    let found = census(&desired_of(vec![z]), &lost);
+    let a_id = state.plans[&a.address].plan_id.clone();
+    assert!(
+        found.contains(&(a.address.to_string(), a_id)),
+        "a's live product is drift once no address manages it: {found:?}"
+    );
+    assert!(
+        found
+            .iter()
+            .all(|(address, _)| *address != b.address.to_string()),
+        "b's product is gone: {found:?}"
+    );
+}
