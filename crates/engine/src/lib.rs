@@ -14,7 +14,7 @@ mod graph;
 mod refresh;
 mod resolve;
 
-pub use apply::{apply, ApplyError, ApplyOptions, ApplyReport, Outcome, Phase};
+pub use apply::{apply, ApplyError, ApplyOptions, ApplyReport, Interrupt, Outcome, Phase};
 pub use diff::{
     absorb, diff, provider_moves, Action, AttrDiff, Change, ChangeSet, DiffError, DiffOptions,
     LiveEntry, LiveSnapshot, Termination,

@@ -1115,3 +1115,66 @@ fn the_unmanaged_census_leaves_out_the_history_of_a_removed_address() {
         "b's product is gone: {found:?}"
     );
 }
+
+/// Trial finding 11: an interrupt stops an approval wait at once (on a paused clock: long before
+/// the hour-long `timeouts.approval`), leaving the plan awaiting approval as recorded, and
+/// starts nothing else.
+#[test]
+fn an_interrupt_stops_an_approval_wait_at_once() {
+    let rt = runtime();
+    let (providers, _) = sandbox();
+    let mut db = vpc("db", "10.1.0.0/16", BTreeMap::new(), true);
+    db.address = Address::new("db");
+    db.inputs.product_id = "prod-sbxrds0000001".into();
+    db.inputs.product_version_id = "pv-sbxrds0000001".into();
+    db.inputs.portfolio_id = Some("port-sbxreview0001".into());
+    db.inputs.provisioned_product_name = "db-1".into();
+    db.inputs.parameters = [("engine".to_string(), "MySQL".to_string())].into();
+    db.timeouts.approval = std::time::Duration::from_secs(3600);
+    let mut later = vpc("later", "10.2.0.0/16", BTreeMap::new(), true);
+    later.depends_on.insert(db.address.clone());
+    let desired = desired_of(vec![db.clone(), later]);
+    let state = State::new("test", "lin".into());
+    let (live, _) = rt.block_on(refresh(&desired, &state, &providers)).unwrap();
+    let changes = diff(&desired, &state, &live, &DiffOptions::default()).unwrap();
+    let options = options();
+    let interrupt = options.interrupt.clone();
+    let lock = MemoryLock::on(&state);
+    let start = tokio::time::Instant::now();
+    let (state, report) = rt.block_on(async {
+        let stop = async {
+            tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+            interrupt.trigger();
+        };
+        let run = apply(
+            &changes,
+            state,
+            &providers,
+            lock.clone(),
+            Arc::new(|_: &Event| {}),
+            &options,
+        );
+        tokio::join!(run, stop).0.unwrap()
+    });
+    let waited = rt.block_on(async { start.elapsed() });
+    assert!(
+        waited < std::time::Duration::from_secs(120),
+        "stopped at the interrupt, not the hour-long timeout: {waited:?}"
+    );
+    assert_eq!(
+        report
+            .awaiting()
+            .map(|(a, _)| a.clone())
+            .collect::<Vec<_>>(),
+        vec![db.address.clone()],
+        "{report:?}"
+    );
+    assert_eq!(state.plans[&db.address].status, "ApplicationInProgress");
+    assert!(
+        report
+            .results
+            .iter()
+            .all(|(_, o)| !matches!(o, crate::Outcome::Done(_) | crate::Outcome::Failed(_))),
+        "{report:?}"
+    );
+}

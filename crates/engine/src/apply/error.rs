@@ -37,6 +37,10 @@ pub enum ApplyError {
     ExecutionFailed { status: PlanStatus, message: String },
     #[error("{product} was not terminated within {}s", after.as_secs())]
     NotTerminated { product: String, after: Duration },
+    /// Apply was interrupted while waiting on `plan_id`, which goes on in the cloud (the state
+    /// holds it; the next run picks it up). Reported as [`crate::Outcome::Interrupted`].
+    #[error("stopped waiting for {plan_id}: interrupted (it goes on in the cloud; the next apply picks it up)")]
+    Interrupted { plan_id: String },
     /// The diff found nothing that can be done until the manifests change.
     #[error("{0}")]
     Blocked(String),

@@ -22,8 +22,37 @@ use crate::resolve::{resolve_inputs, unresolved};
 pub(super) async fn run(ctx: &Ctx, service: &dyn PlanService, change: &Change) -> Outcome {
     match run_steps(ctx, service, change).await {
         Ok(o) => o,
+        Err(e @ ApplyError::Interrupted { .. }) => {
+            ctx.emit(Event::Progress {
+                address: change.address.clone(),
+                message: e.to_string(),
+            });
+            Outcome::Interrupted
+        }
         Err(e) => Outcome::Failed(e),
     }
+}
+
+/// One read that a throttled or transient failure (after the client's attempts) does not end:
+/// it is made again later, backing off, until `timeout` (see [`poll_until`]).
+async fn read_patiently<T, Fut>(
+    ctx: &Ctx,
+    timeout: Duration,
+    read: impl FnMut() -> Fut,
+) -> Result<T, ApplyError>
+where
+    Fut: Future<Output = Result<T, planform_model::ProviderError>>,
+{
+    let mut read = read;
+    let (value, _) = poll_until(
+        ctx.schedule(),
+        timeout,
+        &ctx.options.interrupt,
+        |_, _| read(),
+        |_| true,
+    )
+    .await?;
+    Ok(value)
 }
 
 fn live_id(c: &Change, to: &'static str) -> Result<String, ApplyError> {
@@ -91,7 +120,7 @@ async fn run_steps(
         }
         Action::Execute | Action::AwaitApproval => {
             let id = live_id(c, "execute")?;
-            let l = service.get_plan(&id).await?;
+            let l = read_patiently(ctx, c.timeouts.execute, || service.get_plan(&id)).await?;
             let inputs = inputs_to_send(ctx, c)?;
             execute(ctx, service, c, l, &inputs).await
         }
@@ -157,7 +186,8 @@ fn preview_failed(l: &LivePlan) -> ApplyError {
 }
 
 /// Polls a plan until `done(status)` or the timeout; returns the last plan seen and whether it
-/// is done. Every status change is reported.
+/// is done. Every status change is reported. An interrupt ends the wait with
+/// [`ApplyError::Interrupted`].
 async fn wait(
     ctx: &Ctx,
     service: &dyn PlanService,
@@ -177,16 +207,25 @@ async fn wait(
             last = Some(l.status);
         }
     };
-    Ok(watch_plan(
+    let interrupt = &ctx.options.interrupt;
+    let waited = watch_plan(
         &board,
         service,
         plan_id,
         ctx.schedule(),
         timeout,
+        interrupt,
         |l: &LivePlan| done(l.status),
         seen,
     )
-    .await?)
+    .await;
+    match waited {
+        Ok((_, false)) | Err(_) if interrupt.is_set() => Err(ApplyError::Interrupted {
+            plan_id: plan_id.to_string(),
+        }),
+        Ok(w) => Ok(w),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The change's inputs with the outputs of the plans it depends on filled in, and the
@@ -271,10 +310,10 @@ async fn remove_plan(
     c: &Change,
     id: &str,
 ) -> Result<(), ApplyError> {
-    let l = match service.get_plan(id).await {
+    let l = match read_patiently(ctx, c.timeouts.execute, || service.get_plan(id)).await {
         Ok(l) => l,
-        Err(e) if e.kind == ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e.into()),
+        Err(ApplyError::Provider(e)) if e.kind == ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
     };
     let l = if l.status.in_progress() && l.status != PlanStatus::ApplicationInProgress {
         wait(ctx, service, &c.address, id, c.timeouts.execute, |s| {
@@ -433,10 +472,18 @@ async fn execute(
     }
     if l.status == PlanStatus::ApplicationInProgress {
         record(ctx, c, &l, None, None).await;
-        let (a, done) = wait(ctx, service, &c.address, &id, c.timeouts.approval, |s| {
+        let waited = wait(ctx, service, &c.address, &id, c.timeouts.approval, |s| {
             s != PlanStatus::ApplicationInProgress
         })
-        .await?;
+        .await;
+        let (a, done) = match waited {
+            // Waiting for a reviewer is not an operation to finish: the plan is recorded as
+            // under review, so an interrupt leaves it awaiting approval.
+            Err(ApplyError::Interrupted { .. }) => {
+                return Ok(Outcome::AwaitingApproval { plan_id: id })
+            }
+            w => w?,
+        };
         record(ctx, c, &a, None, None).await;
         if !done {
             return Ok(Outcome::AwaitingApproval { plan_id: id });
@@ -467,9 +514,9 @@ async fn execute(
     match l.status {
         PlanStatus::ExecuteSuccess => {
             let outputs = match &l.provisioned_product_id {
-                Some(pp) if l.operation_type != OperationType::TerminateProvisionedProduct => {
-                    Some(service.product_outputs(pp).await?)
-                }
+                Some(pp) if l.operation_type != OperationType::TerminateProvisionedProduct => Some(
+                    read_patiently(ctx, c.timeouts.execute, || service.product_outputs(pp)).await?,
+                ),
                 _ => None,
             };
             record(ctx, c, &l, Some(inputs), outputs).await;
@@ -496,7 +543,11 @@ async fn terminate(
         .clone()
         .ok_or(ApplyError::NoLivePlan("terminate"))?;
     let product = before.provisioned_product_name.clone();
-    if service.find_provisioned_product(&product).await?.is_none() {
+    let found = read_patiently(ctx, c.timeouts.execute, || {
+        service.find_provisioned_product(&product)
+    })
+    .await?;
+    if found.is_none() {
         forget(ctx, &c.address).await;
         return Ok(Outcome::Done("the product was already gone".into()));
     }
@@ -512,10 +563,16 @@ async fn terminate(
             let (_, gone) = poll_until(
                 ctx.schedule(),
                 c.timeouts.execute,
+                &ctx.options.interrupt,
                 |_, _| service.find_provisioned_product(&product),
                 Option::is_none,
             )
             .await?;
+            if !gone && ctx.options.interrupt.is_set() {
+                return Err(ApplyError::Interrupted {
+                    plan_id: format!("the termination of {product}"),
+                });
+            }
             if !gone {
                 return Err(ApplyError::NotTerminated {
                     product,
@@ -524,7 +581,9 @@ async fn terminate(
             }
         }
         Termination::Resume { plan_id } => {
-            let inputs = service.get_plan(plan_id).await?.inputs;
+            let inputs = read_patiently(ctx, c.timeouts.execute, || service.get_plan(plan_id))
+                .await?
+                .inputs;
             let nothing_to_record = Box::pin(std::future::ready(()));
             match preview_then_execute(ctx, service, c, plan_id, &inputs, true, nothing_to_record)
                 .await?
