@@ -1178,3 +1178,156 @@ fn an_interrupt_stops_an_approval_wait_at_once() {
         "{report:?}"
     );
 }
+
+/// A cloud that refuses two requests of every three as throttled (what is left after the
+/// client's attempts), counting the refusals.
+struct Throttling {
+    inner: Arc<dyn PlanService>,
+    calls: std::sync::atomic::AtomicUsize,
+    refused: std::sync::atomic::AtomicUsize,
+}
+
+impl Throttling {
+    fn admit(&self) -> Result<(), planform_model::ProviderError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        if self.calls.fetch_add(1, SeqCst).is_multiple_of(3) {
+            return Ok(());
+        }
+        self.refused.fetch_add(1, SeqCst);
+        Err(planform_model::ProviderError::new(
+            planform_model::ErrorKind::Throttled {
+                retry_after: Some(std::time::Duration::from_millis(200)),
+            },
+            planform_model::Sent::Yes,
+            "Throttling.User",
+            "Request was denied due to user flow control.",
+        ))
+    }
+}
+
+#[async_trait::async_trait]
+impl PlanService for Throttling {
+    async fn list_plans(
+        &self,
+        filter: &planform_model::PlanFilter,
+        page: usize,
+        page_size: usize,
+    ) -> Result<planform_model::Page<planform_model::LivePlan>, planform_model::ProviderError> {
+        self.admit()?;
+        self.inner.list_plans(filter, page, page_size).await
+    }
+    async fn get_plan(
+        &self,
+        id: &str,
+    ) -> Result<planform_model::LivePlan, planform_model::ProviderError> {
+        self.admit()?;
+        self.inner.get_plan(id).await
+    }
+    async fn create_plan(
+        &self,
+        r: &planform_model::NewPlan,
+    ) -> Result<planform_model::LivePlan, planform_model::ProviderError> {
+        self.admit()?;
+        self.inner.create_plan(r).await
+    }
+    async fn update_plan(
+        &self,
+        r: &planform_model::PlanUpdate,
+    ) -> Result<planform_model::LivePlan, planform_model::ProviderError> {
+        self.admit()?;
+        self.inner.update_plan(r).await
+    }
+    async fn execute_plan(&self, id: &str) -> Result<(), planform_model::ProviderError> {
+        self.admit()?;
+        self.inner.execute_plan(id).await
+    }
+    async fn cancel_plan(&self, id: &str) -> Result<(), planform_model::ProviderError> {
+        self.admit()?;
+        self.inner.cancel_plan(id).await
+    }
+    async fn delete_plan(&self, id: &str) -> Result<(), planform_model::ProviderError> {
+        self.admit()?;
+        self.inner.delete_plan(id).await
+    }
+    async fn resource_changes(
+        &self,
+        id: &str,
+    ) -> Result<Vec<planform_model::ResourceChange>, planform_model::ProviderError> {
+        self.admit()?;
+        self.inner.resource_changes(id).await
+    }
+    async fn find_provisioned_product(
+        &self,
+        name: &str,
+    ) -> Result<Option<planform_model::ProvisionedProduct>, planform_model::ProviderError> {
+        self.admit()?;
+        self.inner.find_provisioned_product(name).await
+    }
+    async fn provisioned_product(
+        &self,
+        id: &str,
+    ) -> Result<planform_model::ProvisionedProduct, planform_model::ProviderError> {
+        self.admit()?;
+        self.inner.provisioned_product(id).await
+    }
+    fn capabilities(&self) -> planform_model::Capabilities {
+        self.inner.capabilities()
+    }
+    fn location(&self) -> String {
+        self.inner.location()
+    }
+}
+
+/// Trial finding 10: a throttling cloud does not fail the plans of an apply. A request the
+/// cloud refused as throttled did nothing: reads and waits look again later, and creates,
+/// updates, executions and deletes are sent again later, all holding off together, within each
+/// plan's timeouts; one plan per address results.
+#[test]
+fn a_throttling_cloud_fails_no_plan_of_an_apply() {
+    let rt = runtime();
+    let (plain, inner) = sandbox();
+    let throttling = Arc::new(Throttling {
+        inner,
+        calls: Default::default(),
+        refused: Default::default(),
+    });
+    let as_service: Arc<dyn PlanService> = throttling.clone();
+    let providers: Providers =
+        [(ProviderRef::default_for(ProviderKind::Sandbox), as_service)].into();
+    let run = |desired: &DesiredState, state: State| {
+        let (live, _) = rt.block_on(refresh(desired, &state, &plain)).unwrap();
+        let state = absorb(&state, &live);
+        let changes = diff(desired, &state, &live, &DiffOptions::default()).unwrap();
+        let lock = MemoryLock::on(&state);
+        let (state, report) = rt
+            .block_on(apply(
+                &changes,
+                state,
+                &providers,
+                lock,
+                Arc::new(|_: &Event| {}),
+                &options(),
+            ))
+            .unwrap();
+        assert_eq!(report.failed().count(), 0, "{report:?}");
+        state
+    };
+    let plans = |cidr: &str| {
+        desired_of(
+            (0..6)
+                .map(|i| vpc(&format!("n{i}"), cidr, BTreeMap::new(), true))
+                .collect(),
+        )
+    };
+    // Launch, update (a new plan per product), then terminate all: every kind of request.
+    let state = run(&plans("10.1.0.0/16"), State::new("test", "lin".into()));
+    let state = run(&plans("10.2.0.0/16"), state);
+    assert_eq!(
+        rt.block_on(pending(&plans("10.2.0.0/16"), &state, &plain)),
+        vec![]
+    );
+    let state = run(&desired_of(vec![]), state);
+    assert!(state.plans.is_empty());
+    let refused = throttling.refused.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(refused >= 50, "{refused} refusals");
+}

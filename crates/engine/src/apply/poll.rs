@@ -151,7 +151,7 @@ impl Default for Board {
 
 impl Board {
     /// Every waiter holds off for `pause` from now (or longer, if already asked).
-    fn quiet_for(&self, pause: Duration) {
+    pub(crate) fn quiet_for(&self, pause: Duration) {
         let until = Instant::now() + pause;
         let mut quiet = self.quiet_until.lock().unwrap_or_else(|e| e.into_inner());
         if quiet.is_none_or(|q| q < until) {
@@ -160,7 +160,7 @@ impl Board {
     }
 
     /// When the provider may be read again, if a hold-off is under way.
-    fn quiet(&self) -> Option<Instant> {
+    pub(crate) fn quiet(&self) -> Option<Instant> {
         self.quiet_until
             .lock()
             .unwrap_or_else(|e| e.into_inner())

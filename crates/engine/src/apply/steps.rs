@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use planform_model::{
     ownership, Address, ErrorKind, LivePlan, NewPlan, OperationType, PlanInputs, PlanService,
-    PlanStatus, PlanUpdate,
+    PlanStatus, PlanUpdate, ProviderError,
 };
 
 use super::error::{ApplyError, Phase};
-use super::poll::{poll_until, watch_plan};
+use super::poll::{backoff, poll_until, watch_plan};
 use super::{Ctx, Outcome};
 use crate::diff::{Action, Change, Termination};
 use crate::events::Event;
@@ -34,25 +34,74 @@ pub(super) async fn run(ctx: &Ctx, service: &dyn PlanService, change: &Change) -
 }
 
 /// One read that a throttled or transient failure (after the client's attempts) does not end:
-/// it is made again later, backing off, until `timeout` (see [`poll_until`]).
+/// it is made again later, until `timeout` (see [`patiently`]).
 async fn read_patiently<T, Fut>(
     ctx: &Ctx,
+    service: &dyn PlanService,
     timeout: Duration,
     read: impl FnMut() -> Fut,
 ) -> Result<T, ApplyError>
 where
-    Fut: Future<Output = Result<T, planform_model::ProviderError>>,
+    Fut: Future<Output = Result<T, ProviderError>>,
 {
-    let mut read = read;
-    let (value, _) = poll_until(
-        ctx.schedule(),
-        timeout,
-        &ctx.options.interrupt,
-        |_, _| read(),
-        |_| true,
-    )
-    .await?;
-    Ok(value)
+    patiently(ctx, service, timeout, ErrorKind::retryable, read).await
+}
+
+/// One request that the cloud refused as throttled (after the client's attempts) is sent again
+/// later, until `timeout`: a throttled request did nothing. A transient failure may have taken
+/// effect, so it is the answer, as every other error is (see docs/retries.md).
+async fn send_patiently<T, Fut>(
+    ctx: &Ctx,
+    service: &dyn PlanService,
+    timeout: Duration,
+    send: impl FnMut() -> Fut,
+) -> Result<T, ApplyError>
+where
+    Fut: Future<Output = Result<T, ProviderError>>,
+{
+    let throttled = |k: &ErrorKind| matches!(k, ErrorKind::Throttled { .. });
+    patiently(ctx, service, timeout, throttled, send).await
+}
+
+/// Makes `call` until it answers, or fails other than `again` says, or `timeout` has passed.
+/// The provider's request budget is shared: a call waits while the provider's waiters hold off
+/// after a throttled read, and a call failing as `again` says makes them all hold off
+/// ([`backoff`], at least the cloud's retry-after). An interrupt ends it with the last error.
+async fn patiently<T, Fut>(
+    ctx: &Ctx,
+    service: &dyn PlanService,
+    timeout: Duration,
+    again: impl Fn(&ErrorKind) -> bool,
+    mut call: impl FnMut() -> Fut,
+) -> Result<T, ApplyError>
+where
+    Fut: Future<Output = Result<T, ProviderError>>,
+{
+    let board = ctx.boards.of(service);
+    let deadline = tokio::time::Instant::now() + timeout;
+    let interrupt = &ctx.options.interrupt;
+    let mut failures = 0;
+    loop {
+        if let Some(quiet) = board.quiet() {
+            tokio::time::sleep_until(quiet.min(deadline)).await;
+        }
+        let e = match call().await {
+            Ok(v) => return Ok(v),
+            Err(e) if again(&e.kind) => e,
+            Err(e) => return Err(e.into()),
+        };
+        failures += 1;
+        let pause = backoff(&e, ctx.schedule(), failures);
+        board.quiet_for(pause);
+        let until = tokio::time::Instant::now() + pause;
+        if until > deadline || interrupt.is_set() {
+            return Err(e.into());
+        }
+        tokio::select! {
+            _ = tokio::time::sleep_until(until) => {}
+            _ = interrupt.triggered() => return Err(e.into()),
+        }
+    }
 }
 
 fn live_id(c: &Change, to: &'static str) -> Result<String, ApplyError> {
@@ -120,7 +169,8 @@ async fn run_steps(
         }
         Action::Execute | Action::AwaitApproval => {
             let id = live_id(c, "execute")?;
-            let l = read_patiently(ctx, c.timeouts.execute, || service.get_plan(&id)).await?;
+            let l =
+                read_patiently(ctx, service, c.timeouts.execute, || service.get_plan(&id)).await?;
             let inputs = inputs_to_send(ctx, c)?;
             execute(ctx, service, c, l, &inputs).await
         }
@@ -310,7 +360,7 @@ async fn remove_plan(
     c: &Change,
     id: &str,
 ) -> Result<(), ApplyError> {
-    let l = match read_patiently(ctx, c.timeouts.execute, || service.get_plan(id)).await {
+    let l = match read_patiently(ctx, service, c.timeouts.execute, || service.get_plan(id)).await {
         Ok(l) => l,
         Err(ApplyError::Provider(e)) if e.kind == ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(e),
@@ -325,16 +375,16 @@ async fn remove_plan(
         l
     };
     if l.status == PlanStatus::ApplicationInProgress {
-        service.cancel_plan(id).await?;
+        send_patiently(ctx, service, c.timeouts.execute, || service.cancel_plan(id)).await?;
         ctx.emit(Event::Progress {
             address: c.address.clone(),
             message: format!("{id} canceled"),
         });
     }
-    match service.delete_plan(id).await {
+    match send_patiently(ctx, service, c.timeouts.execute, || service.delete_plan(id)).await {
         Ok(()) => {}
-        Err(e) if e.kind == ErrorKind::NotFound => {}
-        Err(e) => return Err(e.into()),
+        Err(ApplyError::Provider(e)) if e.kind == ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
     }
     ctx.emit(Event::Progress {
         address: c.address.clone(),
@@ -371,7 +421,10 @@ async fn send_create<'a>(
         operation_type: op,
         idempotency_token: c.idempotency_token.clone(),
     };
-    let l = service.create_plan(&request).await?;
+    let l = send_patiently(ctx, service, c.timeouts.preview, || {
+        service.create_plan(&request)
+    })
+    .await?;
     ctx.emit(Event::Progress {
         address: c.address.clone(),
         message: format!("created {} ({})", l.id, op.as_str()),
@@ -397,7 +450,10 @@ async fn update(
         plan_id: id.to_string(),
         inputs: inputs.clone(),
     };
-    let l = service.update_plan(&request).await?;
+    let l = send_patiently(ctx, service, c.timeouts.preview, || {
+        service.update_plan(&request)
+    })
+    .await?;
     ctx.emit(Event::Progress {
         address: c.address.clone(),
         message: format!("updated {}", l.id),
@@ -456,7 +512,10 @@ async fn execute(
         PlanStatus::PreviewSuccess | PlanStatus::ApplicationApproved
     ) {
         let before = l.status;
-        service.execute_plan(&id).await?;
+        send_patiently(ctx, service, c.timeouts.execute, || {
+            service.execute_plan(&id)
+        })
+        .await?;
         // The answer carries no status: the first reads tell review from execution, and an
         // execution seen to end needs no further wait.
         let (seen, done) = wait(ctx, service, &c.address, &id, c.timeouts.execute, |s| {
@@ -489,7 +548,12 @@ async fn execute(
             return Ok(Outcome::AwaitingApproval { plan_id: id });
         }
         match a.status {
-            PlanStatus::ApplicationApproved => service.execute_plan(&id).await?,
+            PlanStatus::ApplicationApproved => {
+                send_patiently(ctx, service, c.timeouts.execute, || {
+                    service.execute_plan(&id)
+                })
+                .await?
+            }
             PlanStatus::ApplicationRejected => return Err(ApplyError::Rejected { plan_id: id }),
             status => {
                 return Err(ApplyError::LeftReview {
@@ -515,7 +579,10 @@ async fn execute(
         PlanStatus::ExecuteSuccess => {
             let outputs = match &l.provisioned_product_id {
                 Some(pp) if l.operation_type != OperationType::TerminateProvisionedProduct => Some(
-                    read_patiently(ctx, c.timeouts.execute, || service.product_outputs(pp)).await?,
+                    read_patiently(ctx, service, c.timeouts.execute, || {
+                        service.product_outputs(pp)
+                    })
+                    .await?,
                 ),
                 _ => None,
             };
@@ -543,7 +610,7 @@ async fn terminate(
         .clone()
         .ok_or(ApplyError::NoLivePlan("terminate"))?;
     let product = before.provisioned_product_name.clone();
-    let found = read_patiently(ctx, c.timeouts.execute, || {
+    let found = read_patiently(ctx, service, c.timeouts.execute, || {
         service.find_provisioned_product(&product)
     })
     .await?;
@@ -553,9 +620,10 @@ async fn terminate(
     }
     match via {
         Termination::Direct => {
-            service
-                .terminate_product(&product, &c.idempotency_token)
-                .await?;
+            send_patiently(ctx, service, c.timeouts.execute, || {
+                service.terminate_product(&product, &c.idempotency_token)
+            })
+            .await?;
             ctx.emit(Event::Progress {
                 address: c.address.clone(),
                 message: format!("terminating {product}"),
@@ -581,9 +649,11 @@ async fn terminate(
             }
         }
         Termination::Resume { plan_id } => {
-            let inputs = read_patiently(ctx, c.timeouts.execute, || service.get_plan(plan_id))
-                .await?
-                .inputs;
+            let inputs = read_patiently(ctx, service, c.timeouts.execute, || {
+                service.get_plan(plan_id)
+            })
+            .await?
+            .inputs;
             let nothing_to_record = Box::pin(std::future::ready(()));
             match preview_then_execute(ctx, service, c, plan_id, &inputs, true, nothing_to_record)
                 .await?
