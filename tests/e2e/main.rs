@@ -18,6 +18,7 @@ mod schema;
 mod sensitive;
 mod server;
 mod state;
+mod throttle;
 
 /// A scratch manifest directory.
 pub struct Workspace {
