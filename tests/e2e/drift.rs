@@ -82,11 +82,12 @@ fn drift_reports_a_live_plan_of_another_directory_on_the_default_workspace() {
     std::fs::remove_file(mine.path().join("b.hcl")).unwrap();
     let r = mine.run(&["drift"]).expect(2);
     assert!(r.stdout.contains("plan.b [unmanaged]"), "{}", r.stdout);
+    assert!(r.stdout.contains("workspace `default`"), "{}", r.stdout);
+    let said = format!("{}{}", r.stdout, r.stderr);
     assert!(
-        r.stdout.contains("workspace `default`")
-            && r.stdout.contains("give each directory its own"),
-        "{}",
-        r.stdout
+        said.contains("Workspace left at \"default\"")
+            && said.contains("Give each directory its own workspace"),
+        "{said}"
     );
     let md = mine.run(&["drift", "--format", "markdown"]).expect(2);
     assert!(

@@ -222,19 +222,12 @@ pub fn ignores_matching_nothing(
         .collect()
 }
 
-/// Why an unmanaged plan is drift, naming the workspace whose ownership tag it carries. Under
-/// the default workspace the likely cause is another directory left at `default` on the same
-/// account and region, and the message says how to keep them apart.
+/// Why an unmanaged plan is drift, naming the workspace whose ownership tag it carries (under
+/// the default workspace, likely another directory's; the CLI says so once).
 fn unmanaged_message(id: &str, workspace: &str) -> String {
-    let mut m = format!(
+    format!(
         "{id} carries the ownership tag of workspace `{workspace}` and can still act or holds a live product, but is in neither the state nor the manifests"
-    );
-    if workspace == "default" {
-        m.push_str(&format!(
-            " (if another directory uses workspace `{workspace}` on this account and region, these are its plans: give each directory its own `planform {{ workspace = \"…\" }}`)"
-        ));
-    }
-    m
+    )
 }
 
 /// What a sensitive parameter's live value is compared with: the applied value where the state

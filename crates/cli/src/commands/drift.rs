@@ -30,6 +30,19 @@ pub async fn run(inv: &Invocation, out: Option<&Path>, ignore: &[String]) -> Res
         );
     }
     let items = report.items;
+    let unmanaged = items
+        .iter()
+        .filter(|i| i.kind == planform_engine::DriftKind::Unmanaged)
+        .count();
+    if unmanaged > 0 && ws.desired.workspace == "default" {
+        sink.warning(
+            "Workspace left at \"default\"",
+            &format!(
+                "{unmanaged} unmanaged plan{} carry the ownership tag of workspace `default`, which every directory without `planform {{ workspace = \"…\" }}` shares: if another directory manages plans in this account and region, they are likely its plans. Give each directory its own workspace (docs/manifest.md).",
+                if unmanaged == 1 { "" } else { "s" }
+            ),
+        );
+    }
     if let Some(state) = ws.stored().await? {
         let unverifiable = planform_engine::drift_unverifiable(&ws.desired, &state);
         if !unverifiable.is_empty() {
