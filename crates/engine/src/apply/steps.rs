@@ -47,8 +47,9 @@ where
     patiently(ctx, service, timeout, ErrorKind::retryable, read).await
 }
 
-/// One request that the cloud refused as throttled (after the client's attempts) is sent again
-/// later, until `timeout`: a throttled request did nothing. A transient failure may have taken
+/// One request that changes something, not sent once apply is interrupted. If the cloud
+/// refuses it as throttled (after the client's attempts), it is sent again later, until
+/// `timeout`: a throttled request did nothing. A transient failure may have taken
 /// effect, so it is the answer, as every other error is (see docs/retries.md).
 async fn send_patiently<T, Fut>(
     ctx: &Ctx,
@@ -59,6 +60,13 @@ async fn send_patiently<T, Fut>(
 where
     Fut: Future<Output = Result<T, ProviderError>>,
 {
+    // After an interrupt nothing new is sent: the change stops between its steps, each of which
+    // is recorded, so the next run carries on from there.
+    if ctx.options.interrupt.is_set() {
+        return Err(ApplyError::Interrupted {
+            what: "stopped before its next request".into(),
+        });
+    }
     let throttled = |k: &ErrorKind| matches!(k, ErrorKind::Throttled { .. });
     patiently(ctx, service, timeout, throttled, send).await
 }
@@ -66,7 +74,8 @@ where
 /// Makes `call` until it answers, or fails other than `again` says, or `timeout` has passed.
 /// The provider's request budget is shared: a call waits while the provider's waiters hold off
 /// after a throttled read, and a call failing as `again` says makes them all hold off
-/// ([`backoff`], at least the cloud's retry-after). An interrupt ends it with the last error.
+/// ([`backoff`], at least the cloud's retry-after). An interrupt while holding off ends it
+/// ([`ApplyError::Interrupted`]).
 async fn patiently<T, Fut>(
     ctx: &Ctx,
     service: &dyn PlanService,
@@ -81,9 +90,15 @@ where
     let deadline = tokio::time::Instant::now() + timeout;
     let interrupt = &ctx.options.interrupt;
     let mut failures = 0;
+    let held_off = || ApplyError::Interrupted {
+        what: "stopped waiting for the cloud to stop throttling".into(),
+    };
     loop {
         if let Some(quiet) = board.quiet() {
-            tokio::time::sleep_until(quiet.min(deadline)).await;
+            tokio::select! {
+                _ = tokio::time::sleep_until(quiet.min(deadline)) => {}
+                _ = interrupt.triggered() => return Err(held_off()),
+            }
         }
         let e = match call().await {
             Ok(v) => return Ok(v),
@@ -94,12 +109,15 @@ where
         let pause = backoff(&e, ctx.schedule(), failures);
         board.quiet_for(pause);
         let until = tokio::time::Instant::now() + pause;
-        if until > deadline || interrupt.is_set() {
+        if until > deadline {
             return Err(e.into());
+        }
+        if interrupt.is_set() {
+            return Err(held_off());
         }
         tokio::select! {
             _ = tokio::time::sleep_until(until) => {}
-            _ = interrupt.triggered() => return Err(e.into()),
+            _ = interrupt.triggered() => return Err(held_off()),
         }
     }
 }
@@ -271,7 +289,7 @@ async fn wait(
     .await;
     match waited {
         Ok((_, false)) | Err(_) if interrupt.is_set() => Err(ApplyError::Interrupted {
-            plan_id: plan_id.to_string(),
+            what: format!("stopped waiting for {plan_id} (it goes on in the cloud)"),
         }),
         Ok(w) => Ok(w),
         Err(e) => Err(e.into()),
@@ -638,7 +656,9 @@ async fn terminate(
             .await?;
             if !gone && ctx.options.interrupt.is_set() {
                 return Err(ApplyError::Interrupted {
-                    plan_id: format!("the termination of {product}"),
+                    what: format!(
+                        "stopped waiting for the termination of {product} (it goes on in the cloud)"
+                    ),
                 });
             }
             if !gone {
