@@ -423,7 +423,9 @@ fn renderings_of_a_plan() {
 }
 
 #[test]
-fn ctrl_c_lets_running_operations_finish_saves_and_exits_1() {
+/// Trial finding 11: Ctrl-C starts nothing new and stops waiting at once; the plans started are
+/// in the state (their ids, nothing pending) and go on in the cloud; the next apply picks them up.
+fn ctrl_c_stops_waiting_saves_and_exits_1() {
     let w = Workspace::new();
     w.write(
         "main.hcl",
@@ -460,7 +462,8 @@ plan "net" {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("Apply stopped."), "{stdout}");
-    // Every plan that was started finished and is in the state, executed.
+    assert!(stdout.contains("stopped waiting for"), "{stdout}");
+    // Every plan that was started is in the state, by id, with no create pending.
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(state.path()).unwrap()).unwrap();
     let plans = v["plans"].as_object().unwrap();
@@ -468,13 +471,23 @@ plan "net" {
     assert!(
         plans
             .values()
-            .all(|p| p["status"] == "ExecuteSuccess" && p["pending_token"].is_null()),
+            .all(|p| p["plan_id"].is_string() && p["pending_token"].is_null()),
         "{plans:?}"
     );
-    // The next apply picks up the rest.
+    // The next apply picks up the rest, and the plans it stopped waiting for.
     w.run(&["apply", "--auto-approve"]).expect(0);
     assert_eq!(
         w.run(&["state", "list"]).expect(0).stdout.lines().count(),
         30
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(state.path()).unwrap()).unwrap();
+    assert!(
+        v["plans"]
+            .as_object()
+            .unwrap()
+            .values()
+            .all(|p| p["status"] == "ExecuteSuccess"),
+        "{v}"
     );
 }

@@ -9,6 +9,7 @@ mod cli;
 mod corpus;
 mod credentials;
 mod diagnostics;
+mod drift;
 mod format;
 mod pg;
 mod planfile;
@@ -18,6 +19,7 @@ mod schema;
 mod sensitive;
 mod server;
 mod state;
+mod throttle;
 
 /// A scratch manifest directory.
 pub struct Workspace {

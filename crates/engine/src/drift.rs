@@ -21,7 +21,8 @@ pub enum DriftKind {
     Status,
     /// The launched product is in error or was terminated outside planform.
     Product,
-    /// A plan with this workspace's ownership tag that no state or manifest knows.
+    /// A plan with this workspace's ownership tag that no state or manifest knows and that still
+    /// matters: it can still act, or holds a live product no address manages.
     Unmanaged,
 }
 
@@ -178,11 +179,55 @@ pub fn drift(
     }
     for (claimed, id) in &live.unmanaged {
         if !ignored(claimed, None) {
-            out.push(DriftItem { address: claimed.clone(), kind: DriftKind::Unmanaged, plan_id: Some(id.clone()), message: format!("{id} carries this workspace's ownership tag but is in neither the state nor the manifests"), diffs: vec![] });
+            out.push(DriftItem {
+                address: claimed.clone(),
+                kind: DriftKind::Unmanaged,
+                plan_id: Some(id.clone()),
+                message: unmanaged_message(id, &state.workspace),
+                diffs: vec![],
+            });
         }
     }
     out.sort_by(|a, b| (&a.address, a.kind).cmp(&(&b.address, b.kind)));
     out
+}
+
+/// The `--ignore` entries (`ADDR` or `ADDR.ATTR`) that name no address drift knows: none of the
+/// state, the manifests or the unmanaged plans found. Such an entry silences nothing, most
+/// likely a typo; the CLI warns rather than refuse, so an ignore left behind by an address since
+/// removed does not break a scheduled drift check.
+pub fn ignores_matching_nothing(
+    desired: &DesiredState,
+    state: &State,
+    live: &LiveSnapshot,
+    ignore: &[String],
+) -> Vec<String> {
+    let known: Vec<String> = state
+        .plans
+        .keys()
+        .chain(desired.plans.keys())
+        .map(Address::to_string)
+        .chain(live.unmanaged.iter().map(|(claimed, _)| claimed.clone()))
+        .collect();
+    ignore
+        .iter()
+        .filter(|i| {
+            !known.iter().any(|a| {
+                *i == a
+                    || i.strip_prefix(a.as_str())
+                        .is_some_and(|rest| rest.starts_with('.'))
+            })
+        })
+        .cloned()
+        .collect()
+}
+
+/// Why an unmanaged plan is drift, naming the workspace whose ownership tag it carries (under
+/// the default workspace, likely another directory's; the CLI says so once).
+fn unmanaged_message(id: &str, workspace: &str) -> String {
+    format!(
+        "{id} carries the ownership tag of workspace `{workspace}` and can still act or holds a live product, but is in neither the state nor the manifests"
+    )
 }
 
 /// What a sensitive parameter's live value is compared with: the applied value where the state

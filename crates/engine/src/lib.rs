@@ -14,13 +14,15 @@ mod graph;
 mod refresh;
 mod resolve;
 
-pub use apply::{apply, ApplyError, ApplyOptions, ApplyReport, Outcome, Phase};
+pub use apply::{apply, ApplyError, ApplyOptions, ApplyReport, Interrupt, Outcome, Phase};
 pub use diff::{
     absorb, diff, provider_moves, Action, AttrDiff, Change, ChangeSet, DiffError, DiffOptions,
     LiveEntry, LiveSnapshot, Termination,
 };
 pub use diff::{stored_snapshot, unverified_sensitive};
-pub use drift::{drift, drift_unverifiable, DriftItem, DriftKind, Products};
+pub use drift::{
+    drift, drift_unverifiable, ignores_matching_nothing, DriftItem, DriftKind, Products,
+};
 pub use events::{Event, Observer};
 pub use fingerprint::{fingerprint, fingerprints, staleness, Fingerprint};
 pub use graph::{dot, order, OrderError};

@@ -308,29 +308,12 @@ pub async fn refresh_to(
                 snapshot.existing_products.insert(address.clone());
             }
         }
-        // Tagged plans nobody manages: not the current or an earlier plan of a known address.
-        let known_ids: BTreeSet<&str> = state
-            .plans
-            .values()
-            .flat_map(|m| {
-                std::iter::once(m.plan_id.as_str()).chain(m.history.iter().map(String::as_str))
-            })
-            .collect();
-        for p in &plans {
-            let Some(claim) = ownership::claim(&p.inputs) else {
-                continue;
-            };
-            if claim.workspace != state.workspace || known_ids.contains(p.id.as_str()) {
-                continue;
-            }
-            let owned = claim
-                .address()
-                .is_some_and(|a| state.plans.contains_key(&a) || desired.plans.contains_key(&a));
-            if !owned {
-                // Shown as an address when the tag holds one, else as written.
-                let shown = claim.address().map_or(claim.address, |a| a.to_string());
-                snapshot.unmanaged.push((shown, p.id.clone()));
-            }
+        if depth == Depth::Full {
+            snapshot.unmanaged.extend(
+                census(&plans, desired, state, service, &mut stats)
+                    .await
+                    .map_err(err)?,
+            );
         }
         // Outputs the state does not have yet.
         for (address, entry) in &snapshot.plans {
@@ -356,4 +339,122 @@ pub async fn refresh_to(
         }
     }
     Ok((snapshot, stats))
+}
+
+/// What a tagged plan no address manages still does, if anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Standing {
+    /// It can still act: previewing, previewed, awaiting or given approval, executing.
+    CanAct,
+    /// It ran and launched or updated a product that may still exist: its product decides.
+    ProductMayLive,
+    /// Finished history: it never made anything (failed preview, rejected, canceled) or it
+    /// terminated its product.
+    Finished,
+}
+
+fn standing(p: &LivePlan) -> Standing {
+    match p.status {
+        PlanStatus::PreviewInProgress
+        | PlanStatus::PreviewSuccess
+        | PlanStatus::ApplicationInProgress
+        | PlanStatus::ApplicationApproved
+        | PlanStatus::ExecuteInProgress => Standing::CanAct,
+        PlanStatus::PreviewFailed | PlanStatus::ApplicationRejected | PlanStatus::Canceled => {
+            Standing::Finished
+        }
+        PlanStatus::ExecuteSuccess | PlanStatus::ExecuteFailed => {
+            if p.operation_type == OperationType::TerminateProvisionedProduct {
+                Standing::Finished
+            } else {
+                Standing::ProductMayLive
+            }
+        }
+    }
+}
+
+/// Drift's census of unmanaged plans: plans carrying this workspace's ownership tag that are
+/// neither the current nor an earlier plan of an address the state holds, nor claimed by an
+/// address of the manifests, and that still matter: they can still act, or they launched or
+/// updated a product that still exists and no address of the state manages. Finished history
+/// of a product this workspace terminated (an address removed from the manifests leaves its
+/// launch, update and executed terminate plans in the cloud) is not drift. Products are looked
+/// up by name in one batch, only when some executed plan is in question.
+async fn census(
+    plans: &[LivePlan],
+    desired: &DesiredState,
+    state: &State,
+    service: &Arc<dyn PlanService>,
+    stats: &mut RefreshStats,
+) -> Result<Vec<(String, String)>, ProviderError> {
+    let known_ids: BTreeSet<&str> = state
+        .plans
+        .values()
+        .flat_map(|m| {
+            std::iter::once(m.plan_id.as_str()).chain(m.history.iter().map(String::as_str))
+        })
+        .collect();
+    let mut candidates = Vec::new();
+    for p in plans {
+        let Some(claim) = ownership::claim(&p.inputs) else {
+            continue;
+        };
+        if claim.workspace != state.workspace || known_ids.contains(p.id.as_str()) {
+            continue;
+        }
+        let owned = claim
+            .address()
+            .is_some_and(|a| state.plans.contains_key(&a) || desired.plans.contains_key(&a));
+        if owned {
+            continue;
+        }
+        // Shown as an address when the tag holds one, else as written.
+        let shown = claim.address().map_or(claim.address, |a| a.to_string());
+        match standing(p) {
+            Standing::Finished => {}
+            s => candidates.push((shown, p, s)),
+        }
+    }
+    let names: Vec<String> = candidates
+        .iter()
+        .filter(|(_, p, s)| {
+            *s == Standing::ProductMayLive && !p.inputs.provisioned_product_name.is_empty()
+        })
+        .map(|(_, p, _)| p.inputs.provisioned_product_name.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let products = if names.is_empty() {
+        BTreeMap::new()
+    } else {
+        stats.product_lookups += 1;
+        service.find_provisioned_products(&names).await?
+    };
+    let managed_products: BTreeSet<&str> = state
+        .plans
+        .values()
+        .filter_map(|m| m.provisioned_product_id.as_deref())
+        .collect();
+    Ok(candidates
+        .into_iter()
+        .filter(|(_, p, s)| match s {
+            Standing::CanAct => true,
+            Standing::Finished => false,
+            Standing::ProductMayLive => {
+                if p.inputs.provisioned_product_name.is_empty() {
+                    // Nothing to look the product up by: it may live.
+                    return true;
+                }
+                products
+                    .get(&p.inputs.provisioned_product_name)
+                    .is_some_and(|live| {
+                        p.provisioned_product_id
+                            .as_ref()
+                            .is_none_or(|id| *id == live.id)
+                            && !managed_products.contains(live.id.as_str())
+                    })
+            }
+        })
+        .map(|(shown, p, _)| (shown, p.id.clone()))
+        .collect())
 }

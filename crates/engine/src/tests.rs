@@ -1050,4 +1050,314 @@ fn a_lost_state_finds_a_plan_renamed_by_moved() {
     );
     let changes = diff(&desired, &rebuilt, &live, &DiffOptions::default()).unwrap();
     assert!(changes.is_empty(), "{:?}", changes.changes);
+
+/// Trial finding 1: drift's census counts only tagged plans that still matter. An address
+/// removed from the manifests leaves its launch, update and executed terminate plans in the
+/// cloud, forgotten by the state: finished history, not drift. A tagged plan that can still act,
+/// or whose product still lives with no address managing it (a lost state), still is.
+#[test]
+fn the_unmanaged_census_leaves_out_the_history_of_a_removed_address() {
+    let rt = runtime();
+    let (providers, service) = sandbox();
+    let census = |desired: &DesiredState, state: &State| {
+        let (live, _) = rt
+            .block_on(crate::refresh_to(
+                desired,
+                state,
+                &providers,
+                crate::Depth::Full,
+            ))
+            .unwrap();
+        live.unmanaged
+    };
+    let a = vpc("a", "10.1.0.0/16", BTreeMap::new(), true);
+    let b = vpc("b", "10.2.0.0/16", BTreeMap::new(), true);
+    let both = desired_of(vec![a.clone(), b.clone()]);
+    let state = rt.block_on(converge(
+        &both,
+        State::new("test", "lin".into()),
+        &providers,
+    ));
+    // An update of b, then b removed (terminated): three plans of b stay in the cloud.
+    let b2 = vpc("b", "10.3.0.0/16", BTreeMap::new(), true);
+    let state = rt.block_on(converge(
+        &desired_of(vec![a.clone(), b2]),
+        state,
+        &providers,
+    ));
+    let only_a = desired_of(vec![a.clone()]);
+    let state = rt.block_on(converge(&only_a, state, &providers));
+    assert!(!state.plans.contains_key(&b.address));
+    let page = rt
+        .block_on(service.list_plans(&Default::default(), 1, 100))
+        .unwrap();
+    assert!(
+        page.items.len() >= 4,
+        "b's history is still listed: {page:?}"
+    );
+    assert_eq!(
+        census(&only_a, &state),
+        vec![],
+        "finished history is not drift"
+    );
+
+    // A plan made by hand with this workspace's tags, never executed: it can still act.
+    let mut inputs = vpc("c", "10.4.0.0/16", BTreeMap::new(), true).inputs;
+    inputs = planform_model::ownership::tag(
+        &inputs,
+        "test",
+        &Address::with_key("net", InstanceKey::Str("c".into())),
+    );
+    let by_hand = rt
+        .block_on(service.create_plan(&planform_model::NewPlan {
+            inputs,
+            operation_type: planform_model::OperationType::LaunchProduct,
+            idempotency_token: "by-hand".into(),
+        }))
+        .unwrap();
+    assert_eq!(
+        census(&only_a, &state),
+        vec![("plan.net[\"c\"]".to_string(), by_hand.id.clone())]
+    );
+    // Another workspace's plans are not this one's census.
+    let mut other = State::new("elsewhere", "lin".into());
+    other.plans = state.plans.clone();
+    let elsewhere = DesiredState {
+        workspace: "elsewhere".into(),
+        ..only_a.clone()
+    };
+    assert_eq!(census(&elsewhere, &other), vec![]);
+
+    // A lost state: a's executed plan holds a live product no address manages.
+    let lost = State::new("test", "lin".into());
+    // (Some address of the manifests makes the provider one to read.)
+    let z = vpc("z", "10.9.0.0/16", BTreeMap::new(), true);
+    let found = census(&desired_of(vec![z]), &lost);
+    let a_id = state.plans[&a.address].plan_id.clone();
+    assert!(
+        found.contains(&(a.address.to_string(), a_id)),
+        "a's live product is drift once no address manages it: {found:?}"
+    );
+    assert!(
+        found
+            .iter()
+            .all(|(address, _)| *address != b.address.to_string()),
+        "b's product is gone: {found:?}"
+    );
+}
+
+/// Trial finding 11: an interrupt stops an approval wait at once (on a paused clock: long before
+/// the hour-long `timeouts.approval`), leaving the plan awaiting approval as recorded, and
+/// starts nothing else.
+#[test]
+fn an_interrupt_stops_an_approval_wait_at_once() {
+    let rt = runtime();
+    let (providers, _) = sandbox();
+    let mut db = vpc("db", "10.1.0.0/16", BTreeMap::new(), true);
+    db.address = Address::new("db");
+    db.inputs.product_id = "prod-sbxrds0000001".into();
+    db.inputs.product_version_id = "pv-sbxrds0000001".into();
+    db.inputs.portfolio_id = Some("port-sbxreview0001".into());
+    db.inputs.provisioned_product_name = "db-1".into();
+    db.inputs.parameters = [("engine".to_string(), "MySQL".to_string())].into();
+    db.timeouts.approval = std::time::Duration::from_secs(3600);
+    let mut later = vpc("later", "10.2.0.0/16", BTreeMap::new(), true);
+    later.depends_on.insert(db.address.clone());
+    let desired = desired_of(vec![db.clone(), later]);
+    let state = State::new("test", "lin".into());
+    let (live, _) = rt.block_on(refresh(&desired, &state, &providers)).unwrap();
+    let changes = diff(&desired, &state, &live, &DiffOptions::default()).unwrap();
+    let options = options();
+    let interrupt = options.interrupt.clone();
+    let lock = MemoryLock::on(&state);
+    let start = tokio::time::Instant::now();
+    let (state, report) = rt.block_on(async {
+        let stop = async {
+            tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+            interrupt.trigger();
+        };
+        let run = apply(
+            &changes,
+            state,
+            &providers,
+            lock.clone(),
+            Arc::new(|_: &Event| {}),
+            &options,
+        );
+        tokio::join!(run, stop).0.unwrap()
+    });
+    let waited = rt.block_on(async { start.elapsed() });
+    assert!(
+        waited < std::time::Duration::from_secs(120),
+        "stopped at the interrupt, not the hour-long timeout: {waited:?}"
+    );
+    assert_eq!(
+        report
+            .awaiting()
+            .map(|(a, _)| a.clone())
+            .collect::<Vec<_>>(),
+        vec![db.address.clone()],
+        "{report:?}"
+    );
+    assert_eq!(state.plans[&db.address].status, "ApplicationInProgress");
+    assert!(
+        report
+            .results
+            .iter()
+            .all(|(_, o)| !matches!(o, crate::Outcome::Done(_) | crate::Outcome::Failed(_))),
+        "{report:?}"
+    );
+}
+
+/// A cloud that refuses two requests of every three as throttled (what is left after the
+/// client's attempts), counting the refusals.
+struct Throttling {
+    inner: Arc<dyn PlanService>,
+    calls: std::sync::atomic::AtomicUsize,
+    refused: std::sync::atomic::AtomicUsize,
+}
+
+impl Throttling {
+    fn admit(&self) -> Result<(), planform_model::ProviderError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        if self.calls.fetch_add(1, SeqCst).is_multiple_of(3) {
+            return Ok(());
+        }
+        self.refused.fetch_add(1, SeqCst);
+        Err(planform_model::ProviderError::new(
+            planform_model::ErrorKind::Throttled {
+                retry_after: Some(std::time::Duration::from_millis(200)),
+            },
+            planform_model::Sent::Yes,
+            "Throttling.User",
+            "Request was denied due to user flow control.",
+        ))
+    }
+}
+
+#[async_trait::async_trait]
+impl PlanService for Throttling {
+    async fn list_plans(
+        &self,
+        filter: &planform_model::PlanFilter,
+        page: usize,
+        page_size: usize,
+    ) -> Result<planform_model::Page<planform_model::LivePlan>, planform_model::ProviderError> {
+        self.admit()?;
+        self.inner.list_plans(filter, page, page_size).await
+    }
+    async fn get_plan(
+        &self,
+        id: &str,
+    ) -> Result<planform_model::LivePlan, planform_model::ProviderError> {
+        self.admit()?;
+        self.inner.get_plan(id).await
+    }
+    async fn create_plan(
+        &self,
+        r: &planform_model::NewPlan,
+    ) -> Result<planform_model::LivePlan, planform_model::ProviderError> {
+        self.admit()?;
+        self.inner.create_plan(r).await
+    }
+    async fn update_plan(
+        &self,
+        r: &planform_model::PlanUpdate,
+    ) -> Result<planform_model::LivePlan, planform_model::ProviderError> {
+        self.admit()?;
+        self.inner.update_plan(r).await
+    }
+    async fn execute_plan(&self, id: &str) -> Result<(), planform_model::ProviderError> {
+        self.admit()?;
+        self.inner.execute_plan(id).await
+    }
+    async fn cancel_plan(&self, id: &str) -> Result<(), planform_model::ProviderError> {
+        self.admit()?;
+        self.inner.cancel_plan(id).await
+    }
+    async fn delete_plan(&self, id: &str) -> Result<(), planform_model::ProviderError> {
+        self.admit()?;
+        self.inner.delete_plan(id).await
+    }
+    async fn resource_changes(
+        &self,
+        id: &str,
+    ) -> Result<Vec<planform_model::ResourceChange>, planform_model::ProviderError> {
+        self.admit()?;
+        self.inner.resource_changes(id).await
+    }
+    async fn find_provisioned_product(
+        &self,
+        name: &str,
+    ) -> Result<Option<planform_model::ProvisionedProduct>, planform_model::ProviderError> {
+        self.admit()?;
+        self.inner.find_provisioned_product(name).await
+    }
+    async fn provisioned_product(
+        &self,
+        id: &str,
+    ) -> Result<planform_model::ProvisionedProduct, planform_model::ProviderError> {
+        self.admit()?;
+        self.inner.provisioned_product(id).await
+    }
+    fn capabilities(&self) -> planform_model::Capabilities {
+        self.inner.capabilities()
+    }
+    fn location(&self) -> String {
+        self.inner.location()
+    }
+}
+
+/// Trial finding 10: a throttling cloud does not fail the plans of an apply. A request the
+/// cloud refused as throttled did nothing: reads and waits look again later, and creates,
+/// updates, executions and deletes are sent again later, all holding off together, within each
+/// plan's timeouts; one plan per address results.
+#[test]
+fn a_throttling_cloud_fails_no_plan_of_an_apply() {
+    let rt = runtime();
+    let (plain, inner) = sandbox();
+    let throttling = Arc::new(Throttling {
+        inner,
+        calls: Default::default(),
+        refused: Default::default(),
+    });
+    let as_service: Arc<dyn PlanService> = throttling.clone();
+    let providers: Providers =
+        [(ProviderRef::default_for(ProviderKind::Sandbox), as_service)].into();
+    let run = |desired: &DesiredState, state: State| {
+        let (live, _) = rt.block_on(refresh(desired, &state, &plain)).unwrap();
+        let state = absorb(&state, &live);
+        let changes = diff(desired, &state, &live, &DiffOptions::default()).unwrap();
+        let lock = MemoryLock::on(&state);
+        let (state, report) = rt
+            .block_on(apply(
+                &changes,
+                state,
+                &providers,
+                lock,
+                Arc::new(|_: &Event| {}),
+                &options(),
+            ))
+            .unwrap();
+        assert_eq!(report.failed().count(), 0, "{report:?}");
+        state
+    };
+    let plans = |cidr: &str| {
+        desired_of(
+            (0..6)
+                .map(|i| vpc(&format!("n{i}"), cidr, BTreeMap::new(), true))
+                .collect(),
+        )
+    };
+    // Launch, update (a new plan per product), then terminate all: every kind of request.
+    let state = run(&plans("10.1.0.0/16"), State::new("test", "lin".into()));
+    let state = run(&plans("10.2.0.0/16"), state);
+    assert_eq!(
+        rt.block_on(pending(&plans("10.2.0.0/16"), &state, &plain)),
+        vec![]
+    );
+    let state = run(&desired_of(vec![]), state);
+    assert!(state.plans.is_empty());
+    let refused = throttling.refused.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(refused >= 50, "{refused} refusals");
 }

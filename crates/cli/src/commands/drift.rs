@@ -19,7 +19,30 @@ pub async fn run(inv: &Invocation, out: Option<&Path>, ignore: &[String]) -> Res
     let Some(ws) = Workspace::load(inv, &*sink)? else {
         return Ok(exit::ERROR);
     };
-    let items = ops::drift(&ws, ignore).await?;
+    let report = ops::drift(&ws, ignore).await?;
+    if !report.ignores_matching_nothing.is_empty() {
+        sink.warning(
+            "Ignore matches nothing",
+            &format!(
+                "--ignore {} names no address of the state, the manifests or the unmanaged plans found, so it silences nothing; check the spelling (ADDR or ADDR.ATTR, e.g. plan.net[\"a\"] or plan.net[\"a\"].parameters).",
+                report.ignores_matching_nothing.join(", --ignore ")
+            ),
+        );
+    }
+    let items = report.items;
+    let unmanaged = items
+        .iter()
+        .filter(|i| i.kind == planform_engine::DriftKind::Unmanaged)
+        .count();
+    if unmanaged > 0 && ws.desired.workspace == "default" {
+        sink.warning(
+            "Workspace left at \"default\"",
+            &format!(
+                "{unmanaged} unmanaged plan{} carry the ownership tag of workspace `default`, which every directory without `planform {{ workspace = \"…\" }}` shares: if another directory manages plans in this account and region, they are likely its plans. Give each directory its own workspace (docs/manifest.md).",
+                if unmanaged == 1 { "" } else { "s" }
+            ),
+        );
+    }
     if let Some(state) = ws.stored().await? {
         let unverifiable = planform_engine::drift_unverifiable(&ws.desired, &state);
         if !unverifiable.is_empty() {

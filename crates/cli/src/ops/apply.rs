@@ -3,12 +3,12 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Result};
 use planform_engine::{
-    absorb, apply, refresh, Action, ApplyOptions, Change, ChangeSet, Event, Observer, Outcome,
+    absorb, apply, refresh, Action, ApplyOptions, Change, ChangeSet, Event, Interrupt, Observer,
+    Outcome,
 };
 use planform_model::{Address, DesiredPlan, DesiredState, ResourceChange};
 use planform_state::{Locked, State};
@@ -90,15 +90,23 @@ pub async fn execute(
     }
     let state = session.store_refresh(command).await?;
     drop(session.guard);
-    let interrupt = Arc::new(AtomicBool::new(false));
+    let interrupt = Interrupt::default();
     {
         let flag = interrupt.clone();
         tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
                 eprintln!(
-                    "Interrupt received: letting running operations finish, then saving the state."
+                    "Interrupt received: starting nothing new and no longer waiting (plans go on in the cloud; the next apply picks them up); requests under way finish and are recorded. Ctrl-C again exits at once."
                 );
-                flag.store(true, Ordering::SeqCst);
+                flag.trigger();
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    // As safe as a crash: every create's token is recorded before it is sent,
+                    // and the next run adopts what it made by its ownership tags.
+                    eprintln!(
+                        "Second interrupt: exiting now. The next apply adopts anything sent but not yet recorded."
+                    );
+                    std::process::exit(130);
+                }
             }
         });
     }

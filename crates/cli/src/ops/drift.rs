@@ -8,8 +8,16 @@ use planform_state::State;
 
 use super::workspace::{Session, Workspace};
 
+/// What `drift` found.
+pub struct DriftReport {
+    pub items: Vec<DriftItem>,
+    /// `--ignore` entries that name no address drift knows (see
+    /// [`planform_engine::ignores_matching_nothing`]).
+    pub ignores_matching_nothing: Vec<String>,
+}
+
 /// `drift`: read-only by construction (no lock taken, nothing written).
-pub async fn drift(ws: &Workspace, ignore: &[String]) -> Result<Vec<DriftItem>> {
+pub async fn drift(ws: &Workspace, ignore: &[String]) -> Result<DriftReport> {
     let state = match ws.stored().await? {
         Some(s) => s,
         None => State::new(&ws.desired.workspace, String::new()),
@@ -40,14 +48,22 @@ pub async fn drift(ws: &Workspace, ignore: &[String]) -> Result<Vec<DriftItem>> 
             Err(e) => bail!("{address}: reading product {pp}: {e}"),
         }
     }
-    Ok(planform_engine::drift(
-        &ws.desired,
-        &state,
-        &live,
-        &products,
-        ignore,
-        &planform_engine::capabilities(&providers),
-    ))
+    Ok(DriftReport {
+        items: planform_engine::drift(
+            &ws.desired,
+            &state,
+            &live,
+            &products,
+            ignore,
+            &planform_engine::capabilities(&providers),
+        ),
+        ignores_matching_nothing: planform_engine::ignores_matching_nothing(
+            &ws.desired,
+            &state,
+            &live,
+            ignore,
+        ),
+    })
 }
 
 /// A change `plan --refresh-only` reports.

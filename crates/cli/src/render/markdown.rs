@@ -390,6 +390,28 @@ pub fn changes(cs: &ChangeSet, budget: &Budget) -> String {
     out
 }
 
+/// What to do about the drift found: `apply` restores what planform applied, but leaves
+/// unmanaged plans alone (no address of the manifests claims them), so those get their own
+/// advice, and only that when they are all there is.
+fn drift_advice(items: &[DriftItem]) -> String {
+    let unmanaged = items.iter().any(|i| i.kind == DriftKind::Unmanaged);
+    let restorable = items.iter().any(|i| i.kind != DriftKind::Unmanaged);
+    let mut advice = String::from("\n");
+    if restorable {
+        advice.push_str("Run `planform apply` to restore the manifests' intent.");
+    }
+    if unmanaged {
+        if restorable {
+            advice.push(' ');
+        }
+        advice.push_str(
+            "`planform apply` leaves unmanaged plans alone: adopt one with `planform import ADDR PLAN_ID`, delete it in the cloud, or pass `--ignore ADDR` to `planform drift`.",
+        );
+    }
+    advice.push('\n');
+    advice
+}
+
 /// A drift report as markdown within `budget`.
 pub fn drift(items: &[DriftItem], workspace: &str, budget: &Budget) -> String {
     let mut head = format!("### planform drift: `{workspace}`\n\n");
@@ -427,7 +449,7 @@ pub fn drift(items: &[DriftItem], workspace: &str, budget: &Budget) -> String {
     const TABLE: &str = "| address | kind | what |\n|---|---|---|\n";
     const DETAILS_OPEN: &str = "\n<details><summary>Changed inputs</summary>\n\n```diff\n";
     const DETAILS_CLOSE: &str = "```\n\n</details>\n";
-    const ADVICE: &str = "\nRun `planform apply` to restore the manifests' intent.\n";
+    let advice = drift_advice(items);
     let whole = "`planform drift` prints the full report.";
     let all = tally(ordered.iter().map(|i| i.kind.as_str()));
     let mut cut = Cut {
@@ -445,7 +467,7 @@ pub fn drift(items: &[DriftItem], workspace: &str, budget: &Budget) -> String {
         + TABLE.len()
         + DETAILS_OPEN.len()
         + DETAILS_CLOSE.len()
-        + ADVICE.len()
+        + advice.len()
         + reserve;
     let fit = fit(&entries, budget.limit.saturating_sub(fixed));
 
@@ -464,7 +486,7 @@ pub fn drift(items: &[DriftItem], workspace: &str, budget: &Budget) -> String {
         }
         out.push_str(DETAILS_CLOSE);
     }
-    out.push_str(ADVICE);
+    out.push_str(&advice);
     if fit.listed < entries.len() || detailed < fit.detailable {
         cut.listed = fit.listed;
         cut.detailed = detailed;

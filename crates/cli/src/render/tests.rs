@@ -1039,4 +1039,22 @@ fn an_added_attribute_shows_its_value_alone() {
         text.contains("    - tags[\"old\"] = \"x\" -> null\n"),
         "{text}"
     );
+
+/// Trial finding 24: a drift report of unmanaged plans only does not advise `planform apply`,
+/// which leaves them alone; a mixed report says both.
+#[test]
+fn a_markdown_drift_report_of_unmanaged_plans_only_does_not_advise_apply() {
+    let unmanaged: Vec<DriftItem> = items()
+        .into_iter()
+        .filter(|i| i.kind == DriftKind::Unmanaged)
+        .collect();
+    let md = markdown::drift(&unmanaged, "prod", &markdown::Budget::default());
+    assert!(!md.contains("to restore the manifests' intent"), "{md}");
+    insta::assert_snapshot!("drift_markdown_unmanaged_only", md);
+    let mixed = markdown::drift(&items(), "prod", &markdown::Budget::default());
+    assert!(
+        mixed.contains("to restore the manifests' intent"),
+        "{mixed}"
+    );
+    assert!(mixed.contains("leaves unmanaged plans alone"), "{mixed}");
 }

@@ -37,6 +37,11 @@ pub enum ApplyError {
     ExecutionFailed { status: PlanStatus, message: String },
     #[error("{product} was not terminated within {}s", after.as_secs())]
     NotTerminated { product: String, after: Duration },
+    /// Apply was interrupted: `what` says where the change stopped (waiting for a plan, which
+    /// goes on in the cloud: the state holds it and the next run picks it up; or before a request
+    /// it therefore did not make). Reported as [`crate::Outcome::Interrupted`].
+    #[error("{what}: interrupted (the next apply picks it up)")]
+    Interrupted { what: String },
     /// The diff found nothing that can be done until the manifests change.
     #[error("{0}")]
     Blocked(String),

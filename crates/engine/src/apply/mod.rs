@@ -3,14 +3,16 @@
 //! change's steps (`steps.rs`) re-read the live status and carry out the planned action; waits
 //! go through the one poller (`poll.rs`); failures are typed (`error.rs`).
 //!
-//! Retries are not made here: the clients retry what is retryable (see `docs/retries.md`).
+//! Requests are not retried here: the clients retry what is retryable (see `docs/retries.md`).
+//! Waiting is not retrying, though: a status read that still fails throttled or transient after
+//! the client's attempts makes a wait look again later, until the wait's own timeout (`poll.rs`).
+//! An interrupt stops every wait at once and starts nothing new.
 
 mod error;
 mod poll;
 mod steps;
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -34,8 +36,32 @@ pub struct ApplyOptions {
     /// First poll interval; later polls come after a tenth of the time waited, up to `poll_max`.
     pub poll_initial: Duration,
     pub poll_max: Duration,
-    /// Set (e.g. by Ctrl-C) to start nothing new; operations in flight finish.
-    pub interrupt: Arc<AtomicBool>,
+    /// Triggered (e.g. by Ctrl-C) to start nothing new and stop waiting; requests in flight
+    /// finish and are recorded.
+    pub interrupt: Interrupt,
+}
+
+/// A shared interrupt: once triggered, apply starts no change and every wait ends at once
+/// (what a plan was doing goes on in the cloud; the state holds the plan, and the next run
+/// picks it up). Clones share it.
+#[derive(Clone, Default)]
+pub struct Interrupt(Arc<tokio::sync::watch::Sender<bool>>);
+
+impl Interrupt {
+    pub fn trigger(&self) {
+        self.0.send_replace(true);
+    }
+
+    pub fn is_set(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// Ends once the interrupt is triggered (at once if it already was).
+    pub async fn triggered(&self) {
+        let mut rx = self.0.subscribe();
+        // The sender lives as long as `self`, so this only ends when triggered.
+        let _ = rx.wait_for(|set| *set).await;
+    }
 }
 
 impl Default for ApplyOptions {
@@ -45,7 +71,7 @@ impl Default for ApplyOptions {
             workspace: "default".into(),
             poll_initial: Duration::from_millis(50),
             poll_max: Duration::from_secs(5),
-            interrupt: Arc::new(AtomicBool::new(false)),
+            interrupt: Interrupt::default(),
         }
     }
 }
@@ -61,7 +87,8 @@ pub enum Outcome {
     Deferred {
         because: Address,
     },
-    /// Not started: apply was interrupted.
+    /// Not started, or stopped waiting: apply was interrupted. A plan it stopped waiting for
+    /// goes on in the cloud; the state holds it and the next run picks it up.
     Interrupted,
 }
 
@@ -145,7 +172,7 @@ impl Ctx {
         };
         async move {
             if let Err(e) = durable.await {
-                self.options.interrupt.store(true, Ordering::SeqCst);
+                self.options.interrupt.trigger();
                 self.state_errors
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
@@ -181,7 +208,7 @@ impl Ctx {
             })
         };
         if let Err(e) = durable.await {
-            self.options.interrupt.store(true, Ordering::SeqCst);
+            self.options.interrupt.trigger();
             self.state_errors
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -266,7 +293,7 @@ pub async fn apply(
             {
                 continue;
             }
-            if options.interrupt.load(Ordering::SeqCst) {
+            if options.interrupt.is_set() {
                 outcome[i] = Some(Outcome::Interrupted);
                 continue;
             }

@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use planform_model::{
     ownership, Address, ErrorKind, LivePlan, NewPlan, OperationType, PlanInputs, PlanService,
-    PlanStatus, PlanUpdate,
+    PlanStatus, PlanUpdate, ProviderError,
 };
 
 use super::error::{ApplyError, Phase};
-use super::poll::{poll_until, watch_plan};
+use super::poll::{backoff, poll_until, watch_plan};
 use super::{Ctx, Outcome};
 use crate::diff::{Action, Change, Termination};
 use crate::events::Event;
@@ -22,7 +22,103 @@ use crate::resolve::{resolve_inputs, unresolved};
 pub(super) async fn run(ctx: &Ctx, service: &dyn PlanService, change: &Change) -> Outcome {
     match run_steps(ctx, service, change).await {
         Ok(o) => o,
+        Err(e @ ApplyError::Interrupted { .. }) => {
+            ctx.emit(Event::Progress {
+                address: change.address.clone(),
+                message: e.to_string(),
+            });
+            Outcome::Interrupted
+        }
         Err(e) => Outcome::Failed(e),
+    }
+}
+
+/// One read that a throttled or transient failure (after the client's attempts) does not end:
+/// it is made again later, until `timeout` (see [`patiently`]).
+async fn read_patiently<T, Fut>(
+    ctx: &Ctx,
+    service: &dyn PlanService,
+    timeout: Duration,
+    read: impl FnMut() -> Fut,
+) -> Result<T, ApplyError>
+where
+    Fut: Future<Output = Result<T, ProviderError>>,
+{
+    patiently(ctx, service, timeout, ErrorKind::retryable, read).await
+}
+
+/// One request that changes something, not sent once apply is interrupted. If the cloud
+/// refuses it as throttled (after the client's attempts), it is sent again later, until
+/// `timeout`: a throttled request did nothing. A transient failure may have taken
+/// effect, so it is the answer, as every other error is (see docs/retries.md).
+async fn send_patiently<T, Fut>(
+    ctx: &Ctx,
+    service: &dyn PlanService,
+    timeout: Duration,
+    send: impl FnMut() -> Fut,
+) -> Result<T, ApplyError>
+where
+    Fut: Future<Output = Result<T, ProviderError>>,
+{
+    // After an interrupt nothing new is sent: the change stops between its steps, each of which
+    // is recorded, so the next run carries on from there.
+    if ctx.options.interrupt.is_set() {
+        return Err(ApplyError::Interrupted {
+            what: "stopped before its next request".into(),
+        });
+    }
+    let throttled = |k: &ErrorKind| matches!(k, ErrorKind::Throttled { .. });
+    patiently(ctx, service, timeout, throttled, send).await
+}
+
+/// Makes `call` until it answers, or fails other than `again` says, or `timeout` has passed.
+/// The provider's request budget is shared: a call waits while the provider's waiters hold off
+/// after a throttled read, and a call failing as `again` says makes them all hold off
+/// ([`backoff`], at least the cloud's retry-after). An interrupt while holding off ends it
+/// ([`ApplyError::Interrupted`]).
+async fn patiently<T, Fut>(
+    ctx: &Ctx,
+    service: &dyn PlanService,
+    timeout: Duration,
+    again: impl Fn(&ErrorKind) -> bool,
+    mut call: impl FnMut() -> Fut,
+) -> Result<T, ApplyError>
+where
+    Fut: Future<Output = Result<T, ProviderError>>,
+{
+    let board = ctx.boards.of(service);
+    let deadline = tokio::time::Instant::now() + timeout;
+    let interrupt = &ctx.options.interrupt;
+    let mut failures = 0;
+    let held_off = || ApplyError::Interrupted {
+        what: "stopped waiting for the cloud to stop throttling".into(),
+    };
+    loop {
+        if let Some(quiet) = board.quiet() {
+            tokio::select! {
+                _ = tokio::time::sleep_until(quiet.min(deadline)) => {}
+                _ = interrupt.triggered() => return Err(held_off()),
+            }
+        }
+        let e = match call().await {
+            Ok(v) => return Ok(v),
+            Err(e) if again(&e.kind) => e,
+            Err(e) => return Err(e.into()),
+        };
+        failures += 1;
+        let pause = backoff(&e, ctx.schedule(), failures);
+        board.quiet_for(pause);
+        let until = tokio::time::Instant::now() + pause;
+        if until > deadline {
+            return Err(e.into());
+        }
+        if interrupt.is_set() {
+            return Err(held_off());
+        }
+        tokio::select! {
+            _ = tokio::time::sleep_until(until) => {}
+            _ = interrupt.triggered() => return Err(held_off()),
+        }
     }
 }
 
@@ -91,7 +187,8 @@ async fn run_steps(
         }
         Action::Execute | Action::AwaitApproval => {
             let id = live_id(c, "execute")?;
-            let l = service.get_plan(&id).await?;
+            let l =
+                read_patiently(ctx, service, c.timeouts.execute, || service.get_plan(&id)).await?;
             let inputs = inputs_to_send(ctx, c)?;
             execute(ctx, service, c, l, &inputs).await
         }
@@ -157,7 +254,8 @@ fn preview_failed(l: &LivePlan) -> ApplyError {
 }
 
 /// Polls a plan until `done(status)` or the timeout; returns the last plan seen and whether it
-/// is done. Every status change is reported.
+/// is done. Every status change is reported. An interrupt ends the wait with
+/// [`ApplyError::Interrupted`].
 async fn wait(
     ctx: &Ctx,
     service: &dyn PlanService,
@@ -177,16 +275,25 @@ async fn wait(
             last = Some(l.status);
         }
     };
-    Ok(watch_plan(
+    let interrupt = &ctx.options.interrupt;
+    let waited = watch_plan(
         &board,
         service,
         plan_id,
         ctx.schedule(),
         timeout,
+        interrupt,
         |l: &LivePlan| done(l.status),
         seen,
     )
-    .await?)
+    .await;
+    match waited {
+        Ok((_, false)) | Err(_) if interrupt.is_set() => Err(ApplyError::Interrupted {
+            what: format!("stopped waiting for {plan_id} (it goes on in the cloud)"),
+        }),
+        Ok(w) => Ok(w),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The change's inputs with the outputs of the plans it depends on filled in, and the
@@ -271,10 +378,10 @@ async fn remove_plan(
     c: &Change,
     id: &str,
 ) -> Result<(), ApplyError> {
-    let l = match service.get_plan(id).await {
+    let l = match read_patiently(ctx, service, c.timeouts.execute, || service.get_plan(id)).await {
         Ok(l) => l,
-        Err(e) if e.kind == ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e.into()),
+        Err(ApplyError::Provider(e)) if e.kind == ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
     };
     let l = if l.status.in_progress() && l.status != PlanStatus::ApplicationInProgress {
         wait(ctx, service, &c.address, id, c.timeouts.execute, |s| {
@@ -286,16 +393,16 @@ async fn remove_plan(
         l
     };
     if l.status == PlanStatus::ApplicationInProgress {
-        service.cancel_plan(id).await?;
+        send_patiently(ctx, service, c.timeouts.execute, || service.cancel_plan(id)).await?;
         ctx.emit(Event::Progress {
             address: c.address.clone(),
             message: format!("{id} canceled"),
         });
     }
-    match service.delete_plan(id).await {
+    match send_patiently(ctx, service, c.timeouts.execute, || service.delete_plan(id)).await {
         Ok(()) => {}
-        Err(e) if e.kind == ErrorKind::NotFound => {}
-        Err(e) => return Err(e.into()),
+        Err(ApplyError::Provider(e)) if e.kind == ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
     }
     ctx.emit(Event::Progress {
         address: c.address.clone(),
@@ -332,7 +439,10 @@ async fn send_create<'a>(
         operation_type: op,
         idempotency_token: c.idempotency_token.clone(),
     };
-    let l = service.create_plan(&request).await?;
+    let l = send_patiently(ctx, service, c.timeouts.preview, || {
+        service.create_plan(&request)
+    })
+    .await?;
     ctx.emit(Event::Progress {
         address: c.address.clone(),
         message: format!("created {} ({})", l.id, op.as_str()),
@@ -358,7 +468,10 @@ async fn update(
         plan_id: id.to_string(),
         inputs: inputs.clone(),
     };
-    let l = service.update_plan(&request).await?;
+    let l = send_patiently(ctx, service, c.timeouts.preview, || {
+        service.update_plan(&request)
+    })
+    .await?;
     ctx.emit(Event::Progress {
         address: c.address.clone(),
         message: format!("updated {}", l.id),
@@ -417,7 +530,10 @@ async fn execute(
         PlanStatus::PreviewSuccess | PlanStatus::ApplicationApproved
     ) {
         let before = l.status;
-        service.execute_plan(&id).await?;
+        send_patiently(ctx, service, c.timeouts.execute, || {
+            service.execute_plan(&id)
+        })
+        .await?;
         // The answer carries no status: the first reads tell review from execution, and an
         // execution seen to end needs no further wait.
         let (seen, done) = wait(ctx, service, &c.address, &id, c.timeouts.execute, |s| {
@@ -433,16 +549,29 @@ async fn execute(
     }
     if l.status == PlanStatus::ApplicationInProgress {
         record(ctx, c, &l, None, None).await;
-        let (a, done) = wait(ctx, service, &c.address, &id, c.timeouts.approval, |s| {
+        let waited = wait(ctx, service, &c.address, &id, c.timeouts.approval, |s| {
             s != PlanStatus::ApplicationInProgress
         })
-        .await?;
+        .await;
+        let (a, done) = match waited {
+            // Waiting for a reviewer is not an operation to finish: the plan is recorded as
+            // under review, so an interrupt leaves it awaiting approval.
+            Err(ApplyError::Interrupted { .. }) => {
+                return Ok(Outcome::AwaitingApproval { plan_id: id })
+            }
+            w => w?,
+        };
         record(ctx, c, &a, None, None).await;
         if !done {
             return Ok(Outcome::AwaitingApproval { plan_id: id });
         }
         match a.status {
-            PlanStatus::ApplicationApproved => service.execute_plan(&id).await?,
+            PlanStatus::ApplicationApproved => {
+                send_patiently(ctx, service, c.timeouts.execute, || {
+                    service.execute_plan(&id)
+                })
+                .await?
+            }
             PlanStatus::ApplicationRejected => return Err(ApplyError::Rejected { plan_id: id }),
             status => {
                 return Err(ApplyError::LeftReview {
@@ -467,9 +596,12 @@ async fn execute(
     match l.status {
         PlanStatus::ExecuteSuccess => {
             let outputs = match &l.provisioned_product_id {
-                Some(pp) if l.operation_type != OperationType::TerminateProvisionedProduct => {
-                    Some(service.product_outputs(pp).await?)
-                }
+                Some(pp) if l.operation_type != OperationType::TerminateProvisionedProduct => Some(
+                    read_patiently(ctx, service, c.timeouts.execute, || {
+                        service.product_outputs(pp)
+                    })
+                    .await?,
+                ),
                 _ => None,
             };
             record(ctx, c, &l, Some(inputs), outputs).await;
@@ -496,15 +628,20 @@ async fn terminate(
         .clone()
         .ok_or(ApplyError::NoLivePlan("terminate"))?;
     let product = before.provisioned_product_name.clone();
-    if service.find_provisioned_product(&product).await?.is_none() {
+    let found = read_patiently(ctx, service, c.timeouts.execute, || {
+        service.find_provisioned_product(&product)
+    })
+    .await?;
+    if found.is_none() {
         forget(ctx, &c.address).await;
         return Ok(Outcome::Done("the product was already gone".into()));
     }
     match via {
         Termination::Direct => {
-            service
-                .terminate_product(&product, &c.idempotency_token)
-                .await?;
+            send_patiently(ctx, service, c.timeouts.execute, || {
+                service.terminate_product(&product, &c.idempotency_token)
+            })
+            .await?;
             ctx.emit(Event::Progress {
                 address: c.address.clone(),
                 message: format!("terminating {product}"),
@@ -512,10 +649,18 @@ async fn terminate(
             let (_, gone) = poll_until(
                 ctx.schedule(),
                 c.timeouts.execute,
+                &ctx.options.interrupt,
                 |_, _| service.find_provisioned_product(&product),
                 Option::is_none,
             )
             .await?;
+            if !gone && ctx.options.interrupt.is_set() {
+                return Err(ApplyError::Interrupted {
+                    what: format!(
+                        "stopped waiting for the termination of {product} (it goes on in the cloud)"
+                    ),
+                });
+            }
             if !gone {
                 return Err(ApplyError::NotTerminated {
                     product,
@@ -524,7 +669,11 @@ async fn terminate(
             }
         }
         Termination::Resume { plan_id } => {
-            let inputs = service.get_plan(plan_id).await?.inputs;
+            let inputs = read_patiently(ctx, service, c.timeouts.execute, || {
+                service.get_plan(plan_id)
+            })
+            .await?
+            .inputs;
             let nothing_to_record = Box::pin(std::future::ready(()));
             match preview_then_execute(ctx, service, c, plan_id, &inputs, true, nothing_to_record)
                 .await?
