@@ -1050,6 +1050,7 @@ fn a_lost_state_finds_a_plan_renamed_by_moved() {
     );
     let changes = diff(&desired, &rebuilt, &live, &DiffOptions::default()).unwrap();
     assert!(changes.is_empty(), "{:?}", changes.changes);
+}
 
 /// Trial finding 1: drift's census counts only tagged plans that still matter. An address
 /// removed from the manifests leaves its launch, update and executed terminate plans in the

@@ -1039,6 +1039,7 @@ fn an_added_attribute_shows_its_value_alone() {
         text.contains("    - tags[\"old\"] = \"x\" -> null\n"),
         "{text}"
     );
+}
 
 /// Trial finding 24: a drift report of unmanaged plans only does not advise `planform apply`,
 /// which leaves them alone; a mixed report says both.
