@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use planform_testkit::sandbox::Serve;
+
 mod apply;
 mod cli;
 mod corpus;
@@ -89,6 +91,15 @@ impl Workspace {
         c.stdin(std::process::Stdio::null());
         c
     }
+}
+
+/// `planform sandbox serve` as these tests run it: the key `e2eid:e2esecret`, previews of 20 ms
+/// and executions of 40 ms (the timings [`Workspace::command`] gives the embedded sandbox).
+pub fn sandbox() -> Serve {
+    Serve::new(env!("CARGO_BIN_EXE_planform"))
+        .access_key("e2eid:e2esecret")
+        .preview_ms(20)
+        .execute_ms(40)
 }
 
 pub struct Run {

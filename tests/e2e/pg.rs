@@ -1,5 +1,5 @@
 //! Issue 13: the real `planform` on the PostgreSQL backend, against a throwaway server started
-//! for the test (`crates/state-pg/tests/support`, or `PLANFORM_TEST_PG_URL`): the lifecycle, two
+//! for the test (`planform-testkit`, or `PLANFORM_TEST_PG_URL`): the lifecycle, two
 //! applies on one workspace, kill -9 mid-apply, the database stopped mid-apply, and a migration
 //! local → pg → local. The tests that do not stop the server share one (each in its own schema);
 //! the one that stops it starts its own.
@@ -12,21 +12,19 @@ use std::time::Instant;
 use planform_sandbox::{store::Store, Catalog, PlanStatus, Sandbox, Settings, SystemClock};
 use planform_state::Backend;
 use planform_state_pg::PgBackend;
+use planform_testkit::postgres::{Postgres, Settings};
 
 use crate::{Run, Workspace};
 
-#[path = "../../crates/state-pg/tests/support/mod.rs"]
-mod support;
-
 /// The server the tests of this binary share while any of them runs: started by the first,
 /// stopped (on drop) when the last one is done, so a run starts one or a few, not one per test.
-fn shared_server() -> Arc<support::Pg> {
-    static SHARED: Mutex<Weak<support::Pg>> = Mutex::new(Weak::new());
+fn shared_server() -> Arc<Postgres> {
+    static SHARED: Mutex<Weak<Postgres>> = Mutex::new(Weak::new());
     let mut shared = SHARED.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(pg) = shared.upgrade() {
         return pg;
     }
-    let pg = Arc::new(support::Pg::start());
+    let pg = Arc::new(Postgres::for_tests());
     *shared = Arc::downgrade(&pg);
     pg
 }
@@ -417,7 +415,7 @@ fn kill_9_mid_apply_on_pg_then_one_apply_converges() {
 #[test]
 fn the_database_stopped_mid_apply_then_push_and_apply_lose_nothing() {
     // Its own server: this test stops it.
-    let pg = support::Pg::start_local();
+    let pg = Postgres::throwaway(Settings::TESTS);
     let (schema, workspace) = ("e2e_halted", "halted");
     let w = Workspace::new();
     w.write("main.hcl", &counted_plans(workspace, schema, 30));

@@ -340,7 +340,7 @@ fn ok(run: &JobRun, job: &str) {
 
 #[test]
 fn the_github_recipe_plans_applies_the_reviewed_plan_and_tracks_drift_in_one_issue() {
-    let server = crate::credentials::serve("3600", "40");
+    let server = crate::credentials::serve(3600, 40);
     let r = Runner::new(&server.endpoint);
     std::fs::create_dir_all(r.checkout().join("infra")).unwrap();
     let infra = r.checkout().join("infra");
@@ -437,7 +437,7 @@ fn the_github_recipe_plans_applies_the_reviewed_plan_and_tracks_drift_in_one_iss
 
 #[test]
 fn the_github_recipe_annotates_manifest_errors() {
-    let server = crate::credentials::serve("3600", "40");
+    let server = crate::credentials::serve(3600, 40);
     let r = Runner::new(&server.endpoint);
     std::fs::create_dir_all(r.checkout().join("infra")).unwrap();
     std::fs::write(
@@ -942,7 +942,7 @@ plan "edge" {{
 
     #[test]
     fn the_gitlab_recipe_plans_applies_the_reviewed_plan_and_tracks_drift_in_one_issue() {
-        let server = crate::credentials::serve("3600", "40");
+        let server = crate::credentials::serve(3600, 40);
         let r = Runner::new(&server.endpoint);
         let infra = r.checkout().join("infra");
         write_manifest(&infra, &server.endpoint, "10.0.0.0/16");

@@ -11,7 +11,9 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-use crate::server::{serve, Served};
+use planform_testkit::sandbox::Served;
+
+use crate::server::serve;
 use crate::{Run, Workspace};
 
 const SECRET: &str = "Zq7-distinctive-S3CRET-4711";

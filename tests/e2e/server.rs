@@ -1,86 +1,14 @@
 //! The real `planform` against a real `planform sandbox serve`, through the Alibaba HTTP client.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
+
+use planform_testkit::sandbox::Served;
 
 use crate::Workspace;
 
-pub struct Served {
-    child: Child,
-    pub endpoint: String,
-    data: tempfile::TempDir,
-    extra: Vec<String>,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Served {
-    /// Stops the server; its data stays, at the path returned.
-    pub fn stop(&mut self) -> std::path::PathBuf {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        self.data.path().to_path_buf()
-    }
-
-    /// A new server over the same data, at the same endpoint (a plan is where it was made:
-    /// another endpoint is another place to planform).
-    pub fn restart(mut self) -> Served {
-        self.stop();
-        let data = std::mem::replace(&mut self.data, tempfile::tempdir().unwrap());
-        let extra = std::mem::take(&mut self.extra);
-        let listen = self.endpoint.trim_start_matches("http://").to_string();
-        start(data, extra, &listen)
-    }
-}
-
+/// [`crate::sandbox`] with `extra` options of `sandbox serve`.
 pub fn serve(extra: &[&str]) -> Served {
-    start(
-        tempfile::tempdir().unwrap(),
-        extra.iter().map(|s| s.to_string()).collect(),
-        "127.0.0.1:0",
-    )
-}
-
-fn start(data: tempfile::TempDir, extra: Vec<String>, listen: &str) -> Served {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_planform"))
-        .args([
-            "sandbox",
-            "serve",
-            "--listen",
-            listen,
-            "--access-key",
-            "e2eid:e2esecret",
-            "--preview-ms",
-            "20",
-            "--execute-ms",
-            "40",
-            "--data",
-        ])
-        .arg(data.path())
-        .args(&extra)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let endpoint = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("{line}"))
-        .to_string();
-    Served {
-        child,
-        endpoint,
-        data,
-        extra,
-    }
+    crate::sandbox().args(extra).start()
 }
 
 fn manifest(endpoint: &str) -> String {
@@ -383,7 +311,7 @@ fn issue_12_apply_and_destroy_killed_at_any_moment_converge_in_one_run() {
             "round {round}: plans left pending"
         );
         assert_eq!(per_address.len(), 30, "round {round}");
-        server = server.restart();
+        server.restart();
         w.write("main.hcl", &thirty(&server.endpoint));
         kill_after(&w, &["destroy", "--auto-approve"], destroy_at);
         let destroyed = run(&w, &["destroy", "--auto-approve"]);

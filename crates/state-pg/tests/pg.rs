@@ -1,8 +1,7 @@
-//! The PostgreSQL backend against a real server (see `support`): lifecycle, several workspaces,
-//! ordering and group commit, fencing, the lock, a holder whose connection dies, the server going
-//! away, migrations, TLS modes.
-
-mod support;
+//! The PostgreSQL backend against a real server (`planform-testkit`'s throwaway one, or the one
+//! `PLANFORM_TEST_PG_URL` names): lifecycle, several workspaces, ordering and group commit,
+//! fencing, the lock, a holder whose connection dies, the server going away, migrations, TLS
+//! modes.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -11,7 +10,7 @@ use std::time::Duration;
 use planform_model::{Address, PlanInputs, ProviderKind, ProviderRef};
 use planform_state::{Backend, Change, Locked, ManagedPlan, Record, State, StateError};
 use planform_state_pg::{PgBackend, RESCUE_FILE_NAME};
-use support::Pg;
+use planform_testkit::postgres::{Postgres, Settings};
 use tokio_postgres::NoTls;
 
 /// A fresh schema name, so tests sharing a server (`PLANFORM_TEST_PG_URL`) never meet.
@@ -19,7 +18,7 @@ fn schema() -> String {
     format!("t_{:016x}", fastrand::u64(..))
 }
 
-fn backend(pg: &Pg, schema: &str, workspace: &str, dir: &Path) -> PgBackend {
+fn backend(pg: &Postgres, schema: &str, workspace: &str, dir: &Path) -> PgBackend {
     PgBackend::new(pg.conn_str(), schema, workspace, dir.join(RESCUE_FILE_NAME)).unwrap()
 }
 
@@ -51,7 +50,7 @@ fn fresh_state(workspace: &str) -> State {
     State::new(workspace, planform_state::new_lineage())
 }
 
-async fn admin(pg: &Pg) -> tokio_postgres::Client {
+async fn admin(pg: &Postgres) -> tokio_postgres::Client {
     let (client, connection) = tokio_postgres::connect(pg.conn_str(), NoTls).await.unwrap();
     tokio::spawn(async move {
         let _ = connection.await;
@@ -61,7 +60,7 @@ async fn admin(pg: &Pg) -> tokio_postgres::Client {
 
 #[tokio::test]
 async fn lifecycle_load_lock_record_reload() {
-    let pg = Pg::start();
+    let pg = Postgres::for_tests();
     let dir = tempfile::tempdir().unwrap();
     let schema = schema();
     let b = backend(&pg, &schema, "prod", dir.path());
@@ -143,7 +142,7 @@ async fn lifecycle_load_lock_record_reload() {
 
 #[tokio::test]
 async fn several_workspaces_share_a_database_apart() {
-    let pg = Pg::start();
+    let pg = Postgres::for_tests();
     let dir = tempfile::tempdir().unwrap();
     let schema = schema();
     let prod = backend(&pg, &schema, "prod", dir.path());
@@ -169,7 +168,7 @@ async fn several_workspaces_share_a_database_apart() {
 
 #[tokio::test]
 async fn queued_records_share_one_commit_in_call_order() {
-    let pg = Pg::start();
+    let pg = Postgres::for_tests();
     let dir = tempfile::tempdir().unwrap();
     let b = backend(&pg, &schema(), "w", dir.path());
     let guard = b.lock_pg("apply", Duration::ZERO).await.unwrap();
@@ -209,7 +208,7 @@ async fn queued_records_share_one_commit_in_call_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_callers_are_stored_in_serial_order() {
-    let pg = Pg::start();
+    let pg = Postgres::for_tests();
     let dir = tempfile::tempdir().unwrap();
     let b = backend(&pg, &schema(), "w", dir.path());
     let guard: Arc<dyn Locked> = Arc::from(b.lock("apply", Duration::ZERO).await.unwrap());
@@ -240,7 +239,7 @@ async fn concurrent_callers_are_stored_in_serial_order() {
 
 #[tokio::test]
 async fn a_second_holder_after_force_unlock_fences_out_the_first() {
-    let pg = Pg::start();
+    let pg = Postgres::for_tests();
     let dir = tempfile::tempdir().unwrap();
     let schema = schema();
     let b = backend(&pg, &schema, "w", dir.path());
@@ -281,7 +280,7 @@ async fn a_second_holder_after_force_unlock_fences_out_the_first() {
 
 #[tokio::test]
 async fn a_serial_race_is_refused() {
-    let pg = Pg::start();
+    let pg = Postgres::for_tests();
     let dir = tempfile::tempdir().unwrap();
     let schema = schema();
     let b = backend(&pg, &schema, "w", dir.path());
@@ -326,7 +325,7 @@ async fn a_serial_race_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_locker_waits_times_out_naming_the_holder_then_gets_it() {
-    let pg = Pg::start();
+    let pg = Postgres::for_tests();
     let dir = tempfile::tempdir().unwrap();
     let schema = schema();
     let b = Arc::new(backend(&pg, &schema, "w", dir.path()));
@@ -366,7 +365,7 @@ async fn a_second_locker_waits_times_out_naming_the_holder_then_gets_it() {
 }
 
 /// Returns once a session waits for an advisory lock.
-async fn wait_for_waiter(pg: &Pg) {
+async fn wait_for_waiter(pg: &Postgres) {
     let admin = admin(pg).await;
     loop {
         let n: i64 = admin
@@ -386,7 +385,7 @@ async fn wait_for_waiter(pg: &Pg) {
 
 #[tokio::test]
 async fn a_holder_whose_connection_dies_loses_the_lock_to_the_next() {
-    let pg = Pg::start();
+    let pg = Postgres::for_tests();
     let dir = tempfile::tempdir().unwrap();
     let schema = schema();
     // A lease long enough that the holder does not renew (and so reconnect) during the test.
@@ -416,7 +415,7 @@ async fn a_holder_whose_connection_dies_loses_the_lock_to_the_next() {
 
 #[tokio::test]
 async fn dropping_a_guard_releases_the_lock() {
-    let pg = Pg::start();
+    let pg = Postgres::for_tests();
     let dir = tempfile::tempdir().unwrap();
     let b = backend(&pg, &schema(), "w", dir.path());
     let first = b.lock("apply", Duration::ZERO).await.unwrap();
@@ -427,7 +426,7 @@ async fn dropping_a_guard_releases_the_lock() {
 
 #[tokio::test]
 async fn records_survive_a_server_restart() {
-    let pg = Pg::start_local();
+    let pg = Postgres::throwaway(Settings::TESTS);
     let dir = tempfile::tempdir().unwrap();
     let b = backend(&pg, &schema(), "w", dir.path()).with_retry_for(Duration::from_secs(60));
     let guard = b.lock_pg("apply", Duration::ZERO).await.unwrap();
@@ -457,7 +456,7 @@ async fn records_survive_a_server_restart() {
 
 #[tokio::test]
 async fn a_server_that_stays_down_leaves_a_rescue_file_to_push_back() {
-    let pg = Pg::start_local();
+    let pg = Postgres::throwaway(Settings::TESTS);
     let dir = tempfile::tempdir().unwrap();
     let schema = schema();
     let b = backend(&pg, &schema, "w", dir.path()).with_retry_for(Duration::from_millis(500));
@@ -512,7 +511,7 @@ async fn a_server_that_stays_down_leaves_a_rescue_file_to_push_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrations_run_once_even_when_first_runs_race() {
-    let pg = Pg::start();
+    let pg = Postgres::for_tests();
     let dir = tempfile::tempdir().unwrap();
     let schema = schema();
     let runs: Vec<_> = (0..4)
@@ -563,7 +562,7 @@ async fn versions(admin: &tokio_postgres::Client, schema: &str) -> Vec<i32> {
 
 #[tokio::test]
 async fn tls_modes() {
-    let pg = Pg::start_local();
+    let pg = Postgres::throwaway(Settings::TESTS);
     let dir = tempfile::tempdir().unwrap();
     // disable: plain TCP (every other test uses it too).
     let b = backend(&pg, &schema(), "w", dir.path());
@@ -621,7 +620,7 @@ async fn an_unreachable_server_is_a_clear_error_without_the_password() {
 #[tokio::test]
 async fn a_role_without_create_privileges_uses_an_existing_schema() {
     // Local: the role is spelled into the connection string this server gives.
-    let pg = Pg::start_local();
+    let pg = Postgres::throwaway(Settings::TESTS);
     let dir = tempfile::tempdir().unwrap();
     let schema = schema();
     // The first run (an owner) creates the schema.
@@ -656,7 +655,7 @@ async fn a_role_without_create_privileges_uses_an_existing_schema() {
 
 #[tokio::test]
 async fn local_to_pg_to_local_keeps_the_state_file_byte_for_byte() {
-    let pg = Pg::start();
+    let pg = Postgres::for_tests();
     let dir = tempfile::tempdir().unwrap();
     // A local state file with everything a plan can hold, sensitive values hashed.
     let mut state = fresh_state("prod");
@@ -703,8 +702,11 @@ async fn local_to_pg_to_local_keeps_the_state_file_byte_for_byte() {
 
 #[tokio::test]
 async fn tls_require_and_verify_full_against_a_tls_server() {
-    let pg = Pg::start_local_tls();
-    let (ca, other_ca) = pg.tls();
+    let pg = Postgres::throwaway(Settings {
+        tls: true,
+        ..Settings::TESTS
+    });
+    let (ca, other_ca) = pg.authorities();
     let dir = tempfile::tempdir().unwrap();
     let schema = schema();
     // require: encrypted, the certificate unchecked.
@@ -761,7 +763,7 @@ fn group_commits_store_what_applying_records_one_by_one_gives() {
     use proptest::prelude::*;
     use proptest::test_runner::{Config, TestRunner};
 
-    let pg = Pg::start();
+    let pg = Postgres::for_tests();
     let dir = tempfile::tempdir().unwrap();
     let schema = schema();
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -822,7 +824,7 @@ fn group_commits_store_what_applying_records_one_by_one_gives() {
 /// encryption no row holds the value.
 #[tokio::test]
 async fn plan_rows_are_encrypted_and_sealed_for_their_address() {
-    let pg = Pg::start();
+    let pg = Postgres::for_tests();
     let dir = tempfile::tempdir().unwrap();
     let schema = schema();
     let key = Arc::new(planform_state::Encryption::with_key([5; 32]));

@@ -1,0 +1,262 @@
+//! `planform sandbox serve` as a child process: its data in a temporary directory, on a free
+//! loopback port unless told otherwise, killed (SIGKILL) on drop. It is ready once it announces
+//! its address (`listening on http://…` on standard output), which [`Serve::start`] reads; no
+//! timer is involved.
+//!
+//! ```no_run
+//! use planform_testkit::sandbox::Serve;
+//!
+//! let server = Serve::new(env!("CARGO_BIN_EXE_planform"))
+//!     .access_key("e2eid:e2esecret")
+//!     .preview_ms(20)
+//!     .execute_ms(40)
+//!     .start();
+//! println!("point a provider's endpoint at {}", server.endpoint);
+//! ```
+
+use std::ffi::OsString;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// What the server announces on standard output once it listens.
+const ANNOUNCEMENT: &str = "listening on ";
+
+/// How long a restart may wait for its address to be free again (a killed server's socket may
+/// linger a moment): far beyond that moment, so reaching it means something else holds it.
+const ADDRESS_FREED_WITHIN: Duration = Duration::from_secs(120);
+
+/// How to start a server: the `planform` binary and the options of `sandbox serve`.
+#[derive(Debug, Clone)]
+pub struct Serve {
+    binary: PathBuf,
+    listen: String,
+    access_keys: Vec<String>,
+    latency_ms: Option<u64>,
+    preview_ms: Option<u64>,
+    execute_ms: Option<u64>,
+    args: Vec<OsString>,
+    envs: Vec<(OsString, OsString)>,
+}
+
+impl Serve {
+    /// `binary sandbox serve --listen 127.0.0.1:0` with nothing else set (the server's own
+    /// defaults; with no access key it makes one and prints it).
+    pub fn new(binary: impl Into<PathBuf>) -> Serve {
+        Serve {
+            binary: binary.into(),
+            listen: "127.0.0.1:0".into(),
+            access_keys: vec![],
+            latency_ms: None,
+            preview_ms: None,
+            execute_ms: None,
+            args: vec![],
+            envs: vec![],
+        }
+    }
+
+    /// Accepts `ID:SECRET` or `ID:SECRET:STS_TOKEN` (`--access-key`; several may be given).
+    pub fn access_key(mut self, key: &str) -> Serve {
+        self.access_keys.push(key.to_string());
+        self
+    }
+
+    /// Adds this latency to every answer (`--latency-ms`).
+    pub fn latency_ms(mut self, ms: u64) -> Serve {
+        self.latency_ms = Some(ms);
+        self
+    }
+
+    /// A plan's preview takes this long (`--preview-ms`).
+    pub fn preview_ms(mut self, ms: u64) -> Serve {
+        self.preview_ms = Some(ms);
+        self
+    }
+
+    /// A plan's execution takes this long (`--execute-ms`).
+    pub fn execute_ms(mut self, ms: u64) -> Serve {
+        self.execute_ms = Some(ms);
+        self
+    }
+
+    /// Other options of `sandbox serve`, as given (fault injection, more access keys…).
+    pub fn args<S: AsRef<str>>(mut self, args: &[S]) -> Serve {
+        self.args
+            .extend(args.iter().map(|a| OsString::from(a.as_ref())));
+        self
+    }
+
+    /// An environment variable for the server (e.g. `PLANFORM_SANDBOX_CREDENTIALS_TTL_SECONDS`).
+    pub fn env(mut self, name: &str, value: &str) -> Serve {
+        self.envs.push((name.into(), value.into()));
+        self
+    }
+
+    /// Starts the server over a new, empty data directory; returns once it listens.
+    #[track_caller]
+    pub fn start(self) -> Served {
+        let dir = tempfile::Builder::new()
+            .prefix("planform-sandbox-")
+            .tempdir()
+            .expect("a temporary directory");
+        match self.spawn(dir.path()) {
+            Ok((child, endpoint)) => Served {
+                child,
+                endpoint,
+                dir,
+                serve: self,
+            },
+            Err(refused) => panic!("{refused}"),
+        }
+    }
+
+    /// The server's command line, over the data in `dir`.
+    fn command(&self, dir: &Path) -> Command {
+        let mut c = Command::new(&self.binary);
+        c.args(["sandbox", "serve", "--listen", &self.listen]);
+        for key in &self.access_keys {
+            c.args(["--access-key", key]);
+        }
+        for (flag, ms) in [
+            ("--latency-ms", self.latency_ms),
+            ("--preview-ms", self.preview_ms),
+            ("--execute-ms", self.execute_ms),
+        ] {
+            if let Some(ms) = ms {
+                c.args([flag, &ms.to_string()]);
+            }
+        }
+        c.arg("--data").arg(dir.join("data")).args(&self.args);
+        c.envs(self.envs.iter().map(|(k, v)| (k, v)));
+        c
+    }
+
+    /// Starts the server and reads its announcement: the child and its endpoint, or why it
+    /// stopped without listening (its exit status and standard error).
+    fn spawn(&self, dir: &Path) -> Result<(Child, String), NotListening> {
+        let stderr_path = dir.join("stderr");
+        let stderr = std::fs::File::create(&stderr_path)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", stderr_path.display()));
+        let mut child = self
+            .command(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot run {} sandbox serve: {e} (build it first: cargo build -p planform)",
+                    self.binary.display()
+                )
+            });
+        let mut said = String::new();
+        let mut out = BufReader::new(child.stdout.take().expect("stdout is piped"));
+        loop {
+            let mut line = String::new();
+            let read = out.read_line(&mut line).expect("read the server's output");
+            if let Some(address) = line.trim().strip_prefix(ANNOUNCEMENT) {
+                return Ok((child, address.to_string()));
+            }
+            said.push_str(&line);
+            if read == 0 {
+                let status = child.wait().expect("wait for the server");
+                return Err(NotListening {
+                    command: format!("{:?}", self.command(dir)),
+                    status: status.to_string(),
+                    stdout: said,
+                    stderr: std::fs::read_to_string(&stderr_path).unwrap_or_default(),
+                });
+            }
+        }
+    }
+}
+
+/// A server that stopped before it listened.
+struct NotListening {
+    command: String,
+    status: String,
+    stdout: String,
+    stderr: String,
+}
+
+impl NotListening {
+    /// Its address was taken: another process listens there (for now).
+    fn address_in_use(&self) -> bool {
+        self.stderr.contains("Address already in use") || self.stderr.contains("AddrInUse")
+    }
+}
+
+impl std::fmt::Display for NotListening {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "sandbox serve stopped without listening ({}): {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.status, self.command, self.stdout, self.stderr
+        )
+    }
+}
+
+/// A running `sandbox serve`, killed when dropped.
+pub struct Served {
+    child: Child,
+    /// Where it listens: `http://127.0.0.1:PORT`.
+    pub endpoint: String,
+    dir: tempfile::TempDir,
+    serve: Serve,
+}
+
+impl Served {
+    /// The server's data directory (its databases), kept until this is dropped.
+    pub fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// Kills the server (SIGKILL, as a crash would); its data stays, at the path returned.
+    /// Killing a stopped server does nothing.
+    pub fn stop(&mut self) -> PathBuf {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.data()
+    }
+
+    /// Kills the server if it runs, and starts a new one over the same data at the same
+    /// endpoint (a plan is where it was made: another endpoint is another place to planform),
+    /// once the killed one's address is free.
+    #[track_caller]
+    pub fn restart(&mut self) {
+        self.stop();
+        let address = self.endpoint.trim_start_matches("http://").to_string();
+        let again = Serve {
+            listen: address.clone(),
+            ..self.serve.clone()
+        };
+        let deadline = Instant::now() + ADDRESS_FREED_WITHIN;
+        loop {
+            match again.spawn(self.dir.path()) {
+                Ok((child, endpoint)) => {
+                    assert_eq!(endpoint, self.endpoint, "the restarted server moved");
+                    self.child = child;
+                    return;
+                }
+                Err(refused) if refused.address_in_use() && Instant::now() < deadline => {
+                    std::thread::yield_now();
+                }
+                Err(refused) => panic!("restarting on {address}: {refused}"),
+            }
+        }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        self.stop();
+        if std::thread::panicking() {
+            // What the server said, for the failing test's output.
+            let stderr = std::fs::read_to_string(self.dir.path().join("stderr")).unwrap_or_default();
+            if !stderr.is_empty() {
+                eprintln!("--- sandbox serve at {} said:\n{stderr}", self.endpoint);
+            }
+        }
+    }
+}
