@@ -12,7 +12,7 @@ use std::time::Instant;
 use planform_sandbox::{store::Store, Catalog, PlanStatus, Sandbox, Settings, SystemClock};
 use planform_state::Backend;
 use planform_state_pg::PgBackend;
-use planform_testkit::postgres::{Postgres, Settings};
+use planform_testkit::postgres::Postgres;
 
 use crate::{Run, Workspace};
 
@@ -415,7 +415,7 @@ fn kill_9_mid_apply_on_pg_then_one_apply_converges() {
 #[test]
 fn the_database_stopped_mid_apply_then_push_and_apply_lose_nothing() {
     // Its own server: this test stops it.
-    let pg = Postgres::throwaway(Settings::TESTS);
+    let pg = Postgres::throwaway();
     let (schema, workspace) = ("e2e_halted", "halted");
     let w = Workspace::new();
     w.write("main.hcl", &counted_plans(workspace, schema, 30));

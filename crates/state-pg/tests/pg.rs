@@ -10,7 +10,7 @@ use std::time::Duration;
 use planform_model::{Address, PlanInputs, ProviderKind, ProviderRef};
 use planform_state::{Backend, Change, Locked, ManagedPlan, Record, State, StateError};
 use planform_state_pg::{PgBackend, RESCUE_FILE_NAME};
-use planform_testkit::postgres::{Postgres, Settings};
+use planform_testkit::postgres::{Options, Postgres};
 use tokio_postgres::NoTls;
 
 /// A fresh schema name, so tests sharing a server (`PLANFORM_TEST_PG_URL`) never meet.
@@ -426,7 +426,7 @@ async fn dropping_a_guard_releases_the_lock() {
 
 #[tokio::test]
 async fn records_survive_a_server_restart() {
-    let pg = Postgres::throwaway(Settings::TESTS);
+    let pg = Postgres::throwaway();
     let dir = tempfile::tempdir().unwrap();
     let b = backend(&pg, &schema(), "w", dir.path()).with_retry_for(Duration::from_secs(60));
     let guard = b.lock_pg("apply", Duration::ZERO).await.unwrap();
@@ -456,7 +456,7 @@ async fn records_survive_a_server_restart() {
 
 #[tokio::test]
 async fn a_server_that_stays_down_leaves_a_rescue_file_to_push_back() {
-    let pg = Postgres::throwaway(Settings::TESTS);
+    let pg = Postgres::throwaway();
     let dir = tempfile::tempdir().unwrap();
     let schema = schema();
     let b = backend(&pg, &schema, "w", dir.path()).with_retry_for(Duration::from_millis(500));
@@ -562,7 +562,7 @@ async fn versions(admin: &tokio_postgres::Client, schema: &str) -> Vec<i32> {
 
 #[tokio::test]
 async fn tls_modes() {
-    let pg = Postgres::throwaway(Settings::TESTS);
+    let pg = Postgres::throwaway();
     let dir = tempfile::tempdir().unwrap();
     // disable: plain TCP (every other test uses it too).
     let b = backend(&pg, &schema(), "w", dir.path());
@@ -620,7 +620,7 @@ async fn an_unreachable_server_is_a_clear_error_without_the_password() {
 #[tokio::test]
 async fn a_role_without_create_privileges_uses_an_existing_schema() {
     // Local: the role is spelled into the connection string this server gives.
-    let pg = Postgres::throwaway(Settings::TESTS);
+    let pg = Postgres::throwaway();
     let dir = tempfile::tempdir().unwrap();
     let schema = schema();
     // The first run (an owner) creates the schema.
@@ -702,9 +702,9 @@ async fn local_to_pg_to_local_keeps_the_state_file_byte_for_byte() {
 
 #[tokio::test]
 async fn tls_require_and_verify_full_against_a_tls_server() {
-    let pg = Postgres::throwaway(Settings {
+    let pg = Postgres::throwaway_with(Options {
         tls: true,
-        ..Settings::TESTS
+        ..Options::TESTS
     });
     let (ca, other_ca) = pg.authorities();
     let dir = tempfile::tempdir().unwrap();

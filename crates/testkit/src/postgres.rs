@@ -34,16 +34,16 @@ impl Durability {
 
 /// How a throwaway server is set up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Settings {
+pub struct Options {
     pub durability: Durability,
     /// Also speak TLS, with a certificate for `localhost` and `127.0.0.1` issued by a test CA
     /// ([`Postgres::authorities`]). Needs the `openssl` command.
     pub tls: bool,
 }
 
-impl Settings {
+impl Options {
     /// No fsync, no TLS: what most tests want.
-    pub const TESTS: Settings = Settings {
+    pub const TESTS: Options = Options {
         durability: Durability::NoFsync,
         tls: false,
     };
@@ -65,34 +65,39 @@ struct Local {
     bin: PathBuf,
     port: u16,
     as_nobody: bool,
-    settings: Settings,
+    options: Options,
 }
 
 impl Postgres {
     /// The server the environment variable `var` names by its connection string, else a new
-    /// throwaway one with `settings`.
-    pub fn named_by_or_throwaway(var: &str, settings: Settings) -> Postgres {
+    /// throwaway one set up as `options` say.
+    pub fn named_by_or_throwaway(var: &str, options: Options) -> Postgres {
         match std::env::var(var) {
             Ok(url) if !url.trim().is_empty() => Postgres {
                 conn_str: url,
                 local: None,
             },
-            _ => Postgres::throwaway_or_advise(settings, Some(var)),
+            _ => Postgres::throwaway_or_advise(options, Some(var)),
         }
     }
 
     /// The tests' server: the one [`TEST_URL_VAR`] names, else a new throwaway one without fsync.
     pub fn for_tests() -> Postgres {
-        Postgres::named_by_or_throwaway(TEST_URL_VAR, Settings::TESTS)
+        Postgres::named_by_or_throwaway(TEST_URL_VAR, Options::TESTS)
     }
 
-    /// A new throwaway server, whatever the environment says (for a test that stops and starts
-    /// it, or needs its TLS).
-    pub fn throwaway(settings: Settings) -> Postgres {
-        Postgres::throwaway_or_advise(settings, None)
+    /// A new throwaway server without fsync, whatever the environment says (for a test that
+    /// stops and starts it).
+    pub fn throwaway() -> Postgres {
+        Postgres::throwaway_with(Options::TESTS)
     }
 
-    fn throwaway_or_advise(settings: Settings, var: Option<&str>) -> Postgres {
+    /// A new throwaway server set up as `options` say, whatever the environment says.
+    pub fn throwaway_with(options: Options) -> Postgres {
+        Postgres::throwaway_or_advise(options, None)
+    }
+
+    fn throwaway_or_advise(options: Options, var: Option<&str>) -> Postgres {
         let bin = server_binaries().unwrap_or_else(|| {
             let or_var = var
                 .map(|v| format!(" (or set {v} to a server's connection string)"))
@@ -118,9 +123,9 @@ impl Postgres {
             bin,
             port,
             as_nobody,
-            settings,
+            options,
         };
-        if settings.tls {
+        if options.tls {
             make_certificates(&local);
         }
         let copied = Command::new("cp")
@@ -156,7 +161,7 @@ impl Postgres {
     /// The CA that issued a TLS server's certificate, and another CA that did not.
     pub fn authorities(&self) -> (PathBuf, PathBuf) {
         let l = self.local();
-        assert!(l.settings.tls, "this server was started without TLS");
+        assert!(l.options.tls, "this server was started without TLS");
         let dir = l.dir.path();
         (dir.join("ca.pem"), dir.join("other-ca.pem"))
     }
@@ -182,16 +187,16 @@ impl Postgres {
     pub fn start_again(&self) {
         let l = self.local();
         let dir = l.dir.path();
-        let mut options = format!(
+        let mut server_options = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1",
             l.port,
             dir.display()
         );
-        if l.settings.durability == Durability::NoFsync {
-            options.push_str(" -c fsync=off -c full_page_writes=off");
+        if l.options.durability == Durability::NoFsync {
+            server_options.push_str(" -c fsync=off -c full_page_writes=off");
         }
-        if l.settings.tls {
-            options.push_str(&format!(
+        if l.options.tls {
+            server_options.push_str(&format!(
                 " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
                 dir.join("server.crt").display(),
                 dir.join("server.key").display()
@@ -205,7 +210,7 @@ impl Postgres {
                 "-l",
                 text(&dir.join("server.log")),
                 "-o",
-                &options,
+                &server_options,
                 "-w",
                 "start",
             ],
@@ -293,7 +298,7 @@ fn template(l: &Local) -> PathBuf {
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
         .collect();
-    let segment_mb = l.settings.durability.wal_segment_mb();
+    let segment_mb = l.options.durability.wal_segment_mb();
     let root = cache_dir();
     let made = root.join(format!("pg-template{key}-wal{segment_mb}"));
     if made_here.contains(&made) || made.join("PG_VERSION").is_file() {

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use planform_model::{Address, PlanInputs, ProviderKind, ProviderRef};
 use planform_state::{Backend, Change, LocalBackend, Locked, ManagedPlan, Record, State};
 use planform_state_pg::PgBackend;
-use planform_testkit::postgres::{Durability, Postgres, Settings};
+use planform_testkit::postgres::{Durability, Options, Postgres};
 use planform_testkit::sandbox::Serve;
 
 /// The variable naming an existing PostgreSQL server to use instead of starting one.
@@ -97,7 +97,7 @@ fn main() {
         let pg = (store == Store::Pg).then(|| {
             Postgres::named_by_or_throwaway(
                 PG_URL_VAR,
-                Settings {
+                Options {
                     durability: Durability::Fsync,
                     tls: false,
                 },
