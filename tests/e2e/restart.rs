@@ -106,10 +106,9 @@ fn an_apply_converges_when_the_server_is_killed_and_restarted() {
     let data = server.stop();
 
     // What the cloud holds: one provisioned product per address, and every plan carried out.
-    let sandbox =
-        planform_sandbox::Embedded::open(&data, planform_sandbox::Settings::default())
-            .unwrap()
-            .sandbox;
+    let sandbox = planform_sandbox::Embedded::open(&data, planform_sandbox::Settings::default())
+        .unwrap()
+        .sandbox;
     let mut sb = sandbox.lock().unwrap();
     let mut products: BTreeMap<String, usize> = BTreeMap::new();
     for p in sb.list_provisioned_products().unwrap() {

@@ -253,7 +253,8 @@ impl Drop for Served {
         self.stop();
         if std::thread::panicking() {
             // What the server said, for the failing test's output.
-            let stderr = std::fs::read_to_string(self.dir.path().join("stderr")).unwrap_or_default();
+            let stderr =
+                std::fs::read_to_string(self.dir.path().join("stderr")).unwrap_or_default();
             if !stderr.is_empty() {
                 eprintln!("--- sandbox serve at {} said:\n{stderr}", self.endpoint);
             }
