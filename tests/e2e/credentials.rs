@@ -57,6 +57,28 @@ plan "network" {{
     )
 }
 
+/// A workspace with the VPC plan through the `alibaba` provider at `server`.
+fn alibaba_workspace(server: &Served) -> Workspace {
+    workspace_with(&format!(
+        "provider \"alibaba\" {{\n  region   = \"cn-hangzhou\"\n  endpoint = \"{}\"\n}}",
+        server.endpoint
+    ))
+}
+
+/// A workspace with the VPC plan through the `aws` provider at `server`.
+fn aws_workspace(server: &Served) -> Workspace {
+    workspace_with(&format!(
+        "provider \"aws\" {{\n  region   = \"us-east-1\"\n  endpoint = \"{}\"\n}}",
+        server.endpoint
+    ))
+}
+
+fn workspace_with(provider: &str) -> Workspace {
+    let w = Workspace::new();
+    w.write("main.hcl", &plan(provider));
+    w
+}
+
 /// `planform` with no credential but what `vars` give (and nothing from the caller's HOME).
 fn run(w: &Workspace, args: &[&str], vars: &[(&str, &str)]) -> Run {
     let mut c = w.command(args);
@@ -77,14 +99,7 @@ fn run(w: &Workspace, args: &[&str], vars: &[(&str, &str)]) -> Run {
 #[test]
 fn alibaba_oidc_credentials_expire_during_an_apply_and_are_refreshed() {
     let server = serve(2, 3000);
-    let w = Workspace::new();
-    w.write(
-        "main.hcl",
-        &plan(&format!(
-            "provider \"alibaba\" {{\n  region   = \"cn-hangzhou\"\n  endpoint = \"{}\"\n}}",
-            server.endpoint
-        )),
-    );
+    let w = alibaba_workspace(&server);
     w.write("token", &jwt());
     let token = w.path().join("token");
     let vars = [
@@ -120,14 +135,7 @@ fn alibaba_oidc_credentials_expire_during_an_apply_and_are_refreshed() {
 #[test]
 fn broken_credential_files_are_clear_errors_that_keep_the_secret() {
     let server = serve(3600, 40);
-    let w = Workspace::new();
-    w.write(
-        "main.hcl",
-        &plan(&format!(
-            "provider \"alibaba\" {{\n  region   = \"cn-hangzhou\"\n  endpoint = \"{}\"\n}}",
-            server.endpoint
-        )),
-    );
+    let w = alibaba_workspace(&server);
     std::fs::create_dir_all(w.path().join(".aliyun")).unwrap();
     let config = w.path().join(".aliyun/config.json");
     let shown = config.display().to_string();
@@ -195,14 +203,7 @@ fn broken_credential_files_are_clear_errors_that_keep_the_secret() {
 #[test]
 fn aws_web_identity_through_the_sdk_default_chain() {
     let server = serve(3600, 40);
-    let w = Workspace::new();
-    w.write(
-        "main.hcl",
-        &plan(&format!(
-            "provider \"aws\" {{\n  region   = \"us-east-1\"\n  endpoint = \"{}\"\n}}",
-            server.endpoint
-        )),
-    );
+    let w = aws_workspace(&server);
     w.write("token", &jwt());
     let token = w.path().join("token");
     let vars = [
@@ -234,18 +235,6 @@ fn aws_web_identity_through_the_sdk_default_chain() {
         r.stderr
     );
     assert!(!r.stderr.contains("NetworkError"), "{}", r.stderr);
-}
-
-fn aws_workspace(server: &Served) -> Workspace {
-    let w = Workspace::new();
-    w.write(
-        "main.hcl",
-        &plan(&format!(
-            "provider \"aws\" {{\n  region   = \"us-east-1\"\n  endpoint = \"{}\"\n}}",
-            server.endpoint
-        )),
-    );
-    w
 }
 
 #[test]

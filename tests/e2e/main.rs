@@ -79,6 +79,13 @@ impl Workspace {
         run
     }
 
+    /// [`Workspace::command`] with the Alibaba credentials of [`sandbox`]'s key.
+    pub fn alibaba_command(&self, args: &[&str]) -> Command {
+        let mut c = self.command(args);
+        with_sandbox_key(&mut c, self.path());
+        c
+    }
+
     pub fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_planform"));
         // Run from the workspace, as a user would: relative paths (`--out F`) land there.
@@ -100,6 +107,46 @@ pub fn sandbox() -> Serve {
         .access_key("e2eid:e2esecret")
         .preview_ms(20)
         .execute_ms(40)
+}
+
+/// Gives `c` the Alibaba credentials of [`sandbox`]'s key, and `home` as its home directory
+/// (so that no credential file of the caller's is read).
+pub fn with_sandbox_key<'c>(c: &'c mut Command, home: &Path) -> &'c mut Command {
+    c.env("ALIBABA_CLOUD_ACCESS_KEY_ID", "e2eid")
+        .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "e2esecret")
+        .env("HOME", home)
+}
+
+/// A `provider "alibaba"` block pointed at a served sandbox's `endpoint`, with the client's
+/// retries capped at `max_retries`.
+pub fn alibaba_provider(endpoint: &str, max_retries: u32) -> String {
+    format!(
+        r#"
+provider "alibaba" {{
+  region      = "cn-hangzhou"
+  endpoint    = "{endpoint}"
+  max_retries = {max_retries}
+}}
+"#
+    )
+}
+
+/// `plan "LABEL"` with `count` executed VPC plans, named `PREFIX0`, `PREFIX1`…, the plan of
+/// index N on CIDR 10.N.0.0/16.
+pub fn counted_vpcs(label: &str, prefix: &str, count: usize) -> String {
+    format!(
+        r#"
+plan "{label}" {{
+  count                    = {count}
+  name                     = "{prefix}${{count.index}}"
+  product_id               = "prod-sbxvpc0000001"
+  product_version_id       = "pv-sbxvpc0000001"
+  provisioned_product_name = "{prefix}${{count.index}}"
+  parameters               = {{ cidr_block = "10.${{count.index}}.0.0/16" }}
+  execute                  = true
+}}
+"#
+    )
 }
 
 pub struct Run {

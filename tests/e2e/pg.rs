@@ -70,21 +70,16 @@ fn now_s() -> u64 {
 /// `count` executed VPC plans in the embedded sandbox, with the state in `schema` of the pg
 /// backend under `workspace`.
 fn counted_plans(workspace: &str, schema: &str, count: usize) -> String {
+    pg_state(workspace, schema) + &crate::counted_vpcs("net", "net-", count)
+}
+
+/// A `planform` block keeping `workspace`'s state in `schema` of the pg backend.
+fn pg_state(workspace: &str, schema: &str) -> String {
     format!(
         r#"
 planform {{
   workspace = "{workspace}"
   state "pg" {{ schema_name = "{schema}" }}
-}}
-
-plan "net" {{
-  count                    = {count}
-  name                     = "net-${{count.index}}"
-  product_id               = "prod-sbxvpc0000001"
-  product_version_id       = "pv-sbxvpc0000001"
-  provisioned_product_name = "net-${{count.index}}"
-  parameters               = {{ cidr_block = "10.${{count.index}}.0.0/16" }}
-  execute                  = true
 }}
 "#
     )
@@ -233,37 +228,13 @@ fn two_applies_on_one_pg_workspace() {
     let w = Workspace::new();
     w.write(
         "main.hcl",
-        &format!(
-            r#"
-planform {{
-  workspace = "shared"
-  state "pg" {{ schema_name = "e2e_two_applies" }}
-}}
-
-provider "alibaba" {{
-  region      = "cn-hangzhou"
-  endpoint    = "{}"
-  max_retries = 8
-}}
-
-plan "net" {{
-  count                    = 6
-  name                     = "net-${{count.index}}"
-  product_id               = "prod-sbxvpc0000001"
-  product_version_id       = "pv-sbxvpc0000001"
-  provisioned_product_name = "net-${{count.index}}"
-  parameters               = {{ cidr_block = "10.${{count.index}}.0.0/16" }}
-  execute                  = true
-}}
-"#,
-            server.endpoint
-        ),
+        &(pg_state("shared", "e2e_two_applies")
+            + &crate::alibaba_provider(&server.endpoint, 8)
+            + &crate::counted_vpcs("net", "net-", 6)),
     );
     let apply = |args: &[&str]| {
         let mut c = on_pg_command(&w, pg.conn_str(), args);
-        c.env("ALIBABA_CLOUD_ACCESS_KEY_ID", "e2eid")
-            .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "e2esecret")
-            .env("HOME", w.path());
+        crate::with_sandbox_key(&mut c, w.path());
         c
     };
     let mut first = apply(&["apply", "--auto-approve", "--parallelism", "2"])

@@ -270,7 +270,12 @@ impl Runner {
 
 /// Writes the workspace's manifest in planform's canonical layout (the recipe checks `fmt`).
 fn write_manifest(dir: &Path, endpoint: &str, cidr: &str) {
-    std::fs::write(dir.join("main.hcl"), manifest(endpoint, cidr)).unwrap();
+    write_formatted(dir, &manifest(endpoint, cidr));
+}
+
+/// Writes `text` as `dir`'s `main.hcl`, then lays it out as `planform fmt` does.
+fn write_formatted(dir: &Path, text: &str) {
+    std::fs::write(dir.join("main.hcl"), text).unwrap();
     let fmt = Command::new(env!("CARGO_BIN_EXE_planform"))
         .arg("-C")
         .arg(dir)
@@ -926,18 +931,7 @@ plan "edge" {{
     }
 
     fn write_manifest(dir: &Path, endpoint: &str, cidr: &str) {
-        std::fs::write(dir.join("main.hcl"), manifest(endpoint, cidr)).unwrap();
-        let fmt = Command::new(env!("CARGO_BIN_EXE_planform"))
-            .arg("-C")
-            .arg(dir)
-            .arg("fmt")
-            .output()
-            .unwrap();
-        assert!(
-            fmt.status.success(),
-            "{}",
-            String::from_utf8_lossy(&fmt.stderr)
-        );
+        super::write_formatted(dir, &manifest(endpoint, cidr));
     }
 
     #[test]

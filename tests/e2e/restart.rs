@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::{Run, Workspace};
@@ -15,33 +15,7 @@ const HANG: Duration = Duration::from_secs(120);
 const PLANS: usize = 10;
 
 fn manifest(endpoint: &str) -> String {
-    format!(
-        r#"
-provider "alibaba" {{
-  region      = "cn-hangzhou"
-  endpoint    = "{endpoint}"
-  max_retries = 8
-}}
-
-plan "app" {{
-  count                    = {PLANS}
-  name                     = "restart-${{count.index}}"
-  product_id               = "prod-sbxvpc0000001"
-  product_version_id       = "pv-sbxvpc0000001"
-  provisioned_product_name = "restart-${{count.index}}"
-  parameters               = {{ cidr_block = "10.${{count.index}}.0.0/16" }}
-  execute                  = true
-}}
-"#
-    )
-}
-
-fn planform(w: &Workspace, args: &[&str]) -> Command {
-    let mut c = w.command(args);
-    c.env("ALIBABA_CLOUD_ACCESS_KEY_ID", "e2eid")
-        .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "e2esecret")
-        .env("HOME", w.path());
-    c
+    crate::alibaba_provider(endpoint, 8) + &crate::counted_vpcs("app", "restart-", PLANS)
 }
 
 /// Waits until the client's request log shows a create was sent.
@@ -67,7 +41,8 @@ fn an_apply_converges_when_the_server_is_killed_and_restarted() {
     let w = Workspace::new();
     w.write("main.hcl", &manifest(&server.endpoint));
     let log = w.path().join("requests.log");
-    let mut apply = planform(&w, &["apply", "--auto-approve"])
+    let mut apply = w
+        .alibaba_command(&["apply", "--auto-approve"])
         .env("PLANFORM_LOG", "planform_client=debug")
         .env("PLANFORM_LOG_PATH", &log)
         .stdout(Stdio::piped())
@@ -89,19 +64,23 @@ fn an_apply_converges_when_the_server_is_killed_and_restarted() {
         "the interrupted apply exited {}:\n{}{}",
         first.code, first.stdout, first.stderr
     );
-    let second = Run::from(planform(&w, &["apply", "--auto-approve"]).output().unwrap());
+    let second = Run::from(
+        w.alibaba_command(&["apply", "--auto-approve"])
+            .output()
+            .unwrap(),
+    );
     assert_eq!(
         second.code, 0,
         "first apply:\n{}\n{}\nsecond apply:\n{}\n{}",
         first.stdout, first.stderr, second.stdout, second.stderr
     );
     Run::from(
-        planform(&w, &["plan", "--detailed-exitcode"])
+        w.alibaba_command(&["plan", "--detailed-exitcode"])
             .output()
             .unwrap(),
     )
     .expect(0);
-    let listed = Run::from(planform(&w, &["state", "list"]).output().unwrap()).expect(0);
+    let listed = Run::from(w.alibaba_command(&["state", "list"]).output().unwrap()).expect(0);
     assert_eq!(listed.stdout.lines().count(), PLANS, "{}", listed.stdout);
     let data = server.stop();
 

@@ -12,37 +12,30 @@ pub fn serve(extra: &[&str]) -> Served {
 }
 
 fn manifest(endpoint: &str) -> String {
-    format!(
-        r#"
-provider "alibaba" {{
-  region      = "cn-hangzhou"
-  endpoint    = "{endpoint}"
-  max_retries = 8
-}}
-
-plan "network" {{
+    crate::alibaba_provider(endpoint, 8)
+        + r#"
+plan "network" {
   name                     = "vpc-e2e"
   product_id               = "prod-sbxvpc0000001"
   product_version_id       = "pv-sbxvpc0000001"
   provisioned_product_name = "vpc-e2e"
-  parameters               = {{ cidr_block = "10.0.0.0/16" }}
+  parameters               = { cidr_block = "10.0.0.0/16" }
   execute                  = true
-}}
+}
 
-plan "app" {{
+plan "app" {
   for_each                 = toset(["web", "api"])
-  name                     = "app-${{each.key}}-e2e"
+  name                     = "app-${each.key}-e2e"
   product_id               = "prod-sbxecs0000001"
   product_version_id       = "pv-sbxecs0000002"
-  provisioned_product_name = "app-${{each.key}}-e2e"
-  parameters = {{
+  provisioned_product_name = "app-${each.key}-e2e"
+  parameters = {
     vpc_id        = plan.network.outputs.vpc_id
     instance_type = "ecs.g7.large"
-  }}
+  }
   execute = true
-}}
+}
 "#
-    )
 }
 
 /// `planform` with AWS credentials for the server's key (and no instance metadata lookups).
@@ -56,11 +49,7 @@ fn run_aws(w: &Workspace, args: &[&str]) -> crate::Run {
 }
 
 fn run(w: &Workspace, args: &[&str]) -> crate::Run {
-    let mut c = w.command(args);
-    c.env("ALIBABA_CLOUD_ACCESS_KEY_ID", "e2eid")
-        .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "e2esecret")
-        .env("HOME", w.path());
-    crate::Run::from(c.output().unwrap())
+    crate::Run::from(w.alibaba_command(args).output().unwrap())
 }
 
 #[test]
@@ -182,25 +171,7 @@ plan "bucket" {{
 
 /// A 30-plan workspace on `sandbox serve` through the Alibaba client.
 fn thirty(endpoint: &str) -> String {
-    format!(
-        r#"
-provider "alibaba" {{
-  region      = "cn-hangzhou"
-  endpoint    = "{endpoint}"
-  max_retries = 8
-}}
-
-plan "net" {{
-  count                    = 30
-  name                     = "vpc-k${{count.index}}"
-  product_id               = "prod-sbxvpc0000001"
-  product_version_id       = "pv-sbxvpc0000001"
-  provisioned_product_name = "vpc-k${{count.index}}"
-  parameters               = {{ cidr_block = "10.${{count.index}}.0.0/16" }}
-  execute                  = true
-}}
-"#
-    )
+    crate::alibaba_provider(endpoint, 8) + &crate::counted_vpcs("net", "vpc-k", 30)
 }
 
 /// Runs `args` and kills it with SIGKILL once the state has been saved `saves` more times (by
@@ -212,12 +183,8 @@ fn kill_after(w: &Workspace, args: &[&str], saves: u64) -> bool {
         state.load_now().ok().flatten().map_or(0, |s| s.serial)
     };
     let start = serial();
-    let mut c = w.command(args);
-    c.env("ALIBABA_CLOUD_ACCESS_KEY_ID", "e2eid")
-        .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "e2esecret")
-        .env("HOME", w.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+    let mut c = w.alibaba_command(args);
+    c.stdout(Stdio::null()).stderr(Stdio::null());
     let mut child = c.spawn().unwrap();
     let began = std::time::Instant::now();
     loop {

@@ -126,34 +126,7 @@ fn issue_13_lock_false_is_read_only() {
 }
 
 fn slow(endpoint: &str) -> String {
-    format!(
-        r#"
-provider "alibaba" {{
-  region      = "cn-hangzhou"
-  endpoint    = "{endpoint}"
-  max_retries = 8
-}}
-
-plan "net" {{
-  count                    = 6
-  name                     = "net-${{count.index}}"
-  product_id               = "prod-sbxvpc0000001"
-  product_version_id       = "pv-sbxvpc0000001"
-  provisioned_product_name = "net-${{count.index}}"
-  parameters               = {{ cidr_block = "10.${{count.index}}.0.0/16" }}
-  execute                  = true
-}}
-"#
-    )
-}
-
-/// `planform args…` with the server's Alibaba credentials.
-fn alibaba(w: &Workspace, args: &[&str]) -> std::process::Command {
-    let mut c = w.command(args);
-    c.env("ALIBABA_CLOUD_ACCESS_KEY_ID", "e2eid")
-        .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "e2esecret")
-        .env("HOME", w.path());
-    c
+    crate::alibaba_provider(endpoint, 8) + &crate::counted_vpcs("net", "net-", 6)
 }
 
 /// Two applies on one workspace: while the first holds the lock, a second one without a
@@ -163,7 +136,8 @@ fn issue_13_two_applies_on_one_workspace() {
     let server = crate::server::serve(&["--latency-ms", "100"]);
     let w = Workspace::new();
     w.write("main.hcl", &slow(&server.endpoint));
-    let mut first = alibaba(&w, &["apply", "--auto-approve", "--parallelism", "2"])
+    let mut first = w
+        .alibaba_command(&["apply", "--auto-approve", "--parallelism", "2"])
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
@@ -186,7 +160,7 @@ fn issue_13_two_applies_on_one_workspace() {
         );
         std::thread::yield_now();
     }
-    let run = |args: &[&str]| crate::Run::from(alibaba(&w, args).output().unwrap());
+    let run = |args: &[&str]| crate::Run::from(w.alibaba_command(args).output().unwrap());
     let refused = run(&["apply", "--auto-approve"]).expect(1).stderr;
     assert!(
         refused.contains(&format!("locked by pid {}", first.id())) && refused.contains("(apply)"),
