@@ -272,27 +272,7 @@ fn a_trace_log_of_an_apply_shows_requests_and_no_secret() {
 fn a_trace_log_through_the_aws_sdk_shows_requests_and_no_secret() {
     let server = serve(&["--access-key", &format!("stsid:{SECRET}:{TOKEN}")]);
     let w = Workspace::new();
-    w.write(
-        "main.hcl",
-        &format!(
-            r#"
-provider "aws" {{
-  region   = "us-east-1"
-  endpoint = "{}"
-}}
-
-plan "bucket" {{
-  name                     = "logs"
-  product_id               = "prod-sbxvpc0000001"
-  product_version_id       = "pv-sbxvpc0000001"
-  provisioned_product_name = "logs"
-  parameters               = {{ cidr_block = "10.0.0.0/16" }}
-  execute                  = true
-}}
-"#,
-            server.endpoint
-        ),
-    );
+    w.write("main.hcl", &crate::aws_bucket(&server.endpoint, ""));
     let log = w.path().join("aws.log");
     let aws = |args: &[&str], secret: &str| {
         let mut c = w.command(args);

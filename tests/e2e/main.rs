@@ -2,8 +2,10 @@
 //! steps compared with expected exit codes and output. Regression tests are named `issue_<n>`.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output};
+use std::time::Instant;
 
+use planform_state::{Backend, LockInfo};
 use planform_testkit::sandbox::Serve;
 
 mod apply;
@@ -131,6 +133,33 @@ provider "alibaba" {{
     )
 }
 
+/// A `provider "aws"` block pointed at a served sandbox's `endpoint`.
+pub fn aws_provider(endpoint: &str) -> String {
+    format!(
+        r#"
+provider "aws" {{
+  region   = "us-east-1"
+  endpoint = "{endpoint}"
+}}
+"#
+    )
+}
+
+/// `plan.bucket`: one executed VPC plan named `logs` through the `aws` provider at a served
+/// sandbox's `endpoint`, with the attribute lines `more` (e.g. tags) before `execute`.
+pub fn aws_bucket(endpoint: &str, more: &str) -> String {
+    aws_provider(endpoint)
+        + r#"
+plan "bucket" {
+  name                     = "logs"
+  product_id               = "prod-sbxvpc0000001"
+  product_version_id       = "pv-sbxvpc0000001"
+  provisioned_product_name = "logs"
+  parameters               = { cidr_block = "10.0.0.0/16" }
+"# + more
+        + "  execute                  = true\n}\n"
+}
+
 /// `plan "LABEL"` with `count` executed VPC plans, named `PREFIX0`, `PREFIX1`…, the plan of
 /// index N on CIDR 10.N.0.0/16.
 pub fn counted_vpcs(label: &str, prefix: &str, count: usize) -> String {
@@ -174,6 +203,40 @@ impl Run {
             self.stdout, self.stderr
         );
         self
+    }
+}
+
+/// A runtime for the tests' own reads of a backend.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Waits (polling `backend`, not a timer) until the running `child` holds its lock and has named
+/// itself; returns the holder as stored.
+pub fn wait_until_locked_by(
+    rt: &tokio::runtime::Runtime,
+    backend: &dyn Backend,
+    child: &mut Child,
+) -> LockInfo {
+    let started = Instant::now();
+    loop {
+        if let Some(h) = rt.block_on(backend.holder()).unwrap() {
+            if h.pid == child.id() {
+                return h;
+            }
+        }
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "the first apply never locked"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the first apply ended early"
+        );
+        std::thread::yield_now();
     }
 }
 

@@ -14,7 +14,7 @@ use planform_state::Backend;
 use planform_state_pg::PgBackend;
 use planform_testkit::postgres::Postgres;
 
-use crate::{Run, Workspace};
+use crate::{runtime, Run, Workspace};
 
 /// The server the tests of this binary share while any of them runs: started by the first,
 /// stopped (on drop) when the last one is done, so a run starts one or a few, not one per test.
@@ -41,13 +41,6 @@ fn on_pg(w: &Workspace, conn: &str, args: &[&str]) -> Run {
             .output()
             .expect("planform runs"),
     )
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
 }
 
 /// The test's own view of a workspace's rows (it never writes through it).
@@ -243,24 +236,8 @@ fn two_applies_on_one_pg_workspace() {
         .unwrap();
     let o = observer(pg.conn_str(), "e2e_two_applies", "shared");
     let rt = runtime();
-    // Wait (polling the lease row, not a timer) until the first apply holds the lock.
-    let started = Instant::now();
-    let holder = loop {
-        if let Some(h) = rt.block_on(o.holder()).unwrap() {
-            if h.pid == first.id() {
-                break h;
-            }
-        }
-        assert!(
-            started.elapsed().as_secs() < 60,
-            "the first apply never locked"
-        );
-        assert!(
-            first.try_wait().unwrap().is_none(),
-            "the first apply ended early"
-        );
-        std::thread::yield_now();
-    };
+    // Until the first apply holds the lock (the lease row names it).
+    let holder = crate::wait_until_locked_by(&rt, &o, &mut first);
     assert_eq!(holder.command, "apply");
 
     let refused = Run::from(apply(&["apply", "--auto-approve"]).output().unwrap()).expect(1);

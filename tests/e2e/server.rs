@@ -125,24 +125,9 @@ fn apply_through_the_official_aws_sdk() {
     let w = Workspace::new();
     w.write(
         "main.hcl",
-        &format!(
-            r#"
-provider "aws" {{
-  region   = "us-east-1"
-  endpoint = "{}"
-}}
-
-plan "bucket" {{
-  name                     = "logs"
-  product_id               = "prod-sbxvpc0000001"
-  product_version_id       = "pv-sbxvpc0000001"
-  provisioned_product_name = "logs"
-  parameters               = {{ cidr_block = "10.0.0.0/16" }}
-  tags                     = {{ team = "platform" }}
-  execute                  = true
-}}
-"#,
-            server.endpoint
+        &crate::aws_bucket(
+            &server.endpoint,
+            "  tags                     = { team = \"platform\" }\n",
         ),
     );
     let aws = |args: &[&str]| run_aws(&w, args);
@@ -301,35 +286,28 @@ fn issue_12_for_each_and_count_through_the_aws_provider() {
     let w = Workspace::new();
     w.write(
         "main.hcl",
-        &format!(
-            r#"
-provider "aws" {{
-  region   = "us-east-1"
-  endpoint = "{}"
-}}
-
-plan "app" {{
+        &(crate::aws_provider(&server.endpoint)
+            + r#"
+plan "app" {
   for_each                 = toset(["web", "api", "a b"])
-  name                     = "app-${{replace(each.key, " ", "-")}}"
+  name                     = "app-${replace(each.key, " ", "-")}"
   product_id               = "prod-sbxvpc0000001"
   product_version_id       = "pv-sbxvpc0000001"
-  provisioned_product_name = "app-${{replace(each.key, " ", "-")}}"
-  parameters               = {{ cidr_block = "10.0.0.0/16" }}
+  provisioned_product_name = "app-${replace(each.key, " ", "-")}"
+  parameters               = { cidr_block = "10.0.0.0/16" }
   execute                  = true
-}}
+}
 
-plan "worker" {{
+plan "worker" {
   count                    = 2
-  name                     = "worker-${{count.index}}"
+  name                     = "worker-${count.index}"
   product_id               = "prod-sbxvpc0000001"
   product_version_id       = "pv-sbxvpc0000001"
-  provisioned_product_name = "worker-${{count.index}}"
-  parameters               = {{ cidr_block = "10.1.0.0/16" }}
+  provisioned_product_name = "worker-${count.index}"
+  parameters               = { cidr_block = "10.1.0.0/16" }
   execute                  = true
-}}
-"#,
-            server.endpoint
-        ),
+}
+"#),
     );
     let aws = |args: &[&str]| run_aws(&w, args);
     let applied = aws(&["apply", "--auto-approve"]);

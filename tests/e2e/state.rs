@@ -7,14 +7,7 @@ use std::time::Duration;
 
 use planform_state::{Backend, LocalBackend};
 
-use crate::Workspace;
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
+use crate::{runtime, Workspace};
 
 fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap()
@@ -143,23 +136,7 @@ fn issue_13_two_applies_on_one_workspace() {
         .unwrap();
     let backend = LocalBackend::new(w.path().join(".planform/state.json"));
     let rt = runtime();
-    // Wait (by polling, not a timer) until the first apply holds the lock and has named itself.
-    let started = std::time::Instant::now();
-    while rt
-        .block_on(backend.holder())
-        .unwrap()
-        .is_none_or(|h| h.pid != first.id())
-    {
-        assert!(
-            started.elapsed().as_secs() < 60,
-            "the first apply never locked"
-        );
-        assert!(
-            first.try_wait().unwrap().is_none(),
-            "the first apply ended early"
-        );
-        std::thread::yield_now();
-    }
+    crate::wait_until_locked_by(&rt, &backend, &mut first);
     let run = |args: &[&str]| crate::Run::from(w.alibaba_command(args).output().unwrap());
     let refused = run(&["apply", "--auto-approve"]).expect(1).stderr;
     assert!(
