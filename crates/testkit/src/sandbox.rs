@@ -154,7 +154,14 @@ impl Serve {
         let mut out = BufReader::new(child.stdout.take().expect("stdout is piped"));
         loop {
             let mut line = String::new();
-            let read = out.read_line(&mut line).expect("read the server's output");
+            let read = match out.read_line(&mut line) {
+                Ok(read) => read,
+                Err(e) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!("cannot read what sandbox serve says: {e}");
+                }
+            };
             if let Some(address) = line.trim().strip_prefix(ANNOUNCEMENT) {
                 return Ok((child, address.to_string()));
             }
