@@ -6,7 +6,8 @@
 //! ```no_run
 //! use planform_testkit::sandbox::Serve;
 //!
-//! let server = Serve::new(env!("CARGO_BIN_EXE_planform"))
+//! // In the planform crate's integration tests: env!("CARGO_BIN_EXE_planform").
+//! let server = Serve::new("target/debug/planform")
 //!     .access_key("e2eid:e2esecret")
 //!     .preview_ms(20)
 //!     .execute_ms(40)
@@ -266,5 +267,101 @@ impl Drop for Served {
                 eprintln!("--- sandbox serve at {} said:\n{stderr}", self.endpoint);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    /// A stand-in for `planform`: a shell script that records its arguments and environment,
+    /// says `before` on standard output, then either announces `listening on ADDRESS` and waits
+    /// (until killed), or says `stderr` and exits 1 when `ADDRESS` is empty.
+    fn fake_planform(dir: &Path, before: &str, address: &str, stderr: &str) -> PathBuf {
+        let script = dir.join("planform");
+        let announce = if address.is_empty() {
+            format!("echo '{stderr}' >&2\nexit 1")
+        } else {
+            format!("echo 'listening on {address}'\nexec tail -f /dev/null")
+        };
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\necho \"$@\" > '{args}'\necho \"$FAKE_SETTING\" > '{env}'\nprintf '{before}'\n{announce}\n",
+                args = dir.join("args").display(),
+                env = dir.join("env").display(),
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        script
+    }
+
+    #[test]
+    fn start_reads_the_announced_address_and_passes_every_option_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = fake_planform(
+            dir.path(),
+            "access key: generated:secret\\n",
+            "http://127.0.0.1:4567",
+            "",
+        );
+        let mut served = Serve::new(&bin)
+            .access_key("a:b")
+            .access_key("c:d:token")
+            .execute_ms(10)
+            .execute_ms(3000)
+            .preview_ms(20)
+            .latency_ms(5)
+            .args(&["--fail-rate", "0.2"])
+            .env("FAKE_SETTING", "on")
+            .start();
+        assert_eq!(served.endpoint, "http://127.0.0.1:4567");
+        let args = std::fs::read_to_string(dir.path().join("args")).unwrap();
+        assert_eq!(
+            args.trim(),
+            format!(
+                "sandbox serve --listen 127.0.0.1:0 --access-key a:b --access-key c:d:token \
+                 --latency-ms 5 --preview-ms 20 --execute-ms 3000 --data {} --fail-rate 0.2",
+                served.data().display()
+            )
+        );
+        let env = std::fs::read_to_string(dir.path().join("env")).unwrap();
+        assert_eq!(env.trim(), "on");
+        let data = served.stop();
+        assert_eq!(data, served.data());
+        assert!(served.child.try_wait().unwrap().is_some(), "stopped");
+    }
+
+    #[test]
+    fn a_server_that_stops_without_listening_is_a_failure_with_what_it_said() {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = fake_planform(dir.path(), "", "", "error: cannot listen on 127.0.0.1:9");
+        let Err(failed) = std::panic::catch_unwind(|| Serve::new(&bin).start()) else {
+            panic!("a server that said nothing started");
+        };
+        let message = failed.downcast_ref::<String>().unwrap();
+        assert!(
+            message.contains("sandbox serve stopped without listening (exit status: 1)")
+                && message.contains("--- stderr\nerror: cannot listen on 127.0.0.1:9"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn only_a_taken_address_is_worth_waiting_for() {
+        let refused = |stderr: &str| NotListening {
+            command: String::new(),
+            status: String::new(),
+            stdout: String::new(),
+            stderr: stderr.into(),
+        };
+        assert!(refused(
+            "error: cannot listen on 127.0.0.1:4567\n\nCaused by:\n    Address already in use (os error 98)"
+        )
+        .address_in_use());
+        assert!(!refused("error: --fail-rate must be from 0 to 1, got 2").address_in_use());
     }
 }
