@@ -78,6 +78,21 @@ planform {{
     )
 }
 
+/// A workspace of 30 plans with its state in `schema` of the pg backend under `workspace`, and
+/// the command that applies it slowly enough to be interrupted: 5 at a time, each execution
+/// taking 300 ms.
+fn interruptible_apply(pg: &Postgres, schema: &str, workspace: &str) -> (Workspace, Command) {
+    let w = Workspace::new();
+    w.write("main.hcl", &counted_plans(workspace, schema, 30));
+    let mut apply = on_pg_command(
+        &w,
+        pg.conn_str(),
+        &["apply", "--auto-approve", "--parallelism", "5"],
+    );
+    apply.env("PLANFORM_SANDBOX_EXECUTE_MS", "300");
+    (w, apply)
+}
+
 /// Waits (polling the database, not a timer) until the running `child` has stored at least
 /// `n` plans in the workspace `observer` reads.
 fn wait_for_stored_plans(rt: &tokio::runtime::Runtime, o: &PgBackend, child: &mut Child, n: usize) {
@@ -300,17 +315,8 @@ fn two_applies_on_one_pg_workspace() {
 fn kill_9_mid_apply_on_pg_then_one_apply_converges() {
     let pg = shared_server();
     let (schema, workspace) = ("e2e_kill", "killed");
-    let w = Workspace::new();
-    w.write("main.hcl", &counted_plans(workspace, schema, 30));
-    let mut child = on_pg_command(
-        &w,
-        pg.conn_str(),
-        &["apply", "--auto-approve", "--parallelism", "5"],
-    )
-    .env("PLANFORM_SANDBOX_EXECUTE_MS", "300")
-    .stdout(Stdio::null())
-    .spawn()
-    .unwrap();
+    let (w, mut apply) = interruptible_apply(&pg, schema, workspace);
+    let mut child = apply.stdout(Stdio::null()).spawn().unwrap();
     let o = observer(pg.conn_str(), schema, workspace);
     let rt = runtime();
     wait_for_stored_plans(&rt, &o, &mut child, 6);
@@ -365,19 +371,13 @@ fn the_database_stopped_mid_apply_then_push_and_apply_lose_nothing() {
     // Its own server: this test stops it.
     let pg = Postgres::throwaway();
     let (schema, workspace) = ("e2e_halted", "halted");
-    let w = Workspace::new();
-    w.write("main.hcl", &counted_plans(workspace, schema, 30));
-    let mut child = on_pg_command(
-        &w,
-        pg.conn_str(),
-        &["apply", "--auto-approve", "--parallelism", "5"],
-    )
-    .env("PLANFORM_SANDBOX_EXECUTE_MS", "300")
-    .env("PLANFORM_PG_RETRY_FOR", "2s")
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
+    let (w, mut apply) = interruptible_apply(&pg, schema, workspace);
+    let mut child = apply
+        .env("PLANFORM_PG_RETRY_FOR", "2s")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let o = observer(pg.conn_str(), schema, workspace);
     let rt = runtime();
     wait_for_stored_plans(&rt, &o, &mut child, 6);

@@ -598,11 +598,7 @@ async fn tls_modes() {
 
 #[tokio::test]
 async fn an_unreachable_server_is_a_clear_error_without_the_password() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = planform_testkit::free_port();
     let b = PgBackend::new(
         &format!("host=127.0.0.1 port={port} user=u password=hunter2 sslmode=disable"),
         "planform",
