@@ -148,16 +148,19 @@ provider "aws" {{
 /// `plan.bucket`: one executed VPC plan named `logs` through the `aws` provider at a served
 /// sandbox's `endpoint`, with the attribute lines `more` (e.g. tags) before `execute`.
 pub fn aws_bucket(endpoint: &str, more: &str) -> String {
-    aws_provider(endpoint)
-        + r#"
-plan "bucket" {
+    format!(
+        r#"{provider}
+plan "bucket" {{
   name                     = "logs"
   product_id               = "prod-sbxvpc0000001"
   product_version_id       = "pv-sbxvpc0000001"
   provisioned_product_name = "logs"
-  parameters               = { cidr_block = "10.0.0.0/16" }
-"# + more
-        + "  execute                  = true\n}\n"
+  parameters               = {{ cidr_block = "10.0.0.0/16" }}
+{more}  execute                  = true
+}}
+"#,
+        provider = aws_provider(endpoint)
+    )
 }
 
 /// `plan "LABEL"` with `count` executed VPC plans, named `PREFIX0`, `PREFIX1`…, the plan of
