@@ -143,42 +143,35 @@ fn replace_forces_a_replacement_of_exactly_that_address() {
 }
 
 fn served_manifest(endpoint: &str) -> String {
-    format!(
-        r#"
-provider "alibaba" {{
-  region      = "cn-hangzhou"
-  endpoint    = "{endpoint}"
-  max_retries = 1
-}}
-
-variable "password" {{
+    crate::alibaba_provider(endpoint, 1)
+        + r#"
+variable "password" {
   type      = string
   sensitive = true
-}}
+}
 
-plan "network" {{
+plan "network" {
   name                     = "vpc-e2e"
   product_id               = "prod-sbxvpc0000001"
   product_version_id       = "pv-sbxvpc0000001"
   provisioned_product_name = "vpc-e2e"
-  parameters               = {{ cidr_block = "10.0.0.0/16" }}
+  parameters               = { cidr_block = "10.0.0.0/16" }
   execute                  = true
-}}
+}
 
-plan "app" {{
+plan "app" {
   name                     = "app-e2e"
   product_id               = "prod-sbxecs0000001"
   product_version_id       = "pv-sbxecs0000002"
   provisioned_product_name = "app-e2e"
-  parameters = {{
+  parameters = {
     vpc_id        = plan.network.outputs.vpc_id
     instance_type = "ecs.g7.large"
     password      = var.password
-  }}
+  }
   execute = true
-}}
+}
 "#
-    )
 }
 
 const SECRET: &str = "e2e-secret-5f1c";
@@ -280,27 +273,7 @@ fn a_trace_log_of_an_apply_shows_requests_and_no_secret() {
 fn a_trace_log_through_the_aws_sdk_shows_requests_and_no_secret() {
     let server = serve(&["--access-key", &format!("stsid:{SECRET}:{TOKEN}")]);
     let w = Workspace::new();
-    w.write(
-        "main.hcl",
-        &format!(
-            r#"
-provider "aws" {{
-  region   = "us-east-1"
-  endpoint = "{}"
-}}
-
-plan "bucket" {{
-  name                     = "logs"
-  product_id               = "prod-sbxvpc0000001"
-  product_version_id       = "pv-sbxvpc0000001"
-  provisioned_product_name = "logs"
-  parameters               = {{ cidr_block = "10.0.0.0/16" }}
-  execute                  = true
-}}
-"#,
-            server.endpoint
-        ),
-    );
+    w.write("main.hcl", &crate::aws_bucket(&server.endpoint, ""));
     let log = w.path().join("aws.log");
     let aws = |args: &[&str], secret: &str| {
         let mut c = w.command(args);

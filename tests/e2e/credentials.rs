@@ -5,51 +5,21 @@
 //! wait (a separate process has no clock to share); the clock-driven version of this test, over a
 //! simulated two-minute apply, is `crates/client/tests/credentials_against_sandbox.rs`.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-
 use base64::Engine;
+use planform_testkit::sandbox::Served;
 
 use crate::{Run, Workspace};
 
-pub struct Server {
-    child: Child,
-    pub endpoint: String,
-    _data: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-pub fn serve(ttl_seconds: &str, execute_ms: &str) -> Server {
-    let data = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_planform"))
-        .args(["sandbox", "serve", "--listen", "127.0.0.1:0"])
-        .args(["--access-key", "e2eid:e2esecret", "--preview-ms", "20"])
-        .args(["--execute-ms", execute_ms, "--data"])
-        .arg(data.path())
-        .env("PLANFORM_SANDBOX_CREDENTIALS_TTL_SECONDS", ttl_seconds)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let endpoint = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("{line}"))
-        .to_string();
-    Server {
-        child,
-        endpoint,
-        _data: data,
-    }
+/// [`crate::sandbox`] issuing credentials that live `ttl_seconds`, executing plans in
+/// `execute_ms`.
+pub fn serve(ttl_seconds: u64, execute_ms: u64) -> Served {
+    crate::sandbox()
+        .execute_ms(execute_ms)
+        .env(
+            "PLANFORM_SANDBOX_CREDENTIALS_TTL_SECONDS",
+            &ttl_seconds.to_string(),
+        )
+        .start()
 }
 
 /// An OIDC token as CI systems issue them (the sandbox checks its claims, not its signature).
@@ -87,6 +57,28 @@ plan "network" {{
     )
 }
 
+/// A workspace with the VPC plan through the `alibaba` provider at `server`.
+fn alibaba_workspace(server: &Served) -> Workspace {
+    workspace_with(&format!(
+        "provider \"alibaba\" {{\n  region   = \"cn-hangzhou\"\n  endpoint = \"{}\"\n}}",
+        server.endpoint
+    ))
+}
+
+/// A workspace with the VPC plan through the `aws` provider at `server`.
+fn aws_workspace(server: &Served) -> Workspace {
+    workspace_with(&format!(
+        "provider \"aws\" {{\n  region   = \"us-east-1\"\n  endpoint = \"{}\"\n}}",
+        server.endpoint
+    ))
+}
+
+fn workspace_with(provider: &str) -> Workspace {
+    let w = Workspace::new();
+    w.write("main.hcl", &plan(provider));
+    w
+}
+
 /// `planform` with no credential but what `vars` give (and nothing from the caller's HOME).
 fn run(w: &Workspace, args: &[&str], vars: &[(&str, &str)]) -> Run {
     let mut c = w.command(args);
@@ -106,15 +98,8 @@ fn run(w: &Workspace, args: &[&str], vars: &[(&str, &str)]) -> Run {
 
 #[test]
 fn alibaba_oidc_credentials_expire_during_an_apply_and_are_refreshed() {
-    let server = serve("2", "3000");
-    let w = Workspace::new();
-    w.write(
-        "main.hcl",
-        &plan(&format!(
-            "provider \"alibaba\" {{\n  region   = \"cn-hangzhou\"\n  endpoint = \"{}\"\n}}",
-            server.endpoint
-        )),
-    );
+    let server = serve(2, 3000);
+    let w = alibaba_workspace(&server);
     w.write("token", &jwt());
     let token = w.path().join("token");
     let vars = [
@@ -149,15 +134,8 @@ fn alibaba_oidc_credentials_expire_during_an_apply_and_are_refreshed() {
 
 #[test]
 fn broken_credential_files_are_clear_errors_that_keep_the_secret() {
-    let server = serve("3600", "40");
-    let w = Workspace::new();
-    w.write(
-        "main.hcl",
-        &plan(&format!(
-            "provider \"alibaba\" {{\n  region   = \"cn-hangzhou\"\n  endpoint = \"{}\"\n}}",
-            server.endpoint
-        )),
-    );
+    let server = serve(3600, 40);
+    let w = alibaba_workspace(&server);
     std::fs::create_dir_all(w.path().join(".aliyun")).unwrap();
     let config = w.path().join(".aliyun/config.json");
     let shown = config.display().to_string();
@@ -224,15 +202,8 @@ fn broken_credential_files_are_clear_errors_that_keep_the_secret() {
 
 #[test]
 fn aws_web_identity_through_the_sdk_default_chain() {
-    let server = serve("3600", "40");
-    let w = Workspace::new();
-    w.write(
-        "main.hcl",
-        &plan(&format!(
-            "provider \"aws\" {{\n  region   = \"us-east-1\"\n  endpoint = \"{}\"\n}}",
-            server.endpoint
-        )),
-    );
+    let server = serve(3600, 40);
+    let w = aws_workspace(&server);
     w.write("token", &jwt());
     let token = w.path().join("token");
     let vars = [
@@ -266,21 +237,9 @@ fn aws_web_identity_through_the_sdk_default_chain() {
     assert!(!r.stderr.contains("NetworkError"), "{}", r.stderr);
 }
 
-fn aws_workspace(server: &Server) -> Workspace {
-    let w = Workspace::new();
-    w.write(
-        "main.hcl",
-        &plan(&format!(
-            "provider \"aws\" {{\n  region   = \"us-east-1\"\n  endpoint = \"{}\"\n}}",
-            server.endpoint
-        )),
-    );
-    w
-}
-
 #[test]
 fn aws_profiles_from_the_shared_config_and_credentials_files() {
-    let server = serve("3600", "40");
+    let server = serve(3600, 40);
     let w = aws_workspace(&server);
     w.write("token", &jwt());
     let token = w.path().join("token");
@@ -376,7 +335,7 @@ fn fake_sso_portal(calls: std::sync::Arc<std::sync::Mutex<Vec<String>>>) -> fake
 
 #[test]
 fn aws_sso_profile_with_a_cached_token() {
-    let server = serve("3600", "40");
+    let server = serve(3600, 40);
     let w = aws_workspace(&server);
     let calls = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let portal = fake_sso_portal(calls.clone());

@@ -2,7 +2,11 @@
 //! steps compared with expected exit codes and output. Regression tests are named `issue_<n>`.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output};
+use std::time::Instant;
+
+use planform_state::{Backend, LockInfo};
+use planform_testkit::sandbox::Serve;
 
 mod apply;
 mod cli;
@@ -80,6 +84,13 @@ impl Workspace {
         run
     }
 
+    /// [`Workspace::command`] with the Alibaba credentials of [`sandbox`]'s key.
+    pub fn alibaba_command(&self, args: &[&str]) -> Command {
+        let mut c = self.command(args);
+        with_sandbox_key(&mut c, self.path());
+        c
+    }
+
     pub fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_planform"));
         // Run from the workspace, as a user would: relative paths (`--out F`) land there.
@@ -92,6 +103,85 @@ impl Workspace {
         c.stdin(std::process::Stdio::null());
         c
     }
+}
+
+/// `planform sandbox serve` as these tests run it: the key `e2eid:e2esecret`, previews of 20 ms
+/// and executions of 40 ms (the timings [`Workspace::command`] gives the embedded sandbox).
+pub fn sandbox() -> Serve {
+    Serve::new(env!("CARGO_BIN_EXE_planform"))
+        .access_key("e2eid:e2esecret")
+        .preview_ms(20)
+        .execute_ms(40)
+}
+
+/// Gives `c` the Alibaba credentials of [`sandbox`]'s key, and `home` as its home directory
+/// (so that no credential file of the caller's is read).
+pub fn with_sandbox_key<'c>(c: &'c mut Command, home: &Path) -> &'c mut Command {
+    c.env("ALIBABA_CLOUD_ACCESS_KEY_ID", "e2eid")
+        .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "e2esecret")
+        .env("HOME", home)
+}
+
+/// A `provider "alibaba"` block pointed at a served sandbox's `endpoint`, with the client's
+/// retries capped at `max_retries`.
+pub fn alibaba_provider(endpoint: &str, max_retries: u32) -> String {
+    format!(
+        r#"
+provider "alibaba" {{
+  region      = "cn-hangzhou"
+  endpoint    = "{endpoint}"
+  max_retries = {max_retries}
+}}
+"#
+    )
+}
+
+/// A `provider "aws"` block pointed at a served sandbox's `endpoint`.
+pub fn aws_provider(endpoint: &str) -> String {
+    format!(
+        r#"
+provider "aws" {{
+  region   = "us-east-1"
+  endpoint = "{endpoint}"
+}}
+"#
+    )
+}
+
+/// `plan.bucket`: one executed VPC plan named `logs` through the `aws` provider at a served
+/// sandbox's `endpoint`, with the attribute lines `more` (e.g. tags) before `execute`.
+pub fn aws_bucket(endpoint: &str, more: &str) -> String {
+    format!(
+        r#"{provider}
+plan "bucket" {{
+  name                     = "logs"
+  product_id               = "prod-sbxvpc0000001"
+  product_version_id       = "pv-sbxvpc0000001"
+  provisioned_product_name = "logs"
+  parameters               = {{ cidr_block = "10.0.0.0/16" }}
+{more}  execute                  = true
+}}
+"#,
+        provider = aws_provider(endpoint)
+    )
+}
+
+/// `plan "LABEL"` with `count` executed VPC plans, named `PREFIX0`, `PREFIX1`…, the plan of
+/// index N on CIDR 10.N.0.0/16.
+pub fn counted_vpcs(label: &str, prefix: &str, count: usize) -> String {
+    format!(
+        r#"
+plan "{label}" {{
+  count                    = {count}
+  name                     = "{prefix}${{count.index}}"
+  product_id               = "prod-sbxvpc0000001"
+  product_version_id       = "pv-sbxvpc0000001"
+  provisioned_product_name = "{prefix}${{count.index}}"
+  parameters               = {{ cidr_block = "10.${{count.index}}.0.0/16" }}
+  execute                  = true
+}}
+"#
+    )
 }
 
 pub struct Run {
@@ -119,6 +209,40 @@ impl Run {
             self.stdout, self.stderr
         );
         self
+    }
+}
+
+/// A runtime for the tests' own reads of a backend.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Waits (polling `backend`, not a timer) until the running `child` holds its lock and has named
+/// itself; returns the holder as stored.
+pub fn wait_until_locked_by(
+    rt: &tokio::runtime::Runtime,
+    backend: &dyn Backend,
+    child: &mut Child,
+) -> LockInfo {
+    let started = Instant::now();
+    loop {
+        if let Some(h) = rt.block_on(backend.holder()).unwrap() {
+            if h.pid == child.id() {
+                return h;
+            }
+        }
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "the first apply never locked"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the first apply ended early"
+        );
+        std::thread::yield_now();
     }
 }
 

@@ -1,5 +1,5 @@
 //! Issue 13: the real `planform` on the PostgreSQL backend, against a throwaway server started
-//! for the test (`crates/state-pg/tests/support`, or `PLANFORM_TEST_PG_URL`): the lifecycle, two
+//! for the test (`planform-testkit`, or `PLANFORM_TEST_PG_URL`): the lifecycle, two
 //! applies on one workspace, kill -9 mid-apply, the database stopped mid-apply, and a migration
 //! local → pg → local. The tests that do not stop the server share one (each in its own schema);
 //! the one that stops it starts its own.
@@ -12,21 +12,19 @@ use std::time::Instant;
 use planform_sandbox::{store::Store, Catalog, PlanStatus, Sandbox, Settings, SystemClock};
 use planform_state::Backend;
 use planform_state_pg::PgBackend;
+use planform_testkit::postgres::Postgres;
 
-use crate::{Run, Workspace};
-
-#[path = "../../crates/state-pg/tests/support/mod.rs"]
-mod support;
+use crate::{runtime, Run, Workspace};
 
 /// The server the tests of this binary share while any of them runs: started by the first,
 /// stopped (on drop) when the last one is done, so a run starts one or a few, not one per test.
-fn shared_server() -> Arc<support::Pg> {
-    static SHARED: Mutex<Weak<support::Pg>> = Mutex::new(Weak::new());
+fn shared_server() -> Arc<Postgres> {
+    static SHARED: Mutex<Weak<Postgres>> = Mutex::new(Weak::new());
     let mut shared = SHARED.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(pg) = shared.upgrade() {
         return pg;
     }
-    let pg = Arc::new(support::Pg::start());
+    let pg = Arc::new(Postgres::for_tests());
     *shared = Arc::downgrade(&pg);
     pg
 }
@@ -43,13 +41,6 @@ fn on_pg(w: &Workspace, conn: &str, args: &[&str]) -> Run {
             .output()
             .expect("planform runs"),
     )
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
 }
 
 /// The test's own view of a workspace's rows (it never writes through it).
@@ -72,24 +63,34 @@ fn now_s() -> u64 {
 /// `count` executed VPC plans in the embedded sandbox, with the state in `schema` of the pg
 /// backend under `workspace`.
 fn counted_plans(workspace: &str, schema: &str, count: usize) -> String {
+    pg_state(workspace, schema) + &crate::counted_vpcs("net", "net-", count)
+}
+
+/// A `planform` block keeping `workspace`'s state in `schema` of the pg backend.
+fn pg_state(workspace: &str, schema: &str) -> String {
     format!(
         r#"
 planform {{
   workspace = "{workspace}"
   state "pg" {{ schema_name = "{schema}" }}
 }}
-
-plan "net" {{
-  count                    = {count}
-  name                     = "net-${{count.index}}"
-  product_id               = "prod-sbxvpc0000001"
-  product_version_id       = "pv-sbxvpc0000001"
-  provisioned_product_name = "net-${{count.index}}"
-  parameters               = {{ cidr_block = "10.${{count.index}}.0.0/16" }}
-  execute                  = true
-}}
 "#
     )
+}
+
+/// A workspace of 30 plans with its state in `schema` of the pg backend under `workspace`, and
+/// the command that applies it slowly enough to be interrupted: 5 at a time, each execution
+/// taking 300 ms.
+fn interruptible_apply(pg: &Postgres, schema: &str, workspace: &str) -> (Workspace, Command) {
+    let w = Workspace::new();
+    w.write("main.hcl", &counted_plans(workspace, schema, 30));
+    let mut apply = on_pg_command(
+        &w,
+        pg.conn_str(),
+        &["apply", "--auto-approve", "--parallelism", "5"],
+    );
+    apply.env("PLANFORM_SANDBOX_EXECUTE_MS", "300");
+    (w, apply)
 }
 
 /// Waits (polling the database, not a timer) until the running `child` has stored at least
@@ -235,37 +236,13 @@ fn two_applies_on_one_pg_workspace() {
     let w = Workspace::new();
     w.write(
         "main.hcl",
-        &format!(
-            r#"
-planform {{
-  workspace = "shared"
-  state "pg" {{ schema_name = "e2e_two_applies" }}
-}}
-
-provider "alibaba" {{
-  region      = "cn-hangzhou"
-  endpoint    = "{}"
-  max_retries = 8
-}}
-
-plan "net" {{
-  count                    = 6
-  name                     = "net-${{count.index}}"
-  product_id               = "prod-sbxvpc0000001"
-  product_version_id       = "pv-sbxvpc0000001"
-  provisioned_product_name = "net-${{count.index}}"
-  parameters               = {{ cidr_block = "10.${{count.index}}.0.0/16" }}
-  execute                  = true
-}}
-"#,
-            server.endpoint
-        ),
+        &(pg_state("shared", "e2e_two_applies")
+            + &crate::alibaba_provider(&server.endpoint, 8)
+            + &crate::counted_vpcs("net", "net-", 6)),
     );
     let apply = |args: &[&str]| {
         let mut c = on_pg_command(&w, pg.conn_str(), args);
-        c.env("ALIBABA_CLOUD_ACCESS_KEY_ID", "e2eid")
-            .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "e2esecret")
-            .env("HOME", w.path());
+        crate::with_sandbox_key(&mut c, w.path());
         c
     };
     let mut first = apply(&["apply", "--auto-approve", "--parallelism", "2"])
@@ -274,24 +251,8 @@ plan "net" {{
         .unwrap();
     let o = observer(pg.conn_str(), "e2e_two_applies", "shared");
     let rt = runtime();
-    // Wait (polling the lease row, not a timer) until the first apply holds the lock.
-    let started = Instant::now();
-    let holder = loop {
-        if let Some(h) = rt.block_on(o.holder()).unwrap() {
-            if h.pid == first.id() {
-                break h;
-            }
-        }
-        assert!(
-            started.elapsed().as_secs() < 60,
-            "the first apply never locked"
-        );
-        assert!(
-            first.try_wait().unwrap().is_none(),
-            "the first apply ended early"
-        );
-        std::thread::yield_now();
-    };
+    // Until the first apply holds the lock (the lease row names it).
+    let holder = crate::wait_until_locked_by(&rt, &o, &mut first);
     assert_eq!(holder.command, "apply");
 
     let refused = Run::from(apply(&["apply", "--auto-approve"]).output().unwrap()).expect(1);
@@ -354,17 +315,8 @@ plan "net" {{
 fn kill_9_mid_apply_on_pg_then_one_apply_converges() {
     let pg = shared_server();
     let (schema, workspace) = ("e2e_kill", "killed");
-    let w = Workspace::new();
-    w.write("main.hcl", &counted_plans(workspace, schema, 30));
-    let mut child = on_pg_command(
-        &w,
-        pg.conn_str(),
-        &["apply", "--auto-approve", "--parallelism", "5"],
-    )
-    .env("PLANFORM_SANDBOX_EXECUTE_MS", "300")
-    .stdout(Stdio::null())
-    .spawn()
-    .unwrap();
+    let (w, mut apply) = interruptible_apply(&pg, schema, workspace);
+    let mut child = apply.stdout(Stdio::null()).spawn().unwrap();
     let o = observer(pg.conn_str(), schema, workspace);
     let rt = runtime();
     wait_for_stored_plans(&rt, &o, &mut child, 6);
@@ -417,21 +369,15 @@ fn kill_9_mid_apply_on_pg_then_one_apply_converges() {
 #[test]
 fn the_database_stopped_mid_apply_then_push_and_apply_lose_nothing() {
     // Its own server: this test stops it.
-    let pg = support::Pg::start_local();
+    let pg = Postgres::throwaway();
     let (schema, workspace) = ("e2e_halted", "halted");
-    let w = Workspace::new();
-    w.write("main.hcl", &counted_plans(workspace, schema, 30));
-    let mut child = on_pg_command(
-        &w,
-        pg.conn_str(),
-        &["apply", "--auto-approve", "--parallelism", "5"],
-    )
-    .env("PLANFORM_SANDBOX_EXECUTE_MS", "300")
-    .env("PLANFORM_PG_RETRY_FOR", "2s")
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
+    let (w, mut apply) = interruptible_apply(&pg, schema, workspace);
+    let mut child = apply
+        .env("PLANFORM_PG_RETRY_FOR", "2s")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let o = observer(pg.conn_str(), schema, workspace);
     let rt = runtime();
     wait_for_stored_plans(&rt, &o, &mut child, 6);

@@ -270,7 +270,12 @@ impl Runner {
 
 /// Writes the workspace's manifest in planform's canonical layout (the recipe checks `fmt`).
 fn write_manifest(dir: &Path, endpoint: &str, cidr: &str) {
-    std::fs::write(dir.join("main.hcl"), manifest(endpoint, cidr)).unwrap();
+    write_formatted(dir, &manifest(endpoint, cidr));
+}
+
+/// Writes `text` as `dir`'s `main.hcl`, then lays it out as `planform fmt` does.
+fn write_formatted(dir: &Path, text: &str) {
+    std::fs::write(dir.join("main.hcl"), text).unwrap();
     let fmt = Command::new(env!("CARGO_BIN_EXE_planform"))
         .arg("-C")
         .arg(dir)
@@ -340,7 +345,7 @@ fn ok(run: &JobRun, job: &str) {
 
 #[test]
 fn the_github_recipe_plans_applies_the_reviewed_plan_and_tracks_drift_in_one_issue() {
-    let server = crate::credentials::serve("3600", "40");
+    let server = crate::credentials::serve(3600, 40);
     let r = Runner::new(&server.endpoint);
     std::fs::create_dir_all(r.checkout().join("infra")).unwrap();
     let infra = r.checkout().join("infra");
@@ -437,7 +442,7 @@ fn the_github_recipe_plans_applies_the_reviewed_plan_and_tracks_drift_in_one_iss
 
 #[test]
 fn the_github_recipe_annotates_manifest_errors() {
-    let server = crate::credentials::serve("3600", "40");
+    let server = crate::credentials::serve(3600, 40);
     let r = Runner::new(&server.endpoint);
     std::fs::create_dir_all(r.checkout().join("infra")).unwrap();
     std::fs::write(
@@ -926,23 +931,12 @@ plan "edge" {{
     }
 
     fn write_manifest(dir: &Path, endpoint: &str, cidr: &str) {
-        std::fs::write(dir.join("main.hcl"), manifest(endpoint, cidr)).unwrap();
-        let fmt = Command::new(env!("CARGO_BIN_EXE_planform"))
-            .arg("-C")
-            .arg(dir)
-            .arg("fmt")
-            .output()
-            .unwrap();
-        assert!(
-            fmt.status.success(),
-            "{}",
-            String::from_utf8_lossy(&fmt.stderr)
-        );
+        super::write_formatted(dir, &manifest(endpoint, cidr));
     }
 
     #[test]
     fn the_gitlab_recipe_plans_applies_the_reviewed_plan_and_tracks_drift_in_one_issue() {
-        let server = crate::credentials::serve("3600", "40");
+        let server = crate::credentials::serve(3600, 40);
         let r = Runner::new(&server.endpoint);
         let infra = r.checkout().join("infra");
         write_manifest(&infra, &server.endpoint, "10.0.0.0/16");

@@ -3,9 +3,8 @@
 //! address has one provisioned product and no plan left waiting.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::{Run, Workspace};
@@ -15,78 +14,8 @@ const HANG: Duration = Duration::from_secs(120);
 
 const PLANS: usize = 10;
 
-/// `sandbox serve` on `port` over `data`; returns once it listens. `None` when the port is
-/// not free yet (the killed server's socket may linger a moment).
-fn serve(port: u16, data: &Path) -> Option<Child> {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_planform"))
-        .args(["sandbox", "serve", "--listen"])
-        .arg(format!("127.0.0.1:{port}"))
-        .args(["--access-key", "e2eid:e2esecret"])
-        .args(["--preview-ms", "100", "--execute-ms", "200", "--data"])
-        .arg(data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    if line.starts_with("listening on ") {
-        return Some(child);
-    }
-    let status = child.wait().unwrap();
-    assert!(!status.success(), "the server stopped without listening");
-    None
-}
-
-fn serve_on(port: u16, data: &Path) -> Child {
-    let deadline = Instant::now() + HANG;
-    loop {
-        if let Some(child) = serve(port, data) {
-            return child;
-        }
-        assert!(Instant::now() < deadline, "port {port} never became free");
-        std::thread::yield_now();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn manifest(port: u16) -> String {
-    format!(
-        r#"
-provider "alibaba" {{
-  region      = "cn-hangzhou"
-  endpoint    = "http://127.0.0.1:{port}"
-  max_retries = 8
-}}
-
-plan "app" {{
-  count                    = {PLANS}
-  name                     = "restart-${{count.index}}"
-  product_id               = "prod-sbxvpc0000001"
-  product_version_id       = "pv-sbxvpc0000001"
-  provisioned_product_name = "restart-${{count.index}}"
-  parameters               = {{ cidr_block = "10.${{count.index}}.0.0/16" }}
-  execute                  = true
-}}
-"#
-    )
-}
-
-fn planform(w: &Workspace, args: &[&str]) -> Command {
-    let mut c = w.command(args);
-    c.env("ALIBABA_CLOUD_ACCESS_KEY_ID", "e2eid")
-        .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "e2esecret")
-        .env("HOME", w.path());
-    c
+fn manifest(endpoint: &str) -> String {
+    crate::alibaba_provider(endpoint, 8) + &crate::counted_vpcs("app", "restart-", PLANS)
 }
 
 /// Waits until the client's request log shows a create was sent.
@@ -106,20 +35,14 @@ fn wait_for_first_create(log: &Path, apply: &mut Child) {
     }
 }
 
-fn kill(mut server: Child) {
-    server.kill().unwrap(); // SIGKILL
-    server.wait().unwrap();
-}
-
 #[test]
 fn an_apply_converges_when_the_server_is_killed_and_restarted() {
-    let data = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let server = serve_on(port, data.path());
+    let mut server = crate::sandbox().preview_ms(100).execute_ms(200).start();
     let w = Workspace::new();
-    w.write("main.hcl", &manifest(port));
+    w.write("main.hcl", &manifest(&server.endpoint));
     let log = w.path().join("requests.log");
-    let mut apply = planform(&w, &["apply", "--auto-approve"])
+    let mut apply = w
+        .alibaba_command(&["apply", "--auto-approve"])
         .env("PLANFORM_LOG", "planform_client=debug")
         .env("PLANFORM_LOG_PATH", &log)
         .stdout(Stdio::piped())
@@ -127,8 +50,8 @@ fn an_apply_converges_when_the_server_is_killed_and_restarted() {
         .spawn()
         .unwrap();
     wait_for_first_create(&log, &mut apply);
-    kill(server);
-    let server = serve_on(port, data.path());
+    // SIGKILL, then a new server on the same port and data.
+    server.restart();
     // The interrupted apply retries through the outage, or fails; either is fine.
     let first = Run::from(apply.wait_with_output().unwrap());
     assert!(
@@ -141,27 +64,30 @@ fn an_apply_converges_when_the_server_is_killed_and_restarted() {
         "the interrupted apply exited {}:\n{}{}",
         first.code, first.stdout, first.stderr
     );
-    let second = Run::from(planform(&w, &["apply", "--auto-approve"]).output().unwrap());
+    let second = Run::from(
+        w.alibaba_command(&["apply", "--auto-approve"])
+            .output()
+            .unwrap(),
+    );
     assert_eq!(
         second.code, 0,
         "first apply:\n{}\n{}\nsecond apply:\n{}\n{}",
         first.stdout, first.stderr, second.stdout, second.stderr
     );
     Run::from(
-        planform(&w, &["plan", "--detailed-exitcode"])
+        w.alibaba_command(&["plan", "--detailed-exitcode"])
             .output()
             .unwrap(),
     )
     .expect(0);
-    let listed = Run::from(planform(&w, &["state", "list"]).output().unwrap()).expect(0);
+    let listed = Run::from(w.alibaba_command(&["state", "list"]).output().unwrap()).expect(0);
     assert_eq!(listed.stdout.lines().count(), PLANS, "{}", listed.stdout);
-    kill(server);
+    let data = server.stop();
 
     // What the cloud holds: one provisioned product per address, and every plan carried out.
-    let sandbox =
-        planform_sandbox::Embedded::open(data.path(), planform_sandbox::Settings::default())
-            .unwrap()
-            .sandbox;
+    let sandbox = planform_sandbox::Embedded::open(&data, planform_sandbox::Settings::default())
+        .unwrap()
+        .sandbox;
     let mut sb = sandbox.lock().unwrap();
     let mut products: BTreeMap<String, usize> = BTreeMap::new();
     for p in sb.list_provisioned_products().unwrap() {

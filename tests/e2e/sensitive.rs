@@ -11,7 +11,9 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-use crate::server::{serve, Served};
+use planform_testkit::sandbox::Served;
+
+use crate::server::serve;
 use crate::{Run, Workspace};
 
 const SECRET: &str = "Zq7-distinctive-S3CRET-4711";
@@ -153,11 +155,8 @@ impl Probe {
     /// Runs planform with the secret in the environment only (never on the command line), the
     /// cloud's credentials, the encryption settings and trace logs to a file in the workspace.
     fn run(&mut self, args: &[&str], code: i32) -> Run {
-        let mut c = self.w.command(args);
-        c.env("ALIBABA_CLOUD_ACCESS_KEY_ID", "e2eid")
-            .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "e2esecret")
-            .env("HOME", self.w.path())
-            .env("PLANFORM_VAR_pw", &self.secret)
+        let mut c = self.w.alibaba_command(args);
+        c.env("PLANFORM_VAR_pw", &self.secret)
             .env("DEPLOY_SALT", &self.secret)
             .env("PLANFORM_LOG", "trace")
             .env("PLANFORM_LOG_PATH", self.w.path().join("planform.log"));

@@ -1,120 +1,41 @@
 //! The real `planform` against a real `planform sandbox serve`, through the Alibaba HTTP client.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
+
+use planform_testkit::sandbox::Served;
 
 use crate::Workspace;
 
-pub struct Served {
-    child: Child,
-    pub endpoint: String,
-    data: tempfile::TempDir,
-    extra: Vec<String>,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Served {
-    /// Stops the server; its data stays, at the path returned.
-    pub fn stop(&mut self) -> std::path::PathBuf {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        self.data.path().to_path_buf()
-    }
-
-    /// A new server over the same data, at the same endpoint (a plan is where it was made:
-    /// another endpoint is another place to planform).
-    pub fn restart(mut self) -> Served {
-        self.stop();
-        let data = std::mem::replace(&mut self.data, tempfile::tempdir().unwrap());
-        let extra = std::mem::take(&mut self.extra);
-        let listen = self.endpoint.trim_start_matches("http://").to_string();
-        start(data, extra, &listen)
-    }
-}
-
+/// [`crate::sandbox`] with `extra` options of `sandbox serve`.
 pub fn serve(extra: &[&str]) -> Served {
-    start(
-        tempfile::tempdir().unwrap(),
-        extra.iter().map(|s| s.to_string()).collect(),
-        "127.0.0.1:0",
-    )
-}
-
-fn start(data: tempfile::TempDir, extra: Vec<String>, listen: &str) -> Served {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_planform"))
-        .args([
-            "sandbox",
-            "serve",
-            "--listen",
-            listen,
-            "--access-key",
-            "e2eid:e2esecret",
-            "--preview-ms",
-            "20",
-            "--execute-ms",
-            "40",
-            "--data",
-        ])
-        .arg(data.path())
-        .args(&extra)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let endpoint = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("{line}"))
-        .to_string();
-    Served {
-        child,
-        endpoint,
-        data,
-        extra,
-    }
+    crate::sandbox().args(extra).start()
 }
 
 fn manifest(endpoint: &str) -> String {
-    format!(
-        r#"
-provider "alibaba" {{
-  region      = "cn-hangzhou"
-  endpoint    = "{endpoint}"
-  max_retries = 8
-}}
-
-plan "network" {{
+    crate::alibaba_provider(endpoint, 8)
+        + r#"
+plan "network" {
   name                     = "vpc-e2e"
   product_id               = "prod-sbxvpc0000001"
   product_version_id       = "pv-sbxvpc0000001"
   provisioned_product_name = "vpc-e2e"
-  parameters               = {{ cidr_block = "10.0.0.0/16" }}
+  parameters               = { cidr_block = "10.0.0.0/16" }
   execute                  = true
-}}
+}
 
-plan "app" {{
+plan "app" {
   for_each                 = toset(["web", "api"])
-  name                     = "app-${{each.key}}-e2e"
+  name                     = "app-${each.key}-e2e"
   product_id               = "prod-sbxecs0000001"
   product_version_id       = "pv-sbxecs0000002"
-  provisioned_product_name = "app-${{each.key}}-e2e"
-  parameters = {{
+  provisioned_product_name = "app-${each.key}-e2e"
+  parameters = {
     vpc_id        = plan.network.outputs.vpc_id
     instance_type = "ecs.g7.large"
-  }}
+  }
   execute = true
-}}
+}
 "#
-    )
 }
 
 /// `planform` with AWS credentials for the server's key (and no instance metadata lookups).
@@ -128,11 +49,7 @@ fn run_aws(w: &Workspace, args: &[&str]) -> crate::Run {
 }
 
 fn run(w: &Workspace, args: &[&str]) -> crate::Run {
-    let mut c = w.command(args);
-    c.env("ALIBABA_CLOUD_ACCESS_KEY_ID", "e2eid")
-        .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "e2esecret")
-        .env("HOME", w.path());
-    crate::Run::from(c.output().unwrap())
+    crate::Run::from(w.alibaba_command(args).output().unwrap())
 }
 
 #[test]
@@ -208,24 +125,9 @@ fn apply_through_the_official_aws_sdk() {
     let w = Workspace::new();
     w.write(
         "main.hcl",
-        &format!(
-            r#"
-provider "aws" {{
-  region   = "us-east-1"
-  endpoint = "{}"
-}}
-
-plan "bucket" {{
-  name                     = "logs"
-  product_id               = "prod-sbxvpc0000001"
-  product_version_id       = "pv-sbxvpc0000001"
-  provisioned_product_name = "logs"
-  parameters               = {{ cidr_block = "10.0.0.0/16" }}
-  tags                     = {{ team = "platform" }}
-  execute                  = true
-}}
-"#,
-            server.endpoint
+        &crate::aws_bucket(
+            &server.endpoint,
+            "  tags                     = { team = \"platform\" }\n",
         ),
     );
     let aws = |args: &[&str]| run_aws(&w, args);
@@ -254,25 +156,7 @@ plan "bucket" {{
 
 /// A 30-plan workspace on `sandbox serve` through the Alibaba client.
 fn thirty(endpoint: &str) -> String {
-    format!(
-        r#"
-provider "alibaba" {{
-  region      = "cn-hangzhou"
-  endpoint    = "{endpoint}"
-  max_retries = 8
-}}
-
-plan "net" {{
-  count                    = 30
-  name                     = "vpc-k${{count.index}}"
-  product_id               = "prod-sbxvpc0000001"
-  product_version_id       = "pv-sbxvpc0000001"
-  provisioned_product_name = "vpc-k${{count.index}}"
-  parameters               = {{ cidr_block = "10.${{count.index}}.0.0/16" }}
-  execute                  = true
-}}
-"#
-    )
+    crate::alibaba_provider(endpoint, 8) + &crate::counted_vpcs("net", "vpc-k", 30)
 }
 
 /// Runs `args` and kills it with SIGKILL once the state has been saved `saves` more times (by
@@ -284,12 +168,8 @@ fn kill_after(w: &Workspace, args: &[&str], saves: u64) -> bool {
         state.load_now().ok().flatten().map_or(0, |s| s.serial)
     };
     let start = serial();
-    let mut c = w.command(args);
-    c.env("ALIBABA_CLOUD_ACCESS_KEY_ID", "e2eid")
-        .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "e2esecret")
-        .env("HOME", w.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+    let mut c = w.alibaba_command(args);
+    c.stdout(Stdio::null()).stderr(Stdio::null());
     let mut child = c.spawn().unwrap();
     let began = std::time::Instant::now();
     loop {
@@ -383,7 +263,7 @@ fn issue_12_apply_and_destroy_killed_at_any_moment_converge_in_one_run() {
             "round {round}: plans left pending"
         );
         assert_eq!(per_address.len(), 30, "round {round}");
-        server = server.restart();
+        server.restart();
         w.write("main.hcl", &thirty(&server.endpoint));
         kill_after(&w, &["destroy", "--auto-approve"], destroy_at);
         let destroyed = run(&w, &["destroy", "--auto-approve"]);
@@ -406,35 +286,28 @@ fn issue_12_for_each_and_count_through_the_aws_provider() {
     let w = Workspace::new();
     w.write(
         "main.hcl",
-        &format!(
-            r#"
-provider "aws" {{
-  region   = "us-east-1"
-  endpoint = "{}"
-}}
-
-plan "app" {{
+        &(crate::aws_provider(&server.endpoint)
+            + r#"
+plan "app" {
   for_each                 = toset(["web", "api", "a b"])
-  name                     = "app-${{replace(each.key, " ", "-")}}"
+  name                     = "app-${replace(each.key, " ", "-")}"
   product_id               = "prod-sbxvpc0000001"
   product_version_id       = "pv-sbxvpc0000001"
-  provisioned_product_name = "app-${{replace(each.key, " ", "-")}}"
-  parameters               = {{ cidr_block = "10.0.0.0/16" }}
+  provisioned_product_name = "app-${replace(each.key, " ", "-")}"
+  parameters               = { cidr_block = "10.0.0.0/16" }
   execute                  = true
-}}
+}
 
-plan "worker" {{
+plan "worker" {
   count                    = 2
-  name                     = "worker-${{count.index}}"
+  name                     = "worker-${count.index}"
   product_id               = "prod-sbxvpc0000001"
   product_version_id       = "pv-sbxvpc0000001"
-  provisioned_product_name = "worker-${{count.index}}"
-  parameters               = {{ cidr_block = "10.1.0.0/16" }}
+  provisioned_product_name = "worker-${count.index}"
+  parameters               = { cidr_block = "10.1.0.0/16" }
   execute                  = true
-}}
-"#,
-            server.endpoint
-        ),
+}
+"#),
     );
     let aws = |args: &[&str]| run_aws(&w, args);
     let applied = aws(&["apply", "--auto-approve"]);

@@ -7,14 +7,7 @@ use std::time::Duration;
 
 use planform_state::{Backend, LocalBackend};
 
-use crate::Workspace;
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
+use crate::{runtime, Workspace};
 
 fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap()
@@ -129,34 +122,7 @@ fn issue_13_lock_false_is_read_only() {
 }
 
 fn slow(endpoint: &str) -> String {
-    format!(
-        r#"
-provider "alibaba" {{
-  region      = "cn-hangzhou"
-  endpoint    = "{endpoint}"
-  max_retries = 8
-}}
-
-plan "net" {{
-  count                    = 6
-  name                     = "net-${{count.index}}"
-  product_id               = "prod-sbxvpc0000001"
-  product_version_id       = "pv-sbxvpc0000001"
-  provisioned_product_name = "net-${{count.index}}"
-  parameters               = {{ cidr_block = "10.${{count.index}}.0.0/16" }}
-  execute                  = true
-}}
-"#
-    )
-}
-
-/// `planform args…` with the server's Alibaba credentials.
-fn alibaba(w: &Workspace, args: &[&str]) -> std::process::Command {
-    let mut c = w.command(args);
-    c.env("ALIBABA_CLOUD_ACCESS_KEY_ID", "e2eid")
-        .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "e2esecret")
-        .env("HOME", w.path());
-    c
+    crate::alibaba_provider(endpoint, 8) + &crate::counted_vpcs("net", "net-", 6)
 }
 
 /// Two applies on one workspace: while the first holds the lock, a second one without a
@@ -166,30 +132,15 @@ fn issue_13_two_applies_on_one_workspace() {
     let server = crate::server::serve(&["--latency-ms", "100"]);
     let w = Workspace::new();
     w.write("main.hcl", &slow(&server.endpoint));
-    let mut first = alibaba(&w, &["apply", "--auto-approve", "--parallelism", "2"])
+    let mut first = w
+        .alibaba_command(&["apply", "--auto-approve", "--parallelism", "2"])
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
     let backend = LocalBackend::new(w.path().join(".planform/state.json"));
     let rt = runtime();
-    // Wait (by polling, not a timer) until the first apply holds the lock and has named itself.
-    let started = std::time::Instant::now();
-    while rt
-        .block_on(backend.holder())
-        .unwrap()
-        .is_none_or(|h| h.pid != first.id())
-    {
-        assert!(
-            started.elapsed().as_secs() < 60,
-            "the first apply never locked"
-        );
-        assert!(
-            first.try_wait().unwrap().is_none(),
-            "the first apply ended early"
-        );
-        std::thread::yield_now();
-    }
-    let run = |args: &[&str]| crate::Run::from(alibaba(&w, args).output().unwrap());
+    crate::wait_until_locked_by(&rt, &backend, &mut first);
+    let run = |args: &[&str]| crate::Run::from(w.alibaba_command(args).output().unwrap());
     let refused = run(&["apply", "--auto-approve"]).expect(1).stderr;
     assert!(
         refused.contains(&format!("locked by pid {}", first.id())) && refused.contains("(apply)"),

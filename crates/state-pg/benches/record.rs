@@ -3,14 +3,12 @@
 //! each operation GAP_MS long (the cloud), then a record of that address's plan (serial assigned
 //! under a mutex, `record` called before it is released, then awaited). Prints the latency of a
 //! record (call to durable) at p50/p99, the records per commit and the wall time against the lower
-//! bound ⌈N / PARALLELISM⌉ × 3 × GAP_MS. Starts its own PostgreSQL (see tests/support).
+//! bound ⌈N / PARALLELISM⌉ × 3 × GAP_MS. Starts its own PostgreSQL (`planform-testkit`), or uses
+//! the one `PLANFORM_TEST_PG_URL` names.
 //!
 //!     cargo bench -p planform-state-pg --bench record [-- N PARALLELISM GAP_MS]
 //!
 //! Under `cargo test` it runs as a small smoke test.
-
-#[path = "../tests/support/mod.rs"]
-mod support;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,6 +16,7 @@ use std::time::{Duration, Instant};
 use planform_model::{Address, PlanInputs, ProviderKind, ProviderRef};
 use planform_state::{Backend, Change, Locked, ManagedPlan, Record, State};
 use planform_state_pg::{PgBackend, RESCUE_FILE_NAME};
+use planform_testkit::postgres::Postgres;
 
 fn plan(i: usize, op: usize) -> ManagedPlan {
     let mut m = ManagedPlan::new(
@@ -51,7 +50,7 @@ fn main() {
         arg(1, 50) as usize,
         arg(2, if bench { 20 } else { 1 }),
     );
-    let pg = support::Pg::start();
+    let pg = Postgres::for_tests();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -1,8 +1,7 @@
-//! The PostgreSQL backend against a real server (see `support`): lifecycle, several workspaces,
-//! ordering and group commit, fencing, the lock, a holder whose connection dies, the server going
-//! away, migrations, TLS modes.
-
-mod support;
+//! The PostgreSQL backend against a real server (`planform-testkit`'s throwaway one, or the one
+//! `PLANFORM_TEST_PG_URL` names): lifecycle, several workspaces, ordering and group commit,
+//! fencing, the lock, a holder whose connection dies, the server going away, migrations, TLS
+//! modes.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -11,7 +10,7 @@ use std::time::Duration;
 use planform_model::{Address, PlanInputs, ProviderKind, ProviderRef};
 use planform_state::{Backend, Change, Locked, ManagedPlan, Record, State, StateError};
 use planform_state_pg::{PgBackend, RESCUE_FILE_NAME};
-use support::Pg;
+use planform_testkit::postgres::{Options, Postgres};
 use tokio_postgres::NoTls;
 
 /// A fresh schema name, so tests sharing a server (`PLANFORM_TEST_PG_URL`) never meet.
@@ -19,7 +18,34 @@ fn schema() -> String {
     format!("t_{:016x}", fastrand::u64(..))
 }
 
-fn backend(pg: &Pg, schema: &str, workspace: &str, dir: &Path) -> PgBackend {
+/// What a test starts from: a server, a directory for rescue files, and a schema of its own.
+struct Setup {
+    pg: Postgres,
+    dir: tempfile::TempDir,
+    schema: String,
+}
+
+impl Setup {
+    /// On the tests' server (the one `PLANFORM_TEST_PG_URL` names, else a throwaway one).
+    fn shared() -> Setup {
+        Setup::on(Postgres::for_tests())
+    }
+
+    /// On a throwaway server of the test's own, which it may stop and start.
+    fn own() -> Setup {
+        Setup::on(Postgres::throwaway())
+    }
+
+    fn on(pg: Postgres) -> Setup {
+        Setup {
+            pg,
+            dir: tempfile::tempdir().unwrap(),
+            schema: schema(),
+        }
+    }
+}
+
+fn backend(pg: &Postgres, schema: &str, workspace: &str, dir: &Path) -> PgBackend {
     PgBackend::new(pg.conn_str(), schema, workspace, dir.join(RESCUE_FILE_NAME)).unwrap()
 }
 
@@ -51,7 +77,7 @@ fn fresh_state(workspace: &str) -> State {
     State::new(workspace, planform_state::new_lineage())
 }
 
-async fn admin(pg: &Pg) -> tokio_postgres::Client {
+async fn admin(pg: &Postgres) -> tokio_postgres::Client {
     let (client, connection) = tokio_postgres::connect(pg.conn_str(), NoTls).await.unwrap();
     tokio::spawn(async move {
         let _ = connection.await;
@@ -59,11 +85,14 @@ async fn admin(pg: &Pg) -> tokio_postgres::Client {
     client
 }
 
+/// Runs one SQL statement as the server's superuser.
+async fn as_admin(pg: &Postgres, statement: &str) {
+    admin(pg).await.execute(statement, &[]).await.unwrap();
+}
+
 #[tokio::test]
 async fn lifecycle_load_lock_record_reload() {
-    let pg = Pg::start();
-    let dir = tempfile::tempdir().unwrap();
-    let schema = schema();
+    let Setup { pg, dir, schema } = Setup::shared();
     let b = backend(&pg, &schema, "prod", dir.path());
     assert_eq!(b.load().await.unwrap(), None);
     assert_eq!(b.holder().await.unwrap(), None);
@@ -143,9 +172,7 @@ async fn lifecycle_load_lock_record_reload() {
 
 #[tokio::test]
 async fn several_workspaces_share_a_database_apart() {
-    let pg = Pg::start();
-    let dir = tempfile::tempdir().unwrap();
-    let schema = schema();
+    let Setup { pg, dir, schema } = Setup::shared();
     let prod = backend(&pg, &schema, "prod", dir.path());
     let dev = backend(&pg, &schema, "dev", dir.path());
     // Both locks are held at once: they are per workspace.
@@ -169,9 +196,8 @@ async fn several_workspaces_share_a_database_apart() {
 
 #[tokio::test]
 async fn queued_records_share_one_commit_in_call_order() {
-    let pg = Pg::start();
-    let dir = tempfile::tempdir().unwrap();
-    let b = backend(&pg, &schema(), "w", dir.path());
+    let Setup { pg, dir, schema } = Setup::shared();
+    let b = backend(&pg, &schema, "w", dir.path());
     let guard = b.lock_pg("apply", Duration::ZERO).await.unwrap();
     let mut expect = fresh_state("w");
     guard.write(&expect, None).await.unwrap();
@@ -209,9 +235,8 @@ async fn queued_records_share_one_commit_in_call_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_callers_are_stored_in_serial_order() {
-    let pg = Pg::start();
-    let dir = tempfile::tempdir().unwrap();
-    let b = backend(&pg, &schema(), "w", dir.path());
+    let Setup { pg, dir, schema } = Setup::shared();
+    let b = backend(&pg, &schema, "w", dir.path());
     let guard: Arc<dyn Locked> = Arc::from(b.lock("apply", Duration::ZERO).await.unwrap());
     guard.write(&fresh_state("w"), None).await.unwrap();
     // As the executor does: serials assigned under a mutex, `record` called before releasing it.
@@ -240,9 +265,7 @@ async fn concurrent_callers_are_stored_in_serial_order() {
 
 #[tokio::test]
 async fn a_second_holder_after_force_unlock_fences_out_the_first() {
-    let pg = Pg::start();
-    let dir = tempfile::tempdir().unwrap();
-    let schema = schema();
+    let Setup { pg, dir, schema } = Setup::shared();
     let b = backend(&pg, &schema, "w", dir.path());
     let first = b.lock("apply", Duration::ZERO).await.unwrap();
     first.write(&fresh_state("w"), None).await.unwrap();
@@ -281,21 +304,16 @@ async fn a_second_holder_after_force_unlock_fences_out_the_first() {
 
 #[tokio::test]
 async fn a_serial_race_is_refused() {
-    let pg = Pg::start();
-    let dir = tempfile::tempdir().unwrap();
-    let schema = schema();
+    let Setup { pg, dir, schema } = Setup::shared();
     let b = backend(&pg, &schema, "w", dir.path());
     let guard = b.lock("apply", Duration::ZERO).await.unwrap();
     guard.write(&fresh_state("w"), None).await.unwrap();
     // Someone writes behind the lock's back.
-    admin(&pg)
-        .await
-        .execute(
-            &format!("UPDATE \"{schema}\".workspaces SET serial = 9 WHERE workspace = 'w'"),
-            &[],
-        )
-        .await
-        .unwrap();
+    as_admin(
+        &pg,
+        &format!("UPDATE \"{schema}\".workspaces SET serial = 9 WHERE workspace = 'w'"),
+    )
+    .await;
     let e = guard.record(put(1, "a", "plan-a")).await.unwrap_err();
     match &e {
         StateError::SerialMismatch {
@@ -326,9 +344,7 @@ async fn a_serial_race_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_locker_waits_times_out_naming_the_holder_then_gets_it() {
-    let pg = Pg::start();
-    let dir = tempfile::tempdir().unwrap();
-    let schema = schema();
+    let Setup { pg, dir, schema } = Setup::shared();
     let b = Arc::new(backend(&pg, &schema, "w", dir.path()));
     let first = b.lock("apply", Duration::ZERO).await.unwrap();
 
@@ -366,7 +382,7 @@ async fn a_second_locker_waits_times_out_naming_the_holder_then_gets_it() {
 }
 
 /// Returns once a session waits for an advisory lock.
-async fn wait_for_waiter(pg: &Pg) {
+async fn wait_for_waiter(pg: &Postgres) {
     let admin = admin(pg).await;
     loop {
         let n: i64 = admin
@@ -386,22 +402,16 @@ async fn wait_for_waiter(pg: &Pg) {
 
 #[tokio::test]
 async fn a_holder_whose_connection_dies_loses_the_lock_to_the_next() {
-    let pg = Pg::start();
-    let dir = tempfile::tempdir().unwrap();
-    let schema = schema();
+    let Setup { pg, dir, schema } = Setup::shared();
     // A lease long enough that the holder does not renew (and so reconnect) during the test.
     let b = backend(&pg, &schema, "w", dir.path()).with_lease(Duration::from_secs(3600));
     let first = b.lock("apply", Duration::ZERO).await.unwrap();
     first.write(&fresh_state("w"), None).await.unwrap();
     // Kill the holder's session, as when its process is killed (and wait until it is gone).
-    admin(&pg)
-        .await
-        .execute(
-            &format!("SELECT pg_terminate_backend(backend_pid, 10000) FROM \"{schema}\".locks WHERE workspace = 'w'"),
-            &[],
-        )
-        .await
-        .unwrap();
+    let terminate = format!(
+        "SELECT pg_terminate_backend(backend_pid, 10000) FROM \"{schema}\".locks WHERE workspace = 'w'"
+    );
+    as_admin(&pg, &terminate).await;
     // The advisory lock went with the session: its row is left, but even `unlock` without
     // force removes it, and the next run takes over at once.
     assert_eq!(b.holder().await.unwrap().as_ref(), Some(first.info()));
@@ -416,26 +426,31 @@ async fn a_holder_whose_connection_dies_loses_the_lock_to_the_next() {
 
 #[tokio::test]
 async fn dropping_a_guard_releases_the_lock() {
-    let pg = Pg::start();
-    let dir = tempfile::tempdir().unwrap();
-    let b = backend(&pg, &schema(), "w", dir.path());
+    let Setup { pg, dir, schema } = Setup::shared();
+    let b = backend(&pg, &schema, "w", dir.path());
     let first = b.lock("apply", Duration::ZERO).await.unwrap();
     drop(first);
     let second = b.lock("apply", Duration::from_secs(10)).await.unwrap();
     second.release().await.unwrap();
 }
 
-#[tokio::test]
-async fn records_survive_a_server_restart() {
-    let pg = Pg::start_local();
-    let dir = tempfile::tempdir().unwrap();
-    let b = backend(&pg, &schema(), "w", dir.path()).with_retry_for(Duration::from_secs(60));
-    let guard = b.lock_pg("apply", Duration::ZERO).await.unwrap();
-    let mut expect = fresh_state("w");
-    guard.write(&expect, None).await.unwrap();
+/// Writes an empty state for `workspace` through `guard`, then records one plan (`a`): returns
+/// the state stored so far.
+async fn one_record_stored(guard: &(impl Locked + ?Sized), workspace: &str) -> State {
+    let mut stored = fresh_state(workspace);
+    guard.write(&stored, None).await.unwrap();
     let r1 = put(1, "a", "plan-a");
     guard.record(r1.clone()).await.unwrap();
-    expect.apply_record(&r1);
+    stored.apply_record(&r1);
+    stored
+}
+
+#[tokio::test]
+async fn records_survive_a_server_restart() {
+    let Setup { pg, dir, schema } = Setup::own();
+    let b = backend(&pg, &schema, "w", dir.path()).with_retry_for(Duration::from_secs(60));
+    let guard = b.lock_pg("apply", Duration::ZERO).await.unwrap();
+    let mut expect = one_record_stored(&guard, "w").await;
 
     pg.stop();
     let (r2, r3) = (put(2, "b", "plan-b"), put(3, "c", "plan-c"));
@@ -457,16 +472,10 @@ async fn records_survive_a_server_restart() {
 
 #[tokio::test]
 async fn a_server_that_stays_down_leaves_a_rescue_file_to_push_back() {
-    let pg = Pg::start_local();
-    let dir = tempfile::tempdir().unwrap();
-    let schema = schema();
+    let Setup { pg, dir, schema } = Setup::own();
     let b = backend(&pg, &schema, "w", dir.path()).with_retry_for(Duration::from_millis(500));
     let guard = b.lock("apply", Duration::ZERO).await.unwrap();
-    let mut expect = fresh_state("w");
-    guard.write(&expect, None).await.unwrap();
-    let r1 = put(1, "a", "plan-a");
-    guard.record(r1.clone()).await.unwrap();
-    expect.apply_record(&r1);
+    let mut expect = one_record_stored(&*guard, "w").await;
 
     pg.stop();
     let r2 = put(2, "b", "plan-b");
@@ -512,9 +521,7 @@ async fn a_server_that_stays_down_leaves_a_rescue_file_to_push_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrations_run_once_even_when_first_runs_race() {
-    let pg = Pg::start();
-    let dir = tempfile::tempdir().unwrap();
-    let schema = schema();
+    let Setup { pg, dir, schema } = Setup::shared();
     let runs: Vec<_> = (0..4)
         .map(|i| {
             let b = backend(&pg, &schema, &format!("w{i}"), dir.path());
@@ -563,29 +570,25 @@ async fn versions(admin: &tokio_postgres::Client, schema: &str) -> Vec<i32> {
 
 #[tokio::test]
 async fn tls_modes() {
-    let pg = Pg::start_local();
-    let dir = tempfile::tempdir().unwrap();
+    let Setup { pg, dir, .. } = Setup::own();
     // disable: plain TCP (every other test uses it too).
     let b = backend(&pg, &schema(), "w", dir.path());
     assert_eq!(b.tls_mode(), planform_state_pg::TlsMode::Disable);
     assert_eq!(b.load().await.unwrap(), None);
+    let with_sslmode = |mode: &str| {
+        PgBackend::new(
+            &pg.conn_str_with(&format!("sslmode={mode}")),
+            &schema(),
+            "w",
+            PathBuf::new(),
+        )
+        .unwrap()
+    };
     // prefer: falls back to plain TCP on a server without TLS.
-    let b = PgBackend::new(
-        &pg.conn_str_with("sslmode=prefer"),
-        &schema(),
-        "w",
-        PathBuf::new(),
-    )
-    .unwrap();
+    let b = with_sslmode("prefer");
     assert_eq!(b.load().await.unwrap(), None);
     // require: refused by a server without TLS, with a message that says so.
-    let b = PgBackend::new(
-        &pg.conn_str_with("sslmode=require"),
-        &schema(),
-        "w",
-        PathBuf::new(),
-    )
-    .unwrap();
+    let b = with_sslmode("require");
     let e = b.load().await.unwrap_err();
     assert!(matches!(e, StateError::Unavailable { .. }), "{e}");
     let text = e.to_string();
@@ -595,11 +598,7 @@ async fn tls_modes() {
 
 #[tokio::test]
 async fn an_unreachable_server_is_a_clear_error_without_the_password() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = planform_testkit::free_port();
     let b = PgBackend::new(
         &format!("host=127.0.0.1 port={port} user=u password=hunter2 sslmode=disable"),
         "planform",
@@ -621,9 +620,7 @@ async fn an_unreachable_server_is_a_clear_error_without_the_password() {
 #[tokio::test]
 async fn a_role_without_create_privileges_uses_an_existing_schema() {
     // Local: the role is spelled into the connection string this server gives.
-    let pg = Pg::start_local();
-    let dir = tempfile::tempdir().unwrap();
-    let schema = schema();
+    let Setup { pg, dir, schema } = Setup::own();
     // The first run (an owner) creates the schema.
     assert_eq!(
         backend(&pg, &schema, "w", dir.path()).load().await.unwrap(),
@@ -656,8 +653,7 @@ async fn a_role_without_create_privileges_uses_an_existing_schema() {
 
 #[tokio::test]
 async fn local_to_pg_to_local_keeps_the_state_file_byte_for_byte() {
-    let pg = Pg::start();
-    let dir = tempfile::tempdir().unwrap();
+    let Setup { pg, dir, schema } = Setup::shared();
     // A local state file with everything a plan can hold, sensitive values hashed.
     let mut state = fresh_state("prod");
     state.serial = 41;
@@ -687,7 +683,7 @@ async fn local_to_pg_to_local_keeps_the_state_file_byte_for_byte() {
     let before = std::fs::read(&local).unwrap();
 
     // local → pg
-    let b = backend(&pg, &schema(), "prod", dir.path());
+    let b = backend(&pg, &schema, "prod", dir.path());
     let from_file = planform_state::load(&local).unwrap().unwrap();
     let guard = b.lock("state push", Duration::ZERO).await.unwrap();
     guard.write(&from_file, None).await.unwrap();
@@ -703,10 +699,11 @@ async fn local_to_pg_to_local_keeps_the_state_file_byte_for_byte() {
 
 #[tokio::test]
 async fn tls_require_and_verify_full_against_a_tls_server() {
-    let pg = Pg::start_local_tls();
-    let (ca, other_ca) = pg.tls();
-    let dir = tempfile::tempdir().unwrap();
-    let schema = schema();
+    let Setup { pg, dir, schema } = Setup::on(Postgres::throwaway_with(Options {
+        tls: true,
+        ..Options::TESTS
+    }));
+    let (ca, other_ca) = pg.authorities();
     // require: encrypted, the certificate unchecked.
     let b = PgBackend::new(
         &pg.conn_str_with("sslmode=require"),
@@ -761,9 +758,7 @@ fn group_commits_store_what_applying_records_one_by_one_gives() {
     use proptest::prelude::*;
     use proptest::test_runner::{Config, TestRunner};
 
-    let pg = Pg::start();
-    let dir = tempfile::tempdir().unwrap();
-    let schema = schema();
+    let Setup { pg, dir, schema } = Setup::shared();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -822,9 +817,7 @@ fn group_commits_store_what_applying_records_one_by_one_gives() {
 /// encryption no row holds the value.
 #[tokio::test]
 async fn plan_rows_are_encrypted_and_sealed_for_their_address() {
-    let pg = Pg::start();
-    let dir = tempfile::tempdir().unwrap();
-    let schema = schema();
+    let Setup { pg, dir, schema } = Setup::shared();
     let key = Arc::new(planform_state::Encryption::with_key([5; 32]));
     let secret = |m: &ManagedPlan| {
         m.applied
@@ -890,16 +883,10 @@ async fn plan_rows_are_encrypted_and_sealed_for_their_address() {
     }
 
     // A row copied onto another address does not open; the error names the row.
-    admin(&pg)
-        .await
-        .execute(
-            &format!(
-                "UPDATE \"{schema}\".plans SET plan = (SELECT plan FROM \"{schema}\".plans WHERE workspace = 'sealed' AND address = 'plan.a') WHERE workspace = 'sealed' AND address = 'plan.b'"
-            ),
-            &[],
-        )
-        .await
-        .unwrap();
+    let copy = format!(
+        "UPDATE \"{schema}\".plans SET plan = (SELECT plan FROM \"{schema}\".plans WHERE workspace = 'sealed' AND address = 'plan.a') WHERE workspace = 'sealed' AND address = 'plan.b'"
+    );
+    as_admin(&pg, &copy).await;
     let e = sealed.load().await.unwrap_err().to_string();
     assert!(e.contains("row plan.b does not authenticate"), "{e}");
 

@@ -2,11 +2,12 @@
 //! (`count = N`, each created, previewed, executed and its outputs read) through the Alibaba
 //! client against a real `planform sandbox serve` with request latency and preview / execute
 //! durations, with the real state backend: local (journal, group commit, compaction) or
-//! PostgreSQL (a throwaway server with fsync on, `postgres.rs`). Reported as a ratio to the lower
-//! bound those settings imply, ⌈N / parallelism⌉ × (preview + execute + 3 × latency), with the
-//! requests per plan by action (from the client's request log). Then the state's write cost per
-//! operation: p50/p99 of a record's latency (enqueue → durable) with 50 concurrent writers on
-//! states of 1,000 and 10,000 addresses.
+//! PostgreSQL (a throwaway server with fsync on, from `planform-testkit`, or the one
+//! `PLANFORM_BENCH_PG_URL` names). Reported as a ratio to the lower bound those settings imply,
+//! ⌈N / parallelism⌉ × (preview + execute + 3 × latency), with the requests per plan by action
+//! (from the client's request log). Then the state's write cost per operation: p50/p99 of a
+//! record's latency (enqueue → durable) with 50 concurrent writers on states of 1,000 and 10,000
+//! addresses.
 //!
 //!     cargo build --release -p planform
 //!     cargo bench -p planform-bench --bench apply [-- N PARALLELISM LATENCY_MS PREVIEW_MS EXECUTE_MS] [--backend local|pg|both]
@@ -15,10 +16,7 @@
 //! `target/debug/planform` under `cargo test` (a small smoke run of both backends). The backend
 //! is `--backend`, else `$PLANFORM_BENCH_BACKEND`, else local (`cargo bench`) or both (`cargo test`).
 
-mod postgres;
-
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -27,7 +25,11 @@ use std::time::{Duration, Instant};
 use planform_model::{Address, PlanInputs, ProviderKind, ProviderRef};
 use planform_state::{Backend, Change, LocalBackend, Locked, ManagedPlan, Record, State};
 use planform_state_pg::PgBackend;
-use postgres::Postgres;
+use planform_testkit::postgres::{Durability, Options, Postgres};
+use planform_testkit::sandbox::Serve;
+
+/// The variable naming an existing PostgreSQL server to use instead of starting one.
+const PG_URL_VAR: &str = "PLANFORM_BENCH_PG_URL";
 
 /// Where the state is kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,7 +93,16 @@ fn main() {
         .build()
         .unwrap();
     for store in stores(bench) {
-        let pg = (store == Store::Pg).then(Postgres::start);
+        // fsync on: what users run, and what a record's latency is made of.
+        let pg = (store == Store::Pg).then(|| {
+            Postgres::named_by_or_throwaway(
+                PG_URL_VAR,
+                Options {
+                    durability: Durability::Fsync,
+                    tls: false,
+                },
+            )
+        });
         let conn = pg.as_ref().map(|p| p.conn_str().to_string());
         end_to_end(&rt, bench, store, conn.as_deref(), &run);
         let sizes: &[usize] = if bench { &[1_000, 10_000] } else { &[100] };
@@ -132,16 +143,6 @@ fn binary(bench: bool) -> PathBuf {
     path
 }
 
-/// `sandbox serve` on a free port, killed when dropped.
-struct Served(std::process::Child);
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// The backend a bench run's state is in (`workspace` in the pg schema `schema`).
 fn backend(
     store: Store,
@@ -180,27 +181,13 @@ fn end_to_end(
     } = *run;
     let bin = binary(bench);
     let dir = tempfile::tempdir().unwrap();
-    let mut serve = Command::new(&bin)
-        .args(["sandbox", "serve", "--listen", "127.0.0.1:0"])
-        .args(["--access-key", "bench:secret"])
-        .args(["--latency-ms", &latency.to_string()])
-        .args(["--preview-ms", &preview.to_string()])
-        .args(["--execute-ms", &execute.to_string()])
-        .arg("--data")
-        .arg(dir.path().join("sandbox"))
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(serve.take_stdout())
-        .read_line(&mut line)
-        .unwrap();
-    let served = Served(serve);
-    let endpoint = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("sandbox serve said {line:?}"))
-        .to_string();
+    let served = Serve::new(&bin)
+        .access_key("bench:secret")
+        .latency_ms(latency)
+        .preview_ms(preview)
+        .execute_ms(execute)
+        .start();
+    let endpoint = served.endpoint.clone();
     let work = dir.path().join("work");
     std::fs::create_dir_all(&work).unwrap();
     let state_block = match store {
@@ -313,16 +300,6 @@ fn requests_by_action(log: &str) -> BTreeMap<String, usize> {
         *by.entry(action.to_string()).or_insert(0) += 1;
     }
     by
-}
-
-trait Stdout {
-    fn take_stdout(&mut self) -> std::process::ChildStdout;
-}
-
-impl Stdout for std::process::Child {
-    fn take_stdout(&mut self) -> std::process::ChildStdout {
-        self.stdout.take().expect("piped")
-    }
 }
 
 /// A plan as an apply records it: applied inputs, outputs, history.
