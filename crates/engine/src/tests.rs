@@ -1362,3 +1362,71 @@ fn a_throttling_cloud_fails_no_plan_of_an_apply() {
     let refused = throttling.refused.load(std::sync::atomic::Ordering::SeqCst);
     assert!(refused >= 50, "{refused} refusals");
 }
+
+/// An update planned with values known only after a dependency applies, whose values turn out
+/// to be what its product already has, does nothing (found by a new-user trial: renaming a plan
+/// re-ran the product update of every dependent with identical inputs).
+#[test]
+fn an_update_whose_unknowns_resolve_to_the_live_inputs_does_nothing() {
+    let rt = runtime();
+    let (providers, service) = sandbox();
+    let a = vpc("a", "10.1.0.0/16", BTreeMap::new(), true);
+    let mut b = vpc("b", "10.2.0.0/16", BTreeMap::new(), true);
+    b.inputs.tags.insert(
+        "network".into(),
+        planform_model::unknown_marker(&format!("{}.provisioned_product_id", a.address)),
+    );
+    b.depends_on.insert(a.address.clone());
+    let state = rt.block_on(converge(
+        &desired_of(vec![a.clone(), b.clone()]),
+        State::new("test", "lin".into()),
+        &providers,
+    ));
+    let mut renamed = a.clone();
+    renamed.inputs.description = Some("renamed".into());
+    let desired = desired_of(vec![renamed, b.clone()]);
+    let (live, _) = rt.block_on(refresh(&desired, &state, &providers)).unwrap();
+    let changes = diff(&desired, &state, &live, &DiffOptions::default()).unwrap();
+    let actions: Vec<(String, &Action)> = changes
+        .changes
+        .iter()
+        .map(|c| (c.address.to_string(), &c.action))
+        .collect();
+    let update = Action::UpdateProduct {
+        execute: true,
+        delete_executed_first: false,
+    };
+    assert_eq!(
+        actions,
+        [
+            (a.address.to_string(), &update),
+            (b.address.to_string(), &update)
+        ],
+        "b's tag is known only after a applies"
+    );
+    let plans_of = |name: &str| {
+        rt.block_on(service.list_plans(&Default::default(), 1, 100))
+            .unwrap()
+            .items
+            .iter()
+            .filter(|p| p.inputs.provisioned_product_name == name)
+            .count()
+    };
+    let lock = MemoryLock::on(&state);
+    let (state, report) = rt
+        .block_on(apply(
+            &changes,
+            state,
+            &providers,
+            lock,
+            Arc::new(|_: &Event| {}),
+            &options(),
+        ))
+        .unwrap();
+    assert_eq!(report.failed().count(), 0, "{report:?}");
+    assert_eq!(plans_of("net-a"), 2, "a was updated by a new plan");
+    assert_eq!(plans_of("net-b"), 1, "b's update had nothing to do");
+    assert!(rt
+        .block_on(pending(&desired, &state, &providers))
+        .is_empty());
+}

@@ -8,8 +8,8 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use planform_model::{
-    ownership, Address, ErrorKind, LivePlan, NewPlan, OperationType, PlanInputs, PlanService,
-    PlanStatus, PlanUpdate, ProviderError,
+    is_known, ownership, Address, ErrorKind, LivePlan, NewPlan, OperationType, PlanInputs,
+    PlanService, PlanStatus, PlanUpdate, ProviderError,
 };
 
 use super::error::{ApplyError, Phase};
@@ -17,7 +17,7 @@ use super::poll::{backoff, poll_until, watch_plan};
 use super::{Ctx, Outcome};
 use crate::diff::{Action, Change, Termination};
 use crate::events::Event;
-use crate::resolve::{resolve_inputs, unresolved};
+use crate::resolve::{resolve_inputs, resolve_value, unresolved};
 
 pub(super) async fn run(ctx: &Ctx, service: &dyn PlanService, change: &Change) -> Outcome {
     match run_steps(ctx, service, change).await {
@@ -149,6 +149,11 @@ async fn run_steps(
             execute,
             delete_executed_first,
         } => {
+            if let Some(id) = unchanged_once_known(ctx, c) {
+                return Ok(Outcome::Done(format!(
+                    "unchanged once its references were known; {id} stays"
+                )));
+            }
             if *delete_executed_first {
                 let id = live_id(c, "update")?;
                 remove_plan(ctx, service, c, &id).await?;
@@ -298,6 +303,29 @@ async fn wait(
 
 /// The change's inputs with the outputs of the plans it depends on filled in, and the
 /// ownership tags added.
+/// The live plan's id when every difference the plan found was a value known only once its
+/// dependencies applied, and each of those values, now known, is what the live plan already
+/// has: the update has nothing to do (as Terraform's apply turns such an update into a no-op).
+/// A change with any other difference, or a sensitive one, is run as planned.
+fn unchanged_once_known(ctx: &Ctx, change: &Change) -> Option<String> {
+    let id = change.live_plan_id.as_ref()?;
+    let unknown_only = !change.diffs.is_empty()
+        && change
+            .diffs
+            .iter()
+            .all(|d| !d.sensitive && d.after.as_deref().is_some_and(|v| !is_known(v)));
+    if !unknown_only {
+        return None;
+    }
+    let same = ctx.read(|s| {
+        change.diffs.iter().all(|d| {
+            let now = resolve_value(d.after.as_deref().unwrap_or_default(), s, &BTreeSet::new());
+            is_known(&now) && d.before.as_deref() == Some(now.as_str())
+        })
+    });
+    same.then(|| id.clone())
+}
+
 fn inputs_to_send(ctx: &Ctx, change: &Change) -> Result<PlanInputs, ApplyError> {
     let after = change.after.as_ref().ok_or(ApplyError::NothingToSend)?;
     let resolved = ctx.read(|s| resolve_inputs(after, s, &BTreeSet::new()));
