@@ -243,3 +243,41 @@ fn issue_16_a_plan_file_applies_only_to_the_state_it_was_made_for() {
     // Where it was made, it applies.
     w.run(&["apply", p]).expect(0);
 }
+
+/// Issue 16 (found by the `plan_file` fuzz target): an instance key with a backslash or a
+/// newline reads back from a plan file and from the state as it was written; it used to gain a
+/// backslash on every load, so the next plan wanted to terminate the plan just applied.
+#[test]
+fn issue_16_instance_keys_with_escapes_survive_plan_files_and_the_state() {
+    let w = Workspace::new();
+    w.write(
+        "main.hcl",
+        r#"provider "sandbox" {}
+
+plan "net" {
+  for_each                 = { "a\\b" = "one", "two\nlines" = "two" }
+  name                     = "net-${each.value}"
+  product_id               = "prod-sbxvpc0000001"
+  product_version_id       = "pv-sbxvpc0000001"
+  provisioned_product_name = "net-${each.value}"
+  parameters               = { cidr_block = "10.0.0.0/16" }
+  execute                  = true
+}
+"#,
+    );
+    let plan = w.path().join("keys.plan");
+    let p = plan.to_str().unwrap();
+    w.run(&["plan", "--out", p]).expect(0);
+    let shown = w.run(&["show", p]).expect(0).stdout;
+    assert!(
+        shown.contains(r#"plan.net["a\\b"] will be created"#)
+            && shown.contains(r#"plan.net["two\nlines"] will be created"#),
+        "{shown}"
+    );
+    w.run(&["apply", p]).expect(0);
+    w.run(&["plan", "--detailed-exitcode"]).expect(0);
+    assert_eq!(
+        w.run(&["state", "list"]).expect(0).stdout,
+        "plan.net[\"a\\\\b\"]\nplan.net[\"two\\nlines\"]\n"
+    );
+}

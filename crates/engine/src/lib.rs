@@ -11,6 +11,7 @@ mod drift;
 mod events;
 mod fingerprint;
 mod graph;
+pub mod plan_file;
 mod refresh;
 mod resolve;
 

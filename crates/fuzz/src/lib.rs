@@ -56,6 +56,55 @@ pub fn encrypted_file(data: &[u8]) {
     assert_eq!(opened.text, text, "a sealed text opens to itself");
 }
 
+/// A plan file (`apply PLANFILE`, `show PLANFILE`), read as the CLI reads it (an envelope is
+/// opened with `FUZZ_KEY`, plaintext is taken as it is): decoding says what is wrong with it (or
+/// reads it) and never panics; a plan file read re-encodes to one that reads back equal, and
+/// sealed with `FUZZ_KEY` it opens to that same plan file.
+pub fn plan_file(data: &[u8]) {
+    use planform_engine::plan_file::{decode, encode, sensitive_values};
+    let key = planform_encryption::Encryption::with_key(FUZZ_KEY);
+    let stored = String::from_utf8_lossy(data);
+    let text = if planform_encryption::is_sealed(&stored) {
+        match key.decode("plan", &stored, "fuzz") {
+            Ok(opened) => opened.text,
+            Err(_) => return,
+        }
+    } else {
+        stored.into_owned()
+    };
+    let read = match decode(&text) {
+        Ok(read) => read,
+        Err(e) => {
+            assert!(!e.to_string().is_empty(), "an error without a message");
+            return;
+        }
+    };
+    let _ = sensitive_values(&read.changes);
+    let encoded = encode(&read);
+    let again = decode(&encoded)
+        .unwrap_or_else(|e| panic!("a re-encoded plan file does not read ({e}):\n{encoded}"));
+    assert!(
+        again == read,
+        "a re-encoded plan file reads back different: {}",
+        first_difference(&encoded, &encode(&again))
+    );
+    let sealed = key.encode("plan", &encoded).expect("sealing never fails");
+    let opened = key
+        .decode("plan", &sealed, "fuzz")
+        .expect("a sealed plan file opens");
+    let reopened = decode(&opened.text).expect("an opened plan file reads");
+    assert_eq!(reopened, read, "a sealed plan file opens to itself");
+}
+
+/// The first line where two texts differ, as `line N: "…" != "…"`.
+fn first_difference(a: &str, b: &str) -> String {
+    let mut lines = a.lines().zip(b.lines()).enumerate();
+    match lines.find(|(_, (x, y))| x != y) {
+        Some((i, (x, y))) => format!("line {}: {x:?} != {y:?}", i + 1),
+        None => format!("{} lines != {} lines", a.lines().count(), b.lines().count()),
+    }
+}
+
 /// A directory of this process for files the targets write.
 fn tempfile_dir() -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("planform-fuzz-{}", std::process::id()));

@@ -477,3 +477,235 @@ proptest! {
         aws_response(&data);
     }
 }
+
+#[test]
+fn kept_plan_file_inputs() {
+    replay_kept("plan_file", 12, plan_file);
+}
+
+/// The plaintext plan files of the corpus that decode (most made by `planform plan --out`),
+/// parsed.
+fn kept_plan_files() -> &'static [serde_json::Value] {
+    static FILES: std::sync::OnceLock<Vec<serde_json::Value>> = std::sync::OnceLock::new();
+    FILES.get_or_init(|| {
+        let files: Vec<serde_json::Value> = kept_inputs("plan_file")
+            .into_iter()
+            .filter_map(|(_, bytes)| {
+                let text = String::from_utf8(bytes).ok()?;
+                planform_engine::plan_file::decode(&text).ok()?;
+                serde_json::from_str(&text).ok()
+            })
+            .collect();
+        assert!(files.len() >= 5, "the plan file corpus has plaintext files");
+        files
+    })
+}
+
+/// Every place in `v` a value can be swapped, as JSON pointers.
+fn json_pointers(v: &serde_json::Value, at: String, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                json_pointers(item, format!("{at}/{i}"), out);
+            }
+        }
+        serde_json::Value::Object(fields) => {
+            for (k, item) in fields {
+                json_pointers(
+                    item,
+                    format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")),
+                    out,
+                );
+            }
+        }
+        _ => {}
+    }
+    out.push(at);
+}
+
+/// Addresses as a plan file spells them, and near misses: names, quoted keys with quotes,
+/// backslashes, escapes and control characters, integer keys at and past the limits.
+fn address_like() -> impl Strategy<Value = String> {
+    let name = prop_oneof![
+        Just("a".to_string()),
+        Just("app".to_string()),
+        Just("_x-1".to_string()),
+        Just("".to_string()),
+        Just("1a".to_string()),
+        Just("a.b".to_string()),
+    ];
+    let key = prop_oneof![
+        Just(String::new()),
+        "[0-9]{1,3}".prop_map(|i| format!("[{i}]")),
+        Just("[18446744073709551615]".to_string()),
+        Just("[18446744073709551616]".to_string()),
+        Just("[+1]".to_string()),
+        Just("[-1]".to_string()),
+        prop::collection::vec(
+            prop::sample::select(
+                &[
+                    "a", "\\", "\"", "n", "t", "u", "{", "}", "1", "]", "[", "\n", "\t", "\u{0}",
+                    "\u{7f}", "\u{301}", "é", "'",
+                ][..]
+            ),
+            0..6
+        )
+        .prop_map(|p| format!("[\"{}\"]", p.concat())),
+    ];
+    (name, key).prop_map(|(n, k)| format!("plan.{n}{k}"))
+}
+
+/// Strings a plan file's fields could hold: the spellings of providers and statuses,
+/// addresses and near misses, and arbitrary text.
+fn plan_file_string() -> impl Strategy<Value = String> {
+    prop_oneof![
+        2 => prop::sample::select(
+            &[
+                "",
+                "sandbox",
+                "aws",
+                "aws.us",
+                "alibaba.",
+                "gcp",
+                "ExecuteSuccess",
+                "CREATE_SUCCESS",
+                "Unknown",
+                "\u{e000}plan.network.outputs.vpc_id\u{e001}",
+            ][..]
+        )
+        .prop_map(String::from),
+        3 => address_like(),
+        1 => "[ -~\n\u{80}-\u{10ffff}]{0,8}",
+    ]
+}
+
+/// Numbers at the edges of the fields' types (u32, u64, f64).
+fn plan_file_number() -> impl Strategy<Value = serde_json::Value> {
+    prop::sample::select(
+        &[
+            "0",
+            "1",
+            "2",
+            "4294967295",
+            "4294967296",
+            "18446744073709551615",
+            "18446744073709551616",
+            "-1",
+            "0.1",
+            "2.5",
+            "1e308",
+            "5e-324",
+            "2.2250738585072011e-308",
+            "0.30000000000000004",
+            "123456789.12345678",
+        ][..],
+    )
+    .prop_map(|s| serde_json::from_str(s).expect("valid JSON"))
+}
+
+/// Any value: the above, and the shapes of the plan file's composite fields.
+fn plan_file_value() -> impl Strategy<Value = serde_json::Value> {
+    let shapes = prop::sample::select(
+        &[
+            "null",
+            "true",
+            "[]",
+            "{}",
+            "[0,0,0]",
+            "[[\"plan.a\",\"plan.b\"]]",
+            "{\"kind\":\"retry\"}",
+            "{\"kind\":\"terminate\",\"via\":{\"kind\":\"resume\",\"plan_id\":\"p\"}}",
+            "{\"kind\":\"blocked\",\"message\":\"\"}",
+            "{\"kind\":\"nope\"}",
+        ][..],
+    )
+    .prop_map(|s| serde_json::from_str::<serde_json::Value>(s).expect("valid JSON"));
+    prop_oneof![
+        2 => shapes,
+        2 => plan_file_number(),
+        3 => plan_file_string().prop_map(serde_json::Value::String),
+        1 => prop::collection::vec(address_like(), 0..3)
+            .prop_map(|v| serde_json::Value::Array(v.into_iter().map(Into::into).collect())),
+    ]
+}
+
+/// One edit of a plan file: a value of the same type as the one it replaces (most of the
+/// time, so most edited files still decode and reach the round trip), any value, or nothing
+/// (the field is dropped).
+#[derive(Debug, Clone)]
+enum Edit {
+    SameType(String, serde_json::Value),
+    Any(serde_json::Value),
+    Drop,
+}
+
+fn edit() -> impl Strategy<Value = Edit> {
+    prop_oneof![
+        6 => (plan_file_string(), plan_file_number()).prop_map(|(s, n)| Edit::SameType(s, n)),
+        2 => plan_file_value().prop_map(Edit::Any),
+        1 => Just(Edit::Drop),
+    ]
+}
+
+/// A plan file of the corpus with up to three edits, sealed with `FUZZ_KEY` or not: past the
+/// JSON parser into the codec's conversions and the round trip.
+fn plan_file_edited() -> impl Strategy<Value = Vec<u8>> {
+    (
+        any::<prop::sample::Index>(),
+        prop::collection::vec((any::<prop::sample::Index>(), edit()), 1..4),
+        any::<bool>(),
+    )
+        .prop_map(|(file, edits, sealed)| {
+            let files = kept_plan_files();
+            let mut v = files[file.index(files.len())].clone();
+            for (at, edit) in edits {
+                let mut pointers = Vec::new();
+                json_pointers(&v, String::new(), &mut pointers);
+                let pointer = &pointers[at.index(pointers.len())];
+                let target = v.pointer_mut(pointer).expect("a pointer of v");
+                match edit {
+                    Edit::SameType(s, n) => match target {
+                        serde_json::Value::String(_) => *target = s.into(),
+                        serde_json::Value::Number(_) => *target = n,
+                        serde_json::Value::Bool(b) => *b = !*b,
+                        _ => {}
+                    },
+                    Edit::Any(value) => *target = value,
+                    Edit::Drop => {
+                        let (parent, key) = pointer.rsplit_once('/').unwrap_or(("", ""));
+                        if let Some(serde_json::Value::Object(fields)) = v.pointer_mut(parent) {
+                            fields.remove(&key.replace("~1", "/").replace("~0", "~"));
+                        }
+                    }
+                }
+            }
+            let text = v.to_string();
+            if sealed {
+                planform_encryption::Encryption::with_key(FUZZ_KEY)
+                    .encode("plan", &text)
+                    .expect("sealing never fails")
+                    .into_bytes()
+            } else {
+                text.into_bytes()
+            }
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(256), ..ProptestConfig::default() })]
+
+    #[test]
+    fn plan_files_of_arbitrary_bytes(data in prop::collection::vec(any::<u8>(), 0..256)) {
+        plan_file(&data);
+    }
+
+    #[test]
+    fn plan_files_shaped_like_json(v in json_like()) {
+        plan_file(v.as_bytes());
+    }
+
+    #[test]
+    fn plan_files_edited(data in plan_file_edited()) {
+        plan_file(&data);
+    }
+}

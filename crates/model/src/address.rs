@@ -86,7 +86,7 @@ impl FromStr for Address {
                     .ok_or_else(err)?;
                 let key = if let Some(q) = inner.strip_prefix('"').and_then(|r| r.strip_suffix('"'))
                 {
-                    InstanceKey::Str(q.replace("\\\"", "\""))
+                    InstanceKey::Str(unescape(q).ok_or_else(err)?)
                 } else {
                     InstanceKey::Int(inner.parse().map_err(|_| err())?)
                 };
@@ -109,6 +109,41 @@ impl FromStr for Address {
             key,
         })
     }
+}
+
+/// The key `Display` wrote with Rust's string escapes (`{s:?}`): `\\`, `\"`, `\'`, `\n`,
+/// `\r`, `\t`, `\0` and `\u{…}`; `None` for any other backslash, so that every key reads
+/// back as it was written.
+fn unescape(quoted: &str) -> Option<String> {
+    let mut out = String::with_capacity(quoted.len());
+    let mut chars = quoted.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        out.push(match chars.next()? {
+            '\\' => '\\',
+            '"' => '"',
+            '\'' => '\'',
+            'n' => '\n',
+            'r' => '\r',
+            't' => '\t',
+            '0' => '\0',
+            'u' => {
+                let rest = chars.as_str().strip_prefix('{')?;
+                let (hex, after) = rest.split_once('}')?;
+                if hex.is_empty() || hex.len() > 6 {
+                    return None;
+                }
+                let c = char::from_u32(u32::from_str_radix(hex, 16).ok()?)?;
+                chars = after.chars();
+                c
+            }
+            _ => return None,
+        });
+    }
+    Some(out)
 }
 
 #[cfg(test)]
@@ -134,9 +169,48 @@ mod tests {
         assert_eq!((a.to_string().as_str(), attr.as_str()), ("plan.net", "id"));
     }
 
+    /// Issue 16: a key with a backslash, a quote, a control character or a combining mark
+    /// reads back as it was (a state or plan file stores addresses as `Display` writes them).
+    #[test]
+    fn keys_with_escapes_round_trip() {
+        for key in [
+            "a\\b",
+            "\\",
+            "a\"b",
+            "\"]",
+            "line\nbreak",
+            "\t\r\0",
+            "\u{1}\u{7f}",
+            "\u{301}e",
+            "it's",
+            "\\u{41}",
+            "ünïcode",
+        ] {
+            let a = Address::with_key("app", InstanceKey::Str(key.to_string()));
+            let shown = a.to_string();
+            assert_eq!(shown.parse::<Address>(), Ok(a), "{shown}");
+        }
+        assert_eq!(
+            "plan.net[\"a\\\\b\"]".parse::<Address>().unwrap().key,
+            InstanceKey::Str("a\\b".to_string())
+        );
+    }
+
     #[test]
     fn rejects_garbage() {
-        for s in ["network", "plan.", "plan.a[", "plan.a[x]", "plan.1a"] {
+        for s in [
+            "network",
+            "plan.",
+            "plan.a[",
+            "plan.a[x]",
+            "plan.1a",
+            "plan.a[\"\\\"]",
+            "plan.a[\"\\q\"]",
+            "plan.a[\"\\u{}\"]",
+            "plan.a[\"\\u{110000}\"]",
+            "plan.a[\"\\u{d800}\"]",
+            "plan.a[\"\\u{41\"]",
+        ] {
             assert!(s.parse::<Address>().is_err(), "{s}");
         }
     }
