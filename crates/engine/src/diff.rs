@@ -612,13 +612,27 @@ pub fn diff(
     let mut state = std::borrow::Cow::Borrowed(state);
     let mut live = std::borrow::Cow::Borrowed(live);
     for m in &desired.moved {
-        if state.plans.contains_key(&m.from) {
-            let p = state.to_mut().plans.remove(&m.from).expect("checked");
-            state.to_mut().plans.insert(m.to.clone(), p);
-            if let Some(l) = live.to_mut().plans.remove(&m.from) {
-                live.to_mut().plans.insert(m.to.clone(), l);
+        let moving: Vec<(Address, Address)> = state
+            .plans
+            .keys()
+            .filter_map(|a| m.destination(a).map(|to| (a.clone(), to)))
+            .collect();
+        for (from, to) in moving {
+            if state.plans.contains_key(&to) {
+                errors.push(DiffError::Unsupported {
+                    address: from.clone(),
+                    message: format!(
+                        "moved: {to} is managed already, so {from} cannot move there; remove the moved block or `planform state rm` one of them"
+                    ),
+                });
+                continue;
             }
-            out.moved.push((m.from.clone(), m.to.clone()));
+            let p = state.to_mut().plans.remove(&from).expect("listed");
+            state.to_mut().plans.insert(to.clone(), p);
+            if let Some(l) = live.to_mut().plans.remove(&from) {
+                live.to_mut().plans.insert(to.clone(), l);
+            }
+            out.moved.push((from, to));
         }
     }
     let state: &State = &state;

@@ -154,8 +154,8 @@ fn follow_moves(mut address: Address, desired: &DesiredState) -> Address {
         if desired.plans.contains_key(&address) {
             break;
         }
-        match desired.moved.iter().find(|m| m.from == address) {
-            Some(m) => address = m.to.clone(),
+        match desired.moved.iter().find_map(|m| m.destination(&address)) {
+            Some(to) => address = to,
             None => break,
         }
     }

@@ -1430,3 +1430,64 @@ fn an_update_whose_unknowns_resolve_to_the_live_inputs_does_nothing() {
         .block_on(pending(&desired, &state, &providers))
         .is_empty());
 }
+
+/// A `moved` block naming whole plans moves every instance to the same key under the new name,
+/// as Terraform moves a whole resource (found by a second look at the trial: `moved { from =
+/// plan.app to = plan.server }` of a counted plan terminated and launched every instance); a
+/// move onto an address already managed is refused, never overwrites it.
+#[test]
+fn a_whole_plan_moved_takes_its_instances_along() {
+    let rt = runtime();
+    let (providers, _) = sandbox();
+    let instances: Vec<DesiredPlan> = ["a", "b"]
+        .iter()
+        .map(|k| vpc(k, "10.1.0.0/16", BTreeMap::new(), true))
+        .collect();
+    let state = rt.block_on(converge(
+        &desired_of(instances.clone()),
+        State::new("test", "lin".into()),
+        &providers,
+    ));
+    let renamed: Vec<DesiredPlan> = instances
+        .iter()
+        .map(|p| DesiredPlan {
+            address: Address::with_key("server", p.address.key.clone()),
+            ..p.clone()
+        })
+        .collect();
+    let mut desired = desired_of(renamed);
+    desired.moved.push(planform_model::Moved {
+        from: Address::new("net"),
+        to: Address::new("server"),
+    });
+    let (live, _) = rt.block_on(refresh(&desired, &state, &providers)).unwrap();
+    let changes = diff(&desired, &state, &live, &DiffOptions::default()).unwrap();
+    assert!(changes.changes.is_empty(), "{:?}", changes.changes);
+    let moved: Vec<String> = changes
+        .moved
+        .iter()
+        .map(|(f, t)| format!("{f} -> {t}"))
+        .collect();
+    assert_eq!(
+        moved,
+        [
+            "plan.net[\"a\"] -> plan.server[\"a\"]",
+            "plan.net[\"b\"] -> plan.server[\"b\"]"
+        ]
+    );
+
+    // Onto an address the state already manages: refused.
+    let mut taken = state.clone();
+    let a = taken.plans[&instances[0].address].clone();
+    taken.plans.insert(
+        Address::with_key("server", instances[1].address.key.clone()),
+        a,
+    );
+    let errors = diff(&desired, &taken, &live, &DiffOptions::default()).unwrap_err();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.to_string().contains("is managed already")),
+        "{errors:?}"
+    );
+}

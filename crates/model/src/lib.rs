@@ -219,6 +219,24 @@ pub struct Moved {
     pub to: Address,
 }
 
+impl Moved {
+    /// Where this block moves `address`: `to` for `from` itself, and, when both name whole
+    /// plans (no instance key), each instance of `from` to the instance of `to` with the same
+    /// key (`plan.app[0]` → `plan.server[0]`), as Terraform moves a whole resource.
+    pub fn destination(&self, address: &Address) -> Option<Address> {
+        if *address == self.from {
+            return Some(self.to.clone());
+        }
+        let whole = self.from.key == InstanceKey::None && self.to.key == InstanceKey::None;
+        (whole && address.name == self.from.name && address.key != InstanceKey::None).then(|| {
+            Address {
+                name: self.to.name.clone(),
+                key: address.key.clone(),
+            }
+        })
+    }
+}
+
 /// Where state is kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StateBackend {

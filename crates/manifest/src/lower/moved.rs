@@ -25,7 +25,10 @@ pub(super) fn lower(cx: &mut Lowering, blocks: &[&BlockNode]) {
                         None,
                         format!("moved: from and to are the same address {from}"),
                     ));
-                } else if desired.plans.contains_key(&from) {
+                } else if desired.plans.contains_key(&from)
+                    || (from.key == planform_model::InstanceKey::None
+                        && desired.plans.keys().any(|a| a.name == from.name))
+                {
                     diags.push(error(&b.loc, None, format!("moved: {from} still exists in the manifests; remove it or move it elsewhere")));
                 } else {
                     desired.moved.push(Moved { from, to });

@@ -94,3 +94,24 @@ moved {
         "#,
     );
 }
+
+/// A whole plan moved while its instances are still declared under the old name is refused as
+/// a single plan is (the instances are `plan.net[0]`…, not `plan.net`).
+#[test]
+fn a_whole_plan_with_instances_must_no_longer_exist() {
+    let counted = NET
+        .replace(
+            "  name                     = \"net\"",
+            "  count                    = 2\n  name                     = \"net-${count.index}\"",
+        )
+        .replace(
+            "provisioned_product_name = \"net\"",
+            "provisioned_product_name = \"net-${count.index}\"",
+        );
+    let input = format!("{counted}\nmoved {{\n  from = plan.net\n  to   = plan.network\n}}\n");
+    let actual = render(lower_main(&input, &Inputs::default()), |_| String::new());
+    assert!(
+        actual.contains("moved: plan.net still exists in the manifests"),
+        "{actual}"
+    );
+}
