@@ -921,3 +921,18 @@ fn issue_6_map_keys_cannot_forge_plan_lines() {
         );
     }
 }
+
+/// `sandbox approve` outside a manifest directory says there is no embedded sandbox there and
+/// creates nothing (found by a new-user trial: it made `./.planform/sandbox` and answered "not
+/// found").
+#[test]
+fn sandbox_approve_outside_a_manifest_directory_says_where_it_looked() {
+    let w = Workspace::new();
+    let refused = w.run(&["sandbox", "approve", "plan-x"]).expect(1);
+    assert!(
+        refused.stderr.contains("there is no embedded sandbox in"),
+        "{}",
+        refused.stderr
+    );
+    assert!(!w.path().join(".planform").exists());
+}

@@ -21,6 +21,12 @@ pub async fn run(inv: &Invocation, command: &SandboxCommand) -> Result<u8> {
 /// `sandbox approve` and `sandbox reject`.
 fn review(inv: &Invocation, command: &SandboxCommand) -> Result<u8> {
     let data = inv.dir.join(".planform/sandbox");
+    if !data.is_dir() {
+        bail!(
+            "there is no embedded sandbox in {}: `planform sandbox approve|reject` reviews the plans of the embedded sandbox of a manifest directory (run it there, or pass -C DIR); plans of `planform sandbox serve` are reviewed through its API by an assigned approver",
+            inv.dir.display()
+        );
+    }
     let e = Embedded::open(&data, ops::sandbox_settings(&inv.env))
         .map_err(|e| anyhow!("cannot open the sandbox in {}: {e}", data.display()))?;
     let mut sb = e
