@@ -900,8 +900,7 @@ fn issue_6_map_keys_cannot_forge_plan_lines() {
   product_id               = "prod-sbxvpc0000001"
   product_version_id       = "pv-sbxvpc0000001"
   provisioned_product_name = "ansi"
-  parameters               = { cidr_block = "10.0.0.0/16", "\u001b[31mEVIL\u001b[0m" = "v" }
-  tags                     = { "ok\n  # plan.fake will be destroyed | x |\n" = "v" }
+  parameters               = { cidr_block = "10.0.0.0/16", "\u001b[31mEVIL\u001b[0m" = "v", "ok\n  # plan.fake will be destroyed | x |\n" = "v" }
 }
 "#,
     );
@@ -915,11 +914,25 @@ fn issue_6_map_keys_cannot_forge_plan_lines() {
             "{plan}"
         );
         assert!(
-            plan.contains(r#""ok\n  # plan.fake will be destroyed | x |\n" = "v""#)
-                && plan.contains(r#""\u{1b}[31mEVIL\u{1b}[0m" = "v""#),
+            plan.contains(r#""ok\n  # plan.fake will be destroyed | x |\n""#)
+                && plan.contains(r#""\u{1b}[31mEVIL\u{1b}[0m""#),
             "{plan}"
         );
     }
+    // A tag key with a line break is refused outright (it is never a name).
+    let text = w.read("main.hcl").replace(
+        "provisioned_product_name = \"ansi\"",
+        "provisioned_product_name = \"ansi\"\n  tags = { \"a\\nb\" = \"v\" }",
+    );
+    w.write("main.hcl", &text);
+    let refused = w.run(&["validate"]).expect(1);
+    assert!(
+        refused
+            .stderr
+            .contains("must not contain control characters"),
+        "{}",
+        refused.stderr
+    );
 }
 
 /// `sandbox approve` outside a manifest directory says there is no embedded sandbox there and

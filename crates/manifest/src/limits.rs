@@ -143,6 +143,14 @@ pub fn check_plan(
                     format!("key {k:?} must not contain http:// or https://"),
                 );
             }
+            // A line break or an escape in a key is never a name, and would show in every plan
+            // that lists the tag (AWS's key pattern refuses them too).
+            if k.chars().any(char::is_control) {
+                fail(
+                    "tags",
+                    format!("key {k:?} must not contain control characters (line breaks, tabs, escapes)"),
+                );
+            }
             if chars(v) > 128 {
                 fail(
                     &path,

@@ -210,7 +210,7 @@ plan "app" {{
   product_id               = "prod-sbxvpc0000001"
   product_version_id       = "pv-sbxvpc0000001"
   provisioned_product_name = "app"
-  tags                     = {{ "acs:x" = "1" }}
+  tags                     = {{ "acs:x" = "1", "ok\n  # plan.fake will be destroyed" = "v" }}
 }}
 "#
     );
@@ -219,6 +219,7 @@ plan "app" {{
         r#"
         main.hcl:3:30: plan.app.name: must be 1 to 128 characters long, got 129
         main.hcl:7:30: plan.app.tags: key "acs:x" must not start with "acs:" or "aliyun"
+        main.hcl:7:30: plan.app.tags: key "ok\n  # plan.fake will be destroyed" must not contain control characters (line breaks, tabs, escapes)
         "#,
     );
 }
