@@ -733,6 +733,12 @@ pub fn diff(
                     let exec = d.execute;
                     let launched_product =
                         l.operation_type != OperationType::TerminateProvisionedProduct;
+                    // A plan replaced before it ran updates the product when it was an update,
+                    // or when this address launched its product before (AWS plans do not say
+                    // which operation they are: a failed update plan reads as a launch).
+                    let updates_product = l.operation_type
+                        == OperationType::UpdateProvisionedProduct
+                        || managed.is_some_and(|m| m.launched);
                     let action = match l.status {
                         PlanStatus::PreviewInProgress | PlanStatus::ExecuteInProgress if !changed || l.status == PlanStatus::ExecuteInProgress => Some(Action::Wait { execute: exec }),
                         PlanStatus::ExecuteSuccess if changed && replace && diffs.iter().any(|x| x.path == "provisioned_product_name" || x.path == "stack_region_id") => {
@@ -752,12 +758,12 @@ pub fn diff(
                         }),
                         PlanStatus::ApplicationRejected if !changed => Some(Action::Blocked { message: "the plan's approval was rejected; change its inputs to submit it again".into() }),
                         PlanStatus::ApplicationInProgress if !changed => Some(Action::AwaitApproval),
-                        PlanStatus::ApplicationInProgress => Some(Action::Replace { update_existing: l.operation_type == OperationType::UpdateProvisionedProduct, execute: exec }),
+                        PlanStatus::ApplicationInProgress => Some(Action::Replace { update_existing: updates_product, execute: exec }),
                         PlanStatus::ApplicationApproved if !changed => exec.then_some(Action::Execute),
                         PlanStatus::PreviewSuccess if !changed => exec.then_some(Action::Execute),
-                        PlanStatus::Canceled if !changed => Some(Action::Replace { update_existing: l.operation_type == OperationType::UpdateProvisionedProduct, execute: exec }),
+                        PlanStatus::Canceled if !changed => Some(Action::Replace { update_existing: updates_product, execute: exec }),
                         _ if replace || !in_place || l.status == PlanStatus::ApplicationApproved || l.status == PlanStatus::Canceled => {
-                            Some(Action::Replace { update_existing: l.operation_type == OperationType::UpdateProvisionedProduct, execute: exec })
+                            Some(Action::Replace { update_existing: updates_product, execute: exec })
                         }
                         _ => Some(Action::UpdateInPlace { execute: exec }),
                     };
@@ -766,8 +772,7 @@ pub fn diff(
                     let action = match action {
                         Some(Action::Wait { .. }) | Some(Action::Replace { .. }) => action,
                         _ if options.replace.contains(address) => Some(Action::Replace {
-                            update_existing: l.operation_type
-                                == OperationType::UpdateProvisionedProduct
+                            update_existing: updates_product
                                 || matches!(
                                     l.status,
                                     PlanStatus::ExecuteSuccess | PlanStatus::ExecuteFailed

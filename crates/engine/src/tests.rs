@@ -1491,3 +1491,37 @@ fn a_whole_plan_moved_takes_its_instances_along() {
         "{errors:?}"
     );
 }
+
+/// A plan that never ran, at an address whose product this workspace launched, is replaced by a
+/// plan that updates that product, also where plans do not say which operation they are (AWS:
+/// a failed update plan reads as a launch). Found by a second trial: reverting after a failed
+/// AWS update was planned as "2 to create, 2 to terminate".
+#[test]
+fn a_failed_plan_of_a_launched_product_is_replaced_by_an_update() {
+    let d = vpc("a", "10.1.0.0/16", BTreeMap::new(), true);
+    let mut state = State::new("test", "lin".into());
+    let mut failed = live_of(&d, planform_model::PlanStatus::PreviewFailed);
+    failed.operation_type = planform_model::OperationType::LaunchProduct;
+    failed.inputs.product_version_id = "pv-other".into();
+    let mut managed = planform_state::ManagedPlan::new(
+        ProviderRef::default_for(ProviderKind::Sandbox),
+        failed.id.clone(),
+    );
+    managed.launched = true;
+    state.plans.insert(d.address.clone(), managed);
+    let mut live = LiveSnapshot::default();
+    live.plans
+        .insert(d.address.clone(), LiveEntry::Present(failed));
+    let options = DiffOptions {
+        capabilities: [(d.provider.clone(), planform_model::Capabilities::AWS)].into(),
+        ..DiffOptions::default()
+    };
+    let changes = diff(&desired_of(vec![d.clone()]), &state, &live, &options).unwrap();
+    assert_eq!(
+        changes.changes[0].action,
+        Action::Replace {
+            update_existing: true,
+            execute: true
+        }
+    );
+}
