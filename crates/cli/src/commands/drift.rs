@@ -38,8 +38,8 @@ pub async fn run(inv: &Invocation, out: Option<&Path>, ignore: &[String]) -> Res
         sink.warning(
             "Workspace left at \"default\"",
             &format!(
-                "{unmanaged} unmanaged plan{} carry the ownership tag of workspace `default`, which every directory without `planform {{ workspace = \"…\" }}` shares: if another directory manages plans in this account and region, they are likely its plans. Give each directory its own workspace (docs/manifest.md).",
-                if unmanaged == 1 { "" } else { "s" }
+                "{unmanaged} unmanaged {} the ownership tag of workspace `default`, which every directory without `planform {{ workspace = \"…\" }}` shares: if another directory manages plans in this account and region, they are likely its plans. Give each directory its own workspace (docs/manifest.md).",
+                if unmanaged == 1 { "plan carries" } else { "plans carry" }
             ),
         );
     }
