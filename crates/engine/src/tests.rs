@@ -356,19 +356,11 @@ fn refresh_lists_in_pages_of_100() {
     state.plans.insert(
         Address::new("gone"),
         planform_state::ManagedPlan {
-            provider: ProviderRef::default_for(ProviderKind::Sandbox),
-            plan_id: "plan-gone".into(),
-            provisioned_product_id: None,
-            stack_id: None,
             status: "PreviewSuccess".into(),
-            applied: None,
-            sensitive_parameters: BTreeSet::new(),
-            launched: false,
-            outputs: BTreeMap::new(),
-            history: vec![],
-            depends_on: BTreeSet::new(),
-            pending_token: None,
-            location: None,
+            ..planform_state::ManagedPlan::new(
+                ProviderRef::default_for(ProviderKind::Sandbox),
+                "plan-gone",
+            )
         },
     );
     let (live, stats) = rt.block_on(refresh(&desired, &state, &providers)).unwrap();
@@ -994,19 +986,11 @@ fn a_wrong_total_count_ends_at_the_first_short_page() {
     state.plans.insert(
         Address::new("gone"),
         planform_state::ManagedPlan {
-            provider: ProviderRef::default_for(ProviderKind::Sandbox),
-            plan_id: "plan-gone".into(),
-            provisioned_product_id: None,
-            stack_id: None,
             status: "PreviewSuccess".into(),
-            applied: None,
-            sensitive_parameters: BTreeSet::new(),
-            launched: false,
-            outputs: BTreeMap::new(),
-            history: vec![],
-            depends_on: BTreeSet::new(),
-            pending_token: None,
-            location: None,
+            ..planform_state::ManagedPlan::new(
+                ProviderRef::default_for(ProviderKind::Sandbox),
+                "plan-gone",
+            )
         },
     );
     let (_, stats) = rt
