@@ -352,6 +352,17 @@ pub fn encode(state: &State, encryption: &Encryption) -> Result<String, StateErr
     }
 }
 
+/// A plaintext snapshot's text sealed as `encryption` seals snapshots (a plaintext state holds no
+/// sensitive value, so the sealed text is a valid encrypted snapshot of the same state).
+pub(crate) fn seal_snapshot_text(
+    text: &str,
+    encryption: &Encryption,
+) -> Result<String, StateError> {
+    let mut sealed = encryption.encode(SNAPSHOT, text)?;
+    sealed.push('\n');
+    Ok(sealed)
+}
+
 /// Writes `state` as plaintext to `path` with [`crate::write_atomically`] (mode 0600), creating
 /// the directory when needed.
 pub fn save(path: &Path, state: &State) -> Result<(), StateError> {

@@ -147,6 +147,10 @@ pub async fn run(inv: &Invocation, command: &StateCommand) -> Result<u8> {
                 Some(s) => Some(s.serial),
                 None => None,
             };
+            let mut pushed = pushed;
+            if let Some(s) = &stored {
+                carry_sensitive_values(&mut pushed, s);
+            }
             guard.write(&pushed, expected).await?;
             Guard::release(guard).await?;
             outln!(
@@ -173,10 +177,44 @@ pub async fn run(inv: &Invocation, command: &StateCommand) -> Result<u8> {
 
 /// The state file to push: plaintext (`state pull`), or encrypted (a copy of a state file, a
 /// rescue file) and opened with the key in the environment.
+/// Whether `text` is an encryption envelope rather than a state.
+fn is_sealed_text(text: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(text)
+        .is_ok_and(|v| v.get("planform_encryption").is_some())
+}
+
+/// Sensitive parameter values a pushed state lacks (`state pull` leaves them out) taken from the
+/// stored state for the plans the push keeps (same address and plan id), so a pull/edit/push
+/// round trip through an encrypted store loses none; returns how many were carried over.
+fn carry_sensitive_values(pushed: &mut State, stored: &State) -> usize {
+    let mut carried = 0;
+    for (address, p) in pushed.plans.iter_mut() {
+        let Some(s) = stored.plans.get(address).filter(|s| s.plan_id == p.plan_id) else {
+            continue;
+        };
+        let (Some(from), Some(to)) = (&s.applied, &mut p.applied) else {
+            continue;
+        };
+        for key in &p.sensitive_parameters {
+            if let (Some(v), false) = (from.parameters.get(key), to.parameters.contains_key(key)) {
+                to.parameters.insert(key.clone(), v.clone());
+                carried += 1;
+            }
+        }
+    }
+    carried
+}
+
 fn read_pushed(file: &Path, inv: &Invocation) -> Result<State> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let encryption = ops::encryption(&inv.env)?;
+    // `state pull` prints plaintext, so a pushed file may be plaintext whatever the store's
+    // encryption; an encrypted one is opened with the configured keys.
+    let encryption = if is_sealed_text(&text) {
+        ops::encryption(&inv.env)?
+    } else {
+        std::sync::Arc::new(planform_state::Encryption::off())
+    };
     match planform_state::decode(&text, &file.display().to_string(), &encryption) {
         Ok((state, ..)) => Ok(state),
         // The input is the user's file, not the stored state: no backup of it to restore.

@@ -103,13 +103,21 @@ pub fn backup_path(path: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Copies the snapshot at `path`, as it is, to its backup (atomically, mode 0600) before it is
-/// replaced, so a snapshot damaged later by hand or by the disk has an earlier one to restore.
-fn keep_backup(path: &Path) -> Result<(), StateError> {
+/// Copies the snapshot at `path` to its backup (atomically, mode 0600) before it is replaced, so
+/// a snapshot damaged later by hand or by the disk has an earlier one to restore. With
+/// `encryption` on, a plaintext snapshot (the one a migration to encryption replaces) is kept
+/// sealed, never in clear beside the encrypted state.
+fn keep_backup(path: &Path, encryption: &Encryption) -> Result<(), StateError> {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(read_error(path, e)),
+    };
+    let bytes = match std::str::from_utf8(&bytes) {
+        Ok(text) if encryption.writes_encrypted() && !planform_encryption::is_sealed(text) => {
+            crate::file::seal_snapshot_text(text, encryption)?.into_bytes()
+        }
+        _ => bytes,
     };
     let backup = backup_path(path);
     crate::write_atomically(&backup, &bytes).map_err(|e| write_error(&backup, e))
@@ -493,7 +501,7 @@ impl Writer {
             return Ok(());
         };
         let done = crate::file::encode(state, &self.encryption).and_then(|text| {
-            keep_backup(&self.path)?;
+            keep_backup(&self.path, &self.encryption)?;
             crate::write_atomically(&self.path, text.as_bytes())
                 .map_err(|e| write_error(&self.path, e))
                 .map(|()| text.len())

@@ -572,6 +572,21 @@ fn encrypted_snapshot_and_journal_and_migrations_both_ways() {
         assert!(planform_encryption::is_sealed(
             &std::fs::read_to_string(&path).unwrap()
         ));
+        // The plaintext snapshot the migration replaced is kept sealed, not in clear beside the
+        // encrypted state (found by a second trial), and opens as the state it was.
+        let kept = std::fs::read_to_string(backup_path(&path)).unwrap();
+        assert!(planform_encryption::is_sealed(&kept), "{kept}");
+        assert_eq!(
+            crate::decode(&kept, "backup", &on).unwrap().0.serial,
+            crate::decode(
+                &String::from_utf8(before.clone()).unwrap(),
+                "plain",
+                &Encryption::off()
+            )
+            .unwrap()
+            .0
+            .serial
+        );
         // Encrypted: the journal line keeps the value for the next run, in an envelope.
         let guard = encrypted.lock("apply", Duration::ZERO).await.unwrap();
         guard.record(record(2)).await.unwrap();
