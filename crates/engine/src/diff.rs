@@ -611,7 +611,33 @@ pub fn diff(
     // `moved`: rename in a copy of the state first (only when there is something to move).
     let mut state = std::borrow::Cow::Borrowed(state);
     let mut live = std::borrow::Cow::Borrowed(live);
-    for m in &desired.moved {
+    // Adding `count` to a plan (`plan.x` → `plan.x[0]`) or removing it (`plan.x[0]` → `plan.x`)
+    // keeps its plan, as Terraform moves the object by itself; an explicit `moved` of the
+    // address wins.
+    let implicit: Vec<planform_model::Moved> = state
+        .plans
+        .keys()
+        .filter(|a| {
+            !desired.plans.contains_key(*a)
+                && !desired.moved.iter().any(|m| m.destination(a).is_some())
+        })
+        .filter_map(|a| {
+            let other = match &a.key {
+                planform_model::InstanceKey::None => {
+                    Address::with_key(a.name.clone(), planform_model::InstanceKey::Int(0))
+                }
+                planform_model::InstanceKey::Int(0) => Address::new(a.name.clone()),
+                _ => return None,
+            };
+            (desired.plans.contains_key(&other) && !state.plans.contains_key(&other)).then(|| {
+                planform_model::Moved {
+                    from: a.clone(),
+                    to: other,
+                }
+            })
+        })
+        .collect();
+    for m in implicit.iter().chain(&desired.moved) {
         let moving: Vec<(Address, Address)> = state
             .plans
             .keys()
@@ -944,6 +970,37 @@ pub fn diff(
                 .map(|d| d.timeouts)
                 .unwrap_or_default(),
         });
+    }
+    // A product one address would take over (create, updating the existing product) while
+    // another address terminates it: both would run, and the product would be lost. Refused,
+    // with the way to say what was meant.
+    for c in &out.changes {
+        let (
+            Action::Create {
+                update_existing: true,
+                ..
+            },
+            Some(after),
+        ) = (&c.action, &c.after)
+        else {
+            continue;
+        };
+        let name = &after.provisioned_product_name;
+        if let Some(t) = out.changes.iter().find(|t| {
+            matches!(t.action, Action::Terminate { .. })
+                && t.provider == c.provider
+                && t.before
+                    .as_ref()
+                    .is_some_and(|b| &b.provisioned_product_name == name)
+        }) {
+            errors.push(DiffError::Unsupported {
+                address: c.address.clone(),
+                message: format!(
+                    "it would take over the existing product {name:?} while {} terminates it, and the product would be lost; if {} is {} under a new address, say so with `moved {{ from = {}, to = {} }}`, else give it another provisioned_product_name",
+                    t.address, c.address, t.address, t.address, c.address
+                ),
+            });
+        }
     }
     if !options.targets.is_empty() {
         let mut keep: BTreeSet<Address> = BTreeSet::new();
