@@ -280,8 +280,18 @@ impl Writer {
 
     fn rescue_note(&self) -> String {
         let path = self.rescue_file.display();
+        // The push runs where the manifests are (it checks their workspace), whatever the
+        // directory the user is in: `-C` names it.
+        let push = match (self.rescue_file.parent(), self.rescue_file.file_name()) {
+            (Some(dir), Some(name)) if !dir.as_os_str().is_empty() => format!(
+                "planform -C {} state push {}",
+                dir.display(),
+                name.to_string_lossy()
+            ),
+            _ => format!("planform state push {path}"),
+        };
         format!(
-            "{} change(s) of this run were not written; the state as this run knows it is saved in {path}: once the database is back, run `planform state push {path}`",
+            "{} change(s) of this run were not written; the state as this run knows it is saved in {path}: once the database is back, run `{push}`",
             self.unwritten
         )
     }

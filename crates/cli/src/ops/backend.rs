@@ -35,7 +35,9 @@ pub fn backend(
                 planform_state_pg::conn_str_from_env(env)?,
                 schema_name,
                 &desired.workspace,
-                dir.join(planform_state_pg::RESCUE_FILE_NAME),
+                // Absolute, so the recovery command it names works from any directory.
+                std::path::absolute(dir.join(planform_state_pg::RESCUE_FILE_NAME))
+                    .unwrap_or_else(|_| dir.join(planform_state_pg::RESCUE_FILE_NAME)),
             )?
             .with_encryption(encryption);
             if let Some(retry_for) = pg_retry_for(env)? {

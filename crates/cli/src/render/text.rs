@@ -402,7 +402,9 @@ impl Sink for Text {
             ));
         }
         let word = if s.destroy { "Destroy" } else { "Apply" };
-        let status = if s.failed.is_empty() && s.awaiting.is_empty() && !s.interrupted {
+        let status = if !s.state_errors.is_empty() {
+            "finished, but the state was not saved (see the errors above)."
+        } else if s.failed.is_empty() && s.awaiting.is_empty() && !s.interrupted {
             "complete!"
         } else {
             "stopped."
