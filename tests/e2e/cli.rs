@@ -949,3 +949,29 @@ fn sandbox_approve_outside_a_manifest_directory_says_where_it_looked() {
     );
     assert!(!w.path().join(".planform").exists());
 }
+
+/// `validate` and `graph` read the manifests only: a PostgreSQL state configured without its
+/// connection string (a developer's machine) does not make them fail, in text as in JSON (found
+/// by a second trial: text validate failed, JSON validate passed).
+#[test]
+fn validate_and_graph_need_no_state_backend() {
+    let w = Workspace::example("quickstart");
+    w.edit(
+        "main.hcl",
+        "workspace = \"quickstart\"",
+        "workspace = \"quickstart\"\n  state \"pg\" {\n    schema_name = \"dev\"\n  }",
+    );
+    for args in [
+        &["validate"][..],
+        &["validate", "--format", "json"],
+        &["graph"],
+    ] {
+        let mut c = w.command(args);
+        c.env_remove("PG_CONN_STR");
+        crate::Run::from(c.output().unwrap()).expect(0);
+    }
+    let mut c = w.command(&["plan"]);
+    c.env_remove("PG_CONN_STR");
+    let refused = crate::Run::from(c.output().unwrap()).expect(1);
+    assert!(refused.stderr.contains("PG_CONN_STR"), "{}", refused.stderr);
+}

@@ -10,19 +10,23 @@ use crate::ops::Workspace;
 use crate::render::graph;
 
 pub async fn run(inv: &Invocation, format: GraphFormat, plan: bool) -> Result<u8> {
-    let Some(ws) = Workspace::load(inv, &*super::sink(inv, Format::Text))? else {
-        return Ok(exit::ERROR);
-    };
     if !plan {
+        // The dependencies are the manifests' alone: no state, so no backend configuration.
+        let Some(desired) = Workspace::manifests(inv, &*super::sink(inv, Format::Text)) else {
+            return Ok(exit::ERROR);
+        };
         out!(
             "{}",
             match format {
-                GraphFormat::Dot => graph::dependencies_dot(&ws.desired),
-                GraphFormat::Mermaid => graph::dependencies_mermaid(&ws.desired),
+                GraphFormat::Dot => graph::dependencies_dot(&desired),
+                GraphFormat::Mermaid => graph::dependencies_mermaid(&desired),
             }
         );
         return Ok(exit::OK);
     }
+    let Some(ws) = Workspace::load(inv, &*super::sink(inv, Format::Text))? else {
+        return Ok(exit::ERROR);
+    };
     let session = ws
         .open("graph", inv.lock_timeout()?, inv.lock, false)
         .await?;

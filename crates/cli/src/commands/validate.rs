@@ -20,10 +20,11 @@ pub fn run(inv: &Invocation) -> Result<u8> {
         out!("{}", document::to_json(&doc));
         return Ok(if doc.valid { exit::OK } else { exit::ERROR });
     }
-    let Some(ws) = Workspace::load(inv, &*super::sink(inv, inv.format))? else {
+    // The manifests only: validation needs no state, so no backend configuration.
+    let Some(d) = Workspace::manifests(inv, &*super::sink(inv, inv.format)) else {
         return Ok(exit::ERROR);
     };
-    let d = &ws.desired;
+    let d = &d;
     outln!(
         "The manifests are valid: {} plan{}, {} output{}.",
         d.plans.len(),

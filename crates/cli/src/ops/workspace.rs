@@ -45,6 +45,21 @@ pub struct Session {
 impl Workspace {
     /// Loads the manifests with the invocation's variables; `None` when they are invalid
     /// (the diagnostics went to `sink`).
+    /// The manifests alone, their warnings or errors given to `sink` (`validate`, `graph`
+    /// without `--plan`: no state, so no backend configuration such as `PG_CONN_STR` is needed).
+    pub fn manifests(inv: &Invocation, sink: &dyn Sink) -> Option<DesiredState> {
+        match planform_manifest::load(&inv.dir, &inv.vars, &inv.env) {
+            Ok(l) => {
+                sink.diagnostics(&l.warnings);
+                Some(l.desired)
+            }
+            Err(d) => {
+                sink.invalid(&d);
+                None
+            }
+        }
+    }
+
     pub fn load(inv: &Invocation, sink: &dyn Sink) -> Result<Option<Workspace>> {
         match planform_manifest::load(&inv.dir, &inv.vars, &inv.env) {
             Ok(l) => {
