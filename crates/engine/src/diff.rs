@@ -1013,13 +1013,12 @@ pub fn diff(
                     *a == t || (t.key == planform_model::InstanceKey::None && a.name == t.name)
                 })
                 .collect();
-            if matched.is_empty()
-                && !desired
-                    .plans
-                    .keys()
-                    .chain(state.plans.keys())
-                    .any(|a| a == t || a.name == t.name)
-            {
+            // A target names a declared or managed address: a whole plan by its name, or one
+            // instance by its exact key (a mistyped key is an error, not "no changes").
+            let known = desired.plans.keys().chain(state.plans.keys()).any(|a| {
+                a == t || (t.key == planform_model::InstanceKey::None && a.name == t.name)
+            });
+            if matched.is_empty() && !known {
                 errors.push(DiffError::UnknownTarget(t.clone()));
             }
             let mut stack: Vec<Address> = matched.into_iter().cloned().collect();

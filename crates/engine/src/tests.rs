@@ -1554,3 +1554,35 @@ fn count_added_or_removed_keeps_the_plan_and_a_takeover_of_a_terminated_product_
         "{errors:?}"
     );
 }
+
+/// `--target` names a whole plan or one instance by its exact key: a mistyped key is an error,
+/// never a quiet "no changes" (found by a second trial).
+#[test]
+fn a_target_with_a_key_no_instance_has_is_an_error() {
+    let desired = desired_of(vec![vpc("a", "10.1.0.0/16", BTreeMap::new(), true)]);
+    let state = State::new("test", "lin".into());
+    let target = |t: Address| DiffOptions {
+        targets: vec![t],
+        ..DiffOptions::default()
+    };
+    let live = LiveSnapshot::default();
+    let errors = diff(
+        &desired,
+        &state,
+        &live,
+        &target(Address::with_key("net", InstanceKey::Str("zzz".into()))),
+    )
+    .unwrap_err();
+    assert_eq!(
+        errors[0].to_string(),
+        "--target plan.net[\"zzz\"]: no such address in the manifests or the state"
+    );
+    assert!(diff(&desired, &state, &live, &target(Address::new("net"))).is_ok());
+    assert!(diff(
+        &desired,
+        &state,
+        &live,
+        &target(Address::with_key("net", InstanceKey::Str("a".into())))
+    )
+    .is_ok());
+}
