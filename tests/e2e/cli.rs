@@ -975,3 +975,36 @@ fn validate_and_graph_need_no_state_backend() {
     let refused = crate::Run::from(c.output().unwrap()).expect(1);
     assert!(refused.stderr.contains("PG_CONN_STR"), "{}", refused.stderr);
 }
+
+/// A refusal the diff makes (here `prevent_destroy`) ends a JSON stream as an error diagnostic,
+/// as every other refusal does (found by a second trial: `destroy --format json` printed nothing).
+#[test]
+fn a_diff_refusal_ends_the_json_stream_as_a_diagnostic() {
+    let w = Workspace::new();
+    w.write(
+        "main.hcl",
+        r#"plan "a" {
+  name                     = "a"
+  product_id               = "prod-sbxvpc0000001"
+  product_version_id       = "pv-sbxvpc0000001"
+  provisioned_product_name = "a"
+  parameters               = { cidr_block = "10.0.0.0/16" }
+  lifecycle {
+    prevent_destroy = true
+  }
+}
+"#,
+    );
+    w.run(&["apply", "--auto-approve"]).expect(0);
+    let refused = w
+        .run(&["destroy", "--auto-approve", "--format", "json"])
+        .expect(1);
+    let last: serde_json::Value =
+        serde_json::from_str(refused.stdout.lines().last().expect("a JSON stream")).unwrap();
+    assert_eq!(last["type"], "diagnostic", "{}", refused.stdout);
+    assert_eq!(last["diagnostic"]["severity"], "error");
+    assert!(last["diagnostic"]["summary"]
+        .as_str()
+        .unwrap()
+        .contains("lifecycle.prevent_destroy forbids this destroy"));
+}

@@ -38,7 +38,7 @@ pub async fn run(
         bail!("{command} writes the state, so it needs the state lock: drop --lock=false");
     }
     let session = ws.open(command, inv.lock_timeout()?, true, destroy).await?;
-    let Some(changes) = ws.diff(&session, targets, destroy)? else {
+    let Some(changes) = ws.diff(&session, targets, destroy, &*sink)? else {
         return Ok(exit::ERROR);
     };
     sink.changes(&changes);

@@ -24,13 +24,14 @@ pub async fn run(inv: &Invocation, format: GraphFormat, plan: bool) -> Result<u8
         );
         return Ok(exit::OK);
     }
-    let Some(ws) = Workspace::load(inv, &*super::sink(inv, Format::Text))? else {
+    let sink = super::sink(inv, Format::Text);
+    let Some(ws) = Workspace::load(inv, &*sink)? else {
         return Ok(exit::ERROR);
     };
     let session = ws
         .open("graph", inv.lock_timeout()?, inv.lock, false)
         .await?;
-    let Some(changes) = ws.diff(&session, &[], false)? else {
+    let Some(changes) = ws.diff(&session, &[], false, &*sink)? else {
         return Ok(exit::ERROR);
     };
     out!(

@@ -179,17 +179,20 @@ impl Workspace {
 
     /// The changes that make the cloud match the manifests (or destroy, with `destroy`);
     /// `None` when the manifests cannot be planned (the errors were printed).
+    /// The change set, or `None` after giving the diff's errors to `sink` (so a JSON stream
+    /// ends with them as diagnostics).
     pub fn diff(
         &self,
         session: &Session,
         targets: &[String],
         destroy: bool,
+        sink: &dyn Sink,
     ) -> Result<Option<ChangeSet>> {
         Ok(match self.diff_replacing(session, targets, destroy, &[])? {
             Ok(c) => Some(c),
             Err(errors) => {
                 for e in &errors {
-                    errln!("error: {}", crate::render::escape::text(&e.to_string()));
+                    sink.error(&e.to_string());
                 }
                 None
             }
