@@ -317,6 +317,19 @@ pub fn did_you_mean<'a>(
         .map(|(_, c)| c)
 }
 
+/// When a declaration repeats one made in another file: every `*.hcl` file of the directory is
+/// one manifest, so a copy of a file (a backup) declares everything twice.
+pub fn other_file_hint(first: &SourceLocation, again: &SourceLocation) -> String {
+    if first.file == again.file {
+        String::new()
+    } else {
+        format!(
+            "; every *.hcl file of the directory is part of one manifest, so {} and {} both count (a copy kept as a backup declares everything twice)",
+            first.file, again.file
+        )
+    }
+}
+
 pub fn hint(name: &str, candidates: &[&str]) -> String {
     match did_you_mean(name, candidates.iter().copied()) {
         Some(c) => format!("; did you mean {c:?}?"),

@@ -86,8 +86,9 @@ pub(super) fn lower(cx: &mut Lowering, blocks: &[&BlockNode]) {
             &second.loc,
             None,
             format!(
-                "only one planform block is allowed (first at {})",
-                blocks[0].loc
+                "only one planform block is allowed (first at {}){}",
+                blocks[0].loc,
+                crate::syntax::other_file_hint(&blocks[0].loc, &second.loc)
             ),
         ));
     }

@@ -89,8 +89,9 @@ pub(super) fn declare<'a>(cx: &mut Lowering, blocks: &[&'a BlockNode]) -> Vec<Pl
                 &b.loc,
                 Some(format!("plan.{name}")),
                 format!(
-                    "duplicate plan {name:?} (first declared at {})",
-                    first.node.loc
+                    "duplicate plan {name:?} (first declared at {}){}",
+                    first.node.loc,
+                    crate::syntax::other_file_hint(&first.node.loc, &b.loc)
                 ),
             ));
             continue;

@@ -200,3 +200,20 @@ plan "b" {
 "#;
     assert!(lower_main(text, &Inputs::default()).is_ok());
 }
+
+/// A declaration repeated in another file says that every `*.hcl` file counts (found by a
+/// second trial: a backup copy of main.hcl gave duplicate errors with no hint why).
+#[test]
+fn a_copy_of_a_manifest_says_every_file_counts() {
+    let text = format!("planform {{\n  workspace = \"w\"\n}}\n{NET}");
+    let files = [
+        SourceFile::new("main.hcl", &text),
+        SourceFile::new("main.hcl.bak.hcl", &text),
+    ];
+    let errors = render(lower(&files, &Inputs::default()), |_| String::new());
+    assert!(
+        errors.contains("only one planform block is allowed (first at main.hcl:1:1); every *.hcl file of the directory is part of one manifest")
+            && errors.contains("duplicate plan \"net\" (first declared at main.hcl:5:1); every *.hcl file"),
+        "{errors}"
+    );
+}
