@@ -1287,14 +1287,122 @@ mod tests {
         with_profile.push(("AWS_PROFILE", "ci"));
         assert!(source(&with_profile, None).starts_with("profile \"ci\" ("));
         assert!(source(&web, Some("ci")).starts_with("profile \"ci\" ("));
-        assert!(source(&web, Some("other")).starts_with("web identity"));
+        assert!(source(&with_profile[..2], Some("other")).starts_with("profile \"other\" ("));
         let mut keys = with_profile.clone();
         keys.push(("AWS_ACCESS_KEY_ID", "AKIA"));
         assert!(source(&keys, None).starts_with("the environment"));
+        // The manifest's profile is the source even with keys in the environment.
+        assert!(source(&keys, Some("ci")).starts_with("profile \"ci\" ("));
         assert_eq!(
             source(&[("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "/v2/x")], None),
             "the container credentials endpoint (AWS_CONTAINER_CREDENTIALS_*)"
         );
         assert_eq!(source(&[], None), "the EC2 instance metadata service");
+    }
+
+    #[tokio::test]
+    async fn a_profile_named_but_missing_from_both_files_is_refused_naming_them() {
+        use aws_types::os_shim_internal::{Env, Fs};
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config");
+        let credentials = dir.path().join("credentials");
+        std::fs::write(&config, "[profile ci]\nregion = us-east-1\n").unwrap();
+        std::fs::write(&credentials, "[keys]\naws_access_key_id = A\n").unwrap();
+        let (c, k) = (
+            config.display().to_string(),
+            credentials.display().to_string(),
+        );
+        let check = |vars: Vec<(&'static str, String)>, profile: Option<&'static str>| {
+            let mut vars = vars;
+            vars.push(("AWS_CONFIG_FILE", c.clone()));
+            vars.push(("AWS_SHARED_CREDENTIALS_FILE", k.clone()));
+            async move {
+                let pairs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                check_profile(&Env::from_slice(&pairs), &Fs::real(), profile).await
+            }
+        };
+        // In either file, or not named at all, or `default`: fine.
+        check(vec![], Some("ci")).await.unwrap();
+        check(vec![], Some("keys")).await.unwrap();
+        check(vec![], None).await.unwrap();
+        check(vec![("AWS_PROFILE", "default".into())], None)
+            .await
+            .unwrap();
+        check(vec![("AWS_PROFILE", "".into())], None).await.unwrap();
+        let e = check(vec![("AWS_PROFILE", "nosuch".into())], None)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("profile \"nosuch\" (named by AWS_PROFILE) was not found in {c} or {k}")
+        );
+        // The manifest's profile is checked, not AWS_PROFILE.
+        let e = check(vec![("AWS_PROFILE", "ci".into())], Some("cii"))
+            .await
+            .unwrap_err();
+        assert!(
+            e.to_string().starts_with(
+                "profile \"cii\" (named by the provider's `profile`) was not found in "
+            ),
+            "{e}"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_chain_says_no_credentials_or_refused_by_what_had_settings() {
+        #[derive(Debug)]
+        struct Failing(fn() -> CredentialsError);
+        impl ProvideCredentials for Failing {
+            fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+            where
+                Self: 'a,
+            {
+                future::ProvideCredentials::ready(Err((self.0)()))
+            }
+        }
+        let mapped = |chain: NamedChain| async move {
+            let e = chain.provide_credentials().await.unwrap_err();
+            let e: SdkError<Describe, HttpResponse> =
+                SdkError::dispatch_failure(ConnectorError::other(Box::new(e), None));
+            let p = provider_error(e);
+            (p.code, p.message)
+        };
+        let imds_refuses = || CredentialsError::provider_error("request forbidden");
+        // Nothing configured: the metadata service's refusal is "no credentials", sources named.
+        let (code, message) = mapped(NamedChain {
+            chain: SharedCredentialsProvider::new(Failing(imds_refuses)),
+            source: INSTANCE_METADATA.into(),
+            tried: Some("the environment, the EC2 instance metadata service".into()),
+        })
+        .await;
+        assert_eq!(code, "NoCredentials");
+        assert_eq!(
+            message,
+            "no AWS credentials: tried the environment, the EC2 instance metadata service: request forbidden"
+        );
+        // A profile in effect that has no keys.
+        let (code, message) = mapped(NamedChain {
+            chain: SharedCredentialsProvider::new(Failing(CredentialsError::not_loaded_no_source)),
+            source: "profile \"r\" (c, k)".into(),
+            tried: None,
+        })
+        .await;
+        assert_eq!(code, "NoCredentials");
+        assert!(
+            message.starts_with("no AWS credentials: tried profile \"r\" (c, k), which has none"),
+            "{message}"
+        );
+        // A source with settings that fails: refused, naming it.
+        let (code, message) = mapped(NamedChain {
+            chain: SharedCredentialsProvider::new(Failing(imds_refuses)),
+            source: "profile \"r\" (c, k)".into(),
+            tried: None,
+        })
+        .await;
+        assert_eq!(code, "CredentialsRefused");
+        assert_eq!(
+            message,
+            "the AWS credentials from profile \"r\" (c, k) were refused: request forbidden"
+        );
     }
 }
