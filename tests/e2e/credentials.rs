@@ -531,3 +531,206 @@ pub mod fake_http {
         let _ = stream.write_all(body);
     }
 }
+
+/// A workspace whose `aws` provider has `settings` (no region unless they give one) at `server`.
+fn aws_workspace_with(server: &Served, settings: &str) -> Workspace {
+    workspace_with(&format!(
+        "provider \"aws\" {{\n  {settings}\n  endpoint = \"{}\"\n}}",
+        server.endpoint
+    ))
+}
+
+/// The files of the second trial's repro: keys of the sandbox in `[ci]`, its region in the
+/// config file; the paths, as (config, credentials).
+fn ci_profile_files(w: &Workspace) -> (String, String) {
+    w.write(
+        "aws-config",
+        "[profile ci]\nregion = us-east-1\n\n[profile wrong]\nregion = us-east-1\n",
+    );
+    w.write(
+        "aws-credentials",
+        "[ci]\naws_access_key_id = e2eid\naws_secret_access_key = e2esecret\n\n\
+         [wrong]\naws_access_key_id = e2eid\naws_secret_access_key = not-the-e2e-secret\n",
+    );
+    let path = |f: &str| w.path().join(f).display().to_string();
+    (path("aws-config"), path("aws-credentials"))
+}
+
+#[test]
+fn aws_a_profile_the_files_lack_is_named_before_any_request() {
+    let server = serve(3600, 40);
+    let w = aws_workspace_with(&server, "");
+    let (config, credentials) = ci_profile_files(&w);
+    let files = [
+        ("AWS_CONFIG_FILE", config.as_str()),
+        ("AWS_SHARED_CREDENTIALS_FILE", credentials.as_str()),
+    ];
+    let with = |extra: &[(&'static str, &'static str)]| {
+        let mut v = files.to_vec();
+        v.extend_from_slice(extra);
+        v
+    };
+    run(
+        &w,
+        &["plan", "--detailed-exitcode"],
+        &with(&[("AWS_PROFILE", "ci")]),
+    )
+    .expect(2);
+    // A typo in AWS_PROFILE, with or without keys in the environment (the AWS CLI refuses both).
+    for extra in [
+        vec![("AWS_PROFILE", "nosuch")],
+        vec![
+            ("AWS_PROFILE", "nosuch"),
+            ("AWS_ACCESS_KEY_ID", "e2eid"),
+            ("AWS_SECRET_ACCESS_KEY", "e2esecret"),
+            ("AWS_REGION", "us-east-1"),
+        ],
+    ] {
+        let r = run(&w, &["plan"], &with(&extra)).expect(1);
+        assert!(
+            r.stderr.contains(&format!(
+                "error: provider aws: profile \"nosuch\" (named by AWS_PROFILE) was not found in {config} or {credentials}"
+            )),
+            "{}",
+            r.stderr
+        );
+        assert!(!r.stderr.contains("IMDS"), "{}", r.stderr);
+        assert!(!r.stderr.contains("e2esecret"), "{}", r.stderr);
+    }
+    // A typo in the manifest's profile.
+    w.write(
+        "main.hcl",
+        &plan(&format!(
+            "provider \"aws\" {{\n  profile  = \"cii\"\n  endpoint = \"{}\"\n}}",
+            server.endpoint
+        )),
+    );
+    let r = run(&w, &["plan"], &files).expect(1);
+    assert!(
+        r.stderr.contains(&format!(
+            "error: provider aws: profile \"cii\" (named by the provider's `profile`) was not found in {config} or {credentials}"
+        )),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("CredentialsRefused"), "{}", r.stderr);
+}
+
+#[test]
+fn aws_no_credentials_at_all_names_the_sources_tried() {
+    let server = serve(3600, 40);
+    let w = aws_workspace(&server);
+    // An instance metadata service that refuses, as this trial machine's did (off EC2 nothing
+    // answers; either way there are no credentials).
+    let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = asked.clone();
+    let imds = fake_http::FakeHttp::serve(move |req| {
+        seen.lock()
+            .unwrap()
+            .push(format!("{} {}", req.method, req.path));
+        (403, Vec::new())
+    });
+    let home = w.path().display().to_string();
+    let r = run(
+        &w,
+        &["plan"],
+        &[
+            ("AWS_EC2_METADATA_DISABLED", "false"),
+            ("AWS_EC2_METADATA_SERVICE_ENDPOINT", imds.url.as_str()),
+        ],
+    )
+    .expect(1);
+    assert!(
+        r.stderr.contains(&format!(
+            "error: refresh of provider aws: NoCredentials: no AWS credentials: tried the environment \
+             (AWS_ACCESS_KEY_ID is not set), profile \"default\" (not in {home}/.aws/config or \
+             {home}/.aws/credentials), web identity (AWS_WEB_IDENTITY_TOKEN_FILE is not set), the \
+             container endpoint (AWS_CONTAINER_CREDENTIALS_* are not set), the EC2 instance metadata \
+             service: "
+        )),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("CredentialsRefused"), "{}", r.stderr);
+    assert!(
+        asked
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|a| a == "PUT /latest/api/token"),
+        "{:?}",
+        asked.lock().unwrap()
+    );
+}
+
+#[test]
+fn aws_no_region_anywhere_is_a_configuration_error() {
+    let server = serve(3600, 40);
+    let w = aws_workspace_with(&server, "");
+    let (config, credentials) = ci_profile_files(&w);
+    w.write("aws-config", "[profile ci]\noutput = json\n");
+    let r = run(
+        &w,
+        &["plan"],
+        &[
+            ("AWS_ACCESS_KEY_ID", "e2eid"),
+            ("AWS_SECRET_ACCESS_KEY", "e2esecret"),
+        ],
+    )
+    .expect(1);
+    let expected =
+        "error: provider aws: no region (set `region`, AWS_REGION or the profile's region)";
+    assert!(r.stderr.contains(expected), "{}", r.stderr);
+    assert!(!r.stderr.contains("NetworkError"), "{}", r.stderr);
+    // The same through a profile that has keys but no region.
+    let r = run(
+        &w,
+        &["plan"],
+        &[
+            ("AWS_CONFIG_FILE", config.as_str()),
+            ("AWS_SHARED_CREDENTIALS_FILE", credentials.as_str()),
+            ("AWS_PROFILE", "ci"),
+        ],
+    )
+    .expect(1);
+    assert!(r.stderr.contains(expected), "{}", r.stderr);
+}
+
+#[test]
+fn aws_the_provider_profile_beats_keys_in_the_environment() {
+    let server = serve(3600, 40);
+    let w = aws_workspace_with(&server, "profile  = \"ci\"");
+    let (config, credentials) = ci_profile_files(&w);
+    let files = [
+        ("AWS_CONFIG_FILE", config.as_str()),
+        ("AWS_SHARED_CREDENTIALS_FILE", credentials.as_str()),
+    ];
+    // Stale keys in the environment: the manifest's profile is used (its region too).
+    let mut stale = files.to_vec();
+    stale.extend([
+        ("AWS_ACCESS_KEY_ID", "stale-id"),
+        ("AWS_SECRET_ACCESS_KEY", "stale-secret"),
+    ]);
+    run(&w, &["plan", "--detailed-exitcode"], &stale).expect(2);
+    // Keys the sandbox accepts in the environment, a profile with a wrong secret in the manifest:
+    // the profile is still what signs, so the cloud refuses.
+    w.write(
+        "main.hcl",
+        &plan(&format!(
+            "provider \"aws\" {{\n  profile  = \"wrong\"\n  endpoint = \"{}\"\n}}",
+            server.endpoint
+        )),
+    );
+    let mut good = files.to_vec();
+    good.extend([
+        ("AWS_ACCESS_KEY_ID", "e2eid"),
+        ("AWS_SECRET_ACCESS_KEY", "e2esecret"),
+    ]);
+    let r = run(&w, &["plan"], &good).expect(1);
+    assert!(
+        r.stderr.contains("InvalidSignatureException"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("not-the-e2e-secret"), "{}", r.stderr);
+}

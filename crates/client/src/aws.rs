@@ -164,23 +164,47 @@ fn refused(e: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
-/// Which source of the SDK's default credential chain is in effect, named for errors: the first
-/// of the chain's order (environment keys, the profile, web identity, the container endpoint,
-/// the instance metadata service) whose settings are present. `env` looks up a variable;
-/// `profile` is the manifest's profile, if any.
+/// The shared config and credentials files, as the SDK finds them: `AWS_CONFIG_FILE` and
+/// `AWS_SHARED_CREDENTIALS_FILE`, else `~/.aws/config` and `~/.aws/credentials`.
+fn profile_files(env: &dyn Fn(&str) -> Option<String>) -> (String, String) {
+    let home = env("HOME").unwrap_or_default();
+    let config = env("AWS_CONFIG_FILE")
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| format!("{home}/.aws/config"));
+    let credentials = env("AWS_SHARED_CREDENTIALS_FILE")
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| format!("{home}/.aws/credentials"));
+    (config, credentials)
+}
+
+/// The profile chosen by name: the manifest's `profile`, else a non-empty `AWS_PROFILE`, with
+/// what named it.
+fn named_profile(
+    env: &dyn Fn(&str) -> Option<String>,
+    profile: Option<&str>,
+) -> Option<(String, &'static str)> {
+    match profile {
+        Some(p) => Some((p.to_string(), "the provider's `profile`")),
+        None => env("AWS_PROFILE")
+            .filter(|p| !p.is_empty())
+            .map(|p| (p, "AWS_PROFILE")),
+    }
+}
+
+/// Which source of the credential chain is in effect, named for errors. With the manifest's
+/// `profile`, that profile (the only source planform uses then); otherwise the first of the SDK
+/// chain's order (environment keys, the profile, web identity, the container endpoint, the
+/// instance metadata service) whose settings are present. `env` looks up a variable.
 pub fn credential_source(env: &dyn Fn(&str) -> Option<String>, profile: Option<&str>) -> String {
     let set = |k: &str| env(k).is_some_and(|v| !v.is_empty());
+    let (config, credentials) = profile_files(env);
+    if let Some(p) = profile {
+        return format!("profile {p:?} ({config}, {credentials})");
+    }
     if set("AWS_ACCESS_KEY_ID") {
         return "the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)".into();
     }
-    let name = profile
-        .map(str::to_string)
-        .or_else(|| env("AWS_PROFILE").filter(|p| !p.is_empty()))
-        .unwrap_or_else(|| "default".into());
-    let home = env("HOME").unwrap_or_default();
-    let config = env("AWS_CONFIG_FILE").unwrap_or_else(|| format!("{home}/.aws/config"));
-    let credentials =
-        env("AWS_SHARED_CREDENTIALS_FILE").unwrap_or_else(|| format!("{home}/.aws/credentials"));
+    let name = named_profile(env, None).map_or_else(|| "default".to_string(), |(n, _)| n);
     let has_section = |file: &str, section: &str| {
         std::fs::read_to_string(file)
             .map(|t| t.lines().any(|l| l.trim() == section))
@@ -204,7 +228,87 @@ pub fn credential_source(env: &dyn Fn(&str) -> Option<String>, profile: Option<&
     if set("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") || set("AWS_CONTAINER_CREDENTIALS_FULL_URI") {
         return "the container credentials endpoint (AWS_CONTAINER_CREDENTIALS_*)".into();
     }
-    "the EC2 instance metadata service".into()
+    INSTANCE_METADATA.into()
+}
+
+/// The last source of the chain, in effect when no other has settings.
+const INSTANCE_METADATA: &str = "the EC2 instance metadata service";
+
+/// The sources the chain tried when none but the instance metadata service had settings.
+fn sources_tried(env: &dyn Fn(&str) -> Option<String>) -> String {
+    let (config, credentials) = profile_files(env);
+    let name = named_profile(env, None).map_or_else(|| "default".to_string(), |(n, _)| n);
+    format!(
+        "the environment (AWS_ACCESS_KEY_ID is not set), profile {name:?} (not in {config} or \
+         {credentials}), web identity (AWS_WEB_IDENTITY_TOKEN_FILE is not set), the container \
+         endpoint (AWS_CONTAINER_CREDENTIALS_* are not set), {INSTANCE_METADATA}"
+    )
+}
+
+/// Why the AWS client cannot be configured: found before any request.
+#[derive(Debug, thiserror::Error)]
+pub enum AwsConfigError {
+    #[error("profile {name:?} (named by {named_by}) was not found in {config} or {credentials}")]
+    ProfileNotFound {
+        name: String,
+        named_by: &'static str,
+        config: String,
+        credentials: String,
+    },
+    #[error("cannot read the profiles of {config} and {credentials}: {message}")]
+    ProfileFiles {
+        config: String,
+        credentials: String,
+        message: String,
+    },
+    #[error("no region (set `region`, AWS_REGION or the profile's region)")]
+    NoRegion,
+}
+
+/// Checks that a profile chosen by name (the manifest's `profile`, or `AWS_PROFILE`) is in the
+/// config or credentials file, as the AWS CLI does ("The config profile (x) could not be
+/// found"): the SDK's chain would go on to other sources and fail far from the typo. `default`
+/// may be absent (the SDK then uses the other sources). `env` and `fs` are the SDK's views of
+/// the environment and the file system.
+pub async fn check_profile(
+    env: &aws_types::os_shim_internal::Env,
+    fs: &aws_types::os_shim_internal::Fs,
+    profile: Option<&str>,
+) -> Result<(), AwsConfigError> {
+    let lookup = |k: &str| env.get(k).ok();
+    let Some((name, named_by)) = named_profile(&lookup, profile) else {
+        return Ok(());
+    };
+    if name == "default" {
+        return Ok(());
+    }
+    let (config, credentials) = profile_files(&lookup);
+    // The default files (the SDK's `EnvConfigFiles`, honouring the variables above).
+    let profiles = aws_config::profile::load(fs, env, &Default::default(), None)
+        .await
+        .map_err(|e| AwsConfigError::ProfileFiles {
+            config: config.clone(),
+            credentials: credentials.clone(),
+            message: describe(&e),
+        })?;
+    if profiles.get_profile(&name).is_none() {
+        return Err(AwsConfigError::ProfileNotFound {
+            name,
+            named_by,
+            config,
+            credentials,
+        });
+    }
+    Ok(())
+}
+
+/// No credential source had any: the sources tried, and the last one's reason.
+#[derive(Debug, thiserror::Error)]
+#[error("no AWS credentials: tried {tried}")]
+pub struct NoCredentials {
+    pub tried: String,
+    #[source]
+    pub error: CredentialsError,
 }
 
 /// A credential source's refusal, naming the source.
@@ -216,11 +320,15 @@ pub struct CredentialsRefused {
     pub error: CredentialsError,
 }
 
-/// The SDK's default credential chain, whose failures name the source in effect.
+/// The credential chain (the SDK's default one, or the manifest's profile alone), whose failures
+/// name the source in effect.
 #[derive(Debug)]
 struct NamedChain {
     chain: SharedCredentialsProvider,
     source: String,
+    /// When no source but the instance metadata service has settings: the sources tried, so that
+    /// its failure (off EC2, nothing answers or it refuses) reads as "no credentials".
+    tried: Option<String>,
 }
 
 impl ProvideCredentials for NamedChain {
@@ -229,16 +337,39 @@ impl ProvideCredentials for NamedChain {
         Self: 'a,
     {
         future::ProvideCredentials::new(async move {
-            self.chain.provide_credentials().await.map_err(|e| match e {
-                // No source had settings: the chain's own message lists what it tried.
-                CredentialsError::CredentialsNotLoaded(_) => e,
-                error => CredentialsError::provider_error(CredentialsRefused {
-                    source_name: self.source.clone(),
-                    error,
-                }),
+            self.chain.provide_credentials().await.map_err(|error| {
+                match (&self.tried, &error) {
+                    (Some(tried), _) => CredentialsError::not_loaded(NoCredentials {
+                        tried: tried.clone(),
+                        error,
+                    }),
+                    // The source in effect had nothing to give (a profile without keys).
+                    (None, CredentialsError::CredentialsNotLoaded(_)) => {
+                        CredentialsError::not_loaded(NoCredentials {
+                            tried: format!("{}, which has none", self.source),
+                            error,
+                        })
+                    }
+                    (None, _) => CredentialsError::provider_error(CredentialsRefused {
+                        source_name: self.source.clone(),
+                        error,
+                    }),
+                }
             })
         })
     }
+}
+
+/// A typed credential failure's message: its own, then its causes without the SDK's wrapper
+/// sentence ("an error occurred while loading credentials") that every `CredentialsError` layer
+/// repeats.
+fn credential_message(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut message = e.to_string();
+    let causes = std::iter::successors(e.source(), |c| c.source());
+    for c in causes.filter(|c| !c.is::<CredentialsError>()) {
+        message.push_str(&format!(": {c}"));
+    }
+    message
 }
 
 /// The credential failure behind an SDK error, if that is what stopped the request: the
@@ -247,14 +378,10 @@ impl ProvideCredentials for NamedChain {
 fn credentials_failure(e: &(dyn std::error::Error + 'static)) -> Option<(&'static str, String)> {
     let chain = || std::iter::successors(Some(e), |inner| inner.source());
     if let Some(refused) = chain().find_map(|i| i.downcast_ref::<CredentialsRefused>()) {
-        // The causes, without the SDK's wrapper sentence ("an error occurred while loading
-        // credentials") that every `CredentialsError` layer repeats.
-        let mut message = refused.to_string();
-        let causes = std::iter::successors(std::error::Error::source(refused), |c| c.source());
-        for c in causes.filter(|c| !c.is::<CredentialsError>()) {
-            message.push_str(&format!(": {c}"));
-        }
-        return Some(("CredentialsRefused", message));
+        return Some(("CredentialsRefused", credential_message(refused)));
+    }
+    if let Some(none) = chain().find_map(|i| i.downcast_ref::<NoCredentials>()) {
+        return Some(("NoCredentials", credential_message(none)));
     }
     chain()
         .find_map(|i| i.downcast_ref::<CredentialsError>())
@@ -452,8 +579,17 @@ impl aws_sdk_servicecatalog::config::Intercept for RequestLog {
 }
 
 impl AwsClient {
-    /// Loads configuration as the AWS CLI does, with the manifest's overrides.
-    pub async fn new(options: AwsOptions) -> AwsClient {
+    /// Loads configuration as the AWS CLI does, with the manifest's overrides; a manifest's
+    /// `profile` is the only credential source then (the environment's keys do not override it).
+    /// A profile named but missing from the files, or no region anywhere, is an error before any
+    /// request.
+    pub async fn new(options: AwsOptions) -> Result<AwsClient, AwsConfigError> {
+        check_profile(
+            &aws_types::os_shim_internal::Env::real(),
+            &aws_types::os_shim_internal::Fs::real(),
+            options.profile.as_deref(),
+        )
+        .await?;
         let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
         if let Some(r) = &options.region {
             loader = loader.region(aws_config::Region::new(r.clone()));
@@ -475,6 +611,9 @@ impl AwsClient {
             );
         }
         let config = loader.load().await;
+        if config.region().is_none() {
+            return Err(AwsConfigError::NoRegion);
+        }
         // The SDK's own precedence: the manifest's endpoint, then the service's variable, then
         // the general one (`SdkConfig` holds the last two as one).
         let endpoint = options
@@ -485,19 +624,45 @@ impl AwsClient {
             .filter(|e| !e.is_empty());
         let mut conf =
             aws_sdk_servicecatalog::config::Builder::from(&config).interceptor(RequestLog);
-        if let Some(chain) = config.credentials_provider() {
-            let env = |k: &str| std::env::var(k).ok();
+        let env = |k: &str| std::env::var(k).ok();
+        let source = credential_source(&env, options.profile.as_deref());
+        let tried = (source == INSTANCE_METADATA).then(|| sources_tried(&env));
+        if options.profile.is_some() && env("AWS_ACCESS_KEY_ID").is_some_and(|v| !v.is_empty()) {
+            tracing::info!(
+                source = %source,
+                "AWS credentials: the provider's profile, not AWS_ACCESS_KEY_ID (set but not used)"
+            );
+        } else {
+            tracing::info!(source = %source, "AWS credentials");
+        }
+        // The manifest's profile is intent: it alone, as Terraform's AWS provider does when its
+        // `profile` is set, and as the Alibaba side does; AWS_ACCESS_KEY_ID does not override it.
+        let chain = match &options.profile {
+            Some(p) => Some(SharedCredentialsProvider::new(
+                aws_config::profile::ProfileFileCredentialsProvider::builder()
+                    .configure(
+                        &aws_config::provider_config::ProviderConfig::default()
+                            .with_behavior_version(Some(aws_config::BehaviorVersion::latest()))
+                            .with_region(config.region().cloned()),
+                    )
+                    .profile_name(p)
+                    .build(),
+            )),
+            None => config.credentials_provider(),
+        };
+        if let Some(chain) = chain {
             conf = conf.credentials_provider(NamedChain {
                 chain,
-                source: credential_source(&env, options.profile.as_deref()),
+                source,
+                tried,
             });
         }
         let conf = conf.build();
-        AwsClient {
+        Ok(AwsClient {
             location: location(conf.region().map(|r| r.as_ref()), endpoint.as_deref()),
             client: Client::from_conf(conf),
             limit: options.requests_per_second.and_then(RateLimit::new),
-        }
+        })
     }
 
     /// A client on an explicit SDK configuration (tests); its retry configuration is the caller's
@@ -1122,14 +1287,122 @@ mod tests {
         with_profile.push(("AWS_PROFILE", "ci"));
         assert!(source(&with_profile, None).starts_with("profile \"ci\" ("));
         assert!(source(&web, Some("ci")).starts_with("profile \"ci\" ("));
-        assert!(source(&web, Some("other")).starts_with("web identity"));
+        assert!(source(&with_profile[..2], Some("other")).starts_with("profile \"other\" ("));
         let mut keys = with_profile.clone();
         keys.push(("AWS_ACCESS_KEY_ID", "AKIA"));
         assert!(source(&keys, None).starts_with("the environment"));
+        // The manifest's profile is the source even with keys in the environment.
+        assert!(source(&keys, Some("ci")).starts_with("profile \"ci\" ("));
         assert_eq!(
             source(&[("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "/v2/x")], None),
             "the container credentials endpoint (AWS_CONTAINER_CREDENTIALS_*)"
         );
         assert_eq!(source(&[], None), "the EC2 instance metadata service");
+    }
+
+    #[tokio::test]
+    async fn a_profile_named_but_missing_from_both_files_is_refused_naming_them() {
+        use aws_types::os_shim_internal::{Env, Fs};
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config");
+        let credentials = dir.path().join("credentials");
+        std::fs::write(&config, "[profile ci]\nregion = us-east-1\n").unwrap();
+        std::fs::write(&credentials, "[keys]\naws_access_key_id = A\n").unwrap();
+        let (c, k) = (
+            config.display().to_string(),
+            credentials.display().to_string(),
+        );
+        let check = |vars: Vec<(&'static str, String)>, profile: Option<&'static str>| {
+            let mut vars = vars;
+            vars.push(("AWS_CONFIG_FILE", c.clone()));
+            vars.push(("AWS_SHARED_CREDENTIALS_FILE", k.clone()));
+            async move {
+                let pairs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                check_profile(&Env::from_slice(&pairs), &Fs::real(), profile).await
+            }
+        };
+        // In either file, or not named at all, or `default`: fine.
+        check(vec![], Some("ci")).await.unwrap();
+        check(vec![], Some("keys")).await.unwrap();
+        check(vec![], None).await.unwrap();
+        check(vec![("AWS_PROFILE", "default".into())], None)
+            .await
+            .unwrap();
+        check(vec![("AWS_PROFILE", "".into())], None).await.unwrap();
+        let e = check(vec![("AWS_PROFILE", "nosuch".into())], None)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("profile \"nosuch\" (named by AWS_PROFILE) was not found in {c} or {k}")
+        );
+        // The manifest's profile is checked, not AWS_PROFILE.
+        let e = check(vec![("AWS_PROFILE", "ci".into())], Some("cii"))
+            .await
+            .unwrap_err();
+        assert!(
+            e.to_string().starts_with(
+                "profile \"cii\" (named by the provider's `profile`) was not found in "
+            ),
+            "{e}"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_chain_says_no_credentials_or_refused_by_what_had_settings() {
+        #[derive(Debug)]
+        struct Failing(fn() -> CredentialsError);
+        impl ProvideCredentials for Failing {
+            fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+            where
+                Self: 'a,
+            {
+                future::ProvideCredentials::ready(Err((self.0)()))
+            }
+        }
+        let mapped = |chain: NamedChain| async move {
+            let e = chain.provide_credentials().await.unwrap_err();
+            let e: SdkError<Describe, HttpResponse> =
+                SdkError::dispatch_failure(ConnectorError::other(Box::new(e), None));
+            let p = provider_error(e);
+            (p.code, p.message)
+        };
+        let imds_refuses = || CredentialsError::provider_error("request forbidden");
+        // Nothing configured: the metadata service's refusal is "no credentials", sources named.
+        let (code, message) = mapped(NamedChain {
+            chain: SharedCredentialsProvider::new(Failing(imds_refuses)),
+            source: INSTANCE_METADATA.into(),
+            tried: Some("the environment, the EC2 instance metadata service".into()),
+        })
+        .await;
+        assert_eq!(code, "NoCredentials");
+        assert_eq!(
+            message,
+            "no AWS credentials: tried the environment, the EC2 instance metadata service: request forbidden"
+        );
+        // A profile in effect that has no keys.
+        let (code, message) = mapped(NamedChain {
+            chain: SharedCredentialsProvider::new(Failing(CredentialsError::not_loaded_no_source)),
+            source: "profile \"r\" (c, k)".into(),
+            tried: None,
+        })
+        .await;
+        assert_eq!(code, "NoCredentials");
+        assert!(
+            message.starts_with("no AWS credentials: tried profile \"r\" (c, k), which has none"),
+            "{message}"
+        );
+        // A source with settings that fails: refused, naming it.
+        let (code, message) = mapped(NamedChain {
+            chain: SharedCredentialsProvider::new(Failing(imds_refuses)),
+            source: "profile \"r\" (c, k)".into(),
+            tried: None,
+        })
+        .await;
+        assert_eq!(code, "CredentialsRefused");
+        assert_eq!(
+            message,
+            "the AWS credentials from profile \"r\" (c, k) were refused: request forbidden"
+        );
     }
 }

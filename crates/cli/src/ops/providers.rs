@@ -103,7 +103,10 @@ pub async fn providers(
                     requests_per_second: cfg.requests_per_second,
                     timeout: cfg.timeout,
                 };
-                out.insert(r, Arc::new(planform_client::AwsClient::new(options).await));
+                let client = planform_client::AwsClient::new(options)
+                    .await
+                    .map_err(|e| anyhow!("provider {r}: {e}"))?;
+                out.insert(r, Arc::new(client));
             }
         }
     }
