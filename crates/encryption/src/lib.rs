@@ -506,12 +506,10 @@ impl Encryption {
         let salt = match kdf {
             KDF_RAW => vec![],
             // An iteration count `open` refuses is never spent on.
-            KDF_PBKDF2 if ITERATIONS_ACCEPTED.contains(&iterations) => {
-                match BASE64.decode(salt) {
-                    Ok(s) => s,
-                    Err(_) => return true,
-                }
-            }
+            KDF_PBKDF2 if ITERATIONS_ACCEPTED.contains(&iterations) => match BASE64.decode(salt) {
+                Ok(s) => s,
+                Err(_) => return true,
+            },
             _ => return true,
         };
         match self.key_for(0, kdf, iterations, &salt) {

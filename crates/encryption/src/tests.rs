@@ -151,7 +151,9 @@ fn json_values_round_trip_as_envelope_objects() {
 fn stale_is_what_a_run_rewrites_other_form_or_other_key() {
     let a = enc(&[(KEY_VAR, KEY_A)]);
     let by_a = a.encode("state", SECRET).unwrap();
-    let by_a_row = a.encode_value("pg:ws:a", serde_json::json!({"p": 1})).unwrap();
+    let by_a_row = a
+        .encode_value("pg:ws:a", serde_json::json!({"p": 1}))
+        .unwrap();
     let plain_row = serde_json::json!({"p": 1});
     // As this run writes: nothing to rewrite.
     assert!(!a.is_stale(&by_a));
@@ -183,7 +185,9 @@ fn stale_is_what_a_run_rewrites_other_form_or_other_key() {
 #[test]
 fn a_passphrase_envelope_of_an_earlier_run_is_not_stale_despite_its_other_salt() {
     let earlier = enc(&[(PASSPHRASE_VAR, "correct horse battery staple")]);
-    let stored = earlier.encode_value("pg:ws:a", serde_json::json!({"p": 1})).unwrap();
+    let stored = earlier
+        .encode_value("pg:ws:a", serde_json::json!({"p": 1}))
+        .unwrap();
     let now = enc(&[(PASSPHRASE_VAR, "correct horse battery staple")]);
     assert_ne!(
         serde_json::to_value(now.seal("c", b"x").unwrap()).unwrap()["salt"],

@@ -497,7 +497,10 @@ async fn rewrite_in(
         // Only a writer that ignores the lock can have moved the serial since it was read.
         let found = tx
             .query_opt(
-                &format!("SELECT serial FROM {} WHERE workspace = $1", tables.workspaces),
+                &format!(
+                    "SELECT serial FROM {} WHERE workspace = $1",
+                    tables.workspaces
+                ),
                 &[&workspace],
             )
             .await?
@@ -514,11 +517,7 @@ async fn rewrite_in(
         .iter()
         .zip(&addresses)
         .map(|((_, plan), address)| {
-            planform_state::plan_to_stored(
-                &row_context(workspace, address),
-                plan,
-                rows.encryption,
-            )
+            planform_state::plan_to_stored(&row_context(workspace, address), plan, rows.encryption)
         })
         .collect::<Result<_, _>>()
         .map_err(ReadError::Row)?;

@@ -148,8 +148,7 @@ pub(crate) fn replay(
     let mut applied = 0;
     let mut other_form = false;
     while let Some(n) = journal[at..].iter().position(|&b| b == b'\n') {
-        let Some((lineage, record, stale)) =
-            decode_line(&journal[at..at + n], encryption, origin)?
+        let Some((lineage, record, stale)) = decode_line(&journal[at..at + n], encryption, origin)?
         else {
             break;
         };

@@ -695,10 +695,8 @@ fn a_rotation_rewrites_the_snapshot_with_the_new_key_at_lock() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.json");
     runtime().block_on(async {
-        let old = LocalBackend::new(&path).with_encryption(encryption(&[(
-            "PLANFORM_ENCRYPTION_KEY",
-            KEY,
-        )]));
+        let old = LocalBackend::new(&path)
+            .with_encryption(encryption(&[("PLANFORM_ENCRYPTION_KEY", KEY)]));
         let guard = started(&old).await;
         guard.record(put(1, "a", "first")).await.unwrap();
         guard.release().await.unwrap();
@@ -710,7 +708,11 @@ fn a_rotation_rewrites_the_snapshot_with_the_new_key_at_lock() {
         ]));
         let sealed_by_old = std::fs::read(&path).unwrap();
         assert_eq!(rotated.load().await.unwrap().unwrap(), written);
-        assert_eq!(std::fs::read(&path).unwrap(), sealed_by_old, "a load writes nothing");
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            sealed_by_old,
+            "a load writes nothing"
+        );
         rotated
             .lock("plan", Duration::ZERO)
             .await
@@ -719,10 +721,8 @@ fn a_rotation_rewrites_the_snapshot_with_the_new_key_at_lock() {
             .await
             .unwrap();
 
-        let new_only = LocalBackend::new(&path).with_encryption(encryption(&[(
-            "PLANFORM_ENCRYPTION_KEY",
-            NEW,
-        )]));
+        let new_only = LocalBackend::new(&path)
+            .with_encryption(encryption(&[("PLANFORM_ENCRYPTION_KEY", NEW)]));
         assert_eq!(new_only.load().await.unwrap().unwrap(), written);
         // Written as this run writes now: the next lock leaves the snapshot alone.
         let current = std::fs::read(&path).unwrap();
