@@ -1,8 +1,8 @@
 //! Issue 13: the real `planform` on the PostgreSQL backend, against a throwaway server started
 //! for the test (`planform-testkit`, or `PLANFORM_TEST_PG_URL`): the lifecycle, two
-//! applies on one workspace, kill -9 mid-apply, the database stopped mid-apply, and a migration
-//! local → pg → local. The tests that do not stop the server share one (each in its own schema);
-//! the one that stops it starts its own.
+//! applies on one workspace, kill -9 mid-apply, the database stopped mid-apply, a migration
+//! local → pg → local, and turning encryption on. The tests that do not stop the server share
+//! one (each in its own schema); the one that stops it starts its own.
 
 use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
@@ -513,4 +513,54 @@ fn migration_local_to_pg_and_back_keeps_lineage_and_serial() {
     assert_eq!(json(&w.run(&["state", "pull"]).expect(0).stdout), changed);
     let plan = w.run(&["plan", "--detailed-exitcode"]).expect(0);
     assert!(plan.stdout.contains("No changes"), "{}", plan.stdout);
+}
+
+/// B9 (second trial): docs/security.md's "Turning it on" on pg — one `plan` with
+/// `PLANFORM_ENCRYPTION_MIGRATE=encrypt`, then runs with the key alone — works: the migrate run
+/// rewrote every row encrypted, so the next plan has no changes instead of "row … is not
+/// encrypted, but encryption is on".
+#[test]
+fn turning_encryption_on_for_a_pg_state_takes_one_plan() {
+    const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    let pg = shared_server();
+    let w = Workspace::example("quickstart");
+    w.edit(
+        "main.hcl",
+        "workspace = \"quickstart\"",
+        "workspace = \"quickstart\"\n  state \"pg\" { schema_name = \"e2e_encrypt_on\" }",
+    );
+    on_pg(&w, pg.conn_str(), &["apply", "--auto-approve"]).expect(0);
+    let with_key = |args: &[&str], migrate: Option<&str>| {
+        let mut c = on_pg_command(&w, pg.conn_str(), args);
+        c.env("PLANFORM_ENCRYPTION_KEY", KEY);
+        if let Some(m) = migrate {
+            c.env("PLANFORM_ENCRYPTION_MIGRATE", m);
+        }
+        Run::from(c.output().expect("planform runs"))
+    };
+    let refused = with_key(&["plan"], None).expect(1);
+    assert!(
+        refused
+            .stderr
+            .contains("is not encrypted, but encryption is on"),
+        "{}",
+        refused.stderr
+    );
+    let migrating = with_key(&["plan", "--detailed-exitcode"], Some("encrypt")).expect(0);
+    assert!(
+        migrating.stdout.contains("No changes"),
+        "{}",
+        migrating.stdout
+    );
+
+    // Every row is sealed: a reader with the key alone (which refuses plaintext) reads all three.
+    let env = BTreeMap::from([("PLANFORM_ENCRYPTION_KEY".to_string(), KEY.to_string())]);
+    let key = planform_state::Encryption::from_env(&env).unwrap();
+    let sealed =
+        observer(pg.conn_str(), "e2e_encrypt_on", "quickstart").with_encryption(Arc::new(key));
+    let stored = runtime().block_on(sealed.load()).unwrap().unwrap();
+    assert_eq!(stored.plans.len(), 3);
+
+    let next = with_key(&["plan", "--detailed-exitcode"], None).expect(0);
+    assert!(next.stdout.contains("No changes"), "{}", next.stdout);
 }

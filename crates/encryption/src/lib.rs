@@ -463,6 +463,61 @@ impl Encryption {
             })
     }
 
+    /// Whether `stored` (a snapshot or journal line as read back) is in another form than this
+    /// run writes, so that a run holding the lock rewrites it: plaintext while writes are
+    /// encrypted (`MIGRATE=encrypt`), an envelope while they are not (`MIGRATE=decrypt`), or an
+    /// envelope of another key than the primary (rotation: written with the fallback).
+    pub fn is_stale(&self, stored: &str) -> bool {
+        if !is_sealed(stored) {
+            return self.writes_encrypted();
+        }
+        match serde_json::from_str::<Envelope>(stored) {
+            Ok(e) => self.is_stale_header(&e.kdf, e.iterations, &e.salt, &e.key_id),
+            Err(_) => true,
+        }
+    }
+
+    /// [`Encryption::is_stale`] of a JSON value (a database row).
+    pub fn is_stale_value(&self, stored: &serde_json::Value) -> bool {
+        if !is_sealed_value(stored) {
+            return self.writes_encrypted();
+        }
+        let text = |field: &str| stored.get(field).and_then(|v| v.as_str());
+        let iterations = match stored.get("iterations") {
+            None => Some(0),
+            Some(v) => v.as_u64().and_then(|n| u32::try_from(n).ok()),
+        };
+        match (text("kdf"), iterations, text("key_id")) {
+            (Some(kdf), Some(iterations), Some(key_id)) => {
+                self.is_stale_header(kdf, iterations, text("salt").unwrap_or(""), key_id)
+            }
+            _ => true,
+        }
+    }
+
+    /// Whether an envelope with this header was sealed otherwise than this run seals: by
+    /// another key than the primary, or at all when writes are plaintext. The primary key's
+    /// derivation for a passphrase is cached per salt, so the check after opening costs no
+    /// second PBKDF2.
+    fn is_stale_header(&self, kdf: &str, iterations: u32, salt: &str, envelope_key: &str) -> bool {
+        if !self.writes_encrypted() {
+            return true;
+        }
+        let salt = match kdf {
+            KDF_RAW => vec![],
+            // An iteration count `open` refuses is never spent on.
+            KDF_PBKDF2 if ITERATIONS_ACCEPTED.contains(&iterations) => match BASE64.decode(salt) {
+                Ok(s) => s,
+                Err(_) => return true,
+            },
+            _ => return true,
+        };
+        match self.key_for(0, kdf, iterations, &salt) {
+            Some(k) => key_id(k.expose()) != envelope_key,
+            None => true,
+        }
+    }
+
     /// Refuses plaintext where encryption is on (outside a migration).
     pub fn accept_plaintext(&self, origin: &str) -> Result<(), EncryptionError> {
         match self.mode {

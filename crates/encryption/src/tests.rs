@@ -148,6 +148,61 @@ fn json_values_round_trip_as_envelope_objects() {
 }
 
 #[test]
+fn stale_is_what_a_run_rewrites_other_form_or_other_key() {
+    let a = enc(&[(KEY_VAR, KEY_A)]);
+    let by_a = a.encode("state", SECRET).unwrap();
+    let by_a_row = a
+        .encode_value("pg:ws:a", serde_json::json!({"p": 1}))
+        .unwrap();
+    let plain_row = serde_json::json!({"p": 1});
+    // As this run writes: nothing to rewrite.
+    assert!(!a.is_stale(&by_a));
+    assert!(!a.is_stale_value(&by_a_row));
+    assert!(!Encryption::off().is_stale(SECRET));
+    assert!(!Encryption::off().is_stale_value(&plain_row));
+    // Turning it on: plaintext is stale.
+    let encrypting = enc(&[(KEY_VAR, KEY_A), (MIGRATE_VAR, "encrypt")]);
+    assert!(encrypting.is_stale(SECRET));
+    assert!(encrypting.is_stale_value(&plain_row));
+    assert!(!encrypting.is_stale(&by_a));
+    // Turning it off: every envelope is stale, plaintext is not.
+    let decrypting = enc(&[(KEY_VAR, KEY_A), (MIGRATE_VAR, "decrypt")]);
+    assert!(decrypting.is_stale(&by_a));
+    assert!(decrypting.is_stale_value(&by_a_row));
+    assert!(!decrypting.is_stale_value(&plain_row));
+    // Rotation: what the fallback opens is stale, what the new primary wrote is not.
+    let rotated = enc(&[(KEY_VAR, KEY_B), (KEY_FALLBACK_VAR, KEY_A)]);
+    assert_eq!(rotated.decode("state", &by_a, "s").unwrap().text, SECRET);
+    assert!(rotated.is_stale(&by_a));
+    assert!(rotated.is_stale_value(&by_a_row));
+    assert!(!rotated.is_stale(&rotated.encode("state", SECRET).unwrap()));
+    // A damaged header is stale (and `decode` refuses it anyway).
+    let mut bad = by_a_row.clone();
+    bad["iterations"] = serde_json::json!(u64::MAX);
+    assert!(a.is_stale_value(&bad));
+}
+
+#[test]
+fn a_passphrase_envelope_of_an_earlier_run_is_not_stale_despite_its_other_salt() {
+    let earlier = enc(&[(PASSPHRASE_VAR, "correct horse battery staple")]);
+    let stored = earlier
+        .encode_value("pg:ws:a", serde_json::json!({"p": 1}))
+        .unwrap();
+    let now = enc(&[(PASSPHRASE_VAR, "correct horse battery staple")]);
+    assert_ne!(
+        serde_json::to_value(now.seal("c", b"x").unwrap()).unwrap()["salt"],
+        stored["salt"],
+        "each run derives with its own salt"
+    );
+    assert!(!now.is_stale_value(&stored));
+    let rotated = enc(&[
+        (PASSPHRASE_VAR, "another passphrase, the new one"),
+        (PASSPHRASE_FALLBACK_VAR, "correct horse battery staple"),
+    ]);
+    assert!(rotated.is_stale_value(&stored));
+}
+
+#[test]
 fn bad_settings_name_the_variable_and_the_rule_never_the_value() {
     let cases: &[(&[(&str, &str)], &str)] = &[
         (

@@ -142,6 +142,14 @@ impl PgBackend {
         }
     }
 
+    fn read_error(&self, e: ReadError) -> StateError {
+        match e {
+            ReadError::Db(e) => self.unavailable(&e),
+            ReadError::Corrupt(m) => self.corrupt(m),
+            ReadError::Row(e) => e,
+        }
+    }
+
     fn lock_key(&self) -> i64 {
         schema::advisory_key(&["lock", &self.tables.schema, &self.workspace])
     }
@@ -178,13 +186,9 @@ impl PgBackend {
             .map_err(|e| self.unavailable(&e))?;
         let state = read_state_in(&tx, &self.tables, &self.workspace, &self.rows())
             .await
-            .map_err(|e| match e {
-                ReadError::Db(e) => self.unavailable(&e),
-                ReadError::Corrupt(m) => self.corrupt(m),
-                ReadError::Row(e) => e,
-            })?;
+            .map_err(|e| self.read_error(e))?;
         tx.commit().await.map_err(|e| self.unavailable(&e))?;
-        Ok(state)
+        Ok(state.map(|s| s.state))
     }
 
     async fn read_holder(&self, client: &Client) -> Result<Option<LockInfo>, StateError> {
@@ -278,14 +282,16 @@ impl PgBackend {
             .await
             .map_err(db)?;
         let info = lock_info(&row);
-        let state = read_state_in(&tx, &self.tables, &self.workspace, &self.rows())
+        let stored = read_state_in(&tx, &self.tables, &self.workspace, &self.rows())
             .await
-            .map_err(|e| match e {
-                ReadError::Db(e) => self.unavailable(&e),
-                ReadError::Corrupt(m) => self.corrupt(m),
-                ReadError::Row(e) => e,
-            })?;
+            .map_err(|e| self.read_error(e))?;
+        if let Some(Stored { state, stale: true }) = &stored {
+            rewrite_in(&tx, &self.tables, &self.workspace, state, &self.rows())
+                .await
+                .map_err(|e| self.read_error(e))?;
+        }
         tx.commit().await.map_err(db)?;
+        let state = stored.map(|s| s.state);
         Ok(writer::start(writer::Start {
             client,
             connector: self.connector.clone(),
@@ -403,12 +409,20 @@ impl From<tokio_postgres::Error> for ReadError {
     }
 }
 
+/// A workspace as read back.
+struct Stored {
+    state: State,
+    /// Whether a plan row is stored otherwise than this run writes (a migration, or a row sealed
+    /// with the fallback key): the lock rewrites the workspace.
+    stale: bool,
+}
+
 async fn read_state_in(
     tx: &tokio_postgres::Transaction<'_>,
     tables: &Tables,
     workspace: &str,
     rows: &Rows<'_>,
-) -> Result<Option<State>, ReadError> {
+) -> Result<Option<Stored>, ReadError> {
     let Some(row) = tx
         .query_opt(
             &format!(
@@ -423,6 +437,7 @@ async fn read_state_in(
     };
     let mut state = State::new(workspace, row.get(0));
     state.serial = row.get::<_, i64>(1) as u64;
+    let mut stale = false;
     for r in tx
         .query(
             &format!(
@@ -440,10 +455,12 @@ async fn read_state_in(
                 .map_err(|e: planform_model::AddressParseError| {
                     ReadError::Corrupt(format!("address {spelled:?}: {e}"))
                 })?;
+        let value: serde_json::Value = r.get(1);
+        stale |= rows.encryption.is_stale_value(&value);
         let plan = planform_state::plan_from_stored(
             &row_context(workspace, &spelled),
             &address,
-            r.get(1),
+            value,
             rows.encryption,
             &format!("{} row {spelled}", rows.backend),
         )
@@ -453,7 +470,78 @@ async fn read_state_in(
         })?;
         state.plans.insert(address, plan);
     }
-    Ok(Some(state))
+    Ok(Some(Stored { state, stale }))
+}
+
+/// Rewrites every plan row of `stored` in the form this run writes, and touches the workspace
+/// row, in `tx`: the transaction that took the lease row (so no other guard can write
+/// meanwhile), fenced by the serial read in it. A migration (`PLANFORM_ENCRYPTION_MIGRATE`) or a
+/// rotation is then finished by any run that takes the lock, even one with nothing to record.
+async fn rewrite_in(
+    tx: &tokio_postgres::Transaction<'_>,
+    tables: &Tables,
+    workspace: &str,
+    state: &State,
+    rows: &Rows<'_>,
+) -> Result<(), ReadError> {
+    let touched = tx
+        .execute(
+            &format!(
+                "UPDATE {} SET updated_at = now() WHERE workspace = $1 AND serial = $2",
+                tables.workspaces
+            ),
+            &[&workspace, &(state.serial as i64)],
+        )
+        .await?;
+    if touched != 1 {
+        // Only a writer that ignores the lock can have moved the serial since it was read.
+        let found = tx
+            .query_opt(
+                &format!(
+                    "SELECT serial FROM {} WHERE workspace = $1",
+                    tables.workspaces
+                ),
+                &[&workspace],
+            )
+            .await?
+            .map_or(0, |r| r.get::<_, i64>(0) as u64);
+        return Err(ReadError::Row(StateError::SerialMismatch {
+            backend: rows.backend.clone(),
+            expected: state.serial,
+            found,
+        }));
+    }
+    let addresses: Vec<String> = state.plans.keys().map(|a| a.to_string()).collect();
+    let plans: Vec<serde_json::Value> = state
+        .plans
+        .iter()
+        .zip(&addresses)
+        .map(|((_, plan), address)| {
+            planform_state::plan_to_stored(&row_context(workspace, address), plan, rows.encryption)
+        })
+        .collect::<Result<_, _>>()
+        .map_err(ReadError::Row)?;
+    if addresses.is_empty() {
+        return Ok(());
+    }
+    let updated = tx
+        .execute(
+            &format!(
+                "UPDATE {} AS p SET plan = t.p FROM unnest($2::text[], $3::jsonb[]) AS t(a, p)
+                 WHERE p.workspace = $1 AND p.address = t.a",
+                tables.plans
+            ),
+            &[&workspace, &addresses, &plans],
+        )
+        .await?;
+    if updated != addresses.len() as u64 {
+        return Err(ReadError::Corrupt(format!(
+            "{} of {} plan rows were rewritten: the rows changed while they were rewritten",
+            updated,
+            addresses.len()
+        )));
+    }
+    Ok(())
 }
 
 impl Backend for PgBackend {

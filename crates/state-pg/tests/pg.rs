@@ -905,3 +905,98 @@ async fn plan_rows_are_encrypted_and_sealed_for_their_address() {
         "{e}"
     );
 }
+
+/// B9 (second trial): a run with `PLANFORM_ENCRYPTION_MIGRATE` rewrites every plan row of the
+/// workspace in the new form as soon as it holds the lock, with nothing to record, and keeps the
+/// serial; a load alone rewrites nothing. So one `planform plan` with the variable, then runs
+/// without it, work: turning encryption on, rotating the key (rows of the fallback key are
+/// rewritten with the new one, then the fallback can go), and turning it off.
+#[tokio::test]
+async fn a_migration_or_rotation_rewrites_every_row_when_the_lock_is_taken() {
+    const KEY_A: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    const KEY_B: &str = "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=";
+    let Setup { pg, dir, schema } = Setup::shared();
+    let with = |pairs: &[(&str, &str)]| {
+        let env = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let e = planform_state::Encryption::from_env(&env).unwrap();
+        backend(&pg, &schema, "mig", dir.path()).with_encryption(Arc::new(e))
+    };
+    // The rows as stored: (address, key id of its envelope or "" when plaintext).
+    let rows = || async {
+        admin(&pg)
+            .await
+            .query(
+                &format!(
+                    "SELECT address, coalesce(plan->>'key_id', '') FROM \"{schema}\".plans
+                     WHERE workspace = 'mig' ORDER BY address"
+                ),
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get::<_, String>(0), r.get::<_, String>(1)))
+            .collect::<Vec<_>>()
+    };
+    let lock_and_release = |b: PgBackend| async move {
+        let guard = b.lock("plan", Duration::ZERO).await.unwrap();
+        guard.release().await.unwrap();
+        b
+    };
+
+    let plain = with(&[]);
+    let guard = plain.lock("apply", Duration::ZERO).await.unwrap();
+    guard.write(&fresh_state("mig"), None).await.unwrap();
+    for (serial, name) in [(1, "a"), (2, "b"), (3, "c")] {
+        guard.record(put(serial, name, name)).await.unwrap();
+    }
+    guard.release().await.unwrap();
+    let before = plain.load().await.unwrap().unwrap();
+    assert_eq!(before.serial, 3);
+
+    // Turning it on: a load reads plaintext and rewrites nothing; the lock rewrites all rows.
+    let encrypting = with(&[
+        ("PLANFORM_ENCRYPTION_KEY", KEY_A),
+        ("PLANFORM_ENCRYPTION_MIGRATE", "encrypt"),
+    ]);
+    assert_eq!(encrypting.load().await.unwrap().unwrap(), before);
+    assert!(rows().await.iter().all(|(_, key)| key.is_empty()));
+    lock_and_release(encrypting).await;
+    let after = rows().await;
+    assert_eq!(after.len(), 3);
+    let key_a = after[0].1.clone();
+    assert!(!key_a.is_empty());
+    assert!(after.iter().all(|(_, key)| *key == key_a), "{after:?}");
+    // The next run, without the variable, reads the same state (serial kept).
+    let on = with(&[("PLANFORM_ENCRYPTION_KEY", KEY_A)]);
+    assert_eq!(on.load().await.unwrap().unwrap(), before);
+    // As this run writes already: taking the lock rewrites nothing.
+    let untouched = rows().await;
+    lock_and_release(on).await;
+    assert_eq!(rows().await, untouched);
+
+    // Rotation: the rows the fallback opens are rewritten with the new key; the fallback can go.
+    let rotated = with(&[
+        ("PLANFORM_ENCRYPTION_KEY", KEY_B),
+        ("PLANFORM_ENCRYPTION_KEY_FALLBACK", KEY_A),
+    ]);
+    lock_and_release(rotated).await;
+    let after = rows().await;
+    let key_b = after[0].1.clone();
+    assert_ne!(key_b, key_a);
+    assert!(after.iter().all(|(_, key)| *key == key_b), "{after:?}");
+    let new_only = with(&[("PLANFORM_ENCRYPTION_KEY", KEY_B)]);
+    assert_eq!(new_only.load().await.unwrap().unwrap(), before);
+
+    // Turning it off: every row back to plaintext, read without a key.
+    let decrypting = with(&[
+        ("PLANFORM_ENCRYPTION_KEY", KEY_B),
+        ("PLANFORM_ENCRYPTION_MIGRATE", "decrypt"),
+    ]);
+    lock_and_release(decrypting).await;
+    assert!(rows().await.iter().all(|(_, key)| key.is_empty()));
+    assert_eq!(with(&[]).load().await.unwrap().unwrap(), before);
+}

@@ -71,7 +71,8 @@ pub(crate) fn encode(
     Ok(line)
 }
 
-/// One line read back: `Ok(None)` for a torn or corrupt line (the end of the valid journal).
+/// One line read back, and whether it is stale (see [`Encryption::is_stale`]): `Ok(None)` for a
+/// torn or corrupt line (the end of the valid journal).
 fn decode_line(
     line: &[u8],
     encryption: &Encryption,
@@ -89,7 +90,7 @@ fn decode_line(
     let opened = encryption.decode(CONTEXT, payload, origin)?;
     Ok(
         decode_record(&opened.text, Secrets::read_from(opened.sealed))
-            .map(|(lineage, record)| (lineage, record, opened.sealed)),
+            .map(|(lineage, record)| (lineage, record, encryption.is_stale(payload))),
     )
 }
 
@@ -130,7 +131,8 @@ pub(crate) struct Replayed {
     /// Bytes of the journal that hold whole, valid lines; what follows is a torn or corrupt
     /// tail, ignored (and cut off by the next holder of the lock before it appends).
     pub valid_len: u64,
-    /// Whether a valid line is stored otherwise (encrypted or not) than `encryption` writes.
+    /// Whether a valid line is stored otherwise than `encryption` writes: encrypted or not, or
+    /// sealed with the fallback key (rotation).
     pub other_form: bool,
 }
 
@@ -146,12 +148,11 @@ pub(crate) fn replay(
     let mut applied = 0;
     let mut other_form = false;
     while let Some(n) = journal[at..].iter().position(|&b| b == b'\n') {
-        let Some((lineage, record, sealed)) =
-            decode_line(&journal[at..at + n], encryption, origin)?
+        let Some((lineage, record, stale)) = decode_line(&journal[at..at + n], encryption, origin)?
         else {
             break;
         };
-        other_form |= sealed != encryption.writes_encrypted();
+        other_form |= stale;
         if lineage == state.lineage && record.serial > state.serial {
             if record.serial != state.serial + 1 {
                 break;

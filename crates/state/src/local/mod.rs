@@ -5,8 +5,8 @@
 //! snapshot. The lock is an OS lock on `state.json.lock` (see `lock.rs`). Every commit is fenced:
 //! the lock file must still be the one this guard holds and the serial must follow the stored one.
 //! With encryption on, the snapshot is one envelope and each journal line another (see
-//! `journal.rs`); a run that finds them stored otherwise than it writes (a migration) rewrites
-//! the snapshot as soon as it holds the lock.
+//! `journal.rs`); a run that finds them stored otherwise than it writes (a migration, or a
+//! rotation: sealed with the fallback key) rewrites the snapshot as soon as it holds the lock.
 
 mod journal;
 mod lock;
@@ -128,8 +128,9 @@ struct Stored {
     state: State,
     /// How many bytes of the journal are valid.
     valid_len: u64,
-    /// Whether the snapshot or a journal line is stored otherwise (encrypted or not) than
-    /// this run writes: a migration, finished by rewriting the snapshot.
+    /// Whether the snapshot or a journal line is stored otherwise than this run writes
+    /// (encrypted or not: a migration; sealed with the fallback key: a rotation), finished by
+    /// rewriting the snapshot.
     other_form: bool,
 }
 
@@ -139,14 +140,22 @@ fn read_state(
     journal_path: &Path,
     encryption: &Encryption,
 ) -> Result<Option<Stored>, StateError> {
-    let state = crate::file::load_with(snapshot, encryption)?;
+    let origin = snapshot.display().to_string();
+    let state = match std::fs::read_to_string(snapshot) {
+        Ok(text) => Some((
+            crate::file::decode(&text, &origin, encryption)?.0,
+            encryption.is_stale(&text),
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(read_error(snapshot, e)),
+    };
     let bytes = match std::fs::read(journal_path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => vec![],
         Err(e) => return Err(read_error(journal_path, e)),
     };
     match state {
-        Some((mut state, sealed)) => {
+        Some((mut state, stale)) => {
             let replayed = journal::replay(
                 &mut state,
                 &bytes,
@@ -156,7 +165,7 @@ fn read_state(
             Ok(Some(Stored {
                 state,
                 valid_len: replayed.valid_len,
-                other_form: replayed.other_form || sealed != encryption.writes_encrypted(),
+                other_form: replayed.other_form || stale,
             }))
         }
         None if bytes.is_empty() => Ok(None),

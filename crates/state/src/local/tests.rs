@@ -685,3 +685,54 @@ fn the_snapshot_before_the_last_write_is_kept_as_a_backup() {
     let restored = runtime().block_on(backend.load()).unwrap().unwrap();
     assert_eq!(restored.plans[&Address::new("a")].plan_id, "first");
 }
+
+/// B9 (second trial), rotation: a run with a new key and the old one as the fallback rewrites the
+/// snapshot with the new key as soon as it holds the lock, even with nothing to record, so the
+/// fallback can be dropped after one run (`planform plan` is enough), as docs/security.md says.
+#[test]
+fn a_rotation_rewrites_the_snapshot_with_the_new_key_at_lock() {
+    const NEW: &str = "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=";
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.json");
+    runtime().block_on(async {
+        let old = LocalBackend::new(&path)
+            .with_encryption(encryption(&[("PLANFORM_ENCRYPTION_KEY", KEY)]));
+        let guard = started(&old).await;
+        guard.record(put(1, "a", "first")).await.unwrap();
+        guard.release().await.unwrap();
+        let written = old.load().await.unwrap().unwrap();
+
+        let rotated = LocalBackend::new(&path).with_encryption(encryption(&[
+            ("PLANFORM_ENCRYPTION_KEY", NEW),
+            ("PLANFORM_ENCRYPTION_KEY_FALLBACK", KEY),
+        ]));
+        let sealed_by_old = std::fs::read(&path).unwrap();
+        assert_eq!(rotated.load().await.unwrap().unwrap(), written);
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            sealed_by_old,
+            "a load writes nothing"
+        );
+        rotated
+            .lock("plan", Duration::ZERO)
+            .await
+            .unwrap()
+            .release()
+            .await
+            .unwrap();
+
+        let new_only = LocalBackend::new(&path)
+            .with_encryption(encryption(&[("PLANFORM_ENCRYPTION_KEY", NEW)]));
+        assert_eq!(new_only.load().await.unwrap().unwrap(), written);
+        // Written as this run writes now: the next lock leaves the snapshot alone.
+        let current = std::fs::read(&path).unwrap();
+        new_only
+            .lock("plan", Duration::ZERO)
+            .await
+            .unwrap()
+            .release()
+            .await
+            .unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), current);
+    });
+}
