@@ -388,8 +388,9 @@ fn the_database_stopped_mid_apply_then_push_and_apply_lose_nothing() {
         out.stderr.contains(&backend)
             && out.stderr.contains("is unavailable")
             && out.stderr.contains(&format!(
-                "once the database is back, run `planform -C {} state push errored-state.json`",
-                w.path().display()
+                "once the database is back, run `planform -C {} state push {}`",
+                w.path().display(),
+                w.path().join("errored-state.json").display()
             ))
             && !out.stdout.contains("Apply complete!")
             && out.stdout.contains("the state was not saved"),

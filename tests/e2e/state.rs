@@ -158,3 +158,37 @@ fn issue_13_two_applies_on_one_workspace() {
         6
     );
 }
+
+/// `-C DIR` names where the manifests are; a path a command is given is relative to the current
+/// directory, `state push FILE` included (found by a second trial: push alone resolved FILE
+/// inside DIR, so the recovery hint's path failed either way).
+#[test]
+fn state_push_reads_its_file_relative_to_the_current_directory() {
+    let root = Workspace::new();
+    let infra = root.path().join("infra");
+    std::fs::create_dir(&infra).unwrap();
+    std::fs::copy(
+        crate::repo().join("examples/quickstart/main.hcl"),
+        infra.join("main.hcl"),
+    )
+    .unwrap();
+    let planform = |args: &[&str]| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_planform"));
+        c.current_dir(root.path())
+            .args(["-C", "infra"])
+            .args(args)
+            .env("CI", "true")
+            .env("NO_COLOR", "1")
+            .env("PLANFORM_SANDBOX_PREVIEW_MS", "20")
+            .env("PLANFORM_SANDBOX_EXECUTE_MS", "40")
+            .stdin(Stdio::null());
+        crate::Run::from(c.output().unwrap())
+    };
+    planform(&["apply", "--auto-approve"]).expect(0);
+    let pulled = planform(&["state", "pull"]).expect(0).stdout;
+    let mut doc: serde_json::Value = serde_json::from_str(&pulled).unwrap();
+    doc["serial"] = serde_json::json!(doc["serial"].as_u64().unwrap() + 1);
+    std::fs::write(root.path().join("edited.json"), doc.to_string()).unwrap();
+    planform(&["state", "push", "edited.json"]).expect(0);
+    planform(&["plan", "--detailed-exitcode"]).expect(0);
+}

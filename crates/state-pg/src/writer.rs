@@ -280,14 +280,12 @@ impl Writer {
 
     fn rescue_note(&self) -> String {
         let path = self.rescue_file.display();
-        // The push runs where the manifests are (it checks their workspace), whatever the
-        // directory the user is in: `-C` names it.
-        let push = match (self.rescue_file.parent(), self.rescue_file.file_name()) {
-            (Some(dir), Some(name)) if !dir.as_os_str().is_empty() => format!(
-                "planform -C {} state push {}",
-                dir.display(),
-                name.to_string_lossy()
-            ),
+        // The push runs where the manifests are (it checks their workspace) and reads the
+        // file as given: with an absolute path and `-C`, the command works from any directory.
+        let push = match self.rescue_file.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => {
+                format!("planform -C {} state push {path}", dir.display())
+            }
             _ => format!("planform state push {path}"),
         };
         format!(

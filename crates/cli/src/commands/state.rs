@@ -118,7 +118,9 @@ pub async fn run(inv: &Invocation, command: &StateCommand) -> Result<u8> {
             None => bail!("there is no state in {}", backend.describe()),
         },
         StateCommand::Push { file, .. } => {
-            let pushed = read_pushed(&inv.dir.join(file), inv)?;
+            // Relative to the current directory, as every path a command is given (`-C` names
+            // only where the manifests are).
+            let pushed = read_pushed(file, inv)?;
             if pushed.workspace != workspace {
                 bail!(
                     "{} is the state of workspace {:?}, the manifests say {:?}; nothing was written",
