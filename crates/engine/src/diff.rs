@@ -204,6 +204,11 @@ impl Action {
                 ..
             } => "create (update existing product)",
             Action::UpdateInPlace { .. } => "update in place",
+            // The new plan updates the product: nothing is launched or terminated.
+            Action::Replace {
+                update_existing: true,
+                ..
+            } => "replace plan, update product",
             Action::Replace { .. } => "replace",
             Action::UpdateProduct { .. } => "update product",
             Action::Retry => "retry",
@@ -289,12 +294,19 @@ impl ChangeSet {
         self.changes.is_empty() && self.moved.is_empty()
     }
 
-    /// `(create, update, terminate, execute)` counts for the summary line.
+    /// `(create, update, terminate, execute)` counts for the summary line. A replacement that
+    /// keeps its launched product (the new plan updates it, as `plan --replace` of an executed
+    /// plan and AWS's retry of a failed execution do) is an update: nothing is launched or
+    /// terminated.
     pub fn counts(&self) -> (usize, usize, usize, usize) {
         let mut c = (0, 0, 0, 0);
         for ch in &self.changes {
             match ch.action {
                 Action::Create { .. } => c.0 += 1,
+                Action::Replace {
+                    update_existing: true,
+                    ..
+                } => c.1 += 1,
                 Action::Replace { .. } => {
                     c.0 += 1;
                     c.2 += 1

@@ -18,7 +18,7 @@ pub use file::{
 };
 pub use local::{lock_path, LocalBackend};
 pub use lock::{host_name, now, LockError, LockInfo};
-pub use planform_encryption::{Encryption, EncryptionError};
+pub use planform_encryption::{is_sealed, Encryption, EncryptionError};
 
 use std::collections::{BTreeMap, BTreeSet};
 

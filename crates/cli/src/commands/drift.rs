@@ -59,7 +59,7 @@ pub async fn run(inv: &Invocation, out: Option<&Path>, ignore: &[String]) -> Res
     if let Some(f) = out {
         std::fs::write(f, target.contents())
             .with_context(|| format!("cannot write {}", f.display()))?;
-        eprintln!(
+        errln!(
             "{} drift item{} written to {}",
             items.len(),
             if items.len() == 1 { "" } else { "s" },

@@ -177,19 +177,10 @@ pub async fn run(inv: &Invocation, command: &StateCommand) -> Result<u8> {
     Ok(exit::OK)
 }
 
-/// The state file to push: plaintext (`state pull`), or encrypted (a copy of a state file, a
-/// rescue file) and opened with the key in the environment.
-/// Whether `text` is an encryption envelope rather than a state.
-fn is_sealed_text(text: &str) -> bool {
-    serde_json::from_str::<serde_json::Value>(text)
-        .is_ok_and(|v| v.get("planform_encryption").is_some())
-}
-
 /// Sensitive parameter values a pushed state lacks (`state pull` leaves them out) taken from the
 /// stored state for the plans the push keeps (same address and plan id), so a pull/edit/push
-/// round trip through an encrypted store loses none; returns how many were carried over.
-fn carry_sensitive_values(pushed: &mut State, stored: &State) -> usize {
-    let mut carried = 0;
+/// round trip through an encrypted store loses none.
+fn carry_sensitive_values(pushed: &mut State, stored: &State) {
     for (address, p) in pushed.plans.iter_mut() {
         let Some(s) = stored.plans.get(address).filter(|s| s.plan_id == p.plan_id) else {
             continue;
@@ -200,19 +191,19 @@ fn carry_sensitive_values(pushed: &mut State, stored: &State) -> usize {
         for key in &p.sensitive_parameters {
             if let (Some(v), false) = (from.parameters.get(key), to.parameters.contains_key(key)) {
                 to.parameters.insert(key.clone(), v.clone());
-                carried += 1;
             }
         }
     }
-    carried
 }
 
+/// The state file to push: plaintext (`state pull`), or encrypted (a copy of a state file, a
+/// rescue file) and opened with the key in the environment.
 fn read_pushed(file: &Path, inv: &Invocation) -> Result<State> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
     // `state pull` prints plaintext, so a pushed file may be plaintext whatever the store's
     // encryption; an encrypted one is opened with the configured keys.
-    let encryption = if is_sealed_text(&text) {
+    let encryption = if planform_state::is_sealed(&text) {
         ops::encryption(&inv.env)?
     } else {
         std::sync::Arc::new(planform_state::Encryption::off())

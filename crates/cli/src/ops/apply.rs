@@ -95,14 +95,14 @@ pub async fn execute(
         let flag = interrupt.clone();
         tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!(
+                errln!(
                     "Interrupt received: starting nothing new and no longer waiting (plans go on in the cloud; the next apply picks them up); requests under way finish and are recorded. Ctrl-C again exits at once."
                 );
                 flag.trigger();
                 if tokio::signal::ctrl_c().await.is_ok() {
                     // As safe as a crash: every create's token is recorded before it is sent,
                     // and the next run adopts what it made by its ownership tags.
-                    eprintln!(
+                    errln!(
                         "Second interrupt: exiting now. The next apply adopts anything sent but not yet recorded."
                     );
                     std::process::exit(130);

@@ -43,8 +43,6 @@ pub struct Session {
 }
 
 impl Workspace {
-    /// Loads the manifests with the invocation's variables; `None` when they are invalid
-    /// (the diagnostics went to `sink`).
     /// The manifests alone, their warnings or errors given to `sink` (`validate`, `graph`
     /// without `--plan`: no state, so no backend configuration such as `PG_CONN_STR` is needed).
     pub fn manifests(inv: &Invocation, sink: &dyn Sink) -> Option<DesiredState> {
@@ -60,22 +58,18 @@ impl Workspace {
         }
     }
 
+    /// Loads the manifests with the invocation's variables and opens their backend; `None`
+    /// when they are invalid (the diagnostics went to `sink`).
     pub fn load(inv: &Invocation, sink: &dyn Sink) -> Result<Option<Workspace>> {
-        match planform_manifest::load(&inv.dir, &inv.vars, &inv.env) {
-            Ok(l) => {
-                sink.diagnostics(&l.warnings);
-                Ok(Some(Workspace {
-                    dir: inv.dir.clone(),
-                    env: inv.env.clone(),
-                    backend: backend::backend(&l.desired, &inv.dir, &inv.env)?,
-                    desired: l.desired,
-                }))
-            }
-            Err(d) => {
-                sink.invalid(&d);
-                Ok(None)
-            }
-        }
+        let Some(desired) = Workspace::manifests(inv, sink) else {
+            return Ok(None);
+        };
+        Ok(Some(Workspace {
+            dir: inv.dir.clone(),
+            env: inv.env.clone(),
+            backend: backend::backend(&desired, &inv.dir, &inv.env)?,
+            desired,
+        }))
     }
 
     /// The state as stored (no lock); `None` when there is none yet.
@@ -178,9 +172,8 @@ impl Workspace {
     }
 
     /// The changes that make the cloud match the manifests (or destroy, with `destroy`);
-    /// `None` when the manifests cannot be planned (the errors were printed).
-    /// The change set, or `None` after giving the diff's errors to `sink` (so a JSON stream
-    /// ends with them as diagnostics).
+    /// `None` when the manifests cannot be planned, after giving the diff's errors to `sink`
+    /// (so a JSON stream ends with them as diagnostics).
     pub fn diff(
         &self,
         session: &Session,

@@ -77,12 +77,7 @@ pub fn changes_dot(cs: &ChangeSet) -> String {
             out,
             "  {:?} [label = {:?}, fillcolor = {:?}];",
             c.address.to_string(),
-            format!(
-                "{} {}\n{}",
-                c.action.marker(),
-                c.address,
-                super::label(&c.action)
-            ),
+            format!("{} {}\n{}", c.action.marker(), c.address, c.action.label()),
             fill(class(&c.action))
         );
     }
@@ -104,7 +99,7 @@ pub fn changes_mermaid(cs: &ChangeSet) -> String {
             ids[&c.address],
             mermaid_label(c.action.marker()),
             mermaid_label(&c.address.to_string()),
-            super::label(&c.action),
+            c.action.label(),
             class(&c.action)
         );
     }

@@ -762,7 +762,7 @@ pub fn changes(cs: &ChangeSet, timestamp: &str) -> String {
     for c in &cs.changes {
         out.push_str(&line(planned_change(c), timestamp));
     }
-    let (create, update, terminate, execute) = super::counts(cs);
+    let (create, update, terminate, execute) = cs.counts();
     out.push_str(&line(
         JsonEvent::ChangeSummary {
             create,

@@ -310,7 +310,7 @@ pub fn changes(cs: &ChangeSet, budget: &Budget) -> String {
                 "| `{}` | {} | {} | {} |\n",
                 c.action.marker(),
                 code(&c.address.to_string()),
-                super::label(&c.action),
+                c.action.label(),
                 prose(c.reason.as_deref().unwrap_or_default())
             );
             (
@@ -326,7 +326,7 @@ pub fn changes(cs: &ChangeSet, budget: &Budget) -> String {
     let details_close = format!("{}\n```\n\n</details>\n", text::summary(cs));
     let whole = whole_plan(budget);
     // The last line at its longest: every change left out.
-    let all = tally(ordered.iter().map(|c| super::label(&c.action)));
+    let all = tally(ordered.iter().map(|c| c.action.label()));
     let mut cut = Cut {
         what: "change",
         total: cs.changes.len(),
@@ -379,11 +379,7 @@ pub fn changes(cs: &ChangeSet, budget: &Budget) -> String {
         cut.listed = fit.listed;
         cut.detailed = detailed;
         cut.detailable = fit.detailable;
-        cut.left_out = tally(
-            ordered[fit.listed..]
-                .iter()
-                .map(|c| super::label(&c.action)),
-        );
+        cut.left_out = tally(ordered[fit.listed..].iter().map(|c| c.action.label()));
         out.push('\n');
         out.push_str(&cut.line());
     }

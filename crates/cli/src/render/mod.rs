@@ -71,53 +71,6 @@ impl Style {
     }
 }
 
-/// What a change set's summary counts: `(create, update, terminate, execute)`. A replacement that
-/// keeps the launched product (`Replace { update_existing: true }`: its plan is deleted and a new
-/// plan updates the product, as `plan --replace` of an executed plan and AWS's retry of a failed
-/// execution do) is an update: nothing is launched or terminated.
-pub fn counts(cs: &ChangeSet) -> (usize, usize, usize, usize) {
-    let mut c = (0, 0, 0, 0);
-    for ch in &cs.changes {
-        match ch.action {
-            Action::Create { .. } => c.0 += 1,
-            Action::Replace {
-                update_existing: true,
-                ..
-            } => c.1 += 1,
-            Action::Replace {
-                update_existing: false,
-                ..
-            } => {
-                c.0 += 1;
-                c.2 += 1
-            }
-            Action::UpdateInPlace { .. } | Action::UpdateProduct { .. } | Action::Retry => c.1 += 1,
-            Action::Terminate { .. } | Action::Delete { .. } => c.2 += 1,
-            Action::Execute
-            | Action::AwaitApproval
-            | Action::Wait { .. }
-            | Action::Forget
-            | Action::Blocked { .. } => {}
-        }
-        if ch.action.executes() && !matches!(ch.action, Action::Terminate { .. }) {
-            c.3 += 1;
-        }
-    }
-    c
-}
-
-/// An action in a few words (the markdown table, the graphs): the engine's label, except that a
-/// replacement keeping its product says so.
-pub fn label(action: &Action) -> &'static str {
-    match action {
-        Action::Replace {
-            update_existing: true,
-            ..
-        } => "replace plan, update product",
-        a => a.label(),
-    }
-}
-
 /// How a value shows: masked, unknown, or quoted.
 pub fn show_value(v: &str, sensitive: bool) -> String {
     if sensitive {

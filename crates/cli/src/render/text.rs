@@ -172,7 +172,7 @@ fn body_lines(c: &Change, style: &Style) -> Vec<String> {
 }
 
 pub fn summary(cs: &ChangeSet) -> String {
-    let (create, update, terminate, execute) = super::counts(cs);
+    let (create, update, terminate, execute) = cs.counts();
     format!("Plan: {create} to create, {update} to update, {terminate} to terminate, {execute} to execute.")
 }
 
