@@ -147,21 +147,6 @@ async fn list_all(
     Ok(all)
 }
 
-/// Where `address` is now by the manifests' `moved` blocks (followed through chains), unless the
-/// manifests still declare it.
-fn follow_moves(mut address: Address, desired: &DesiredState) -> Address {
-    for _ in 0..desired.moved.len() {
-        if desired.plans.contains_key(&address) {
-            break;
-        }
-        match desired.moved.iter().find_map(|m| m.destination(&address)) {
-            Some(to) => address = to,
-            None => break,
-        }
-    }
-    address
-}
-
 /// Reads what the cloud holds for every managed and desired address ([`Depth::Enough`]).
 pub async fn refresh(
     desired: &DesiredState,
@@ -229,7 +214,7 @@ pub async fn refresh_to(
             };
             // A plan's tags keep the address it was made for; `moved` blocks say where that
             // address is now (a lost state rebuilt from tags finds renamed plans too).
-            let a = follow_moves(a, desired);
+            let a = desired.current_address(&a);
             tagged_any.entry(a.clone()).or_default().push(p);
             if p.operation_type == OperationType::TerminateProvisionedProduct {
                 continue;
@@ -402,9 +387,13 @@ async fn census(
         if claim.workspace != state.workspace || known_ids.contains(p.id.as_str()) {
             continue;
         }
-        let owned = claim
-            .address()
-            .is_some_and(|a| state.plans.contains_key(&a) || desired.plans.contains_key(&a));
+        // Owned where it is now: a renamed address (moved, count added) owns its old tags.
+        let owned = claim.address().is_some_and(|a| {
+            let now = desired.current_address(&a);
+            [&a, &now]
+                .iter()
+                .any(|x| state.plans.contains_key(*x) || desired.plans.contains_key(*x))
+        });
         if owned {
             continue;
         }

@@ -1034,6 +1034,16 @@ fn a_lost_state_finds_a_plan_renamed_by_moved() {
     );
     let changes = diff(&desired, &rebuilt, &live, &DiffOptions::default()).unwrap();
     assert!(changes.is_empty(), "{:?}", changes.changes);
+    // Drift's census agrees: the renamed address owns the plan, so it is not unmanaged.
+    let (census, _) = rt
+        .block_on(crate::refresh_to(
+            &desired,
+            &lost,
+            &providers,
+            crate::Depth::Full,
+        ))
+        .unwrap();
+    assert!(census.unmanaged.is_empty(), "{:?}", census.unmanaged);
 }
 
 /// Trial finding 1: drift's census counts only tagged plans that still matter. An address

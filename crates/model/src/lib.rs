@@ -274,6 +274,39 @@ pub struct DesiredState {
     pub moved: Vec<Moved>,
 }
 
+impl DesiredState {
+    /// Where a plan made for `address` is now: `address` itself while the manifests declare
+    /// it, else where their `moved` blocks take it (followed through chains), else, when
+    /// `count` was added or removed, `plan.x[0]` for `plan.x` and back (as Terraform moves
+    /// them). Tag matching and the unmanaged census use it; the diff applies the same moves
+    /// to the state.
+    pub fn current_address(&self, address: &Address) -> Address {
+        let mut a = address.clone();
+        for _ in 0..self.moved.len() {
+            if self.plans.contains_key(&a) {
+                return a;
+            }
+            match self.moved.iter().find_map(|m| m.destination(&a)) {
+                Some(to) => a = to,
+                None => break,
+            }
+        }
+        if self.plans.contains_key(&a) {
+            return a;
+        }
+        let counted = match &a.key {
+            InstanceKey::None => Address::with_key(a.name.clone(), InstanceKey::Int(0)),
+            InstanceKey::Int(0) => Address::new(a.name.clone()),
+            _ => return a,
+        };
+        if self.plans.contains_key(&counted) {
+            counted
+        } else {
+            a
+        }
+    }
+}
+
 impl Default for DesiredState {
     fn default() -> Self {
         DesiredState {
@@ -292,6 +325,50 @@ impl Default for DesiredState {
 #[cfg(test)]
 mod tests {
     use super::is_pg_schema_name;
+
+    #[test]
+    fn the_current_address_follows_moves_and_count() {
+        use super::{Address, DesiredPlan, DesiredState, InstanceKey, Moved};
+        let plan = |a: Address| DesiredPlan {
+            address: a,
+            provider: crate::ProviderRef::default_for(crate::ProviderKind::Sandbox),
+            inputs: crate::PlanInputs::default(),
+            sensitive_parameters: Default::default(),
+            execute: false,
+            depends_on: Default::default(),
+            prevent_destroy: false,
+            ignore_changes: vec![],
+            timeouts: crate::Timeouts::default(),
+            location: Default::default(),
+        };
+        let counted = Address::with_key("server", InstanceKey::Int(0));
+        let keyed = Address::with_key("server", InstanceKey::Str("web".into()));
+        let mut d = DesiredState::default();
+        for a in [&counted, &keyed] {
+            d.plans.insert(a.clone(), plan(a.clone()));
+        }
+        d.moved.push(Moved {
+            from: Address::new("old"),
+            to: Address::new("app"),
+        });
+        d.moved.push(Moved {
+            from: Address::new("app"),
+            to: Address::new("server"),
+        });
+        // A chain, then count added (plan.server -> plan.server[0]).
+        assert_eq!(d.current_address(&Address::new("old")), counted);
+        // A whole-plan move takes instances along.
+        assert_eq!(
+            d.current_address(&Address::with_key("app", InstanceKey::Str("web".into()))),
+            keyed
+        );
+        // Declared addresses stay; unknown ones too.
+        assert_eq!(d.current_address(&keyed), keyed);
+        assert_eq!(
+            d.current_address(&Address::new("gone")),
+            Address::new("gone")
+        );
+    }
 
     #[test]
     fn pg_schema_names_are_plain_lower_case_identifiers() {
