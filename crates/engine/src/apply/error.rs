@@ -40,8 +40,8 @@ pub enum ApplyError {
     /// Apply was interrupted: `what` says where the change stopped (waiting for a plan, which
     /// goes on in the cloud: the state holds it and the next run picks it up; or before a request
     /// it therefore did not make). Reported as [`crate::Outcome::Interrupted`].
-    #[error("{what}: interrupted (the next apply picks it up)")]
-    Interrupted { what: String },
+    #[error("{what}: {why} (the next apply picks it up)")]
+    Interrupted { what: String, why: &'static str },
     /// The diff found nothing that can be done until the manifests change.
     #[error("{0}")]
     Blocked(String),

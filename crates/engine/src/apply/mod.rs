@@ -45,11 +45,26 @@ pub struct ApplyOptions {
 /// (what a plan was doing goes on in the cloud; the state holds the plan, and the next run
 /// picks it up). Clones share it.
 #[derive(Clone, Default)]
-pub struct Interrupt(Arc<tokio::sync::watch::Sender<bool>>);
+pub struct Interrupt(
+    Arc<tokio::sync::watch::Sender<bool>>,
+    Arc<std::sync::OnceLock<&'static str>>,
+);
 
 impl Interrupt {
+    /// The user interrupted (Ctrl-C).
     pub fn trigger(&self) {
+        self.stop_because("interrupted");
+    }
+
+    /// Stops the run for `why` (the first reason given is kept), e.g. a state write failed.
+    pub fn stop_because(&self, why: &'static str) {
+        let _ = self.1.set(why);
         self.0.send_replace(true);
+    }
+
+    /// Why the run stopped: `interrupted` unless another reason was given.
+    pub fn reason(&self) -> &'static str {
+        self.1.get().copied().unwrap_or("interrupted")
     }
 
     pub fn is_set(&self) -> bool {
@@ -172,7 +187,9 @@ impl Ctx {
         };
         async move {
             if let Err(e) = durable.await {
-                self.options.interrupt.trigger();
+                self.options
+                    .interrupt
+                    .stop_because("stopped because the state could not be saved");
                 self.state_errors
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
@@ -208,7 +225,9 @@ impl Ctx {
             })
         };
         if let Err(e) = durable.await {
-            self.options.interrupt.trigger();
+            self.options
+                .interrupt
+                .stop_because("stopped because the state could not be saved");
             self.state_errors
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())

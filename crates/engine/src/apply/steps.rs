@@ -65,6 +65,7 @@ where
     if ctx.options.interrupt.is_set() {
         return Err(ApplyError::Interrupted {
             what: "stopped before its next request".into(),
+            why: ctx.options.interrupt.reason(),
         });
     }
     let throttled = |k: &ErrorKind| matches!(k, ErrorKind::Throttled { .. });
@@ -92,6 +93,7 @@ where
     let mut failures = 0;
     let held_off = || ApplyError::Interrupted {
         what: "stopped waiting for the cloud to stop throttling".into(),
+        why: interrupt.reason(),
     };
     loop {
         if let Some(quiet) = board.quiet() {
@@ -293,8 +295,10 @@ async fn wait(
     )
     .await;
     match waited {
-        Ok((_, false)) | Err(_) if interrupt.is_set() => Err(ApplyError::Interrupted {
+        // A wait the interrupt ended; an error stays the error it is.
+        Ok((_, false)) if interrupt.is_set() => Err(ApplyError::Interrupted {
             what: format!("stopped waiting for {plan_id} (it goes on in the cloud)"),
+            why: interrupt.reason(),
         }),
         Ok(w) => Ok(w),
         Err(e) => Err(e.into()),
@@ -687,6 +691,7 @@ async fn terminate(
                     what: format!(
                         "stopped waiting for the termination of {product} (it goes on in the cloud)"
                     ),
+                    why: ctx.options.interrupt.reason(),
                 });
             }
             if !gone {
