@@ -147,6 +147,24 @@ async fn list_all(
     Ok(all)
 }
 
+/// The live products with these names, in one batched lookup (none when there are no names).
+async fn lookup_products<'a>(
+    service: &dyn PlanService,
+    names: impl Iterator<Item = &'a str>,
+    stats: &mut RefreshStats,
+) -> Result<BTreeMap<String, planform_model::ProvisionedProduct>, ProviderError> {
+    let names: Vec<String> = names
+        .map(str::to_string)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if names.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    stats.product_lookups += 1;
+    service.find_provisioned_products(&names).await
+}
+
 /// Reads what the cloud holds for every managed and desired address ([`Depth::Enough`]).
 pub async fn refresh(
     desired: &DesiredState,
@@ -257,21 +275,15 @@ pub async fn refresh_to(
                     && !matches!(snapshot.plans.get(*a), Some(LiveEntry::Present(_)))
             })
             .collect();
-        let names: Vec<String> = unplanned
-            .iter()
-            .map(|(_, d)| d.inputs.provisioned_product_name.clone())
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        let products = if names.is_empty() {
-            BTreeMap::new()
-        } else {
-            stats.product_lookups += 1;
-            service
-                .find_provisioned_products(&names)
-                .await
-                .map_err(err)?
-        };
+        let products = lookup_products(
+            service.as_ref(),
+            unplanned
+                .iter()
+                .map(|(_, d)| d.inputs.provisioned_product_name.as_str()),
+            &mut stats,
+        )
+        .await
+        .map_err(err)?;
         for (address, d) in unplanned {
             let found = products.get(&d.inputs.provisioned_product_name);
             if let Some(t) = tagged.get(address) {
@@ -404,21 +416,17 @@ async fn census(
             s => candidates.push((shown, p, s)),
         }
     }
-    let names: Vec<String> = candidates
-        .iter()
-        .filter(|(_, p, s)| {
-            *s == Standing::ProductMayLive && !p.inputs.provisioned_product_name.is_empty()
-        })
-        .map(|(_, p, _)| p.inputs.provisioned_product_name.clone())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let products = if names.is_empty() {
-        BTreeMap::new()
-    } else {
-        stats.product_lookups += 1;
-        service.find_provisioned_products(&names).await?
-    };
+    let products = lookup_products(
+        service.as_ref(),
+        candidates
+            .iter()
+            .filter(|(_, p, s)| {
+                *s == Standing::ProductMayLive && !p.inputs.provisioned_product_name.is_empty()
+            })
+            .map(|(_, p, _)| p.inputs.provisioned_product_name.as_str()),
+        stats,
+    )
+    .await?;
     let managed_products: BTreeSet<&str> = state
         .plans
         .values()

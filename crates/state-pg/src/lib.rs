@@ -495,16 +495,9 @@ async fn rewrite_in(
         .await?;
     if touched != 1 {
         // Only a writer that ignores the lock can have moved the serial since it was read.
-        let found = tx
-            .query_opt(
-                &format!(
-                    "SELECT serial FROM {} WHERE workspace = $1",
-                    tables.workspaces
-                ),
-                &[&workspace],
-            )
+        let found = writer::stored_serial(tx, tables, workspace)
             .await?
-            .map_or(0, |r| r.get::<_, i64>(0) as u64);
+            .unwrap_or(0);
         return Err(ReadError::Row(StateError::SerialMismatch {
             backend: rows.backend.clone(),
             expected: state.serial,

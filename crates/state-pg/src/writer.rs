@@ -746,7 +746,7 @@ async fn commit(
     Ok(())
 }
 
-async fn stored_serial(
+pub(crate) async fn stored_serial(
     tx: &tokio_postgres::Transaction<'_>,
     tables: &Tables,
     workspace: &str,

@@ -127,6 +127,18 @@ pub struct Sandbox {
     scope: Option<Partition>,
 }
 
+/// The answer to a launch whose provisioned product name a live product already has.
+fn duplicate_name(pp: &ProductRecord) -> SandboxError {
+    SandboxError::new(
+        400,
+        "InvalidProvisionedProductName.Duplicate",
+        format!(
+            "A product instance named {:?} already exists ({}); use OperationType UpdateProvisionedProduct.",
+            pp.name, pp.id
+        ),
+    )
+}
+
 impl Sandbox {
     pub fn new(
         catalog: Catalog,
@@ -316,16 +328,7 @@ impl Sandbox {
         // left it to the product's default launch option.
         let portfolio_id = self.portfolio_answered(req.portfolio_id, &req.product_id, req.aws);
         let pp_id = match (op, self.active_product_named(&req.provisioned_product_name)) {
-            (OperationType::LaunchProduct, Some(pp)) => {
-                return Err(SandboxError::new(
-                    400,
-                    "InvalidProvisionedProductName.Duplicate",
-                    format!(
-                        "A product instance named {:?} already exists ({}); use OperationType UpdateProvisionedProduct.",
-                        pp.name, pp.id
-                    ),
-                ))
-            }
+            (OperationType::LaunchProduct, Some(pp)) => return Err(duplicate_name(pp)),
             (OperationType::LaunchProduct, None) => self.next_id("pp", partition.as_ref()),
             (_, Some(pp)) => pp.id.clone(),
             (_, None) => {
@@ -465,14 +468,7 @@ impl Sandbox {
         if plan.operation_type == OperationType::LaunchProduct {
             if let Some(pp) = self.active_product_named(&plan.provisioned_product_name) {
                 if pp.id != plan.provisioned_product_id {
-                    return Err(SandboxError::new(
-                        400,
-                        "InvalidProvisionedProductName.Duplicate",
-                        format!(
-                            "A product instance named {:?} already exists ({}); use OperationType UpdateProvisionedProduct.",
-                            pp.name, pp.id
-                        ),
-                    ));
+                    return Err(duplicate_name(pp));
                 }
             }
         }
