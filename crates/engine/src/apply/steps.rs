@@ -678,11 +678,28 @@ async fn terminate(
                 address: c.address.clone(),
                 message: format!("terminating {product}"),
             });
+            // The provider's waits hold off together after a throttled read: this one too.
+            let board = ctx.boards.of(service);
+            let schedule = ctx.schedule();
             let (_, gone) = poll_until(
-                ctx.schedule(),
+                schedule,
                 c.timeouts.execute,
                 &ctx.options.interrupt,
-                |_, _| service.find_provisioned_product(&product),
+                |_, _| {
+                    let (board, product) = (board.clone(), &product);
+                    async move {
+                        if let Some(quiet) = board.quiet() {
+                            tokio::time::sleep_until(quiet).await;
+                        }
+                        let read = service.find_provisioned_product(product).await;
+                        if let Err(e) = &read {
+                            if e.kind.retryable() {
+                                board.quiet_for(backoff(e, schedule, 1));
+                            }
+                        }
+                        read
+                    }
+                },
                 Option::is_none,
             )
             .await?;
