@@ -61,7 +61,10 @@ pub async fn run(
 pub async fn run_planfile(inv: &Invocation, file: &Path, parallelism: usize) -> Result<u8> {
     let sink = super::sink(inv, apply_format(inv));
     let pf = crate::planfile::read(file, &*ops::encryption(&inv.env)?)?;
-    let session = match ops::open_planfile(inv, file, &pf).await? {
+    // The manifests beside the plan file, read once: they name the state (backend and
+    // workspace) and the outputs to show at the end.
+    let manifests = ops::quiet_manifests(inv);
+    let session = match ops::open_planfile(inv, file, &pf, manifests.as_ref()).await? {
         Ok(s) => s,
         Err(moved) => {
             errln!(
@@ -79,10 +82,7 @@ pub async fn run_planfile(inv: &Invocation, file: &Path, parallelism: usize) -> 
     // The outputs at the end, as after `apply`: those the manifests beside the plan file declare
     // (read quietly: they may have changed since, and a plan file needs none), resolved from
     // the state the apply leaves.
-    let desired = planform_manifest::load(&inv.dir, &[], &inv.env)
-        .ok()
-        .map(|l| l.desired)
-        .filter(|d| d.workspace == pf.workspace);
+    let desired = manifests.filter(|d| d.workspace == pf.workspace);
     let executed = ops::execute(
         &pf.changes,
         session,

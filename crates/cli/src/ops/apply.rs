@@ -172,6 +172,7 @@ pub async fn open_planfile(
     inv: &Invocation,
     file: &Path,
     pf: &PlanFile,
+    manifests: Option<&DesiredState>,
 ) -> Result<std::result::Result<Session, Vec<String>>> {
     if !inv.lock {
         bail!("apply writes the state, so it needs the state lock: drop --lock=false");
@@ -179,7 +180,9 @@ pub async fn open_planfile(
     // The state is the one the manifests of this directory name, never a path taken from the
     // file: the file must have been made for that same workspace and backend (a plan file from
     // elsewhere, serial 0 included, is refused rather than applied to a state it never saw).
-    let (store, workspace) = super::read_backend(inv)?;
+    let named = manifests.cloned().unwrap_or_default();
+    let store = backend::backend(&named, &inv.dir, &inv.env)?;
+    let workspace = named.workspace;
     if workspace != pf.workspace {
         bail!(
             "{} was made for workspace {:?}; the manifests here say {:?}",

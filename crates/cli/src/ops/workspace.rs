@@ -257,14 +257,20 @@ impl Session {
 /// The backend of the manifests in the invocation's directory, read without variables and
 /// without reporting diagnostics (the default local state when they do not load).
 pub fn read_backend(inv: &Invocation) -> Result<(Box<dyn Backend>, String)> {
-    let desired = planform_manifest::load(&inv.dir, &[], &inv.env)
-        .ok()
-        .map(|l| l.desired)
-        .unwrap_or_default();
+    let desired = quiet_manifests(inv).unwrap_or_default();
     Ok((
         backend::backend(&desired, &inv.dir, &inv.env)?,
         desired.workspace,
     ))
+}
+
+/// The manifests of the directory read quietly, without the invocation's variables (`None`
+/// when they do not load): what names the workspace and backend for commands that work on the
+/// state or a plan file, which must not fail on a variable they do not need.
+pub fn quiet_manifests(inv: &Invocation) -> Option<DesiredState> {
+    planform_manifest::load(&inv.dir, &[], &inv.env)
+        .ok()
+        .map(|l| l.desired)
 }
 
 /// The error naming every managed plan whose provider the manifests changed or pointed
