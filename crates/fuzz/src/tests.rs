@@ -149,6 +149,29 @@ proptest! {
     }
 }
 
+/// JSON text: `leaf` values, nested up to four levels in arrays and in objects whose keys are
+/// taken from `keys` (`size`: the number of values a text holds at most, about).
+fn json_of(
+    leaf: BoxedStrategy<String>,
+    keys: &'static [&'static str],
+    size: u32,
+) -> impl Strategy<Value = String> {
+    leaf.prop_recursive(4, size, 6, move |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(|v| format!("[{}]", v.join(","))),
+            prop::collection::vec((prop::sample::select(keys), inner), 0..6).prop_map(
+                |kv| format!(
+                    "{{{}}}",
+                    kv.iter()
+                        .map(|(k, v)| format!("\"{k}\":{v}"))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                )
+            ),
+        ]
+    })
+}
+
 fn json_like() -> impl Strategy<Value = String> {
     let leaf = prop_oneof![
         Just("null".to_string()),
@@ -159,39 +182,23 @@ fn json_like() -> impl Strategy<Value = String> {
         Just("\"\"".to_string()),
         "\"[a-z\\[\\]\\.\"]{0,12}\"".prop_map(|s| s),
     ];
-    leaf.prop_recursive(4, 32, 6, |inner| {
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 0..4).prop_map(|v| format!("[{}]", v.join(","))),
-            prop::collection::vec(
-                (
-                    prop::sample::select(
-                        &[
-                            "version",
-                            "serial",
-                            "lineage",
-                            "workspace",
-                            "plans",
-                            "provider",
-                            "plan_id",
-                            "status",
-                            "applied",
-                            "depends_on",
-                            "history"
-                        ][..]
-                    ),
-                    inner
-                ),
-                0..6
-            )
-            .prop_map(|kv| format!(
-                "{{{}}}",
-                kv.iter()
-                    .map(|(k, v)| format!("\"{k}\":{v}"))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            )),
-        ]
-    })
+    json_of(
+        leaf.boxed(),
+        &[
+            "version",
+            "serial",
+            "lineage",
+            "workspace",
+            "plans",
+            "provider",
+            "plan_id",
+            "status",
+            "applied",
+            "depends_on",
+            "history",
+        ],
+        32,
+    )
 }
 
 #[test]
@@ -309,56 +316,40 @@ fn cloud_json() -> impl Strategy<Value = String> {
         Just("1700000000.5".to_string()),
         "\"[a-zA-Z0-9:\\-]{0,10}\"".prop_map(|s| s),
     ];
-    leaf.prop_recursive(4, 48, 6, |inner| {
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 0..4).prop_map(|v| format!("[{}]", v.join(","))),
-            prop::collection::vec(
-                (
-                    prop::sample::select(
-                        &[
-                            "RequestId",
-                            "Code",
-                            "Message",
-                            "PlanId",
-                            "PlanDetail",
-                            "PlanDetails",
-                            "TotalCount",
-                            "Status",
-                            "Parameters",
-                            "ParameterKey",
-                            "ParameterValue",
-                            "Tags",
-                            "ResourceChanges",
-                            "ProvisionedProductDetail",
-                            "ProvisionedProductDetails",
-                            "LastSuccessfulProvisioningTaskId",
-                            "TaskDetail",
-                            "Outputs",
-                            "OutputKey",
-                            "__type",
-                            "message",
-                            "NextPageToken",
-                            "ProvisionedProductPlans",
-                            "ProvisionedProductPlanDetails",
-                            "ProvisioningParameters",
-                            "CreatedTime",
-                            "ProvisionedProductId",
-                            "RecordDetail",
-                        ][..]
-                    ),
-                    inner
-                ),
-                0..6
-            )
-            .prop_map(|kv| format!(
-                "{{{}}}",
-                kv.iter()
-                    .map(|(k, v)| format!("\"{k}\":{v}"))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            )),
-        ]
-    })
+    json_of(
+        leaf.boxed(),
+        &[
+            "RequestId",
+            "Code",
+            "Message",
+            "PlanId",
+            "PlanDetail",
+            "PlanDetails",
+            "TotalCount",
+            "Status",
+            "Parameters",
+            "ParameterKey",
+            "ParameterValue",
+            "Tags",
+            "ResourceChanges",
+            "ProvisionedProductDetail",
+            "ProvisionedProductDetails",
+            "LastSuccessfulProvisioningTaskId",
+            "TaskDetail",
+            "Outputs",
+            "OutputKey",
+            "__type",
+            "message",
+            "NextPageToken",
+            "ProvisionedProductPlans",
+            "ProvisionedProductPlanDetails",
+            "ProvisioningParameters",
+            "CreatedTime",
+            "ProvisionedProductId",
+            "RecordDetail",
+        ],
+        48,
+    )
 }
 
 /// A canned answer: status bytes, a few headers, a JSON-like body.
