@@ -176,9 +176,11 @@ def test_drift_through_the_aws_provider_with_boto3_changes(server, tmp_path):
     plans = state_of(tmp_path)
     sc = boto3.client("servicecatalog", endpoint_url=f"http://{server.endpoint}", region_name="us-east-1", aws_access_key_id=KEY[0], aws_secret_access_key=KEY[1])
     # Out of band: the unexecuted plan is deleted, and someone adds a plan with our ownership tags.
+    # It names every required parameter: a plan whose preview failed is finished history, not
+    # drift, and whether drift saw it still previewing would depend on timing.
     sc.delete_provisioned_product_plan(PlanId=plans["plan.stage"]["plan_id"])
     extra = sc.create_provisioned_product_plan(PlanName="extra", PlanType="CLOUDFORMATION", ProductId="prod-sbxvpc0000001", ProvisioningArtifactId="pv-sbxvpc0000001",
-        ProvisionedProductName="extra", Tags=[{"Key": "planform:workspace", "Value": "drift-aws"}, {"Key": "planform:address", "Value": "plan.extra"}])["PlanId"]
+        ProvisionedProductName="extra", ProvisioningParameters=[{"Key": "cidr_block", "Value": "10.8.0.0/16"}], Tags=[{"Key": "planform:workspace", "Value": "drift-aws"}, {"Key": "planform:address", "Value": "plan.extra"}])["PlanId"]
     r = run("drift", "--format", "json")
     assert r.returncode == 2, r.stdout + r.stderr
     found = {(e["address"], e["kind"]) for e in map(json.loads, r.stdout.splitlines()) if e["type"] == "drift"}
