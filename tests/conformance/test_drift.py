@@ -104,13 +104,15 @@ def test_drift_categories_then_apply_restores(server, tmp_path):
     assert r.returncode == 2, r.stdout + r.stderr
     events = [json.loads(line) for line in r.stdout.splitlines()]
     found = {(e["address"], e["kind"]) for e in events if e["type"] == "drift"}
-    assert found == {("plan.cfg", "changed"), ("plan.net", "deleted"), ("plan.app", "changed"), ("plan.app", "status"), ("plan.ghost", "unmanaged")}, found
+    # The failed plan's changed parameter goes with its status: whoever changed it, it did not take.
+    assert found == {("plan.cfg", "changed"), ("plan.net", "deleted"), ("plan.app", "status"), ("plan.ghost", "unmanaged")}, found
     changed = next(e for e in events if e.get("address") == "plan.cfg")
     assert changed["changes"] == [{"path": 'parameters["cidr_block"]', "applied": "10.1.0.0/16", "now": "192.168.0.0/16"}]
     status = next(e for e in events if e.get("kind") == "status")
     assert "ExecuteFailed" in status["message"] and "InvalidInstanceType.NotSupported" in status["message"]
+    assert status["changes"] == [{"path": 'parameters["fail_on_execute"]', "applied": "false", "now": "true"}], status
     summary = {k: v for k, v in events[-1].items() if not k.startswith("@")}
-    assert summary == {"type": "drift_summary", "items": 5, "in_sync": False, "by_kind": {"changed": 2, "deleted": 1, "status": 1, "unmanaged": 1}}, summary
+    assert summary == {"type": "drift_summary", "items": 4, "in_sync": False, "by_kind": {"changed": 1, "deleted": 1, "status": 1, "unmanaged": 1}}, summary
 
     text = planform(tmp_path, "drift")
     assert text.returncode == 2 and "plan.net [deleted]" in text.stdout and "plan.ghost [unmanaged]" in text.stdout

@@ -97,3 +97,45 @@ fn drift_reports_a_live_plan_of_another_directory_on_the_default_workspace() {
     );
     mine.run(&["drift", "--ignore", "plan.b"]).expect(0);
 }
+
+/// Trial 2 B1: an update whose preview fails (a deprecated version that refuses the instance
+/// type) leaves the failed plan in the cloud. Drift reports it once, with its status and what it
+/// asked for, and never as a change made outside planform: planform sent it.
+#[test]
+fn drift_reports_a_failed_update_as_its_status_not_as_a_change_outside_planform() {
+    let w = Workspace::new();
+    w.write(
+        "main.hcl",
+        r#"
+plan "net" {
+  name                     = "net"
+  product_id               = "prod-sbxvpc0000001"
+  product_version_id       = "pv-sbxvpc0000001"
+  provisioned_product_name = "b1-net"
+  parameters               = { cidr_block = "10.0.0.0/16" }
+  execute                  = true
+}
+plan "app" {
+  name                     = "app"
+  product_id               = "prod-sbxecs0000001"
+  product_version_id       = "pv-sbxecs0000002"
+  provisioned_product_name = "b1-app"
+  parameters               = { vpc_id = plan.net.outputs.vpc_id, instance_type = "ecs.g7.large" }
+  execute                  = true
+}
+"#,
+    );
+    w.run(&["apply", "--auto-approve"]).expect(0);
+    w.edit("main.hcl", "pv-sbxecs0000002", "pv-sbxecs0000001");
+    w.run(&["apply", "--auto-approve"]).expect(1);
+    let r = w.run(&["drift"]).expect(2);
+    assert!(r.stdout.contains("Drift detected: 1 item."), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("plan.app [status]")
+            && r.stdout
+                .contains("it asks for product_version_id, which was not applied"),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("outside planform"), "{}", r.stdout);
+}

@@ -84,6 +84,13 @@ pub fn drift(
                 diffs: vec![],
             }),
             Some(LiveEntry::Present(l)) => {
+                let failed = matches!(
+                    l.status,
+                    PlanStatus::ExecuteFailed
+                        | PlanStatus::ApplicationRejected
+                        | PlanStatus::PreviewFailed
+                );
+                let mut changed = vec![];
                 if let Some(applied) = &m.applied {
                     let mut now = l.inputs.clone();
                     now = planform_model::ownership::strip(now);
@@ -109,34 +116,43 @@ pub fn drift(
                     .into_iter()
                     .filter(|d| !ignored(&a, Some(&d.path)))
                     .collect();
-                    if !diffs.is_empty() {
-                        let paths: Vec<&str> = diffs.iter().map(|d| d.path.as_str()).collect();
-                        out.push(DriftItem {
-                            address: a.clone(),
-                            kind: DriftKind::Changed,
-                            plan_id: Some(l.id.clone()),
-                            message: format!("changed outside planform: {}", paths.join(", ")),
-                            diffs,
-                        });
-                    }
+                    changed = diffs;
                 }
-                if matches!(
-                    l.status,
-                    PlanStatus::ExecuteFailed
-                        | PlanStatus::ApplicationRejected
-                        | PlanStatus::PreviewFailed
-                ) {
+                if failed {
+                    // A failed plan that differs from what was applied is an update that did
+                    // not take (the state's own plan: planform sent it), not a change made
+                    // outside planform; its differences go with its status.
                     let why = l
                         .status_message
-                        .clone()
-                        .map(|m| format!(": {m}"))
+                        .as_deref()
+                        .map(|m| format!(": {}", m.trim_end_matches('.')))
                         .unwrap_or_default();
+                    let asked = if changed.is_empty() {
+                        String::new()
+                    } else {
+                        let paths: Vec<&str> = changed.iter().map(|d| d.path.as_str()).collect();
+                        let taken = if l.status == PlanStatus::ExecuteFailed {
+                            "which its failed execution may have partly applied"
+                        } else {
+                            "which was not applied"
+                        };
+                        format!("; it asks for {}, {taken}", paths.join(", "))
+                    };
                     out.push(DriftItem {
                         address: a.clone(),
                         kind: DriftKind::Status,
                         plan_id: Some(l.id.clone()),
-                        message: format!("{} is {}{why}", l.id, l.status),
-                        diffs: vec![],
+                        message: format!("{} is {}{why}{asked}", l.id, l.status),
+                        diffs: changed,
+                    });
+                } else if !changed.is_empty() {
+                    let paths: Vec<&str> = changed.iter().map(|d| d.path.as_str()).collect();
+                    out.push(DriftItem {
+                        address: a.clone(),
+                        kind: DriftKind::Changed,
+                        plan_id: Some(l.id.clone()),
+                        message: format!("changed outside planform: {}", paths.join(", ")),
+                        diffs: changed,
                     });
                 }
                 if let Some(p) = products.get(address) {
@@ -368,6 +384,76 @@ mod tests {
         live.plans.insert(address, LiveEntry::Present(l));
         let found = drift(&desired, &state, &live, &Products::new(), &[], &caps_of);
         assert_eq!(found.len(), 1, "{found:?}");
+    }
+
+    /// Issue 12 (trial 2 B1): an update whose preview failed leaves the state naming the failed
+    /// plan and the inputs applied before it. Its differences are the update that did not take,
+    /// reported with its status, never as a change made outside planform; a plan that differs
+    /// and did not fail is still changed outside planform.
+    #[test]
+    fn a_failed_update_is_its_status_not_a_change_outside_planform() {
+        let address = Address::new("app");
+        let applied = plan(None);
+        let mut asked = applied.inputs.clone();
+        asked.product_version_id = "pv-old".into();
+        let mut state = State::new("ws", "lin".into());
+        let mut m = planform_state::ManagedPlan::new(applied.provider.clone(), "plan-2");
+        m.applied = Some(applied.inputs.clone());
+        state.plans.insert(address.clone(), m);
+        let live_as = |status: PlanStatus| {
+            let mut live = LiveSnapshot::default();
+            live.plans.insert(
+                address.clone(),
+                LiveEntry::Present(planform_model::LivePlan {
+                    id: "plan-2".into(),
+                    inputs: asked.clone(),
+                    operation_type: planform_model::OperationType::UpdateProvisionedProduct,
+                    status,
+                    raw_status: status.to_string(),
+                    status_message: Some("not one of the AllowedValues".into()),
+                    provisioned_product_id: None,
+                    stack_id: None,
+                    create_time: String::new(),
+                    update_time: String::new(),
+                }),
+            );
+            live
+        };
+        let caps = BTreeMap::from([(applied.provider.clone(), Capabilities::ALIBABA)]);
+        let desired = DesiredState::default();
+        let run = |status| {
+            drift(
+                &desired,
+                &state,
+                &live_as(status),
+                &Products::new(),
+                &[],
+                &caps,
+            )
+        };
+
+        let found = run(PlanStatus::PreviewFailed);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].kind, DriftKind::Status);
+        assert_eq!(
+            found[0].message,
+            "plan-2 is PreviewFailed: not one of the AllowedValues; it asks for product_version_id, which was not applied"
+        );
+        assert_eq!(found[0].diffs.len(), 1);
+        assert_eq!(found[0].diffs[0].path, "product_version_id");
+        let found = run(PlanStatus::ExecuteFailed);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0]
+            .message
+            .ends_with("which its failed execution may have partly applied"));
+
+        let found = run(PlanStatus::PreviewSuccess);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].kind, DriftKind::Changed);
+        assert_eq!(
+            found[0].message,
+            "changed outside planform: product_version_id"
+        );
     }
 
     /// Issue 16 (5): the state keeps no digest of a sensitive value. Without encryption it keeps
