@@ -246,7 +246,8 @@ impl Cut<'_> {
     fn longest(&self) -> usize {
         Cut {
             listed: self.total,
-            detailed: 0,
+            // Fewer than every entry detailed, with as many digits as that can take.
+            detailed: self.total.saturating_sub(1),
             detailable: self.total,
             left_out: self.left_out.clone(),
             ..*self
