@@ -562,6 +562,10 @@ fn file(args: FuncArgs) -> Result<Value, String> {
     if !full.starts_with(&root) {
         return Err(outside());
     }
+    // Before opening: opening a FIFO blocks until a writer comes.
+    if !std::fs::metadata(&full).map_err(cannot)?.is_file() {
+        return Err(format!("{shown} is not a regular file"));
+    }
     let f = std::fs::File::open(&full).map_err(cannot)?;
     let meta = f.metadata().map_err(cannot)?;
     if !meta.is_file() {
@@ -801,6 +805,13 @@ mod tests {
         std::os::unix::fs::symlink(dir.path().join("none.txt"), ws.join("dangling.txt")).unwrap();
         #[cfg(unix)]
         std::os::unix::fs::symlink(dir.path(), ws.join("up")).unwrap();
+        // A FIFO with no writer: opening it would block for ever.
+        #[cfg(unix)]
+        assert!(std::process::Command::new("mkfifo")
+            .arg(ws.join("fifo"))
+            .status()
+            .unwrap()
+            .success());
         let mut ctx = Context::new();
         declare(&mut ctx);
         let _g = install(Environment {
@@ -819,6 +830,8 @@ mod tests {
             #[cfg(unix)]
             (r#"file("link.txt")"#, "outside the manifest directory"),
             (r#"file(".")"#, "not a regular file"),
+            #[cfg(unix)]
+            (r#"file("fifo")"#, "fifo is not a regular file"),
             (
                 r#"file("sub/../missing.txt")"#,
                 "cannot read sub/../missing.txt: ",

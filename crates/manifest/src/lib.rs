@@ -20,8 +20,9 @@ use std::path::Path;
 pub use diagnostic::{Diagnostic, Diagnostics, Severity, SourceFile};
 pub use format::{format_source, FormatError};
 pub use lower::{
-    lower, parse_duration, Inputs, Loaded, VarArg, MAX_DEPTH, MAX_FILE_BYTES, MAX_INSTANCES,
-    MAX_INSTANCES_PER_BLOCK, MAX_STRING_BYTES, PLAN_REF_ATTRS,
+    lower, parse_duration, Inputs, Loaded, VarArg, MAX_DEPTH, MAX_EVALUATED_PARTS, MAX_FILE_BYTES,
+    MAX_INSTANCES, MAX_INSTANCES_PER_BLOCK, MAX_STRING_BYTES, MAX_TOTAL_BYTES, MAX_VALUE_PARTS,
+    PLAN_REF_ATTRS,
 };
 pub use planform_model::DesiredState;
 
@@ -69,10 +70,14 @@ pub fn load(
         .filter_map(|e| e.file_name().into_string().ok())
         .collect();
     names.sort();
-    let read = |name: &str,
-                fail: &mut dyn FnMut(planform_model::SourceLocation, String)|
+    // What the files read so far hold, all together (see [`MAX_TOTAL_BYTES`]).
+    let mut total: u64 = 0;
+    let mut read = |name: &str,
+                    fail: &mut dyn FnMut(planform_model::SourceLocation, String)|
      -> Option<SourceFile> {
-        match read_bounded(&dir.join(name)) {
+        // A file of the directory is a regular file: a FIFO named `main.hcl` would block
+        // the read for ever.
+        match read_bounded(&dir.join(name), Kind::RegularFile, &mut total) {
             Ok(t) => Some(SourceFile::new(name, t)),
             Err(e) => {
                 fail(
@@ -108,7 +113,8 @@ pub fn load(
     let mut args = Vec::new();
     for o in options {
         match o {
-            VarOption::File(p) => match read_bounded(p) {
+            // A pipe is fine here: `--var-file <(…)` is the user's own choice.
+            VarOption::File(p) => match read_bounded(p, Kind::Any, &mut total) {
                 Ok(t) => args.push(VarArg::File(SourceFile::new(p.display().to_string(), t))),
                 Err(e) => fail(cli.clone(), format!("--var-file {}: {e}", p.display())),
             },
@@ -133,12 +139,24 @@ pub fn load(
     lower(&hcl, &inputs)
 }
 
-/// Reads a manifest or variable file of at most [`MAX_FILE_BYTES`] as UTF-8 text.
-fn read_bounded(path: &Path) -> std::io::Result<String> {
+/// What a file read may be.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    RegularFile,
+    Any,
+}
+
+/// Reads a manifest or variable file of at most [`MAX_FILE_BYTES`] as UTF-8 text, counting its
+/// bytes into `total`, which may not pass [`MAX_TOTAL_BYTES`].
+fn read_bounded(path: &Path, kind: Kind, total: &mut u64) -> std::io::Result<String> {
     use std::io::Read;
+    if kind == Kind::RegularFile && !std::fs::metadata(path)?.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
     let mut bytes = Vec::new();
+    let cap = MAX_FILE_BYTES.min(MAX_TOTAL_BYTES.saturating_sub(*total));
     std::fs::File::open(path)?
-        .take(MAX_FILE_BYTES + 1)
+        .take(cap + 1)
         .read_to_end(&mut bytes)?;
     if bytes.len() as u64 > MAX_FILE_BYTES {
         return Err(std::io::Error::other(format!(
@@ -146,6 +164,57 @@ fn read_bounded(path: &Path) -> std::io::Result<String> {
             MAX_FILE_BYTES / 1024 / 1024
         )));
     }
+    if bytes.len() as u64 > cap {
+        return Err(std::io::Error::other(format!(
+            "the manifests and variable files hold more than {} MiB together, the most planform reads",
+            MAX_TOTAL_BYTES / 1024 / 1024
+        )));
+    }
+    *total += bytes.len() as u64;
     String::from_utf8(bytes)
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 16 (7), found by the acceptance audit: each file within its limit, 60 files of
+    /// 3.8 MB were read (1.8 GB); the files of one load are bounded together, and the first
+    /// file past the bound is named.
+    #[test]
+    fn the_files_of_one_load_are_bounded_together() {
+        let dir = tempfile::tempdir().unwrap();
+        // A comment line fills each file: 3 MiB each, so the sixth passes 16 MiB.
+        let filler = format!("# {}\n", "x".repeat(3 * 1024 * 1024 - 3));
+        for i in 0..7 {
+            std::fs::write(dir.path().join(format!("f{i}.hcl")), &filler).unwrap();
+        }
+        let e = load(dir.path(), &[], &BTreeMap::new())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("f5.hcl:1:1: cannot read: the manifests and variable files hold more than 16 MiB together"),
+            "{e}"
+        );
+        assert!(!e.contains("f4.hcl"), "{e}");
+    }
+
+    /// A manifest that is not a regular file (a FIFO: reading it would wait for a writer for
+    /// ever) is refused before it is opened; `--var-file` may name a pipe (`<(…)`).
+    #[cfg(unix)]
+    #[test]
+    fn a_manifest_that_is_not_a_regular_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.hcl"), "locals {}\n").unwrap();
+        assert!(std::process::Command::new("mkfifo")
+            .arg(dir.path().join("b.hcl"))
+            .status()
+            .unwrap()
+            .success());
+        let e = load(dir.path(), &[], &BTreeMap::new())
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "b.hcl:1:1: cannot read: not a regular file\n");
+    }
 }

@@ -42,35 +42,66 @@ impl<F: Fn() -> String> Subject for F {
     }
 }
 
+/// What the current lowering has evaluated so far.
+#[derive(Default)]
+struct Evaluated {
+    /// The values whose evaluation failed, as `(root, name)`: locals (`("local", "tags")`),
+    /// variables (`("var", "env")`) and plans whose instances could not be made
+    /// (`("plan", "app")`). Their error was reported, so an expression that reads one fails
+    /// without a follow-on diagnostic.
+    failed: std::collections::BTreeSet<(String, String)>,
+    /// The parts of every value evaluated (see [`super::bounds::MAX_EVALUATED_PARTS`]).
+    parts: usize,
+}
+
 thread_local! {
-    /// The values whose evaluation failed in the current lowering, as `(root, name)`: locals
-    /// (`("local", "tags")`), variables (`("var", "env")`) and plans whose instances could not
-    /// be made (`("plan", "app")`). Their error was reported, so an expression that reads one
-    /// fails without a follow-on diagnostic.
-    static FAILED_VALUES: std::cell::RefCell<std::collections::BTreeSet<(String, String)>> =
-        Default::default();
+    /// One lowering runs on one thread, from start to end; hcl's evaluation calls back into
+    /// nothing of ours that could carry this instead.
+    static EVALUATED: std::cell::RefCell<Evaluated> = Default::default();
 }
 
 /// Records that `root.name` (`local.tags`, `var.env`, `plan.app`) has no value: its error was
 /// reported.
 pub(super) fn value_failed(root: &str, name: &str) {
-    FAILED_VALUES.with(|f| f.borrow_mut().insert((root.to_string(), name.to_string())));
+    EVALUATED.with(|e| {
+        e.borrow_mut()
+            .failed
+            .insert((root.to_string(), name.to_string()))
+    });
 }
 
-/// Forgets the failed values of an earlier lowering on this thread.
-pub(super) fn forget_failed_values() {
-    FAILED_VALUES.with(|f| f.borrow_mut().clear());
+/// Forgets what an earlier lowering on this thread evaluated.
+pub(super) fn start_lowering() {
+    EVALUATED.with(|e| *e.borrow_mut() = Evaluated::default());
 }
 
 /// Whether `expr` reads a value whose evaluation failed (see [`value_failed`]).
 pub(super) fn reads_failed_value(expr: &Expression) -> bool {
-    FAILED_VALUES.with(|f| {
-        let f = f.borrow();
+    EVALUATED.with(|e| {
+        let f = &e.borrow().failed;
         !f.is_empty()
             && crate::references::references(expr).iter().any(|r| {
                 r.first_attr()
                     .is_some_and(|n| f.contains(&(r.root.clone(), n.to_string())))
             })
+    })
+}
+
+/// Checks `v` against the limits on one value and counts its parts towards those of the whole
+/// lowering.
+fn within_bounds(v: &Value) -> Result<(), String> {
+    use super::bounds::MAX_EVALUATED_PARTS;
+    let parts = super::bounds::check_value(v)?;
+    EVALUATED.with(|e| {
+        let total = &mut e.borrow_mut().parts;
+        *total = total.saturating_add(parts);
+        if *total > MAX_EVALUATED_PARTS {
+            Err(format!(
+                "the manifests' values have more than {MAX_EVALUATED_PARTS} parts (lists, objects and the values in them) together"
+            ))
+        } else {
+            Ok(())
+        }
     })
 }
 
@@ -84,7 +115,7 @@ pub(super) fn eval(
 ) -> Option<Value> {
     let (expr, loc) = (&a.expr, &a.value_loc);
     match expr.evaluate(ctx) {
-        Ok(v) => match super::bounds::check_value(&v) {
+        Ok(v) => match within_bounds(&v) {
             Ok(()) => Some(v),
             Err(why) => {
                 diags.push(error(loc, Some(subject.text()), why));

@@ -32,7 +32,8 @@ use crate::functions;
 use crate::syntax::{error, hint, parse_file, BlockNode};
 
 pub use bounds::{
-    MAX_DEPTH, MAX_FILE_BYTES, MAX_INSTANCES, MAX_INSTANCES_PER_BLOCK, MAX_STRING_BYTES,
+    MAX_DEPTH, MAX_EVALUATED_PARTS, MAX_FILE_BYTES, MAX_INSTANCES, MAX_INSTANCES_PER_BLOCK,
+    MAX_STRING_BYTES, MAX_TOTAL_BYTES, MAX_VALUE_PARTS,
 };
 pub(crate) use environment::is_credential;
 pub use eval::parse_duration;
@@ -90,7 +91,7 @@ struct Lowering {
 
 /// Lowers parsed `files` and `inputs` into a desired state, or every problem found.
 pub fn lower(files: &[SourceFile], inputs: &Inputs) -> Result<Loaded, Diagnostics> {
-    eval::forget_failed_values();
+    eval::start_lowering();
     let mut diags = Diagnostics::default();
     let roots: Vec<BlockNode> = files
         .iter()
