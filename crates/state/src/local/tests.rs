@@ -38,9 +38,14 @@ fn runtime() -> tokio::runtime::Runtime {
 
 const LONG: Duration = Duration::from_secs(600);
 
+/// The wait for a lock nobody else holds. Not zero: a process another test of this binary
+/// spawns shares the lock file's open descriptions (and so its `flock`) between its fork and its
+/// exec, so a lock just released can look held for that moment.
+const FREE: Duration = Duration::from_secs(30);
+
 /// A locked backend with a first snapshot written (serial 0).
 async fn started(backend: &LocalBackend) -> Box<dyn Locked> {
-    let guard = backend.lock("test", Duration::ZERO).await.unwrap();
+    let guard = backend.lock("test", FREE).await.unwrap();
     guard
         .write(&State::new("ws", "lin".into()), None)
         .await
@@ -154,7 +159,7 @@ fn writes_are_fenced_by_serial() {
     let dir = tempfile::tempdir().unwrap();
     let backend = LocalBackend::new(dir.path().join("state.json"));
     runtime().block_on(async {
-        let guard = backend.lock("test", Duration::ZERO).await.unwrap();
+        let guard = backend.lock("test", FREE).await.unwrap();
         let no_state = guard.record(put(1, "a", "x")).await.unwrap_err();
         assert!(
             matches!(no_state, StateError::SerialMismatch { .. }),
@@ -250,7 +255,7 @@ fn a_held_lock_names_its_holder_and_a_waiter_gets_it_on_release() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let first = backend.lock("apply", Duration::ZERO).await.unwrap();
+        let first = backend.lock("apply", FREE).await.unwrap();
         let err = backend.lock("plan", Duration::ZERO).await.err().unwrap();
         let msg = err.to_string();
         assert!(
@@ -479,7 +484,7 @@ fn a_killed_holder_loses_nothing_acknowledged_and_leaves_no_lock() {
         assert_eq!(holder, None, "the kernel released the killed holder's lock");
     }
     rt.block_on(async {
-        let g = backend.lock("after", Duration::ZERO).await.unwrap();
+        let g = backend.lock("after", FREE).await.unwrap();
         g.release().await.unwrap();
     });
     // The name the killed holder left beside the lock is not a holder.
@@ -553,7 +558,7 @@ fn encrypted_snapshot_and_journal_and_migrations_both_ways() {
         let before = std::fs::read(&path).unwrap();
         let e = encrypted.load().await.unwrap_err().to_string();
         assert!(e.contains("is not encrypted, but encryption is on"), "{e}");
-        assert!(encrypted.lock("apply", Duration::ZERO).await.is_err());
+        assert!(encrypted.lock("apply", FREE).await.is_err());
         assert_eq!(std::fs::read(&path).unwrap(), before);
 
         // Migrating: the next lock holder rewrites the snapshot encrypted, even with nothing
@@ -563,7 +568,7 @@ fn encrypted_snapshot_and_journal_and_migrations_both_ways() {
             ("PLANFORM_ENCRYPTION_MIGRATE", "encrypt"),
         ]));
         migrating
-            .lock("plan", Duration::ZERO)
+            .lock("plan", FREE)
             .await
             .unwrap()
             .release()
@@ -588,7 +593,7 @@ fn encrypted_snapshot_and_journal_and_migrations_both_ways() {
             .serial
         );
         // Encrypted: the journal line keeps the value for the next run, in an envelope.
-        let guard = encrypted.lock("apply", Duration::ZERO).await.unwrap();
+        let guard = encrypted.lock("apply", FREE).await.unwrap();
         guard.record(record(2)).await.unwrap();
         let journal = std::fs::read_to_string(encrypted.journal_path()).unwrap();
         assert!(planform_encryption::is_sealed(&journal[17..]), "{journal}");
@@ -603,7 +608,7 @@ fn encrypted_snapshot_and_journal_and_migrations_both_ways() {
             "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=",
         )]));
         let sealed = std::fs::read(&path).unwrap();
-        let e = other.lock("apply", Duration::ZERO).await.err().unwrap();
+        let e = other.lock("apply", FREE).await.err().unwrap();
         assert!(
             e.to_string()
                 .starts_with(&format!("{} was encrypted with a key", path.display())),
@@ -619,7 +624,7 @@ fn encrypted_snapshot_and_journal_and_migrations_both_ways() {
             ),
             ("PLANFORM_ENCRYPTION_KEY_FALLBACK", KEY),
         ]));
-        let guard = rotated.lock("apply", Duration::ZERO).await.unwrap();
+        let guard = rotated.lock("apply", FREE).await.unwrap();
         guard.record(record(3)).await.unwrap();
         guard.release().await.unwrap();
         assert!(other.load().await.is_ok(), "rewritten with the new key");
@@ -634,7 +639,7 @@ fn encrypted_snapshot_and_journal_and_migrations_both_ways() {
             ("PLANFORM_ENCRYPTION_MIGRATE", "decrypt"),
         ]));
         decrypting
-            .lock("apply", Duration::ZERO)
+            .lock("apply", FREE)
             .await
             .unwrap()
             .release()
@@ -665,7 +670,7 @@ fn the_snapshot_before_the_last_write_is_kept_as_a_backup() {
         guard.release().await.unwrap();
         let first = crate::load(backend.path()).unwrap().unwrap();
         assert_eq!(crate::load(&backup).unwrap().unwrap().serial, 0);
-        let guard = backend.lock("test", Duration::ZERO).await.unwrap();
+        let guard = backend.lock("test", FREE).await.unwrap();
         guard.record(put(2, "a", "second")).await.unwrap();
         guard.release().await.unwrap();
         assert_eq!(crate::load(&backup).unwrap().unwrap(), first);
@@ -714,7 +719,7 @@ fn a_rotation_rewrites_the_snapshot_with_the_new_key_at_lock() {
             "a load writes nothing"
         );
         rotated
-            .lock("plan", Duration::ZERO)
+            .lock("plan", FREE)
             .await
             .unwrap()
             .release()
@@ -727,7 +732,7 @@ fn a_rotation_rewrites_the_snapshot_with_the_new_key_at_lock() {
         // Written as this run writes now: the next lock leaves the snapshot alone.
         let current = std::fs::read(&path).unwrap();
         new_only
-            .lock("plan", Duration::ZERO)
+            .lock("plan", FREE)
             .await
             .unwrap()
             .release()
