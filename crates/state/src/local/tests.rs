@@ -294,7 +294,10 @@ fn log(path: &Path, line: &str) {
     f.write_all(line.as_bytes()).unwrap();
 }
 
-/// Takes and releases the lock `rounds` times, logging entries and exits.
+/// Takes and releases the lock `rounds` times, logging entries and exits. Each time it holds
+/// the lock it reads the state and records the next serial: a read-modify-write that two
+/// holders at once would make collide (a refused serial) or lose (a final serial short of the
+/// number of rounds of all contenders).
 fn contend(state: &Path, log_path: &Path, who: &str, rounds: usize) {
     let backend = LocalBackend::new(state);
     let rt = runtime();
@@ -302,10 +305,25 @@ fn contend(state: &Path, log_path: &Path, who: &str, rounds: usize) {
         rt.block_on(async {
             let g = backend.lock(who, LONG).await.unwrap();
             log(log_path, &format!("enter {who} {n}\n"));
+            match backend.load().await.unwrap() {
+                Some(s) => g
+                    .record(put(s.serial + 1, who, &format!("{who}-{n}")))
+                    .await
+                    .unwrap(),
+                None => g
+                    .write(&State::new("ws", "lin".into()), None)
+                    .await
+                    .unwrap(),
+            }
             log(log_path, &format!("exit {who} {n}\n"));
             g.release().await.unwrap();
         });
     }
+}
+
+/// What the contenders left: each round but the very first recorded one serial.
+fn serial_after(state: &Path) -> u64 {
+    crate::load(state).unwrap().unwrap().serial
 }
 
 /// Overlaps in a log of entries and exits: an entry while someone is inside.
@@ -332,21 +350,31 @@ fn overlaps(log_path: &Path) -> (usize, usize) {
     (entries, overlaps)
 }
 
+/// A directory for the contention tests: in memory where the machine has one (`/dev/shm`),
+/// so that thousands of rounds cost the lock's time, not the disk's fsyncs.
+fn contention_dir() -> tempfile::TempDir {
+    match Path::new("/dev/shm") {
+        shm if shm.is_dir() => tempfile::tempdir_in(shm).unwrap(),
+        _ => tempfile::tempdir().unwrap(),
+    }
+}
+
 #[test]
 fn threads_contending_for_the_lock_never_overlap() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = contention_dir();
     let state = dir.path().join("state.json");
     let log_path = dir.path().join("log");
     let threads: Vec<_> = (0..8)
         .map(|t| {
             let (state, log_path) = (state.clone(), log_path.clone());
-            std::thread::spawn(move || contend(&state, &log_path, &format!("t{t}"), 25))
+            std::thread::spawn(move || contend(&state, &log_path, &format!("t{t}"), 200))
         })
         .collect();
     for t in threads {
         t.join().unwrap();
     }
-    assert_eq!(overlaps(&log_path), (200, 0));
+    assert_eq!(overlaps(&log_path), (1_600, 0));
+    assert_eq!(serial_after(&state), 1_599);
 }
 
 const CHILD: &str = "PLANFORM_STATE_TEST_CHILD";
@@ -377,6 +405,7 @@ fn child() {
         let log_path = dir.path().join("log");
         contend(&dir.path().join("state.json"), &log_path, "solo", 3);
         assert_eq!(overlaps(&log_path), (3, 0));
+        assert_eq!(serial_after(&dir.path().join("state.json")), 2);
         return;
     };
 
@@ -423,13 +452,13 @@ fn child() {
 
 #[test]
 fn processes_contending_for_the_lock_never_overlap() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = contention_dir();
     let state = dir.path().join("state.json");
     let log_path = dir.path().join("log");
-    let children: Vec<_> = (0..4)
+    let children: Vec<_> = (0..16)
         .map(|p| {
             spawn_child(&format!(
-                "contend|{}|{}|p{p}|25",
+                "contend|{}|{}|p{p}|150",
                 state.display(),
                 log_path.display()
             ))
@@ -440,7 +469,8 @@ fn processes_contending_for_the_lock_never_overlap() {
     for mut c in children {
         assert!(c.wait().unwrap().success());
     }
-    assert_eq!(overlaps(&log_path), (100, 0));
+    assert_eq!(overlaps(&log_path), (2_400, 0));
+    assert_eq!(serial_after(&state), 2_399);
 }
 
 /// kill -9 of a holder in the middle of recording: its lock is free at once (the kernel
