@@ -160,7 +160,17 @@ fn issue_12_a_refresh_only_plan_file_holds_no_changes() {
     w.run(&["plan", "--refresh-only", "--out", p]).expect(0);
     let shown = w.run(&["show", p]).expect(0).stdout;
     assert!(!shown.contains("to create"), "{shown}");
-    w.run(&["apply", p]).expect(0);
+    // Said for what it is (acceptance audit F6: it said "The cloud matches the manifests").
+    assert!(
+        shown.contains("is a refresh-only plan: it changes nothing in the cloud"),
+        "{shown}"
+    );
+    let applied = w.run(&["apply", p]).expect(0).stdout;
+    assert!(
+        applied.contains("No changes. The state matches the cloud.")
+            && !applied.contains("The cloud matches the manifests"),
+        "{applied}"
+    );
     // Nothing was applied: there is no state to list.
     let listed = w.run(&["state", "list"]).expect(1);
     assert!(

@@ -30,6 +30,8 @@ pub struct PlanFile {
     pub changes: ChangeSet,
     pub fingerprints: BTreeMap<Address, Fingerprint>,
     pub providers: Vec<ProviderConfig>,
+    /// Made by `plan --refresh-only`: no change to the cloud, only the refresh to record.
+    pub refresh_only: bool,
 }
 
 /// Why a text is not a plan file this planform reads. The messages follow the file's name
@@ -157,6 +159,7 @@ pub fn encode(p: &PlanFile) -> String {
                 timeout_secs: c.timeout.map(|t| t.as_secs()),
             })
             .collect(),
+        refresh_only: p.refresh_only,
     };
     // Every map of the stored form is keyed by strings, so serialising cannot fail.
     serde_json::to_string_pretty(&file).expect("a plan file serialises")
@@ -249,6 +252,7 @@ pub fn decode(text: &str) -> Result<PlanFile, PlanFileError> {
         changes,
         fingerprints,
         providers,
+        refresh_only: f.refresh_only,
     })
 }
 
@@ -267,6 +271,9 @@ struct PlanFileV1 {
     changes: Vec<ChangeV1>,
     fingerprints: BTreeMap<String, FingerprintV1>,
     providers: Vec<ProviderV1>,
+    /// Absent in files made before it (none of them refresh-only: those saved every change).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    refresh_only: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -638,7 +645,21 @@ mod tests {
                 ProviderConfig::new(ProviderRef::default_for(ProviderKind::Sandbox)),
                 aws,
             ],
+            refresh_only: false,
         }
+    }
+
+    /// A refresh-only plan file says so; files without the field (all made before it) are not.
+    #[test]
+    fn a_refresh_only_plan_file_says_so() {
+        let mut p = every_kind();
+        p.changes = ChangeSet::default();
+        p.refresh_only = true;
+        let text = encode(&p);
+        assert!(text.contains("\"refresh_only\": true"), "{text}");
+        assert_eq!(decode(&text).unwrap(), p);
+        p.refresh_only = false;
+        assert!(!encode(&p).contains("refresh_only"));
     }
 
     #[test]

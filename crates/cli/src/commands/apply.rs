@@ -78,7 +78,12 @@ pub async fn run_planfile(inv: &Invocation, file: &Path, parallelism: usize) -> 
             return Ok(exit::ERROR);
         }
     };
-    sink.changes(&pf.changes);
+    if pf.refresh_only {
+        // What the apply records: what its refresh read, against the state.
+        sink.refresh_drift(&ops::refresh_drift(&session));
+    } else {
+        sink.changes(&pf.changes);
+    }
     // The outputs at the end, as after `apply`: those the manifests beside the plan file declare
     // (read quietly: they may have changed since, and a plan file needs none), resolved from
     // the state the apply leaves.

@@ -71,11 +71,9 @@ pub async fn run(inv: &Invocation, o: &Options<'_>) -> Result<u8> {
         } else {
             changes.clone()
         };
-        crate::planfile::write(
-            out,
-            &ops::plan_file(&ws, &session, &saved),
-            &*ops::encryption(&ws.env)?,
-        )?;
+        let mut file = ops::plan_file(&ws, &session, &saved);
+        file.refresh_only = o.refresh_only;
+        crate::planfile::write(out, &file, &*ops::encryption(&ws.env)?)?;
         errln!(
             "Saved the plan to {}; `planform apply {}` runs exactly these changes.",
             out.display(),

@@ -16,6 +16,15 @@ pub async fn run(inv: &Invocation, planfile: Option<&Path>) -> Result<u8> {
     let loaded = planform_manifest::load(&inv.dir, &[], &inv.env).ok();
     if let Some(f) = planfile {
         let pf = crate::planfile::read(f, &*ops::encryption(&inv.env)?)?;
+        if !json && pf.refresh_only {
+            // What its refresh read is not in the file: the apply reads it again.
+            out!(
+                "{} is a refresh-only plan: it changes nothing in the cloud. `planform apply {}` records in the state what a refresh reads then.\n",
+                f.display(),
+                f.display()
+            );
+            return Ok(exit::OK);
+        }
         if !json {
             super::sink(inv, Format::Text).changes(&pf.changes);
             return Ok(exit::OK);

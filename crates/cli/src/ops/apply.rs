@@ -277,6 +277,7 @@ pub fn plan_file(ws: &Workspace, session: &Session, changes: &ChangeSet) -> Plan
         changes: changes.clone(),
         fingerprints,
         providers: ws.desired.providers.values().cloned().collect(),
+        refresh_only: false,
     }
 }
 
