@@ -833,6 +833,18 @@ pub fn diff(
                             )),
                             _ => reason,
                         };
+                        // The product is gone, terminated by the plan the address holds (a
+                        // destroy killed before it recorded the end, or someone outside): a
+                        // launch anew, not a change of that terminate plan's inputs.
+                        if !launched_product && matches!(a, Action::Create { .. }) {
+                            return base(
+                                a,
+                                Some(format!("{} terminated its product", l.id)),
+                                None,
+                                vec![],
+                                Some(l),
+                            );
+                        }
                         base(
                             a,
                             reason,

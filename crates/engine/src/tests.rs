@@ -430,6 +430,42 @@ fn the_diff_decides_the_terminate_path_and_the_plan_name() {
     );
 }
 
+/// A destroy killed after its terminate plan ran leaves the address holding that plan: the next
+/// plan launches the product anew and says why, rather than listing the terminate plan's name
+/// as a change (acceptance audit F4: "will be created (name changed)").
+#[test]
+fn a_product_terminated_by_the_plan_it_holds_is_launched_anew_for_that_reason() {
+    let d = vpc("a", "10.1.0.0/16", BTreeMap::new(), true);
+    let mut l = live_of(&d, planform_model::PlanStatus::ExecuteSuccess);
+    l.id = "plan-terminate".into();
+    l.operation_type = planform_model::OperationType::TerminateProvisionedProduct;
+    l.inputs.name = format!("terminate-{}", d.inputs.name);
+    let mut state = State::new("test", "lin".into());
+    state.observe(&d.address, &d.provider, &l);
+    let mut live = LiveSnapshot::default();
+    live.plans.insert(d.address.clone(), LiveEntry::Present(l));
+    let changes = diff(
+        &desired_of(vec![d.clone()]),
+        &state,
+        &live,
+        &DiffOptions::default(),
+    )
+    .unwrap();
+    let c = &changes.changes[0];
+    assert_eq!(
+        c.action,
+        Action::Create {
+            update_existing: false,
+            execute: true
+        }
+    );
+    assert_eq!(
+        c.reason.as_deref(),
+        Some("plan-terminate terminated its product")
+    );
+    assert!(c.before.is_none() && c.diffs.is_empty(), "{c:?}");
+}
+
 /// A failed execution is retried in place where plans update in place, and replaced elsewhere;
 /// notification ARNs force a replacement only where plans cannot be updated.
 #[test]
