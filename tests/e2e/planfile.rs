@@ -246,11 +246,41 @@ fn issue_16_a_plan_file_applies_only_to_the_state_it_was_made_for() {
         "{}",
         refused.stderr
     );
-    for dir in [&other, &elsewhere] {
+    // Acceptance audit F8: the same workspace and state path, but other manifests (a fresh
+    // directory, so serial 0 matches): refused, it would make there what it plans here.
+    let fresh = Workspace::new();
+    fresh.write(
+        "main.hcl",
+        "planform {\n  workspace = \"quickstart\"\n}\nprovider \"sandbox\" {}\n",
+    );
+    let refused = fresh.run(&["apply", p]).expect(1);
+    assert!(
+        refused
+            .stderr
+            .contains("was made from other manifests than those in")
+            && refused.stderr.contains("run `planform plan` again"),
+        "{}",
+        refused.stderr
+    );
+    for dir in [&other, &elsewhere, &fresh] {
         assert!(!dir.path().join(".planform/state.json").exists());
         assert!(!dir.path().join("elsewhere.json").exists());
     }
-    // Where it was made, it applies.
+    // A copy of the same manifests (a fresh clone, as a CI apply job has) takes it.
+    let clone = Workspace::new();
+    clone.write("main.hcl", &main);
+    clone.run(&["apply", p]).expect(0);
+    clone.run(&["plan", "--detailed-exitcode"]).expect(0);
+    // Where it was made, a manifest edited since refuses it too.
+    w.run(&["plan", "--out", p]).expect(0);
+    w.write("main.hcl", &format!("{main}\n# edited\n"));
+    let refused = w.run(&["apply", p]).expect(1);
+    assert!(
+        refused.stderr.contains("was made from other manifests"),
+        "{}",
+        refused.stderr
+    );
+    w.write("main.hcl", &main);
     w.run(&["apply", p]).expect(0);
 }
 

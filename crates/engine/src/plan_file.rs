@@ -32,6 +32,9 @@ pub struct PlanFile {
     pub providers: Vec<ProviderConfig>,
     /// Made by `plan --refresh-only`: no change to the cloud, only the refresh to record.
     pub refresh_only: bool,
+    /// The digest of the manifests and variable files it was made from
+    /// (`planform_manifest::sources_digest`); `None` in files made before it was recorded.
+    pub manifests: Option<String>,
 }
 
 /// Why a text is not a plan file this planform reads. The messages follow the file's name
@@ -160,6 +163,7 @@ pub fn encode(p: &PlanFile) -> String {
             })
             .collect(),
         refresh_only: p.refresh_only,
+        manifests: p.manifests.clone(),
     };
     // Every map of the stored form is keyed by strings, so serialising cannot fail.
     serde_json::to_string_pretty(&file).expect("a plan file serialises")
@@ -253,6 +257,7 @@ pub fn decode(text: &str) -> Result<PlanFile, PlanFileError> {
         fingerprints,
         providers,
         refresh_only: f.refresh_only,
+        manifests: f.manifests,
     })
 }
 
@@ -274,6 +279,8 @@ struct PlanFileV1 {
     /// Absent in files made before it (none of them refresh-only: those saved every change).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     refresh_only: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    manifests: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -646,6 +653,7 @@ mod tests {
                 aws,
             ],
             refresh_only: false,
+            manifests: Some(format!("sha256:{}", "0".repeat(64))),
         }
     }
 

@@ -139,6 +139,30 @@ pub fn load(
     lower(&hcl, &inputs)
 }
 
+/// A digest of what `load` reads from `dir`: the names and texts of its manifests (`*.hcl`) and
+/// variable files (`planform.pfvars`, `*.auto.pfvars`). A plan file records it, so that it is
+/// applied only beside the manifests it was made from, never in another directory (a fresh
+/// one, with no state, would take it) or after they changed.
+pub fn sources_digest(dir: &Path) -> std::io::Result<String> {
+    use sha2::{Digest, Sha256};
+    let mut names: Vec<String> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".hcl") || n == "planform.pfvars" || n.ends_with(".auto.pfvars"))
+        .collect();
+    names.sort();
+    let mut hash = Sha256::new();
+    let mut total = 0;
+    for name in names {
+        let text = read_bounded(&dir.join(&name), Kind::RegularFile, &mut total)?;
+        for part in [name.as_bytes(), text.as_bytes()] {
+            hash.update((part.len() as u64).to_le_bytes());
+            hash.update(part);
+        }
+    }
+    Ok(format!("sha256:{:x}", hash.finalize()))
+}
+
 /// What a file read may be.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -198,6 +222,31 @@ mod tests {
             "{e}"
         );
         assert!(!e.contains("f4.hcl"), "{e}");
+    }
+
+    /// The digest changes with any manifest or variable file of the directory, and with
+    /// nothing else there.
+    #[test]
+    fn the_sources_digest_follows_the_manifests_and_variable_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let digest = || sources_digest(dir.path()).unwrap();
+        std::fs::write(dir.path().join("main.hcl"), "locals {}\n").unwrap();
+        let first = digest();
+        assert!(
+            first.starts_with("sha256:") && first.len() == 7 + 64,
+            "{first}"
+        );
+        std::fs::write(dir.path().join("README.md"), "notes").unwrap();
+        assert_eq!(digest(), first);
+        std::fs::write(dir.path().join("x.auto.pfvars"), "a = 1\n").unwrap();
+        let with_vars = digest();
+        assert_ne!(with_vars, first);
+        std::fs::write(dir.path().join("main.hcl"), "locals { }\n").unwrap();
+        assert_ne!(digest(), with_vars);
+        // A file's text moved to another file's name is another digest.
+        std::fs::remove_file(dir.path().join("main.hcl")).unwrap();
+        std::fs::write(dir.path().join("other.hcl"), "locals { }\n").unwrap();
+        assert_ne!(digest(), with_vars);
     }
 
     /// A manifest that is not a regular file (a FIFO: reading it would wait for a writer for

@@ -203,6 +203,20 @@ pub async fn open_planfile(
             store.describe()
         );
     }
+    // Made from these very manifests: a fresh directory (no state, serial 0 accepted) with
+    // other manifests would otherwise take a plan made elsewhere, and changed manifests would
+    // name other outputs than the plan's.
+    if let Some(made_from) = &pf.manifests {
+        let here = planform_manifest::sources_digest(&inv.dir)
+            .map_err(|e| anyhow!("cannot read the manifests in {}: {e}", inv.dir.display()))?;
+        if here != *made_from {
+            bail!(
+                "{} was made from other manifests than those in {} (they changed since, or it was made in another directory); run `planform plan` again",
+                file.display(),
+                inv.dir.display()
+            );
+        }
+    }
     let guard = Guard::new(store.lock("apply", inv.lock_timeout()?).await?);
     let (state, exists) = match backend::load(&*store, &pf.workspace).await? {
         Some(s) if s.lineage != pf.lineage => bail!("{} is stale: it was made for another state (lineage {}, {} has {}); run `planform plan` again", file.display(), pf.lineage, store.describe(), s.lineage),
@@ -260,7 +274,7 @@ pub async fn open_planfile(
 const PG_STATE_PREFIX: &str = "pg:";
 
 /// The plan file `plan --out` saves: the change set stamped with the state and live plans.
-pub fn plan_file(ws: &Workspace, session: &Session, changes: &ChangeSet) -> PlanFile {
+pub fn plan_file(ws: &Workspace, session: &Session, changes: &ChangeSet) -> Result<PlanFile> {
     let fingerprints =
         planform_engine::fingerprints(&session.live, changes.changes.iter().map(|c| &c.address));
     let state_path = match &ws.desired.backend {
@@ -269,7 +283,9 @@ pub fn plan_file(ws: &Workspace, session: &Session, changes: &ChangeSet) -> Plan
             format!("{PG_STATE_PREFIX}{schema_name}")
         }
     };
-    PlanFile {
+    let manifests = planform_manifest::sources_digest(&ws.dir)
+        .map_err(|e| anyhow!("cannot read the manifests in {}: {e}", ws.dir.display()))?;
+    Ok(PlanFile {
         workspace: ws.desired.workspace.clone(),
         state_path,
         lineage: session.state.lineage.clone(),
@@ -278,7 +294,8 @@ pub fn plan_file(ws: &Workspace, session: &Session, changes: &ChangeSet) -> Plan
         fingerprints,
         providers: ws.desired.providers.values().cloned().collect(),
         refresh_only: false,
-    }
+        manifests: Some(manifests),
+    })
 }
 
 /// `plan --cloud-preview`: creates or updates the cloud plans without executing them, waits for
