@@ -459,6 +459,15 @@ plan "app" {{
     };
     w.write("main.hcl", &manifest("10.0.0.0/16"));
     run_aws(&w, &["apply", "--auto-approve"]).expect(0);
+    // The state keeps AWS's spelling; `state show` gives both clouds' one, AWS's beside it.
+    let shown = run_aws(&w, &["state", "show", "plan.app[\"web\"]"]).expect(0);
+    assert!(
+        shown
+            .stdout
+            .contains("status                 = \"ExecuteSuccess\" # EXECUTE_SUCCESS"),
+        "{}",
+        shown.stdout
+    );
     w.write("main.hcl", &manifest("10.9.0.0/16"));
     let updated = run_aws(&w, &["apply", "--auto-approve"]).expect(0);
     assert!(

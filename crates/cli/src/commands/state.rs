@@ -41,7 +41,15 @@ pub async fn run(inv: &Invocation, command: &StateCommand) -> Result<u8> {
             outln!("# {address}");
             outln!("provider               = {}", m.provider);
             outln!("plan_id                = {:?}", m.plan_id);
-            outln!("status                 = {:?}", m.status);
+            // One spelling for both clouds, with AWS's own beside it.
+            match planform_model::PlanStatus::parse(&m.status) {
+                Some(s) if s.as_str() != m.status => outln!(
+                    "status                 = {:?} # {}",
+                    s.as_str(),
+                    crate::render::escape::text(&m.status)
+                ),
+                _ => outln!("status                 = {:?}", m.status),
+            }
             if let Some(pp) = &m.provisioned_product_id {
                 outln!("provisioned_product_id = {pp:?}");
             }
