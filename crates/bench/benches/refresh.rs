@@ -92,6 +92,7 @@ async fn bench(n: usize, rounds: usize) {
                         depends_on: Default::default(),
                         pending_token: None,
                         location: None,
+                        account: None,
                     },
                 );
             }

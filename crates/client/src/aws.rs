@@ -47,6 +47,10 @@ pub struct AwsOptions {
 
 pub struct AwsClient {
     client: Client,
+    /// STS, for `GetCallerIdentity` (the account, [`PlanService::account`]).
+    sts: aws_sdk_sts::Client,
+    /// The caller's account, asked once.
+    account: tokio::sync::OnceCell<String>,
     limit: Option<RateLimit>,
     /// See [`PlanService::location`]: the region, and the endpoint when it is not AWS's own.
     location: String,
@@ -58,24 +62,37 @@ impl std::fmt::Debug for AwsClient {
     }
 }
 
+/// Whether `endpoint` is AWS's own (`*.amazonaws.com`, FIPS and dual-stack included).
+fn is_aws_endpoint(endpoint: &str) -> bool {
+    let host = endpoint
+        .split_once("://")
+        .map_or(endpoint, |(_, rest)| rest)
+        .split(['/', ':'])
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    host.ends_with(".amazonaws.com") || host.ends_with(".amazonaws.com.cn")
+}
+
 /// Where the plans of `region` behind `endpoint` live: the region alone for AWS's own endpoints
 /// (`*.amazonaws.com`, FIPS and dual-stack included), with the endpoint for any other.
 fn location(region: Option<&str>, endpoint: Option<&str>) -> String {
     let region = region.unwrap_or("(no region)");
-    let foreign = endpoint.filter(|e| {
-        let host = e
-            .split_once("://")
-            .map_or(*e, |(_, rest)| rest)
-            .split(['/', ':'])
-            .next()
-            .unwrap_or_default()
-            .to_ascii_lowercase();
-        !(host.ends_with(".amazonaws.com") || host.ends_with(".amazonaws.com.cn"))
-    });
+    let foreign = endpoint.filter(|e| !is_aws_endpoint(e));
     match foreign {
         Some(e) => format!("aws {region} at {}", e.trim_end_matches('/')),
         None => format!("aws {region}"),
     }
+}
+
+/// Where STS `GetCallerIdentity` goes: `AWS_ENDPOINT_URL_STS` when set (`sts_variable`); else
+/// the Service Catalog endpoint when it is not AWS's own (a sandbox server answers STS on the
+/// same port, as LocalStack does); else `None`, the SDK's regional STS endpoint.
+fn sts_endpoint(sts_variable: Option<&str>, endpoint: Option<&str>) -> Option<String> {
+    sts_variable
+        .filter(|e| !e.is_empty())
+        .or(endpoint.filter(|e| !is_aws_endpoint(e)))
+        .map(str::to_string)
 }
 
 /// The SDK's retry configuration: standard mode (full-jitter exponential backoff from 1 s up to
@@ -391,6 +408,23 @@ fn credentials_failure(e: &(dyn std::error::Error + 'static)) -> Option<(&'stati
         })
 }
 
+/// The `Account` of a `GetCallerIdentity` answer: AWS's are 12 digits; an answer without one is
+/// not STS's.
+fn caller_account(account: Option<&str>) -> Result<String, ProviderError> {
+    match account {
+        Some(a) if !a.is_empty() && a.bytes().all(|b| b.is_ascii_digit()) => Ok(a.to_string()),
+        other => Err(ProviderError::new(
+            ErrorKind::Invalid,
+            Sent::Yes,
+            "MalformedAnswer",
+            format!(
+                "STS GetCallerIdentity answered without an account id (Account: {:?})",
+                other.unwrap_or_default()
+            ),
+        )),
+    }
+}
+
 /// Maps an SDK error (after the SDK's own retries): its kind, whether the request may have been
 /// sent, and the cloud's code, message and request id when it answered. A request stopped
 /// because the credential source refused (or there was none) is an `Auth` error, never sent.
@@ -650,32 +684,71 @@ impl AwsClient {
             )),
             None => config.credentials_provider(),
         };
+        let mut sts = aws_sdk_sts::config::Builder::from(&config).interceptor(RequestLog);
         if let Some(chain) = chain {
-            conf = conf.credentials_provider(NamedChain {
+            let named = SharedCredentialsProvider::new(NamedChain {
                 chain,
                 source,
                 tried,
             });
+            sts = sts.credentials_provider(named.clone());
+            conf = conf.credentials_provider(named);
         }
+        let sts = sts
+            .set_endpoint_url(sts_endpoint(
+                std::env::var("AWS_ENDPOINT_URL_STS").ok().as_deref(),
+                endpoint.as_deref(),
+            ))
+            .build();
         let conf = conf.build();
         Ok(AwsClient {
             location: location(conf.region().map(|r| r.as_ref()), endpoint.as_deref()),
             client: Client::from_conf(conf),
+            sts: aws_sdk_sts::Client::from_conf(sts),
+            account: tokio::sync::OnceCell::new(),
             limit: options.requests_per_second.and_then(RateLimit::new),
         })
     }
 
     /// A client on an explicit SDK configuration (tests); its retry configuration is the caller's
     /// (`retry_config` gives planform's).
+    /// STS is reached with the same region, credentials, HTTP client, retry and timeout
+    /// configuration, at `sts_endpoint` (else the SDK's regional endpoint).
     pub fn from_conf(
         conf: aws_sdk_servicecatalog::Config,
         requests_per_second: Option<f64>,
+        sts_endpoint: Option<&str>,
     ) -> AwsClient {
+        let sts = aws_sdk_sts::Config::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .set_region(conf.region().cloned())
+            .set_credentials_provider(conf.credentials_provider())
+            .set_http_client(conf.http_client())
+            .set_retry_config(conf.retry_config().cloned())
+            .set_timeout_config(conf.timeout_config().cloned())
+            .set_sleep_impl(conf.sleep_impl())
+            .set_endpoint_url(sts_endpoint.map(str::to_string))
+            .interceptor(RequestLog)
+            .build();
         AwsClient {
             location: location(conf.region().map(|r| r.as_ref()), None),
             client: Client::from_conf(conf.to_builder().interceptor(RequestLog).build()),
+            sts: aws_sdk_sts::Client::from_conf(sts),
+            account: tokio::sync::OnceCell::new(),
             limit: requests_per_second.and_then(RateLimit::new),
         }
+    }
+
+    /// STS `GetCallerIdentity`: the account the credentials act in.
+    async fn caller_account(&self) -> Result<String, ProviderError> {
+        self.pace().await;
+        let out = self
+            .sts
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(provider_error)?;
+        caller_account(out.account())
     }
 
     /// Waits for the rate limit before handing a request to the SDK (its retries are not paced).
@@ -1033,6 +1106,13 @@ impl PlanService for AwsClient {
 
     fn location(&self) -> String {
         self.location.clone()
+    }
+
+    async fn account(&self) -> Result<String, ProviderError> {
+        self.account
+            .get_or_try_init(|| self.caller_account())
+            .await
+            .cloned()
     }
 
     async fn terminate_product(&self, name: &str, token: &str) -> Result<(), ProviderError> {

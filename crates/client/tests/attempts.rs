@@ -281,7 +281,7 @@ fn aws(endpoint: &str, max_attempts: u32) -> AwsClient {
             retry_config(Some(max_attempts)).with_initial_backoff(Duration::from_millis(1)),
         )
         .build();
-    AwsClient::from_conf(conf, None)
+    AwsClient::from_conf(conf, None, Some(endpoint))
 }
 
 fn aws_error(status: u16, code: &str) -> Answer {

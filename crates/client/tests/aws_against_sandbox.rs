@@ -44,7 +44,7 @@ fn client(endpoint: &str, secret: &str) -> AwsClient {
         .endpoint_url(endpoint)
         .credentials_provider(Credentials::new("testid", secret, None, None, "test"))
         .build();
-    AwsClient::from_conf(conf, None)
+    AwsClient::from_conf(conf, None, Some(endpoint))
 }
 
 async fn settle(c: &AwsClient, id: &str, until: PlanStatus) -> planform_model::LivePlan {

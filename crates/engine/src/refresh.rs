@@ -197,6 +197,9 @@ pub async fn refresh_to(
             provider: provider.clone(),
             error,
         };
+        // Which account the credentials act in: the diff refuses plans recorded in another.
+        let account = service.account().await.map_err(err)?;
+        snapshot.accounts.insert(provider.clone(), account);
         // Stopping early is safe only when the state names every plan this refresh must find:
         // no address the manifests want is unknown to the state (its plan could be a lost create
         // to adopt) and no create is pending (what it made is newer than the state's plan, so it

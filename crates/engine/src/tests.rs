@@ -218,7 +218,7 @@ proptest! {
             state.plans.insert(Address::with_key("net", InstanceKey::Str(n.clone())), planform_state::ManagedPlan {
                 provider: ProviderRef::default_for(ProviderKind::Sandbox), plan_id: format!("plan-{n}"), provisioned_product_id: None, stack_id: None,
                 status: "PreviewSuccess".into(), applied: None, sensitive_parameters: BTreeSet::new(), launched: false, outputs: BTreeMap::new(),
-                history: vec![], depends_on: BTreeSet::new(), pending_token: None, location: None,
+                history: vec![], depends_on: BTreeSet::new(), pending_token: None, location: None, account: None,
             });
         }
         let mut live = LiveSnapshot::default();
@@ -317,6 +317,7 @@ fn prevent_destroy_blocks_destroy_and_replacement() {
             depends_on: BTreeSet::new(),
             pending_token: None,
             location: None,
+            account: None,
         },
     );
     let errors = diff(
@@ -963,6 +964,9 @@ impl PlanService for ClaimsAHugeTotal {
     fn location(&self) -> String {
         self.0.location()
     }
+    async fn account(&self) -> Result<String, planform_model::ProviderError> {
+        self.0.account().await
+    }
 }
 
 /// A listing that claims more plans than it holds (a wrong or hostile `TotalCount`) costs one
@@ -1300,6 +1304,9 @@ impl PlanService for Throttling {
     }
     fn location(&self) -> String {
         self.inner.location()
+    }
+    async fn account(&self) -> Result<String, planform_model::ProviderError> {
+        self.inner.account().await
     }
 }
 

@@ -228,6 +228,7 @@ pub(crate) fn alibaba(c: &Canned) -> (Outcomes, u64) {
     let before = server.requests.load(Ordering::SeqCst);
     let options = AlibabaOptions {
         endpoint: server.endpoint.clone(),
+        sts_endpoint: server.endpoint.clone(),
         retry: RetryPolicy {
             max_attempts: 1,
             base: Duration::ZERO,
@@ -303,7 +304,7 @@ pub(crate) fn aws(c: &Canned, limit: u64) -> (Outcomes, u64) {
         .retry_config(RetryConfig::disabled())
         .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
         .build();
-    let client = AwsClient::from_conf(conf, None);
+    let client = AwsClient::from_conf(conf, None, None);
     let count = || requests.load(Ordering::SeqCst);
     let outcomes = crate::faces::block_on(every_call(&client, &count));
     (outcomes, count())

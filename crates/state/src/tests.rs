@@ -32,6 +32,7 @@ fn sample() -> State {
             depends_on: [Address::new("network")].into(),
             pending_token: None,
             location: None,
+            account: None,
         },
     );
     s
