@@ -1111,6 +1111,96 @@ mod tests {
         );
     }
 
+    #[test]
+    fn sts_is_its_variable_else_a_foreign_endpoint_else_the_region_s() {
+        let env = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let none = env(&[]);
+        let public = "https://servicecatalog.cn-shanghai.aliyuncs.com";
+        assert_eq!(
+            sts_endpoint("cn-shanghai", public, &none),
+            "https://sts.cn-shanghai.aliyuncs.com"
+        );
+        assert_eq!(
+            sts_endpoint(
+                "cn-shanghai",
+                public,
+                &env(&[("ALIBABA_CLOUD_VPC_ENDPOINT_ENABLED", "true")])
+            ),
+            "https://sts-vpc.cn-shanghai.aliyuncs.com"
+        );
+        assert_eq!(sts_endpoint("", public, &none), "https://sts.aliyuncs.com");
+        // A sandbox server answers STS on its own port.
+        assert_eq!(
+            sts_endpoint("cn-hangzhou", "http://127.0.0.1:8080", &none),
+            "http://127.0.0.1:8080"
+        );
+        let pinned = env(&[("ALIBABA_CLOUD_STS_ENDPOINT", "sts.example.test")]);
+        assert_eq!(
+            sts_endpoint("cn-hangzhou", "http://127.0.0.1:8080", &pinned),
+            "https://sts.example.test"
+        );
+        assert_eq!(
+            AlibabaOptions::resolve("cn-beijing", None, &none).sts_endpoint,
+            "https://sts.cn-beijing.aliyuncs.com"
+        );
+    }
+
+    #[test]
+    fn get_caller_identity_is_signed_for_sts() {
+        let r = sign_for(
+            STS_VERSION,
+            "GetCallerIdentity",
+            &[],
+            "sts.cn-hangzhou.aliyuncs.com",
+            &creds(Some("CAIStoken")),
+            "2024-01-02T03:04:05Z",
+            "fedcba9876543210fedcba9876543210",
+        );
+        assert_eq!((r.method, r.query.as_str()), ("POST", ""));
+        assert!(r.body.is_empty());
+        let header = |name: &str| {
+            r.headers
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(header("x-acs-version"), Some("2015-04-01"));
+        assert_eq!(header("x-acs-action"), Some("GetCallerIdentity"));
+        assert_eq!(header("host"), Some("sts.cn-hangzhou.aliyuncs.com"));
+        assert_eq!(header("x-acs-security-token"), Some("CAIStoken"));
+        assert!(header("authorization")
+            .unwrap()
+            .starts_with("ACS3-HMAC-SHA256 Credential=testid,"));
+    }
+
+    #[test]
+    fn the_account_is_get_caller_identity_s_account_id() {
+        let answer = serde_json::json!({
+            "RequestId": "r-1", "AccountId": "1234567890123456", "UserId": "2000000000000001",
+            "Arn": "acs:ram::1234567890123456:user/ci", "IdentityType": "RAMUser",
+            "PrincipalId": "2000000000000001",
+        });
+        assert_eq!(caller_account(&answer).unwrap(), "1234567890123456");
+        for bad in [
+            serde_json::json!({"RequestId": "r-2"}),
+            serde_json::json!({"RequestId": "r-2", "AccountId": ""}),
+            serde_json::json!({"RequestId": "r-2", "AccountId": 1234}),
+            serde_json::json!({"RequestId": "r-2", "AccountId": "12ab"}),
+        ] {
+            let e = caller_account(&bad).unwrap_err();
+            assert_eq!(
+                (e.kind, e.code.as_str(), e.request_id.as_deref()),
+                (ErrorKind::Invalid, "MalformedAnswer", Some("r-2")),
+                "{bad}"
+            );
+        }
+    }
+
     fn creds(token: Option<&str>) -> AlibabaCredentials {
         AlibabaCredentials {
             access_key_id: "testid".into(),

@@ -694,12 +694,11 @@ impl AwsClient {
             sts = sts.credentials_provider(named.clone());
             conf = conf.credentials_provider(named);
         }
-        let sts = sts
-            .set_endpoint_url(sts_endpoint(
-                std::env::var("AWS_ENDPOINT_URL_STS").ok().as_deref(),
-                endpoint.as_deref(),
-            ))
-            .build();
+        sts.set_endpoint_url(sts_endpoint(
+            std::env::var("AWS_ENDPOINT_URL_STS").ok().as_deref(),
+            endpoint.as_deref(),
+        ));
+        let sts = sts.build();
         let conf = conf.build();
         Ok(AwsClient {
             location: location(conf.region().map(|r| r.as_ref()), endpoint.as_deref()),
@@ -712,28 +711,16 @@ impl AwsClient {
 
     /// A client on an explicit SDK configuration (tests); its retry configuration is the caller's
     /// (`retry_config` gives planform's).
-    /// STS is reached with the same region, credentials, HTTP client, retry and timeout
-    /// configuration, at `sts_endpoint` (else the SDK's regional endpoint).
+    /// `sts` is STS's configuration (`GetCallerIdentity`, for [`PlanService::account`]).
     pub fn from_conf(
         conf: aws_sdk_servicecatalog::Config,
         requests_per_second: Option<f64>,
-        sts_endpoint: Option<&str>,
+        sts: aws_sdk_sts::Config,
     ) -> AwsClient {
-        let sts = aws_sdk_sts::Config::builder()
-            .behavior_version(aws_config::BehaviorVersion::latest())
-            .set_region(conf.region().cloned())
-            .set_credentials_provider(conf.credentials_provider())
-            .set_http_client(conf.http_client())
-            .set_retry_config(conf.retry_config().cloned())
-            .set_timeout_config(conf.timeout_config().cloned())
-            .set_sleep_impl(conf.sleep_impl())
-            .set_endpoint_url(sts_endpoint.map(str::to_string))
-            .interceptor(RequestLog)
-            .build();
         AwsClient {
             location: location(conf.region().map(|r| r.as_ref()), None),
             client: Client::from_conf(conf.to_builder().interceptor(RequestLog).build()),
-            sts: aws_sdk_sts::Client::from_conf(sts),
+            sts: aws_sdk_sts::Client::from_conf(sts.to_builder().interceptor(RequestLog).build()),
             account: tokio::sync::OnceCell::new(),
             limit: requests_per_second.and_then(RateLimit::new),
         }
@@ -1221,6 +1208,98 @@ mod tests {
             location(Some("eu-west-1"), Some("http://127.0.0.1:9000/")),
             "aws eu-west-1 at http://127.0.0.1:9000"
         );
+    }
+
+    #[test]
+    fn sts_goes_to_its_variable_else_a_foreign_endpoint_else_the_regional_default() {
+        let sandbox = Some("http://127.0.0.1:9000");
+        let aws = Some("https://servicecatalog-fips.us-east-1.amazonaws.com");
+        assert_eq!(
+            sts_endpoint(Some("http://127.0.0.1:7000"), sandbox).as_deref(),
+            Some("http://127.0.0.1:7000")
+        );
+        assert_eq!(
+            sts_endpoint(Some("https://sts.eu-west-1.amazonaws.com"), aws).as_deref(),
+            Some("https://sts.eu-west-1.amazonaws.com")
+        );
+        assert_eq!(sts_endpoint(None, sandbox).as_deref(), sandbox);
+        assert_eq!(sts_endpoint(Some(""), sandbox).as_deref(), sandbox);
+        // AWS's own Service Catalog endpoint is no STS endpoint: the SDK's regional one.
+        assert_eq!(sts_endpoint(None, aws), None);
+        assert_eq!(sts_endpoint(None, None), None);
+    }
+
+    /// A client whose every request is answered `status` with `body` (no network).
+    fn answering(status: u16, body: &'static str) -> AwsClient {
+        use aws_sdk_servicecatalog::config::{BehaviorVersion, Credentials, Region};
+        use aws_smithy_runtime_api::client::http::{
+            http_client_fn, HttpConnector, HttpConnectorFuture, SharedHttpConnector,
+        };
+        #[derive(Debug, Clone)]
+        struct Canned(u16, &'static str);
+        impl HttpConnector for Canned {
+            fn call(
+                &self,
+                _: aws_smithy_runtime_api::client::orchestrator::HttpRequest,
+            ) -> HttpConnectorFuture {
+                let mut r = HttpResponse::new(
+                    self.0.try_into().unwrap(),
+                    aws_smithy_types::body::SdkBody::from(self.1),
+                );
+                r.headers_mut().insert("content-type", "text/xml");
+                HttpConnectorFuture::ready(Ok(r))
+            }
+        }
+        let canned = Canned(status, body);
+        let http = http_client_fn(move |_, _| SharedHttpConnector::new(canned.clone()));
+        let credentials = Credentials::new("testid", "testsecret", None, None, "test");
+        let conf = aws_sdk_servicecatalog::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(credentials.clone())
+            .http_client(http.clone())
+            .build();
+        let sts = aws_sdk_sts::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(credentials)
+            .http_client(http)
+            .retry_config(RetryConfig::disabled())
+            .build();
+        AwsClient::from_conf(conf, None, sts)
+    }
+
+    #[tokio::test]
+    async fn the_account_is_the_get_caller_identity_answer_s() {
+        let ok = answering(
+            200,
+            "<GetCallerIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><GetCallerIdentityResult><Arn>arn:aws:iam::210987654321:user/ci</Arn><UserId>AIDAEXAMPLE</UserId><Account>210987654321</Account></GetCallerIdentityResult><ResponseMetadata><RequestId>r-1</RequestId></ResponseMetadata></GetCallerIdentityResponse>",
+        );
+        assert_eq!(ok.account().await.unwrap(), "210987654321");
+        let refused = answering(
+            403,
+            "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error><Type>Sender</Type><Code>InvalidClientTokenId</Code><Message>The security token included in the request is invalid.</Message></Error><RequestId>r-2</RequestId></ErrorResponse>",
+        );
+        let e = refused.account().await.unwrap_err();
+        assert_eq!(
+            (e.kind, e.code.as_str(), e.sent),
+            (ErrorKind::Auth, "InvalidClientTokenId", Sent::Yes)
+        );
+        let throttled = answering(
+            400,
+            "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>r-3</RequestId></ErrorResponse>",
+        );
+        assert!(matches!(
+            throttled.account().await.unwrap_err().kind,
+            ErrorKind::Throttled { .. }
+        ));
+        let empty = answering(
+            200,
+            "<GetCallerIdentityResponse><GetCallerIdentityResult><Arn>x</Arn></GetCallerIdentityResult></GetCallerIdentityResponse>",
+        );
+        let e = empty.account().await.unwrap_err();
+        assert_eq!((e.kind, e.code.as_str()), (ErrorKind::Invalid, "MalformedAnswer"));
+        assert!(caller_account(Some("12345678901x")).is_err());
     }
 
     #[test]

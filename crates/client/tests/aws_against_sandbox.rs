@@ -44,7 +44,13 @@ fn client(endpoint: &str, secret: &str) -> AwsClient {
         .endpoint_url(endpoint)
         .credentials_provider(Credentials::new("testid", secret, None, None, "test"))
         .build();
-    AwsClient::from_conf(conf, None, Some(endpoint))
+    let sts = aws_sdk_sts::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(Credentials::new("testid", secret, None, None, "test"))
+        .build();
+    AwsClient::from_conf(conf, None, sts)
 }
 
 async fn settle(c: &AwsClient, id: &str, until: PlanStatus) -> planform_model::LivePlan {
