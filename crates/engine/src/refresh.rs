@@ -197,9 +197,6 @@ pub async fn refresh_to(
             provider: provider.clone(),
             error,
         };
-        // Which account the credentials act in: the diff refuses plans recorded in another.
-        let account = service.account().await.map_err(err)?;
-        snapshot.accounts.insert(provider.clone(), account);
         // Stopping early is safe only when the state names every plan this refresh must find:
         // no address the manifests want is unknown to the state (its plan could be a lost create
         // to adopt) and no create is pending (what it made is newer than the state's plan, so it
@@ -220,6 +217,11 @@ pub async fn refresh_to(
         let plans = list_all(service.clone(), &mut stats, settled.then_some(&needed))
             .await
             .map_err(err)?;
+        // Which account the credentials act in (the diff refuses plans recorded in another),
+        // asked after the listing: a refused key or missing permission is the Service
+        // Catalog's answer, as before accounts were asked.
+        let account = service.account().await.map_err(err)?;
+        snapshot.accounts.insert(provider.clone(), account);
         let by_id: BTreeMap<&str, &LivePlan> = plans.iter().map(|p| (p.id.as_str(), p)).collect();
         // Newest plan per address among those carrying this workspace's ownership tag: of any
         // operation (what a create the state did not record may have made), and of those that
