@@ -517,7 +517,10 @@ fn import_refuses_a_plan_another_workspace_owns() {
 
 /// Every file of the workspace (the state, its journal and lock included) and its content.
 fn files_of(w: &Workspace) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> {
-    fn walk(dir: &std::path::Path, out: &mut std::collections::BTreeMap<std::path::PathBuf, Vec<u8>>) {
+    fn walk(
+        dir: &std::path::Path,
+        out: &mut std::collections::BTreeMap<std::path::PathBuf, Vec<u8>>,
+    ) {
         for e in std::fs::read_dir(dir).unwrap() {
             let p = e.unwrap().path();
             if p.is_dir() {

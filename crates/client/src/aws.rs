@@ -1298,7 +1298,10 @@ mod tests {
             "<GetCallerIdentityResponse><GetCallerIdentityResult><Arn>x</Arn></GetCallerIdentityResult></GetCallerIdentityResponse>",
         );
         let e = empty.account().await.unwrap_err();
-        assert_eq!((e.kind, e.code.as_str()), (ErrorKind::Invalid, "MalformedAnswer"));
+        assert_eq!(
+            (e.kind, e.code.as_str()),
+            (ErrorKind::Invalid, "MalformedAnswer")
+        );
         assert!(caller_account(Some("12345678901x")).is_err());
     }
 

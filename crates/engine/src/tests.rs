@@ -764,7 +764,11 @@ fn issue_12_credentials_of_another_account_are_refused() {
         .collect();
     assert_eq!(crate::locations(&elsewhere), crate::locations(&providers));
     let (live, _) = rt.block_on(refresh(&desired, &state, &elsewhere)).unwrap();
-    assert_eq!(live.plans[&address], LiveEntry::Gone, "not in the other account");
+    assert_eq!(
+        live.plans[&address],
+        LiveEntry::Gone,
+        "not in the other account"
+    );
     let errors = crate::account_changes(&state, &live.accounts);
     assert_eq!(errors.len(), 1, "{errors:?}");
     let text = errors[0].to_string();

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Result};
 use planform_engine::{
-    absorb, account_changes, diff, locations, provider_moves, refresh, ChangeSet, DiffOptions, LiveSnapshot,
-    Providers,
+    absorb, account_changes, diff, locations, provider_moves, refresh, ChangeSet, DiffOptions,
+    LiveSnapshot, Providers,
 };
 use planform_model::{Address, DesiredState};
 use planform_state::{Backend, Locked, Record, State};

@@ -325,10 +325,7 @@ pub(crate) fn handle(app: &App, req: &Request, fault: Option<Fault>) -> Response
     // Each region is its own store, as on Alibaba Cloud: the request sees the plans, product
     // instances and tasks of its region, and none of the AWS face's.
     // And each account: a key of another account sees none of these.
-    let partition = Partition::alibaba_in(
-        &region,
-        caller.foreign_account(&sb.settings.account_id),
-    );
+    let partition = Partition::alibaba_in(&region, caller.foreign_account(&sb.settings.account_id));
     let answer = sb.within(partition, |sb| {
         dispatch(sb, &action, &params, &caller.principal, &region)
     });

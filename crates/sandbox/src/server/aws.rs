@@ -113,7 +113,9 @@ pub(crate) fn authenticate(
         return Err((
             400,
             "InvalidSignatureException",
-            format!("Credential should be scoped to a valid date, region and the {service} service."),
+            format!(
+                "Credential should be scoped to a valid date, region and the {service} service."
+            ),
         ));
     }
     let payload = sha256_hex(&req.body);
@@ -262,10 +264,7 @@ pub(crate) fn handle(app: &App, req: &Request, fault: Option<Fault>) -> Response
     // Each region is its own store, as on AWS: the request sees the plans, products and
     // records of the region its credential scope names, and none of the Alibaba face's.
     // And each account: a key of another account sees none of these.
-    let partition = Partition::aws_in(
-        &region,
-        caller.foreign_account(&sb.settings.aws_account_id),
-    );
+    let partition = Partition::aws_in(&region, caller.foreign_account(&sb.settings.aws_account_id));
     let result = sb.within(partition, |sb| {
         dispatch(sb, &op, &body, &region, &caller.principal)
     });

@@ -530,7 +530,10 @@ fn ali_signed(
     let signed: Vec<String> = headers.iter().map(|(k, _)| k.clone()).collect();
     let canonical = acs3::canonical_request("POST", &query, &headers, &signed, &sha256_hex(b""));
     let sig = acs3::signature(secret, &canonical);
-    headers.push(("authorization".into(), acs3::authorization(id, &signed, &sig)));
+    headers.push((
+        "authorization".into(),
+        acs3::authorization(id, &signed, &sig),
+    ));
     let h: Vec<(&str, &str)> = headers
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
@@ -545,12 +548,7 @@ fn ali_signed(
 
 /// An AWS query-API POST (`body`) to `host`, SigV4-signed by `id` / `secret` for `service` at
 /// the clock's time; unsigned without a key.
-fn aws_query(
-    clock: &ManualClock,
-    key: Option<(&str, &str)>,
-    service: &str,
-    body: &str,
-) -> Request {
+fn aws_query(clock: &ManualClock, key: Option<(&str, &str)>, service: &str, body: &str) -> Request {
     use crate::clock::Clock;
     let amz_date: String = crate::clock::iso8601(clock.now_ms())
         .chars()
@@ -570,11 +568,13 @@ fn aws_query(
     if let Some((id, secret)) = key {
         let date = &amz_date[..8];
         let signed: Vec<String> = h.iter().map(|(k, _)| k.clone()).collect();
-        let canonical =
-            sigv4::canonical_request("POST", &h, &signed, &sha256_hex(body.as_bytes()));
+        let canonical = sigv4::canonical_request("POST", &h, &signed, &sha256_hex(body.as_bytes()));
         let scope = sigv4::scope(date, "us-east-1", service);
         let signing = sigv4::signing_key(secret, date, "us-east-1", service);
-        let sig = sigv4::signature(&signing, &sigv4::string_to_sign(&amz_date, &scope, &canonical));
+        let sig = sigv4::signature(
+            &signing,
+            &sigv4::string_to_sign(&amz_date, &scope, &canonical),
+        );
         h.push((
             "authorization".into(),
             format!(
@@ -638,7 +638,11 @@ fn alibaba_get_caller_identity_names_the_callers_account() {
         )
     );
     let (status, body) = sts(("ciid", "wrongsecret"), "n3");
-    assert_eq!((status, code(&body)), (400, "SignatureDoesNotMatch"), "{body}");
+    assert_eq!(
+        (status, code(&body)),
+        (400, "SignatureDoesNotMatch"),
+        "{body}"
+    );
     let unsigned = request(
         &[("host", "127.0.0.1:8787")],
         "?Action=GetCallerIdentity&Version=2015-04-01&Format=JSON",
@@ -649,7 +653,11 @@ fn alibaba_get_caller_identity_names_the_callers_account() {
         &unsigned,
         super::sts::Service::Alibaba,
     ));
-    assert_eq!((status, code(&body)), (400, "IncompleteSignature"), "{body}");
+    assert_eq!(
+        (status, code(&body)),
+        (400, "IncompleteSignature"),
+        "{body}"
+    );
 }
 
 /// Issue 12 (3): AWS STS `GetCallerIdentity` (query API, SigV4 for `sts`) answers
@@ -669,8 +677,9 @@ fn aws_get_caller_identity_names_the_callers_account() {
     let (status, own) = sts(Some(("testid", "testsecret")), "sts");
     assert_eq!(status, 200, "{own}");
     assert!(
-        own.contains("<GetCallerIdentityResult><Arn>arn:aws:iam::123456789012:user/ops</Arn><UserId>AIDA")
-            && own.contains("</UserId><Account>123456789012</Account></GetCallerIdentityResult>")
+        own.contains(
+            "<GetCallerIdentityResult><Arn>arn:aws:iam::123456789012:user/ops</Arn><UserId>AIDA"
+        ) && own.contains("</UserId><Account>123456789012</Account></GetCallerIdentityResult>")
             && own.contains("<ResponseMetadata><RequestId>"),
         "{own}"
     );
@@ -752,7 +761,12 @@ fn a_key_of_another_account_sees_none_of_this_accounts_plans() {
     assert_eq!(status, 200, "{theirs}");
     let theirs = theirs["PlanId"].as_str().unwrap().to_string();
     assert_ne!(theirs, id);
-    let (status, body) = call(OTHER, "GetProvisionedProductPlan", &[("PlanId", &theirs)], "g2");
+    let (status, body) = call(
+        OTHER,
+        "GetProvisionedProductPlan",
+        &[("PlanId", &theirs)],
+        "g2",
+    );
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["PlanDetail"]["Uid"].as_str(), Some("2000000000000001"));
     assert_eq!(listed(OWN, "l3"), 1);
@@ -786,8 +800,7 @@ fn a_key_of_another_account_sees_none_of_this_accounts_plans() {
         ];
         let mut h: Vec<(String, String)> = owned(&headers);
         let signed: Vec<String> = h.iter().map(|(k, _)| k.clone()).collect();
-        let canonical =
-            sigv4::canonical_request("POST", &h, &signed, &sha256_hex(body.as_bytes()));
+        let canonical = sigv4::canonical_request("POST", &h, &signed, &sha256_hex(body.as_bytes()));
         let scope = sigv4::scope("20261122", "us-east-1", "servicecatalog");
         let signing = sigv4::signing_key(secret, "20261122", "us-east-1", "servicecatalog");
         let sig = sigv4::signature(

@@ -419,7 +419,10 @@ fn aws_identity(app: &App, caller: &Caller, request_id: &str) -> String {
             format!("AIDA{unique}"),
         ),
         Some(session) => (
-            format!("arn:aws:sts::{}:assumed-role/{}/{session}", id.account, id.name),
+            format!(
+                "arn:aws:sts::{}:assumed-role/{}/{session}",
+                id.account, id.name
+            ),
             format!("AROA{unique}:{session}"),
         ),
     };
