@@ -515,18 +515,23 @@ fn import_refuses_a_plan_another_workspace_owns() {
     assert!(again.stderr.contains("already managed"), "{}", again.stderr);
 }
 
-/// Every file of the workspace (the state, its journal and lock included) and its content.
-fn files_of(w: &Workspace) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> {
+/// Every file of the workspace but the lock's (the state, its journal and backup, the
+/// manifests) and its content.
+fn files_of(w: &Workspace) -> std::collections::BTreeMap<std::path::PathBuf, String> {
     fn walk(
         dir: &std::path::Path,
-        out: &mut std::collections::BTreeMap<std::path::PathBuf, Vec<u8>>,
+        out: &mut std::collections::BTreeMap<std::path::PathBuf, String>,
     ) {
         for e in std::fs::read_dir(dir).unwrap() {
             let p = e.unwrap().path();
+            let name = p.file_name().unwrap().to_string_lossy().to_string();
             if p.is_dir() {
                 walk(&p, out);
-            } else {
-                out.insert(p.clone(), std::fs::read(&p).unwrap());
+            } else if !name.contains(".lock") {
+                out.insert(
+                    p.clone(),
+                    String::from_utf8_lossy(&std::fs::read(&p).unwrap()).into(),
+                );
             }
         }
     }
