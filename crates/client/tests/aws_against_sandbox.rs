@@ -155,6 +155,21 @@ async fn a_wrong_secret_is_an_auth_error() {
     );
 }
 
+/// Issue 12 (3): the account comes from STS `GetCallerIdentity` through the official SDK (query
+/// API, SigV4 for `sts`) at the sandbox's endpoint; a wrong secret is STS's auth error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_account_is_asked_of_sts() {
+    let endpoint = start().await;
+    let c = client(&endpoint, "testsecret");
+    assert_eq!(c.account().await.unwrap(), "123456789012");
+    assert_eq!(c.account().await.unwrap(), "123456789012");
+    let e = client(&endpoint, "wrong").account().await.unwrap_err();
+    assert_eq!(
+        (e.kind, e.code.as_str()),
+        (ErrorKind::Auth, "SignatureDoesNotMatch")
+    );
+}
+
 /// Issue 12 (7): AWS pages a plan's ResourceChanges (20 at most); the client reads every page.
 /// The sandbox's Kubernetes product has 24 resources, so one page would miss four.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
