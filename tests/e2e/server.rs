@@ -523,3 +523,116 @@ fn import_refuses_a_plan_another_workspace_owns() {
     let again = run(&other, &["import", "plan.network", &id]).expect(1);
     assert!(again.stderr.contains("already managed"), "{}", again.stderr);
 }
+
+/// Every file of the workspace but the lock's (the state, its journal and backup, the
+/// manifests) and its content.
+fn files_of(w: &Workspace) -> std::collections::BTreeMap<std::path::PathBuf, String> {
+    fn walk(
+        dir: &std::path::Path,
+        out: &mut std::collections::BTreeMap<std::path::PathBuf, String>,
+    ) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            let name = p.file_name().unwrap().to_string_lossy().to_string();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if !name.contains(".lock") {
+                out.insert(
+                    p.clone(),
+                    String::from_utf8_lossy(&std::fs::read(&p).unwrap()).into(),
+                );
+            }
+        }
+    }
+    let mut out = std::collections::BTreeMap::new();
+    walk(w.path(), &mut out);
+    out
+}
+
+/// Issue 12 (3): switching credentials to another account in the same place finds none of
+/// the plans; rather than take them for deleted and create them again in the wrong account,
+/// plan, apply, destroy and drift refuse, naming both accounts, and write nothing. With the
+/// first account's credentials again, nothing changed. Through the Alibaba client (STS
+/// GetCallerIdentity signed with ACS3) and the AWS SDK (STS GetCallerIdentity, SigV4).
+#[test]
+fn issue_12_credentials_of_another_account_are_refused() {
+    let server = serve(&[
+        "--access-key",
+        "ci@2000000000000001=otherid:othersecret",
+        "--access-key",
+        "ci@210987654321=awsotherid:awsothersecret",
+    ]);
+    let refused_by_all = |w: &Workspace,
+                          run: &dyn Fn(&Workspace, &[&str]) -> crate::Run,
+                          from: &str,
+                          to: &str,
+                          provider: &str,
+                          address: &str| {
+        let before = files_of(w);
+        for args in [
+            &["plan"][..],
+            &["apply", "--auto-approve"],
+            &["destroy", "--auto-approve"],
+            &["drift"],
+        ] {
+            let refused = run(w, args).expect(1);
+            assert!(
+                refused.stderr.contains(&format!(
+                    "{address}: its plan "
+                )) && refused.stderr.contains(&format!(
+                    "was made in account {from}, but the credentials of provider {provider} now act in account {to}"
+                )) && refused
+                    .stderr
+                    .contains(&format!("planform destroy --target {address}")),
+                "{args:?}: {}",
+                refused.stderr
+            );
+            assert_eq!(files_of(w), before, "{args:?} wrote nothing");
+        }
+    };
+
+    let w = Workspace::new();
+    w.write("main.hcl", &manifest(&server.endpoint));
+    run(&w, &["apply", "--auto-approve"]).expect(0);
+    let state = w.read(".planform/state.json");
+    assert!(
+        state.contains("\"account\"") && state.contains("\"1234567890123456\""),
+        "the account is recorded: {state}"
+    );
+    let other_account = |w: &Workspace, args: &[&str]| {
+        let mut c = w.alibaba_command(args);
+        c.env("ALIBABA_CLOUD_ACCESS_KEY_ID", "otherid")
+            .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "othersecret");
+        crate::Run::from(c.output().unwrap())
+    };
+    refused_by_all(
+        &w,
+        &other_account,
+        "1234567890123456",
+        "2000000000000001",
+        "alibaba",
+        "plan.network",
+    );
+    run(&w, &["plan", "--detailed-exitcode"]).expect(0);
+
+    let a = Workspace::new();
+    a.write("main.hcl", &crate::aws_bucket(&server.endpoint, ""));
+    run_aws(&a, &["apply", "--auto-approve"]).expect(0);
+    let other_aws = |w: &Workspace, args: &[&str]| {
+        let mut c = w.command(args);
+        c.env("AWS_ACCESS_KEY_ID", "awsotherid")
+            .env("AWS_SECRET_ACCESS_KEY", "awsothersecret")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("HOME", w.path());
+        crate::Run::from(c.output().unwrap())
+    };
+    refused_by_all(
+        &a,
+        &other_aws,
+        "123456789012",
+        "210987654321",
+        "aws",
+        "plan.bucket",
+    );
+    run_aws(&a, &["plan", "--detailed-exitcode"]).expect(0);
+}

@@ -373,7 +373,9 @@ pub struct ServeArgs {
     /// A catalog file (JSON, see docs/sandbox.md) instead of the built-in demo catalog.
     #[arg(long)]
     pub catalog: Option<PathBuf>,
-    /// ID:SECRET or ID:SECRET:STS_TOKEN (repeatable). Visible to other users in `ps`: prefer
+    /// ID:SECRET or ID:SECRET:STS_TOKEN (repeatable), optionally after its RAM user and that
+    /// user's account: USER=ID:SECRET, USER@ACCOUNT=ID:SECRET (a key of another account than
+    /// the sandbox's own sees only that account's plans). Visible to other users in `ps`: prefer
     /// --access-key-file or PLANFORM_SANDBOX_ACCESS_KEY. Keys from every source are accepted;
     /// with none, a key pair is generated from the OS random source and printed.
     #[arg(long = "access-key", value_name = "ID:SECRET")]

@@ -20,12 +20,16 @@ use crate::request_log;
 use crate::retry::{nothing_to_look_for, retry, RateLimit, RetryPolicy};
 
 const VERSION: &str = "2021-09-01";
+/// Alibaba STS, for `GetCallerIdentity`.
+const STS_VERSION: &str = "2015-04-01";
 
 /// Where and how to reach the service.
 #[derive(Debug, Clone)]
 pub struct AlibabaOptions {
     /// `https://servicecatalog.cn-hangzhou.aliyuncs.com` or an override such as a sandbox server.
     pub endpoint: String,
+    /// STS, asked once for the caller's account (`GetCallerIdentity`): see [`sts_endpoint`].
+    pub sts_endpoint: String,
     pub retry: RetryPolicy,
     pub requests_per_second: Option<f64>,
     pub timeout: Duration,
@@ -53,8 +57,10 @@ impl AlibabaOptions {
         } else {
             format!("https://{endpoint}")
         };
+        let endpoint = endpoint.trim_end_matches('/').to_string();
         AlibabaOptions {
-            endpoint: endpoint.trim_end_matches('/').to_string(),
+            sts_endpoint: sts_endpoint(region, &endpoint, env),
+            endpoint,
             retry: RetryPolicy::default(),
             requests_per_second: None,
             timeout: Duration::from_secs(10),
@@ -63,10 +69,72 @@ impl AlibabaOptions {
     }
 }
 
+/// Where STS `GetCallerIdentity` goes: `ALIBABA_CLOUD_STS_ENDPOINT` when set (as the credential
+/// chain reaches STS); else the Service Catalog endpoint when it is not Alibaba Cloud's (a
+/// sandbox server answers STS on the same port); else the region's STS
+/// (`sts[-vpc].<region>.aliyuncs.com`, `sts-vpc` with `ALIBABA_CLOUD_VPC_ENDPOINT_ENABLED=true`),
+/// or `sts.aliyuncs.com` without a region.
+pub fn sts_endpoint(region: &str, endpoint: &str, env: &BTreeMap<String, String>) -> String {
+    let region = Some(region).filter(|r| !r.is_empty());
+    if env
+        .get("ALIBABA_CLOUD_STS_ENDPOINT")
+        .is_none_or(|v| v.is_empty())
+        && !is_alibaba_endpoint(endpoint)
+    {
+        return endpoint.to_string();
+    }
+    crate::credentials::sts_endpoint(env, region, false)
+}
+
+/// Whether `endpoint` is Alibaba Cloud's own (`*.aliyuncs.com`).
+fn is_alibaba_endpoint(endpoint: &str) -> bool {
+    host_of(endpoint).ends_with(".aliyuncs.com")
+}
+
+/// The lower-case host of a URL.
+fn host_of(endpoint: &str) -> String {
+    endpoint
+        .split_once("://")
+        .map_or(endpoint, |(_, rest)| rest)
+        .split(['/', ':'])
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase()
+}
+
+/// One API the client calls: where, as which host it signs, and which version.
+#[derive(Debug, Clone)]
+struct Api {
+    /// Named in errors: "Service Catalog", "STS".
+    name: &'static str,
+    endpoint: String,
+    host: String,
+    version: &'static str,
+}
+
+impl Api {
+    fn new(name: &'static str, endpoint: &str, version: &'static str) -> Api {
+        Api {
+            name,
+            host: endpoint
+                .split("://")
+                .nth(1)
+                .unwrap_or(endpoint)
+                .trim_end_matches('/')
+                .to_string(),
+            endpoint: endpoint.trim_end_matches('/').to_string(),
+            version,
+        }
+    }
+}
+
 pub struct AlibabaClient {
     http: reqwest::Client,
     options: AlibabaOptions,
-    host: String,
+    service: Api,
+    sts: Api,
+    /// The caller's account, asked once ([`PlanService::account`]).
+    account: tokio::sync::OnceCell<String>,
     credentials: std::sync::Arc<CredentialProvider>,
     limit: Option<RateLimit>,
     nonce: AtomicU64,
@@ -109,8 +177,22 @@ fn in_query(action: &str) -> bool {
     )
 }
 
-/// Builds and signs a request; pure, so the request shapes are tested without a network.
+/// Builds and signs a Service Catalog request; pure, so the request shapes are tested without
+/// a network.
 pub fn sign(
+    action: &str,
+    params: &[(String, String)],
+    host: &str,
+    credentials: &AlibabaCredentials,
+    date: &str,
+    nonce: &str,
+) -> SignedRequest {
+    sign_for(VERSION, action, params, host, credentials, date, nonce)
+}
+
+/// [`sign`] for the API of `version` (Service Catalog's, or STS's for `GetCallerIdentity`).
+pub fn sign_for(
+    version: &str,
     action: &str,
     params: &[(String, String)],
     host: &str,
@@ -131,7 +213,7 @@ pub fn sign(
     let payload = sha256_hex(body.as_bytes());
     let mut headers = vec![
         ("host".to_string(), host.to_string()),
-        ("x-acs-version".to_string(), VERSION.to_string()),
+        ("x-acs-version".to_string(), version.to_string()),
         ("x-acs-action".to_string(), action.to_string()),
         ("x-acs-date".to_string(), date.to_string()),
         ("x-acs-signature-nonce".to_string(), nonce.to_string()),
@@ -311,17 +393,12 @@ impl AlibabaClient {
             .map_err(|e| {
                 ProviderError::new(ErrorKind::Invalid, Sent::No, "ClientSetup", e.to_string())
             })?;
-        let host = options
-            .endpoint
-            .split("://")
-            .nth(1)
-            .unwrap_or(&options.endpoint)
-            .trim_end_matches('/')
-            .to_string();
         Ok(AlibabaClient {
             http,
             limit: options.requests_per_second.and_then(RateLimit::new),
-            host,
+            service: Api::new("Service Catalog", &options.endpoint, VERSION),
+            sts: Api::new("STS", &options.sts_endpoint, STS_VERSION),
+            account: tokio::sync::OnceCell::new(),
             credentials,
             options,
             nonce: AtomicU64::new(fastrand::u64(..)),
@@ -341,24 +418,35 @@ impl AlibabaClient {
         action: &str,
         params: &[(String, String)],
     ) -> Result<Value, ProviderError> {
+        self.send_once_to(&self.service, action, params).await
+    }
+
+    /// [`AlibabaClient::send_once`] to `api`.
+    async fn send_once_to(
+        &self,
+        api: &Api,
+        action: &str,
+        params: &[(String, String)],
+    ) -> Result<Value, ProviderError> {
         if let Some(l) = &self.limit {
             l.until_ready().await;
         }
         let credentials = self.credentials.current().await.map_err(|e| {
             ProviderError::new(ErrorKind::Auth, Sent::No, "Credentials", e.to_string())
         })?;
-        let req = sign(
+        let req = sign_for(
+            api.version,
             action,
             params,
-            &self.host,
+            &api.host,
             &credentials,
             &iso_now(),
             &self.nonce(),
         );
         let url = if req.query.is_empty() {
-            format!("{}/", self.options.endpoint)
+            format!("{}/", api.endpoint)
         } else {
-            format!("{}/?{}", self.options.endpoint, req.query)
+            format!("{}/?{}", api.endpoint, req.query)
         };
         let mut builder = self.http.request(
             if req.method == "GET" {
@@ -379,7 +467,7 @@ impl AlibabaClient {
             cloud = "alibaba",
             method = req.method,
             action,
-            host = %self.host,
+            host = %api.host,
             "request"
         );
         tracing::trace!(
@@ -457,8 +545,9 @@ impl AlibabaClient {
                 },
                 sent: Sent::Yes,
                 message: format!(
-                    "{action} at {}: HTTP {status} with an answer that is not Service Catalog's JSON{}",
-                    self.options.endpoint,
+                    "{action} at {}: HTTP {status} with an answer that is not {}'s JSON{}",
+                    api.endpoint,
+                    api.name,
                     if shown.trim().is_empty() {
                         " (empty)".to_string()
                     } else {
@@ -872,19 +961,52 @@ impl PlanService for AlibabaClient {
     fn location(&self) -> String {
         location(&self.options.endpoint)
     }
+
+    /// STS `GetCallerIdentity` (RPC API 2015-04-01), signed as every request (ACS3), with the
+    /// client's retries; asked once, kept for the client's life (one run).
+    async fn account(&self) -> Result<String, ProviderError> {
+        self.account
+            .get_or_try_init(|| async {
+                let attempt = || async {
+                    self.send_once_to(&self.sts, "GetCallerIdentity", &[])
+                        .await
+                        .map(Answer::Body)
+                };
+                match retry(&self.options.retry, attempt, nothing_to_look_for).await? {
+                    Answer::Body(b) => caller_account(&b),
+                    Answer::Landed(_) => unreachable!("only a create looks for a landed plan"),
+                }
+            })
+            .await
+            .cloned()
+    }
+}
+
+/// The `AccountId` of a `GetCallerIdentity` answer (`{"RequestId", "AccountId", "UserId",
+/// "Arn", "IdentityType", "PrincipalId", …}`): digits, or the answer is not STS's.
+pub fn caller_account(body: &Value) -> Result<String, ProviderError> {
+    match body.get("AccountId") {
+        Some(Value::String(a)) if !a.is_empty() && a.bytes().all(|b| b.is_ascii_digit()) => {
+            Ok(a.clone())
+        }
+        other => Err(ProviderError {
+            kind: ErrorKind::Invalid,
+            sent: Sent::Yes,
+            code: "MalformedAnswer".into(),
+            message: format!(
+                "STS GetCallerIdentity answered without an account id (AccountId: {})",
+                other.map_or("absent".to_string(), Value::to_string)
+            ),
+            request_id: s(body, "RequestId"),
+        }),
+    }
 }
 
 /// Where the plans behind `endpoint` live: the region of an Alibaba Cloud endpoint
 /// (`servicecatalog[-vpc].<region>.aliyuncs.com`: the public and the VPC endpoint are one
 /// location), or the endpoint itself when it is not Alibaba Cloud's (a sandbox server).
 fn location(endpoint: &str) -> String {
-    let host = endpoint
-        .split_once("://")
-        .map_or(endpoint, |(_, rest)| rest)
-        .split(['/', ':'])
-        .next()
-        .unwrap_or_default()
-        .to_ascii_lowercase();
+    let host = host_of(endpoint);
     match host
         .strip_suffix(".aliyuncs.com")
         .map(|h| h.split('.').collect::<Vec<_>>())
@@ -987,6 +1109,96 @@ mod tests {
             location("http://127.0.0.1:8080"),
             "alibaba at http://127.0.0.1:8080"
         );
+    }
+
+    #[test]
+    fn sts_is_its_variable_else_a_foreign_endpoint_else_the_region_s() {
+        let env = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let none = env(&[]);
+        let public = "https://servicecatalog.cn-shanghai.aliyuncs.com";
+        assert_eq!(
+            sts_endpoint("cn-shanghai", public, &none),
+            "https://sts.cn-shanghai.aliyuncs.com"
+        );
+        assert_eq!(
+            sts_endpoint(
+                "cn-shanghai",
+                public,
+                &env(&[("ALIBABA_CLOUD_VPC_ENDPOINT_ENABLED", "true")])
+            ),
+            "https://sts-vpc.cn-shanghai.aliyuncs.com"
+        );
+        assert_eq!(sts_endpoint("", public, &none), "https://sts.aliyuncs.com");
+        // A sandbox server answers STS on its own port.
+        assert_eq!(
+            sts_endpoint("cn-hangzhou", "http://127.0.0.1:8080", &none),
+            "http://127.0.0.1:8080"
+        );
+        let pinned = env(&[("ALIBABA_CLOUD_STS_ENDPOINT", "sts.example.test")]);
+        assert_eq!(
+            sts_endpoint("cn-hangzhou", "http://127.0.0.1:8080", &pinned),
+            "https://sts.example.test"
+        );
+        assert_eq!(
+            AlibabaOptions::resolve("cn-beijing", None, &none).sts_endpoint,
+            "https://sts.cn-beijing.aliyuncs.com"
+        );
+    }
+
+    #[test]
+    fn get_caller_identity_is_signed_for_sts() {
+        let r = sign_for(
+            STS_VERSION,
+            "GetCallerIdentity",
+            &[],
+            "sts.cn-hangzhou.aliyuncs.com",
+            &creds(Some("CAIStoken")),
+            "2024-01-02T03:04:05Z",
+            "fedcba9876543210fedcba9876543210",
+        );
+        assert_eq!((r.method, r.query.as_str()), ("POST", ""));
+        assert!(r.body.is_empty());
+        let header = |name: &str| {
+            r.headers
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(header("x-acs-version"), Some("2015-04-01"));
+        assert_eq!(header("x-acs-action"), Some("GetCallerIdentity"));
+        assert_eq!(header("host"), Some("sts.cn-hangzhou.aliyuncs.com"));
+        assert_eq!(header("x-acs-security-token"), Some("CAIStoken"));
+        assert!(header("authorization")
+            .unwrap()
+            .starts_with("ACS3-HMAC-SHA256 Credential=testid,"));
+    }
+
+    #[test]
+    fn the_account_is_get_caller_identity_s_account_id() {
+        let answer = serde_json::json!({
+            "RequestId": "r-1", "AccountId": "1234567890123456", "UserId": "2000000000000001",
+            "Arn": "acs:ram::1234567890123456:user/ci", "IdentityType": "RAMUser",
+            "PrincipalId": "2000000000000001",
+        });
+        assert_eq!(caller_account(&answer).unwrap(), "1234567890123456");
+        for bad in [
+            serde_json::json!({"RequestId": "r-2"}),
+            serde_json::json!({"RequestId": "r-2", "AccountId": ""}),
+            serde_json::json!({"RequestId": "r-2", "AccountId": 1234}),
+            serde_json::json!({"RequestId": "r-2", "AccountId": "12ab"}),
+        ] {
+            let e = caller_account(&bad).unwrap_err();
+            assert_eq!(
+                (e.kind, e.code.as_str(), e.request_id.as_deref()),
+                (ErrorKind::Invalid, "MalformedAnswer", Some("r-2")),
+                "{bad}"
+            );
+        }
     }
 
     fn creds(token: Option<&str>) -> AlibabaCredentials {

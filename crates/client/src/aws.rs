@@ -47,6 +47,10 @@ pub struct AwsOptions {
 
 pub struct AwsClient {
     client: Client,
+    /// STS, for `GetCallerIdentity` (the account, [`PlanService::account`]).
+    sts: aws_sdk_sts::Client,
+    /// The caller's account, asked once.
+    account: tokio::sync::OnceCell<String>,
     limit: Option<RateLimit>,
     /// See [`PlanService::location`]: the region, and the endpoint when it is not AWS's own.
     location: String,
@@ -58,24 +62,37 @@ impl std::fmt::Debug for AwsClient {
     }
 }
 
+/// Whether `endpoint` is AWS's own (`*.amazonaws.com`, FIPS and dual-stack included).
+fn is_aws_endpoint(endpoint: &str) -> bool {
+    let host = endpoint
+        .split_once("://")
+        .map_or(endpoint, |(_, rest)| rest)
+        .split(['/', ':'])
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    host.ends_with(".amazonaws.com") || host.ends_with(".amazonaws.com.cn")
+}
+
 /// Where the plans of `region` behind `endpoint` live: the region alone for AWS's own endpoints
 /// (`*.amazonaws.com`, FIPS and dual-stack included), with the endpoint for any other.
 fn location(region: Option<&str>, endpoint: Option<&str>) -> String {
     let region = region.unwrap_or("(no region)");
-    let foreign = endpoint.filter(|e| {
-        let host = e
-            .split_once("://")
-            .map_or(*e, |(_, rest)| rest)
-            .split(['/', ':'])
-            .next()
-            .unwrap_or_default()
-            .to_ascii_lowercase();
-        !(host.ends_with(".amazonaws.com") || host.ends_with(".amazonaws.com.cn"))
-    });
+    let foreign = endpoint.filter(|e| !is_aws_endpoint(e));
     match foreign {
         Some(e) => format!("aws {region} at {}", e.trim_end_matches('/')),
         None => format!("aws {region}"),
     }
+}
+
+/// Where STS `GetCallerIdentity` goes: `AWS_ENDPOINT_URL_STS` when set (`sts_variable`); else
+/// the Service Catalog endpoint when it is not AWS's own (a sandbox server answers STS on the
+/// same port, as LocalStack does); else `None`, the SDK's regional STS endpoint.
+fn sts_endpoint(sts_variable: Option<&str>, endpoint: Option<&str>) -> Option<String> {
+    sts_variable
+        .filter(|e| !e.is_empty())
+        .or(endpoint.filter(|e| !is_aws_endpoint(e)))
+        .map(str::to_string)
 }
 
 /// The SDK's retry configuration: standard mode (full-jitter exponential backoff from 1 s up to
@@ -391,6 +408,23 @@ fn credentials_failure(e: &(dyn std::error::Error + 'static)) -> Option<(&'stati
         })
 }
 
+/// The `Account` of a `GetCallerIdentity` answer: AWS's are 12 digits; an answer without one is
+/// not STS's.
+fn caller_account(account: Option<&str>) -> Result<String, ProviderError> {
+    match account {
+        Some(a) if !a.is_empty() && a.bytes().all(|b| b.is_ascii_digit()) => Ok(a.to_string()),
+        other => Err(ProviderError::new(
+            ErrorKind::Invalid,
+            Sent::Yes,
+            "MalformedAnswer",
+            format!(
+                "STS GetCallerIdentity answered without an account id (Account: {:?})",
+                other.unwrap_or_default()
+            ),
+        )),
+    }
+}
+
 /// Maps an SDK error (after the SDK's own retries): its kind, whether the request may have been
 /// sent, and the cloud's code, message and request id when it answered. A request stopped
 /// because the credential source refused (or there was none) is an `Auth` error, never sent.
@@ -650,32 +684,58 @@ impl AwsClient {
             )),
             None => config.credentials_provider(),
         };
+        let mut sts = aws_sdk_sts::config::Builder::from(&config).interceptor(RequestLog);
         if let Some(chain) = chain {
-            conf = conf.credentials_provider(NamedChain {
+            let named = SharedCredentialsProvider::new(NamedChain {
                 chain,
                 source,
                 tried,
             });
+            sts = sts.credentials_provider(named.clone());
+            conf = conf.credentials_provider(named);
         }
+        sts.set_endpoint_url(sts_endpoint(
+            std::env::var("AWS_ENDPOINT_URL_STS").ok().as_deref(),
+            endpoint.as_deref(),
+        ));
+        let sts = sts.build();
         let conf = conf.build();
         Ok(AwsClient {
             location: location(conf.region().map(|r| r.as_ref()), endpoint.as_deref()),
             client: Client::from_conf(conf),
+            sts: aws_sdk_sts::Client::from_conf(sts),
+            account: tokio::sync::OnceCell::new(),
             limit: options.requests_per_second.and_then(RateLimit::new),
         })
     }
 
     /// A client on an explicit SDK configuration (tests); its retry configuration is the caller's
     /// (`retry_config` gives planform's).
+    /// `sts` is STS's configuration (`GetCallerIdentity`, for [`PlanService::account`]).
     pub fn from_conf(
         conf: aws_sdk_servicecatalog::Config,
         requests_per_second: Option<f64>,
+        sts: aws_sdk_sts::Config,
     ) -> AwsClient {
         AwsClient {
             location: location(conf.region().map(|r| r.as_ref()), None),
             client: Client::from_conf(conf.to_builder().interceptor(RequestLog).build()),
+            sts: aws_sdk_sts::Client::from_conf(sts.to_builder().interceptor(RequestLog).build()),
+            account: tokio::sync::OnceCell::new(),
             limit: requests_per_second.and_then(RateLimit::new),
         }
+    }
+
+    /// STS `GetCallerIdentity`: the account the credentials act in.
+    async fn caller_account(&self) -> Result<String, ProviderError> {
+        self.pace().await;
+        let out = self
+            .sts
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(provider_error)?;
+        caller_account(out.account())
     }
 
     /// Waits for the rate limit before handing a request to the SDK (its retries are not paced).
@@ -1035,6 +1095,13 @@ impl PlanService for AwsClient {
         self.location.clone()
     }
 
+    async fn account(&self) -> Result<String, ProviderError> {
+        self.account
+            .get_or_try_init(|| self.caller_account())
+            .await
+            .cloned()
+    }
+
     async fn terminate_product(&self, name: &str, token: &str) -> Result<(), ProviderError> {
         self.pace().await;
         self.client
@@ -1141,6 +1208,101 @@ mod tests {
             location(Some("eu-west-1"), Some("http://127.0.0.1:9000/")),
             "aws eu-west-1 at http://127.0.0.1:9000"
         );
+    }
+
+    #[test]
+    fn sts_goes_to_its_variable_else_a_foreign_endpoint_else_the_regional_default() {
+        let sandbox = Some("http://127.0.0.1:9000");
+        let aws = Some("https://servicecatalog-fips.us-east-1.amazonaws.com");
+        assert_eq!(
+            sts_endpoint(Some("http://127.0.0.1:7000"), sandbox).as_deref(),
+            Some("http://127.0.0.1:7000")
+        );
+        assert_eq!(
+            sts_endpoint(Some("https://sts.eu-west-1.amazonaws.com"), aws).as_deref(),
+            Some("https://sts.eu-west-1.amazonaws.com")
+        );
+        assert_eq!(sts_endpoint(None, sandbox).as_deref(), sandbox);
+        assert_eq!(sts_endpoint(Some(""), sandbox).as_deref(), sandbox);
+        // AWS's own Service Catalog endpoint is no STS endpoint: the SDK's regional one.
+        assert_eq!(sts_endpoint(None, aws), None);
+        assert_eq!(sts_endpoint(None, None), None);
+    }
+
+    /// A client whose every request is answered `status` with `body` (no network).
+    fn answering(status: u16, body: &'static str) -> AwsClient {
+        use aws_sdk_servicecatalog::config::{BehaviorVersion, Credentials, Region};
+        use aws_smithy_runtime_api::client::http::{
+            http_client_fn, HttpConnector, HttpConnectorFuture, SharedHttpConnector,
+        };
+        #[derive(Debug, Clone)]
+        struct Canned(u16, &'static str);
+        impl HttpConnector for Canned {
+            fn call(
+                &self,
+                _: aws_smithy_runtime_api::client::orchestrator::HttpRequest,
+            ) -> HttpConnectorFuture {
+                let mut r = HttpResponse::new(
+                    self.0.try_into().unwrap(),
+                    aws_smithy_types::body::SdkBody::from(self.1),
+                );
+                r.headers_mut().insert("content-type", "text/xml");
+                HttpConnectorFuture::ready(Ok(r))
+            }
+        }
+        let canned = Canned(status, body);
+        let http = http_client_fn(move |_, _| SharedHttpConnector::new(canned.clone()));
+        let credentials = Credentials::new("testid", "testsecret", None, None, "test");
+        let conf = aws_sdk_servicecatalog::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(credentials.clone())
+            .http_client(http.clone())
+            .build();
+        let sts = aws_sdk_sts::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(credentials)
+            .http_client(http)
+            .retry_config(RetryConfig::disabled())
+            .build();
+        AwsClient::from_conf(conf, None, sts)
+    }
+
+    #[tokio::test]
+    async fn the_account_is_the_get_caller_identity_answer_s() {
+        let ok = answering(
+            200,
+            "<GetCallerIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><GetCallerIdentityResult><Arn>arn:aws:iam::210987654321:user/ci</Arn><UserId>AIDAEXAMPLE</UserId><Account>210987654321</Account></GetCallerIdentityResult><ResponseMetadata><RequestId>r-1</RequestId></ResponseMetadata></GetCallerIdentityResponse>",
+        );
+        assert_eq!(ok.account().await.unwrap(), "210987654321");
+        let refused = answering(
+            403,
+            "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error><Type>Sender</Type><Code>InvalidClientTokenId</Code><Message>The security token included in the request is invalid.</Message></Error><RequestId>r-2</RequestId></ErrorResponse>",
+        );
+        let e = refused.account().await.unwrap_err();
+        assert_eq!(
+            (e.kind, e.code.as_str(), e.sent),
+            (ErrorKind::Auth, "InvalidClientTokenId", Sent::Yes)
+        );
+        let throttled = answering(
+            400,
+            "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>r-3</RequestId></ErrorResponse>",
+        );
+        assert!(matches!(
+            throttled.account().await.unwrap_err().kind,
+            ErrorKind::Throttled { .. }
+        ));
+        let empty = answering(
+            200,
+            "<GetCallerIdentityResponse><GetCallerIdentityResult><Arn>x</Arn></GetCallerIdentityResult></GetCallerIdentityResponse>",
+        );
+        let e = empty.account().await.unwrap_err();
+        assert_eq!(
+            (e.kind, e.code.as_str()),
+            (ErrorKind::Invalid, "MalformedAnswer")
+        );
+        assert!(caller_account(Some("12345678901x")).is_err());
     }
 
     #[test]

@@ -194,6 +194,26 @@ async fn a_wrong_secret_is_an_auth_error_that_is_not_retried() {
     );
 }
 
+/// Issue 12 (3): the account comes from STS `GetCallerIdentity` at the sandbox's endpoint
+/// (signed with ACS3 as every request), asked once for the client's life; a wrong secret is an
+/// auth error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_account_is_asked_of_sts_once() {
+    let (endpoint, _) = start(ServerConfig::default()).await;
+    let c = client(&endpoint, "testsecret", fast(), None);
+    assert_eq!(c.account().await.unwrap(), "1234567890123456");
+    assert_eq!(c.account().await.unwrap(), "1234567890123456");
+    assert_eq!(c.requests.load(std::sync::atomic::Ordering::Relaxed), 1);
+    let e = client(&endpoint, "wrong", fast(), None)
+        .account()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.kind, e.code.as_str()),
+        (ErrorKind::Auth, "SignatureDoesNotMatch")
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_endpoint_is_a_transient_error_not_sent() {
     let c = client(

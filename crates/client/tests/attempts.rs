@@ -281,7 +281,16 @@ fn aws(endpoint: &str, max_attempts: u32) -> AwsClient {
             retry_config(Some(max_attempts)).with_initial_backoff(Duration::from_millis(1)),
         )
         .build();
-    AwsClient::from_conf(conf, None)
+    let sts = aws_sdk_sts::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(Credentials::new("testid", "testsecret", None, None, "test"))
+        .retry_config(
+            retry_config(Some(max_attempts)).with_initial_backoff(Duration::from_millis(1)),
+        )
+        .build();
+    AwsClient::from_conf(conf, None, sts)
 }
 
 fn aws_error(status: u16, code: &str) -> Answer {

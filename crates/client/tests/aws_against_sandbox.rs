@@ -44,7 +44,13 @@ fn client(endpoint: &str, secret: &str) -> AwsClient {
         .endpoint_url(endpoint)
         .credentials_provider(Credentials::new("testid", secret, None, None, "test"))
         .build();
-    AwsClient::from_conf(conf, None)
+    let sts = aws_sdk_sts::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(Credentials::new("testid", secret, None, None, "test"))
+        .build();
+    AwsClient::from_conf(conf, None, sts)
 }
 
 async fn settle(c: &AwsClient, id: &str, until: PlanStatus) -> planform_model::LivePlan {
@@ -146,6 +152,21 @@ async fn a_wrong_secret_is_an_auth_error() {
     assert_eq!(
         (e.kind, e.code.as_str()),
         (ErrorKind::Auth, "InvalidSignatureException")
+    );
+}
+
+/// Issue 12 (3): the account comes from STS `GetCallerIdentity` through the official SDK (query
+/// API, SigV4 for `sts`) at the sandbox's endpoint; a wrong secret is STS's auth error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_account_is_asked_of_sts() {
+    let endpoint = start().await;
+    let c = client(&endpoint, "testsecret");
+    assert_eq!(c.account().await.unwrap(), "123456789012");
+    assert_eq!(c.account().await.unwrap(), "123456789012");
+    let e = client(&endpoint, "wrong").account().await.unwrap_err();
+    assert_eq!(
+        (e.kind, e.code.as_str()),
+        (ErrorKind::Auth, "SignatureDoesNotMatch")
     );
 }
 

@@ -115,6 +115,7 @@ fn main() {
                 depends_on: p.depends_on.clone(),
                 pending_token: None,
                 location: None,
+                account: None,
             },
         );
         let mut inputs = planform_engine::resolve_inputs(&p.inputs, &state, &Default::default());

@@ -33,6 +33,9 @@ pub struct LiveSnapshot {
     pub provider_of: BTreeMap<Address, ProviderRef>,
     /// Where each provider read keeps its plans; empty when the state stands in for a refresh.
     pub locations: BTreeMap<ProviderRef, String>,
+    /// The account each provider read acts in (see `PlanService::account`); empty when the
+    /// state stands in for a refresh.
+    pub accounts: BTreeMap<ProviderRef, String>,
     /// Plans carrying this workspace's ownership tag whose address is in neither the state nor
     /// the manifests: (the address they claim, plan id).
     pub unmanaged: Vec<(String, String)>,
@@ -122,6 +125,12 @@ pub fn absorb(state: &State, live: &LiveSnapshot) -> State {
         let m = out.observe(address, provider, l);
         if let Some(at) = live.locations.get(provider) {
             m.location = Some(at.clone());
+        }
+        // A state written before planform recorded accounts gains it here; a recorded account
+        // is kept, so a refresh with another account's credentials is refused
+        // ([`account_changes`]), never written over.
+        if m.account.is_none() {
+            m.account = live.accounts.get(provider).cloned();
         }
         if let Some(o) = live.outputs.get(address) {
             m.outputs = o.clone();
@@ -354,6 +363,14 @@ pub enum DiffError {
         from: String,
         to: String,
     },
+    #[error("{address}: its plan {plan_id} was made in account {from}, but the credentials of provider {provider} now act in account {to}, where planform did not make it; planform does not move plans between accounts. Point {provider}'s credentials (its profile, keys or role) back at account {from} and run `planform destroy --target {address}` first (or `planform state rm {address}` to leave the plan where it is), then apply with the new credentials")]
+    AccountChanged {
+        address: Address,
+        plan_id: String,
+        provider: ProviderRef,
+        from: String,
+        to: String,
+    },
 }
 
 /// The managed plans whose provider the manifests changed (another kind or alias) or pointed
@@ -399,6 +416,30 @@ pub fn provider_moves(
         }
     }
     errors
+}
+
+/// The managed plans recorded in another account than the one their provider's credentials act
+/// in now (`accounts`, from a refresh: [`LiveSnapshot::accounts`]): that account's cloud does
+/// not hold them, and planform would otherwise take them for deleted and make them again in
+/// the wrong account. Refused, as [`provider_moves`] refuses another location; `destroy` too
+/// (it would terminate nothing, or the wrong thing). A plan recorded without an account (a
+/// state written before planform recorded accounts) is accepted, and gains it at this refresh
+/// ([`absorb`]). Pure.
+pub fn account_changes(state: &State, accounts: &BTreeMap<ProviderRef, String>) -> Vec<DiffError> {
+    state
+        .plans
+        .iter()
+        .filter_map(|(address, m)| {
+            let (from, to) = (m.account.as_ref()?, accounts.get(&m.provider)?);
+            (from != to).then(|| DiffError::AccountChanged {
+                address: address.clone(),
+                plan_id: m.plan_id.clone(),
+                provider: m.provider.clone(),
+                from: from.clone(),
+                to: to.clone(),
+            })
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, Default)]
@@ -577,9 +618,9 @@ fn token(state: &State, address: &Address, live: Option<&str>) -> String {
 /// The address a provider-move refusal is about.
 fn moved_address(e: &DiffError) -> Option<Address> {
     match e {
-        DiffError::ProviderChanged { address, .. } | DiffError::ProviderMoved { address, .. } => {
-            Some(address.clone())
-        }
+        DiffError::ProviderChanged { address, .. }
+        | DiffError::ProviderMoved { address, .. }
+        | DiffError::AccountChanged { address, .. } => Some(address.clone()),
         _ => None,
     }
 }
@@ -683,7 +724,8 @@ pub fn diff(
         }
     }
     let mut changing: BTreeSet<Address> = BTreeSet::new();
-    let moves = provider_moves(desired, state, &options.locations, options.destroy);
+    let mut moves = provider_moves(desired, state, &options.locations, options.destroy);
+    moves.extend(account_changes(state, &live.accounts));
     let moved: BTreeSet<Address> = moves.iter().filter_map(moved_address).collect();
     errors.extend(moves);
     if !options.destroy {

@@ -17,8 +17,8 @@ mod resolve;
 
 pub use apply::{apply, ApplyError, ApplyOptions, ApplyReport, Interrupt, Outcome, Phase};
 pub use diff::{
-    absorb, diff, provider_moves, Action, AttrDiff, Change, ChangeSet, DiffError, DiffOptions,
-    LiveEntry, LiveSnapshot, Termination,
+    absorb, account_changes, diff, provider_moves, Action, AttrDiff, Change, ChangeSet, DiffError,
+    DiffOptions, LiveEntry, LiveSnapshot, Termination,
 };
 pub use diff::{stored_snapshot, unverified_sensitive};
 pub use drift::{

@@ -214,9 +214,17 @@ pub async fn refresh_to(
                 .iter()
                 .filter(|(_, d)| &d.provider == provider)
                 .all(|(a, _)| state.plans.contains_key(a));
-        let plans = list_all(service.clone(), &mut stats, settled.then_some(&needed))
-            .await
-            .map_err(err)?;
+        // Which account the credentials act in (the diff refuses plans recorded in another),
+        // asked beside the listing; the listing's error comes first, so a refused key or a
+        // missing permission is the Service Catalog's answer, as before accounts were asked.
+        let (plans, account) = tokio::join!(
+            list_all(service.clone(), &mut stats, settled.then_some(&needed)),
+            service.account()
+        );
+        let plans = plans.map_err(err)?;
+        snapshot
+            .accounts
+            .insert(provider.clone(), account.map_err(err)?);
         let by_id: BTreeMap<&str, &LivePlan> = plans.iter().map(|p| (p.id.as_str(), p)).collect();
         // Newest plan per address among those carrying this workspace's ownership tag: of any
         // operation (what a create the state did not record may have made), and of those that

@@ -138,7 +138,10 @@ async fn converge(desired: &DesiredState, state: State, providers: &Providers) -
         providers,
         lock.clone(),
         Arc::new(|_: &Event| {}),
-        &options(),
+        &ApplyOptions {
+            accounts: live.accounts.clone(),
+            ..options()
+        },
     )
     .await
     .unwrap();
@@ -218,7 +221,7 @@ proptest! {
             state.plans.insert(Address::with_key("net", InstanceKey::Str(n.clone())), planform_state::ManagedPlan {
                 provider: ProviderRef::default_for(ProviderKind::Sandbox), plan_id: format!("plan-{n}"), provisioned_product_id: None, stack_id: None,
                 status: "PreviewSuccess".into(), applied: None, sensitive_parameters: BTreeSet::new(), launched: false, outputs: BTreeMap::new(),
-                history: vec![], depends_on: BTreeSet::new(), pending_token: None, location: None,
+                history: vec![], depends_on: BTreeSet::new(), pending_token: None, location: None, account: None,
             });
         }
         let mut live = LiveSnapshot::default();
@@ -317,6 +320,7 @@ fn prevent_destroy_blocks_destroy_and_replacement() {
             depends_on: BTreeSet::new(),
             pending_token: None,
             location: None,
+            account: None,
         },
     );
     let errors = diff(
@@ -757,6 +761,91 @@ fn issue_12_a_provider_pointed_elsewhere_is_refused() {
     );
 }
 
+/// Issue 12 (3): credentials of another account in the same place find none of the plans the
+/// state names; rather than take them for deleted and make them again there, the plans recorded
+/// in another account are refused (plan and destroy alike), before any write. A state written
+/// before accounts were recorded is accepted, and gains the account at its next refresh where
+/// its plans are found.
+#[test]
+fn issue_12_credentials_of_another_account_are_refused() {
+    let rt = runtime();
+    let (providers, _) = sandbox();
+    let desired = desired_of(vec![vpc("a", "10.1.0.0/16", BTreeMap::new(), true)]);
+    let state = rt.block_on(converge(
+        &desired,
+        State::new("test", "lin".into()),
+        &providers,
+    ));
+    let address: Address = "plan.net[\"a\"]".parse().unwrap();
+    assert_eq!(
+        state.plans[&address].account.as_deref(),
+        Some("1234567890123456"),
+        "the executor records the account the plan was made in"
+    );
+    let (live, _) = rt.block_on(refresh(&desired, &state, &providers)).unwrap();
+    assert!(crate::account_changes(&state, &live.accounts).is_empty());
+    assert!(diff(&desired, &state, &live, &DiffOptions::default()).is_ok());
+    // The same provider (kind, alias, location) with the credentials of another account.
+    let other: Arc<dyn PlanService> = Arc::new(Embedded::memory(
+        Catalog::demo(),
+        Settings {
+            account_id: "6543210987654321".into(),
+            ..Settings::default()
+        },
+        Arc::new(ManualClock::new(1_700_000_000_000)),
+    ));
+    let elsewhere: Providers = providers
+        .keys()
+        .map(|r| (r.clone(), other.clone()))
+        .collect();
+    assert_eq!(crate::locations(&elsewhere), crate::locations(&providers));
+    let (live, _) = rt.block_on(refresh(&desired, &state, &elsewhere)).unwrap();
+    assert_eq!(
+        live.plans[&address],
+        LiveEntry::Gone,
+        "not in the other account"
+    );
+    let errors = crate::account_changes(&state, &live.accounts);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    let text = errors[0].to_string();
+    assert!(
+        text.contains("was made in account 1234567890123456, but the credentials of provider sandbox now act in account 6543210987654321")
+            && text.contains("planform destroy --target plan.net[\"a\"]"),
+        "{text}"
+    );
+    for destroy in [false, true] {
+        let options = DiffOptions {
+            destroy,
+            ..DiffOptions::default()
+        };
+        let errors = diff(&desired, &absorb(&state, &live), &live, &options).unwrap_err();
+        assert!(
+            matches!(&errors[..], [DiffError::AccountChanged { .. }]),
+            "destroy = {destroy}: one refusal, no follow-on create: {errors:?}"
+        );
+    }
+    assert_eq!(
+        absorb(&state, &live).plans[&address].account.as_deref(),
+        Some("1234567890123456"),
+        "a refresh never writes over the recorded account"
+    );
+    // A state from before accounts: nothing to compare; a refresh that finds its plans
+    // records their account, one that does not (another account's) records none.
+    let mut legacy = state.clone();
+    for m in legacy.plans.values_mut() {
+        m.account = None;
+    }
+    let (live, _) = rt.block_on(refresh(&desired, &legacy, &providers)).unwrap();
+    assert!(diff(&desired, &legacy, &live, &DiffOptions::default()).is_ok());
+    assert_eq!(
+        absorb(&legacy, &live).plans[&address].account.as_deref(),
+        Some("1234567890123456")
+    );
+    let (live, _) = rt.block_on(refresh(&desired, &legacy, &elsewhere)).unwrap();
+    assert!(crate::account_changes(&legacy, &live.accounts).is_empty());
+    assert_eq!(absorb(&legacy, &live).plans[&address].account, None);
+}
+
 /// Issue 12 (6): executed plans stay in the cloud, one more per address per update; a refresh
 /// of a settled state stops listing once it has seen every plan the state names, so its cost
 /// does not grow with the history (drift, which takes the census, reads it all).
@@ -998,6 +1087,9 @@ impl PlanService for ClaimsAHugeTotal {
     }
     fn location(&self) -> String {
         self.0.location()
+    }
+    async fn account(&self) -> Result<String, planform_model::ProviderError> {
+        self.0.account().await
     }
 }
 
@@ -1336,6 +1428,9 @@ impl PlanService for Throttling {
     }
     fn location(&self) -> String {
         self.inner.location()
+    }
+    async fn account(&self) -> Result<String, planform_model::ProviderError> {
+        self.inner.account().await
     }
 }
 

@@ -228,6 +228,7 @@ pub(crate) fn alibaba(c: &Canned) -> (Outcomes, u64) {
     let before = server.requests.load(Ordering::SeqCst);
     let options = AlibabaOptions {
         endpoint: server.endpoint.clone(),
+        sts_endpoint: server.endpoint.clone(),
         retry: RetryPolicy {
             max_attempts: 1,
             base: Duration::ZERO,
@@ -299,11 +300,18 @@ pub(crate) fn aws(c: &Canned, limit: u64) -> (Outcomes, u64) {
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("fuzzid", "fuzzsecret", None, None, "fuzz"))
-        .http_client(http)
+        .http_client(http.clone())
         .retry_config(RetryConfig::disabled())
         .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
         .build();
-    let client = AwsClient::from_conf(conf, None);
+    let sts = aws_sdk_sts::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("fuzzid", "fuzzsecret", None, None, "fuzz"))
+        .http_client(http)
+        .retry_config(RetryConfig::disabled())
+        .build();
+    let client = AwsClient::from_conf(conf, None, sts);
     let count = || requests.load(Ordering::SeqCst);
     let outcomes = crate::faces::block_on(every_call(&client, &count));
     (outcomes, count())

@@ -94,6 +94,7 @@ fn config() -> ServerConfig {
             secret: SECRET.into(),
             token: None,
             user: None,
+            account: None,
         }],
         ..ServerConfig::default()
     }

@@ -364,6 +364,13 @@ pub trait PlanService: Send + Sync {
     /// and the provider pointed elsewhere is refused rather than taken for an empty cloud. Two
     /// endpoints of one region (public and VPC) are one location.
     fn location(&self) -> String;
+    /// The account this service's credentials act in (Alibaba STS `GetCallerIdentity`'s
+    /// `AccountId`, AWS STS `GetCallerIdentity`'s `Account`, the embedded sandbox's configured
+    /// account). A plan made in one account is found in no other, so the state remembers it
+    /// beside the location, and credentials of another account are refused rather than taken
+    /// for an empty cloud. Asked only by commands that read the cloud; a client asks its STS
+    /// once and keeps the answer for the run.
+    async fn account(&self) -> Result<String, ProviderError>;
     /// Terminates the product named `name` directly; `token` makes a repeat harmless.
     async fn terminate_product(&self, name: &str, token: &str) -> Result<(), ProviderError> {
         let _ = token;

@@ -258,4 +258,9 @@ impl PlanService for Embedded {
     fn location(&self) -> String {
         "embedded sandbox".to_string()
     }
+
+    /// The embedded sandbox acts as its configured account (`Settings::account_id`).
+    async fn account(&self) -> Result<String, ProviderError> {
+        self.run(|sb| Ok(sb.settings.account_id.clone()))
+    }
 }

@@ -64,6 +64,8 @@ pub(crate) struct PlanV1 {
     provider: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     location: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    account: Option<String>,
     plan_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     provisioned_product_id: Option<String>,
@@ -265,6 +267,7 @@ pub(crate) fn decode_plan(
         ManagedPlan {
             provider,
             location: v.location,
+            account: v.account,
             plan_id: v.plan_id,
             provisioned_product_id: v.provisioned_product_id,
             stack_id: v.stack_id,
@@ -299,6 +302,7 @@ pub(crate) fn encode_plan(m: &ManagedPlan, secrets: Secrets) -> PlanV1 {
     PlanV1 {
         provider: m.provider.to_string(),
         location: m.location.clone(),
+        account: m.account.clone(),
         plan_id: m.plan_id.clone(),
         provisioned_product_id: m.provisioned_product_id.clone(),
         stack_id: m.stack_id.clone(),

@@ -40,6 +40,9 @@ pub struct ManagedPlan {
     /// Where the provider kept the plan when it was last applied or seen (see
     /// `PlanService::location`); `None` in states written before planform recorded it.
     pub location: Option<String>,
+    /// The account the provider's credentials acted in when the plan was last applied or seen
+    /// (see `PlanService::account`); `None` in states written before planform recorded it.
+    pub account: Option<String>,
     pub plan_id: String,
     pub provisioned_product_id: Option<String>,
     pub stack_id: Option<String>,
@@ -67,6 +70,7 @@ impl ManagedPlan {
         ManagedPlan {
             provider,
             location: None,
+            account: None,
             plan_id: plan_id.into(),
             provisioned_product_id: None,
             stack_id: None,

@@ -32,6 +32,7 @@ fn sample() -> State {
             depends_on: [Address::new("network")].into(),
             pending_token: None,
             location: None,
+            account: Some("1234567890123456".into()),
         },
     );
     s

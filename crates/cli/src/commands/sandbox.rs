@@ -70,7 +70,7 @@ fn access_keys_of(
     for k in flags {
         keys.push(AccessKey::parse(k).ok_or_else(|| {
             anyhow!(
-                "--access-key {:?}: expected ID:SECRET or ID:SECRET:TOKEN",
+                "--access-key {:?}: expected [USER[@ACCOUNT]=]ID:SECRET[:TOKEN]",
                 k.split(':').next().unwrap_or("")
             )
         })?);
@@ -79,11 +79,9 @@ fn access_keys_of(
         keys.extend(AccessKey::from_file(f)?);
     }
     if let Some(v) = inv.env.get(ACCESS_KEY_VAR) {
-        keys.push(
-            AccessKey::parse(v.trim()).ok_or_else(|| {
-                anyhow!("{ACCESS_KEY_VAR}: expected ID:SECRET or ID:SECRET:TOKEN")
-            })?,
-        );
+        keys.push(AccessKey::parse(v.trim()).ok_or_else(|| {
+            anyhow!("{ACCESS_KEY_VAR}: expected [USER[@ACCOUNT]=]ID:SECRET[:TOKEN]")
+        })?);
     }
     if keys.is_empty() {
         let key = AccessKey::generate()?;

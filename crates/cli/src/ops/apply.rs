@@ -114,6 +114,7 @@ pub async fn execute(
         parallelism,
         workspace: state.workspace.clone(),
         interrupt,
+        accounts: session.live.accounts.clone(),
         ..ApplyOptions::default()
     };
     sink.apply_begin(changes.changes.len());
@@ -255,6 +256,7 @@ pub async fn open_planfile(
     // for the providers' places then, and a provider pointed elsewhere since is refused.
     super::workspace::refuse_moves(&desired, &state, &providers, true)?;
     let (live, _) = refresh(&desired, &state, &providers).await?;
+    super::workspace::refuse_account_changes(&state, &live)?;
     let now = planform_engine::fingerprints(&live, pf.fingerprints.keys());
     let moved = planform_engine::staleness(&pf.fingerprints, &now);
     if !moved.is_empty() {
@@ -365,6 +367,7 @@ pub async fn cloud_preview(
     let locked: Arc<dyn Locked> = guard.clone();
     let options = ApplyOptions {
         workspace: ws.desired.workspace.clone(),
+        accounts: session.live.accounts.clone(),
         ..ApplyOptions::default()
     };
     let quiet: Arc<dyn Observer> = Arc::new(|_: &Event| {});

@@ -29,6 +29,8 @@ pub async fn drift(ws: &Workspace, ignore: &[String]) -> Result<DriftReport> {
     super::workspace::refuse_moves(&ws.desired, &state, &providers, false)?;
     // Drift takes the census of every plan (unmanaged ones may be anywhere in the history).
     let (live, _) = refresh_to(&ws.desired, &state, &providers, Depth::Full).await?;
+    // Nor does it take another account's cloud for this one's (everything deleted).
+    super::workspace::refuse_account_changes(&state, &live)?;
     let mut products = Products::new();
     for (address, m) in state.plans.iter().filter(|(_, m)| m.launched) {
         let (Some(LiveEntry::Present(_)), Some(pp), Some(service)) = (

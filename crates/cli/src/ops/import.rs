@@ -65,7 +65,15 @@ pub async fn import(
             .map(|p| p.outputs)
             .unwrap_or_default();
     }
+    // The account the plan was read in is the one it lives in: recorded, so credentials of
+    // another account are refused later rather than taking it for deleted.
+    let account = service
+        .account()
+        .await
+        .map_err(|e| anyhow!("provider {}: {e}", d.provider))?;
     let managed = state.observe(address, &d.provider, &l);
+    managed.location = Some(service.location());
+    managed.account = Some(account);
     managed.sensitive_parameters = d.sensitive_parameters.clone();
     managed.outputs = outputs;
     managed.depends_on = d.depends_on.clone();
@@ -82,6 +90,7 @@ pub async fn import_from_tags(ws: &Workspace, inv: &Invocation) -> Result<Vec<(A
     let (state, exists, guard) = ws.lock("import --from-tags", inv.lock_timeout()?).await?;
     let providers = ws.providers(&state).await?;
     let (live, _) = refresh(&ws.desired, &state, &providers).await?;
+    super::workspace::refuse_account_changes(&state, &live)?;
     let mut adopted = absorb(&state, &live);
     let new: Vec<&Address> = adopted
         .plans

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Result};
 use planform_engine::{
-    absorb, diff, locations, provider_moves, refresh, ChangeSet, DiffOptions, LiveSnapshot,
-    Providers,
+    absorb, account_changes, diff, locations, provider_moves, refresh, ChangeSet, DiffOptions,
+    LiveSnapshot, Providers,
 };
 use planform_model::{Address, DesiredState};
 use planform_state::{Backend, Locked, Record, State};
@@ -137,6 +137,7 @@ impl Workspace {
         let providers = self.providers(&stored).await?;
         refuse_moves(&self.desired, &stored, &providers, destroy)?;
         let (live, _stats) = refresh(&self.desired, &stored, &providers).await?;
+        refuse_account_changes(&stored, &live)?;
         let state = absorb(&stored, &live);
         Ok(Session {
             stored,
@@ -286,6 +287,17 @@ pub fn refuse_moves(
         return Ok(());
     }
     Err(ProviderMoves(moves.iter().map(ToString::to_string).collect()).into())
+}
+
+/// The error naming every managed plan recorded in another account than the one its provider's
+/// credentials act in now (see [`planform_engine::account_changes`]): refused after the refresh
+/// (which learnt the accounts) and before anything is written.
+pub fn refuse_account_changes(state: &State, live: &LiveSnapshot) -> Result<()> {
+    let changes = account_changes(state, &live.accounts);
+    if changes.is_empty() {
+        return Ok(());
+    }
+    Err(ProviderMoves(changes.iter().map(ToString::to_string).collect()).into())
 }
 
 /// Plans whose provider the manifests changed, one message each: `main` prints each as an

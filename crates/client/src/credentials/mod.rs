@@ -391,7 +391,7 @@ fn with_scheme(endpoint: &str) -> String {
 /// The STS endpoint: `ALIBABA_CLOUD_STS_ENDPOINT`, else the profile's region or
 /// `ALIBABA_CLOUD_STS_REGION` (`sts-vpc.` when `ALIBABA_CLOUD_VPC_ENDPOINT_ENABLED=true` or the
 /// profile enables VPC), else `sts.aliyuncs.com`.
-fn sts_endpoint(env: &Env, region: Option<&str>, vpc: bool) -> String {
+pub(crate) fn sts_endpoint(env: &Env, region: Option<&str>, vpc: bool) -> String {
     if let Some(e) = get(env, "ALIBABA_CLOUD_STS_ENDPOINT") {
         return with_scheme(e);
     }

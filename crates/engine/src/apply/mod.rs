@@ -39,6 +39,10 @@ pub struct ApplyOptions {
     /// Triggered (e.g. by Ctrl-C) to start nothing new and stop waiting; requests in flight
     /// finish and are recorded.
     pub interrupt: Interrupt,
+    /// The account each provider acts in (the refresh's [`crate::LiveSnapshot::accounts`]),
+    /// recorded with every plan it makes or changes; a provider missing here records none (the
+    /// next refresh records it).
+    pub accounts: BTreeMap<ProviderRef, String>,
 }
 
 /// A shared interrupt: once triggered, apply starts no change and every wait ends at once
@@ -87,6 +91,7 @@ impl Default for ApplyOptions {
             poll_initial: Duration::from_millis(50),
             poll_max: Duration::from_secs(5),
             interrupt: Interrupt::default(),
+            accounts: BTreeMap::new(),
         }
     }
 }

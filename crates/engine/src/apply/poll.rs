@@ -559,6 +559,10 @@ mod tests {
         fn location(&self) -> String {
             "test cloud".into()
         }
+
+        async fn account(&self) -> Result<String, ProviderError> {
+            unreachable!("the poller reads statuses only")
+        }
     }
 
     fn previewed(l: &LivePlan) -> bool {

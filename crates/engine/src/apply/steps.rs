@@ -373,6 +373,9 @@ fn record_queued<'a>(
         let m = s.observe(&change.address, &change.provider, l);
         m.provider = change.provider.clone();
         m.location = ctx.locations.get(&change.provider).cloned();
+        if let Some(a) = ctx.options.accounts.get(&change.provider) {
+            m.account = Some(a.clone());
+        }
         m.depends_on = change.depends_on.clone();
         m.sensitive_parameters = change.sensitive_parameters.clone();
         if let Some(a) = applied {

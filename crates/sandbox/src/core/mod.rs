@@ -211,6 +211,20 @@ impl Sandbox {
         answer
     }
 
+    /// The account the request being answered acts in, as ARNs and owners spell it: its
+    /// partition's, else the sandbox's own (`aws_account_id` on the AWS face, `account_id`
+    /// elsewhere).
+    pub fn caller_account(&self) -> &str {
+        match &self.scope {
+            Some(p) => p.account().unwrap_or(if p.is_aws() {
+                &self.settings.aws_account_id
+            } else {
+                &self.settings.account_id
+            }),
+            None => &self.settings.account_id,
+        }
+    }
+
     /// The partition what is made now goes to (`None`: unplaced, made by the owner directly).
     fn partition(&self) -> Option<Partition> {
         self.scope.clone()

@@ -1,12 +1,15 @@
-//! Where a record lives: as on the real clouds, each face (Alibaba, AWS) keeps each region's
-//! plans, provisioned products, tasks and idempotency tokens apart, and the embedded provider
+//! Where a record lives: as on the real clouds, each face (Alibaba, AWS) keeps each account's
+//! and region's plans, provisioned products, tasks and idempotency tokens apart (the account
+//! is the calling key's, `server/keys.rs`), and the embedded provider
 //! (`provider "sandbox"`) has its own. A request sees only its own partition; the sandbox's
 //! owner (tests, benchmarks, `planform sandbox approve`) calling [`super::Sandbox`] directly,
 //! outside [`super::Sandbox::within`], sees them all, and what it makes there is unplaced: seen
 //! from every partition, as every record was before partitions (and placed by
 //! [`place_unpartitioned`] when a persistent sandbox is opened again).
 //!
-//! Stored as one string: `embedded`, `alibaba/<region>`, `aws/<region>`.
+//! Stored as one string: `embedded`, `alibaba/<region>`, `aws/<region>` for the sandbox's own
+//! account (`Settings::account_id`, `aws_account_id`: every record made before accounts is
+//! one), and `alibaba/<region>/<account>`, `aws/<region>/<account>` for any other.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -19,37 +22,63 @@ use super::records::{
 };
 use crate::store::Write;
 
-/// The face and region a record was made through.
+/// The face, account and region a record was made through.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Partition {
     /// The in-process provider (`provider "sandbox"`, the quickstart).
     Embedded,
     /// The Alibaba face of `sandbox serve`, for the region of the request's `RegionId` or
-    /// endpoint.
-    Alibaba { region: String },
-    /// The AWS face of `sandbox serve`, for the region of the request's SigV4 credential scope.
-    Aws { region: String },
+    /// endpoint, in the calling key's account (`None`: the sandbox's own).
+    Alibaba {
+        region: String,
+        account: Option<String>,
+    },
+    /// The AWS face of `sandbox serve`, for the region of the request's SigV4 credential scope,
+    /// in the calling key's account (`None`: the sandbox's own).
+    Aws {
+        region: String,
+        account: Option<String>,
+    },
 }
 
 impl Partition {
+    /// The Alibaba face's region in the sandbox's own account.
     pub fn alibaba(region: &str) -> Partition {
+        Partition::alibaba_in(region, None)
+    }
+
+    /// The AWS face's region in the sandbox's own account.
+    pub fn aws(region: &str) -> Partition {
+        Partition::aws_in(region, None)
+    }
+
+    /// The Alibaba face's region in `account` (`None`: the sandbox's own).
+    pub fn alibaba_in(region: &str, account: Option<&str>) -> Partition {
         Partition::Alibaba {
             region: region.to_string(),
+            account: account.map(str::to_string),
         }
     }
 
-    pub fn aws(region: &str) -> Partition {
+    /// The AWS face's region in `account` (`None`: the sandbox's own).
+    pub fn aws_in(region: &str, account: Option<&str>) -> Partition {
         Partition::Aws {
             region: region.to_string(),
+            account: account.map(str::to_string),
         }
     }
 
     /// Parses the stored form.
     pub fn parse(s: &str) -> Option<Partition> {
-        match s.split_once('/') {
-            None if s == "embedded" => Some(Partition::Embedded),
-            Some(("alibaba", r)) if is_region(r) => Some(Partition::alibaba(r)),
-            Some(("aws", r)) if is_region(r) => Some(Partition::aws(r)),
+        let mut parts = s.split('/');
+        let (face, region, account) = (parts.next()?, parts.next(), parts.next());
+        if parts.next().is_some() || account.is_some_and(|a| !is_account(a)) {
+            return None;
+        }
+        match (face, region) {
+            ("embedded", None) => Some(Partition::Embedded),
+            ("alibaba", Some(r)) if is_region(r) => Some(Partition::alibaba_in(r, account)),
+            ("aws", Some(r)) if is_region(r) => Some(Partition::aws_in(r, account)),
             _ => None,
         }
     }
@@ -58,6 +87,21 @@ impl Partition {
     pub fn is_aws(&self) -> bool {
         matches!(self, Partition::Aws { .. })
     }
+
+    /// The account, when it is not the sandbox's own.
+    pub fn account(&self) -> Option<&str> {
+        match self {
+            Partition::Embedded => None,
+            Partition::Alibaba { account, .. } | Partition::Aws { account, .. } => {
+                account.as_deref()
+            }
+        }
+    }
+}
+
+/// An account id as both clouds spell them: digits (Alibaba's 16, AWS's 12), at most 32.
+pub fn is_account(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 32 && s.bytes().all(|c| c.is_ascii_digit())
 }
 
 /// A region id as both clouds spell them: lower-case letters, digits and hyphens.
@@ -70,10 +114,15 @@ pub fn is_region(s: &str) -> bool {
 
 impl fmt::Display for Partition {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Partition::Embedded => f.write_str("embedded"),
-            Partition::Alibaba { region } => write!(f, "alibaba/{region}"),
-            Partition::Aws { region } => write!(f, "aws/{region}"),
+        let (face, region, account) = match self {
+            Partition::Embedded => return f.write_str("embedded"),
+            Partition::Alibaba { region, account } => ("alibaba", region, account),
+            Partition::Aws { region, account } => ("aws", region, account),
+        };
+        write!(f, "{face}/{region}")?;
+        match account {
+            Some(a) => write!(f, "/{a}"),
+            None => Ok(()),
         }
     }
 }
@@ -180,12 +229,34 @@ mod tests {
             Partition::Embedded,
             Partition::alibaba("cn-shanghai"),
             Partition::aws("eu-west-1"),
+            Partition::alibaba_in("cn-shanghai", Some("2000000000000001")),
+            Partition::aws_in("eu-west-1", Some("210987654321")),
         ] {
             let json = serde_json::to_string(&p).unwrap();
             assert_eq!(serde_json::from_str::<Partition>(&json).unwrap(), p);
         }
         assert_eq!(Partition::aws("us-east-1").to_string(), "aws/us-east-1");
-        for bad in ["", "aws", "aws/", "gcp/us", "aws/US-EAST-1", "embedded/x"] {
+        assert_eq!(
+            Partition::aws_in("us-east-1", Some("210987654321")).to_string(),
+            "aws/us-east-1/210987654321"
+        );
+        // Records stored before accounts name none: the sandbox's own account.
+        assert_eq!(
+            Partition::parse("alibaba/cn-hangzhou").unwrap().account(),
+            None
+        );
+        for bad in [
+            "",
+            "aws",
+            "aws/",
+            "gcp/us",
+            "aws/US-EAST-1",
+            "embedded/x",
+            "aws/us-east-1/",
+            "aws/us-east-1/12a",
+            "aws/us-east-1/1/2",
+            "embedded//1",
+        ] {
             assert_eq!(Partition::parse(bad), None, "{bad}");
         }
     }

@@ -60,13 +60,14 @@ fn ok_response(app: &App, mut body: Value) -> Response {
 
 pub(crate) struct Denied(pub u16, pub &'static str, pub String);
 
-/// The caller's principal, once the request's signature, date, token and nonce check out.
+/// The caller (its principal and account), once the request's signature, date, token and nonce
+/// check out.
 pub(crate) fn authenticate(
     app: &App,
     req: &Request,
     query: &[(String, String)],
     params: &BTreeMap<String, String>,
-) -> Result<String, Denied> {
+) -> Result<super::principals::Caller, Denied> {
     let now = app.now_ms();
     let skew = app.config.max_skew.as_millis() as u64;
     // The signed date must be well formed and within the clock window (15 minutes).
@@ -135,7 +136,7 @@ pub(crate) fn authenticate(
         check_token(key, req.header("x-acs-security-token"))?;
         check_expiry(app, &caller)?;
         admit_nonce(app, nonce, signed_ms)?;
-        return Ok(caller.principal.clone());
+        return Ok(caller);
     }
     if let Some(sig) = params.get("Signature") {
         if params.get("SignatureMethod").map(String::as_str) != Some("HMAC-SHA1") {
@@ -167,7 +168,7 @@ pub(crate) fn authenticate(
         check_token(key, params.get("SecurityToken").map(String::as_str))?;
         check_expiry(app, &caller)?;
         admit_nonce(app, nonce, signed_ms)?;
-        return Ok(caller.principal.clone());
+        return Ok(caller);
     }
     Err(Denied(
         400,
@@ -281,7 +282,7 @@ pub(crate) fn handle(app: &App, req: &Request, fault: Option<Fault>) -> Response
         );
     }
     let caller = match authenticate(app, req, &query, &params) {
-        Ok(principal) => principal,
+        Ok(caller) => caller,
         Err(Denied(status, code, message)) => {
             return error_response(app, status, code, &message, None)
         }
@@ -323,8 +324,10 @@ pub(crate) fn handle(app: &App, req: &Request, fault: Option<Fault>) -> Response
     let mut sb = app.sandbox.lock().unwrap_or_else(|e| e.into_inner());
     // Each region is its own store, as on Alibaba Cloud: the request sees the plans, product
     // instances and tasks of its region, and none of the AWS face's.
-    let answer = sb.within(Partition::alibaba(&region), |sb| {
-        dispatch(sb, &action, &params, &caller, &region)
+    // And each account: a key of another account sees none of these.
+    let partition = Partition::alibaba_in(&region, caller.foreign_account(&sb.settings.account_id));
+    let answer = sb.within(partition, |sb| {
+        dispatch(sb, &action, &params, &caller.principal, &region)
     });
     match answer {
         Ok(Some(body)) => {
@@ -456,7 +459,7 @@ pub(crate) fn plan_detail(sb: &Sandbox, p: &PlanRecord, with_approval: bool) -> 
         "ProvisionedProductName": p.provisioned_product_name,
         "Parameters": kv(&p.parameters, "ParameterKey", "ParameterValue"),
         "Tags": kv(&p.tags, "Key", "Value"),
-        "Uid": sb.settings.account_id,
+        "Uid": sb.caller_account(),
         "OwnerPrincipalId": crate::core::ids::principal_id(&p.owner),
         // The RAM user (or role) by name, as Alibaba shows it; never a key id.
         "OwnerPrincipalName": owner_name,
@@ -507,7 +510,7 @@ fn product_detail(sb: &Sandbox, product_id: &str, region: &str) -> Value {
     match sb.catalog.product(product_id) {
         Some(p) => json!({
             "ProductId": p.id, "ProductName": p.name, "ProductType": "Ros",
-            "ProductArn": format!("acs:servicecatalog:{region}:{}:product/{}", sb.settings.account_id, p.id),
+            "ProductArn": format!("acs:servicecatalog:{region}:{}:product/{}", sb.caller_account(), p.id),
             "ProviderName": p.provider_name, "Description": p.description, "CreateTime": "2024-01-01T00:00:00Z",
         }),
         None => json!({}),
@@ -528,12 +531,12 @@ fn version_detail(sb: &Sandbox, product_id: &str, version_id: &str) -> Value {
 fn pp_detail(sb: &Sandbox, p: &ProductRecord, region: &str) -> Value {
     let mut d = json!({
         "ProvisionedProductId": p.id, "ProvisionedProductName": p.name, "ProvisionedProductType": "RosStack",
-        "ProvisionedProductArn": format!("acs:servicecatalog:{region}:{}:provisionedproduct/{}", sb.settings.account_id, p.id),
+        "ProvisionedProductArn": format!("acs:servicecatalog:{region}:{}:provisionedproduct/{}", sb.caller_account(), p.id),
         "Status": p.status.as_str(), "StackId": p.stack_id, "ProductId": p.product_id,
         "ProductName": sb.catalog.product(&p.product_id).map(|x| x.name.clone()).unwrap_or_default(),
         "ProductVersionId": p.product_version_id,
         "ProductVersionName": sb.catalog.version(&p.product_id, &p.product_version_id).map(|v| v.name.clone()).unwrap_or_default(),
-        "OwnerPrincipalId": sb.settings.account_id, "OwnerPrincipalType": "RamUser", "CreateTime": iso8601(p.create_ms),
+        "OwnerPrincipalId": sb.caller_account(), "OwnerPrincipalType": "RamUser", "CreateTime": iso8601(p.create_ms),
     });
     let o = d.as_object_mut().expect("object");
     for (k, v) in [

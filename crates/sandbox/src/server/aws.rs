@@ -61,8 +61,13 @@ impl From<SandboxError> for ApiError {
     }
 }
 
-/// The request's region and principal (its access key), once its signature checks out.
-fn authenticate(app: &App, req: &Request) -> Result<(String, String), (u16, &'static str, String)> {
+/// The request's region and caller (its access key's principal and account), once its
+/// signature checks out, signed for `service` (`servicecatalog`, or `sts` for STS).
+pub(crate) fn authenticate(
+    app: &App,
+    req: &Request,
+    service: &str,
+) -> Result<(String, super::principals::Caller), (u16, &'static str, String)> {
     let auth = req.header("authorization").ok_or((
         400,
         "MissingAuthenticationToken",
@@ -101,15 +106,16 @@ fn authenticate(app: &App, req: &Request) -> Result<(String, String), (u16, &'st
     if let Some(name) = unsigned_header(req, &parsed.signed_headers) {
         return Err((400, "InvalidSignatureException", name));
     }
-    if parsed.service != "servicecatalog"
+    if parsed.service != service
         || !amz_date.starts_with(&parsed.date)
         || !crate::core::partition::is_region(&parsed.region)
     {
         return Err((
             400,
             "InvalidSignatureException",
-            "Credential should be scoped to a valid date, region and the servicecatalog service."
-                .to_string(),
+            format!(
+                "Credential should be scoped to a valid date, region and the {service} service."
+            ),
         ));
     }
     let payload = sha256_hex(&req.body);
@@ -152,7 +158,7 @@ fn authenticate(app: &App, req: &Request) -> Result<(String, String), (u16, &'st
             "The security token included in the request is expired".to_string(),
         ));
     }
-    Ok((parsed.region, caller.principal.clone()))
+    Ok((parsed.region, caller))
 }
 
 /// The message for the first header that must be signed and is not: `host`, `content-type`,
@@ -208,7 +214,7 @@ pub(crate) fn handle(app: &App, req: &Request, fault: Option<Fault>) -> Response
             &format!("Unknown operation {target}"),
         );
     };
-    let (region, caller) = match authenticate(app, req) {
+    let (region, caller) = match authenticate(app, req, "servicecatalog") {
         Ok(r) => r,
         Err((status, code, msg)) => return error(app, status, code, &msg),
     };
@@ -257,8 +263,10 @@ pub(crate) fn handle(app: &App, req: &Request, fault: Option<Fault>) -> Response
     let mut sb = app.sandbox.lock().unwrap_or_else(|e| e.into_inner());
     // Each region is its own store, as on AWS: the request sees the plans, products and
     // records of the region its credential scope names, and none of the Alibaba face's.
-    let result = sb.within(Partition::aws(&region), |sb| {
-        dispatch(sb, &op, &body, &region, &caller)
+    // And each account: a key of another account sees none of these.
+    let partition = Partition::aws_in(&region, caller.foreign_account(&sb.settings.aws_account_id));
+    let result = sb.within(partition, |sb| {
+        dispatch(sb, &op, &body, &region, &caller.principal)
     });
     drop(sb);
     match result {
@@ -415,7 +423,7 @@ fn pp_json(sb: &Sandbox, p: &ProductRecord) -> Value {
         ProductStatus::Terminated => "TAINTED",
     };
     let mut d = json!({
-        "Name": p.name, "Arn": format!("arn:aws:servicecatalog:{}:{}:stack/{}/{}", p.stack_region_id.as_deref().unwrap_or(DEFAULT_REGION), sb.settings.aws_account_id, p.name, p.id),
+        "Name": p.name, "Arn": format!("arn:aws:servicecatalog:{}:{}:stack/{}/{}", p.stack_region_id.as_deref().unwrap_or(DEFAULT_REGION), sb.caller_account(), p.name, p.id),
         "Type": "CFN_STACK", "Id": p.id, "Status": status, "CreatedTime": secs(p.create_ms), "ProductId": p.product_id,
         "ProvisioningArtifactId": p.product_version_id,
     });

@@ -479,3 +479,345 @@ fn an_alibaba_request_works_in_its_region_as_its_user() {
     ));
     assert_eq!((status, code(&body)), (400, "InvalidRegionId"), "{body}");
 }
+
+// ---- STS GetCallerIdentity and accounts ----
+
+/// The sandbox's own account's key (user `ops`) and a key of account 2000000000000001 (`ci`).
+const OWN_KEY: &str = "ops=testid:testsecret";
+const OTHER_KEY: &str = "ci@2000000000000001=ciid:cisecret";
+
+fn two_accounts(sb: &Arc<Mutex<Sandbox>>) -> App {
+    App::new(
+        sb.clone(),
+        ServerConfig {
+            keys: vec![
+                AccessKey::parse(OWN_KEY).unwrap(),
+                AccessKey::parse(OTHER_KEY).unwrap(),
+            ],
+            ..ServerConfig::default()
+        },
+    )
+    .unwrap()
+}
+
+/// A POST to `host` signed with ACS3-HMAC-SHA256 by `id` / `secret` at the clock's time, its
+/// parameters in the query.
+fn ali_signed(
+    clock: &ManualClock,
+    (id, secret): (&str, &str),
+    version: &str,
+    action: &str,
+    params: &[(&str, &str)],
+    nonce: &str,
+) -> Request {
+    use crate::clock::Clock;
+    let query: Vec<(String, String)> = params
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let date = crate::clock::iso8601(clock.now_ms());
+    let mut headers: Vec<(String, String)> = [
+        ("host", "127.0.0.1:8787"),
+        ("x-acs-action", action),
+        ("x-acs-version", version),
+        ("x-acs-date", date.as_str()),
+        ("x-acs-signature-nonce", nonce),
+        ("x-acs-content-sha256", &sha256_hex(b"")),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let signed: Vec<String> = headers.iter().map(|(k, _)| k.clone()).collect();
+    let canonical = acs3::canonical_request("POST", &query, &headers, &signed, &sha256_hex(b""));
+    let sig = acs3::signature(secret, &canonical);
+    headers.push((
+        "authorization".into(),
+        acs3::authorization(id, &signed, &sig),
+    ));
+    let h: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let query = if query.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", encoding::form_encode(&query))
+    };
+    request(&h, &query, "")
+}
+
+/// An AWS query-API POST (`body`) to `host`, SigV4-signed by `id` / `secret` for `service` at
+/// the clock's time; unsigned without a key.
+fn aws_query(clock: &ManualClock, key: Option<(&str, &str)>, service: &str, body: &str) -> Request {
+    use crate::clock::Clock;
+    let amz_date: String = crate::clock::iso8601(clock.now_ms())
+        .chars()
+        .filter(|c| *c != '-' && *c != ':')
+        .collect();
+    let mut h: Vec<(String, String)> = [
+        ("host", "127.0.0.1:8787"),
+        (
+            "content-type",
+            "application/x-www-form-urlencoded; charset=utf-8",
+        ),
+        ("x-amz-date", amz_date.as_str()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    if let Some((id, secret)) = key {
+        let date = &amz_date[..8];
+        let signed: Vec<String> = h.iter().map(|(k, _)| k.clone()).collect();
+        let canonical = sigv4::canonical_request("POST", &h, &signed, &sha256_hex(body.as_bytes()));
+        let scope = sigv4::scope(date, "us-east-1", service);
+        let signing = sigv4::signing_key(secret, date, "us-east-1", service);
+        let sig = sigv4::signature(
+            &signing,
+            &sigv4::string_to_sign(&amz_date, &scope, &canonical),
+        );
+        h.push((
+            "authorization".into(),
+            format!(
+                "AWS4-HMAC-SHA256 Credential={id}/{scope}, SignedHeaders={}, Signature={sig}",
+                signed.join(";")
+            ),
+        ));
+    }
+    aws_request(&h, body)
+}
+
+/// The status and text of an answer (AWS STS answers XML).
+fn text_answer(r: axum::response::Response) -> (u16, String) {
+    let status = r.status().as_u16();
+    let body = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(axum::body::to_bytes(r.into_body(), usize::MAX))
+        .unwrap();
+    (status, String::from_utf8(body.to_vec()).unwrap())
+}
+
+/// Issue 12 (3): Alibaba STS `GetCallerIdentity`, signed, names the caller's account, user and
+/// ARN (a key of another account names that account); unsigned or badly signed, it is refused
+/// as STS refuses it.
+#[test]
+fn alibaba_get_caller_identity_names_the_callers_account() {
+    let clock = Arc::new(ManualClock::new(CAPTURED_AT));
+    let sb = sandbox(&clock);
+    let app = two_accounts(&sb);
+    let sts = |key, nonce| {
+        let req = ali_signed(&clock, key, "2015-04-01", "GetCallerIdentity", &[], nonce);
+        assert_eq!(
+            super::sts::addressed(&req),
+            Some(super::sts::Service::Alibaba)
+        );
+        answer(super::sts::handle(&app, &req, super::sts::Service::Alibaba))
+    };
+    let (status, own) = sts(("testid", "testsecret"), "n1");
+    assert_eq!(status, 200, "{own}");
+    assert_eq!(
+        (
+            own["AccountId"].as_str(),
+            own["Arn"].as_str(),
+            own["IdentityType"].as_str()
+        ),
+        (
+            Some("1234567890123456"),
+            Some("acs:ram::1234567890123456:user/ops"),
+            Some("RAMUser")
+        )
+    );
+    assert!(own["RequestId"].is_string() && own["UserId"] == own["PrincipalId"]);
+    let (status, other) = sts(("ciid", "cisecret"), "n2");
+    assert_eq!(status, 200, "{other}");
+    assert_eq!(
+        (other["AccountId"].as_str(), other["Arn"].as_str()),
+        (
+            Some("2000000000000001"),
+            Some("acs:ram::2000000000000001:user/ci")
+        )
+    );
+    let (status, body) = sts(("ciid", "wrongsecret"), "n3");
+    assert_eq!(
+        (status, code(&body)),
+        (400, "SignatureDoesNotMatch"),
+        "{body}"
+    );
+    let unsigned = request(
+        &[("host", "127.0.0.1:8787")],
+        "?Action=GetCallerIdentity&Version=2015-04-01&Format=JSON",
+        "",
+    );
+    let (status, body) = answer(super::sts::handle(
+        &app,
+        &unsigned,
+        super::sts::Service::Alibaba,
+    ));
+    assert_eq!(
+        (status, code(&body)),
+        (400, "IncompleteSignature"),
+        "{body}"
+    );
+}
+
+/// Issue 12 (3): AWS STS `GetCallerIdentity` (query API, SigV4 for `sts`) answers
+/// `GetCallerIdentityResult/{Arn,UserId,Account}` in XML; unsigned, badly signed or signed for
+/// another service, it is refused with STS's codes.
+#[test]
+fn aws_get_caller_identity_names_the_callers_account() {
+    let clock = Arc::new(ManualClock::new(CAPTURED_AT));
+    let sb = sandbox(&clock);
+    let app = two_accounts(&sb);
+    const BODY: &str = "Action=GetCallerIdentity&Version=2011-06-15";
+    let sts = |key, service| {
+        let req = aws_query(&clock, key, service, BODY);
+        assert_eq!(super::sts::addressed(&req), Some(super::sts::Service::Aws));
+        text_answer(super::sts::handle(&app, &req, super::sts::Service::Aws))
+    };
+    let (status, own) = sts(Some(("testid", "testsecret")), "sts");
+    assert_eq!(status, 200, "{own}");
+    assert!(
+        own.contains(
+            "<GetCallerIdentityResult><Arn>arn:aws:iam::123456789012:user/ops</Arn><UserId>AIDA"
+        ) && own.contains("</UserId><Account>123456789012</Account></GetCallerIdentityResult>")
+            && own.contains("<ResponseMetadata><RequestId>"),
+        "{own}"
+    );
+    let (status, other) = sts(Some(("ciid", "cisecret")), "sts");
+    assert_eq!(status, 200, "{other}");
+    assert!(
+        other.contains("<Arn>arn:aws:iam::2000000000000001:user/ci</Arn>")
+            && other.contains("<Account>2000000000000001</Account>"),
+        "{other}"
+    );
+    for (key, service, refusal) in [
+        (None, "sts", "<Code>MissingAuthenticationToken</Code>"),
+        (
+            Some(("ciid", "wrongsecret")),
+            "sts",
+            "<Code>SignatureDoesNotMatch</Code>",
+        ),
+        (
+            Some(("unknownid", "x")),
+            "sts",
+            "<Code>InvalidClientTokenId</Code>",
+        ),
+        (
+            Some(("testid", "testsecret")),
+            "servicecatalog",
+            "<Code>SignatureDoesNotMatch</Code>",
+        ),
+    ] {
+        let (status, body) = sts(key, service);
+        assert!(
+            status == 403 && body.contains(refusal) && body.starts_with("<ErrorResponse"),
+            "{key:?} {service}: {status} {body}"
+        );
+    }
+}
+
+/// Issue 12 (3): each account is its own cloud. A plan made with the sandbox's own key is not
+/// listed, read or reused for a key of another account, on either face; what the other account
+/// makes carries its account in owners and ARNs.
+#[test]
+fn a_key_of_another_account_sees_none_of_this_accounts_plans() {
+    let clock = Arc::new(ManualClock::new(CAPTURED_AT));
+    let sb = sandbox(&clock);
+    let app = two_accounts(&sb);
+    const OWN: (&str, &str) = ("testid", "testsecret");
+    const OTHER: (&str, &str) = ("ciid", "cisecret");
+    let create = [
+        ("PlanName", "net"),
+        ("PlanType", "Ros"),
+        ("ProductId", "prod-sbxvpc0000001"),
+        ("ProductVersionId", "pv-sbxvpc0000001"),
+        ("ProvisionedProductName", "net"),
+        ("StackRegionId", "cn-hangzhou"),
+        ("Parameters.1.ParameterKey", "cidr_block"),
+        ("Parameters.1.ParameterValue", "10.0.0.0/16"),
+    ];
+    let call = |key, action, params: &[(&str, &str)], nonce| {
+        answer(alibaba::handle(
+            &app,
+            &ali_signed(&clock, key, "2021-09-01", action, params, nonce),
+            None,
+        ))
+    };
+    let (status, made) = call(OWN, "CreateProvisionedProductPlan", &create, "c1");
+    assert_eq!(status, 200, "{made}");
+    let id = made["PlanId"].as_str().unwrap().to_string();
+    let list = [("AccessLevelFilter", "Account")];
+    let listed = |key, nonce| {
+        let (status, body) = call(key, "ListProvisionedProductPlans", &list, nonce);
+        assert_eq!(status, 200, "{body}");
+        body["TotalCount"].as_u64().unwrap()
+    };
+    assert_eq!(listed(OWN, "l1"), 1);
+    assert_eq!(listed(OTHER, "l2"), 0, "another account's key lists none");
+    let (status, body) = call(OTHER, "GetProvisionedProductPlan", &[("PlanId", &id)], "g1");
+    assert_eq!(status, 404, "{body}");
+    // The other account may use the same names: its own plan, in its own account.
+    let (status, theirs) = call(OTHER, "CreateProvisionedProductPlan", &create, "c2");
+    assert_eq!(status, 200, "{theirs}");
+    let theirs = theirs["PlanId"].as_str().unwrap().to_string();
+    assert_ne!(theirs, id);
+    let (status, body) = call(
+        OTHER,
+        "GetProvisionedProductPlan",
+        &[("PlanId", &theirs)],
+        "g2",
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["PlanDetail"]["Uid"].as_str(), Some("2000000000000001"));
+    assert_eq!(listed(OWN, "l3"), 1);
+    assert_eq!(listed(OTHER, "l4"), 1);
+    // The AWS face: a plan of the sandbox's own account in us-east-1, unseen by the other's key.
+    sb.lock()
+        .unwrap()
+        .within(crate::core::Partition::aws("us-east-1"), |sb| {
+            sb.create_plan(CreatePlan {
+                name: "net".into(),
+                product_id: "prod-sbxvpc0000001".into(),
+                product_version_id: "pv-sbxvpc0000001".into(),
+                provisioned_product_name: "net".into(),
+                stack_region_id: Some("us-east-1".into()),
+                parameters: vec![("cidr_block".into(), "10.0.0.0/16".into())],
+                aws: true,
+                ..CreatePlan::default()
+            })
+        })
+        .unwrap();
+    let aws_listed = |(id, secret): (&str, &str)| {
+        let body = r#"{"AccessLevelFilter":{"Key":"Account","Value":"self"}}"#;
+        let headers = [
+            ("host", "127.0.0.1:8787"),
+            (
+                "x-amz-target",
+                "AWS242ServiceCatalogService.ListProvisionedProductPlans",
+            ),
+            ("content-type", "application/x-amz-json-1.1"),
+            ("x-amz-date", "20261122T230919Z"),
+        ];
+        let mut h: Vec<(String, String)> = owned(&headers);
+        let signed: Vec<String> = h.iter().map(|(k, _)| k.clone()).collect();
+        let canonical = sigv4::canonical_request("POST", &h, &signed, &sha256_hex(body.as_bytes()));
+        let scope = sigv4::scope("20261122", "us-east-1", "servicecatalog");
+        let signing = sigv4::signing_key(secret, "20261122", "us-east-1", "servicecatalog");
+        let sig = sigv4::signature(
+            &signing,
+            &sigv4::string_to_sign("20261122T230919Z", &scope, &canonical),
+        );
+        h.push((
+            "authorization".into(),
+            format!(
+                "AWS4-HMAC-SHA256 Credential={id}/{scope}, SignedHeaders={}, Signature={sig}",
+                signed.join(";")
+            ),
+        ));
+        let (status, body) = answer(aws::handle(&app, &aws_request(&h, body), None));
+        assert_eq!(status, 200, "{body}");
+        body["ProvisionedProductPlans"].as_array().unwrap().len()
+    };
+    assert_eq!(aws_listed(OWN), 1);
+    assert_eq!(aws_listed(OTHER), 0, "another account's key lists none");
+}

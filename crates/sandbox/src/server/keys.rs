@@ -5,8 +5,8 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-/// A key pair the server accepts, with an optional STS token that must come with it, and the
-/// RAM user it belongs to.
+/// A key pair the server accepts, with an optional STS token that must come with it, the RAM
+/// user it belongs to, and that user's account.
 #[derive(Clone, PartialEq, Eq)]
 pub struct AccessKey {
     pub id: String,
@@ -14,6 +14,10 @@ pub struct AccessKey {
     pub token: Option<String>,
     /// The user's name (`dba=ID:SECRET`); without one, [`AccessKey::user_name`] makes one up.
     pub user: Option<String>,
+    /// The user's account (`dba@2000000000000001=ID:SECRET`, as RAM spells a user's principal
+    /// name `dba@<account>`); `None`: the sandbox's own (`Settings::account_id` on the Alibaba
+    /// face, `aws_account_id` on the AWS face). A request sees only its account's records.
+    pub account: Option<String>,
 }
 
 impl std::fmt::Debug for AccessKey {
@@ -23,6 +27,7 @@ impl std::fmt::Debug for AccessKey {
             .field("secret", &"(sensitive value)")
             .field("token", &self.token.as_ref().map(|_| "(sensitive value)"))
             .field("user", &self.user)
+            .field("account", &self.account)
             .finish()
     }
 }
@@ -52,7 +57,7 @@ pub enum KeyError {
     },
     #[error("access key file {path}: larger than {max} bytes")]
     TooLarge { path: PathBuf, max: u64 },
-    #[error("access key file {path}:{line}: expected [USER=]ID:SECRET[:TOKEN] (USER: 1 to 64 letters, digits, '.', '_', '-')")]
+    #[error("access key file {path}:{line}: expected [USER[@ACCOUNT]=]ID:SECRET[:TOKEN] (USER: 1 to 64 letters, digits, '.', '_', '-'; ACCOUNT: 1 to 32 digits)")]
     Malformed { path: PathBuf, line: usize },
     #[error("access key file {path}: no key in it")]
     Empty { path: PathBuf },
@@ -89,16 +94,22 @@ pub(crate) fn random_string(alphabet: &[u8], n: usize) -> Result<String, KeyErro
 
 impl AccessKey {
     /// `ID:SECRET` or `ID:SECRET:TOKEN`, optionally after the RAM user's name: `USER=ID:SECRET`
-    /// (a name is 1 to 64 letters, digits, `.`, `_` and `-`, as RAM user names).
+    /// (a name is 1 to 64 letters, digits, `.`, `_` and `-`, as RAM user names), and the user's
+    /// account after the name: `USER@ACCOUNT=ID:SECRET` (1 to 32 digits).
     pub fn parse(s: &str) -> Option<AccessKey> {
-        let (user, rest) = match s.split_once(':')?.0.split_once('=') {
-            Some((user, _)) => (Some(user), &s[user.len() + 1..]),
+        let (principal, rest) = match s.split_once(':')?.0.split_once('=') {
+            Some((principal, _)) => (Some(principal), &s[principal.len() + 1..]),
             None => (None, s),
         };
-        if let Some(u) = user {
-            if !is_user_name(u) {
-                return None;
-            }
+        let (user, account) = match principal.map(|p| p.split_once('@').ok_or(p)) {
+            None => (None, None),
+            Some(Ok((user, account))) => (Some(user), Some(account)),
+            Some(Err(user)) => (Some(user), None),
+        };
+        if user.is_some_and(|u| !is_user_name(u))
+            || account.is_some_and(|a| !crate::core::partition::is_account(a))
+        {
+            return None;
         }
         let mut parts = rest.splitn(3, ':');
         let id = parts.next().filter(|x| !x.is_empty())?;
@@ -108,6 +119,7 @@ impl AccessKey {
             secret: secret.into(),
             token: parts.next().map(str::to_string),
             user: user.map(str::to_string),
+            account: account.map(str::to_string),
         })
     }
 
@@ -135,6 +147,7 @@ impl AccessKey {
             secret: random_string(ALNUM, 30)?,
             token: None,
             user: None,
+            account: None,
         })
     }
 
@@ -244,13 +257,28 @@ mod tests {
             name,
             AccessKey::parse("LTAIsbxabc:other").unwrap().user_name()
         );
+        assert_eq!(named.account, None, "the sandbox's own account");
         // A secret or token may hold '='; only the part before the id names a user.
         assert_eq!(AccessKey::parse("id:se=cret").unwrap().secret, "se=cret");
+        let elsewhere = AccessKey::parse("ci@2000000000000001=ciid:cisecret").unwrap();
+        assert_eq!(
+            (
+                elsewhere.user_name().as_str(),
+                elsewhere.account.as_deref(),
+                elsewhere.id.as_str()
+            ),
+            ("ci", Some("2000000000000001"), "ciid")
+        );
         for bad in [
             "=id:s",
             "bad name=id:s",
             "a/b=id:s",
             &format!("{}=id:s", "u".repeat(65)),
+            "ci@=id:s",
+            "@2000=id:s",
+            "ci@12ab=id:s",
+            "ci@1@2=id:s",
+            &format!("ci@{}=id:s", "1".repeat(33)),
         ] {
             assert_eq!(AccessKey::parse(bad), None, "{bad}");
         }
@@ -345,7 +373,7 @@ mod tests {
         assert_eq!(
             e.to_string(),
             format!(
-                "access key file {}:2: expected [USER=]ID:SECRET[:TOKEN] (USER: 1 to 64 letters, digits, '.', '_', '-')",
+                "access key file {}:2: expected [USER[@ACCOUNT]=]ID:SECRET[:TOKEN] (USER: 1 to 64 letters, digits, '.', '_', '-'; ACCOUNT: 1 to 32 digits)",
                 path.display()
             )
         );

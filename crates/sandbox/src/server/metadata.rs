@@ -32,9 +32,12 @@ fn role_credentials(app: &App, role: &str) -> Response {
         return text(404, "Not Found");
     }
     let now = app.now_ms();
+    // The instance's role, in the sandbox's own account.
     let issued = app.principals.issue(
         Cloud::Alibaba,
         &format!("RamRole:{role}"),
+        None,
+        "instance",
         app.expiry(ROLE_SECONDS),
     );
     let body = json!({

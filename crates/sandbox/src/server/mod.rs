@@ -168,6 +168,8 @@ impl App {
             return Some(principals::Caller {
                 key: k.clone(),
                 principal: format!("RamUser:{}", k.user_name()),
+                account: k.account.clone(),
+                session: None,
                 expires_ms: None,
             });
         }

@@ -14,7 +14,19 @@ use super::AccessKey;
 pub(crate) struct Caller {
     pub key: AccessKey,
     pub principal: String,
+    /// The account it acts in; `None`: the sandbox's own.
+    pub account: Option<String>,
+    /// An issued key's role session name (`None`: a configured key, a RAM user's).
+    pub session: Option<String>,
     pub expires_ms: Option<u64>,
+}
+
+impl Caller {
+    /// The account it acts in, as a partition names it: `None` for the sandbox's own (`own`,
+    /// the face's default account), whether the key names it or not.
+    pub fn foreign_account(&self, own: &str) -> Option<&str> {
+        self.account.as_deref().filter(|a| *a != own)
+    }
 }
 
 /// Temporary credentials as the services hand them out.
@@ -50,9 +62,17 @@ use super::keys::ALNUM;
 const UPPER: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 
 impl Principals {
-    /// Issues a key for `principal`, valid until `expires_ms`, spelled as `cloud` spells them
-    /// (`STS.…` and a `CAIS…` token for Alibaba, `ASIA…` and a session token for AWS).
-    pub fn issue(&self, cloud: Cloud, principal: &str, expires_ms: u64) -> Issued {
+    /// Issues a key for `principal` of `account` (`None`: the sandbox's own) in role session
+    /// `session`, valid until `expires_ms`, spelled as `cloud` spells them (`STS.…` and a
+    /// `CAIS…` token for Alibaba, `ASIA…` and a session token for AWS).
+    pub fn issue(
+        &self,
+        cloud: Cloud,
+        principal: &str,
+        account: Option<&str>,
+        session: &str,
+        expires_ms: u64,
+    ) -> Issued {
         let (id, secret, token) = match cloud {
             Cloud::Alibaba => (
                 format!("STS.{}", random(ALNUM, 25)),
@@ -71,8 +91,11 @@ impl Principals {
                 secret: secret.clone(),
                 token: Some(token.clone()),
                 user: None,
+                account: account.map(str::to_string),
             },
             principal: principal.to_string(),
+            account: account.map(str::to_string),
+            session: Some(session.to_string()),
             expires_ms: Some(expires_ms),
         };
         let mut issued = self.issued.lock().unwrap_or_else(|e| e.into_inner());
@@ -130,13 +153,24 @@ mod tests {
     #[test]
     fn issued_keys_are_spelled_as_each_cloud_and_found_again() {
         let p = Principals::default();
-        let a = p.issue(Cloud::Alibaba, "RamRole:planform-ci", 1_000);
+        let a = p.issue(Cloud::Alibaba, "RamRole:planform-ci", None, "ci", 1_000);
         assert!(a.access_key_id.starts_with("STS.") && a.security_token.starts_with("CAIS"));
-        let w = p.issue(Cloud::Aws, "RamRole:planform-ci", 2_000);
+        let w = p.issue(
+            Cloud::Aws,
+            "RamRole:planform-ci",
+            Some("210987654321"),
+            "ci",
+            2_000,
+        );
         assert!(w.access_key_id.starts_with("ASIA") && w.access_key_id.len() == 20);
         let found = p.issued(&a.access_key_id).unwrap();
         assert_eq!(found.principal, "RamRole:planform-ci");
         assert_eq!(found.expires_ms, Some(1_000));
+        assert_eq!(found.account, None);
+        assert_eq!(
+            p.issued(&w.access_key_id).unwrap().account.as_deref(),
+            Some("210987654321")
+        );
         assert_eq!(found.key.token.as_deref(), Some(a.security_token.as_str()));
         assert!(p.issued("STS.unknown").is_none());
         assert!(!format!("{a:?}").contains(&a.access_key_secret));

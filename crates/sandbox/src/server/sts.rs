@@ -1,8 +1,10 @@
-//! The security token services. Alibaba STS (RPC API 2015-04-01): `AssumeRole`, signed by a
-//! key the server knows (a configured key or issued credentials), and `AssumeRoleWithOIDC`,
-//! anonymous, trading an OIDC token for the role's credentials; JSON answers. AWS STS (query
-//! API 2011-06-15): `AssumeRoleWithWebIdentity`, anonymous, XML answers. The credentials they
-//! issue are real for this server (`principals.rs`).
+//! The security token services. Alibaba STS (RPC API 2015-04-01): `AssumeRole` and
+//! `GetCallerIdentity`, signed by a key the server knows (a configured key or issued
+//! credentials), and `AssumeRoleWithOIDC`, anonymous, trading an OIDC token for the role's
+//! credentials; JSON answers. AWS STS (query API 2011-06-15): `GetCallerIdentity`, signed
+//! (SigV4 for the `sts` service), and `AssumeRoleWithWebIdentity`, anonymous; XML answers. The
+//! credentials they issue are real for this server (`principals.rs`) and act in the role's
+//! account (the one its ARN names).
 
 use std::collections::BTreeMap;
 
@@ -13,7 +15,7 @@ use planform_wire::encoding;
 use serde_json::{json, Value};
 
 use super::alibaba::{authenticate, error_response, Denied};
-use super::principals::{Cloud, Issued};
+use super::principals::{Caller, Cloud, Issued};
 use super::{App, Request};
 use crate::clock::iso8601;
 
@@ -103,15 +105,21 @@ fn claims(token: &str) -> Option<Claims> {
 
 /// The role name in `acs:ram::<account>:role/<name>` (Alibaba) or `arn:aws:iam::<account>:role/<name>`.
 fn role_name(arn: &str, cloud: Service) -> Option<&str> {
+    role_of(arn, cloud).map(|(_, name)| name)
+}
+
+/// The account and role name of a role ARN.
+fn role_of(arn: &str, cloud: Service) -> Option<(&str, &str)> {
     let rest = match cloud {
         Service::Alibaba => arn.strip_prefix("acs:ram::")?,
         Service::Aws => arn.strip_prefix("arn:aws:iam::")?,
     };
     let (account, resource) = rest.split_once(':')?;
-    if account.is_empty() || !account.bytes().all(|b| b.is_ascii_digit()) {
+    if !crate::core::partition::is_account(account) {
         return None;
     }
-    resource.strip_prefix("role/").filter(|n| !n.is_empty())
+    let name = resource.strip_prefix("role/").filter(|n| !n.is_empty())?;
+    Some((account, name))
 }
 
 fn session_name_ok(name: &str) -> bool {
@@ -163,7 +171,11 @@ fn alibaba(app: &App, req: &Request) -> Response {
         .unwrap_or_default();
     let result = match action.as_str() {
         "AssumeRole" => match authenticate(app, req, &query, &p) {
-            Ok(caller) => assume_role(app, &p, &caller),
+            Ok(_) => assume_role(app, &p),
+            Err(Denied(status, code, message)) => Err(Refused(status, code, message)),
+        },
+        "GetCallerIdentity" => match authenticate(app, req, &query, &p) {
+            Ok(caller) => Ok(alibaba_identity(app, &caller)),
             Err(Denied(status, code, message)) => Err(Refused(status, code, message)),
         },
         "AssumeRoleWithOIDC" => assume_role_with_oidc(app, &p),
@@ -234,14 +246,13 @@ fn credentials_json(issued: &Issued) -> Value {
     })
 }
 
-fn assumed(app: &App, role: &str, session: &str, seconds: u64) -> (Issued, Value) {
-    let account = {
-        let sb = app.sandbox.lock().unwrap_or_else(|e| e.into_inner());
-        sb.settings.account_id.clone()
-    };
+/// Credentials for `role` of `account` (the role ARN's) in role session `session`.
+fn assumed(app: &App, role: &str, account: &str, session: &str, seconds: u64) -> (Issued, Value) {
     let issued = app.principals.issue(
         Cloud::Alibaba,
         &format!("RamRole:{role}"),
+        Some(account),
+        session,
         app.expiry(seconds),
     );
     let user = json!({
@@ -270,11 +281,12 @@ fn session_and_duration(p: &BTreeMap<String, String>) -> Result<(String, u64), R
     Ok((session.to_string(), seconds))
 }
 
-fn assume_role(app: &App, p: &BTreeMap<String, String>, _caller: &str) -> Result<Value, Refused> {
+fn assume_role(app: &App, p: &BTreeMap<String, String>) -> Result<Value, Refused> {
     let arn = required(p, "RoleArn")?;
     let role = existing_role(app, arn, Service::Alibaba)?;
+    let account = role_account(arn, Service::Alibaba);
     let (session, seconds) = session_and_duration(p)?;
-    let (issued, user) = assumed(app, role, &session, seconds);
+    let (issued, user) = assumed(app, role, account, &session, seconds);
     Ok(json!({"AssumedRoleUser": user, "Credentials": credentials_json(&issued)}))
 }
 
@@ -319,12 +331,127 @@ fn assume_role_with_oidc(app: &App, p: &BTreeMap<String, String>) -> Result<Valu
             ),
         ));
     }
-    let (issued, user) = assumed(app, role, &session, seconds);
+    let account = role_account(arn, Service::Alibaba);
+    let (issued, user) = assumed(app, role, account, &session, seconds);
     Ok(json!({
         "AssumedRoleUser": user,
         "Credentials": credentials_json(&issued),
         "OIDCTokenInfo": {"Subject": c.subject, "Issuer": c.issuer, "ClientIds": c.audience},
     }))
+}
+
+/// The account a role ARN names (checked well formed by [`existing_role`]).
+fn role_account(arn: &str, cloud: Service) -> &str {
+    role_of(arn, cloud).map_or("", |(account, _)| account)
+}
+
+/// Who the caller is, as a face sees it: account, user or role name, and role session.
+struct Identity<'a> {
+    account: &'a str,
+    /// A RAM / IAM user's name, or an assumed role's.
+    name: String,
+    /// The role session of issued credentials; `None`: a user's key.
+    session: Option<&'a str>,
+}
+
+/// The caller's identity, its account defaulting to `own` (the face's account).
+fn identity<'a>(caller: &'a Caller, own: &'a str) -> Identity<'a> {
+    let name = caller
+        .principal
+        .split_once(':')
+        .map_or(caller.principal.as_str(), |(_, name)| name);
+    Identity {
+        account: caller.account.as_deref().unwrap_or(own),
+        name: name.to_string(),
+        session: caller.session.as_deref(),
+    }
+}
+
+/// Alibaba `GetCallerIdentity`: a RAM user's `acs:ram::<account>:user/<name>`, or an assumed
+/// role's `acs:ram::<account>:assumed-role/<role>/<session>` with its `RoleId`.
+fn alibaba_identity(app: &App, caller: &Caller) -> Value {
+    let own = {
+        let sb = app.sandbox.lock().unwrap_or_else(|e| e.into_inner());
+        sb.settings.account_id.clone()
+    };
+    let id = identity(caller, &own);
+    match id.session {
+        None => {
+            let user_id = crate::core::ids::principal_id(&id.name);
+            json!({
+                "IdentityType": "RAMUser",
+                "AccountId": id.account,
+                "UserId": user_id,
+                "PrincipalId": user_id,
+                "Arn": format!("acs:ram::{}:user/{}", id.account, id.name),
+            })
+        }
+        Some(session) => {
+            let role_id = format!("3{}", crate::core::ids::principal_id(&id.name));
+            json!({
+                "IdentityType": "AssumedRoleUser",
+                "AccountId": id.account,
+                "RoleId": role_id,
+                "PrincipalId": format!("{role_id}:{session}"),
+                "Arn": format!(
+                    "acs:ram::{}:assumed-role/{}/{session}",
+                    id.account,
+                    id.name.to_lowercase()
+                ),
+            })
+        }
+    }
+}
+
+/// AWS `GetCallerIdentity`: an IAM user's `arn:aws:iam::<account>:user/<name>` and `AIDA…` id,
+/// or an assumed role's `arn:aws:sts::<account>:assumed-role/<role>/<session>` and
+/// `AROA…:<session>`.
+fn aws_identity(app: &App, caller: &Caller, request_id: &str) -> String {
+    let own = {
+        let sb = app.sandbox.lock().unwrap_or_else(|e| e.into_inner());
+        sb.settings.aws_account_id.clone()
+    };
+    let id = identity(caller, &own);
+    let unique = crate::core::ids::principal_id(&id.name);
+    let (arn, user_id) = match id.session {
+        None => (
+            format!("arn:aws:iam::{}:user/{}", id.account, id.name),
+            format!("AIDA{unique}"),
+        ),
+        Some(session) => (
+            format!(
+                "arn:aws:sts::{}:assumed-role/{}/{session}",
+                id.account, id.name
+            ),
+            format!("AROA{unique}:{session}"),
+        ),
+    };
+    let e = xml_escape;
+    format!(
+        "<GetCallerIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\
+<GetCallerIdentityResult><Arn>{arn}</Arn><UserId>{user_id}</UserId><Account>{account}</Account></GetCallerIdentityResult>\
+<ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata>\
+</GetCallerIdentityResponse>",
+        arn = e(&arn),
+        user_id = e(&user_id),
+        account = e(id.account),
+    )
+}
+
+/// A SigV4 refusal as STS spells it (the Service Catalog face's JSON-protocol codes differ):
+/// 403 for a key it does not know, a signature that does not match or an expired token.
+fn sts_refusal((status, code, message): (u16, &'static str, String)) -> Refused {
+    match code {
+        "MissingAuthenticationToken" => Refused(403, code, message),
+        "UnrecognizedClientException" => Refused(403, "InvalidClientTokenId", message),
+        "ExpiredTokenException" => Refused(
+            403,
+            "ExpiredToken",
+            "The security token included in the request is expired".into(),
+        ),
+        "InvalidSignatureException" => Refused(403, "SignatureDoesNotMatch", message),
+        _ => Refused(status, code, message),
+    }
 }
 
 fn xml_escape(s: &str) -> String {
@@ -339,6 +466,9 @@ fn aws(app: &App, req: &Request) -> Response {
     let id = app.request_id().to_lowercase();
     let result = match p.get("Action").map(String::as_str) {
         Some("AssumeRoleWithWebIdentity") => assume_role_with_web_identity(app, &p, &id),
+        Some("GetCallerIdentity") => super::aws::authenticate(app, req, "sts")
+            .map(|(_, caller)| aws_identity(app, &caller, &id))
+            .map_err(sts_refusal),
         other => Err(refused(
             400,
             "InvalidAction",
@@ -402,13 +532,14 @@ fn assume_role_with_web_identity(
             "Token expired: current date/time must be before the expiration date/time.",
         ));
     }
-    let account = arn
-        .strip_prefix("arn:aws:iam::")
-        .and_then(|r| r.split(':').next())
-        .unwrap_or_default();
-    let issued = app
-        .principals
-        .issue(Cloud::Aws, &format!("RamRole:{role}"), app.expiry(seconds));
+    let account = role_account(arn, Service::Aws);
+    let issued = app.principals.issue(
+        Cloud::Aws,
+        &format!("RamRole:{role}"),
+        Some(account),
+        session,
+        app.expiry(seconds),
+    );
     let e = xml_escape;
     Ok(format!(
         "<AssumeRoleWithWebIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\
