@@ -160,6 +160,12 @@ def test_approval_flow(server):
     c.execute_provisioned_product_plan(models.ExecuteProvisionedProductPlanRequest(plan_id=made.plan_id))
     d = wait_for(lambda: get(c, made.plan_id).plan_detail, lambda d: d.status == "ExecuteSuccess")
     assert [r.approval_action for r in d.approval_detail.operation_records] == ["Submit", "Approve"]
+    # One principal has one id wherever it is shown: the plan's owner, the operator of its
+    # submission, the owner of the product it launched (the audit found three different ids).
+    submitted = d.approval_detail.operation_records[0].operator
+    product = c.get_provisioned_product(models.GetProvisionedProductRequest(provisioned_product_id=d.provisioned_product_id)).body.provisioned_product_detail
+    assert d.owner_principal_id == submitted.principal_id == product.owner_principal_id, (d.owner_principal_id, submitted.principal_id, product.owner_principal_id)
+    assert d.approval_detail.operation_records[1].operator.principal_id not in ("", d.owner_principal_id)
     # Reject and cancel.
     other = create(c, "conf-db2", product="prod-sbxrds0000001", version="pv-sbxrds0000001", portfolio="port-sbxreview0001", params={"engine": "PostgreSQL"})
     wait_for(lambda: status_of(c, other.plan_id), lambda s: s == "PreviewSuccess")

@@ -132,6 +132,10 @@ pub struct ProductRecord {
     /// kept partitions (see `Sandbox::new` for where those go).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partition: Option<Partition>,
+    /// The principal whose plan launched it (as [`PlanRecord::owner`]); empty in a record
+    /// written before the sandbox kept it: then the account.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub owner: String,
 }
 
 /// A task (AWS: record): one execution against a provisioned product.

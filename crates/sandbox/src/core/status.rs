@@ -306,6 +306,7 @@ impl Sandbox {
                 create_ms: now,
                 terminated: false,
                 partition: partition.clone(),
+                owner: plan.owner.clone(),
             });
         pp.status = ProductStatus::UnderChange;
         pp.last_task_id = Some(task_id.clone());

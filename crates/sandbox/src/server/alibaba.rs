@@ -445,6 +445,17 @@ fn principal(s: &str) -> (String, String) {
     }
 }
 
+/// A principal's id, the same wherever it is shown (a plan's owner, an approval's operator, a
+/// product's owner): the account's own id for the account, else a stable id of the principal
+/// within the account (two accounts' users of one name are two principals).
+fn principal_id(sb: &Sandbox, name: &str) -> String {
+    let account = sb.caller_account();
+    if name == account {
+        return account.to_string();
+    }
+    crate::core::ids::principal_id(&format!("{name}@{account}"))
+}
+
 pub(crate) fn plan_detail(sb: &Sandbox, p: &PlanRecord, with_approval: bool) -> Value {
     let (owner_type, owner_name) = principal(&p.owner);
     let mut d = json!({
@@ -460,7 +471,7 @@ pub(crate) fn plan_detail(sb: &Sandbox, p: &PlanRecord, with_approval: bool) -> 
         "Parameters": kv(&p.parameters, "ParameterKey", "ParameterValue"),
         "Tags": kv(&p.tags, "Key", "Value"),
         "Uid": sb.caller_account(),
-        "OwnerPrincipalId": crate::core::ids::principal_id(&p.owner),
+        "OwnerPrincipalId": principal_id(sb, &owner_name),
         // The RAM user (or role) by name, as Alibaba shows it; never a key id.
         "OwnerPrincipalName": owner_name,
         "OwnerPrincipalType": owner_type,
@@ -486,7 +497,7 @@ pub(crate) fn plan_detail(sb: &Sandbox, p: &PlanRecord, with_approval: bool) -> 
             .iter()
             .map(|r| {
                 let (t, n) = principal(&r.principal);
-                json!({"ApprovalAction": r.action, "Comment": r.comment, "CreateTime": iso8601(r.time_ms), "Operator": {"PrincipalId": crate::core::ids::principal_id(&n), "PrincipalName": n, "PrincipalType": t}})
+                json!({"ApprovalAction": r.action, "Comment": r.comment, "CreateTime": iso8601(r.time_ms), "Operator": {"PrincipalId": principal_id(sb, &n), "PrincipalName": n, "PrincipalType": t}})
             })
             .collect();
         let todo: Vec<Value> = if p.status == PlanStatus::ApplicationInProgress {
@@ -529,6 +540,10 @@ fn version_detail(sb: &Sandbox, product_id: &str, version_id: &str) -> Value {
 }
 
 fn pp_detail(sb: &Sandbox, p: &ProductRecord, region: &str) -> Value {
+    let (owner_type, owner_name) = match p.owner.as_str() {
+        "" => ("RamUser".to_string(), sb.caller_account().to_string()),
+        owner => principal(owner),
+    };
     let mut d = json!({
         "ProvisionedProductId": p.id, "ProvisionedProductName": p.name, "ProvisionedProductType": "RosStack",
         "ProvisionedProductArn": format!("acs:servicecatalog:{region}:{}:provisionedproduct/{}", sb.caller_account(), p.id),
@@ -536,7 +551,7 @@ fn pp_detail(sb: &Sandbox, p: &ProductRecord, region: &str) -> Value {
         "ProductName": sb.catalog.product(&p.product_id).map(|x| x.name.clone()).unwrap_or_default(),
         "ProductVersionId": p.product_version_id,
         "ProductVersionName": sb.catalog.version(&p.product_id, &p.product_version_id).map(|v| v.name.clone()).unwrap_or_default(),
-        "OwnerPrincipalId": sb.caller_account(), "OwnerPrincipalType": "RamUser", "CreateTime": iso8601(p.create_ms),
+        "OwnerPrincipalId": principal_id(sb, &owner_name), "OwnerPrincipalType": owner_type, "CreateTime": iso8601(p.create_ms),
     });
     let o = d.as_object_mut().expect("object");
     for (k, v) in [
