@@ -13,6 +13,7 @@ use std::time::Duration;
 use planform_model::{
     Address, AddressParseError, PlanInputs, PlanStatus, ProviderConfig, ProviderRef, Timeouts,
 };
+use planform_state::StoredInputs;
 use serde::{Deserialize, Serialize};
 
 use crate::{Action, AttrDiff, Change, ChangeSet, Fingerprint, Termination};
@@ -108,8 +109,8 @@ pub fn encode(p: &PlanFile) -> String {
                 provider: c.provider.to_string(),
                 action: action_v1(&c.action),
                 reason: c.reason.clone(),
-                before: c.before.as_ref().map(inputs_v1),
-                after: c.after.as_ref().map(inputs_v1),
+                before: c.before.as_ref().map(StoredInputs::from),
+                after: c.after.as_ref().map(StoredInputs::from),
                 diffs: c
                     .diffs
                     .iter()
@@ -191,8 +192,8 @@ pub fn decode(text: &str) -> Result<PlanFile, PlanFileError> {
             provider: provider_ref(&c.provider)?,
             action: action(c.action),
             reason: c.reason,
-            before: c.before.map(inputs),
-            after: c.after.map(inputs),
+            before: c.before.map(PlanInputs::from),
+            after: c.after.map(PlanInputs::from),
             diffs: c
                 .diffs
                 .into_iter()
@@ -349,20 +350,6 @@ enum TerminationV1 {
 }
 
 #[derive(Serialize, Deserialize)]
-struct InputsV1 {
-    name: String,
-    description: Option<String>,
-    product_id: String,
-    product_version_id: String,
-    portfolio_id: Option<String>,
-    provisioned_product_name: String,
-    stack_region_id: Option<String>,
-    parameters: BTreeMap<String, String>,
-    tags: BTreeMap<String, String>,
-    notification_arns: Vec<String>,
-}
-
-#[derive(Serialize, Deserialize)]
 struct DiffV1 {
     path: String,
     before: Option<String>,
@@ -377,8 +364,8 @@ struct ChangeV1 {
     provider: String,
     action: ActionV1,
     reason: Option<String>,
-    before: Option<InputsV1>,
-    after: Option<InputsV1>,
+    before: Option<StoredInputs>,
+    after: Option<StoredInputs>,
     diffs: Vec<DiffV1>,
     sensitive_parameters: BTreeSet<String>,
     live_plan_id: Option<String>,
@@ -387,36 +374,6 @@ struct ChangeV1 {
     depends_on: Vec<String>,
     idempotency_token: String,
     timeouts_secs: [u64; 3],
-}
-
-fn inputs_v1(i: &PlanInputs) -> InputsV1 {
-    InputsV1 {
-        name: i.name.clone(),
-        description: i.description.clone(),
-        product_id: i.product_id.clone(),
-        product_version_id: i.product_version_id.clone(),
-        portfolio_id: i.portfolio_id.clone(),
-        provisioned_product_name: i.provisioned_product_name.clone(),
-        stack_region_id: i.stack_region_id.clone(),
-        parameters: i.parameters.clone(),
-        tags: i.tags.clone(),
-        notification_arns: i.notification_arns.clone(),
-    }
-}
-
-fn inputs(i: InputsV1) -> PlanInputs {
-    PlanInputs {
-        name: i.name,
-        description: i.description,
-        product_id: i.product_id,
-        product_version_id: i.product_version_id,
-        portfolio_id: i.portfolio_id,
-        provisioned_product_name: i.provisioned_product_name,
-        stack_region_id: i.stack_region_id,
-        parameters: i.parameters,
-        tags: i.tags,
-        notification_arns: i.notification_arns,
-    }
 }
 
 fn action_v1(a: &Action) -> ActionV1 {

@@ -73,7 +73,7 @@ pub(crate) struct PlanV1 {
     stack_id: Option<String>,
     status: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    applied: Option<InputsV1>,
+    applied: Option<StoredInputs>,
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     sensitive_parameters: BTreeSet<String>,
     #[serde(default)]
@@ -88,8 +88,10 @@ pub(crate) struct PlanV1 {
     pending_token: Option<String>,
 }
 
+/// A plan's inputs as the state file and the plan file store them (version 1 of both): each
+/// optional field is left out when unset, and read as unset when absent or null.
 #[derive(Serialize, Deserialize)]
-struct InputsV1 {
+pub struct StoredInputs {
     name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     description: Option<String>,
@@ -108,9 +110,9 @@ struct InputsV1 {
     notification_arns: Vec<String>,
 }
 
-impl From<&PlanInputs> for InputsV1 {
+impl From<&PlanInputs> for StoredInputs {
     fn from(i: &PlanInputs) -> Self {
-        InputsV1 {
+        StoredInputs {
             name: i.name.clone(),
             description: i.description.clone(),
             product_id: i.product_id.clone(),
@@ -125,8 +127,8 @@ impl From<&PlanInputs> for InputsV1 {
     }
 }
 
-impl From<InputsV1> for PlanInputs {
-    fn from(i: InputsV1) -> Self {
+impl From<StoredInputs> for PlanInputs {
+    fn from(i: StoredInputs) -> Self {
         PlanInputs {
             name: i.name,
             description: i.description,

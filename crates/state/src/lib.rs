@@ -14,7 +14,7 @@ pub use atomic::{write_atomically, write_atomically_with_mode};
 pub use backend::{Backend, BackendFuture, Change, Durable, Locked, Record};
 pub use file::{
     decode, encode, load, load_with, parse, plan_from_json, plan_from_stored, plan_to_json,
-    plan_to_stored, save, save_with, to_json, StateError,
+    plan_to_stored, save, save_with, to_json, StateError, StoredInputs,
 };
 pub use local::{lock_path, LocalBackend};
 pub use lock::{host_name, now, LockError, LockInfo};
