@@ -69,6 +69,18 @@ pub fn principal_id(name: &str) -> String {
     format!("{:017}", n % 100_000_000_000_000_000)
 }
 
+/// The id of the principal `owner` (as a plan stores it: `RamUser:dev`, or a bare name, or the
+/// account itself) in `account`, the same wherever it is shown or filtered on: the account's own
+/// id for the account, else a stable id of the name within the account (two accounts' users of
+/// one name are two principals).
+pub fn principal_id_in(owner: &str, account: &str) -> String {
+    let name = owner.split_once(':').map_or(owner, |(_, n)| n);
+    if name == account {
+        return account.to_string();
+    }
+    principal_id(&format!("{name}@{account}"))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -584,6 +584,7 @@ impl Sandbox {
     pub fn list_plans(&mut self, q: &ListPlans) -> Result<(Vec<PlanRecord>, usize), SandboxError> {
         self.advance()?;
         let statuses = validation::check_list(q)?;
+        let account = self.caller_account().to_string();
         let mut matching: Vec<&PlanRecord> = self
             .plans
             .values()
@@ -606,7 +607,7 @@ impl Sandbox {
             .filter(|p| {
                 q.owner_uid
                     .as_ref()
-                    .is_none_or(|u| *u == ids::principal_id(&p.owner))
+                    .is_none_or(|u| *u == ids::principal_id_in(&p.owner, &account))
             })
             .filter(|p| q.owner.as_ref().is_none_or(|o| *o == p.owner))
             .filter(|p| {

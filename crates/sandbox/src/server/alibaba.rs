@@ -445,15 +445,9 @@ fn principal(s: &str) -> (String, String) {
     }
 }
 
-/// A principal's id, the same wherever it is shown (a plan's owner, an approval's operator, a
-/// product's owner): the account's own id for the account, else a stable id of the principal
-/// within the account (two accounts' users of one name are two principals).
+/// A principal's id in the caller's account (see [`crate::core::ids::principal_id_in`]).
 fn principal_id(sb: &Sandbox, name: &str) -> String {
-    let account = sb.caller_account();
-    if name == account {
-        return account.to_string();
-    }
-    crate::core::ids::principal_id(&format!("{name}@{account}"))
+    crate::core::ids::principal_id_in(name, sb.caller_account())
 }
 
 pub(crate) fn plan_detail(sb: &Sandbox, p: &PlanRecord, with_approval: bool) -> Value {
