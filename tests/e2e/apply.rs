@@ -491,3 +491,82 @@ plan "net" {
         "{v}"
     );
 }
+
+/// Trial 3 F1 and F4: an update's apply interrupted (Ctrl-C, a cancelled CI job) while its plan
+/// executes leaves the state naming the new plan and the inputs it sent. `drift` beside it, or
+/// after, sees planform's own change, not one made outside; once the cloud finished, the next
+/// apply has nothing to do and records the inputs as applied, and drift stays quiet.
+#[test]
+fn an_interrupted_update_is_recorded_by_the_next_apply_and_is_never_drift() {
+    let w = Workspace::new();
+    let manifest = |cidr: &str| {
+        format!(
+            r#"
+plan "net" {{
+  name                     = "sent"
+  product_id               = "prod-sbxvpc0000001"
+  product_version_id       = "pv-sbxvpc0000001"
+  provisioned_product_name = "sent"
+  parameters               = {{ cidr_block = "{cidr}" }}
+  execute                  = true
+}}
+"#
+        )
+    };
+    w.write("main.hcl", &manifest("10.0.0.0/16"));
+    w.run(&["apply", "--auto-approve"]).expect(0);
+    w.write("main.hcl", &manifest("10.9.0.0/16"));
+    let mut child = w
+        .command(&["apply", "--auto-approve"])
+        .env("PLANFORM_SANDBOX_EXECUTE_MS", "500")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Interrupted once its progress says the plan executes.
+    let mut progress = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("is ExecuteInProgress") {
+        line.clear();
+        assert!(
+            std::io::BufRead::read_line(&mut progress, &mut line).unwrap() > 0,
+            "apply ended before executing"
+        );
+    }
+    let interrupted = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    std::io::Read::read_to_end(&mut progress, &mut Vec::new()).unwrap();
+    child.wait().unwrap();
+    let state = planform_state::LocalBackend::new(w.path().join(".planform/state.json"));
+    let address: planform_model::Address = "plan.net".parse().unwrap();
+    let sent = state.load_now().unwrap().unwrap().plans[&address].clone();
+    let cidr = |i: &Option<planform_model::PlanInputs>| {
+        i.as_ref().unwrap().parameters["cidr_block"].clone()
+    };
+    assert_eq!(cidr(&sent.asked), "10.9.0.0/16");
+    assert_eq!(cidr(&sent.applied), "10.0.0.0/16");
+    // Beside the run, or after it: planform's own update is no drift.
+    let drift = w.run(&["drift"]).expect(0);
+    assert!(drift.stdout.contains("No drift."), "{}", drift.stdout);
+    // Once the cloud has finished (read from the sandbox's store, not waited for by a timer).
+    let id = sent.plan_id.clone();
+    let started = std::time::Instant::now();
+    while sandbox_of(&w).get_plan(&id).unwrap().status != planform_model::PlanStatus::ExecuteSuccess
+    {
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "the execution never ended"
+        );
+        std::thread::yield_now();
+    }
+    let again = w.run(&["apply", "--auto-approve"]).expect(0);
+    assert!(again.stdout.contains("No changes."), "{}", again.stdout);
+    let net = state.load_now().unwrap().unwrap().plans[&address].clone();
+    assert_eq!(cidr(&net.applied), "10.9.0.0/16", "{net:?}");
+    assert!(net.asked.is_none(), "{net:?}");
+    assert_eq!(net.outputs["cidr_block"], "10.9.0.0/16", "{net:?}");
+    let drift = w.run(&["drift"]).expect(0);
+    assert!(drift.stdout.contains("No drift."), "{}", drift.stdout);
+}

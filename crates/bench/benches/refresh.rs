@@ -85,6 +85,7 @@ async fn bench(n: usize, rounds: usize) {
                         stack_id: None,
                         status: "PreviewSuccess".into(),
                         applied: None,
+                        asked: None,
                         sensitive_parameters: Default::default(),
                         launched: false,
                         outputs: BTreeMap::new(),

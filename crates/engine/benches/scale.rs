@@ -108,6 +108,7 @@ fn main() {
                 stack_id: None,
                 status: "ExecuteSuccess".into(),
                 applied: None,
+                asked: None,
                 sensitive_parameters: Default::default(),
                 launched: true,
                 outputs,

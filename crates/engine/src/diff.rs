@@ -122,6 +122,12 @@ pub fn absorb(state: &State, live: &LiveSnapshot) -> State {
         let Some(provider) = live.provider_of.get(address) else {
             continue;
         };
+        // Judged before `observe` takes `l` for the address's plan.
+        let sent_and_accepted = state
+            .plans
+            .get(address)
+            .is_some_and(|m| asked_is_live(m, l))
+            && accepted(l.status);
         let m = out.observe(address, provider, l);
         if let Some(at) = live.locations.get(provider) {
             m.location = Some(at.clone());
@@ -135,8 +141,45 @@ pub fn absorb(state: &State, live: &LiveSnapshot) -> State {
         if let Some(o) = live.outputs.get(address) {
             m.outputs = o.clone();
         }
+        // What a run sent but did not see accepted (it was interrupted): the cloud accepted
+        // it since, so it is what was applied.
+        if sent_and_accepted {
+            m.applied = m.asked.take();
+        }
     }
     out
+}
+
+/// Whether `l` is the plan `m` records as its current one, holding the inputs planform sent for
+/// it (`ManagedPlan::asked`): planform's own, in flight or done, not a change made outside.
+/// Sensitive values are compared where the state keeps them.
+pub fn asked_is_live(m: &planform_state::ManagedPlan, l: &LivePlan) -> bool {
+    let Some(asked) = &m.asked else {
+        return false;
+    };
+    let mut live = ownership::strip(l.inputs.clone());
+    // A portfolio planform left to the cloud is the cloud's choice.
+    if asked.portfolio_id.is_none() {
+        live.portfolio_id = None;
+    }
+    for k in &m.sensitive_parameters {
+        if !asked.parameters.contains_key(k) {
+            live.parameters.remove(k);
+        }
+    }
+    l.id == m.plan_id && live == *asked
+}
+
+/// A status in which the cloud has accepted a plan's inputs and nothing is under way: previewed,
+/// under or past review, executed.
+fn accepted(status: PlanStatus) -> bool {
+    matches!(
+        status,
+        PlanStatus::PreviewSuccess
+            | PlanStatus::ApplicationInProgress
+            | PlanStatus::ApplicationApproved
+            | PlanStatus::ExecuteSuccess
+    )
 }
 
 /// How a launched product is terminated, decided by the diff.

@@ -83,6 +83,10 @@ pub fn drift(
                 message: format!("{} was deleted outside planform", m.plan_id),
                 diffs: vec![],
             }),
+            // A plan planform sent and is still running (an apply in flight beside this drift,
+            // or one interrupted while the cloud goes on): planform's own change, not drift.
+            Some(LiveEntry::Present(l))
+                if l.status.in_progress() && crate::diff::asked_is_live(m, l) => {}
             Some(LiveEntry::Present(l)) => {
                 let failed = matches!(
                     l.status,
@@ -91,7 +95,16 @@ pub fn drift(
                         | PlanStatus::PreviewFailed
                 );
                 let mut changed = vec![];
-                if let Some(applied) = &m.applied {
+                // What the plan is compared with: what was applied, or, for a plan planform
+                // sent that the cloud accepted but the run ended before recording, what was
+                // sent (a failed one keeps the comparison with what was applied: its
+                // differences are what did not take).
+                let reference = if !failed && crate::diff::asked_is_live(m, l) {
+                    m.asked.as_ref()
+                } else {
+                    m.applied.as_ref()
+                };
+                if let Some(applied) = reference {
                     let mut now = l.inputs.clone();
                     now = planform_model::ownership::strip(now);
                     // A portfolio planform left to the cloud is the cloud's choice, not drift.

@@ -325,10 +325,12 @@ pub async fn refresh_to(
             let LiveEntry::Present(l) = entry else {
                 continue;
             };
+            // Known unless a run that sent this plan's inputs ended before recording them
+            // (and its outputs) as applied.
             let known = state
                 .plans
                 .get(address)
-                .is_some_and(|m| m.plan_id == l.id && !m.outputs.is_empty());
+                .is_some_and(|m| m.plan_id == l.id && !m.outputs.is_empty() && m.asked.is_none());
             if l.status == PlanStatus::ExecuteSuccess && !known {
                 if let Some(pp) = &l.provisioned_product_id {
                     match service.product_outputs(pp).await {

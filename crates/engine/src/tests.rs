@@ -220,7 +220,7 @@ proptest! {
         for n in &state_names {
             state.plans.insert(Address::with_key("net", InstanceKey::Str(n.clone())), planform_state::ManagedPlan {
                 provider: ProviderRef::default_for(ProviderKind::Sandbox), plan_id: format!("plan-{n}"), provisioned_product_id: None, stack_id: None,
-                status: "PreviewSuccess".into(), applied: None, sensitive_parameters: BTreeSet::new(), launched: false, outputs: BTreeMap::new(),
+                status: "PreviewSuccess".into(), applied: None, asked: None, sensitive_parameters: BTreeSet::new(), launched: false, outputs: BTreeMap::new(),
                 history: vec![], depends_on: BTreeSet::new(), pending_token: None, location: None, account: None,
             });
         }
@@ -313,6 +313,7 @@ fn prevent_destroy_blocks_destroy_and_replacement() {
             stack_id: None,
             status: "ExecuteSuccess".into(),
             applied: None,
+            asked: None,
             sensitive_parameters: BTreeSet::new(),
             launched: true,
             outputs: BTreeMap::new(),

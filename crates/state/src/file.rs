@@ -74,6 +74,8 @@ pub(crate) struct PlanV1 {
     status: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     applied: Option<StoredInputs>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    asked: Option<StoredInputs>,
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     sensitive_parameters: BTreeSet<String>,
     #[serde(default)]
@@ -277,6 +279,9 @@ pub(crate) fn decode_plan(
             applied: v
                 .applied
                 .map(|i| stored_inputs(i.into(), &v.sensitive_parameters, secrets)),
+            asked: v
+                .asked
+                .map(|i| stored_inputs(i.into(), &v.sensitive_parameters, secrets)),
             sensitive_parameters: v.sensitive_parameters,
             launched: v.launched,
             outputs: v.outputs,
@@ -311,6 +316,10 @@ pub(crate) fn encode_plan(m: &ManagedPlan, secrets: Secrets) -> PlanV1 {
         status: m.status.clone(),
         applied: m
             .applied
+            .as_ref()
+            .map(|i| (&stored_inputs(i.clone(), &m.sensitive_parameters, secrets)).into()),
+        asked: m
+            .asked
             .as_ref()
             .map(|i| (&stored_inputs(i.clone(), &m.sensitive_parameters, secrets)).into()),
         sensitive_parameters: m.sensitive_parameters.clone(),

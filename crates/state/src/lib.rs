@@ -51,6 +51,12 @@ pub struct ManagedPlan {
     /// is known: in memory after an apply, or read from an encrypted store; a plaintext store
     /// leaves it out (see [`redact`]).
     pub applied: Option<PlanInputs>,
+    /// The inputs planform sent for its current plan (a create or an update), until the cloud
+    /// accepted them and they became `applied`. A run interrupted in between leaves them: the
+    /// next refresh that finds the plan accepted with these inputs records them as applied, and
+    /// drift knows the plan for planform's own (in flight, or failed) rather than a change made
+    /// outside. Kept like `applied` (a sensitive value only in an encrypted store).
+    pub asked: Option<PlanInputs>,
     /// Parameters whose values are sensitive; each was set when applied.
     pub sensitive_parameters: BTreeSet<String>,
     /// Whether a product was launched through this address (decides terminate vs delete).
@@ -76,6 +82,7 @@ impl ManagedPlan {
             stack_id: None,
             status: String::new(),
             applied: None,
+            asked: None,
             sensitive_parameters: BTreeSet::new(),
             launched: false,
             outputs: BTreeMap::new(),

@@ -25,6 +25,7 @@ fn sample() -> State {
             stack_id: None,
             status: "ExecuteSuccess".into(),
             applied: Some(inputs),
+            asked: None,
             sensitive_parameters: sensitive,
             launched: true,
             outputs: [("vpc_id".to_string(), "vpc-1".to_string())].into(),

@@ -357,7 +357,7 @@ async fn record(
     applied: Option<&PlanInputs>,
     outputs: Option<BTreeMap<String, String>>,
 ) {
-    record_queued(ctx, change, l, applied, outputs).await
+    record_queued(ctx, change, l, applied, outputs, None).await
 }
 
 /// [`record`], queued now and durable once the returned future ends (awaited before the
@@ -368,6 +368,7 @@ fn record_queued<'a>(
     l: &LivePlan,
     applied: Option<&PlanInputs>,
     outputs: Option<BTreeMap<String, String>>,
+    sent: Option<&PlanInputs>,
 ) -> Recorded<'a> {
     Box::pin(ctx.update_queued(&change.address, |s| {
         let m = s.observe(&change.address, &change.provider, l);
@@ -381,6 +382,11 @@ fn record_queued<'a>(
         if let Some(a) = applied {
             // Sensitive values stay in memory; the backend keeps them only when it encrypts.
             m.applied = Some(ownership::strip(a.clone()));
+            m.asked = None;
+        }
+        if let Some(a) = sent {
+            // What this run sent for the plan the cloud just answered with, until accepted.
+            m.asked = Some(ownership::strip(a.clone()));
         }
         if let Some(o) = outputs {
             m.outputs = o;
@@ -482,7 +488,7 @@ async fn send_create<'a>(
         address: c.address.clone(),
         message: format!("created {} ({})", l.id, op.as_str()),
     });
-    let recorded = record_queued(ctx, c, &l, None, None);
+    let recorded = record_queued(ctx, c, &l, None, None, Some(inputs));
     Ok((l, recorded))
 }
 
@@ -511,7 +517,7 @@ async fn update(
         address: c.address.clone(),
         message: format!("updated {}", l.id),
     });
-    let recorded = record_queued(ctx, c, &l, None, None);
+    let recorded = record_queued(ctx, c, &l, None, None, Some(&inputs));
     preview_then_execute(ctx, service, c, id, &inputs, execute_after, recorded).await
 }
 
