@@ -423,8 +423,9 @@ fn renderings_of_a_plan() {
 }
 
 #[test]
-/// Trial finding 11: Ctrl-C starts nothing new and stops waiting at once; the plans started are
-/// in the state (their ids, nothing pending) and go on in the cloud; the next apply picks them up.
+/// Trial finding 11: Ctrl-C (or SIGTERM) starts nothing new and stops waiting at once; the plans
+/// started are in the state (their ids, nothing pending) and go on in the cloud; the next apply
+/// picks them up.
 fn ctrl_c_stops_waiting_saves_and_exits_1() {
     let w = Workspace::new();
     w.write(
@@ -445,6 +446,7 @@ plan "net" {
         .command(&["apply", "--auto-approve", "--parallelism", "3"])
         .env("PLANFORM_SANDBOX_EXECUTE_MS", "300")
         .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let state = planform_state::LocalBackend::new(w.path().join(".planform/state.json"));
@@ -453,16 +455,24 @@ plan "net" {
         assert!(started.elapsed().as_secs() < 60, "apply made no progress");
         std::thread::yield_now();
     }
+    // SIGTERM, as a CI runner cancelling the job sends it, is an interrupt like Ctrl-C (trial 3
+    // F5: it killed the run at once).
     let interrupted = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args(["-TERM", &child.id().to_string()])
         .status()
         .unwrap();
     assert!(interrupted.success());
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("Apply stopped."), "{stdout}");
     assert!(stdout.contains("stopped waiting for"), "{stdout}");
+    // It ends with its error, as every failed command does.
+    assert!(
+        stderr.trim_end().ends_with("the next run picks them up"),
+        "{stderr}"
+    );
     // Every plan that was started is in the state, by id, with no create pending.
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(state.path()).unwrap()).unwrap();

@@ -127,7 +127,24 @@ plan "app" {
     );
     w.run(&["apply", "--auto-approve"]).expect(0);
     w.edit("main.hcl", "pv-sbxecs0000002", "pv-sbxecs0000001");
-    w.run(&["apply", "--auto-approve"]).expect(1);
+    // Trial 3 F5: a failed JSON run's last line is its error, which standard error has too.
+    let failed = w
+        .run(&["apply", "--auto-approve", "--format", "json"])
+        .expect(1);
+    let last: serde_json::Value =
+        serde_json::from_str(failed.stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(
+        (&last["type"], &last["@level"]),
+        (&"diagnostic".into(), &"error".into()),
+        "{}",
+        failed.stdout
+    );
+    let summary = last["diagnostic"]["summary"].as_str().unwrap();
+    assert!(
+        summary.starts_with("apply failed: plan.app: preview failed"),
+        "{summary}"
+    );
+    assert!(failed.stderr.contains(summary), "{}", failed.stderr);
     let r = w.run(&["drift"]).expect(2);
     assert!(r.stdout.contains("Drift detected: 1 item."), "{}", r.stdout);
     assert!(

@@ -55,7 +55,7 @@ pub async fn run(
         sink.clone(),
     )
     .await?;
-    Ok(report(&*sink, &executed))
+    report(&*sink, &executed)
 }
 
 pub async fn run_planfile(inv: &Invocation, file: &Path, parallelism: usize) -> Result<u8> {
@@ -97,21 +97,51 @@ pub async fn run_planfile(inv: &Invocation, file: &Path, parallelism: usize) -> 
         sink.clone(),
     )
     .await?;
-    Ok(report(&*sink, &executed))
+    report(&*sink, &executed)
 }
 
-/// Shows the result and decides the exit code.
-fn report(sink: &dyn Sink, executed: &Executed) -> u8 {
+/// Shows the result and decides the exit code. A run that failed ends with its error (the last
+/// line of a JSON stream, and standard error), as every failed command does.
+fn report(sink: &dyn Sink, executed: &Executed) -> Result<u8> {
     match executed {
         Executed::Nothing { outputs } => {
             sink.nothing_to_apply(outputs.as_deref());
-            exit::OK
+            Ok(exit::OK)
         }
         Executed::Ran(summary) => {
             sink.apply_summary(summary);
-            exit_code(summary)
+            match exit_code(summary) {
+                exit::ERROR => Err(anyhow::anyhow!(failure(summary))),
+                code => Ok(code),
+            }
         }
     }
+}
+
+/// Why a run that ran ended in failure, in one line.
+fn failure(s: &ApplySummary) -> String {
+    let what = if s.destroy { "destroy" } else { "apply" };
+    let mut why = Vec::new();
+    if let Some((address, message)) = s.failed.first() {
+        let more = match s.failed.len() {
+            1 => String::new(),
+            n => format!(" (and {} more)", n - 1),
+        };
+        why.push(format!(
+            "{address}: {}{more}",
+            crate::render::escape::text(message)
+        ));
+    }
+    if s.interrupted {
+        why.push("interrupted: the plans left running go on in the cloud, and the next run picks them up".into());
+    }
+    if let Some(e) = s.state_errors.first() {
+        why.push(format!(
+            "the state could not be saved: {}",
+            crate::render::escape::text(e)
+        ));
+    }
+    format!("{what} failed: {}", why.join("; "))
 }
 
 fn exit_code(s: &ApplySummary) -> u8 {

@@ -94,12 +94,23 @@ pub async fn execute(
     {
         let flag = interrupt.clone();
         tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
+            // SIGTERM (what CI runners and container platforms send to cancel a job) is an
+            // interrupt too, as Terraform takes it; a second signal of either kind ends at once.
+            let mut terminate =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            let mut signalled = async || match terminate.as_mut() {
+                Some(t) => tokio::select! {
+                    r = tokio::signal::ctrl_c() => r.is_ok(),
+                    r = t.recv() => r.is_some(),
+                },
+                None => tokio::signal::ctrl_c().await.is_ok(),
+            };
+            if signalled().await {
                 errln!(
                     "Interrupt received: starting nothing new and no longer waiting (plans go on in the cloud; the next apply picks them up); requests under way finish and are recorded. Ctrl-C again exits at once."
                 );
                 flag.trigger();
-                if tokio::signal::ctrl_c().await.is_ok() {
+                if signalled().await {
                     // As safe as a crash: every create's token is recorded before it is sent,
                     // and the next run adopts what it made by its ownership tags.
                     errln!(
