@@ -146,6 +146,13 @@ fn issue_13_two_applies_on_one_workspace() {
         refused.contains(&format!("locked by pid {}", first.id())) && refused.contains("(apply)"),
         "{refused}"
     );
+    // A wait that runs out says so (trial 3 F7: it only advised to wait).
+    let gave_up = run(&["plan", "--lock-timeout", "1ms"]).expect(1).stderr;
+    assert!(
+        gave_up.contains("the state lock stayed held for the whole --lock-timeout (0.001s)")
+            && gave_up.contains(&format!("locked by pid {}", first.id())),
+        "{gave_up}"
+    );
     let waited = run(&["apply", "--auto-approve", "--lock-timeout", "10m"]).expect(0);
     assert!(first.wait().unwrap().success());
     assert!(

@@ -211,7 +211,7 @@ pub enum Command {
     Show {
         /// A plan file from `plan --out` (default: show the state).
         planfile: Option<PathBuf>,
-        /// text, or json: one document, like `terraform show -json`.
+        /// text, or json: one document (the part `terraform show -json` plays, in planform's own shape).
         #[arg(long, value_parser = text_or_json(), default_value = "text")]
         format: Format,
     },

@@ -1,5 +1,5 @@
 //! `planform show`: a plan file's change set, or the state; `--format json` prints one document
-//! (like `terraform show -json`). Asking for a state that does not exist is an error.
+//! (the part `terraform show -json` plays, in planform's own shape). Asking for a state that does not exist is an error.
 
 use std::path::Path;
 

@@ -229,7 +229,8 @@ pub async fn open_planfile(
             );
         }
     }
-    let guard = Guard::new(store.lock("apply", inv.lock_timeout()?).await?);
+    let guard =
+        Guard::new(super::workspace::take_lock(&*store, "apply", inv.lock_timeout()?).await?);
     let (state, exists) = match backend::load(&*store, &pf.workspace).await? {
         Some(s) if s.lineage != pf.lineage => bail!("{} is stale: it was made for another state (lineage {}, {} has {}); run `planform plan` again", file.display(), pf.lineage, store.describe(), s.lineage),
         Some(s) if s.serial != pf.serial => bail!("{} is stale: the state changed since it was made (serial {} -> {}); run `planform plan` again", file.display(), pf.serial, s.serial),

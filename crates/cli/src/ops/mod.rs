@@ -20,4 +20,4 @@ pub use drift::{drift, refresh_drift, RefreshDrift};
 pub use import::{import, import_from_tags};
 pub use outputs::{outputs, ShownOutput};
 pub use providers::sandbox_settings;
-pub use workspace::{quiet_manifests, read_backend, ProviderMoves, Workspace};
+pub use workspace::{quiet_manifests, read_backend, take_lock, ProviderMoves, Workspace};

@@ -84,7 +84,7 @@ impl Workspace {
         command: &str,
         timeout: Duration,
     ) -> Result<(State, bool, Arc<Guard>)> {
-        let guard = Guard::new(self.backend.lock(command, timeout).await?);
+        let guard = Guard::new(take_lock(&*self.backend, command, timeout).await?);
         let (state, exists) = match self.stored().await? {
             Some(s) => (s, true),
             None => (
@@ -272,6 +272,27 @@ pub fn quiet_manifests(inv: &Invocation) -> Option<DesiredState> {
     planform_manifest::load(&inv.dir, &[], &inv.env)
         .ok()
         .map(|l| l.desired)
+}
+
+/// The lock of `backend` for `command`, waiting up to `timeout` for its holder; a wait that ran
+/// out says so before naming the holder.
+pub async fn take_lock(
+    backend: &dyn Backend,
+    command: &str,
+    timeout: Duration,
+) -> Result<Box<dyn Locked>> {
+    backend.lock(command, timeout).await.map_err(|e| {
+        let held = matches!(e, planform_state::StateError::Locked(_));
+        let e = anyhow::Error::from(e);
+        if held && !timeout.is_zero() {
+            e.context(format!(
+                "the state lock stayed held for the whole --lock-timeout ({}s)",
+                timeout.as_secs_f64()
+            ))
+        } else {
+            e
+        }
+    })
 }
 
 /// The error naming every managed plan whose provider the manifests changed or pointed
