@@ -236,7 +236,7 @@ async fn lock(
         bail!("{command} writes the state, so it needs the state lock: drop --lock=false");
     }
     Ok(Guard::new(
-        crate::ops::take_lock(&*backend, command, inv.lock_timeout()?).await?,
+        crate::ops::take_lock(backend, command, inv.lock_timeout()?).await?,
     ))
 }
 
