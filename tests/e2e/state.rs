@@ -153,8 +153,25 @@ fn issue_13_two_applies_on_one_workspace() {
             && gave_up.contains(&format!("locked by pid {}", first.id())),
         "{gave_up}"
     );
+    // A JSON stream that waits for the lock has said it is alive first (trial 3 F6: nothing was
+    // written until the lock was taken).
+    let mut watcher = w
+        .alibaba_command(&["plan", "--format", "json", "--lock-timeout", "10m"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stream = std::io::BufReader::new(watcher.stdout.take().unwrap());
+    let mut first_line = String::new();
+    std::io::BufRead::read_line(&mut stream, &mut first_line).unwrap();
+    assert!(first_line.contains("\"type\":\"version\""), "{first_line}");
+    assert!(
+        first.try_wait().unwrap().is_none(),
+        "written while the first apply still held the lock"
+    );
     let waited = run(&["apply", "--auto-approve", "--lock-timeout", "10m"]).expect(0);
     assert!(first.wait().unwrap().success());
+    std::io::Read::read_to_end(&mut stream, &mut Vec::new()).unwrap();
+    assert!(watcher.wait().unwrap().success());
     assert!(
         waited.stdout.contains("No changes"),
         "the waiting apply ran after the first one: {}",

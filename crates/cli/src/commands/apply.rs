@@ -31,6 +31,7 @@ pub async fn run(
 ) -> Result<u8> {
     let command = if destroy { "destroy" } else { "apply" };
     let sink = super::sink(inv, apply_format(inv));
+    sink.started();
     let Some(ws) = Workspace::load(inv, &*sink)? else {
         return Ok(exit::ERROR);
     };
@@ -60,6 +61,7 @@ pub async fn run(
 
 pub async fn run_planfile(inv: &Invocation, file: &Path, parallelism: usize) -> Result<u8> {
     let sink = super::sink(inv, apply_format(inv));
+    sink.started();
     let pf = crate::planfile::read(file, &*ops::encryption(&inv.env)?)?;
     // The manifests beside the plan file, read once: they name the state (backend and
     // workspace) and the outputs to show at the end.

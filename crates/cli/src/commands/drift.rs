@@ -16,6 +16,7 @@ pub async fn run(inv: &Invocation, out: Option<&Path>, ignore: &[String]) -> Res
         Out::Stdout
     };
     let sink = super::sink_to(inv, inv.format, target.clone());
+    sink.started();
     let Some(ws) = Workspace::load(inv, &*sink)? else {
         return Ok(exit::ERROR);
     };

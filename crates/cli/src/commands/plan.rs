@@ -27,6 +27,7 @@ pub struct Options<'a> {
 
 pub async fn run(inv: &Invocation, o: &Options<'_>) -> Result<u8> {
     let sink = super::sink(inv, inv.format);
+    sink.started();
     let Some(ws) = Workspace::load(inv, &*sink)? else {
         return Ok(exit::ERROR);
     };

@@ -891,6 +891,11 @@ pub fn fatal(message: &str) {
 }
 
 impl Sink for Json {
+    fn started(&self) {
+        self.put("", &(self.clock)());
+        super::console::flush();
+    }
+
     fn changes(&self, cs: &ChangeSet) {
         let t = (self.clock)();
         self.put(&changes(cs, &t), &t);

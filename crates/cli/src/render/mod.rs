@@ -117,6 +117,9 @@ impl Out {
 /// The typed reports a command shows, one method per kind. Reports without a rendering of
 /// their own in a format fall back to the text one.
 pub trait Sink: Send + Sync {
+    /// A streaming command started: a JSON stream writes its `version` line now, so a run that
+    /// then waits (for the state lock, a slow refresh) shows at once that it is alive.
+    fn started(&self) {}
     /// A change set, from plan, apply, destroy or show.
     fn changes(&self, changes: &ChangeSet);
     /// The cloud plans `plan --cloud-preview` made, before the first entry.
