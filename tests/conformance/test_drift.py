@@ -192,3 +192,36 @@ def test_drift_through_the_aws_provider_with_boto3_changes(server, tmp_path):
     sc.delete_provisioned_product_plan(PlanId=extra)
     r = run("drift")
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_a_product_updated_outside_planform_by_another_plan_is_drift(server, tmp_path):
+    """Trial 3 F3: someone updates a managed product through the catalog (a console user's
+    UpdateProvisionedProduct plan, executed) and leaves planform's plan alone. Drift reports the
+    product's new inputs and how to give it the manifests' values again; `apply --replace`
+    does, and drift is quiet again."""
+    (tmp_path / "main.hcl").write_text(MANIFEST.format(endpoint=server.endpoint).replace('workspace = "drift"', 'workspace = "drift-outside"'))
+    r = planform(tmp_path, "apply", "--auto-approve")
+    assert r.returncode == 0, r.stdout + r.stderr
+    net = state_of(tmp_path)["plan.net"]
+    c = client(server)
+    detail = get(c, net["plan_id"]).plan_detail
+    made = c.create_provisioned_product_plan(models.CreateProvisionedProductPlanRequest(
+        plan_name="console-update", plan_type="Ros", product_id=detail.product_id, product_version_id=detail.product_version_id,
+        portfolio_id=detail.portfolio_id, provisioned_product_name=detail.provisioned_product_name, operation_type="UpdateProvisionedProduct",
+        stack_region_id="cn-hangzhou",
+        parameters=[models.CreateProvisionedProductPlanRequestParameters(parameter_key="cidr_block", parameter_value="172.16.0.0/16")])).body.plan_id
+    wait_for(lambda: status_of(c, made), lambda s: s == "PreviewSuccess")
+    c.execute_provisioned_product_plan(models.ExecuteProvisionedProductPlanRequest(plan_id=made))
+    wait_for(lambda: status_of(c, made), lambda s: s == "ExecuteSuccess")
+
+    r = planform(tmp_path, "drift", "--format", "json")
+    assert r.returncode == 2, r.stdout + r.stderr
+    items = [e for e in map(json.loads, r.stdout.splitlines()) if e["type"] == "drift"]
+    assert [(e["address"], e["kind"], e["plan_id"]) for e in items] == [("plan.net", "changed", made)], items
+    assert items[0]["changes"] == [{"path": 'parameters["cidr_block"]', "applied": "10.0.0.0/16", "now": "172.16.0.0/16"}]
+    assert "was updated outside planform by " + made in items[0]["message"] and "apply --replace plan.net" in items[0]["message"]
+
+    r = planform(tmp_path, "apply", "--auto-approve", "--replace", "plan.net")
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = planform(tmp_path, "drift")
+    assert r.returncode == 0, r.stdout + r.stderr

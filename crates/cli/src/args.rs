@@ -166,6 +166,10 @@ pub enum Command {
         /// Apply only ADDR and what it depends on (repeatable); not with a plan file.
         #[arg(long = "target", value_name = "ADDR", conflicts_with = "planfile")]
         targets: Vec<String>,
+        /// Replace ADDR even if nothing changed: delete its plan and create it again, updating the
+        /// launched product (repeatable); not with a plan file.
+        #[arg(long = "replace", value_name = "ADDR", conflicts_with = "planfile")]
+        replace: Vec<String>,
         /// text, or json: one event per line.
         #[arg(long, value_parser = text_or_json(), default_value = "text")]
         format: Format,

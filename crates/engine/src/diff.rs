@@ -39,6 +39,10 @@ pub struct LiveSnapshot {
     /// Plans carrying this workspace's ownership tag whose address is in neither the state nor
     /// the manifests: (the address they claim, plan id).
     pub unmanaged: Vec<(String, String)>,
+    /// A managed product updated outside planform: the newest executed update plan of the
+    /// address's product that planform did not make, newer than the address's own plan (a
+    /// console user's, another tool's). Drift reports it.
+    pub updated_outside: BTreeMap<Address, LivePlan>,
 }
 
 /// What the state knows of the cloud, standing in for a refresh (`plan --refresh=false`): each

@@ -206,6 +206,61 @@ pub fn drift(
             None => {}
         }
     }
+    for (address, p) in &live.updated_outside {
+        let a = address.to_string();
+        let Some(m) = state.plans.get(address) else {
+            continue;
+        };
+        if ignored(&a, None) {
+            continue;
+        }
+        let mut now = planform_model::ownership::strip(p.inputs.clone());
+        let diffs: Vec<AttrDiff> = match &m.applied {
+            Some(applied) => {
+                if applied.portfolio_id.is_none() {
+                    now.portfolio_id = None;
+                }
+                let applied = &with_sensitive_reference(desired, address, m, applied, &mut now);
+                let mut shape = desired
+                    .plans
+                    .get(address)
+                    .cloned()
+                    .unwrap_or_else(|| placeholder(address, m));
+                shape.ignore_changes.clear();
+                shape.sensitive_parameters = m.sensitive_parameters.clone();
+                compare(
+                    &shape,
+                    &now,
+                    applied,
+                    capabilities_of(capabilities, &m.provider),
+                )
+                .into_iter()
+                // What the product runs with; the other plan's own name and description are
+                // not the product's.
+                .filter(|d| d.path.starts_with("parameters") || d.path == "product_version_id")
+                .filter(|d| !ignored(&a, Some(&d.path)))
+                .collect()
+            }
+            None => vec![],
+        };
+        let paths: Vec<&str> = diffs.iter().map(|d| d.path.as_str()).collect();
+        let what = if paths.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", paths.join(", "))
+        };
+        out.push(DriftItem {
+            address: a.clone(),
+            kind: DriftKind::Changed,
+            plan_id: Some(p.id.clone()),
+            message: format!(
+                "product {} was updated outside planform by {}{what}; `planform apply --replace {a}` gives it the manifests' values again",
+                p.provisioned_product_id.clone().unwrap_or_default(),
+                p.id
+            ),
+            diffs,
+        });
+    }
     for (claimed, id) in &live.unmanaged {
         if !ignored(claimed, None) {
             out.push(DriftItem {

@@ -313,6 +313,30 @@ pub async fn refresh_to(
                 snapshot.existing_products.insert(address.clone());
             }
         }
+        // Products updated outside planform: an executed update plan of the product an
+        // address launched, newer than the address's plan, that planform never knew.
+        for (address, m) in state.plans.iter().filter(|(_, m)| &m.provider == provider) {
+            let (Some(pp), Some(LiveEntry::Present(own))) =
+                (&m.provisioned_product_id, snapshot.plans.get(address))
+            else {
+                continue;
+            };
+            // The listing is newest first (ties of its second-granular times in the cloud's
+            // order): what comes before the address's own plan is newer.
+            let Some(own_at) = plans.iter().position(|p| p.id == own.id) else {
+                continue;
+            };
+            let outside = plans[..own_at].iter().find(|p| {
+                p.provisioned_product_id.as_ref() == Some(pp)
+                    && p.operation_type == OperationType::UpdateProvisionedProduct
+                    && p.status == PlanStatus::ExecuteSuccess
+                    && !m.history.contains(&p.id)
+                    && ownership::claimed_address(&p.inputs, &state.workspace).is_none()
+            });
+            if let Some(p) = outside {
+                snapshot.updated_outside.insert(address.clone(), p.clone());
+            }
+        }
         if depth == Depth::Full {
             snapshot.unmanaged.extend(
                 census(&plans, desired, state, service, &mut stats)

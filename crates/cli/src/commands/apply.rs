@@ -27,6 +27,7 @@ pub async fn run(
     auto_approve: bool,
     parallelism: usize,
     targets: &[String],
+    replace: &[String],
     destroy: bool,
 ) -> Result<u8> {
     let command = if destroy { "destroy" } else { "apply" };
@@ -39,8 +40,14 @@ pub async fn run(
         bail!("{command} writes the state, so it needs the state lock: drop --lock=false");
     }
     let session = ws.open(command, inv.lock_timeout()?, true, destroy).await?;
-    let Some(changes) = ws.diff(&session, targets, destroy, &*sink)? else {
-        return Ok(exit::ERROR);
+    let changes = match ws.diff_replacing(&session, targets, destroy, replace)? {
+        Ok(c) => c,
+        Err(errors) => {
+            for e in &errors {
+                sink.error(&e.to_string());
+            }
+            return Ok(exit::ERROR);
+        }
     };
     sink.changes(&changes);
     if !changes.is_empty() && !auto_approve && !confirm(command)? {

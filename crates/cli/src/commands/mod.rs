@@ -92,10 +92,11 @@ pub async fn run(inv: Invocation) -> Result<u8> {
             auto_approve,
             parallelism,
             targets,
+            replace,
             ..
         } => {
             warn_targets(&inv, targets);
-            apply::run(&inv, *auto_approve, *parallelism, targets, false).await
+            apply::run(&inv, *auto_approve, *parallelism, targets, replace, false).await
         }
         Command::Destroy {
             auto_approve: false,
@@ -111,7 +112,7 @@ pub async fn run(inv: Invocation) -> Result<u8> {
             ..
         } => {
             warn_targets(&inv, targets);
-            apply::run(&inv, *auto_approve, *parallelism, targets, true).await
+            apply::run(&inv, *auto_approve, *parallelism, targets, &[], true).await
         }
         Command::Drift { out, ignore, .. } => drift::run(&inv, out.as_deref(), ignore).await,
         Command::Show { planfile, .. } => show::run(&inv, planfile.as_deref()).await,
