@@ -440,6 +440,57 @@ fn the_github_recipe_plans_applies_the_reviewed_plan_and_tracks_drift_in_one_iss
     );
 }
 
+/// Trial 3 F2: the apply job ends with exit 3 while a plan waits for its approvers; once they
+/// approved it, re-running the job executes it (what is left of the reviewed plan), where it
+/// used to refuse the saved plan as stale and execute nothing. A re-run that would do anything
+/// else is still refused.
+#[test]
+fn the_github_recipe_re_run_after_approval_executes_the_approved_plan() {
+    let server = crate::credentials::serve(3600, 40);
+    let r = Runner::new(&server.endpoint);
+    let infra = r.checkout().join("infra");
+    std::fs::create_dir_all(&infra).unwrap();
+    write_formatted(
+        &infra,
+        r#"
+plan "db" {
+  name                     = "db-recipe"
+  product_id               = "prod-sbxrds0000001"
+  product_version_id       = "pv-sbxrds0000001"
+  portfolio_id             = "port-sbxreview0001"
+  provisioned_product_name = "db-recipe"
+  parameters               = { engine = "MySQL" }
+  execute                  = true
+}
+"#,
+    );
+    ok(&r.job("plan"), "plan");
+    r.set_fake(|v| v["pulls"]["0123456789abcdef0123456789abcdef01234567"] = serde_json::json!(7));
+    let waiting = r.job("apply");
+    assert_eq!(waiting.code, 3, "{}", waiting.log);
+    let line = waiting
+        .log
+        .lines()
+        .find(|l| l.starts_with("Awaiting approval: plan.db ("))
+        .unwrap_or_else(|| panic!("{}", waiting.log));
+    let id = line.split(['(', ')']).nth(1).unwrap().to_string();
+    // Not approved yet: the re-run has more than executing to do (it waits), so it is refused.
+    let early = r.job("apply");
+    assert_eq!(early.code, 1, "{}", early.log);
+    assert!(early.log.contains("::error::the reviewed plan is stale"), "{}", early.log);
+    let approved = r.run_planform(&["-C", "infra", "sandbox", "approve", &id]);
+    assert!(
+        approved.status.success(),
+        "{}",
+        String::from_utf8_lossy(&approved.stderr)
+    );
+    let rerun = r.job("apply");
+    ok(&rerun, "apply");
+    assert!(rerun.log.contains("Apply complete! 1 done"), "{}", rerun.log);
+    let plan = r.run_planform(&["-C", "infra", "plan", "--detailed-exitcode"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", String::from_utf8_lossy(&plan.stdout));
+}
+
 #[test]
 fn the_github_recipe_annotates_manifest_errors() {
     let server = crate::credentials::serve(3600, 40);
