@@ -157,7 +157,15 @@ fn issue_12_a_refresh_only_plan_file_holds_no_changes() {
     let w = Workspace::example("quickstart");
     let plan = w.path().join("refresh.plan");
     let p = plan.to_str().unwrap();
-    w.run(&["plan", "--refresh-only", "--out", p]).expect(0);
+    let saved = w.run(&["plan", "--refresh-only", "--out", p]).expect(0);
+    // The hint runs from where this ran: with its `-C` (trial 3 F12).
+    assert!(
+        saved
+            .stderr
+            .contains(&format!("`planform -C {} apply {p}`", w.path().display())),
+        "{}",
+        saved.stderr
+    );
     let shown = w.run(&["show", p]).expect(0).stdout;
     assert!(!shown.contains("to create"), "{shown}");
     // Said for what it is (acceptance audit F6: it said "The cloud matches the manifests").

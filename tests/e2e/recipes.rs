@@ -477,7 +477,11 @@ plan "db" {
     // Not approved yet: the re-run has more than executing to do (it waits), so it is refused.
     let early = r.job("apply");
     assert_eq!(early.code, 1, "{}", early.log);
-    assert!(early.log.contains("::error::the reviewed plan is stale"), "{}", early.log);
+    assert!(
+        early.log.contains("::error::the reviewed plan is stale"),
+        "{}",
+        early.log
+    );
     let approved = r.run_planform(&["-C", "infra", "sandbox", "approve", &id]);
     assert!(
         approved.status.success(),
@@ -486,9 +490,18 @@ plan "db" {
     );
     let rerun = r.job("apply");
     ok(&rerun, "apply");
-    assert!(rerun.log.contains("Apply complete! 1 done"), "{}", rerun.log);
+    assert!(
+        rerun.log.contains("Apply complete! 1 done"),
+        "{}",
+        rerun.log
+    );
     let plan = r.run_planform(&["-C", "infra", "plan", "--detailed-exitcode"]);
-    assert_eq!(plan.status.code(), Some(0), "{}", String::from_utf8_lossy(&plan.stdout));
+    assert_eq!(
+        plan.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&plan.stdout)
+    );
 }
 
 #[test]

@@ -88,9 +88,13 @@ fn resolve(
     env: BTreeMap<String, String>,
     terminal: bool,
 ) -> Invocation {
-    // Colour follows the spec's rule exactly (a terminal, no --no-color, no NO_COLOR). A crate
-    // such as anstream would also honour CLICOLOR_FORCE and TERM, which would change the output.
-    let color = !cli.no_color && terminal && !env.contains_key("NO_COLOR");
+    // Colour only on a terminal (the spec), and not with --no-color, a NO_COLOR that is set and
+    // not empty (no-color.org), or TERM=dumb (a terminal that shows escapes as text). A crate
+    // such as anstream would also honour CLICOLOR_FORCE, which would colour logs the spec keeps
+    // plain.
+    let no_color_env = env.get("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let dumb = env.get("TERM").is_some_and(|t| t == "dumb");
+    let color = !cli.no_color && terminal && !no_color_env && !dumb;
     let sub = matches.subcommand().map(|(_, m)| m);
     let vars = match var_args(&cli.command) {
         Some(v) => sub.map(|m| var_options(v, m)).unwrap_or_default(),
@@ -232,6 +236,29 @@ mod tests {
             &[file("x.pfvars"), assign("a=1")],
         );
         check(&["fmt"], &[]);
+    }
+
+    /// Colour only on a terminal, and not with --no-color, a non-empty NO_COLOR (an empty one is
+    /// unset, as no-color.org says) or TERM=dumb (trial 3 F11).
+    #[test]
+    fn colour_follows_the_terminal_and_the_conventions() {
+        let colour = |args: &[&str], env: &[(&str, &str)], terminal: bool| {
+            let argv = std::iter::once("planform").chain(args.iter().copied());
+            let matches = Cli::command().get_matches_from(argv);
+            let cli = Cli::from_arg_matches(&matches).expect("parses");
+            let env = env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            resolve(cli, &matches, env, terminal).color
+        };
+        assert!(colour(&["plan"], &[], true));
+        assert!(!colour(&["plan"], &[], false));
+        assert!(!colour(&["--no-color", "plan"], &[], true));
+        assert!(!colour(&["plan"], &[("NO_COLOR", "1")], true));
+        assert!(colour(&["plan"], &[("NO_COLOR", "")], true));
+        assert!(!colour(&["plan"], &[("TERM", "dumb")], true));
+        assert!(colour(&["plan"], &[("TERM", "xterm-256color")], true));
     }
 
     #[test]

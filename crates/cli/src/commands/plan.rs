@@ -76,8 +76,9 @@ pub async fn run(inv: &Invocation, o: &Options<'_>) -> Result<u8> {
         file.refresh_only = o.refresh_only;
         crate::planfile::write(out, &file, &*ops::encryption(&ws.env)?)?;
         errln!(
-            "Saved the plan to {}; `planform apply {}` runs exactly these changes.",
+            "Saved the plan to {}; `planform {}apply {}` runs exactly these changes.",
             out.display(),
+            chdir(&inv.dir),
             out.display()
         );
     }
@@ -109,4 +110,14 @@ pub async fn run(inv: &Invocation, o: &Options<'_>) -> Result<u8> {
     } else {
         exit::OK
     })
+}
+
+/// The `-C DIR ` a hint's command needs to run from where this one ran: none for the current
+/// directory.
+fn chdir(dir: &std::path::Path) -> String {
+    if dir == std::path::Path::new(".") || dir.as_os_str().is_empty() {
+        String::new()
+    } else {
+        format!("-C {} ", dir.display())
+    }
 }

@@ -471,6 +471,24 @@ fn lower_plan_instance(
         }
     }
 
+    // Attributes written but without a value: their evaluation failed and was reported (for
+    // another instance too, as one error for the attribute), so no limit is checked on them.
+    let failed: Vec<SourceLocation> = [
+        ("name", name.is_none()),
+        ("description", description.is_none()),
+        ("product_id", product_id.is_none()),
+        ("product_version_id", product_version_id.is_none()),
+        ("portfolio_id", portfolio_id.is_none()),
+        (
+            "provisioned_product_name",
+            provisioned_product_name.is_none(),
+        ),
+        ("stack_region_id", stack_region_id.is_none()),
+    ]
+    .into_iter()
+    .filter(|(_, missing)| *missing)
+    .filter_map(|(n, _)| node.attr(n).map(|a| a.value_loc.clone()))
+    .collect();
     let provider = shared.provider.clone()?;
     let stack_region_id = match (stack_region_id, provider.kind) {
         (Some(s), _) => Some(s),
@@ -520,6 +538,7 @@ fn lower_plan_instance(
         .map(|d| d.anchor.clone())
         .collect();
     reported.extend(shared.failed_refs.iter().cloned());
+    reported.extend(failed);
     reported.extend(
         node.attrs
             .iter()

@@ -301,3 +301,28 @@ plan "a" {
         "#,
     );
 }
+
+/// Trial 3 F10: an attribute that fails to evaluate is reported once for all the instances of its
+/// block, and no instance reports a limit on the value it never got ("must be 1 to 128
+/// characters long, got 0" became false CI annotations).
+#[test]
+fn an_attribute_that_fails_for_every_instance_is_one_error_and_no_limit_errors() {
+    let e = lower_main(
+        r#"
+plan "y" {
+  for_each                 = toset(["a|b", "c`d", "e]f\"g"])
+  name                     = "y"
+  product_id               = "prod-sbxvpc0000001"
+  product_version_id       = "pv-sbxvpc0000001"
+  provisioned_product_name = "y-${md5(each.key)}"
+}
+"#,
+        &Inputs::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert_eq!(
+        e, "main.hcl:7:30: plan.y[\"a|b\"].provisioned_product_name: undefined function `md5`\n",
+        "{e}"
+    );
+}
