@@ -1008,3 +1008,31 @@ fn a_diff_refusal_ends_the_json_stream_as_a_diagnostic() {
         .unwrap()
         .contains("lifecycle.prevent_destroy forbids this destroy"));
 }
+
+/// Trial 3 F9: a markdown run that fails writes its error where its report would have gone
+/// (standard output, or the file of `drift --out`), so the job summary or the pull request's
+/// comment says why instead of staying blank; the exit code is still 1.
+#[test]
+fn a_failed_markdown_report_says_why() {
+    let w = Workspace::new();
+    w.write(
+        "main.hcl",
+        &(crate::alibaba_provider("http://127.0.0.1:9", 0) + &crate::counted_vpcs("net", "md-", 1)),
+    );
+    let run = |args: &[&str]| crate::Run::from(w.alibaba_command(args).output().unwrap());
+    let plan = run(&["plan", "--format", "markdown"]).expect(1);
+    assert!(
+        plan.stdout
+            .starts_with("### planform plan: failed\n\n```text\n")
+            && plan.stdout.contains("127.0.0.1:9"),
+        "{}",
+        plan.stdout
+    );
+    assert!(plan.stderr.contains("127.0.0.1:9"), "{}", plan.stderr);
+    run(&["drift", "--format", "markdown", "--out", "drift.md"]).expect(1);
+    let report = w.read("drift.md");
+    assert!(
+        report.starts_with("### planform drift: failed\n\n```text\n"),
+        "{report}"
+    );
+}

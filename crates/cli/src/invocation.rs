@@ -75,6 +75,20 @@ impl Invocation {
             )
     }
 
+    /// A markdown report (`plan` or `drift --format markdown`, to standard output or the file of
+    /// `drift --out`): a run that fails writes its error there, so a pull request's comment or a
+    /// job's summary says why rather than staying blank.
+    pub fn markdown_report(&self) -> Option<(&'static str, Option<PathBuf>)> {
+        if self.format != Format::Markdown {
+            return None;
+        }
+        match &self.command {
+            Command::Plan { .. } => Some(("plan", None)),
+            Command::Drift { out, .. } => Some(("drift", out.clone())),
+            _ => None,
+        }
+    }
+
     /// How long to wait for the state lock.
     pub fn lock_timeout(&self) -> Result<Duration> {
         parse_duration(&self.lock_timeout)

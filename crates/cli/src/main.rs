@@ -77,6 +77,7 @@ fn main() -> ExitCode {
         "planform started"
     );
     let streams_json = inv.streams_json();
+    let markdown_report = inv.markdown_report();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -96,6 +97,17 @@ fn main() -> ExitCode {
             tracing::error!(error = %chain(&e), "planform failed");
             if streams_json {
                 render::json::fatal(&chain(&e));
+            }
+            if let Some((command, file)) = &markdown_report {
+                let report = render::markdown::failure(command, &chain(&e));
+                match file {
+                    Some(f) => {
+                        if let Err(w) = std::fs::write(f, report) {
+                            errln!("error: cannot write {}: {w}", f.display());
+                        }
+                    }
+                    None => out!("{report}"),
+                }
             }
             errln!("{}", error_lines(&e));
             ExitCode::from(exit::ERROR)

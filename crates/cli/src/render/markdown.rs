@@ -293,6 +293,14 @@ fn moves(cs: &ChangeSet, room: usize) -> String {
     out
 }
 
+/// A run that failed, as markdown: its error in a code block no text can close.
+pub fn failure(command: &str, error: &str) -> String {
+    let error = super::escape::text(error);
+    let longest = error.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest.max(2) + 1);
+    format!("### planform {command}: failed\n\n{fence}text\n{error}\n{fence}\n")
+}
+
 /// A change set as markdown within `budget`.
 pub fn changes(cs: &ChangeSet, budget: &Budget) -> String {
     let mut head = String::from("### planform plan\n\n");

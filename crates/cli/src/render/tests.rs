@@ -1062,3 +1062,15 @@ fn a_markdown_drift_report_of_unmanaged_plans_only_does_not_advise_apply() {
     );
     assert!(mixed.contains("leaves unmanaged plans alone"), "{mixed}");
 }
+
+/// A failed run's markdown: its error in a code block that no text of the error can close.
+#[test]
+fn a_failure_in_markdown_cannot_close_its_code_block() {
+    let md = markdown::failure("plan", "bad ``` and ```` fence\u{1b}[31m");
+    assert!(
+        md.starts_with("### planform plan: failed\n\n`````text\n"),
+        "{md}"
+    );
+    assert!(md.ends_with("\n`````\n"), "{md}");
+    assert!(inert(&md), "{md}");
+}
