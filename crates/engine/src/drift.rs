@@ -104,32 +104,11 @@ pub fn drift(
                 } else {
                     m.applied.as_ref()
                 };
-                if let Some(applied) = reference {
-                    let mut now = l.inputs.clone();
-                    now = planform_model::ownership::strip(now);
-                    // A portfolio planform left to the cloud is the cloud's choice, not drift.
-                    if applied.portfolio_id.is_none() {
-                        now.portfolio_id = None;
-                    }
-                    let applied = &with_sensitive_reference(desired, address, m, applied, &mut now);
-                    let shape = desired
-                        .plans
-                        .get(address)
-                        .cloned()
-                        .unwrap_or_else(|| placeholder(address, m));
-                    let mut shape = shape;
-                    shape.ignore_changes.clear();
-                    shape.sensitive_parameters = m.sensitive_parameters.clone();
-                    let diffs: Vec<AttrDiff> = compare(
-                        &shape,
-                        &now,
-                        applied,
-                        capabilities_of(capabilities, &m.provider),
-                    )
-                    .into_iter()
-                    .filter(|d| !ignored(&a, Some(&d.path)))
-                    .collect();
-                    changed = diffs;
+                if let Some(reference) = reference {
+                    changed = differences(desired, address, m, reference, l, capabilities)
+                        .into_iter()
+                        .filter(|d| !ignored(&a, Some(&d.path)))
+                        .collect();
                 }
                 if failed {
                     // A failed plan that differs from what was applied is an update that did
@@ -214,33 +193,14 @@ pub fn drift(
         if ignored(&a, None) {
             continue;
         }
-        let mut now = planform_model::ownership::strip(p.inputs.clone());
         let diffs: Vec<AttrDiff> = match &m.applied {
-            Some(applied) => {
-                if applied.portfolio_id.is_none() {
-                    now.portfolio_id = None;
-                }
-                let applied = &with_sensitive_reference(desired, address, m, applied, &mut now);
-                let mut shape = desired
-                    .plans
-                    .get(address)
-                    .cloned()
-                    .unwrap_or_else(|| placeholder(address, m));
-                shape.ignore_changes.clear();
-                shape.sensitive_parameters = m.sensitive_parameters.clone();
-                compare(
-                    &shape,
-                    &now,
-                    applied,
-                    capabilities_of(capabilities, &m.provider),
-                )
+            Some(applied) => differences(desired, address, m, applied, p, capabilities)
                 .into_iter()
                 // What the product runs with; the other plan's own name and description are
                 // not the product's.
                 .filter(|d| d.path.starts_with("parameters") || d.path == "product_version_id")
                 .filter(|d| !ignored(&a, Some(&d.path)))
-                .collect()
-            }
+                .collect(),
             None => vec![],
         };
         let paths: Vec<&str> = diffs.iter().map(|d| d.path.as_str()).collect();
@@ -274,6 +234,37 @@ pub fn drift(
     }
     out.sort_by(|a, b| (&a.address, a.kind).cmp(&(&b.address, b.kind)));
     out
+}
+
+/// How the live plan `l` of `address` differs from `reference` (what was applied, or sent):
+/// compared as the diff compares, with the plan's ownership tags left out, a portfolio planform
+/// left to the cloud taken as the cloud's choice, and sensitive values compared where known.
+fn differences(
+    desired: &DesiredState,
+    address: &Address,
+    m: &ManagedPlan,
+    reference: &planform_model::PlanInputs,
+    l: &planform_model::LivePlan,
+    capabilities: &BTreeMap<ProviderRef, Capabilities>,
+) -> Vec<AttrDiff> {
+    let mut now = planform_model::ownership::strip(l.inputs.clone());
+    if reference.portfolio_id.is_none() {
+        now.portfolio_id = None;
+    }
+    let reference = &with_sensitive_reference(desired, address, m, reference, &mut now);
+    let mut shape = desired
+        .plans
+        .get(address)
+        .cloned()
+        .unwrap_or_else(|| placeholder(address, m));
+    shape.ignore_changes.clear();
+    shape.sensitive_parameters = m.sensitive_parameters.clone();
+    compare(
+        &shape,
+        &now,
+        reference,
+        capabilities_of(capabilities, &m.provider),
+    )
 }
 
 /// The `--ignore` entries (`ADDR` or `ADDR.ATTR`) that name no address drift knows: none of the
