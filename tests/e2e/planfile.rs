@@ -274,9 +274,25 @@ fn issue_16_a_plan_file_applies_only_to_the_state_it_was_made_for() {
         assert!(!dir.path().join(".planform/state.json").exists());
         assert!(!dir.path().join("elsewhere.json").exists());
     }
-    // A copy of the same manifests (a fresh clone, as a CI apply job has) takes it.
+    // A copy of the same manifests (a fresh clone, as a CI apply job has) takes it, but not a
+    // file made from no state by an older planform, which has no digest to tie it anywhere.
     let clone = Workspace::new();
     clone.write("main.hcl", &main);
+    let mut legacy: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&plan).unwrap()).unwrap();
+    legacy.as_object_mut().unwrap().remove("manifests").unwrap();
+    clone.write("legacy.plan", &legacy.to_string());
+    let legacy_path = clone.path().join("legacy.plan");
+    let refused = clone
+        .run(&["apply", legacy_path.to_str().unwrap()])
+        .expect(1);
+    assert!(
+        refused
+            .stderr
+            .contains("was made by an older planform from no state"),
+        "{}",
+        refused.stderr
+    );
     clone.run(&["apply", p]).expect(0);
     clone.run(&["plan", "--detailed-exitcode"]).expect(0);
     // Where it was made, a manifest edited since refuses it too.

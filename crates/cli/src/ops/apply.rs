@@ -223,7 +223,7 @@ pub async fn open_planfile(
             .map_err(|e| anyhow!("cannot read the manifests in {}: {e}", inv.dir.display()))?;
         if here != *made_from {
             bail!(
-                "{} was made from other manifests than those in {} (they changed since, or it was made in another directory); run `planform plan` again",
+                "{} is stale: it was made from other manifests than those in {} (they changed since, or it was made in another directory); run `planform plan` again",
                 file.display(),
                 inv.dir.display()
             );
@@ -235,6 +235,9 @@ pub async fn open_planfile(
         Some(s) if s.lineage != pf.lineage => bail!("{} is stale: it was made for another state (lineage {}, {} has {}); run `planform plan` again", file.display(), pf.lineage, store.describe(), s.lineage),
         Some(s) if s.serial != pf.serial => bail!("{} is stale: the state changed since it was made (serial {} -> {}); run `planform plan` again", file.display(), pf.serial, s.serial),
         Some(s) => (s, true),
+        // Made from no state: only the manifests' digest ties it to this directory, and a file
+        // of an older planform has none.
+        None if pf.serial == 0 && pf.manifests.is_none() => bail!("{} was made by an older planform from no state, and records no digest of its manifests to tie it to {}; run `planform plan` again", file.display(), inv.dir.display()),
         None if pf.serial == 0 => (State::new(&pf.workspace, pf.lineage.clone()), false),
         None => bail!("{} is stale: it was made from a state that no longer exists in {}", file.display(), store.describe()),
     };
