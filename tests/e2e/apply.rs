@@ -528,7 +528,8 @@ plan "net" {{
     w.write("main.hcl", &manifest("10.9.0.0/16"));
     let mut child = w
         .command(&["apply", "--auto-approve"])
-        .env("PLANFORM_SANDBOX_EXECUTE_MS", "500")
+        // Long enough that the interrupt lands while it executes, however slow the machine.
+        .env("PLANFORM_SANDBOX_EXECUTE_MS", "3000")
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -569,7 +570,8 @@ plan "net" {{
             started.elapsed().as_secs() < 60,
             "the execution never ended"
         );
-        std::thread::yield_now();
+        // A pause between polls of the store (each opens it), not a wait for anything.
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
     let again = w.run(&["apply", "--auto-approve"]).expect(0);
     assert!(again.stdout.contains("No changes."), "{}", again.stdout);

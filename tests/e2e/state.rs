@@ -146,32 +146,8 @@ fn issue_13_two_applies_on_one_workspace() {
         refused.contains(&format!("locked by pid {}", first.id())) && refused.contains("(apply)"),
         "{refused}"
     );
-    // A wait that runs out says so (trial 3 F7: it only advised to wait).
-    let gave_up = run(&["plan", "--lock-timeout", "1ms"]).expect(1).stderr;
-    assert!(
-        gave_up.contains("the state lock stayed held for the whole --lock-timeout (0.001s)")
-            && gave_up.contains(&format!("locked by pid {}", first.id())),
-        "{gave_up}"
-    );
-    // A JSON stream that waits for the lock has said it is alive first (trial 3 F6: nothing was
-    // written until the lock was taken).
-    let mut watcher = w
-        .alibaba_command(&["plan", "--format", "json", "--lock-timeout", "10m"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stream = std::io::BufReader::new(watcher.stdout.take().unwrap());
-    let mut first_line = String::new();
-    std::io::BufRead::read_line(&mut stream, &mut first_line).unwrap();
-    assert!(first_line.contains("\"type\":\"version\""), "{first_line}");
-    assert!(
-        first.try_wait().unwrap().is_none(),
-        "written while the first apply still held the lock"
-    );
     let waited = run(&["apply", "--auto-approve", "--lock-timeout", "10m"]).expect(0);
     assert!(first.wait().unwrap().success());
-    std::io::Read::read_to_end(&mut stream, &mut Vec::new()).unwrap();
-    assert!(watcher.wait().unwrap().success());
     assert!(
         waited.stdout.contains("No changes"),
         "the waiting apply ran after the first one: {}",
@@ -181,6 +157,41 @@ fn issue_13_two_applies_on_one_workspace() {
         w.run(&["state", "list"]).expect(0).stdout.lines().count(),
         6
     );
+}
+
+/// Trial 3 F6 and F7: a JSON run waiting for the state lock has written its `version` line (it
+/// wrote nothing until it had the lock), and a wait that runs out says so. The test holds the
+/// lock itself, so nothing depends on how long another run takes.
+#[test]
+fn a_run_waiting_for_the_lock_says_it_is_alive_and_a_wait_run_out_says_so() {
+    let w = Workspace::example("quickstart");
+    let backend = LocalBackend::new(w.path().join(".planform/state.json"));
+    let rt = runtime();
+    let held = rt
+        .block_on(backend.lock("test", std::time::Duration::ZERO))
+        .unwrap();
+    let gave_up = w.run(&["plan", "--lock-timeout", "1ms"]).expect(1).stderr;
+    assert!(
+        gave_up.contains("the state lock stayed held for the whole --lock-timeout (0.001s)")
+            && gave_up.contains(&format!("locked by pid {}", std::process::id())),
+        "{gave_up}"
+    );
+    let mut watcher = w
+        .command(&["plan", "--format", "json", "--lock-timeout", "10m"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stream = std::io::BufReader::new(watcher.stdout.take().unwrap());
+    let mut first_line = String::new();
+    std::io::BufRead::read_line(&mut stream, &mut first_line).unwrap();
+    assert!(first_line.contains("\"type\":\"version\""), "{first_line}");
+    // Written while this test holds the lock: the run cannot have taken it.
+    assert!(watcher.try_wait().unwrap().is_none());
+    rt.block_on(held.release()).unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut rest).unwrap();
+    assert!(watcher.wait().unwrap().success(), "{rest}");
+    assert!(rest.contains("\"type\":\"change_summary\""), "{rest}");
 }
 
 /// `-C DIR` names where the manifests are; a path a command is given is relative to the current

@@ -102,7 +102,9 @@ fn main() -> ExitCode {
                 let report = render::markdown::failure(command, &chain(&e));
                 match file {
                     Some(f) => {
-                        if let Err(w) = std::fs::write(f, report) {
+                        let written =
+                            planform_state::write_atomically_with_mode(f, report.as_bytes(), 0o644);
+                        if let Err(w) = written {
                             errln!("error: cannot write {}: {w}", f.display());
                         }
                     }

@@ -100,6 +100,8 @@ impl ManagedPlan {
         if self.plan_id != live.id {
             let old = std::mem::replace(&mut self.plan_id, live.id.clone());
             self.history.push(old);
+            // What was sent belonged to the plan before.
+            self.asked = None;
         }
         self.pending_token = None;
         self.status = live.raw_status.clone();

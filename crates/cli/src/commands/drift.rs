@@ -58,7 +58,9 @@ pub async fn run(inv: &Invocation, out: Option<&Path>, ignore: &[String]) -> Res
     }
     sink.drift(&items, &ws.desired.workspace);
     if let Some(f) = out {
-        std::fs::write(f, target.contents())
+        // A report a later step reads: whole or not at all, and not through a link planted
+        // at its path.
+        planform_state::write_atomically_with_mode(f, target.contents().as_bytes(), 0o644)
             .with_context(|| format!("cannot write {}", f.display()))?;
         errln!(
             "{} drift item{} written to {}",

@@ -98,25 +98,26 @@ pub async fn execute(
             // interrupt too, as Terraform takes it; a second signal of either kind ends at once.
             let mut terminate =
                 tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            // The exit status a signal's default action gives: 130 for SIGINT, 143 for SIGTERM.
             let mut signalled = async || match terminate.as_mut() {
                 Some(t) => tokio::select! {
-                    r = tokio::signal::ctrl_c() => r.is_ok(),
-                    r = t.recv() => r.is_some(),
+                    r = tokio::signal::ctrl_c() => r.is_ok().then_some(130),
+                    r = t.recv() => r.map(|()| 143),
                 },
-                None => tokio::signal::ctrl_c().await.is_ok(),
+                None => tokio::signal::ctrl_c().await.is_ok().then_some(130),
             };
-            if signalled().await {
+            if signalled().await.is_some() {
                 errln!(
-                    "Interrupt received: starting nothing new and no longer waiting (plans go on in the cloud; the next apply picks them up); requests under way finish and are recorded. Ctrl-C again exits at once."
+                    "Interrupt received: starting nothing new and no longer waiting (plans go on in the cloud; the next apply picks them up); requests under way finish and are recorded. A second interrupt (Ctrl-C, SIGTERM) exits at once."
                 );
                 flag.trigger();
-                if signalled().await {
+                if let Some(status) = signalled().await {
                     // As safe as a crash: every create's token is recorded before it is sent,
                     // and the next run adopts what it made by its ownership tags.
                     errln!(
                         "Second interrupt: exiting now. The next apply adopts anything sent but not yet recorded."
                     );
-                    std::process::exit(130);
+                    std::process::exit(status);
                 }
             }
         });

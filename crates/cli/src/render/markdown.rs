@@ -293,9 +293,19 @@ fn moves(cs: &ChangeSet, room: usize) -> String {
     out
 }
 
-/// A run that failed, as markdown: its error in a code block no text can close.
+/// A run that failed, as markdown: its error in a code block no text can close, cut to fit the
+/// smallest budget.
 pub fn failure(command: &str, error: &str) -> String {
-    let error = super::escape::text(error);
+    let mut error = super::escape::text(error);
+    let room = MIN_LIMIT - 200;
+    if error.len() > room {
+        let mut cut = room;
+        while !error.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        error.truncate(cut);
+        error.push_str(" … (cut: the whole error is in the job's log)");
+    }
     let longest = error.split(|c| c != '`').map(str::len).max().unwrap_or(0);
     let fence = "`".repeat(longest.max(2) + 1);
     format!("### planform {command}: failed\n\n{fence}text\n{error}\n{fence}\n")

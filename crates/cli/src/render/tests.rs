@@ -1073,4 +1073,8 @@ fn a_failure_in_markdown_cannot_close_its_code_block() {
     );
     assert!(md.ends_with("\n`````\n"), "{md}");
     assert!(inert(&md), "{md}");
+    // However long the error, the report fits the smallest budget.
+    let long = markdown::failure("drift", &"x".repeat(100_000));
+    assert!(long.len() <= markdown::MIN_LIMIT, "{}", long.len());
+    assert!(long.contains("(cut: the whole error is in the job's log)"));
 }
