@@ -88,12 +88,7 @@ pub fn drift(
             Some(LiveEntry::Present(l))
                 if l.status.in_progress() && crate::diff::asked_is_live(m, l) => {}
             Some(LiveEntry::Present(l)) => {
-                let failed = matches!(
-                    l.status,
-                    PlanStatus::ExecuteFailed
-                        | PlanStatus::ApplicationRejected
-                        | PlanStatus::PreviewFailed
-                );
+                let failed = l.status.failed();
                 let mut changed = vec![];
                 // What the plan is compared with: what was applied, or, for a plan planform
                 // sent that the cloud accepted but the run ended before recording, what was
@@ -112,8 +107,8 @@ pub fn drift(
                 }
                 if failed {
                     // A failed plan that differs from what was applied is an update that did
-                    // not take (the state's own plan: planform sent it), not a change made
-                    // outside planform; its differences go with its status.
+                    // not take (whoever sent it: planform, or someone who updated this plan),
+                    // so its differences go with its status, not a change of the product.
                     let why = l
                         .status_message
                         .as_deref()
@@ -453,8 +448,8 @@ mod tests {
     fn a_failed_update_is_its_status_not_a_change_outside_planform() {
         let address = Address::new("app");
         let applied = plan(None);
-        let mut asked = applied.inputs.clone();
-        asked.product_version_id = "pv-old".into();
+        let mut live_inputs = applied.inputs.clone();
+        live_inputs.product_version_id = "pv-old".into();
         let mut state = State::new("ws", "lin".into());
         let mut m = planform_state::ManagedPlan::new(applied.provider.clone(), "plan-2");
         m.applied = Some(applied.inputs.clone());
@@ -465,7 +460,7 @@ mod tests {
                 address.clone(),
                 LiveEntry::Present(planform_model::LivePlan {
                     id: "plan-2".into(),
-                    inputs: asked.clone(),
+                    inputs: live_inputs.clone(),
                     operation_type: planform_model::OperationType::UpdateProvisionedProduct,
                     status,
                     raw_status: status.to_string(),
@@ -513,6 +508,40 @@ mod tests {
             found[0].message,
             "changed outside planform: product_version_id"
         );
+
+        // Trial 3 F1, F4: the same plan with what planform sent for it recorded (`asked`), the
+        // run ended before recording it as applied: planform's own, in flight or accepted, so
+        // no drift; a failed one still reports what did not take.
+        let mut sent = state.clone();
+        sent.plans.get_mut(&address).unwrap().asked = Some(live_inputs.clone());
+        let run_sent = |status| {
+            drift(
+                &desired,
+                &sent,
+                &live_as(status),
+                &Products::new(),
+                &[],
+                &caps,
+            )
+        };
+        assert!(run_sent(PlanStatus::ExecuteInProgress).is_empty());
+        assert!(run_sent(PlanStatus::PreviewSuccess).is_empty());
+        assert!(run_sent(PlanStatus::ExecuteSuccess).is_empty());
+        let found = run_sent(PlanStatus::PreviewFailed);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].kind, DriftKind::Status);
+        assert_eq!(found[0].diffs[0].path, "product_version_id");
+        // What was sent for another plan is not this one's.
+        sent.plans.get_mut(&address).unwrap().plan_id = "plan-1".into();
+        let found = drift(
+            &desired,
+            &sent,
+            &live_as(PlanStatus::PreviewSuccess),
+            &Products::new(),
+            &[],
+            &caps,
+        );
+        assert_eq!(found.len(), 1, "{found:?}");
     }
 
     /// Issue 16 (5): the state keeps no digest of a sensitive value. Without encryption it keeps

@@ -82,6 +82,15 @@ impl PlanStatus {
         })
     }
 
+    /// Ended without doing what it was for: its preview failed, its review rejected it, or its
+    /// execution failed.
+    pub fn failed(self) -> bool {
+        matches!(
+            self,
+            PlanStatus::PreviewFailed | PlanStatus::ApplicationRejected | PlanStatus::ExecuteFailed
+        )
+    }
+
     pub fn in_progress(self) -> bool {
         matches!(
             self,

@@ -368,7 +368,7 @@ fn record_queued<'a>(
     l: &LivePlan,
     applied: Option<&PlanInputs>,
     outputs: Option<BTreeMap<String, String>>,
-    sent: Option<&PlanInputs>,
+    asked: Option<&PlanInputs>,
 ) -> Recorded<'a> {
     Box::pin(ctx.update_queued(&change.address, |s| {
         let m = s.observe(&change.address, &change.provider, l);
@@ -384,7 +384,7 @@ fn record_queued<'a>(
             m.applied = Some(ownership::strip(a.clone()));
             m.asked = None;
         }
-        if let Some(a) = sent {
+        if let Some(a) = asked {
             // What this run sent for the plan the cloud just answered with, until accepted.
             m.asked = Some(ownership::strip(a.clone()));
         }
