@@ -88,18 +88,7 @@ pub fn sts_endpoint(region: &str, endpoint: &str, env: &BTreeMap<String, String>
 
 /// Whether `endpoint` is Alibaba Cloud's own (`*.aliyuncs.com`).
 fn is_alibaba_endpoint(endpoint: &str) -> bool {
-    host_of(endpoint).ends_with(".aliyuncs.com")
-}
-
-/// The lower-case host of a URL.
-fn host_of(endpoint: &str) -> String {
-    endpoint
-        .split_once("://")
-        .map_or(endpoint, |(_, rest)| rest)
-        .split(['/', ':'])
-        .next()
-        .unwrap_or_default()
-        .to_ascii_lowercase()
+    crate::host_of(endpoint).ends_with(".aliyuncs.com")
 }
 
 /// One API the client calls: where, as which host it signs, and which version.
@@ -1006,7 +995,7 @@ pub fn caller_account(body: &Value) -> Result<String, ProviderError> {
 /// (`servicecatalog[-vpc].<region>.aliyuncs.com`: the public and the VPC endpoint are one
 /// location), or the endpoint itself when it is not Alibaba Cloud's (a sandbox server).
 fn location(endpoint: &str) -> String {
-    let host = host_of(endpoint);
+    let host = crate::host_of(endpoint);
     match host
         .strip_suffix(".aliyuncs.com")
         .map(|h| h.split('.').collect::<Vec<_>>())

@@ -64,13 +64,7 @@ impl std::fmt::Debug for AwsClient {
 
 /// Whether `endpoint` is AWS's own (`*.amazonaws.com`, FIPS and dual-stack included).
 fn is_aws_endpoint(endpoint: &str) -> bool {
-    let host = endpoint
-        .split_once("://")
-        .map_or(endpoint, |(_, rest)| rest)
-        .split(['/', ':'])
-        .next()
-        .unwrap_or_default()
-        .to_ascii_lowercase();
+    let host = crate::host_of(endpoint);
     host.ends_with(".amazonaws.com") || host.ends_with(".amazonaws.com.cn")
 }
 

@@ -15,3 +15,15 @@ pub use alibaba::{AlibabaClient, AlibabaOptions};
 pub use aws::{AwsClient, AwsOptions};
 pub use credentials::{AlibabaCredentials, CredentialError, CredentialProvider};
 pub use retry::{RateLimit, RetryPolicy};
+
+/// The lower-case host of an endpoint URL (`https://Host:443/path` → `host`): what tells a
+/// cloud's own endpoint from another (a sandbox server).
+fn host_of(endpoint: &str) -> String {
+    endpoint
+        .split_once("://")
+        .map_or(endpoint, |(_, rest)| rest)
+        .split(['/', ':'])
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase()
+}
