@@ -14,7 +14,7 @@ use planform_model::{
     Address, DesiredPlan, DesiredState, PlanFilter, PlanInputs, PlanService, ProviderKind,
     ProviderRef, Sensitive,
 };
-use planform_sandbox::server::{serve, AccessKey, ServerConfig};
+use planform_sandbox::server::{serve_on_loopback, AccessKey, ServerConfig};
 use planform_sandbox::{store::Store, Catalog, CreatePlan, Sandbox, Settings, SystemClock};
 use planform_state::{ManagedPlan, State};
 
@@ -99,14 +99,14 @@ async fn bench(n: usize, rounds: usize) {
             }
         }
         println!("{n} plans, each updated {rounds} times ({} in the cloud), created in the sandbox in {:.1} s", n * (rounds + 1), t.elapsed().as_secs_f64());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let endpoint = format!("http://{}", listener.local_addr().unwrap());
         let config = ServerConfig {
             keys: vec![AccessKey::parse("bench:secret").unwrap()],
             latency: Duration::from_millis(20),
             ..ServerConfig::default()
         };
-        tokio::spawn(serve(listener, Arc::new(Mutex::new(sb)), config));
+        let endpoint = serve_on_loopback(Arc::new(Mutex::new(sb)), config)
+            .await
+            .unwrap();
         let client = || {
             Arc::new(
                 AlibabaClient::new(

@@ -9,7 +9,7 @@ use planform_model::{
     ErrorKind, NewPlan, OperationType, PlanFilter, PlanInputs, PlanService, PlanStatus, PlanUpdate,
     Sensitive,
 };
-use planform_sandbox::server::{serve, AccessKey, ServerConfig};
+use planform_sandbox::server::{serve_on_loopback, AccessKey, ServerConfig};
 use planform_sandbox::{store::Store, Catalog, Sandbox, Settings, SystemClock};
 
 async fn start(config: ServerConfig) -> (String, Arc<Mutex<Sandbox>>) {
@@ -25,14 +25,11 @@ async fn start(config: ServerConfig) -> (String, Arc<Mutex<Sandbox>>) {
     )
     .unwrap();
     let sb = Arc::new(Mutex::new(sb));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
     let config = ServerConfig {
         keys: vec![AccessKey::parse("testid:testsecret").unwrap()],
         ..config
     };
-    tokio::spawn(serve(listener, sb.clone(), config));
-    (format!("http://{addr}"), sb)
+    (serve_on_loopback(sb.clone(), config).await.unwrap(), sb)
 }
 
 fn client(endpoint: &str, secret: &str, retry: RetryPolicy, rps: Option<f64>) -> AlibabaClient {

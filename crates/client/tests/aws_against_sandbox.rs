@@ -9,7 +9,7 @@ use planform_client::AwsClient;
 use planform_model::{
     ErrorKind, NewPlan, OperationType, PlanFilter, PlanInputs, PlanService, PlanStatus,
 };
-use planform_sandbox::server::{serve, AccessKey, ServerConfig};
+use planform_sandbox::server::{serve_on_loopback, AccessKey, ServerConfig};
 use planform_sandbox::{store::Store, Catalog, Sandbox, Settings, SystemClock};
 
 async fn start() -> String {
@@ -24,17 +24,13 @@ async fn start() -> String {
         Store::memory(),
     )
     .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(serve(
-        listener,
-        Arc::new(Mutex::new(sb)),
-        ServerConfig {
-            keys: vec![AccessKey::parse("testid:testsecret").unwrap()],
-            ..ServerConfig::default()
-        },
-    ));
-    format!("http://{addr}")
+    let config = ServerConfig {
+        keys: vec![AccessKey::parse("testid:testsecret").unwrap()],
+        ..ServerConfig::default()
+    };
+    serve_on_loopback(Arc::new(Mutex::new(sb)), config)
+        .await
+        .unwrap()
 }
 
 fn client(endpoint: &str, secret: &str) -> AwsClient {

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use planform_client::{AlibabaClient, AlibabaCredentials, AlibabaOptions};
 use planform_model::{ErrorKind, PlanService, Sensitive};
-use planform_sandbox::server::{serve, AccessKey, ServerConfig};
+use planform_sandbox::server::{serve_on_loopback, AccessKey, ServerConfig};
 use planform_sandbox::{store::Store, Catalog, CreatePlan, Sandbox, Settings, SystemClock};
 
 /// A server whose previews and executions end at once, with `products` launched products
@@ -42,14 +42,15 @@ async fn start(products: usize) -> (String, Arc<Mutex<Sandbox>>, Vec<String>) {
         ids.push(done.provisioned_product_id);
     }
     let sb = Arc::new(Mutex::new(sb));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
     let config = ServerConfig {
         keys: vec![AccessKey::parse("testid:testsecret").unwrap()],
         ..ServerConfig::default()
     };
-    tokio::spawn(serve(listener, sb.clone(), config));
-    (format!("http://{addr}"), sb, ids)
+    (
+        serve_on_loopback(sb.clone(), config).await.unwrap(),
+        sb,
+        ids,
+    )
 }
 
 fn client(endpoint: &str) -> AlibabaClient {

@@ -13,7 +13,7 @@ use planform_client::{AlibabaClient, AlibabaCredentials, AlibabaOptions, Credent
 use planform_model::{
     ErrorKind, NewPlan, OperationType, PlanFilter, PlanInputs, PlanService, PlanStatus, Sensitive,
 };
-use planform_sandbox::server::{serve, AccessKey, ServerConfig};
+use planform_sandbox::server::{serve_on_loopback, AccessKey, ServerConfig};
 use planform_sandbox::{
     store::Store, Catalog, Clock as _, ManualClock, Sandbox, Settings, SystemClock,
 };
@@ -39,16 +39,15 @@ impl Server {
 async fn start(ttl: Option<Duration>, settings: Settings) -> Server {
     let clock = Arc::new(ManualClock::new(SystemClock.now_ms()));
     let sb = Sandbox::new(Catalog::demo(), settings, clock.clone(), Store::memory()).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
     let config = ServerConfig {
         keys: vec![AccessKey::parse("testid:testsecret").unwrap()],
         credentials_ttl: ttl,
         ..ServerConfig::default()
     };
-    tokio::spawn(serve(listener, Arc::new(Mutex::new(sb)), config));
     Server {
-        endpoint: format!("http://{addr}"),
+        endpoint: serve_on_loopback(Arc::new(Mutex::new(sb)), config)
+            .await
+            .unwrap(),
         clock,
     }
 }

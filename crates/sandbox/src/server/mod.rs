@@ -317,6 +317,19 @@ async fn handle(
     })
 }
 
+/// Serves `sandbox` on a free loopback port from a task of the current runtime, as `sandbox serve`
+/// would, and returns its endpoint (`http://127.0.0.1:PORT`): what the clients' tests and
+/// benchmarks talk to in process.
+pub async fn serve_on_loopback(
+    sandbox: Arc<Mutex<Sandbox>>,
+    config: ServerConfig,
+) -> std::io::Result<String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let endpoint = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(serve(listener, sandbox, config));
+    Ok(endpoint)
+}
+
 /// Serves for ever (see [`Limits`] for how connections are bounded).
 pub async fn serve(
     listener: tokio::net::TcpListener,
