@@ -145,23 +145,38 @@ pub fn load(
 /// variable files are left out: they may hold sensitive values, and a plan file keeps no digest
 /// of a secret (docs/security.md); a plan file holds the values it was made with anyway.
 pub fn sources_digest(dir: &Path) -> std::io::Result<String> {
-    use sha2::{Digest, Sha256};
     let mut names: Vec<String> = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok())
         .filter_map(|e| e.file_name().into_string().ok())
         .filter(|n| n.ends_with(".hcl"))
         .collect();
     names.sort();
-    let mut hash = Sha256::new();
     let mut total = 0;
-    for name in names {
-        let text = read_bounded(&dir.join(&name), Kind::RegularFile, &mut total)?;
-        for part in [name.as_bytes(), text.as_bytes()] {
+    let files = names
+        .into_iter()
+        .map(|name| {
+            let text = read_bounded(&dir.join(&name), Kind::RegularFile, &mut total)?;
+            Ok(SourceFile::new(name, text))
+        })
+        .collect::<std::io::Result<Vec<_>>>()?;
+    Ok(manifests_digest(&files))
+}
+
+/// The digest of these manifests (see [`sources_digest`]): their names and texts, in name order.
+/// [`lower`] gives it for what it lowered ([`Loaded::manifests_digest`]), so a plan records the
+/// digest of the very texts it was made from, read once.
+pub fn manifests_digest(files: &[SourceFile]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut sorted: Vec<&SourceFile> = files.iter().collect();
+    sorted.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut hash = Sha256::new();
+    for f in sorted {
+        for part in [f.name.as_bytes(), f.text.as_bytes()] {
             hash.update((part.len() as u64).to_le_bytes());
             hash.update(part);
         }
     }
-    Ok(format!("sha256:{:x}", hash.finalize()))
+    format!("sha256:{:x}", hash.finalize())
 }
 
 /// What a file read may be.
@@ -247,6 +262,10 @@ mod tests {
         std::fs::remove_file(dir.path().join("main.hcl")).unwrap();
         std::fs::write(dir.path().join("other.hcl"), "locals { }\n").unwrap();
         assert_ne!(digest(), edited);
+        // What a load lowered has the digest the directory has (a plan records the one, apply
+        // compares it with the other).
+        let loaded = load(dir.path(), &[], &BTreeMap::new()).unwrap();
+        assert_eq!(loaded.manifests_digest, digest());
     }
 
     /// A manifest that is not a regular file (a FIFO: reading it would wait for a writer for

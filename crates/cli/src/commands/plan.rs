@@ -72,7 +72,7 @@ pub async fn run(inv: &Invocation, o: &Options<'_>) -> Result<u8> {
         } else {
             changes.clone()
         };
-        let mut file = ops::plan_file(&ws, &session, &saved)?;
+        let mut file = ops::plan_file(&ws, &session, &saved);
         file.refresh_only = o.refresh_only;
         crate::planfile::write(out, &file, &*ops::encryption(&ws.env)?)?;
         errln!(

@@ -292,7 +292,7 @@ pub async fn open_planfile(
 const PG_STATE_PREFIX: &str = "pg:";
 
 /// The plan file `plan --out` saves: the change set stamped with the state and live plans.
-pub fn plan_file(ws: &Workspace, session: &Session, changes: &ChangeSet) -> Result<PlanFile> {
+pub fn plan_file(ws: &Workspace, session: &Session, changes: &ChangeSet) -> PlanFile {
     let fingerprints =
         planform_engine::fingerprints(&session.live, changes.changes.iter().map(|c| &c.address));
     let state_path = match &ws.desired.backend {
@@ -301,9 +301,7 @@ pub fn plan_file(ws: &Workspace, session: &Session, changes: &ChangeSet) -> Resu
             format!("{PG_STATE_PREFIX}{schema_name}")
         }
     };
-    let manifests = planform_manifest::sources_digest(&ws.dir)
-        .map_err(|e| anyhow!("cannot read the manifests in {}: {e}", ws.dir.display()))?;
-    Ok(PlanFile {
+    PlanFile {
         workspace: ws.desired.workspace.clone(),
         state_path,
         lineage: session.state.lineage.clone(),
@@ -312,8 +310,8 @@ pub fn plan_file(ws: &Workspace, session: &Session, changes: &ChangeSet) -> Resu
         fingerprints,
         providers: ws.desired.providers.values().cloned().collect(),
         refresh_only: false,
-        manifests: Some(manifests),
-    })
+        manifests: Some(ws.manifests_digest.clone()),
+    }
 }
 
 /// `plan --cloud-preview`: creates or updates the cloud plans without executing them, waits for

@@ -25,6 +25,8 @@ pub struct Workspace {
     pub dir: PathBuf,
     pub env: BTreeMap<String, String>,
     pub desired: DesiredState,
+    /// The digest of the manifests `desired` was lowered from, as read (a plan file records it).
+    pub manifests_digest: String,
     pub backend: Box<dyn Backend>,
 }
 
@@ -46,29 +48,21 @@ impl Workspace {
     /// The manifests alone, their warnings or errors given to `sink` (`validate`, `graph`
     /// without `--plan`: no state, so no backend configuration such as `PG_CONN_STR` is needed).
     pub fn manifests(inv: &Invocation, sink: &dyn Sink) -> Option<DesiredState> {
-        match planform_manifest::load(&inv.dir, &inv.vars, &inv.env) {
-            Ok(l) => {
-                sink.diagnostics(&l.warnings);
-                Some(l.desired)
-            }
-            Err(d) => {
-                sink.invalid(&d);
-                None
-            }
-        }
+        loaded(inv, sink).map(|l| l.desired)
     }
 
     /// Loads the manifests with the invocation's variables and opens their backend; `None`
     /// when they are invalid (the diagnostics went to `sink`).
     pub fn load(inv: &Invocation, sink: &dyn Sink) -> Result<Option<Workspace>> {
-        let Some(desired) = Workspace::manifests(inv, sink) else {
+        let Some(loaded) = loaded(inv, sink) else {
             return Ok(None);
         };
         Ok(Some(Workspace {
             dir: inv.dir.clone(),
             env: inv.env.clone(),
-            backend: backend::backend(&desired, &inv.dir, &inv.env)?,
-            desired,
+            backend: backend::backend(&loaded.desired, &inv.dir, &inv.env)?,
+            desired: loaded.desired,
+            manifests_digest: loaded.manifests_digest,
         }))
     }
 
@@ -274,6 +268,21 @@ pub fn quiet_manifests(inv: &Invocation) -> Option<DesiredState> {
         .map(|l| l.desired)
 }
 
+/// The manifests loaded with the invocation's variables, their warnings shown; `None` when they
+/// are invalid (the diagnostics went to `sink`).
+fn loaded(inv: &Invocation, sink: &dyn Sink) -> Option<planform_manifest::Loaded> {
+    match planform_manifest::load(&inv.dir, &inv.vars, &inv.env) {
+        Ok(l) => {
+            sink.diagnostics(&l.warnings);
+            Some(l)
+        }
+        Err(d) => {
+            sink.invalid(&d);
+            None
+        }
+    }
+}
+
 /// The lock of `backend` for `command`, waiting up to `timeout` for its holder; a wait that ran
 /// out says so before naming the holder.
 pub async fn take_lock(
@@ -303,26 +312,32 @@ pub fn refuse_moves(
     providers: &Providers,
     destroy: bool,
 ) -> Result<()> {
-    let moves = provider_moves(desired, state, &locations(providers), destroy);
-    if moves.is_empty() {
-        return Ok(());
-    }
-    Err(ProviderMoves(moves.iter().map(ToString::to_string).collect()).into())
+    refused(provider_moves(
+        desired,
+        state,
+        &locations(providers),
+        destroy,
+    ))
 }
 
 /// The error naming every managed plan recorded in another account than the one its provider's
 /// credentials act in now (see [`planform_engine::account_changes`]): refused after the refresh
 /// (which learnt the accounts) and before anything is written.
 pub fn refuse_account_changes(state: &State, live: &LiveSnapshot) -> Result<()> {
-    let changes = account_changes(state, &live.accounts);
-    if changes.is_empty() {
-        return Ok(());
-    }
-    Err(ProviderMoves(changes.iter().map(ToString::to_string).collect()).into())
+    refused(account_changes(state, &live.accounts))
 }
 
-/// Plans whose provider the manifests changed, one message each: `main` prints each as an
-/// error line of its own.
+/// The plans `errors` refuse (moved provider, other account), as one error whose lines `main`
+/// prints each as an error of its own; none is no error.
+fn refused(errors: Vec<planform_engine::DiffError>) -> Result<()> {
+    if errors.is_empty() {
+        return Ok(());
+    }
+    Err(ProviderMoves(errors.iter().map(ToString::to_string).collect()).into())
+}
+
+/// Plans refused because their provider the manifests changed, or the account they are in, one
+/// message each: `main` prints each as an error line of its own.
 #[derive(Debug)]
 pub struct ProviderMoves(pub Vec<String>);
 

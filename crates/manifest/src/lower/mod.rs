@@ -72,6 +72,8 @@ pub struct Inputs {
 pub struct Loaded {
     pub desired: DesiredState,
     pub warnings: Diagnostics,
+    /// The digest of the manifests lowered (see [`crate::manifests_digest`]).
+    pub manifests_digest: String,
 }
 
 /// What the phases share: the diagnostics so far, the desired state being filled in, the
@@ -174,6 +176,7 @@ pub fn lower(files: &[SourceFile], inputs: &Inputs) -> Result<Loaded, Diagnostic
         Ok(Loaded {
             desired,
             warnings: diags,
+            manifests_digest: crate::manifests_digest(files),
         })
     }
 }
