@@ -313,29 +313,10 @@ pub async fn refresh_to(
                 snapshot.existing_products.insert(address.clone());
             }
         }
-        // Products updated outside planform: an executed update plan of the product an
-        // address launched, newer than the address's plan, that planform never knew.
-        for (address, m) in state.plans.iter().filter(|(_, m)| &m.provider == provider) {
-            let (Some(pp), Some(LiveEntry::Present(own))) =
-                (&m.provisioned_product_id, snapshot.plans.get(address))
-            else {
-                continue;
-            };
-            // The listing is newest first (ties of its second-granular times in the cloud's
-            // order): what comes before the address's own plan is newer.
-            let Some(own_at) = plans.iter().position(|p| p.id == own.id) else {
-                continue;
-            };
-            let outside = plans[..own_at].iter().find(|p| {
-                p.provisioned_product_id.as_ref() == Some(pp)
-                    && p.operation_type == OperationType::UpdateProvisionedProduct
-                    && p.status == PlanStatus::ExecuteSuccess
-                    && !m.history.contains(&p.id)
-                    && ownership::claimed_address(&p.inputs, &state.workspace).is_none()
-            });
-            if let Some(p) = outside {
-                snapshot.updated_outside.insert(address.clone(), p.clone());
-            }
+        if depth == Depth::Full {
+            snapshot
+                .updated_outside
+                .extend(updated_outside(&plans, &snapshot, state, provider));
         }
         if depth == Depth::Full {
             snapshot.unmanaged.extend(
@@ -370,6 +351,54 @@ pub async fn refresh_to(
         }
     }
     Ok((snapshot, stats))
+}
+
+/// Products updated outside planform (drift's read): for each managed address, the newest
+/// executed update plan of the product it launched that is newer than the address's own plan
+/// and that planform never knew (not in its history, no ownership tag of this workspace).
+/// `plans` is the listing, newest first (ties of its second-granular times in the cloud's
+/// order): what comes before the address's own plan is newer. One pass indexes the listing.
+fn updated_outside(
+    plans: &[LivePlan],
+    snapshot: &LiveSnapshot,
+    state: &State,
+    provider: &ProviderRef,
+) -> BTreeMap<Address, LivePlan> {
+    let at: BTreeMap<&str, usize> = plans
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.id.as_str(), i))
+        .collect();
+    // Executed update plans by product, newest first, with their place in the listing.
+    let mut updates: BTreeMap<&str, Vec<(usize, &LivePlan)>> = BTreeMap::new();
+    for (i, p) in plans.iter().enumerate() {
+        if let (Some(pp), OperationType::UpdateProvisionedProduct, PlanStatus::ExecuteSuccess) =
+            (&p.provisioned_product_id, p.operation_type, p.status)
+        {
+            if ownership::claimed_address(&p.inputs, &state.workspace).is_none() {
+                updates.entry(pp.as_str()).or_default().push((i, p));
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    for (address, m) in state.plans.iter().filter(|(_, m)| &m.provider == provider) {
+        let (Some(pp), Some(LiveEntry::Present(own))) =
+            (&m.provisioned_product_id, snapshot.plans.get(address))
+        else {
+            continue;
+        };
+        let (Some(&own_at), Some(candidates)) = (at.get(own.id.as_str()), updates.get(pp.as_str()))
+        else {
+            continue;
+        };
+        if let Some((_, p)) = candidates
+            .iter()
+            .find(|(i, p)| *i < own_at && !m.history.contains(&p.id))
+        {
+            out.insert(address.clone(), (*p).clone());
+        }
+    }
+    out
 }
 
 /// What a tagged plan no address manages still does, if anything.
